@@ -1,0 +1,165 @@
+import { ConfigError } from './errors.ts';
+
+/**
+ * The one validated configuration object. Read once at cold start; every
+ * variable that is missing or malformed fails here, by name.
+ */
+export interface Config {
+  readonly databaseUrl: string;
+  readonly database: {
+    readonly poolMax: number;
+    readonly statementTimeoutMs: number;
+    readonly ssl: boolean;
+  };
+  readonly keys: KeyConfig;
+  readonly keyCache: {
+    readonly maxAgeMs: number;
+    readonly maxUses: number;
+  };
+  readonly ingest: {
+    readonly maxRecordsPerBatch: number;
+  };
+  readonly logLevel: LogLevel;
+}
+
+export type KeyConfig =
+  | {
+      readonly provider: 'kms';
+      readonly keyId: string;
+      readonly endpoint: string | undefined;
+      readonly region: string | undefined;
+    }
+  | {
+      readonly provider: 'local';
+      /** LOCAL_MASTER_KEY when set; otherwise the key lives in masterKeyFile (created on first use). */
+      readonly masterKey: Buffer | undefined;
+      readonly masterKeyFile: string;
+    };
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+function optional(env: Environment, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function required(env: Environment, name: string, what: string): string {
+  const value = optional(env, name);
+  if (value === undefined) throw new ConfigError(`${name} is required: ${what}`);
+  return value;
+}
+
+function integer(
+  env: Environment,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
+  }
+  return value;
+}
+
+function boolean(env: Environment, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got '${raw}'`);
+}
+
+function oneOf<T extends string>(
+  env: Environment,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  const raw = optional(env, name)?.toUpperCase();
+  if (raw === undefined) return fallback;
+  const match = allowed.find((value) => value === raw);
+  if (match === undefined) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
+  }
+  return match;
+}
+
+function databaseUrl(env: Environment): string {
+  const value = required(env, 'DATABASE_URL', 'the PostgreSQL connection string');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('DATABASE_URL must be a postgres:// URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('DATABASE_URL must be a postgres:// URL');
+  }
+  return value;
+}
+
+function masterKey(env: Environment): Buffer | undefined {
+  const raw = optional(env, 'LOCAL_MASTER_KEY');
+  if (raw === undefined) return undefined;
+  const key = Buffer.from(raw, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || key.length !== 32) {
+    throw new ConfigError('LOCAL_MASTER_KEY must be the base64 encoding of exactly 32 bytes');
+  }
+  return key;
+}
+
+function keys(env: Environment): KeyConfig {
+  const keyId = optional(env, 'KMS_KEY_ID');
+  if (keyId !== undefined) {
+    const endpoint = optional(env, 'KMS_ENDPOINT');
+    if (endpoint !== undefined && !URL.canParse(endpoint)) {
+      throw new ConfigError('KMS_ENDPOINT must be a URL');
+    }
+    return {
+      provider: 'kms',
+      keyId,
+      endpoint,
+      region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
+    };
+  }
+  return {
+    provider: 'local',
+    masterKey: masterKey(env),
+    masterKeyFile: optional(env, 'LOCAL_MASTER_KEY_FILE') ?? '.data/master.key',
+  };
+}
+
+export function loadConfig(env: Environment): Config {
+  return {
+    databaseUrl: databaseUrl(env),
+    database: {
+      poolMax: integer(env, 'DB_POOL_MAX', 5, 1, 100),
+      statementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 30_000, 100, 900_000),
+      ssl: boolean(env, 'DB_SSL', false),
+    },
+    keys: keys(env),
+    keyCache: {
+      maxAgeMs: integer(env, 'DATA_KEY_CACHE_MAX_AGE_SECONDS', 300, 1, 86_400) * 1000,
+      maxUses: integer(env, 'DATA_KEY_CACHE_MAX_USES', 10_000, 1, 10_000_000),
+    },
+    ingest: {
+      maxRecordsPerBatch: integer(env, 'MAX_RECORDS_PER_BATCH', 5000, 1, 100_000),
+    },
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'INFO'),
+  };
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, read from the environment on first use. */
+export function config(): Config {
+  cached ??= loadConfig(process.env);
+  return cached;
+}

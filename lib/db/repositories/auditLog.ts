@@ -1,0 +1,146 @@
+import type { Queryable } from '../pool.ts';
+
+export const AUDIT_ACTIONS = ['CREATE', 'READ', 'UPDATE', 'DELETE', 'DENY'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+/** One audited event. `details` holds identifiers, reasons and counts, never PHI. */
+export interface AuditEntry {
+  readonly actor: string;
+  readonly action: AuditAction;
+  readonly resourceType: string;
+  readonly resourceId: string | null;
+  readonly runId: string | null;
+  readonly outcome: AuditOutcome;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditRow extends AuditEntry {
+  readonly seq: string;
+  readonly id: string;
+  readonly at: Date;
+  readonly prevHash: Buffer;
+  readonly hash: Buffer;
+}
+
+/**
+ * Appends entries in the order given. The database assigns seq, time and the chained
+ * hashes (trigger audit_log_chain), so no writer can forge or reorder them.
+ */
+export async function appendAudit(db: Queryable, entries: readonly AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await db.query(
+    `INSERT INTO audit_log (actor, action, resource_type, resource_id, run_id, outcome, details)
+     SELECT actor, action, resource_type, resource_id, run_id, outcome, details
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::jsonb[])
+       WITH ORDINALITY AS entry(actor, action, resource_type, resource_id, run_id, outcome, details, n)
+     ORDER BY n`,
+    [
+      entries.map((entry) => entry.actor),
+      entries.map((entry) => entry.action),
+      entries.map((entry) => entry.resourceType),
+      entries.map((entry) => entry.resourceId),
+      entries.map((entry) => entry.runId),
+      entries.map((entry) => entry.outcome),
+      entries.map((entry) => JSON.stringify(entry.details)),
+    ],
+  );
+}
+
+interface AuditRecord {
+  seq: string;
+  id: string;
+  at: Date;
+  actor: string;
+  action: AuditAction;
+  resource_type: string;
+  resource_id: string | null;
+  run_id: string | null;
+  outcome: AuditOutcome;
+  details: Record<string, unknown>;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+function fromRecord(row: AuditRecord): AuditRow {
+  return {
+    seq: row.seq,
+    id: row.id,
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    runId: row.run_id,
+    outcome: row.outcome,
+    details: row.details,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+export async function listAuditByRun(db: Queryable, runId: string): Promise<AuditRow[]> {
+  const { rows } = await db.query<AuditRecord>(
+    'SELECT * FROM audit_log WHERE run_id = $1 ORDER BY seq',
+    [runId],
+  );
+  return rows.map(fromRecord);
+}
+
+/** The hash before the first row: 32 zero bytes, as seeded in audit_chain_head. */
+const GENESIS_HASH = Buffer.alloc(32);
+
+export interface ChainBreak {
+  readonly seq: string;
+  readonly problem: 'prev-hash-mismatch' | 'hash-mismatch' | 'head-mismatch';
+}
+
+/**
+ * Walks the chain in seq order, recomputing each hash with the same SQL function the
+ * trigger used. Returns the first broken link, or undefined when the chain is intact.
+ */
+export async function verifyAuditChain(db: Queryable): Promise<{
+  readonly rows: number;
+  readonly firstBreak: ChainBreak | undefined;
+}> {
+  const { rows } = await db.query<{
+    total: string;
+    last_seq: string | null;
+    break_seq: string | null;
+    prev_ok: boolean | null;
+    head_ok: boolean;
+  }>(
+    `WITH chain AS (
+       SELECT seq,
+              prev_hash = coalesce(lag(hash) OVER w, $1::bytea)
+                AND seq = coalesce(lag(seq) OVER w, 0) + 1 AS prev_ok,
+              hash = audit_row_hash(prev_hash, seq, id, at, actor, action, resource_type,
+                                    resource_id, run_id, outcome, details) AS hash_ok,
+              hash
+       FROM audit_log WINDOW w AS (ORDER BY seq)
+     ),
+     first_break AS (
+       SELECT seq, prev_ok FROM chain WHERE NOT (prev_ok AND hash_ok) ORDER BY seq LIMIT 1
+     ),
+     last_row AS (SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1)
+     SELECT (SELECT count(*) FROM chain) AS total,
+            (SELECT seq FROM last_row) AS last_seq,
+            (SELECT seq FROM first_break) AS break_seq,
+            (SELECT prev_ok FROM first_break) AS prev_ok,
+            (SELECT h.seq = coalesce((SELECT seq FROM last_row), 0)
+                    AND h.hash = coalesce((SELECT hash FROM last_row), $1::bytea)
+             FROM audit_chain_head h) AS head_ok`,
+    [GENESIS_HASH],
+  );
+  const result = rows[0];
+  if (result === undefined) throw new Error('audit verification returned no row');
+  const total = Number(result.total);
+  if (result.break_seq !== null) {
+    const problem = result.prev_ok === false ? 'prev-hash-mismatch' : 'hash-mismatch';
+    return { rows: total, firstBreak: { seq: result.break_seq, problem } };
+  }
+  if (result.head_ok !== true) {
+    return { rows: total, firstBreak: { seq: result.last_seq ?? '0', problem: 'head-mismatch' } };
+  }
+  return { rows: total, firstBreak: undefined };
+}

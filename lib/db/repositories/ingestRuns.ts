@@ -1,0 +1,159 @@
+import type { Queryable } from '../pool.ts';
+
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type InputFormat = 'flat' | 'fhir-bundle' | 'ndjson';
+export type Counts = Readonly<Record<string, number>>;
+
+export interface IngestRun {
+  readonly id: string;
+  readonly status: RunStatus;
+  readonly currentStage: string | null;
+  readonly format: InputFormat;
+  readonly source: string;
+  readonly actor: string;
+  readonly dataKeyId: string;
+  readonly counts: Counts;
+  /** Milliseconds each finished stage took; a stage present here has committed its output. */
+  readonly stageTimings: Counts;
+  readonly errorCode: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly finishedAt: Date | null;
+  readonly publishedAt: Date | null;
+}
+
+export interface NewIngestRun {
+  readonly id: string;
+  readonly format: InputFormat;
+  readonly source: string;
+  readonly actor: string;
+  readonly dataKeyId: string;
+  readonly counts: Counts;
+  readonly idempotencyKey?: string;
+  readonly bodyHash?: Buffer;
+}
+
+interface IngestRunRecord {
+  id: string;
+  status: RunStatus;
+  current_stage: string | null;
+  format: InputFormat;
+  source: string;
+  actor: string;
+  data_key_id: string;
+  counts: Counts;
+  stage_timings: Counts;
+  error_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+  finished_at: Date | null;
+  published_at: Date | null;
+}
+
+const COLUMNS = `id, status, current_stage, format, source, actor, data_key_id, counts, stage_timings,
+  error_code, created_at, updated_at, finished_at, published_at`;
+
+function fromRecord(row: IngestRunRecord): IngestRun {
+  return {
+    id: row.id,
+    status: row.status,
+    currentStage: row.current_stage,
+    format: row.format,
+    source: row.source,
+    actor: row.actor,
+    dataKeyId: row.data_key_id,
+    counts: row.counts,
+    stageTimings: row.stage_timings,
+    errorCode: row.error_code,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    finishedAt: row.finished_at,
+    publishedAt: row.published_at,
+  };
+}
+
+export async function insertIngestRun(db: Queryable, run: NewIngestRun): Promise<void> {
+  await db.query(
+    `INSERT INTO ingest_runs (id, status, format, source, actor, data_key_id, counts, idempotency_key, body_hash)
+     VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      run.id,
+      run.format,
+      run.source,
+      run.actor,
+      run.dataKeyId,
+      run.counts,
+      run.idempotencyKey ?? null,
+      run.bodyHash ?? null,
+    ],
+  );
+}
+
+export async function findIngestRun(db: Queryable, id: string): Promise<IngestRun | undefined> {
+  const { rows } = await db.query<IngestRunRecord>(
+    `SELECT ${COLUMNS} FROM ingest_runs WHERE id = $1`,
+    [id],
+  );
+  return rows[0] === undefined ? undefined : fromRecord(rows[0]);
+}
+
+/** Reads the run and holds its row lock until the transaction ends: one stage commit at a time. */
+export async function lockIngestRun(db: Queryable, id: string): Promise<IngestRun | undefined> {
+  const { rows } = await db.query<IngestRunRecord>(
+    `SELECT ${COLUMNS} FROM ingest_runs WHERE id = $1 FOR UPDATE`,
+    [id],
+  );
+  return rows[0] === undefined ? undefined : fromRecord(rows[0]);
+}
+
+export interface StageCompletion {
+  readonly stage: string;
+  readonly elapsedMs: number;
+  readonly counts: Counts;
+  /** The status the run has after this stage: `running`, or `succeeded` after the last one. */
+  readonly status: Extract<RunStatus, 'running' | 'succeeded'>;
+}
+
+export async function recordStageCompletion(
+  db: Queryable,
+  id: string,
+  completion: StageCompletion,
+): Promise<IngestRun> {
+  const { rows } = await db.query<IngestRunRecord>(
+    `UPDATE ingest_runs
+     SET status = $2, current_stage = $3,
+         counts = counts || $4::jsonb,
+         stage_timings = stage_timings || jsonb_build_object($3::text, $5::numeric),
+         finished_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE finished_at END,
+         updated_at = now()
+     WHERE id = $1
+     RETURNING ${COLUMNS}`,
+    [id, completion.status, completion.stage, completion.counts, completion.elapsedMs],
+  );
+  const row = rows[0];
+  if (row === undefined) throw new Error(`ingest run ${id} vanished`);
+  return fromRecord(row);
+}
+
+/** Marks the run failed unless it already ended; returns the run as it now is. */
+export async function markIngestRunFailed(
+  db: Queryable,
+  id: string,
+  errorCode: string,
+): Promise<IngestRun | undefined> {
+  await db.query(
+    `UPDATE ingest_runs
+     SET status = 'failed', error_code = $2, finished_at = now(), updated_at = now()
+     WHERE id = $1 AND status IN ('queued', 'running')`,
+    [id, errorCode],
+  );
+  return findIngestRun(db, id);
+}
+
+export async function markIngestRunPublished(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    'UPDATE ingest_runs SET published_at = now(), updated_at = now() WHERE id = $1 AND published_at IS NULL',
+    [id],
+  );
+}

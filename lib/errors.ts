@@ -1,0 +1,185 @@
+/**
+ * The error hierarchy. Every message is written here or by a caller that passes
+ * identifiers only: no error message may carry PHI, because messages reach logs,
+ * the state machine's execution history and API responses.
+ */
+export interface AppErrorOptions {
+  cause?: unknown;
+}
+
+export abstract class AppError extends Error {
+  /** Stable machine-readable code: stored on failed runs, returned in problem+json `type`. */
+  abstract readonly code: string;
+  /** HTTP status when this error ends a request. */
+  readonly statusCode: number = 500;
+  /** Whether the message may be shown to an API client. */
+  readonly expose: boolean = false;
+  /** Whether retrying the same operation may succeed (the ASL retries these by name). */
+  readonly retryable: boolean = false;
+
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+export class ConfigError extends AppError {
+  override readonly name = 'ConfigError';
+  readonly code = 'config-invalid';
+}
+
+/** A single failing location in a validated document: a JSON pointer and the schema keyword. */
+export interface ValidationProblem {
+  path: string;
+  keyword: string;
+  message: string;
+}
+
+export class InputValidationError extends AppError {
+  override readonly name = 'InputValidationError';
+  readonly code = 'validation-failed';
+  override readonly statusCode = 400;
+  override readonly expose = true;
+  readonly problems: readonly ValidationProblem[];
+
+  constructor(message: string, problems: readonly ValidationProblem[], options?: AppErrorOptions) {
+    super(message, options);
+    this.problems = problems;
+  }
+}
+
+export class NotFoundError extends AppError {
+  override readonly name = 'NotFoundError';
+  readonly code = 'not-found';
+  override readonly statusCode = 404;
+  override readonly expose = true;
+}
+
+export class RunNotFoundError extends AppError {
+  override readonly name = 'RunNotFoundError';
+  readonly code = 'run-not-found';
+  override readonly statusCode = 404;
+  override readonly expose = true;
+
+  constructor(runId: string) {
+    super(`ingest run ${runId} does not exist`);
+  }
+}
+
+export class StageInputError extends AppError {
+  override readonly name = 'StageInputError';
+  readonly code = 'stage-input-invalid';
+}
+
+/** A stage found no claim-check payload from the stage before it. */
+export class StagePayloadMissingError extends AppError {
+  override readonly name = 'StagePayloadMissingError';
+  readonly code = 'stage-payload-missing';
+
+  constructor(runId: string, stage: string) {
+    super(`run ${runId} has no '${stage}' payload`);
+  }
+}
+
+export class DecryptionError extends AppError {
+  override readonly name = 'DecryptionError';
+  readonly code = 'decryption-failed';
+}
+
+/** The key service could not be reached or throttled us: worth retrying. */
+export class KeyServiceUnavailableError extends AppError {
+  override readonly name = 'KeyServiceUnavailableError';
+  readonly code = 'key-service-unavailable';
+  override readonly retryable = true;
+}
+
+/** The key service answered and refused (access denied, wrong context, disabled key). */
+export class KeyServiceRefusedError extends AppError {
+  override readonly name = 'KeyServiceRefusedError';
+  readonly code = 'key-service-refused';
+}
+
+export class TransientDatabaseError extends AppError {
+  override readonly name = 'TransientDatabaseError';
+  readonly code = 'database-unavailable';
+  override readonly retryable = true;
+}
+
+export class DatabaseError extends AppError {
+  override readonly name = 'DatabaseError';
+  readonly code = 'database-error';
+}
+
+export class InternalError extends AppError {
+  override readonly name = 'InternalError';
+  readonly code = 'internal-error';
+}
+
+/** Error names the state machine retries; statemachine/ingest.asl.json lists the same names. */
+export const RETRYABLE_ERROR_NAMES = [
+  'TransientDatabaseError',
+  'KeyServiceUnavailableError',
+] as const;
+
+const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
+  ['ConfigError', 'config-invalid'],
+  ['StageInputError', 'stage-input-invalid'],
+  ['StagePayloadMissingError', 'stage-payload-missing'],
+  ['RunNotFoundError', 'run-not-found'],
+  ['DecryptionError', 'decryption-failed'],
+  ['KeyServiceUnavailableError', 'key-service-unavailable'],
+  ['KeyServiceRefusedError', 'key-service-refused'],
+  ['TransientDatabaseError', 'database-unavailable'],
+  ['DatabaseError', 'database-error'],
+  ['InternalError', 'internal-error'],
+  ['States.Timeout', 'stage-timeout'],
+  ['States.TaskFailed', 'stage-failed'],
+]);
+
+/** Maps an error name as the state machine reports it (`$.error.Error`) to a stored error code. */
+export function errorCodeForName(name: string): string {
+  return CODES_BY_NAME.get(name) ?? 'internal-error';
+}
+
+const TRANSIENT_PG_CLASSES = ['08', '53', '57P'] as const;
+const TRANSIENT_PG_CODES = new Set(['40001', '40P01', '55P03', '57014']);
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+function stringProperty(value: unknown, key: string): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const property: unknown = (value as Record<string, unknown>)[key];
+  return typeof property === 'string' ? property : undefined;
+}
+
+/**
+ * Turns anything thrown into an AppError whose message is safe to record.
+ * Driver and library messages can quote the data they choked on (a PostgreSQL
+ * error echoes the offending value), so only their codes survive.
+ */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const code = stringProperty(error, 'code');
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
+    const transient =
+      TRANSIENT_PG_CODES.has(code) ||
+      TRANSIENT_PG_CLASSES.some((prefix) => code.startsWith(prefix));
+    return transient
+      ? new TransientDatabaseError(`database unavailable (SQLSTATE ${code})`, { cause: error })
+      : new DatabaseError(`database error (SQLSTATE ${code})`, { cause: error });
+  }
+  if (code !== undefined && TRANSIENT_NODE_CODES.has(code)) {
+    return new TransientDatabaseError(`connection failed (${code})`, { cause: error });
+  }
+  const message = error instanceof Error ? error.message : '';
+  if (/Connection terminated|timeout exceeded when trying to connect/i.test(message)) {
+    return new TransientDatabaseError('database connection lost', { cause: error });
+  }
+  return new InternalError('internal error', { cause: error });
+}

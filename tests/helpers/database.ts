@@ -1,0 +1,46 @@
+import pg from 'pg';
+import { inject } from 'vitest';
+import { createPool } from '../../lib/db/pool.ts';
+import { databaseUrlFor, quoteIdentifier, testDatabaseName } from './databaseNames.ts';
+
+export interface TestDatabase {
+  readonly url: string;
+  readonly pool: pg.Pool;
+  /** Closes the pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, migrated database of its own for one test file, cloned from the template. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = testDatabaseName('file');
+  await admin((client) =>
+    client.query(
+      `CREATE DATABASE ${quoteIdentifier(name)} TEMPLATE ${quoteIdentifier(inject('templateDatabase'))}`,
+    ),
+  );
+  const url = databaseUrlFor(inject('adminDatabaseUrl'), name);
+  const pool = createPool({
+    databaseUrl: url,
+    database: { poolMax: 5, statementTimeoutMs: 30_000, ssl: false },
+  });
+  return {
+    url,
+    pool,
+    drop: async () => {
+      await pool.end();
+      await admin((client) =>
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),
+      );
+    },
+  };
+}
