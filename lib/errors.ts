@@ -70,6 +70,12 @@ export class StageInputError extends AppError {
   readonly code = 'stage-input-invalid';
 }
 
+/** A received batch that cannot be parsed at all (the API checks envelopes; this guards the stage). */
+export class EnvelopeError extends AppError {
+  override readonly name = 'EnvelopeError';
+  readonly code = 'envelope-invalid';
+}
+
 /** A stage found no claim-check payload from the stage before it. */
 export class StagePayloadMissingError extends AppError {
   override readonly name = 'StagePayloadMissingError';
@@ -124,6 +130,7 @@ const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
   ['ConfigError', 'config-invalid'],
   ['StageInputError', 'stage-input-invalid'],
   ['StagePayloadMissingError', 'stage-payload-missing'],
+  ['EnvelopeError', 'envelope-invalid'],
   ['RunNotFoundError', 'run-not-found'],
   ['DecryptionError', 'decryption-failed'],
   ['KeyServiceUnavailableError', 'key-service-unavailable'],

@@ -1,0 +1,5 @@
+import { pipelineDependencies } from '../../lib/runtime.ts';
+import { createStageHandler } from '../../lib/workflow/stageHandlers.ts';
+
+/** The Publish state of statemachine/ingest.asl.json. */
+export const handler = createStageHandler('Publish', pipelineDependencies);

@@ -1,0 +1,133 @@
+import {
+  DecryptCommand,
+  GenerateDataKeyCommand,
+  type GenerateDataKeyCommandOutput,
+  KMSClient,
+  type KMSClientConfig,
+} from '@aws-sdk/client-kms';
+import { AppError, KeyServiceRefusedError, KeyServiceUnavailableError } from '../errors.ts';
+import type { EncryptionContext, GeneratedDataKey, KeyService } from './keyService.ts';
+
+const UNAVAILABLE_NAMES = new Set([
+  'ThrottlingException',
+  'KMSInternalException',
+  'DependencyTimeoutException',
+  'KeyUnavailableException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+function property(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
+function isUnavailable(error: unknown): boolean {
+  const name = property(error, 'name');
+  const code = property(error, 'code');
+  const status = property(property(error, '$metadata'), 'httpStatusCode');
+  return (
+    (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) ||
+    (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
+    (typeof status === 'number' && status >= 500)
+  );
+}
+
+/** The one mapping from KMS and network failures to the errors the state machine tells apart. */
+function toKeyServiceError(operation: string, error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  // Only the error name survives: SDK messages can quote request details.
+  const name = property(error, 'name');
+  const label = typeof name === 'string' ? name : 'unknown error';
+  return isUnavailable(error)
+    ? new KeyServiceUnavailableError(`KMS ${operation} unavailable (${label})`, { cause: error })
+    : new KeyServiceRefusedError(`KMS ${operation} refused (${label})`, { cause: error });
+}
+
+/** Wraps the SDK's Uint8Array without copying key material. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export interface KmsKeyServiceOptions {
+  readonly client: KMSClient;
+  /** Key id, ARN or alias of the customer-managed KMS key. */
+  readonly keyId: string;
+}
+
+export class KmsKeyService implements KeyService {
+  readonly masterKeyId: string;
+  readonly #client: KMSClient;
+
+  constructor(options: KmsKeyServiceOptions) {
+    this.#client = options.client;
+    this.masterKeyId = options.keyId;
+  }
+
+  async generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey> {
+    let response: GenerateDataKeyCommandOutput;
+    try {
+      response = await this.#client.send(
+        new GenerateDataKeyCommand({
+          KeyId: this.masterKeyId,
+          KeySpec: 'AES_256',
+          EncryptionContext: { ...context },
+        }),
+      );
+    } catch (error) {
+      throw toKeyServiceError('GenerateDataKey', error);
+    }
+    if (response.Plaintext === undefined || response.CiphertextBlob === undefined) {
+      throw new KeyServiceRefusedError('KMS GenerateDataKey returned no key');
+    }
+    return {
+      plaintext: asBuffer(response.Plaintext),
+      encrypted: asBuffer(response.CiphertextBlob),
+      masterKeyId: response.KeyId ?? this.masterKeyId,
+    };
+  }
+
+  async decryptDataKey(encrypted: Buffer, context: EncryptionContext): Promise<Buffer> {
+    let plaintext: Uint8Array | undefined;
+    try {
+      const response = await this.#client.send(
+        new DecryptCommand({
+          CiphertextBlob: encrypted,
+          EncryptionContext: { ...context },
+          KeyId: this.masterKeyId,
+        }),
+      );
+      plaintext = response.Plaintext;
+    } catch (error) {
+      throw toKeyServiceError('Decrypt', error);
+    }
+    if (plaintext === undefined) throw new KeyServiceRefusedError('KMS Decrypt returned no key');
+    return asBuffer(plaintext);
+  }
+}
+
+export interface KmsClientOptions {
+  /** LocalStack's URL; undefined for AWS. */
+  readonly endpoint: string | undefined;
+  /** undefined lets the SDK resolve the region (AWS_REGION in Lambda). */
+  readonly region: string | undefined;
+}
+
+export function createKmsClient(options: KmsClientOptions): KMSClient {
+  const config: KMSClientConfig = {};
+  if (options.endpoint !== undefined) config.endpoint = options.endpoint;
+  if (options.region !== undefined) config.region = options.region;
+  return new KMSClient(config);
+}

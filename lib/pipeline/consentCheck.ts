@@ -1,0 +1,49 @@
+import type { AuditEntry } from '../db/repositories/auditLog.ts';
+import type { Rejection } from '../db/repositories/rejections.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import { runStage } from './stageFrame.ts';
+import type { StageResult } from './stages.ts';
+import type { PatientEntry, PatientsPayload } from './validate.ts';
+
+/** Only an explicit `data_sharing: true` lets a record through; absent or false blocks it. */
+export function hasDataSharingConsent(entry: PatientEntry): boolean {
+  return entry.record.consent?.data_sharing === true;
+}
+
+/** ConsentCheck: records without data-sharing consent stop here, each one a rejection and a denial. */
+export function consentCheck(deps: PipelineDependencies, runId: string): Promise<StageResult> {
+  return runStage<PatientsPayload>(deps, 'consentCheck', runId, async (validated, { run }) => {
+    const consented: PatientEntry[] = [];
+    const rejections: Rejection[] = [];
+    const audit: AuditEntry[] = [];
+    for (const entry of validated.records) {
+      if (hasDataSharingConsent(entry)) {
+        consented.push(entry);
+        continue;
+      }
+      const consent = entry.record.consent?.data_sharing === undefined ? 'absent' : 'refused';
+      rejections.push({
+        recordIndex: entry.index,
+        resourceType: 'Patient',
+        reason: 'consent',
+        details: { requires: 'data_sharing', consent },
+      });
+      audit.push({
+        actor: run.actor,
+        action: 'DENY',
+        resourceType: 'Patient',
+        resourceId: null,
+        runId,
+        outcome: 'denied',
+        details: { stage: 'consentCheck', recordIndex: entry.index, reason: 'consent', consent },
+      });
+    }
+    const output: PatientsPayload = { records: consented };
+    return {
+      output,
+      rejections,
+      audit,
+      counts: { consented: consented.length, blocked: rejections.length },
+    };
+  });
+}

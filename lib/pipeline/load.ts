@@ -1,0 +1,54 @@
+import type { AuditEntry } from '../db/repositories/auditLog.ts';
+import { appendAudit } from '../db/repositories/auditLog.ts';
+import { upsertConsents } from '../db/repositories/consents.ts';
+import { upsertPatients } from '../db/repositories/patients.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import { runStage } from './stageFrame.ts';
+import type { StageResult } from './stages.ts';
+import { consentRowFromWire, patientRowFromWire, type TransformedPayload } from './transform.ts';
+
+function audited(
+  actor: string,
+  runId: string,
+  resourceType: string,
+  action: 'CREATE' | 'UPDATE',
+  ids: readonly string[],
+): AuditEntry[] {
+  return ids.map((id) => ({
+    actor,
+    action,
+    resourceType,
+    resourceId: id,
+    runId,
+    outcome: 'success',
+    details: { stage: 'load' },
+  }));
+}
+
+/** Load: one transaction upserts patients and consents, audits each change, and ends the run. */
+export function load(deps: PipelineDependencies, runId: string): Promise<StageResult> {
+  return runStage<TransformedPayload>(deps, 'load', runId, async (transformed) => ({
+    counts: {},
+    completesRun: true,
+    commit: async (client, run) => {
+      const patients = await upsertPatients(
+        client,
+        runId,
+        transformed.patients.map(patientRowFromWire),
+      );
+      const consents = await upsertConsents(client, transformed.consents.map(consentRowFromWire));
+      await appendAudit(client, [
+        ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
+        ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
+        ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
+        ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
+      ]);
+      return {
+        created: patients.created.length,
+        updated: patients.updated.length,
+        unchanged: patients.unchanged.length,
+        loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
+      };
+    },
+  }));
+}

@@ -1,0 +1,43 @@
+import {
+  findIngestRun,
+  markIngestRunFailed,
+  markIngestRunPublished,
+} from '../db/repositories/ingestRuns.ts';
+import { purgeStagePayloads } from '../db/repositories/stagePayloads.ts';
+import { errorCodeForName, InternalError, RunNotFoundError } from '../errors.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import type { RunOutcome } from './stages.ts';
+
+/** MarkFailed: record why the run failed, as a stable error code; a run that already ended keeps its status. */
+export async function markFailed(
+  deps: PipelineDependencies,
+  runId: string,
+  errorName: string,
+): Promise<RunOutcome> {
+  const run = await markIngestRunFailed(deps.pool, runId, errorCodeForName(errorName));
+  if (run === undefined) throw new RunNotFoundError(runId);
+  return { runId, counts: run.counts, status: run.status === 'succeeded' ? 'succeeded' : 'failed' };
+}
+
+/** Publish: send the run's outcome event once, then drop the claim-check payloads of a run that succeeded. */
+export async function publish(deps: PipelineDependencies, runId: string): Promise<RunOutcome> {
+  const run = await findIngestRun(deps.pool, runId);
+  if (run === undefined) throw new RunNotFoundError(runId);
+  if (run.status !== 'succeeded' && run.status !== 'failed') {
+    throw new InternalError(`run ${runId} reached Publish while ${run.status}`);
+  }
+  if (run.publishedAt === null) {
+    await deps.events.publish({
+      type: run.status === 'succeeded' ? 'ingest.run.succeeded' : 'ingest.run.failed',
+      runId,
+      status: run.status,
+      counts: run.counts,
+      errorCode: run.errorCode,
+      occurredAt: (run.finishedAt ?? deps.now()).toISOString(),
+    });
+    await markIngestRunPublished(deps.pool, runId);
+  }
+  // A failed run keeps its payloads so that it can be re-driven once the fault is fixed.
+  if (run.status === 'succeeded') await purgeStagePayloads(deps.pool, runId);
+  return { runId, counts: run.counts, status: run.status };
+}

@@ -1,0 +1,87 @@
+import { performance } from 'node:perf_hooks';
+import { type TransactionClient, withTransaction } from '../db/pool.ts';
+import { type AuditEntry, appendAudit } from '../db/repositories/auditLog.ts';
+import {
+  findIngestRun,
+  type IngestRun,
+  lockIngestRun,
+  recordStageCompletion,
+} from '../db/repositories/ingestRuns.ts';
+import { insertRejections, type Rejection } from '../db/repositories/rejections.ts';
+import { RunNotFoundError } from '../errors.ts';
+import { loadPayload, storePayload } from './claimCheck.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import { type RunCounts, STAGE_PAYLOADS, type StageName, type StageResult } from './stages.ts';
+
+export interface StageContext {
+  readonly run: IngestRun;
+  /** The run's data key: it opens the input payload and seals the output. */
+  readonly key: Buffer;
+}
+
+/** What a stage's work produces; the frame commits all of it in one transaction. */
+export interface StageOutput {
+  readonly counts: RunCounts;
+  /** The claim-check payload the next stage reads. */
+  readonly output?: unknown;
+  readonly rejections?: readonly Rejection[];
+  readonly audit?: readonly AuditEntry[];
+  /** Writes to the final tables inside the stage's transaction; may add counts. */
+  readonly commit?: (client: TransactionClient, run: IngestRun) => Promise<RunCounts>;
+  /** The run has succeeded once this stage commits. */
+  readonly completesRun?: boolean;
+}
+
+function alreadyDone(run: IngestRun, stage: StageName): boolean {
+  return Object.hasOwn(run.stageTimings, stage);
+}
+
+/**
+ * Runs one stage idempotently: if its output for (run, stage) is already committed it
+ * returns the recorded counts; otherwise it reads the input payload, does the work, and
+ * commits output, rejections, audit rows, final-table writes and run counts together.
+ */
+export async function runStage<Input>(
+  deps: PipelineDependencies,
+  stage: StageName,
+  runId: string,
+  work: (input: Input, context: StageContext) => Promise<StageOutput>,
+): Promise<StageResult> {
+  const started = performance.now();
+  const run = await findIngestRun(deps.pool, runId);
+  if (run === undefined) throw new RunNotFoundError(runId);
+  if (alreadyDone(run, stage)) return { runId, counts: run.counts };
+
+  const key = await deps.keyring.dataKey(deps.pool, run.dataKeyId);
+  try {
+    const input = await loadPayload<Input>(deps.pool, key, runId, STAGE_PAYLOADS[stage].reads);
+    const result = await work(input, { run, key });
+
+    return await withTransaction(deps.pool, async (client) => {
+      const locked = await lockIngestRun(client, runId);
+      if (locked === undefined) throw new RunNotFoundError(runId);
+      // A concurrent duplicate invocation committed first: its output stands.
+      if (alreadyDone(locked, stage)) return { runId, counts: locked.counts };
+
+      const writes = STAGE_PAYLOADS[stage].writes;
+      if (writes !== null) await storePayload(client, key, runId, writes, result.output ?? null);
+      await insertRejections(client, runId, stage, result.rejections ?? []);
+      await appendAudit(client, result.audit ?? []);
+      const committedCounts =
+        result.commit === undefined ? {} : await result.commit(client, locked);
+      const updated = await recordStageCompletion(client, runId, {
+        stage,
+        elapsedMs: Math.round(performance.now() - started),
+        counts: {
+          ...result.counts,
+          ...committedCounts,
+          rejected: (locked.counts['rejected'] ?? 0) + (result.rejections?.length ?? 0),
+        },
+        status: result.completesRun === true ? 'succeeded' : 'running',
+      });
+      return { runId, counts: updated.counts };
+    });
+  } finally {
+    key.fill(0);
+  }
+}

@@ -1,0 +1,37 @@
+import type { Counts } from '../db/repositories/ingestRuns.ts';
+
+/** The pipeline's stages in order. */
+export const STAGES = ['extract', 'validate', 'consentCheck', 'transform', 'load'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export const RECEIVED_PAYLOAD = 'received';
+
+/** The claim-check payload each stage reads, and the one it writes for the next. */
+export const STAGE_PAYLOADS: Readonly<Record<StageName, { reads: string; writes: string | null }>> =
+  {
+    extract: { reads: RECEIVED_PAYLOAD, writes: 'extracted' },
+    validate: { reads: 'extracted', writes: 'validated' },
+    consentCheck: { reads: 'validated', writes: 'consented' },
+    transform: { reads: 'consented', writes: 'transformed' },
+    load: { reads: 'transformed', writes: null },
+  };
+
+export type RunCounts = Counts;
+
+/** The only thing that crosses between states: identifiers and counts, never PHI. */
+export interface StageResult {
+  readonly runId: string;
+  readonly counts: RunCounts;
+}
+
+/** What Publish and MarkFailed hand to the state machine's final Choice. */
+export interface RunOutcome extends StageResult {
+  readonly status: 'succeeded' | 'failed';
+}
+
+/** Resource types whose name may be recorded on a rejection; anything else is the sender's text. */
+const KNOWN_RESOURCE_TYPES = new Set(['Patient', 'Observation', 'Consent', 'Bundle']);
+
+export function recordableResourceType(value: unknown): string | null {
+  return typeof value === 'string' && KNOWN_RESOURCE_TYPES.has(value) ? value : null;
+}

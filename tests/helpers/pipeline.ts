@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { DataKeyCache } from '../../lib/crypto/dataKeyCache.ts';
+import { Keyring } from '../../lib/crypto/keyring.ts';
+import type { KeyService } from '../../lib/crypto/keyService.ts';
+import { LocalKeyService } from '../../lib/crypto/localKeyService.ts';
+import { TableEventSink } from '../../lib/events/eventSink.ts';
+import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
+import { acceptSubmission } from '../../lib/pipeline/intake.ts';
+import { createLogger } from '../../lib/runtime.ts';
+import { type ExecutionRecord, InProcessWorkflow } from '../../lib/workflow/inProcessWorkflow.ts';
+import {
+  createStageHandlers,
+  type StageHandler,
+  type TaskState,
+} from '../../lib/workflow/stageHandlers.ts';
+import type { TestDatabase } from './database.ts';
+
+export interface TestPipeline {
+  readonly deps: PipelineDependencies;
+  readonly handlers: Readonly<Record<TaskState, StageHandler>>;
+  readonly workflow: InProcessWorkflow;
+  /** Accepts a flat batch as the API would, then runs it through the real ASL. */
+  ingest(
+    records: readonly unknown[],
+    actor?: string,
+  ): Promise<{ runId: string; execution: ExecutionRecord }>;
+  submit(records: readonly unknown[], actor?: string): Promise<string>;
+}
+
+export interface TestPipelineOptions {
+  readonly keyService?: KeyService;
+  /** Wraps the keyring, e.g. to make it fail. */
+  readonly keyring?: (keyring: Keyring) => Keyring;
+}
+
+export function createTestPipeline(
+  database: TestDatabase,
+  options: TestPipelineOptions = {},
+): TestPipeline {
+  const keyring = new Keyring(
+    options.keyService ?? new LocalKeyService(randomBytes(32)),
+    new DataKeyCache({ maxAgeMs: 60_000, maxUses: 1_000 }),
+  );
+  const deps: PipelineDependencies = {
+    pool: database.pool,
+    keyring: options.keyring?.(keyring) ?? keyring,
+    events: new TableEventSink(database.pool),
+    logger: createLogger({ logLevel: 'SILENT' }),
+    now: () => new Date(),
+  };
+  const handlers = createStageHandlers(() => deps);
+  const workflow = new InProcessWorkflow(handlers, { retryIntervalMs: 0 });
+  const submit = async (records: readonly unknown[], actor = 'system:test-feed') => {
+    const { runId } = await acceptSubmission(deps, {
+      body: JSON.stringify({ records }),
+      contentType: 'application/json',
+      format: 'flat',
+      recordCount: records.length,
+      actor,
+      source: 'test',
+    });
+    return runId;
+  };
+  return {
+    deps,
+    handlers,
+    workflow,
+    submit,
+    ingest: async (records, actor) => {
+      const runId = await submit(records, actor);
+      return { runId, execution: await workflow.execute(runId) };
+    },
+  };
+}
+
+/** A flat record like DESIGN.md's, with overrides. */
+export function flatRecord(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    resourceType: 'Patient',
+    mrn: 'MRN-001',
+    name: 'Jane Doe',
+    birthDate: '1990-01-15',
+    gender: 'female',
+    ssn: '123-45-6789',
+    consent: { data_sharing: true, research: false },
+    ...overrides,
+  };
+}
