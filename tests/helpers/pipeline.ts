@@ -29,8 +29,7 @@ export interface TestPipeline {
 
 export interface TestPipelineOptions {
   readonly keyService?: KeyService;
-  /** Wraps the keyring, e.g. to make it fail. */
-  readonly keyring?: (keyring: Keyring) => Keyring;
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'SILENT';
 }
 
 export function createTestPipeline(
@@ -43,9 +42,9 @@ export function createTestPipeline(
   );
   const deps: PipelineDependencies = {
     pool: database.pool,
-    keyring: options.keyring?.(keyring) ?? keyring,
+    keyring,
     events: new TableEventSink(database.pool),
-    logger: createLogger({ logLevel: 'SILENT' }),
+    logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
     now: () => new Date(),
   };
   const handlers = createStageHandlers(() => deps);

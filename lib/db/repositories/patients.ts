@@ -35,7 +35,7 @@ export interface UpsertOutcome {
  */
 export async function upsertPatients(
   db: Queryable,
-  runId: string,
+  runId: string | null,
   rows: readonly PatientRow[],
 ): Promise<UpsertOutcome> {
   if (rows.length === 0) return { created: [], updated: [], unchanged: [] };

@@ -1,0 +1,104 @@
+import type { Queryable } from '../pool.ts';
+
+/** An observation row: what it is and when in clear (for search), its value and source encrypted. */
+export interface ObservationRow {
+  readonly id: string;
+  readonly patientId: string;
+  readonly category: string | null;
+  readonly codeSystem: string | null;
+  readonly code: string | null;
+  readonly effectiveAt: Date | null;
+  readonly status: string | null;
+  readonly valueEnc: Buffer | null;
+  readonly sourceEnc: Buffer | null;
+  readonly recordDigest: Buffer;
+  readonly dataKeyId: string;
+}
+
+export interface ObservationUpsertOutcome {
+  readonly created: readonly string[];
+  readonly updated: readonly string[];
+  readonly unchanged: readonly string[];
+}
+
+/** Upserts by id; an observation whose record digest did not change is left untouched. */
+export async function upsertObservations(
+  db: Queryable,
+  runId: string | null,
+  rows: readonly ObservationRow[],
+): Promise<ObservationUpsertOutcome> {
+  if (rows.length === 0) return { created: [], updated: [], unchanged: [] };
+  const { rows: written } = await db.query<{ id: string; inserted: boolean }>(
+    `INSERT INTO observations AS o (id, patient_id, category, code_system, code, effective_at, status,
+       value_enc, source_enc, record_digest, data_key_id, created_run_id, updated_run_id)
+     SELECT r.*, $12::uuid, $12::uuid
+     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+       $7::text[], $8::bytea[], $9::bytea[], $10::bytea[], $11::uuid[]) AS r
+     ON CONFLICT (id) DO UPDATE SET
+       patient_id = EXCLUDED.patient_id, category = EXCLUDED.category,
+       code_system = EXCLUDED.code_system, code = EXCLUDED.code,
+       effective_at = EXCLUDED.effective_at, status = EXCLUDED.status,
+       value_enc = EXCLUDED.value_enc, source_enc = EXCLUDED.source_enc,
+       record_digest = EXCLUDED.record_digest, data_key_id = EXCLUDED.data_key_id,
+       updated_run_id = EXCLUDED.updated_run_id, updated_at = now()
+     WHERE o.record_digest IS DISTINCT FROM EXCLUDED.record_digest
+     RETURNING id, (xmax = 0) AS inserted`,
+    [
+      rows.map((row) => row.id),
+      rows.map((row) => row.patientId),
+      rows.map((row) => row.category),
+      rows.map((row) => row.codeSystem),
+      rows.map((row) => row.code),
+      rows.map((row) => row.effectiveAt),
+      rows.map((row) => row.status),
+      rows.map((row) => row.valueEnc),
+      rows.map((row) => row.sourceEnc),
+      rows.map((row) => row.recordDigest),
+      rows.map((row) => row.dataKeyId),
+      runId,
+    ],
+  );
+  const touched = new Set(written.map((row) => row.id));
+  return {
+    created: written.filter((row) => row.inserted).map((row) => row.id),
+    updated: written.filter((row) => !row.inserted).map((row) => row.id),
+    unchanged: rows.map((row) => row.id).filter((id) => !touched.has(id)),
+  };
+}
+
+export async function listObservationsByPatient(
+  db: Queryable,
+  patientId: string,
+): Promise<ObservationRow[]> {
+  const { rows } = await db.query<{
+    id: string;
+    patient_id: string;
+    category: string | null;
+    code_system: string | null;
+    code: string | null;
+    effective_at: Date | null;
+    status: string | null;
+    value_enc: Buffer | null;
+    source_enc: Buffer | null;
+    record_digest: Buffer;
+    data_key_id: string;
+  }>(
+    `SELECT id, patient_id, category, code_system, code, effective_at, status, value_enc, source_enc,
+            record_digest, data_key_id
+     FROM observations WHERE patient_id = $1 ORDER BY effective_at NULLS LAST, id`,
+    [patientId],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    patientId: row.patient_id,
+    category: row.category,
+    codeSystem: row.code_system,
+    code: row.code,
+    effectiveAt: row.effective_at,
+    status: row.status,
+    valueEnc: row.value_enc,
+    sourceEnc: row.source_enc,
+    recordDigest: row.record_digest,
+    dataKeyId: row.data_key_id,
+  }));
+}

@@ -1,0 +1,122 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  countConsentHistory,
+  findConsent,
+  upsertConsents,
+} from '../../../lib/db/repositories/consents.ts';
+import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
+import {
+  listObservationsByPatient,
+  type ObservationRow,
+  upsertObservations,
+} from '../../../lib/db/repositories/observations.ts';
+import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/patients.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+
+/** Opaque stand-ins for ciphertext: these tests are about the SQL, not the crypto. */
+const bytes = () => randomBytes(24);
+
+describe('repositories on real PostgreSQL', () => {
+  let database: TestDatabase;
+  let dataKeyId: string;
+  let patientId: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    dataKeyId = randomUUID();
+    await insertDataKey(database.pool, {
+      id: dataKeyId,
+      purpose: 'run',
+      masterKeyId: 'local',
+      encryptedKey: bytes(),
+      encryptionContext: { purpose: 'run', runId: 'none' },
+    });
+    patientId = randomUUID();
+    const patient: PatientRow = {
+      id: patientId,
+      mrnBidx: bytes(),
+      ssnBidx: null,
+      mrnEnc: bytes(),
+      nameEnc: null,
+      birthDateEnc: null,
+      ssnEnc: null,
+      addressEnc: null,
+      telecomEnc: null,
+      sourceEnc: null,
+      gender: 'unknown',
+      recordDigest: bytes(),
+      dataKeyId,
+    };
+    await upsertPatients(database.pool, null, [patient]);
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('consents: a newer decision replaces the current one, an older one does not, history keeps both kinds', async () => {
+    // Prepare
+    const base = { patientId, source: 'ingest', recordedBy: 'system:test', runId: null };
+    const t = (iso: string) => new Date(iso);
+
+    // Act
+    const first = await upsertConsents(database.pool, [
+      { ...base, dataSharing: true, research: false, recordedAt: t('2026-01-01T00:00:00Z') },
+    ]);
+    const newer = await upsertConsents(database.pool, [
+      { ...base, dataSharing: false, research: false, recordedAt: t('2026-02-01T00:00:00Z') },
+    ]);
+    const older = await upsertConsents(database.pool, [
+      { ...base, dataSharing: true, research: true, recordedAt: t('2025-12-01T00:00:00Z') },
+    ]);
+
+    // Assess
+    expect([first, newer, older]).toEqual([
+      { created: [patientId], updated: [] },
+      { created: [], updated: [patientId] },
+      { created: [], updated: [] },
+    ]);
+    expect(await findConsent(database.pool, patientId)).toMatchObject({
+      dataSharing: false,
+      recordedAt: t('2026-02-01T00:00:00Z'),
+    });
+    expect(await countConsentHistory(database.pool, patientId)).toBe(2);
+  });
+
+  it('observations: insert, skip identical, update changed, list by patient in time order', async () => {
+    // Prepare
+    const row = (overrides: Partial<ObservationRow>): ObservationRow => ({
+      id: randomUUID(),
+      patientId,
+      category: 'vital-signs',
+      codeSystem: 'http://loinc.org',
+      code: '8867-4',
+      effectiveAt: new Date('2026-03-01T10:00:00Z'),
+      status: 'final',
+      valueEnc: bytes(),
+      sourceEnc: bytes(),
+      recordDigest: bytes(),
+      dataKeyId,
+      ...overrides,
+    });
+    const later = row({ effectiveAt: new Date('2026-03-02T10:00:00Z') });
+    const earlier = row({});
+
+    // Act
+    const inserted = await upsertObservations(database.pool, null, [later, earlier]);
+    const again = await upsertObservations(database.pool, null, [
+      later,
+      { ...earlier, status: 'amended', recordDigest: bytes() },
+    ]);
+    const listed = await listObservationsByPatient(database.pool, patientId);
+
+    // Assess
+    expect(inserted).toEqual({ created: [later.id, earlier.id], updated: [], unchanged: [] });
+    expect(again).toEqual({ created: [], updated: [earlier.id], unchanged: [later.id] });
+    expect(listed.map((o) => [o.id, o.status])).toEqual([
+      [earlier.id, 'amended'],
+      [later.id, 'final'],
+    ]);
+  });
+});

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
+import { acceptSubmission } from '../../../lib/pipeline/intake.ts';
+import { InProcessWorkflow } from '../../../lib/workflow/inProcessWorkflow.ts';
+import type { StageHandler, TaskState } from '../../../lib/workflow/stageHandlers.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { flatRecord } from '../../helpers/pipeline.ts';
+
+const FUNCTION_FILES: Record<TaskState, string> = {
+  Extract: 'extract',
+  Validate: 'validate',
+  ConsentCheck: 'consentCheck',
+  Transform: 'transform',
+  Load: 'load',
+  MarkFailed: 'markFailed',
+  Publish: 'publish',
+};
+
+describe('functions/stages: the Lambda entry points, configured from the environment', () => {
+  let database: TestDatabase;
+  let keyDir: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    keyDir = mkdtempSync(join(tmpdir(), 'etl-keys-'));
+    process.env['DATABASE_URL'] = database.url;
+    process.env['LOCAL_MASTER_KEY_FILE'] = join(keyDir, 'master.key');
+    process.env['LOG_LEVEL'] = 'SILENT';
+    delete process.env['KMS_KEY_ID'];
+    delete process.env['LOCAL_MASTER_KEY'];
+  });
+
+  afterAll(async () => {
+    const { pipelineDependencies } = await import('../../../lib/runtime.ts');
+    await pipelineDependencies().pool.end();
+    process.env = saved;
+    rmSync(keyDir, { recursive: true, force: true });
+    await database.drop();
+  });
+
+  it('runs a batch through the ASL with each Task bound to its function module', async () => {
+    // Prepare
+    const handlers = Object.fromEntries(
+      await Promise.all(
+        Object.entries(FUNCTION_FILES).map(async ([state, file]) => {
+          const module = (await import(`../../../functions/stages/${file}.ts`)) as {
+            handler: StageHandler;
+          };
+          return [state, module.handler] as const;
+        }),
+      ),
+    ) as Record<TaskState, StageHandler>;
+    const { pipelineDependencies } = await import('../../../lib/runtime.ts');
+    const { runId } = await acceptSubmission(pipelineDependencies(), {
+      body: JSON.stringify({
+        records: [flatRecord({ mrn: `MRN-FN-${randomBytes(3).toString('hex')}` })],
+      }),
+      contentType: 'application/json',
+      format: 'flat',
+      recordCount: 1,
+      actor: 'system:functions-test',
+      source: 'test',
+    });
+
+    // Act
+    const execution = await new InProcessWorkflow(handlers, { retryIntervalMs: 0 }).execute(runId);
+
+    // Assess
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.output).toEqual({
+      runId,
+      status: 'succeeded',
+      counts: expect.objectContaining({ created: 1 }),
+    });
+    expect((await findIngestRun(database.pool, runId))?.status).toBe('succeeded');
+  });
+
+  it('a malformed stage input fails with StageInputError, which the ASL does not retry', async () => {
+    // Prepare
+    const { handler } = (await import('../../../functions/stages/extract.ts')) as {
+      handler: StageHandler;
+    };
+
+    // Act
+    const failure = handler({ runId: 'not-a-uuid' }, {} as Parameters<StageHandler>[1]);
+
+    // Assess
+    await expect(failure).rejects.toMatchObject({
+      name: 'StageInputError',
+      code: 'stage-input-invalid',
+    });
+  });
+});
