@@ -69,7 +69,7 @@ function integer(
 }
 
 function boolean(env: Environment, name: string, fallback: boolean): boolean {
-  const raw = optional(env, name);
+  const raw = optional(env, name)?.toLowerCase();
   if (raw === undefined) return fallback;
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;

@@ -173,16 +173,17 @@ function stringProperty(value: unknown, key: string): string | undefined {
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const code = stringProperty(error, 'code');
-  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
+  // Node's socket codes first: EPIPE has the shape of a SQLSTATE.
+  if (code !== undefined && TRANSIENT_NODE_CODES.has(code)) {
+    return new TransientDatabaseError(`connection failed (${code})`, { cause: error });
+  }
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('E')) {
     const transient =
       TRANSIENT_PG_CODES.has(code) ||
       TRANSIENT_PG_CLASSES.some((prefix) => code.startsWith(prefix));
     return transient
       ? new TransientDatabaseError(`database unavailable (SQLSTATE ${code})`, { cause: error })
       : new DatabaseError(`database error (SQLSTATE ${code})`, { cause: error });
-  }
-  if (code !== undefined && TRANSIENT_NODE_CODES.has(code)) {
-    return new TransientDatabaseError(`connection failed (${code})`, { cause: error });
   }
   const message = error instanceof Error ? error.message : '';
   if (/Connection terminated|timeout exceeded when trying to connect/i.test(message)) {

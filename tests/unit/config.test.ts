@@ -1,0 +1,309 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Config, Environment } from '../../lib/config.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { ConfigError } from '../../lib/errors.ts';
+
+const DATABASE_URL = 'postgres://etl@localhost:5432/etl';
+
+function withDatabase(env: Environment = {}): Environment {
+  return { DATABASE_URL, ...env };
+}
+
+function thrownBy(act: () => unknown): unknown {
+  try {
+    act();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('loadConfig', () => {
+  it('applies every default when only DATABASE_URL is set', () => {
+    // Act
+    const config = loadConfig(withDatabase());
+
+    // Assess
+    expect(config).toStrictEqual({
+      databaseUrl: DATABASE_URL,
+      database: { poolMax: 5, statementTimeoutMs: 30_000, ssl: false },
+      keys: { provider: 'local', masterKey: undefined, masterKeyFile: '.data/master.key' },
+      keyCache: { maxAgeMs: 300_000, maxUses: 10_000 },
+      ingest: { maxRecordsPerBatch: 5000 },
+      logLevel: 'INFO',
+    } satisfies Config);
+  });
+
+  it('treats blank optional variables as unset', () => {
+    // Prepare
+    const env = withDatabase({ DB_POOL_MAX: '  ', DB_SSL: '', LOG_LEVEL: ' ', KMS_KEY_ID: '' });
+
+    // Act
+    const config = loadConfig(env);
+
+    // Assess
+    expect(config).toStrictEqual(loadConfig(withDatabase()));
+  });
+
+  describe('DATABASE_URL', () => {
+    it.each([
+      ['postgres://', 'postgres://etl:secret@db.internal:5432/etl'],
+      ['postgresql://', 'postgresql://etl@localhost/etl?sslmode=require'],
+    ])('accepts a %s URL as given', (_, url) => {
+      // Act
+      const config = loadConfig({ DATABASE_URL: url });
+
+      // Assess
+      expect(config.databaseUrl).toBe(url);
+    });
+
+    it.each([
+      ['missing', {}],
+      ['blank', { DATABASE_URL: '   ' }],
+      ['not a URL', { DATABASE_URL: 'localhost:5432/etl' }],
+      ['a mysql:// URL', { DATABASE_URL: 'mysql://etl@localhost:3306/etl' }],
+      ['an http:// URL', { DATABASE_URL: 'http://localhost:5432/etl' }],
+    ])('is refused when %s, by name', (_, env: Environment) => {
+      // Act
+      const error = thrownBy(() => loadConfig(env));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain('DATABASE_URL');
+    });
+
+    it('does not repeat a refused URL, which may hold a password', () => {
+      // Prepare
+      const url = 'mysql://etl:s3cret-pw@db.internal:3306/etl';
+
+      // Act
+      const error = thrownBy(() => loadConfig({ DATABASE_URL: url }));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).not.toContain('s3cret-pw');
+    });
+  });
+
+  describe('whole-number variables', () => {
+    const integers: ReadonlyArray<{
+      name: string;
+      min: number;
+      max: number;
+      read: (config: Config) => number;
+      unit: number;
+    }> = [
+      { name: 'DB_POOL_MAX', min: 1, max: 100, read: (c) => c.database.poolMax, unit: 1 },
+      {
+        name: 'DB_STATEMENT_TIMEOUT_MS',
+        min: 100,
+        max: 900_000,
+        read: (c) => c.database.statementTimeoutMs,
+        unit: 1,
+      },
+      {
+        name: 'DATA_KEY_CACHE_MAX_AGE_SECONDS',
+        min: 1,
+        max: 86_400,
+        read: (c) => c.keyCache.maxAgeMs,
+        unit: 1000,
+      },
+      {
+        name: 'DATA_KEY_CACHE_MAX_USES',
+        min: 1,
+        max: 10_000_000,
+        read: (c) => c.keyCache.maxUses,
+        unit: 1,
+      },
+      {
+        name: 'MAX_RECORDS_PER_BATCH',
+        min: 1,
+        max: 100_000,
+        read: (c) => c.ingest.maxRecordsPerBatch,
+        unit: 1,
+      },
+    ];
+
+    const accepted = integers.flatMap(({ name, min, max, read, unit }) => [
+      { name, raw: String(min), expected: min * unit, read },
+      { name, raw: String(max), expected: max * unit, read },
+      { name, raw: ` ${min + 1} `, expected: (min + 1) * unit, read },
+    ]);
+
+    it.each(accepted)('reads $name=$raw', ({ name, raw, expected, read }) => {
+      // Act
+      const config = loadConfig(withDatabase({ [name]: raw }));
+
+      // Assess
+      expect(read(config)).toBe(expected);
+    });
+
+    const refused = integers.flatMap(({ name, min, max }) =>
+      [...new Set(['abc', '-1', '1.5', '1e3', '0x10', '0', String(min - 1), String(max + 1)])].map(
+        (raw) => ({ name, raw }),
+      ),
+    );
+
+    it.each(refused)('refuses $name=$raw, by name', ({ name, raw }) => {
+      // Act
+      const error = thrownBy(() => loadConfig(withDatabase({ [name]: raw })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain(name);
+    });
+  });
+
+  describe('DB_SSL', () => {
+    it.each([
+      ['true', true],
+      ['TRUE', true],
+      ['1', true],
+      ['false', false],
+      ['False', false],
+      ['0', false],
+    ])('reads %j as %s', (raw, expected) => {
+      // Act
+      const config = loadConfig(withDatabase({ DB_SSL: raw }));
+
+      // Assess
+      expect(config.database.ssl).toBe(expected);
+    });
+
+    it.each(['yes', 'no', 'on'])('refuses %j, by name', (raw) => {
+      // Act
+      const error = thrownBy(() => loadConfig(withDatabase({ DB_SSL: raw })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain('DB_SSL');
+    });
+  });
+
+  describe('LOG_LEVEL', () => {
+    it.each([
+      ['debug', 'DEBUG'],
+      ['Info', 'INFO'],
+      ['WARN', 'WARN'],
+      ['error', 'ERROR'],
+      [' silent ', 'SILENT'],
+    ] as const)('reads %j as %s', (raw, expected) => {
+      // Act
+      const config = loadConfig(withDatabase({ LOG_LEVEL: raw }));
+
+      // Assess
+      expect(config.logLevel).toBe(expected);
+    });
+
+    it.each(['verbose', 'TRACE', 'warning'])('refuses %j, by name', (raw) => {
+      // Act
+      const error = thrownBy(() => loadConfig(withDatabase({ LOG_LEVEL: raw })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain('LOG_LEVEL');
+    });
+  });
+
+  describe('KMS keys', () => {
+    const keyId = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+    it.each([
+      [
+        'an endpoint and AWS_REGION',
+        { KMS_ENDPOINT: 'http://localhost:4566', AWS_REGION: 'eu-west-1' },
+        { endpoint: 'http://localhost:4566', region: 'eu-west-1' },
+      ],
+      [
+        'AWS_DEFAULT_REGION when AWS_REGION is unset',
+        { AWS_DEFAULT_REGION: 'us-east-2' },
+        { endpoint: undefined, region: 'us-east-2' },
+      ],
+      [
+        'AWS_REGION over AWS_DEFAULT_REGION',
+        { AWS_REGION: 'eu-central-1', AWS_DEFAULT_REGION: 'us-east-2' },
+        { endpoint: undefined, region: 'eu-central-1' },
+      ],
+      ['neither endpoint nor region', {}, { endpoint: undefined, region: undefined }],
+    ])('selects the kms provider with %s', (_, env: Environment, expected) => {
+      // Act
+      const config = loadConfig(withDatabase({ KMS_KEY_ID: keyId, ...env }));
+
+      // Assess
+      expect(config.keys).toStrictEqual({ provider: 'kms', keyId, ...expected });
+    });
+
+    it('prefers KMS_KEY_ID over a local master key', () => {
+      // Prepare
+      const env = withDatabase({
+        KMS_KEY_ID: keyId,
+        LOCAL_MASTER_KEY: randomBytes(32).toString('base64'),
+      });
+
+      // Act
+      const config = loadConfig(env);
+
+      // Assess
+      expect(config.keys.provider).toBe('kms');
+    });
+
+    it.each(['not a url', '//localhost:4566'])('refuses KMS_ENDPOINT %j, by name', (endpoint) => {
+      // Act
+      const error = thrownBy(() =>
+        loadConfig(withDatabase({ KMS_KEY_ID: keyId, KMS_ENDPOINT: endpoint })),
+      );
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain('KMS_ENDPOINT');
+    });
+  });
+
+  describe('local keys', () => {
+    it('decodes LOCAL_MASTER_KEY into its 32 bytes', () => {
+      // Prepare
+      const key = randomBytes(32);
+
+      // Act
+      const config = loadConfig(withDatabase({ LOCAL_MASTER_KEY: key.toString('base64') }));
+
+      // Assess
+      expect(config.keys).toStrictEqual({
+        provider: 'local',
+        masterKey: key,
+        masterKeyFile: '.data/master.key',
+      });
+    });
+
+    it('reads LOCAL_MASTER_KEY_FILE', () => {
+      // Act
+      const config = loadConfig(withDatabase({ LOCAL_MASTER_KEY_FILE: '/run/secrets/master.key' }));
+
+      // Assess
+      expect(config.keys).toStrictEqual({
+        provider: 'local',
+        masterKey: undefined,
+        masterKeyFile: '/run/secrets/master.key',
+      });
+    });
+
+    it.each([
+      ['31 bytes', randomBytes(31).toString('base64')],
+      ['33 bytes', randomBytes(33).toString('base64')],
+      ['16 bytes', randomBytes(16).toString('base64')],
+      ['32 bytes as hex', randomBytes(32).toString('hex')],
+      ['32 bytes as base64url', Buffer.alloc(32, 0xfb).toString('base64url')],
+      ['text that is not base64', 'correct horse battery staple, not a key!!'],
+    ])('refuses a LOCAL_MASTER_KEY of %s without repeating it', (_, value) => {
+      // Act
+      const error = thrownBy(() => loadConfig(withDatabase({ LOCAL_MASTER_KEY: value })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as ConfigError).message;
+      expect(message).toContain('LOCAL_MASTER_KEY');
+      expect(message).not.toContain(value);
+    });
+  });
+});

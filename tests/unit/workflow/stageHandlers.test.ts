@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { StageInputError } from '../../../lib/errors.ts';
+import { parseStageEvent } from '../../../lib/workflow/stageHandlers.ts';
+
+const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
+
+function thrownBy(act: () => unknown): unknown {
+  try {
+    act();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('parseStageEvent', () => {
+  it.each([
+    ['a lower-case UUID', RUN_ID],
+    ['an upper-case UUID', RUN_ID.toUpperCase()],
+  ])('reads the runId from %s, with InternalError as the error name', (_, runId) => {
+    // Act
+    const event = parseStageEvent({ runId });
+
+    // Assess
+    expect(event).toStrictEqual({ runId, errorName: 'InternalError' });
+  });
+
+  it('ignores the counts a previous stage passed along', () => {
+    // Act
+    const event = parseStageEvent({ runId: RUN_ID, counts: { received: 3 } });
+
+    // Assess
+    expect(event).toStrictEqual({ runId: RUN_ID, errorName: 'InternalError' });
+  });
+
+  it.each([
+    'TransientDatabaseError',
+    'KeyServiceRefusedError',
+    'States.Timeout',
+    'Lambda.ServiceException',
+    `E${'x'.repeat(63)}`,
+  ])('reads the error name %s that the Catch put on $.error', (name) => {
+    // Act
+    const event = parseStageEvent({
+      runId: RUN_ID,
+      counts: {},
+      error: { Error: name, Cause: '{"errorMessage":"database unavailable (SQLSTATE 57P01)"}' },
+    });
+
+    // Assess
+    expect(event).toStrictEqual({ runId: RUN_ID, errorName: name });
+  });
+
+  it.each([
+    ['a space', 'Transient DatabaseError'],
+    ['markup', '<script>alert(1)</script>'],
+    ['a quote and SQL', "X'; DROP TABLE patients; --"],
+    ['a newline', 'DatabaseError\nJane Doe'],
+    ['a leading digit', '1Error'],
+    ['a leading dot', '.Error'],
+    ['65 characters', `E${'x'.repeat(64)}`],
+    ['200 characters', 'E'.repeat(200)],
+    ['an empty string', ''],
+  ])('falls back to InternalError for an error name with %s', (_, name) => {
+    // Act
+    const event = parseStageEvent({ runId: RUN_ID, error: { Error: name, Cause: 'x' } });
+
+    // Assess
+    expect(event.errorName).toBe('InternalError');
+  });
+
+  it.each([
+    ['a number', 42],
+    ['null', null],
+    ['an error that is not an object', 'TransientDatabaseError'],
+    ['an Error field that is not a string', { Error: 42 }],
+    ['no Error field', { Cause: 'x' }],
+  ])('falls back to InternalError when error is %s', (_, error) => {
+    // Act
+    const event = parseStageEvent({ runId: RUN_ID, error });
+
+    // Assess
+    expect(event.errorName).toBe('InternalError');
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a string', RUN_ID],
+    ['a number', 7],
+    ['an array', [RUN_ID]],
+    ['an object without runId', { counts: { received: 1 } }],
+    ['a numeric runId', { runId: 12345 }],
+    ['an empty runId', { runId: '' }],
+    ['a runId that is not a UUID', { runId: 'run-0001-jane-doe' }],
+    ['a UUID without dashes', { runId: RUN_ID.replaceAll('-', '') }],
+    ['a UUID with a trailing newline', { runId: `${RUN_ID}\n` }],
+    ['a runId with SQL', { runId: '1; DROP TABLE patients' }],
+    ['a UUID followed by SQL', { runId: `${RUN_ID}'; DROP TABLE patients; --` }],
+  ])('refuses %s with a StageInputError that does not echo it', (_, input) => {
+    // Act
+    const error = thrownBy(() => parseStageEvent(input));
+
+    // Assess
+    expect(error).toBeInstanceOf(StageInputError);
+    const message = (error as StageInputError).message;
+    expect(message).not.toContain('DROP TABLE');
+    expect(message).not.toContain('jane-doe');
+    expect(message).not.toContain(RUN_ID.slice(0, 8));
+  });
+});
