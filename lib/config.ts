@@ -19,7 +19,28 @@ export interface Config {
   readonly ingest: {
     readonly maxRecordsPerBatch: number;
   };
+  readonly auth: AuthConfig;
+  readonly workflow: {
+    /** The ingest state machine; runs are started on it by name = runId. */
+    readonly stateMachineArn: string | undefined;
+    /** Step Functions endpoint override: the embedded stack's local endpoint, or LocalStack. */
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+  };
   readonly logLevel: LogLevel;
+}
+
+export interface AuthConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly keys:
+    | { readonly kind: 'jwks'; readonly jwksUrl: string }
+    | {
+        readonly kind: 'secret';
+        /** AUTH_JWT_SECRET when set; otherwise the secret lives in secretFile (created on first use). */
+        readonly secret: Buffer | undefined;
+        readonly secretFile: string;
+      };
 }
 
 export type KeyConfig =
@@ -118,10 +139,7 @@ function masterKey(env: Environment): Buffer | undefined {
 function keys(env: Environment): KeyConfig {
   const keyId = optional(env, 'KMS_KEY_ID');
   if (keyId !== undefined) {
-    const endpoint = optional(env, 'KMS_ENDPOINT');
-    if (endpoint !== undefined && !URL.canParse(endpoint)) {
-      throw new ConfigError('KMS_ENDPOINT must be a URL');
-    }
+    const endpoint = url(env, 'KMS_ENDPOINT');
     return {
       provider: 'kms',
       keyId,
@@ -133,6 +151,35 @@ function keys(env: Environment): KeyConfig {
     provider: 'local',
     masterKey: masterKey(env),
     masterKeyFile: optional(env, 'LOCAL_MASTER_KEY_FILE') ?? '.data/master.key',
+  };
+}
+
+function url(env: Environment, name: string): string | undefined {
+  const value = optional(env, name);
+  if (value !== undefined && !/^https?:$/.test(URL.parse(value)?.protocol ?? '')) {
+    throw new ConfigError(`${name} must be an http(s) URL`);
+  }
+  return value;
+}
+
+function auth(env: Environment): AuthConfig {
+  const issuer = optional(env, 'AUTH_ISSUER') ?? 'healthcare-etl-local';
+  const audience = optional(env, 'AUTH_AUDIENCE') ?? 'healthcare-etl-api';
+  const jwksUrl = url(env, 'AUTH_JWKS_URL');
+  if (jwksUrl !== undefined) return { issuer, audience, keys: { kind: 'jwks', jwksUrl } };
+  const raw = optional(env, 'AUTH_JWT_SECRET');
+  const secret = raw === undefined ? undefined : Buffer.from(raw, 'base64');
+  if (raw !== undefined && (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || (secret?.length ?? 0) < 32)) {
+    throw new ConfigError('AUTH_JWT_SECRET must be the base64 encoding of at least 32 bytes');
+  }
+  return {
+    issuer,
+    audience,
+    keys: {
+      kind: 'secret',
+      secret,
+      secretFile: optional(env, 'AUTH_JWT_SECRET_FILE') ?? '.data/jwt-secret',
+    },
   };
 }
 
@@ -151,6 +198,12 @@ export function loadConfig(env: Environment): Config {
     },
     ingest: {
       maxRecordsPerBatch: integer(env, 'MAX_RECORDS_PER_BATCH', 5000, 1, 100_000),
+    },
+    auth: auth(env),
+    workflow: {
+      stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
+      endpoint: url(env, 'STEP_FUNCTIONS_ENDPOINT'),
+      region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
     },
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'INFO'),
   };

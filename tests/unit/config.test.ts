@@ -31,6 +31,12 @@ describe('loadConfig', () => {
       keys: { provider: 'local', masterKey: undefined, masterKeyFile: '.data/master.key' },
       keyCache: { maxAgeMs: 300_000, maxUses: 10_000 },
       ingest: { maxRecordsPerBatch: 5000 },
+      auth: {
+        issuer: 'healthcare-etl-local',
+        audience: 'healthcare-etl-api',
+        keys: { kind: 'secret', secret: undefined, secretFile: '.data/jwt-secret' },
+      },
+      workflow: { stateMachineArn: undefined, endpoint: undefined, region: undefined },
       logLevel: 'INFO',
     } satisfies Config);
   });
@@ -152,6 +158,52 @@ describe('loadConfig', () => {
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).message).toContain(name);
+    });
+  });
+
+  describe('authentication', () => {
+    it('verifies against a JWKS URL when AUTH_JWKS_URL is set', () => {
+      // Act
+      const config = loadConfig(
+        withDatabase({
+          AUTH_JWKS_URL: 'https://idp.example.org/.well-known/jwks.json',
+          AUTH_ISSUER: 'https://idp.example.org',
+          AUTH_AUDIENCE: 'etl',
+        }),
+      );
+
+      // Assess
+      expect(config.auth).toEqual({
+        issuer: 'https://idp.example.org',
+        audience: 'etl',
+        keys: { kind: 'jwks', jwksUrl: 'https://idp.example.org/.well-known/jwks.json' },
+      });
+    });
+
+    it('takes a base64 secret of at least 32 bytes', () => {
+      // Prepare
+      const secret = Buffer.alloc(48, 7);
+
+      // Act
+      const config = loadConfig(withDatabase({ AUTH_JWT_SECRET: secret.toString('base64') }));
+
+      // Assess
+      expect(config.auth.keys).toEqual({ kind: 'secret', secret, secretFile: '.data/jwt-secret' });
+    });
+
+    it.each([
+      ['AUTH_JWT_SECRET', Buffer.alloc(16, 1).toString('base64')],
+      ['AUTH_JWT_SECRET', 'not base64!'],
+      ['AUTH_JWKS_URL', 'not a url'],
+      ['STEP_FUNCTIONS_ENDPOINT', 'localhost:4566'],
+    ])('refuses a malformed %s, by name, without echoing a secret', (name, raw) => {
+      // Act
+      const error = thrownBy(() => loadConfig(withDatabase({ [name]: raw })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain(name);
+      if (name === 'AUTH_JWT_SECRET') expect((error as ConfigError).message).not.toContain(raw);
     });
   });
 
