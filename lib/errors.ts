@@ -54,6 +54,42 @@ export class NotFoundError extends AppError {
   override readonly expose = true;
 }
 
+export class UnauthorizedError extends AppError {
+  override readonly name = 'UnauthorizedError';
+  readonly code = 'unauthorized';
+  override readonly statusCode = 401;
+  override readonly expose = true;
+}
+
+export class ForbiddenError extends AppError {
+  override readonly name = 'ForbiddenError';
+  readonly code = 'forbidden';
+  override readonly statusCode = 403;
+  override readonly expose = true;
+}
+
+export class PayloadTooLargeError extends AppError {
+  override readonly name = 'PayloadTooLargeError';
+  readonly code = 'payload-too-large';
+  override readonly statusCode = 413;
+  override readonly expose = true;
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  readonly code = 'unsupported-media-type';
+  override readonly statusCode = 415;
+  override readonly expose = true;
+}
+
+/** A dependency (the workflow service, the database) is down: the client may retry later. */
+export class ServiceUnavailableError extends AppError {
+  override readonly name = 'ServiceUnavailableError';
+  readonly code = 'service-unavailable';
+  override readonly statusCode = 503;
+  override readonly retryable = true;
+}
+
 export class RunNotFoundError extends AppError {
   override readonly name = 'RunNotFoundError';
   readonly code = 'run-not-found';
