@@ -162,7 +162,8 @@ function url(env: Environment, name: string): string | undefined {
   return value;
 }
 
-function auth(env: Environment): AuthConfig {
+/** Authentication settings alone: what a token-minting tool needs, without a database. */
+export function authConfig(env: Environment): AuthConfig {
   const issuer = optional(env, 'AUTH_ISSUER') ?? 'healthcare-etl-local';
   const audience = optional(env, 'AUTH_AUDIENCE') ?? 'healthcare-etl-api';
   const jwksUrl = url(env, 'AUTH_JWKS_URL');
@@ -199,7 +200,7 @@ export function loadConfig(env: Environment): Config {
     ingest: {
       maxRecordsPerBatch: integer(env, 'MAX_RECORDS_PER_BATCH', 5000, 1, 100_000),
     },
-    auth: auth(env),
+    auth: authConfig(env),
     workflow: {
       stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
       endpoint: url(env, 'STEP_FUNCTIONS_ENDPOINT'),

@@ -1,0 +1,264 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  fstatSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import type { JWTPayload, JWTVerifyGetKey, JWTVerifyResult } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT } from 'jose';
+import type { AuthConfig } from '../config.ts';
+import { ConfigError, ServiceUnavailableError, UnauthorizedError } from '../errors.ts';
+
+/** Who called, as the verified bearer token says. */
+export interface Principal {
+  readonly subject: string;
+  readonly scopes: readonly string[];
+  readonly tokenId: string | undefined;
+}
+
+export interface TokenVerifier {
+  /** Rejects with UnauthorizedError for any token it does not accept. */
+  verify(token: string): Promise<Principal>;
+}
+
+const SECRET_LENGTH = 32;
+const CLOCK_TOLERANCE_SECONDS = 30;
+const MAX_SUBJECT_LENGTH = 256;
+
+const INVALID = 'the bearer token is not valid';
+
+function isSubject(value: unknown): value is string {
+  // The subject becomes the audit actor, so control characters could forge log lines.
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_SUBJECT_LENGTH &&
+    !/\p{Cc}/u.test(value)
+  );
+}
+
+function scopesOf(payload: JWTPayload): readonly string[] | undefined {
+  const scope = payload['scope'] ?? payload['scp'];
+  if (scope === undefined) return [];
+  // SMART sends one space-separated string; some IdPs send `scp` as an array.
+  if (typeof scope === 'string') return scope.split(/\s+/).filter((entry) => entry !== '');
+  if (Array.isArray(scope) && scope.every((entry) => typeof entry === 'string')) return scope;
+  return undefined;
+}
+
+function principalFrom(payload: JWTPayload, nowSeconds: number): Principal {
+  const { sub, jti, iat } = payload;
+  // jose checks a future `iat` only with maxTokenAge, which would also make `iat` mandatory.
+  if (iat !== undefined && iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
+    throw new UnauthorizedError('the bearer token is not yet valid');
+  }
+  const scopes = scopesOf(payload);
+  if (!isSubject(sub) || scopes === undefined) throw new UnauthorizedError(INVALID);
+  return { subject: sub, scopes, tokenId: typeof jti === 'string' ? jti : undefined };
+}
+
+/** A short client-safe reason; jose's error, kept as the cause, holds the detail. */
+function rejection(error: unknown): UnauthorizedError {
+  if (error instanceof errors.JWTExpired) {
+    return new UnauthorizedError('the bearer token has expired', { cause: error });
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf' || error.claim === 'iat') {
+      return new UnauthorizedError('the bearer token is not yet valid', { cause: error });
+    }
+    if (error.claim === 'iss' || error.claim === 'aud') {
+      return new UnauthorizedError('the bearer token was not issued for this API', {
+        cause: error,
+      });
+    }
+  }
+  return new UnauthorizedError(INVALID, { cause: error });
+}
+
+/** The issuer's key set; an outage there is ours (503), not the caller's token's fault (401). */
+function remoteKeys(jwksUrl: string): JWTVerifyGetKey {
+  const keySet = createRemoteJWKSet(new URL(jwksUrl));
+  return async (header, token) => {
+    try {
+      return await keySet(header, token);
+    } catch (error) {
+      if (
+        error instanceof errors.JWKSNoMatchingKey ||
+        error instanceof errors.JWKSMultipleMatchingKeys
+      ) {
+        throw error;
+      }
+      throw new ServiceUnavailableError('the token issuer keys could not be fetched', {
+        cause: error,
+      });
+    }
+  };
+}
+
+function jwtCheck(auth: AuthConfig): (token: string) => Promise<JWTVerifyResult> {
+  const options = {
+    issuer: auth.issuer,
+    audience: auth.audience,
+    requiredClaims: ['exp', 'sub'],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+  };
+  if (auth.keys.kind === 'jwks') {
+    const keys = remoteKeys(auth.keys.jwksUrl);
+    return (token) => jwtVerify(token, keys, { ...options, algorithms: ['RS256', 'ES256'] });
+  }
+  const secret = loadJwtSecret(auth.keys);
+  return (token) => jwtVerify(token, secret, { ...options, algorithms: ['HS256'] });
+}
+
+/**
+ * Verifies bearer tokens under the configured keys: HS256 with the local secret,
+ * or RS256/ES256 with the issuer's JWKS. Issuer, audience, `sub` and `exp` are required.
+ */
+export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
+  const check = jwtCheck(auth);
+  return {
+    async verify(token) {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await check(token));
+      } catch (error) {
+        if (error instanceof ServiceUnavailableError) throw error;
+        throw rejection(error);
+      }
+      return principalFrom(payload, Math.floor(Date.now() / 1000));
+    },
+  };
+}
+
+export interface MintClaims {
+  readonly subject: string;
+  readonly scopes: readonly string[];
+  readonly issuer: string;
+  readonly audience: string;
+  readonly ttlSeconds: number;
+  readonly now?: Date;
+}
+
+/** Signs an HS256 token for the local verifier (development and tests; production uses the IdP). */
+export async function mintToken(secret: Buffer, claims: MintClaims): Promise<string> {
+  if (secret.length < SECRET_LENGTH) {
+    throw new ConfigError(`the JWT secret must be at least ${SECRET_LENGTH} bytes`);
+  }
+  if (!isSubject(claims.subject)) {
+    throw new RangeError(
+      `the subject must be 1 to ${MAX_SUBJECT_LENGTH} characters without control characters`,
+    );
+  }
+  if (!Number.isSafeInteger(claims.ttlSeconds) || claims.ttlSeconds <= 0) {
+    throw new RangeError('the token lifetime must be a positive whole number of seconds');
+  }
+  const issuedAt = Math.floor((claims.now ?? new Date()).getTime() / 1000);
+  return new SignJWT({ scope: claims.scopes.join(' ') })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.subject)
+    .setIssuer(claims.issuer)
+    .setAudience(claims.audience)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(issuedAt + claims.ttlSeconds)
+    .setJti(randomUUID())
+    .sign(secret);
+}
+
+export interface JwtSecretOptions {
+  /** An explicit secret (AUTH_JWT_SECRET) wins over the file. */
+  readonly secret: Buffer | undefined;
+  readonly secretFile: string;
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
+/** Reads the secret file, refusing it like ssh refuses a private key that others can read. */
+function readSecretFile(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ConfigError(`JWT secret file ${path} is not a regular file`);
+    // Windows reports no meaningful permission bits.
+    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+      const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+      throw new ConfigError(
+        `JWT secret file ${path} is accessible by group or others (mode ${mode}): chmod 600 it`,
+      );
+    }
+    if (stat.size < SECRET_LENGTH) {
+      const holds = `it holds ${stat.size}`;
+      throw new ConfigError(
+        `JWT secret file ${path} must hold at least ${SECRET_LENGTH} raw bytes, ${holds}`,
+      );
+    }
+    const secret = Buffer.alloc(stat.size);
+    if (readSync(fd, secret, 0, stat.size, 0) !== stat.size) {
+      throw new ConfigError(`JWT secret file ${path} could not be read in full`);
+    }
+    return secret;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Creates the file via a private temporary file and a hard link, so none sees it half-written. */
+function createSecretFile(path: string): Buffer {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const secret = randomBytes(SECRET_LENGTH);
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(temporary, secret, { mode: 0o600, flag: 'wx', flush: true });
+  try {
+    linkSync(temporary, path);
+    return secret;
+  } catch (error) {
+    // Another process published its secret first: use that one.
+    if (errorCode(error) === 'EEXIST') return readSecretFile(path);
+    throw error;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
+/**
+ * The HS256 secret: `secret` when given, otherwise the file `secretFile`
+ * holding at least 32 raw bytes, created with 32 random bytes (mode 0600, in a
+ * 0700 directory) on first use.
+ */
+export function loadJwtSecret(keys: JwtSecretOptions): Buffer {
+  if (keys.secret !== undefined) {
+    if (keys.secret.length < SECRET_LENGTH) {
+      throw new ConfigError(`the JWT secret must be at least ${SECRET_LENGTH} bytes`);
+    }
+    return keys.secret;
+  }
+  const path = keys.secretFile;
+  try {
+    return readSecretFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = errorCode(error);
+    if (code !== 'ENOENT') {
+      throw new ConfigError(`cannot read JWT secret file ${path} (${code ?? 'unknown error'})`, {
+        cause: error,
+      });
+    }
+  }
+  try {
+    return createSecretFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(
+      `cannot create JWT secret file ${path} (${errorCode(error) ?? 'unknown error'})`,
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { hasScope, parseScope, satisfiesAny } from '../../../lib/auth/scopes.ts';
+import { ConfigError } from '../../../lib/errors.ts';
+
+describe('parseScope', () => {
+  it.each([
+    ['user/Patient.r', 'user', 'Patient', ['r']],
+    ['system/Patient.cruds', 'system', 'Patient', ['c', 'r', 'u', 'd', 's']],
+    ['patient/Observation.rs', 'patient', 'Observation', ['r', 's']],
+    ['user/Consent.u', 'user', 'Consent', ['u']],
+    ['user/Patient.read', 'user', 'Patient', ['r', 's']],
+    ['user/Patient.write', 'user', 'Patient', ['c', 'u', 'd']],
+    ['user/Patient.*', 'user', 'Patient', ['c', 'r', 'u', 'd', 's']],
+    ['system/*.r', 'system', '*', ['r']],
+  ])('parses %s', (scope, context, resource, permissions) => {
+    // Act
+    const parsed = parseScope(scope);
+
+    // Assess
+    expect(parsed?.context).toBe(context);
+    expect(parsed?.resource).toBe(resource);
+    expect([...(parsed?.permissions ?? [])].sort()).toStrictEqual([...permissions].sort());
+  });
+
+  it.each([
+    ['openid', 'openid'],
+    ['launch/patient', 'launch/patient'],
+    ['an unknown context', 'admin/Patient.r'],
+    ['an empty permission set', 'user/Patient.'],
+    ['letters out of order', 'user/Patient.sr'],
+    ['a repeated letter', 'user/Patient.rr'],
+    ['an unknown letter', 'user/Patient.x'],
+    ['a lower-case resource', 'user/patient.r'],
+    ['upper-case permissions', 'user/Patient.R'],
+    ['a v2 query filter', 'patient/Observation.rs?category=laboratory'],
+    ['surrounding spaces', ' user/Patient.r '],
+    ['an empty string', ''],
+  ])('returns undefined for %s', (_, scope) => {
+    // Act
+    const parsed = parseScope(scope);
+
+    // Assess
+    expect(parsed).toBeUndefined();
+  });
+});
+
+describe('hasScope', () => {
+  it.each([
+    ['the exact v2 scope', ['user/Patient.r'], 'user/Patient.r'],
+    ['a v2 superset of letters', ['user/Patient.rs'], 'user/Patient.r'],
+    ['cruds', ['system/Patient.cruds'], 'system/Patient.c'],
+    ['v1 read for r', ['user/Patient.read'], 'user/Patient.r'],
+    ['v1 read for s', ['user/Patient.read'], 'user/Patient.s'],
+    ['v1 write for c', ['system/Patient.write'], 'system/Patient.c'],
+    ['v1 write for u', ['user/Consent.write'], 'user/Consent.u'],
+    ['v1 * for every letter', ['user/Patient.*'], 'user/Patient.cruds'],
+    ['a wildcard resource', ['system/*.r'], 'system/AuditEvent.r'],
+    ['a wildcard resource and v1 *', ['user/*.*'], 'user/Consent.u'],
+    ['one match among others', ['openid', 'user/Consent.u', 'user/Patient.r'], 'user/Patient.r'],
+    ['a match after a malformed scope', ['user/Patient.', 'user/Patient.r'], 'user/Patient.r'],
+  ])('is satisfied by %s', (_, granted, required) => {
+    // Act
+    const satisfied = hasScope(granted, required);
+
+    // Assess
+    expect(satisfied).toBe(true);
+  });
+
+  it.each([
+    ['nothing granted', [], 'user/Patient.r'],
+    ['another context (system for user)', ['system/Patient.r'], 'user/Patient.r'],
+    ['another context (user for system)', ['user/Patient.c'], 'system/Patient.c'],
+    ['another context (patient for user)', ['patient/Patient.r'], 'user/Patient.r'],
+    ['another resource', ['user/Observation.r'], 'user/Patient.r'],
+    ['a missing letter', ['user/Patient.rs'], 'user/Patient.u'],
+    ['part of the letters required', ['user/Patient.r'], 'user/Patient.rs'],
+    ['v1 read for c', ['system/Patient.read'], 'system/Patient.c'],
+    ['v1 write for r', ['user/Patient.write'], 'user/Patient.r'],
+    ['a granted wildcard in another context', ['system/*.*'], 'user/Patient.r'],
+    ['a wildcard required, one resource granted', ['user/Patient.r'], 'user/*.r'],
+    ['a malformed scope', ['user/Patient.rr'], 'user/Patient.r'],
+    ['a filtered v2 scope', ['user/Patient.r?identifier=MRN-1'], 'user/Patient.r'],
+    ['a near miss in case', ['User/Patient.r'], 'user/Patient.r'],
+  ])('is not satisfied by %s', (_, granted, required) => {
+    // Act
+    const satisfied = hasScope(granted, required);
+
+    // Assess
+    expect(satisfied).toBe(false);
+  });
+
+  it('throws a ConfigError when the required scope is not a SMART scope', () => {
+    // Act
+    const act = () => hasScope(['user/Patient.r'], 'user/patient.read.all');
+
+    // Assess
+    expect(act).toThrow(ConfigError);
+  });
+});
+
+describe('satisfiesAny', () => {
+  const runReaders = ['system/Patient.c', 'user/Patient.r'];
+
+  it.each([
+    ['the first', ['system/Patient.c'], true],
+    ['the second', ['user/Patient.rs'], true],
+    ['both', ['system/Patient.c', 'user/Patient.r'], true],
+    ['neither', ['user/Consent.u', 'system/Patient.r'], false],
+    ['nothing', [], false],
+  ])('with %s of the alternatives granted returns %s', (_, granted, expected) => {
+    // Act
+    const satisfied = satisfiesAny(granted, runReaders);
+
+    // Assess
+    expect(satisfied).toBe(expected);
+  });
+
+  it('is never satisfied by an empty list of alternatives', () => {
+    // Act
+    const satisfied = satisfiesAny(['system/*.*'], []);
+
+    // Assess
+    expect(satisfied).toBe(false);
+  });
+});
