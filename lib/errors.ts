@@ -101,6 +101,16 @@ export class RunNotFoundError extends AppError {
   }
 }
 
+/** A stage tried to commit into a run that has already succeeded or failed. */
+export class RunEndedError extends AppError {
+  override readonly name = 'RunEndedError';
+  readonly code = 'run-ended';
+
+  constructor(runId: string) {
+    super(`run ${runId} has already ended`);
+  }
+}
+
 export class StageInputError extends AppError {
   override readonly name = 'StageInputError';
   readonly code = 'stage-input-invalid';
@@ -168,6 +178,7 @@ const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
   ['StagePayloadMissingError', 'stage-payload-missing'],
   ['EnvelopeError', 'envelope-invalid'],
   ['RunNotFoundError', 'run-not-found'],
+  ['RunEndedError', 'run-ended'],
   ['DecryptionError', 'decryption-failed'],
   ['KeyServiceUnavailableError', 'key-service-unavailable'],
   ['KeyServiceRefusedError', 'key-service-refused'],

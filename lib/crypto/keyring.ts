@@ -13,6 +13,11 @@ import type { EncryptionContext, KeyService } from './keyService.ts';
 
 const BLIND_INDEX_CONTEXT: EncryptionContext = { purpose: 'blind-index' };
 
+/** Cached per key and use: a key fetched for one purpose is not handed out for another. */
+function cacheIdFor(id: string, context: EncryptionContext): string {
+  return `${id}:${JSON.stringify(Object.entries(context).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+}
+
 /**
  * Data keys as the pipeline uses them: generated through the KeyService, stored wrapped
  * in data_keys, unwrapped on demand and cached, so key-service calls per run stay constant.
@@ -38,26 +43,53 @@ export class Keyring {
       encryptedKey: generated.encrypted,
       encryptionContext: context,
     });
-    this.#cache.set(id, generated.plaintext);
+    this.#cache.set(cacheIdFor(id, context), generated.plaintext);
     return { id, key: generated.plaintext };
   }
 
-  /** The plaintext of a stored data key. */
-  async dataKey(db: Queryable, id: string): Promise<Buffer> {
-    const cached = this.#cache.get(id);
+  /** The data key of run `runId`: refused unless it was wrapped for exactly that run. */
+  async runKey(db: Queryable, id: string, runId: string): Promise<Buffer> {
+    return this.#stored(db, id, { purpose: 'run', runId });
+  }
+
+  /**
+   * The data key a stored row names (a row records which run's key sealed it): refused unless
+   * it is a run key. The context checked is the one the key was wrapped with.
+   */
+  async rowKey(db: Queryable, id: string): Promise<Buffer> {
+    return this.#stored(db, id, { purpose: 'run' });
+  }
+
+  async #stored(db: Queryable, id: string, expected: EncryptionContext): Promise<Buffer> {
+    const cacheId = cacheIdFor(id, expected);
+    const cached = this.#cache.get(cacheId);
     // A copy: the cache wipes its buffer on eviction, which may come while the caller still works.
     if (cached !== undefined) return Buffer.from(cached);
     const row = await findDataKey(db, id);
     if (row === undefined) throw new DecryptionError(`data key ${id} does not exist`);
-    return this.#unwrap(row);
+    const context = row.encryptionContext;
+    const matches = Object.entries(expected).every(([name, value]) => context[name] === value);
+    // The stored context is only trusted as far as it agrees with what the caller expects.
+    if (row.purpose !== expected['purpose'] || !matches) {
+      throw new DecryptionError(`data key ${id} is not a ${expected['purpose']} key for this use`);
+    }
+    return this.#unwrap(row, cacheId);
+  }
+
+  /** The blind-index key if the store has one yet: a look-up must not create it. */
+  async existingBlindIndexKey(db: Queryable): Promise<Buffer | undefined> {
+    const stored = await findBlindIndexKey(db);
+    if (stored === undefined) return undefined;
+    const cached = this.#cache.get(cacheIdFor(stored.id, BLIND_INDEX_CONTEXT));
+    return cached === undefined ? this.#unwrapIndexKey(stored) : Buffer.from(cached);
   }
 
   /** The store-wide key for blind indexes and derived ids, created on first use. */
   async blindIndexKey(db: Queryable): Promise<Buffer> {
     const stored = await findBlindIndexKey(db);
     if (stored !== undefined) {
-      const cached = this.#cache.get(stored.id);
-      return cached === undefined ? this.#unwrap(stored) : Buffer.from(cached);
+      const cached = this.#cache.get(cacheIdFor(stored.id, BLIND_INDEX_CONTEXT));
+      return cached === undefined ? this.#unwrapIndexKey(stored) : Buffer.from(cached);
     }
     const generated = await this.#keyService.generateDataKey(BLIND_INDEX_CONTEXT);
     const winner = await insertBlindIndexKeyOnce(db, {
@@ -67,18 +99,27 @@ export class Keyring {
       encryptedKey: generated.encrypted,
       encryptionContext: BLIND_INDEX_CONTEXT,
     });
-    return winner.encryptedKey.equals(generated.encrypted)
-      ? this.#remember(winner.id, generated.plaintext)
-      : this.#unwrap(winner);
+    if (winner.encryptedKey.equals(generated.encrypted)) {
+      return this.#remember(cacheIdFor(winner.id, BLIND_INDEX_CONTEXT), generated.plaintext);
+    }
+    // Another process created the key first: ours was never stored, so wipe it.
+    generated.plaintext.fill(0);
+    return this.#unwrapIndexKey(winner);
   }
 
-  async #unwrap(row: DataKeyRow): Promise<Buffer> {
+  /** Unwraps with the context the key was stored with, once the caller has checked it. */
+  async #unwrap(row: DataKeyRow, cacheId: string): Promise<Buffer> {
     const key = await this.#keyService.decryptDataKey(row.encryptedKey, row.encryptionContext);
-    return this.#remember(row.id, key);
+    return this.#remember(cacheId, key);
   }
 
-  #remember(id: string, key: Buffer): Buffer {
-    this.#cache.set(id, key);
+  async #unwrapIndexKey(row: DataKeyRow): Promise<Buffer> {
+    const key = await this.#keyService.decryptDataKey(row.encryptedKey, BLIND_INDEX_CONTEXT);
+    return this.#remember(cacheIdFor(row.id, BLIND_INDEX_CONTEXT), key);
+  }
+
+  #remember(cacheId: string, key: Buffer): Buffer {
+    this.#cache.set(cacheId, key);
     return key;
   }
 }

@@ -8,7 +8,7 @@ import {
   recordStageCompletion,
 } from '../db/repositories/ingestRuns.ts';
 import { insertRejections, type Rejection } from '../db/repositories/rejections.ts';
-import { RunNotFoundError } from '../errors.ts';
+import { RunEndedError, RunNotFoundError } from '../errors.ts';
 import { loadPayload, storePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { type RunCounts, STAGE_PAYLOADS, type StageName, type StageResult } from './stages.ts';
@@ -52,7 +52,7 @@ export async function runStage<Input>(
   if (run === undefined) throw new RunNotFoundError(runId);
   if (alreadyDone(run, stage)) return { runId, counts: run.counts };
 
-  const key = await deps.keyring.dataKey(deps.pool, run.dataKeyId);
+  const key = await deps.keyring.runKey(deps.pool, run.dataKeyId, runId);
   try {
     const input = await loadPayload<Input>(deps.pool, key, runId, STAGE_PAYLOADS[stage].reads);
     const result = await work(input, { run, key });
@@ -62,6 +62,9 @@ export async function runStage<Input>(
       if (locked === undefined) throw new RunNotFoundError(runId);
       // A concurrent duplicate invocation committed first: its output stands.
       if (alreadyDone(locked, stage)) return { runId, counts: locked.counts };
+      // A late invocation (its state timed out, the run was marked failed) must not revive the run.
+      if (locked.status === 'failed' || locked.status === 'succeeded')
+        throw new RunEndedError(runId);
 
       const writes = STAGE_PAYLOADS[stage].writes;
       if (writes !== null) await storePayload(client, key, runId, writes, result.output ?? null);

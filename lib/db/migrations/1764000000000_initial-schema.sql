@@ -65,6 +65,9 @@ CREATE TABLE patients (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX patients_ssn_bidx ON patients (ssn_bidx) WHERE ssn_bidx IS NOT NULL;
+-- Foreign keys to runs: removing an old run must not scan the whole table.
+CREATE INDEX patients_created_run ON patients (created_run_id);
+CREATE INDEX patients_updated_run ON patients (updated_run_id);
 
 CREATE TABLE consents (
   patient_id uuid PRIMARY KEY REFERENCES patients (id) ON DELETE CASCADE,
@@ -76,6 +79,8 @@ CREATE TABLE consents (
   run_id uuid REFERENCES ingest_runs (id) ON DELETE SET NULL,
   updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE INDEX consents_run ON consents (run_id);
 
 CREATE TABLE consent_history (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -123,6 +128,8 @@ CREATE TABLE observations (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX observations_patient ON observations (patient_id, effective_at);
+CREATE INDEX observations_created_run ON observations (created_run_id);
+CREATE INDEX observations_updated_run ON observations (updated_run_id);
 
 CREATE TABLE rejections (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -25,6 +25,10 @@ export async function upsertConsents(
   rows: readonly ConsentRow[],
 ): Promise<ConsentUpsertOutcome> {
   if (rows.length === 0) return { created: [], updated: [] };
+  // One lock order for every writer: concurrent runs sharing patients cannot deadlock.
+  const ordered = rows.toSorted((a, b) =>
+    a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0,
+  );
   const { rows: written } = await db.query<{ patient_id: string; inserted: boolean }>(
     `INSERT INTO consents AS c (patient_id, data_sharing, research, source, recorded_at, recorded_by, run_id)
      SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::boolean[], $4::text[], $5::timestamptz[],
@@ -37,13 +41,13 @@ export async function upsertConsents(
        AND (c.data_sharing, c.research) IS DISTINCT FROM (EXCLUDED.data_sharing, EXCLUDED.research)
      RETURNING patient_id, (xmax = 0) AS inserted`,
     [
-      rows.map((row) => row.patientId),
-      rows.map((row) => row.dataSharing),
-      rows.map((row) => row.research),
-      rows.map((row) => row.source),
-      rows.map((row) => row.recordedAt),
-      rows.map((row) => row.recordedBy),
-      rows.map((row) => row.runId),
+      ordered.map((row) => row.patientId),
+      ordered.map((row) => row.dataSharing),
+      ordered.map((row) => row.research),
+      ordered.map((row) => row.source),
+      ordered.map((row) => row.recordedAt),
+      ordered.map((row) => row.recordedBy),
+      ordered.map((row) => row.runId),
     ],
   );
   return {

@@ -28,6 +28,8 @@ export async function upsertObservations(
   rows: readonly ObservationRow[],
 ): Promise<ObservationUpsertOutcome> {
   if (rows.length === 0) return { created: [], updated: [], unchanged: [] };
+  // One lock order for every writer: concurrent runs cannot deadlock.
+  const ordered = rows.toSorted((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const { rows: written } = await db.query<{ id: string; inserted: boolean }>(
     `INSERT INTO observations AS o (id, patient_id, category, code_system, code, effective_at, status,
        value_enc, source_enc, record_digest, data_key_id, created_run_id, updated_run_id)
@@ -44,17 +46,17 @@ export async function upsertObservations(
      WHERE o.record_digest IS DISTINCT FROM EXCLUDED.record_digest
      RETURNING id, (xmax = 0) AS inserted`,
     [
-      rows.map((row) => row.id),
-      rows.map((row) => row.patientId),
-      rows.map((row) => row.category),
-      rows.map((row) => row.codeSystem),
-      rows.map((row) => row.code),
-      rows.map((row) => row.effectiveAt),
-      rows.map((row) => row.status),
-      rows.map((row) => row.valueEnc),
-      rows.map((row) => row.sourceEnc),
-      rows.map((row) => row.recordDigest),
-      rows.map((row) => row.dataKeyId),
+      ordered.map((row) => row.id),
+      ordered.map((row) => row.patientId),
+      ordered.map((row) => row.category),
+      ordered.map((row) => row.codeSystem),
+      ordered.map((row) => row.code),
+      ordered.map((row) => row.effectiveAt),
+      ordered.map((row) => row.status),
+      ordered.map((row) => row.valueEnc),
+      ordered.map((row) => row.sourceEnc),
+      ordered.map((row) => row.recordDigest),
+      ordered.map((row) => row.dataKeyId),
       runId,
     ],
   );

@@ -39,6 +39,8 @@ export async function upsertPatients(
   rows: readonly PatientRow[],
 ): Promise<UpsertOutcome> {
   if (rows.length === 0) return { created: [], updated: [], unchanged: [] };
+  // One lock order for every writer: concurrent runs sharing MRNs cannot deadlock.
+  const ordered = rows.toSorted((a, b) => Buffer.compare(a.mrnBidx, b.mrnBidx));
   const { rows: written } = await db.query<{ id: string; inserted: boolean }>(
     `INSERT INTO patients AS p (id, mrn_bidx, ssn_bidx, mrn_enc, name_enc, birth_date_enc, ssn_enc,
        address_enc, telecom_enc, source_enc, gender, record_digest, data_key_id,
@@ -56,19 +58,19 @@ export async function upsertPatients(
      WHERE p.record_digest IS DISTINCT FROM EXCLUDED.record_digest
      RETURNING id, (xmax = 0) AS inserted`,
     [
-      rows.map((row) => row.id),
-      rows.map((row) => row.mrnBidx),
-      rows.map((row) => row.ssnBidx),
-      rows.map((row) => row.mrnEnc),
-      rows.map((row) => row.nameEnc),
-      rows.map((row) => row.birthDateEnc),
-      rows.map((row) => row.ssnEnc),
-      rows.map((row) => row.addressEnc),
-      rows.map((row) => row.telecomEnc),
-      rows.map((row) => row.sourceEnc),
-      rows.map((row) => row.gender),
-      rows.map((row) => row.recordDigest),
-      rows.map((row) => row.dataKeyId),
+      ordered.map((row) => row.id),
+      ordered.map((row) => row.mrnBidx),
+      ordered.map((row) => row.ssnBidx),
+      ordered.map((row) => row.mrnEnc),
+      ordered.map((row) => row.nameEnc),
+      ordered.map((row) => row.birthDateEnc),
+      ordered.map((row) => row.ssnEnc),
+      ordered.map((row) => row.addressEnc),
+      ordered.map((row) => row.telecomEnc),
+      ordered.map((row) => row.sourceEnc),
+      ordered.map((row) => row.gender),
+      ordered.map((row) => row.recordDigest),
+      ordered.map((row) => row.dataKeyId),
       runId,
     ],
   );

@@ -112,7 +112,11 @@ describe('repositories on real PostgreSQL', () => {
     const listed = await listObservationsByPatient(database.pool, patientId);
 
     // Assess
-    expect(inserted).toEqual({ created: [later.id, earlier.id], updated: [], unchanged: [] });
+    expect({ ...inserted, created: inserted.created.toSorted() }).toEqual({
+      created: [later.id, earlier.id].sort(),
+      updated: [],
+      unchanged: [],
+    });
     expect(again).toEqual({ created: [], updated: [earlier.id], unchanged: [later.id] });
     expect(listed.map((o) => [o.id, o.status])).toEqual([
       [earlier.id, 'amended'],

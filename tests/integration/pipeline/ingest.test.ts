@@ -82,7 +82,7 @@ describe('ingest through the real ASL', () => {
       }
     }
     const patient = await findPatientById(database.pool, ids[0]!);
-    const key = await pipeline.deps.keyring.dataKey(database.pool, patient!.dataKeyId);
+    const key = await pipeline.deps.keyring.rowKey(database.pool, patient!.dataKeyId);
     const aad = (column: string) => ({ table: 'patients', column, rowId: patient!.id });
     expect(decryptFieldText(key, patient!.mrnEnc, aad('mrn_enc'))).toBe('MRN-001');
     expect(decryptFieldText(key, patient!.nameEnc!, aad('name_enc'))).toBe('Jane Doe');
@@ -179,7 +179,7 @@ describe('ingest through the real ASL', () => {
     const [update] = await listAuditByRun(database.pool, runId);
     expect(update).toMatchObject({ action: 'UPDATE', resourceType: 'Patient' });
     const patient = await findPatientById(database.pool, update!.resourceId!);
-    const key = await pipeline.deps.keyring.dataKey(database.pool, patient!.dataKeyId);
+    const key = await pipeline.deps.keyring.rowKey(database.pool, patient!.dataKeyId);
     expect(
       decryptFieldText(key, patient!.nameEnc!, {
         table: 'patients',
@@ -204,7 +204,7 @@ describe('ingest through the real ASL', () => {
        ORDER BY created_at DESC LIMIT 2`,
     );
     const [a, b] = rows as [(typeof rows)[0], (typeof rows)[0]];
-    const key = await pipeline.deps.keyring.dataKey(database.pool, a.data_key_id);
+    const key = await pipeline.deps.keyring.rowKey(database.pool, a.data_key_id);
 
     // Act: the way a copied ciphertext would be read back, under its new row and column
     const movedRow = () =>
