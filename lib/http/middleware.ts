@@ -1,0 +1,118 @@
+/**
+ * The middy middleware every HTTP handler uses first: it gives each request a
+ * correlation id, echoes it on every response, and turns anything thrown into a
+ * problem+json response with one log line that carries codes and names, never messages.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { AppError } from '../errors.ts';
+import { ConfigError, toAppError } from '../errors.ts';
+import { headerValue } from './body.ts';
+import { CORRELATION_ID_HEADER, problemResponse } from './problem.ts';
+
+/** The logger methods the middleware calls; a Powertools `Logger` is one. */
+export type HttpErrorsLogger = Pick<Logger, 'error' | 'info'>;
+
+export interface HttpErrorsOptions {
+  readonly logger: HttpErrorsLogger;
+}
+
+type HttpMiddleware = MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
+
+const CLIENT_CORRELATION_ID = /^[A-Za-z0-9._-]{8,128}$/;
+// API Gateway's own ids are trusted, but only header-safe ones are echoed back.
+const GATEWAY_REQUEST_ID = /^[!-~]{1,128}$/;
+const ERROR_NAME = /^[A-Za-z_$][\w$.-]{0,63}$/;
+
+// Keyed by the event so the id lives exactly as long as the request it belongs to.
+const correlationIds = new WeakMap<APIGatewayProxyEventV2, string>();
+
+function chooseCorrelationId(event: APIGatewayProxyEventV2): string {
+  const fromClient = headerValue(event, CORRELATION_ID_HEADER);
+  if (fromClient !== undefined && CLIENT_CORRELATION_ID.test(fromClient)) return fromClient;
+  const requestId: unknown = event.requestContext?.requestId;
+  if (typeof requestId === 'string' && GATEWAY_REQUEST_ID.test(requestId)) return requestId;
+  return randomUUID();
+}
+
+/**
+ * The request's correlation id: the client's `x-correlation-id` when well formed, else
+ * API Gateway's request id, else a fresh UUID. Stable for the life of the event.
+ */
+export function correlationIdOf(event: APIGatewayProxyEventV2): string {
+  const known = correlationIds.get(event);
+  if (known !== undefined) return known;
+  const chosen = chooseCorrelationId(event);
+  correlationIds.set(event, chosen);
+  return chosen;
+}
+
+function withCorrelationId(
+  response: APIGatewayProxyStructuredResultV2,
+  correlationId: string,
+): APIGatewayProxyStructuredResultV2 {
+  return { ...response, headers: { ...response.headers, [CORRELATION_ID_HEADER]: correlationId } };
+}
+
+/** An error's name only when it looks like an identifier, since a cause's name is not ours to trust. */
+function causeNameOf(error: AppError): string | undefined {
+  const { cause } = error;
+  if (!(cause instanceof Error)) return undefined;
+  return ERROR_NAME.test(cause.name) ? cause.name : 'unnamed';
+}
+
+function logOutcome(
+  logger: HttpErrorsLogger,
+  error: AppError,
+  status: number,
+  correlationId: string,
+): void {
+  if (status < 500) {
+    logger.info('request rejected', { correlationId, status, code: error.code });
+    return;
+  }
+  const causeName = causeNameOf(error);
+  const summary =
+    causeName === undefined
+      ? { name: error.name, code: error.code }
+      : { name: error.name, code: error.code, causeName };
+  logger.error('request failed', { correlationId, status, error: summary });
+}
+
+function validateOptions(options: HttpErrorsOptions): HttpErrorsOptions {
+  const logger: Partial<HttpErrorsLogger> | undefined = options?.logger;
+  if (typeof logger?.error !== 'function' || typeof logger.info !== 'function') {
+    throw new ConfigError('httpErrors: options.logger must have error and info methods');
+  }
+  return options;
+}
+
+/** Use it first on every HTTP handler, so its `onError` runs last and sees every failure. */
+export function httpErrors(options: HttpErrorsOptions): HttpMiddleware {
+  const { logger } = validateOptions(options);
+  return {
+    name: 'httpErrors',
+    before: (request) => {
+      correlationIdOf(request.event);
+    },
+    after: (request) => {
+      const { response } = request;
+      if (typeof response !== 'object' || response === null) return;
+      request.response = withCorrelationId(response, correlationIdOf(request.event));
+    },
+    onError: (request) => {
+      const correlationId = correlationIdOf(request.event);
+      // Another onError middleware already answered: keep its answer, add the id.
+      if (typeof request.response === 'object' && request.response !== null) {
+        request.response = withCorrelationId(request.response, correlationId);
+        return;
+      }
+      const error = toAppError(request.error);
+      const response = problemResponse(error, correlationId);
+      logOutcome(logger, error, response.statusCode ?? 500, correlationId);
+      request.response = response;
+    },
+  };
+}

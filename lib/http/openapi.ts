@@ -1,0 +1,451 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API. The request schemas are the objects the
+ * validators compile (lib/fhir/flatSchema.ts), so the document cannot drift from what
+ * the API enforces.
+ */
+import { RUN_STATUSES } from '../db/repositories/ingestRuns.ts';
+import { REJECTION_REASONS } from '../db/repositories/rejections.ts';
+import { flatEnvelopeSchemaWith, patientRecordSchema } from '../fhir/flatSchema.ts';
+import { GENDERS } from '../fhir/model.ts';
+import { JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE } from './problem.ts';
+
+export interface OpenApiOptions {
+  /** The base URL clients call; omitted, the document is relative to where it is served. */
+  readonly serverUrl?: string;
+  /** The batch limit the ingest endpoint enforces (configuration, not a constant). */
+  readonly maxRecordsPerBatch: number;
+}
+
+type JsonObject = Record<string, unknown>;
+
+export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
+
+const INGEST_SCOPE = 'system/Patient.c';
+const READ_PATIENTS_SCOPE = 'user/Patient.r';
+
+const ref = (kind: string, name: string): JsonObject => ({ $ref: `#/components/${kind}/${name}` });
+const schemaRef = (name: string): JsonObject => ref('schemas', name);
+const responseRef = (name: string): JsonObject => ref('responses', name);
+const parameterRef = (name: string): JsonObject => ref('parameters', name);
+const headerRef = (name: string): JsonObject => ref('headers', name);
+
+const nullable = (type: string, extra: JsonObject = {}): JsonObject => ({
+  type: [type, 'null'],
+  ...extra,
+});
+
+/** A copy without `$id`: embedded under components, an `$id` would rebase every `$ref` inside it. */
+function withoutId(schema: Readonly<JsonObject>): JsonObject {
+  return Object.fromEntries(Object.entries(schema).filter(([keyword]) => keyword !== '$id'));
+}
+
+function flatEnvelope(maxRecordsPerBatch: number): JsonObject {
+  const envelope = flatEnvelopeSchemaWith(maxRecordsPerBatch);
+  return {
+    ...withoutId(envelope),
+    description:
+      'A batch of flat records. Each record is validated on its own: an invalid record becomes a rejection of the run, not a 400 for the batch.',
+    properties: {
+      records: { ...envelope.properties.records, items: schemaRef('PatientRecord') },
+    },
+  };
+}
+
+function schemas(maxRecordsPerBatch: number): JsonObject {
+  const validationProblem = {
+    type: 'object',
+    description: 'One failing location: a JSON pointer and the schema keyword, never the value.',
+    required: ['path', 'keyword', 'message'],
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', description: 'JSON pointer into the request body' },
+      keyword: { type: 'string' },
+      message: { type: 'string' },
+    },
+  };
+  const problem = {
+    type: 'object',
+    description:
+      'RFC 9457 problem details. 4xx problems carry a detail; 5xx problems only type, title, status and correlationId.',
+    required: ['type', 'title', 'status', 'correlationId'],
+    properties: {
+      type: {
+        type: 'string',
+        format: 'uri',
+        examples: ['urn:problem:healthcare-etl:validation-failed'],
+      },
+      title: { type: 'string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      detail: { type: 'string' },
+      correlationId: { type: 'string' },
+      errors: { type: 'array', items: schemaRef('ValidationProblem') },
+    },
+  };
+  const ingestAccepted = {
+    type: 'object',
+    required: ['runId', 'status', 'links'],
+    additionalProperties: false,
+    properties: {
+      runId: { type: 'string', format: 'uuid' },
+      status: { enum: RUN_STATUSES },
+      links: {
+        type: 'object',
+        required: ['self'],
+        additionalProperties: false,
+        properties: { self: { type: 'string', format: 'uri-reference' } },
+      },
+    },
+  };
+  const run = {
+    type: 'object',
+    required: [
+      'runId',
+      'status',
+      'currentStage',
+      'counts',
+      'stageTimings',
+      'errorCode',
+      'createdAt',
+      'finishedAt',
+    ],
+    additionalProperties: false,
+    properties: {
+      runId: { type: 'string', format: 'uuid' },
+      status: { enum: RUN_STATUSES },
+      currentStage: nullable('string', { description: 'The last stage that committed' }),
+      counts: {
+        type: 'object',
+        description: 'Record counts by name (received, valid, rejected, ...)',
+        additionalProperties: { type: 'integer', minimum: 0 },
+      },
+      stageTimings: {
+        type: 'object',
+        description: 'Milliseconds each finished stage took, by stage',
+        additionalProperties: { type: 'number', minimum: 0 },
+      },
+      errorCode: nullable('string', { description: 'Set when the run failed' }),
+      createdAt: { type: 'string', format: 'date-time' },
+      finishedAt: nullable('string', { format: 'date-time' }),
+    },
+  };
+  const rejection = {
+    type: 'object',
+    required: ['recordIndex', 'resourceType', 'reason', 'details', 'stage'],
+    additionalProperties: false,
+    properties: {
+      recordIndex: { type: 'integer', minimum: 0 },
+      resourceType: nullable('string'),
+      reason: { enum: REJECTION_REASONS },
+      details: {
+        type: 'object',
+        description: 'Schema paths and keywords; never the offending values',
+      },
+      stage: { type: 'string' },
+    },
+  };
+  const patient = {
+    type: 'object',
+    required: ['id', 'mrn', 'consent'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      mrn: { type: 'string' },
+      name: nullable('string'),
+      birthDate: nullable('string', { format: 'date' }),
+      gender: { enum: [...GENDERS, null] },
+      ssn: nullable('string'),
+      consent: {
+        type: 'object',
+        required: ['dataSharing', 'research', 'recordedAt'],
+        additionalProperties: false,
+        properties: {
+          dataSharing: { type: 'boolean' },
+          research: { type: 'boolean' },
+          recordedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+  };
+  return {
+    PatientRecord: withoutId(patientRecordSchema),
+    FlatEnvelope: flatEnvelope(maxRecordsPerBatch),
+    Problem: problem,
+    ValidationProblem: validationProblem,
+    IngestAccepted: ingestAccepted,
+    Run: run,
+    Rejection: rejection,
+    RejectionList: {
+      type: 'object',
+      required: ['data'],
+      additionalProperties: false,
+      properties: { data: { type: 'array', items: schemaRef('Rejection') } },
+    },
+    Patient: patient,
+    PatientSearchResult: {
+      type: 'object',
+      required: ['data'],
+      additionalProperties: false,
+      properties: { data: { type: 'array', items: schemaRef('Patient') } },
+    },
+    Health: {
+      type: 'object',
+      required: ['status'],
+      additionalProperties: false,
+      properties: { status: { const: 'ok' } },
+    },
+  };
+}
+
+function problemResponse(description: string, headers: JsonObject = {}): JsonObject {
+  return {
+    description,
+    headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: schemaRef('Problem') } },
+  };
+}
+
+function jsonContent(schema: JsonObject): JsonObject {
+  return { [JSON_CONTENT_TYPE]: { schema } };
+}
+
+function okResponse(description: string, schema: JsonObject): JsonObject {
+  return {
+    description,
+    headers: { 'X-Correlation-Id': headerRef('CorrelationId') },
+    content: jsonContent(schema),
+  };
+}
+
+const components = (maxRecordsPerBatch: number): JsonObject => ({
+  schemas: schemas(maxRecordsPerBatch),
+  securitySchemes: {
+    bearer: {
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+      description: [
+        'A JWT access token carrying SMART on FHIR scopes (v2 letters or v1 words):',
+        `\`${INGEST_SCOPE}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
+        `\`${READ_PATIENTS_SCOPE}\` (or \`user/Patient.read\`) to read patients and runs.`,
+      ].join(' '),
+    },
+  },
+  parameters: {
+    CorrelationId: {
+      name: 'X-Correlation-Id',
+      in: 'header',
+      required: false,
+      description:
+        'Echoed back and written to every log line of the request; replaced by a server id when malformed.',
+      schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{8,128}$' },
+    },
+    RunId: {
+      name: 'runId',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    },
+    PatientId: {
+      name: 'id',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    },
+    Mrn: {
+      name: 'mrn',
+      in: 'query',
+      required: true,
+      description: 'The medical record number, matched exactly',
+      schema: { type: 'string', minLength: 1, maxLength: 64 },
+    },
+  },
+  headers: {
+    CorrelationId: {
+      description: 'The correlation id of the request, as logged',
+      schema: { type: 'string' },
+    },
+    Location: {
+      description: 'The URL of the created run',
+      schema: { type: 'string', format: 'uri-reference' },
+    },
+    WwwAuthenticate: {
+      description: 'The bearer challenge (RFC 6750)',
+      schema: { type: 'string' },
+    },
+  },
+  responses: {
+    BadRequest: problemResponse('The request is malformed; `errors` lists the failing paths.'),
+    Unauthorized: problemResponse('No valid bearer token.', {
+      'WWW-Authenticate': headerRef('WwwAuthenticate'),
+    }),
+    Forbidden: problemResponse('The token lacks the required scope.', {
+      'WWW-Authenticate': headerRef('WwwAuthenticate'),
+    }),
+    NotFound: problemResponse('No such resource, or none the caller may see.'),
+    ContentTooLarge: problemResponse('The body exceeds the size limit.'),
+    UnsupportedMediaType: problemResponse('The Content-Type or its charset is not accepted.'),
+    InternalError: problemResponse('The request failed; quote the correlation id.'),
+    ServiceUnavailable: problemResponse('A dependency is unavailable; retry later.'),
+  },
+});
+
+const ingestSecurity = [{ bearer: [INGEST_SCOPE] }];
+const runSecurity = [{ bearer: [INGEST_SCOPE] }, { bearer: [READ_PATIENTS_SCOPE] }];
+const patientSecurity = [{ bearer: [READ_PATIENTS_SCOPE] }];
+
+const authenticatedErrors = {
+  '401': responseRef('Unauthorized'),
+  '403': responseRef('Forbidden'),
+  '500': responseRef('InternalError'),
+};
+
+const paths = (maxRecordsPerBatch: number): JsonObject => ({
+  '/api/v1/ingest': {
+    post: {
+      operationId: 'ingestBatch',
+      tags: ['ingest'],
+      summary: 'Submit a batch of patient records',
+      description: `Stores the batch encrypted and starts a pipeline run. At most ${maxRecordsPerBatch} records a batch.`,
+      security: ingestSecurity,
+      parameters: [parameterRef('CorrelationId')],
+      requestBody: { required: true, content: jsonContent(schemaRef('FlatEnvelope')) },
+      responses: {
+        '202': {
+          description: 'The batch is accepted and its run queued.',
+          headers: {
+            Location: headerRef('Location'),
+            'X-Correlation-Id': headerRef('CorrelationId'),
+          },
+          content: jsonContent(schemaRef('IngestAccepted')),
+        },
+        '400': responseRef('BadRequest'),
+        ...authenticatedErrors,
+        '413': responseRef('ContentTooLarge'),
+        '415': responseRef('UnsupportedMediaType'),
+        '503': responseRef('ServiceUnavailable'),
+      },
+    },
+  },
+  '/api/v1/runs/{runId}': {
+    get: {
+      operationId: 'getRun',
+      tags: ['runs'],
+      summary: 'Status, counts and stage timings of a run',
+      security: runSecurity,
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The run.', schemaRef('Run')),
+        '400': responseRef('BadRequest'),
+        ...authenticatedErrors,
+        '404': responseRef('NotFound'),
+      },
+    },
+  },
+  '/api/v1/runs/{runId}/rejections': {
+    get: {
+      operationId: 'listRunRejections',
+      tags: ['runs'],
+      summary: 'The records a run rejected, with reasons and schema paths',
+      security: runSecurity,
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The run’s rejections, in record order.', schemaRef('RejectionList')),
+        '400': responseRef('BadRequest'),
+        ...authenticatedErrors,
+        '404': responseRef('NotFound'),
+      },
+    },
+  },
+  '/api/v1/patients/{id}': {
+    get: {
+      operationId: 'getPatient',
+      tags: ['patients'],
+      summary: 'A decrypted patient, when their consent allows data sharing',
+      description: 'Every read and every denial is audited.',
+      security: patientSecurity,
+      parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The patient.', schemaRef('Patient')),
+        ...authenticatedErrors,
+        '404': responseRef('NotFound'),
+      },
+    },
+  },
+  '/api/v1/patients': {
+    get: {
+      operationId: 'searchPatients',
+      tags: ['patients'],
+      summary: 'Find a patient by MRN',
+      description:
+        'Only patients whose consent allows data sharing are returned; every read is audited.',
+      security: patientSecurity,
+      parameters: [parameterRef('Mrn'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The matching patients.', schemaRef('PatientSearchResult')),
+        '400': responseRef('BadRequest'),
+        ...authenticatedErrors,
+      },
+    },
+  },
+  '/health': {
+    get: {
+      operationId: 'getHealth',
+      tags: ['meta'],
+      summary: 'Liveness',
+      security: [],
+      responses: { '200': { description: 'Alive.', content: jsonContent(schemaRef('Health')) } },
+    },
+  },
+  '/openapi.json': {
+    get: {
+      operationId: 'getOpenApiDocument',
+      tags: ['meta'],
+      summary: 'This document',
+      security: [],
+      responses: {
+        '200': {
+          description: 'The OpenAPI 3.1 document.',
+          content: jsonContent({ type: 'object' }),
+        },
+      },
+    },
+  },
+  '/docs': {
+    get: {
+      operationId: 'getApiDocs',
+      tags: ['meta'],
+      summary: 'Swagger UI for this document',
+      security: [],
+      responses: {
+        '200': {
+          description: 'The Swagger UI page.',
+          content: { 'text/html': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  },
+});
+
+/** Builds the document afresh; callers serve it from a cold-start cache. */
+export function buildOpenApiDocument(options: OpenApiOptions): Record<string, unknown> {
+  const { maxRecordsPerBatch, serverUrl } = options;
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: JSON_SCHEMA_DIALECT,
+    info: {
+      title: 'Healthcare ETL pipeline API',
+      version: '1.0.0',
+      description:
+        'Ingests batches of patient data into an encrypted store through a five-stage pipeline. Errors are RFC 9457 problem details.',
+    },
+    ...(serverUrl === undefined ? {} : { servers: [{ url: serverUrl }] }),
+    tags: [
+      { name: 'ingest', description: 'Submitting batches' },
+      { name: 'runs', description: 'Pipeline runs and their rejections' },
+      { name: 'patients', description: 'Consent-checked, audited patient reads' },
+      { name: 'meta', description: 'Health and documentation' },
+    ],
+    paths: paths(maxRecordsPerBatch),
+    components: components(maxRecordsPerBatch),
+  };
+}

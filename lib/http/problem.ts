@@ -1,0 +1,127 @@
+/**
+ * The one mapping from errors to HTTP responses: RFC 9457 problem details.
+ * 4xx bodies explain (the message of an exposed error is written without PHI by
+ * contract, see lib/errors.ts); 5xx bodies say only that it failed and give the
+ * correlation id, whatever the error carried.
+ */
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { AppError } from '../errors.ts';
+import { InputValidationError, toAppError } from '../errors.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export const JSON_CONTENT_TYPE = 'application/json';
+export const CORRELATION_ID_HEADER = 'x-correlation-id';
+
+const PROBLEM_TYPE_PREFIX = 'urn:problem:healthcare-etl:';
+const INTERNAL_ERROR_CODE = 'internal-error';
+const SERVICE_UNAVAILABLE_CODE = 'service-unavailable';
+const REALM = 'healthcare-etl';
+
+/** Reason phrases of RFC 9110, so titles never depend on what an error says. */
+const TITLES: ReadonlyMap<number, string> = new Map([
+  [400, 'Bad Request'],
+  [401, 'Unauthorized'],
+  [403, 'Forbidden'],
+  [404, 'Not Found'],
+  [405, 'Method Not Allowed'],
+  [406, 'Not Acceptable'],
+  [409, 'Conflict'],
+  [410, 'Gone'],
+  [412, 'Precondition Failed'],
+  [413, 'Content Too Large'],
+  [415, 'Unsupported Media Type'],
+  [422, 'Unprocessable Content'],
+  [428, 'Precondition Required'],
+  [429, 'Too Many Requests'],
+  [500, 'Internal Server Error'],
+  [501, 'Not Implemented'],
+  [502, 'Bad Gateway'],
+  [503, 'Service Unavailable'],
+  [504, 'Gateway Timeout'],
+]);
+
+const WWW_AUTHENTICATE: ReadonlyMap<number, string> = new Map([
+  [401, `Bearer realm="${REALM}", error="invalid_token"`],
+  [403, `Bearer realm="${REALM}", error="insufficient_scope"`],
+]);
+
+export function problemTypeUri(code: string): string {
+  return `${PROBLEM_TYPE_PREFIX}${code}`;
+}
+
+function statusTitle(status: number): string {
+  return TITLES.get(status) ?? (status < 500 ? 'Bad Request' : 'Internal Server Error');
+}
+
+export function jsonResponse(
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: status,
+    headers: { 'content-type': JSON_CONTENT_TYPE, 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+function isClientError(error: AppError): boolean {
+  return (
+    error.expose &&
+    Number.isInteger(error.statusCode) &&
+    error.statusCode >= 400 &&
+    error.statusCode < 500
+  );
+}
+
+/** The status a response for this error carries: its own if it is a 4xx it may show or any 5xx, else 500. */
+function problemStatus(error: AppError): number {
+  if (isClientError(error)) return error.statusCode;
+  const { statusCode } = error;
+  return Number.isInteger(statusCode) && statusCode >= 500 && statusCode <= 599 ? statusCode : 500;
+}
+
+function clientProblem(error: AppError, correlationId: string): Record<string, unknown> {
+  const status = error.statusCode;
+  const body: Record<string, unknown> = {
+    type: problemTypeUri(error.code),
+    title: statusTitle(status),
+    status,
+    detail: error.message,
+    correlationId,
+  };
+  if (error instanceof InputValidationError) {
+    // Copied field by field so nothing else a caller hung on a problem can leak out.
+    body['errors'] = error.problems.map(({ path, keyword, message }) => ({
+      path,
+      keyword,
+      message,
+    }));
+  }
+  return body;
+}
+
+function serverProblem(status: number, correlationId: string): Record<string, unknown> {
+  const code = status === 503 ? SERVICE_UNAVAILABLE_CODE : INTERNAL_ERROR_CODE;
+  return { type: problemTypeUri(code), title: statusTitle(status), status, correlationId };
+}
+
+/** Maps anything thrown to a problem+json response; see the module comment for what may show. */
+export function problemResponse(
+  error: unknown,
+  correlationId: string,
+): APIGatewayProxyStructuredResultV2 {
+  const appError = toAppError(error);
+  const status = problemStatus(appError);
+  const body = isClientError(appError)
+    ? clientProblem(appError, correlationId)
+    : serverProblem(status, correlationId);
+  const headers: Record<string, string> = {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'cache-control': 'no-store',
+    [CORRELATION_ID_HEADER]: correlationId,
+  };
+  const challenge = WWW_AUTHENTICATE.get(status);
+  if (challenge !== undefined) headers['www-authenticate'] = challenge;
+  return { statusCode: status, headers, body: JSON.stringify(body) };
+}

@@ -1,0 +1,365 @@
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  InputValidationError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from '../../../lib/errors.ts';
+import type { ReadBodyOptions } from '../../../lib/http/body.ts';
+import { headerValue, MAX_JSON_DEPTH, parseJson, readBody } from '../../../lib/http/body.ts';
+import { problemResponse } from '../../../lib/http/problem.ts';
+import { httpEvent } from './httpEvent.ts';
+
+const JSON_ONLY: ReadBodyOptions = { maxBytes: 100, accept: ['application/json'] };
+const BATCH = '{"records":[{"resourceType":"Patient","mrn":"MRN-001"}]}';
+
+function thrownBy(act: () => unknown): unknown {
+  try {
+    act();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+function nested(depth: number): string {
+  return `${'['.repeat(depth)}${']'.repeat(depth)}`;
+}
+
+describe('readBody: media type', () => {
+  it.each([
+    ['application/json'],
+    ['Application/JSON'],
+    ['application/json; charset=utf-8'],
+    ['application/json;charset="UTF-8"'],
+    ['application/json ; charset=utf-8 ; boundary=ignored'],
+  ])('accepts %s and reports the bare media type', (contentType) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'content-type': contentType }, body: BATCH });
+
+    // Act
+    const body = readBody(event, JSON_ONLY);
+
+    // Assess
+    expect(body).toStrictEqual({ raw: BATCH, contentType: 'application/json' });
+  });
+
+  it('finds the header whatever the case of its name', () => {
+    // Prepare
+    const event = httpEvent({ headers: { 'Content-Type': 'application/json' }, body: BATCH });
+
+    // Act
+    const body = readBody(event, JSON_ONLY);
+
+    // Assess
+    expect(body.contentType).toBe('application/json');
+  });
+
+  it('reports which of several accepted types was sent', () => {
+    // Prepare
+    const event = httpEvent({
+      headers: { 'content-type': 'application/fhir+ndjson' },
+      body: '{"resourceType":"Patient"}\n',
+    });
+
+    // Act
+    const body = readBody(event, {
+      maxBytes: 100,
+      accept: ['application/json', 'application/fhir+ndjson'],
+    });
+
+    // Assess
+    expect(body.contentType).toBe('application/fhir+ndjson');
+  });
+
+  it.each<[string, Record<string, string>]>([
+    ['no Content-Type', {}],
+    ['an empty Content-Type', { 'content-type': '' }],
+    ['text/plain', { 'content-type': 'text/plain' }],
+    ['a media type with the accepted one as a prefix', { 'content-type': 'application/jsonx' }],
+    ['two media types', { 'content-type': 'application/json, text/plain' }],
+    ['charset latin1', { 'content-type': 'application/json; charset=latin1' }],
+    ['a quoted ISO-8859-1 charset', { 'content-type': 'application/json; charset="ISO-8859-1"' }],
+  ])('refuses %s with a 415 naming the accepted types', (_, headers) => {
+    // Prepare
+    const event = httpEvent({ headers, body: BATCH });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(UnsupportedMediaTypeError);
+    expect((error as UnsupportedMediaTypeError).statusCode).toBe(415);
+    expect((error as Error).message).toMatch(/application\/json|utf-8/);
+  });
+});
+
+describe('readBody: size', () => {
+  it('refuses a declared content-length over the limit before decoding the body', () => {
+    // Prepare: the body is not even UTF-8, so only the length check can answer.
+    const event = httpEvent({
+      headers: { 'content-type': 'application/json', 'content-length': '5000000' },
+      body: Buffer.from([0xff, 0xfe]).toString('base64'),
+      isBase64Encoded: true,
+    });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(PayloadTooLargeError);
+    expect((error as Error).message).toContain('100 bytes');
+  });
+
+  it.each([
+    ['101 ASCII bytes', 'a'.repeat(101)],
+    ['51 two-byte characters (102 bytes)', 'é'.repeat(51)],
+  ])('refuses a body of %s over a 100-byte limit', (_, body) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'content-type': 'application/json' }, body });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(PayloadTooLargeError);
+    expect((error as PayloadTooLargeError).statusCode).toBe(413);
+  });
+
+  it('judges the actual size when the declared length lies', () => {
+    // Prepare
+    const event = httpEvent({
+      headers: { 'content-type': 'application/json', 'content-length': '2' },
+      body: 'a'.repeat(101),
+    });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(PayloadTooLargeError);
+  });
+
+  it('accepts a body of exactly the limit', () => {
+    // Prepare
+    const body = 'é'.repeat(50);
+    const event = httpEvent({ headers: { 'content-type': 'application/json' }, body });
+
+    // Act
+    const read = readBody(event, JSON_ONLY);
+
+    // Assess
+    expect(read.raw).toBe(body);
+  });
+});
+
+describe('readBody: encoding', () => {
+  it('decodes a base64 body, measuring its decoded size', () => {
+    // Prepare: 100 bytes take 136 base64 characters.
+    const text = `"${'ü'.repeat(49)}"`;
+    const event = httpEvent({
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(text, 'utf8').toString('base64'),
+      isBase64Encoded: true,
+    });
+
+    // Act
+    const read = readBody(event, JSON_ONLY);
+
+    // Assess
+    expect(Buffer.byteLength(text)).toBe(100);
+    expect(read.raw).toBe(text);
+  });
+
+  it('refuses a base64 body over the limit once decoded', () => {
+    // Prepare
+    const event = httpEvent({
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.alloc(101, 0x20).toString('base64'),
+      isBase64Encoded: true,
+    });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(PayloadTooLargeError);
+  });
+
+  it.each<[string, string | undefined, boolean]>([
+    ['a missing body', undefined, false],
+    ['an empty body', '', false],
+    ['an empty base64 body', '', true],
+  ])('refuses %s with a 400', (_, body, isBase64Encoded) => {
+    // Prepare
+    const event = httpEvent({
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body }),
+      isBase64Encoded,
+    });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as InputValidationError).problems).toStrictEqual([
+      { path: '', keyword: 'required', message: 'a request body is required' },
+    ]);
+  });
+
+  it.each<[string, string, boolean]>([
+    ['a lone continuation byte', Buffer.from([0x7b, 0x80, 0x7d]).toString('base64'), true],
+    ['an overlong encoding', Buffer.from([0xc0, 0xaf]).toString('base64'), true],
+    ['a truncated sequence', Buffer.from([0x22, 0xe2, 0x82]).toString('base64'), true],
+    ['a lone surrogate in a text body', '"\ud800"', false],
+  ])('refuses %s as invalid UTF-8', (_, body, isBase64Encoded) => {
+    // Prepare
+    const event = httpEvent({
+      headers: { 'content-type': 'application/json' },
+      body,
+      isBase64Encoded,
+    });
+
+    // Act
+    const error = thrownBy(() => readBody(event, JSON_ONLY));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as InputValidationError).problems[0]?.keyword).toBe('encoding');
+  });
+});
+
+describe('readBody: options', () => {
+  it.each<[string, ReadBodyOptions]>([
+    ['a zero limit', { maxBytes: 0, accept: ['application/json'] }],
+    ['a fractional limit', { maxBytes: 1.5, accept: ['application/json'] }],
+    ['no accepted type', { maxBytes: 100, accept: [] }],
+  ])('refuses %s as a programming error', (_, options) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'content-type': 'application/json' }, body: BATCH });
+
+    // Act
+    const error = thrownBy(() => readBody(event, options));
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+  });
+});
+
+describe('headerValue', () => {
+  it.each([
+    ['x-request-id', 'a'],
+    ['X-Request-Id', 'a'],
+    ['Idempotency-Key', 'k-1'],
+    ['missing', undefined],
+  ])('finds %s in any case', (name, expected) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'X-REQUEST-ID': 'a', 'idempotency-key': 'k-1' } });
+
+    // Act
+    const value = headerValue(event, name);
+
+    // Assess
+    expect(value).toBe(expected);
+  });
+});
+
+describe('parseJson', () => {
+  it('parses a well-formed document', () => {
+    // Act
+    const value = parseJson(BATCH);
+
+    // Assess
+    expect(value).toStrictEqual({ records: [{ resourceType: 'Patient', mrn: 'MRN-001' }] });
+  });
+
+  it.each([
+    ['a truncated object', '{"name": "Jane Canary", "ssn": "123-45-6789"'],
+    ['a bare word', 'Jane Canary 123-45-6789'],
+    ['a trailing comma', '{"mrn": "MRN-CANARY", "name": "Jane Canary",}'],
+    ['two values', '{"name": "Jane Canary"} {"ssn": "123-45-6789"}'],
+    ['a single-quoted string', "{'name': 'Jane Canary'}"],
+  ])('refuses %s without quoting any of it', (_, raw) => {
+    // Act
+    const error = thrownBy(() => parseJson(raw));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    const validation = error as InputValidationError;
+    expect(validation.message).toBe('the body is not valid JSON');
+    expect(validation.problems).toStrictEqual([
+      { path: '', keyword: 'json', message: 'the body must be one well-formed JSON value' },
+    ]);
+    expect(validation.cause).toBeUndefined();
+    const response = problemResponse(validation, 'corr-json-0001');
+    for (const fragment of ['Jane', 'Canary', '123-45-6789', 'MRN-CANARY']) {
+      expect(response.body).not.toContain(fragment);
+      expect(JSON.stringify(validation.problems)).not.toContain(fragment);
+    }
+  });
+
+  it(`accepts nesting of exactly ${MAX_JSON_DEPTH} levels`, () => {
+    // Act
+    const value = parseJson(nested(MAX_JSON_DEPTH));
+
+    // Assess
+    let depth = 0;
+    let current: unknown = value;
+    while (Array.isArray(current)) {
+      depth += 1;
+      current = current[0];
+    }
+    expect(depth).toBe(MAX_JSON_DEPTH);
+  });
+
+  it.each([
+    ['arrays', nested(MAX_JSON_DEPTH + 1)],
+    ['objects', `${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`],
+    ['mixed', `${'[{"a":'.repeat(33)}1${'}]'.repeat(33)}`],
+    ['an unclosed hostile prefix', '['.repeat(100_000)],
+  ])(`refuses %s nested deeper than ${MAX_JSON_DEPTH} levels`, (_, raw) => {
+    // Act
+    const error = thrownBy(() => parseJson(raw));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as InputValidationError).problems[0]?.keyword).toBe('maxDepth');
+  });
+
+  it('does not count brackets inside strings', () => {
+    // Prepare
+    const brackets = '[{'.repeat(100);
+    const raw = `{"a":"${brackets}","b":${nested(MAX_JSON_DEPTH - 1)}}`;
+
+    // Act
+    const value = parseJson(raw);
+
+    // Assess
+    expect(value).toMatchObject({ a: brackets });
+  });
+
+  it('does not end a string at an escaped quote', () => {
+    // Prepare
+    const raw = `["\\"${'['.repeat(100)}"]`;
+
+    // Act
+    const value = parseJson(raw);
+
+    // Assess
+    expect(value).toStrictEqual([`"${'['.repeat(100)}`]);
+  });
+
+  it('resumes counting after a string ending in an escaped backslash', () => {
+    // Prepare: the outer array plus 64 levels is one too many.
+    const raw = `["\\\\",${nested(MAX_JSON_DEPTH)}]`;
+
+    // Act
+    const error = thrownBy(() => parseJson(raw));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as InputValidationError).problems[0]?.keyword).toBe('maxDepth');
+  });
+});

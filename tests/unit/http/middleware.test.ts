@@ -1,0 +1,327 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  ConfigError,
+  InputValidationError,
+  InternalError,
+  UnauthorizedError,
+} from '../../../lib/errors.ts';
+import type { HttpErrorsOptions } from '../../../lib/http/middleware.ts';
+import { correlationIdOf, httpErrors } from '../../../lib/http/middleware.ts';
+import { jsonResponse } from '../../../lib/http/problem.ts';
+import { httpEvent, lambdaContext } from './httpEvent.ts';
+
+const PHI_BODY = JSON.stringify({
+  records: [{ resourceType: 'Patient', mrn: 'MRN-CANARY-77', name: 'Jane Canary' }],
+});
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+type HttpResult = APIGatewayProxyStructuredResultV2;
+
+/** Everything the process writes to stdout and stderr while `act` runs: where a Logger's lines go. */
+async function captureOutput<T>(act: () => Promise<T>): Promise<{ result: T; output: string }> {
+  const written: string[] = [];
+  const capture = (chunk: unknown): boolean => {
+    written.push(String(chunk));
+    return true;
+  };
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  try {
+    const result = await act();
+    return { result, output: written.join('') };
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+  }
+}
+
+function logLines(output: string): Record<string, unknown>[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+function testLogger(): Logger {
+  return new Logger({ serviceName: 'http-test', logLevel: 'DEBUG' });
+}
+
+/** A real middy handler behind the middleware; `respond` plays the handler's part. */
+function handlerWith(respond: (event: APIGatewayProxyEventV2) => Promise<HttpResult>) {
+  return middy<APIGatewayProxyEventV2, HttpResult>()
+    .use(httpErrors({ logger: testLogger() }))
+    .handler(respond);
+}
+
+function failingWith(error: unknown) {
+  return handlerWith(async () => {
+    throw error;
+  });
+}
+
+function bodyOf(response: HttpResult): Record<string, unknown> {
+  return JSON.parse(response.body ?? '') as Record<string, unknown>;
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('httpErrors: correlation ids', () => {
+  it.each([
+    ['a UUID', '0b8f6a1e-3c52-4f7d-9a10-5e2b7c4d8f91'],
+    ['the shortest allowed', 'abcdefgh'],
+    ['dots and underscores', 'client.trace_42-x'],
+    ['the longest allowed', 'a'.repeat(128)],
+  ])('keeps a valid x-correlation-id header (%s) on the problem', async (_, id) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'x-correlation-id': id }, body: PHI_BODY });
+
+    // Act
+    const { result } = await captureOutput(() =>
+      failingWith(new InputValidationError('the batch is invalid', []))(event, lambdaContext),
+    );
+
+    // Assess
+    expect(result.headers?.['x-correlation-id']).toBe(id);
+    expect(bodyOf(result)['correlationId']).toBe(id);
+    expect(correlationIdOf(event)).toBe(id);
+  });
+
+  it('reads the header in any case', async () => {
+    // Prepare
+    const event = httpEvent({ headers: { 'X-Correlation-ID': 'client-trace-0001' } });
+
+    // Act
+    const response = await handlerWith(async () => jsonResponse(200, {}))(event, lambdaContext);
+
+    // Assess
+    expect(response.headers?.['x-correlation-id']).toBe('client-trace-0001');
+  });
+
+  it.each([
+    ['too short', 'abc1234'],
+    ['too long', 'a'.repeat(129)],
+    ['with a space', 'abc defgh'],
+    ['with a header injection', 'abcdefgh\r\nset-cookie: x=1'],
+    ['with a slash', '../../abcdefgh'],
+    ['empty', ''],
+  ])('replaces an invalid header (%s) by API Gateway’s request id', async (_, id) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'x-correlation-id': id }, requestId: 'gw-Ab12Cd34=' });
+
+    // Act
+    const { result } = await captureOutput(() =>
+      failingWith(new InternalError('boom'))(event, lambdaContext),
+    );
+
+    // Assess
+    expect(result.headers?.['x-correlation-id']).toBe('gw-Ab12Cd34=');
+    expect(bodyOf(result)['correlationId']).toBe('gw-Ab12Cd34=');
+  });
+
+  it('falls back to a fresh UUID without a header or a request id', async () => {
+    // Prepare
+    const event = httpEvent({ requestId: '' });
+
+    // Act
+    const response = await handlerWith(async () => jsonResponse(200, {}))(event, lambdaContext);
+
+    // Assess
+    expect(response.headers?.['x-correlation-id']).toMatch(UUID);
+    expect(correlationIdOf(event)).toBe(response.headers?.['x-correlation-id']);
+  });
+
+  it('gives the handler the id the response will carry', async () => {
+    // Prepare
+    const event = httpEvent({ headers: { 'x-correlation-id': 'client-trace-0002' } });
+    let seen = '';
+    const handler = handlerWith(async (received) => {
+      seen = correlationIdOf(received);
+      return jsonResponse(200, { status: 'ok' });
+    });
+
+    // Act
+    await handler(event, lambdaContext);
+
+    // Assess
+    expect(seen).toBe('client-trace-0002');
+  });
+
+  it('adds the header to a success response and keeps the handler’s headers and body', async () => {
+    // Prepare
+    const event = httpEvent({ requestId: 'gw-request-0042' });
+    const handler = handlerWith(async () =>
+      jsonResponse(202, { runId: 'r-1' }, { location: '/api/v1/runs/r-1' }),
+    );
+
+    // Act
+    const response = await handler(event, lambdaContext);
+
+    // Assess
+    expect(response).toStrictEqual({
+      statusCode: 202,
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        location: '/api/v1/runs/r-1',
+        'x-correlation-id': 'gw-request-0042',
+      },
+      body: JSON.stringify({ runId: 'r-1' }),
+    });
+  });
+
+  it('gives two events without ids two different ids', () => {
+    // Prepare
+    const first = httpEvent({ requestId: '' });
+    const second = httpEvent({ requestId: '' });
+
+    // Act
+    const ids = [correlationIdOf(first), correlationIdOf(first), correlationIdOf(second)];
+
+    // Assess
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[2]).not.toBe(ids[0]);
+  });
+});
+
+describe('httpErrors: errors become problems', () => {
+  it('answers a 4xx with its detail and logs one info line with the code', async () => {
+    // Prepare
+    const event = httpEvent({
+      headers: { 'x-correlation-id': 'client-trace-0003' },
+      body: PHI_BODY,
+    });
+    const error = new InputValidationError('the batch is invalid', [
+      { path: '/records/0/mrn', keyword: 'pattern', message: 'must match the MRN pattern' },
+    ]);
+
+    // Act
+    const { result, output } = await captureOutput(() => failingWith(error)(event, lambdaContext));
+
+    // Assess
+    expect(result.statusCode).toBe(400);
+    expect(bodyOf(result)).toMatchObject({ detail: 'the batch is invalid', status: 400 });
+    const lines = logLines(output);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'INFO',
+      message: 'request rejected',
+      correlationId: 'client-trace-0003',
+      status: 400,
+      code: 'validation-failed',
+    });
+    expect(output).not.toContain('MRN-CANARY-77');
+    expect(output).not.toContain('Jane Canary');
+  });
+
+  it('answers a 401 thrown by an earlier middleware with the bearer challenge', async () => {
+    // Prepare
+    const handler = middy<APIGatewayProxyEventV2, HttpResult>()
+      .use(httpErrors({ logger: testLogger() }))
+      .use({
+        before: () => {
+          throw new UnauthorizedError('a bearer token is required');
+        },
+      })
+      .handler(async () => jsonResponse(200, {}));
+
+    // Act
+    const { result } = await captureOutput(() => handler(httpEvent(), lambdaContext));
+
+    // Assess
+    expect(result.statusCode).toBe(401);
+    expect(result.headers?.['www-authenticate']).toContain('invalid_token');
+    expect(result.headers?.['x-correlation-id']).toBe('gw-request-0001');
+  });
+
+  it.each<[string, unknown, string, string | undefined]>([
+    [
+      'an InternalError whose message is PHI',
+      new InternalError('Jane Doe 123-45-6789', { cause: new TypeError('Jane Doe') }),
+      'InternalError',
+      'TypeError',
+    ],
+    ['a plain Error', new Error('secret detail'), 'InternalError', 'Error'],
+    ['a thrown string', 'secret detail', 'InternalError', undefined],
+  ])(
+    'answers %s with a bare 500 and logs names and codes, never its message or the body',
+    async (_, error, name, causeName) => {
+      // Prepare
+      const event = httpEvent({
+        headers: { 'x-correlation-id': 'client-trace-0004' },
+        body: PHI_BODY,
+      });
+
+      // Act
+      const { result, output } = await captureOutput(() =>
+        failingWith(error)(event, lambdaContext),
+      );
+
+      // Assess
+      expect(result.statusCode).toBe(500);
+      expect(bodyOf(result)).toStrictEqual({
+        type: 'urn:problem:healthcare-etl:internal-error',
+        title: 'Internal Server Error',
+        status: 500,
+        correlationId: 'client-trace-0004',
+      });
+      const lines = logLines(output);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({
+        level: 'ERROR',
+        message: 'request failed',
+        correlationId: 'client-trace-0004',
+        status: 500,
+      });
+      const expected =
+        causeName === undefined
+          ? { name, code: 'internal-error' }
+          : { name, code: 'internal-error', causeName };
+      expect(lines[0]?.['error']).toStrictEqual(expected);
+      for (const secret of ['Jane Doe', '123-45-6789', 'secret detail', 'MRN-CANARY-77']) {
+        expect(output).not.toContain(secret);
+        expect(result.body).not.toContain(secret);
+      }
+    },
+  );
+
+  it('keeps a response another onError middleware already made, adding the id', async () => {
+    // Prepare
+    const handler = middy<APIGatewayProxyEventV2, HttpResult>()
+      .use(httpErrors({ logger: testLogger() }))
+      .use({
+        onError: (request) => {
+          request.response = jsonResponse(418, { handled: true });
+        },
+      })
+      .handler(async () => {
+        throw new InternalError('boom');
+      });
+
+    // Act
+    const { result, output } = await captureOutput(() => handler(httpEvent(), lambdaContext));
+
+    // Assess
+    expect(result.statusCode).toBe(418);
+    expect(result.headers?.['x-correlation-id']).toBe('gw-request-0001');
+    expect(logLines(output)).toHaveLength(0);
+  });
+});
+
+describe('httpErrors: options', () => {
+  it.each<[string, unknown]>([
+    ['no logger', {}],
+    ['a logger without error()', { logger: { info: () => undefined } }],
+    ['no options', undefined],
+  ])('refuses %s with a ConfigError', (_, options) => {
+    // Act
+    const create = () => httpErrors(options as HttpErrorsOptions);
+
+    // Assess
+    expect(create).toThrow(ConfigError);
+  });
+});

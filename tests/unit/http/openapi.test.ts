@@ -1,0 +1,377 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  InputValidationError,
+  InternalError,
+  UnauthorizedError,
+} from '../../../lib/errors.ts';
+import { BIRTH_DATE_FORMAT, patientRecordSchema } from '../../../lib/fhir/flatSchema.ts';
+import { buildOpenApiDocument } from '../../../lib/http/openapi.ts';
+import { problemResponse } from '../../../lib/http/problem.ts';
+
+// ajv-formats is CommonJS: Node's default import is module.exports, and its `default` is the plugin.
+const addFormats = addFormatsModule.default;
+
+type JsonObject = Record<string, unknown>;
+
+const MAX_RECORDS = 3;
+const DOCUMENT_ID = 'https://healthcare-etl.example/openapi.json';
+const document = buildOpenApiDocument({ maxRecordsPerBatch: MAX_RECORDS });
+const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
+
+function objectAt(value: unknown, ...keys: string[]): JsonObject {
+  let current: unknown = value;
+  for (const key of keys) {
+    if (typeof current !== 'object' || current === null) throw new Error(`no ${keys.join('.')}`);
+    current = (current as JsonObject)[key];
+  }
+  if (typeof current !== 'object' || current === null) throw new Error(`no ${keys.join('.')}`);
+  return current as JsonObject;
+}
+
+const components = objectAt(document, 'components');
+const schemas = objectAt(components, 'schemas');
+
+/** Every `$ref` string anywhere in the document. */
+function refsIn(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(refsIn);
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, child]) =>
+    key === '$ref' && typeof child === 'string' ? [child] : refsIn(child),
+  );
+}
+
+/** What a local reference (`#/a/b`) points at, or undefined. */
+function resolvePointer(reference: string): unknown {
+  if (!reference.startsWith('#/')) return undefined;
+  let current: unknown = document;
+  for (const token of reference.slice(2).split('/')) {
+    const key = token.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (typeof current !== 'object' || current === null || !Object.hasOwn(current, key)) {
+      return undefined;
+    }
+    current = (current as JsonObject)[key];
+  }
+  return current;
+}
+
+/** A response object, following one `$ref` into components/responses. */
+function dereference(response: unknown): JsonObject {
+  const { $ref } = response as { $ref?: string };
+  return ($ref === undefined ? response : resolvePointer($ref)) as JsonObject;
+}
+
+function createAjv(): Ajv2020 {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addFormat(BIRTH_DATE_FORMAT, true);
+  // Component schemas refer to each other as `#/components/schemas/...`: give them that root.
+  ajv.addSchema({ $id: DOCUMENT_ID, components: { schemas } });
+  return ajv;
+}
+
+function validatorFor(ajv: Ajv2020, name: string) {
+  return ajv.compile({ $ref: `${DOCUMENT_ID}#/components/schemas/${name}` });
+}
+
+describe('buildOpenApiDocument: the document', () => {
+  it('is OpenAPI 3.1.0 in the 2020-12 dialect', () => {
+    // Assess
+    expect(document['openapi']).toBe('3.1.0');
+    expect(document['jsonSchemaDialect']).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(objectAt(document, 'info')).toMatchObject({ version: expect.any(String) });
+  });
+
+  it('names a server only when given one', () => {
+    // Act
+    const withServer = buildOpenApiDocument({
+      serverUrl: 'https://api.example.test',
+      maxRecordsPerBatch: MAX_RECORDS,
+    });
+
+    // Assess
+    expect(withServer['servers']).toStrictEqual([{ url: 'https://api.example.test' }]);
+    expect(document).not.toHaveProperty('servers');
+  });
+
+  it.each([0, -1, 1.5])('refuses a batch limit of %s', (maxRecordsPerBatch) => {
+    // Act
+    const build = () => buildOpenApiDocument({ maxRecordsPerBatch });
+
+    // Assess
+    expect(build).toThrow(ConfigError);
+  });
+
+  it('resolves every $ref to something in its components', () => {
+    // Act
+    const refs = refsIn(document);
+
+    // Assess
+    expect(refs.length).toBeGreaterThan(20);
+    for (const reference of refs) {
+      expect(reference).toMatch(/^#\/components\/(schemas|responses|parameters|headers)\/\w+$/);
+      expect(resolvePointer(reference), reference).toBeDefined();
+    }
+  });
+
+  it('survives a JSON round trip unchanged', () => {
+    // Act
+    const copy: unknown = JSON.parse(JSON.stringify(document));
+
+    // Assess
+    expect(copy).toStrictEqual(document);
+  });
+});
+
+describe('buildOpenApiDocument: component schemas', () => {
+  const ajv = createAjv();
+
+  it.each(Object.keys(schemas))('%s compiles under JSON Schema 2020-12', (name) => {
+    // Act
+    const compile = () => validatorFor(ajv, name);
+
+    // Assess
+    expect(compile).not.toThrow();
+  });
+
+  it('embeds patientRecordSchema itself, less its $id', () => {
+    // Prepare
+    const expected = Object.fromEntries(
+      Object.entries(patientRecordSchema).filter(([keyword]) => keyword !== '$id'),
+    );
+
+    // Assess
+    expect(schemas['PatientRecord']).toStrictEqual(expected);
+    expect(objectAt(schemas, 'PatientRecord', 'properties')).toBe(patientRecordSchema.properties);
+  });
+
+  it('points the envelope’s records at PatientRecord and applies the batch limit', () => {
+    // Assess
+    expect(objectAt(schemas, 'FlatEnvelope', 'properties', 'records')).toStrictEqual({
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_RECORDS,
+      items: { $ref: '#/components/schemas/PatientRecord' },
+    });
+    expect(objectAt(schemas, 'FlatEnvelope')).not.toHaveProperty('$id');
+  });
+
+  it.each<[string, unknown, boolean]>([
+    [
+      'the design’s example batch',
+      {
+        records: [
+          {
+            resourceType: 'Patient',
+            mrn: 'MRN-001',
+            name: 'Jane Doe',
+            birthDate: '1990-01-15',
+            gender: 'female',
+            ssn: '123-45-6789',
+            consent: { data_sharing: true, research: false },
+          },
+        ],
+      },
+      true,
+    ],
+    ['an empty batch', { records: [] }, false],
+    [
+      'a batch over the limit',
+      { records: Array(MAX_RECORDS + 1).fill({ resourceType: 'Patient', mrn: 'M' }) },
+      false,
+    ],
+    ['a record without an MRN', { records: [{ resourceType: 'Patient' }] }, false],
+  ])('FlatEnvelope judges %s (valid: %s)', (_, batch, valid) => {
+    // Prepare
+    const validate = validatorFor(ajv, 'FlatEnvelope');
+
+    // Act
+    const result = validate(batch);
+
+    // Assess
+    expect(result).toBe(valid);
+  });
+
+  it.each<[string, unknown]>([
+    [
+      'a validation failure',
+      new InputValidationError('bad', [
+        { path: '/records', keyword: 'minItems', message: 'must not be empty' },
+      ]),
+    ],
+    ['an authentication failure', new UnauthorizedError('a bearer token is required')],
+    ['an internal error', new InternalError('boom')],
+  ])('Problem describes the body problemResponse writes for %s', (_, error) => {
+    // Prepare
+    const validate = validatorFor(ajv, 'Problem');
+
+    // Act
+    const valid = validate(JSON.parse(problemResponse(error, 'corr-0001').body ?? ''));
+
+    // Assess
+    expect(validate.errors ?? []).toStrictEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    [
+      'IngestAccepted',
+      { runId: RUN_ID, status: 'queued', links: { self: `/api/v1/runs/${RUN_ID}` } },
+    ],
+    [
+      'Run',
+      {
+        runId: RUN_ID,
+        status: 'succeeded',
+        currentStage: 'load',
+        counts: { received: 3, rejected: 1 },
+        stageTimings: { extract: 12.5, load: 40 },
+        errorCode: null,
+        createdAt: '2030-01-01T00:00:00.000Z',
+        finishedAt: '2030-01-01T00:00:01.000Z',
+      },
+    ],
+    [
+      'RejectionList',
+      {
+        data: [
+          {
+            recordIndex: 2,
+            resourceType: 'Patient',
+            reason: 'schema',
+            details: { problems: [{ path: '/mrn', keyword: 'required' }] },
+            stage: 'validate',
+          },
+        ],
+      },
+    ],
+    [
+      'PatientSearchResult',
+      {
+        data: [
+          {
+            id: RUN_ID,
+            mrn: 'MRN-001',
+            name: 'Jane Doe',
+            birthDate: '1990-01-15',
+            gender: 'female',
+            ssn: null,
+            consent: { dataSharing: true, research: false, recordedAt: '2030-01-01T00:00:00Z' },
+          },
+        ],
+      },
+    ],
+    ['Health', { status: 'ok' }],
+  ])('%s accepts a typical value', (name, value) => {
+    // Prepare
+    const validate = validatorFor(ajv, name);
+
+    // Act
+    const valid = validate(value);
+
+    // Assess
+    expect(validate.errors ?? []).toStrictEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    ['Run', { runId: RUN_ID, status: 'paused' }],
+    ['Rejection', { recordIndex: 0, resourceType: null, reason: 'typo', details: {}, stage: 'x' }],
+    ['Patient', { id: RUN_ID, mrn: 'M', consent: { dataSharing: true } }],
+  ])('%s refuses a malformed value', (name, value) => {
+    // Prepare
+    const validate = validatorFor(ajv, name);
+
+    // Act
+    const valid = validate(value);
+
+    // Assess
+    expect(valid).toBe(false);
+  });
+});
+
+describe('buildOpenApiDocument: paths', () => {
+  const ingest = [{ bearer: ['system/Patient.c'] }];
+  const runs = [{ bearer: ['system/Patient.c'] }, { bearer: ['user/Patient.r'] }];
+  const patients = [{ bearer: ['user/Patient.r'] }];
+  const paths = objectAt(document, 'paths');
+
+  it.each<[string, string, unknown, string[]]>([
+    ['/api/v1/ingest', 'post', ingest, ['202', '400', '401', '403', '413', '415', '503']],
+    ['/api/v1/runs/{runId}', 'get', runs, ['200', '400', '401', '403', '404']],
+    ['/api/v1/runs/{runId}/rejections', 'get', runs, ['200', '400', '401', '403', '404']],
+    ['/api/v1/patients/{id}', 'get', patients, ['200', '401', '403', '404']],
+    ['/api/v1/patients', 'get', patients, ['200', '400', '401', '403']],
+    ['/health', 'get', [], ['200']],
+    ['/openapi.json', 'get', [], ['200']],
+    ['/docs', 'get', [], ['200']],
+  ])('%s %s has its security and responses', (path, method, security, statuses) => {
+    // Act
+    const operation = objectAt(paths, path, method);
+
+    // Assess
+    expect(operation['security']).toStrictEqual(security);
+    expect(operation['operationId']).toMatch(/^[a-z][A-Za-z0-9]*$/);
+    expect(Object.keys(objectAt(operation, 'responses'))).toEqual(expect.arrayContaining(statuses));
+  });
+
+  it('gives every operation a distinct operationId', () => {
+    // Prepare
+    const operations = Object.values(paths).flatMap((item) => Object.values(item as JsonObject));
+
+    // Act
+    const ids = operations.map((operation) => (operation as JsonObject)['operationId']);
+
+    // Assess
+    expect(ids).toHaveLength(8);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('answers every error with application/problem+json and the Problem schema', () => {
+    // Prepare
+    const responses = Object.values(paths).flatMap((item) =>
+      Object.values(item as JsonObject).flatMap((operation) =>
+        Object.entries(objectAt(operation, 'responses')),
+      ),
+    );
+    const errors = responses.filter(([status]) => Number(status) >= 400);
+
+    // Assess
+    expect(errors.length).toBeGreaterThan(20);
+    for (const [status, response] of errors) {
+      const content = objectAt(dereference(response), 'content');
+      expect(Object.keys(content), status).toStrictEqual(['application/problem+json']);
+      expect(objectAt(content, 'application/problem+json', 'schema')).toStrictEqual({
+        $ref: '#/components/schemas/Problem',
+      });
+    }
+  });
+
+  it('takes the flat envelope as JSON and answers 202 with a Location header', () => {
+    // Act
+    const operation = objectAt(paths, '/api/v1/ingest', 'post');
+
+    // Assess
+    expect(objectAt(operation, 'requestBody')).toMatchObject({
+      required: true,
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/FlatEnvelope' } } },
+    });
+    const accepted = objectAt(operation, 'responses', '202');
+    expect(objectAt(accepted, 'headers')).toHaveProperty('Location');
+    expect(objectAt(accepted, 'content', 'application/json', 'schema')).toStrictEqual({
+      $ref: '#/components/schemas/IngestAccepted',
+    });
+  });
+
+  it('describes the bearer scheme with the SMART scopes it uses', () => {
+    // Act
+    const bearer = objectAt(components, 'securitySchemes', 'bearer');
+
+    // Assess
+    expect(bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(bearer['description']).toContain('system/Patient.c');
+    expect(bearer['description']).toContain('user/Patient.r');
+  });
+});

@@ -1,0 +1,245 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import {
+  AppError,
+  DatabaseError,
+  ForbiddenError,
+  InputValidationError,
+  InternalError,
+  KeyServiceRefusedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RunNotFoundError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+} from '../../../lib/errors.ts';
+import {
+  jsonResponse,
+  PROBLEM_CONTENT_TYPE,
+  problemResponse,
+  problemTypeUri,
+} from '../../../lib/http/problem.ts';
+
+const CORRELATION_ID = 'corr-1234-abcd';
+const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
+const PHI = 'Jane Doe 123-45-6789';
+
+/** A 4xx error someone forgot to expose: it must be treated as a server fault. */
+class HiddenConflictError extends AppError {
+  override readonly name = 'HiddenConflictError';
+  readonly code = 'conflict';
+  override readonly statusCode = 409;
+}
+
+function bodyOf(response: APIGatewayProxyStructuredResultV2): Record<string, unknown> {
+  return JSON.parse(response.body ?? '') as Record<string, unknown>;
+}
+
+describe('problemTypeUri', () => {
+  it('builds the stable URN of a code', () => {
+    // Act
+    const uri = problemTypeUri('validation-failed');
+
+    // Assess
+    expect(uri).toBe('urn:problem:healthcare-etl:validation-failed');
+  });
+});
+
+describe('problemResponse for exposed client errors', () => {
+  it.each<[string, AppError, number, string, string]>([
+    [
+      'UnauthorizedError',
+      new UnauthorizedError('a bearer token is required'),
+      401,
+      'Unauthorized',
+      'unauthorized',
+    ],
+    [
+      'ForbiddenError',
+      new ForbiddenError('requires user/Patient.r'),
+      403,
+      'Forbidden',
+      'forbidden',
+    ],
+    ['NotFoundError', new NotFoundError('patient not found'), 404, 'Not Found', 'not-found'],
+    ['RunNotFoundError', new RunNotFoundError(RUN_ID), 404, 'Not Found', 'run-not-found'],
+    [
+      'PayloadTooLargeError',
+      new PayloadTooLargeError('the body exceeds the limit of 100 bytes'),
+      413,
+      'Content Too Large',
+      'payload-too-large',
+    ],
+    [
+      'UnsupportedMediaTypeError',
+      new UnsupportedMediaTypeError('the Content-Type must be one of application/json'),
+      415,
+      'Unsupported Media Type',
+      'unsupported-media-type',
+    ],
+  ])('%s becomes a %i problem that explains', (_, error, status, title, code) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.statusCode).toBe(status);
+    expect(bodyOf(response)).toStrictEqual({
+      type: `urn:problem:healthcare-etl:${code}`,
+      title,
+      status,
+      detail: error.message,
+      correlationId: CORRELATION_ID,
+    });
+    expect(response.headers).toMatchObject({
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      'x-correlation-id': CORRELATION_ID,
+    });
+  });
+
+  it('lists the failing paths of an InputValidationError, and only their three fields', () => {
+    // Prepare
+    const problems = [
+      { path: '/records/0/mrn', keyword: 'required', message: 'must have mrn' },
+      { path: '/records/1/ssn', keyword: 'pattern', message: 'must match NNN-NN-NNNN' },
+    ];
+    const decorated = problems.map((problem) => ({ ...problem, value: PHI }));
+    const error = new InputValidationError('the batch is invalid', decorated);
+
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.statusCode).toBe(400);
+    expect(bodyOf(response)).toStrictEqual({
+      type: 'urn:problem:healthcare-etl:validation-failed',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'the batch is invalid',
+      correlationId: CORRELATION_ID,
+      errors: problems,
+    });
+    expect(response.body).not.toContain('Jane Doe');
+  });
+
+  it.each([
+    [
+      401,
+      new UnauthorizedError('token expired'),
+      'Bearer realm="healthcare-etl", error="invalid_token"',
+    ],
+    [
+      403,
+      new ForbiddenError('requires system/Patient.c'),
+      'Bearer realm="healthcare-etl", error="insufficient_scope"',
+    ],
+  ])('sends the bearer challenge with a %i', (status, error, challenge) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.statusCode).toBe(status);
+    expect(response.headers?.['www-authenticate']).toBe(challenge);
+  });
+
+  it.each<[string, unknown]>([
+    ['a 400', new InputValidationError('bad', [])],
+    ['a 404', new NotFoundError('missing')],
+    ['a 500', new InternalError('boom')],
+    ['a 503', new ServiceUnavailableError('down')],
+  ])('sends no challenge with %s', (_, error) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.headers).not.toHaveProperty('www-authenticate');
+  });
+});
+
+describe('problemResponse for server errors and anything not exposed', () => {
+  it.each<[string, unknown, number, string, string]>([
+    ['an InternalError carrying PHI', new InternalError(PHI), 500, 'internal-error', PHI],
+    ['a plain Error', new Error('secret detail'), 500, 'internal-error', 'secret detail'],
+    ['a thrown string', 'secret detail', 500, 'internal-error', 'secret detail'],
+    [
+      'a driver error quoting a value',
+      Object.assign(new Error(`duplicate key (mrn)=(${PHI})`), { code: '23505' }),
+      500,
+      'internal-error',
+      PHI,
+    ],
+    ['a DatabaseError', new DatabaseError(`failed for ${PHI}`), 500, 'internal-error', PHI],
+    [
+      'a KeyServiceRefusedError',
+      new KeyServiceRefusedError('key arn:aws:kms:secret disabled'),
+      500,
+      'internal-error',
+      'arn:aws:kms',
+    ],
+    [
+      'a ServiceUnavailableError',
+      new ServiceUnavailableError('database at 10.0.0.7 is down'),
+      503,
+      'service-unavailable',
+      '10.0.0.7',
+    ],
+    [
+      'an error with a 4xx status that is not exposed',
+      new HiddenConflictError('conflict on secret detail'),
+      500,
+      'internal-error',
+      'secret detail',
+    ],
+  ])('%s becomes a bare %i problem', (_, error, status, code, secret) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.statusCode).toBe(status);
+    expect(bodyOf(response)).toStrictEqual({
+      type: `urn:problem:healthcare-etl:${code}`,
+      title: status === 503 ? 'Service Unavailable' : 'Internal Server Error',
+      status,
+      correlationId: CORRELATION_ID,
+    });
+    expect(response.body).not.toContain(secret);
+    expect(JSON.stringify(response.headers)).not.toContain(secret);
+    expect(response.headers).toMatchObject({
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      'x-correlation-id': CORRELATION_ID,
+    });
+  });
+});
+
+describe('jsonResponse', () => {
+  it('serialises the body as JSON that is never cached', () => {
+    // Act
+    const response = jsonResponse(202, { runId: RUN_ID, status: 'queued' }, { location: '/x' });
+
+    // Assess
+    expect(response).toStrictEqual({
+      statusCode: 202,
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        location: '/x',
+      },
+      body: JSON.stringify({ runId: RUN_ID, status: 'queued' }),
+    });
+  });
+
+  it('needs no extra headers', () => {
+    // Act
+    const response = jsonResponse(200, { status: 'ok' });
+
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(response.headers).toStrictEqual({
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+    });
+    expect(JSON.parse(response.body ?? '')).toStrictEqual({ status: 'ok' });
+  });
+});
