@@ -184,6 +184,14 @@ export function authConfig(env: Environment): AuthConfig {
   };
 }
 
+/** Settings that need no database: what health, docs and the OpenAPI document read. */
+export function publicSettings(env: Environment): Pick<Config, 'ingest' | 'logLevel'> {
+  return {
+    ingest: { maxRecordsPerBatch: integer(env, 'MAX_RECORDS_PER_BATCH', 5000, 1, 100_000) },
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'INFO'),
+  };
+}
+
 export function loadConfig(env: Environment): Config {
   return {
     databaseUrl: databaseUrl(env),
@@ -197,16 +205,13 @@ export function loadConfig(env: Environment): Config {
       maxAgeMs: integer(env, 'DATA_KEY_CACHE_MAX_AGE_SECONDS', 300, 1, 86_400) * 1000,
       maxUses: integer(env, 'DATA_KEY_CACHE_MAX_USES', 10_000, 1, 10_000_000),
     },
-    ingest: {
-      maxRecordsPerBatch: integer(env, 'MAX_RECORDS_PER_BATCH', 5000, 1, 100_000),
-    },
+    ...publicSettings(env),
     auth: authConfig(env),
     workflow: {
       stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
       endpoint: url(env, 'STEP_FUNCTIONS_ENDPOINT'),
       region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
     },
-    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'INFO'),
   };
 }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { type Config, config, type KeyConfig } from './config.ts';
+import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts';
+import { type Config, config, type KeyConfig, publicSettings } from './config.ts';
 import { DataKeyCache } from './crypto/dataKeyCache.ts';
 import { Keyring } from './crypto/keyring.ts';
 import type { KeyService } from './crypto/keyService.ts';
@@ -7,8 +8,15 @@ import { createKmsClient, KmsKeyService } from './crypto/kmsKeyService.ts';
 import { LocalKeyService } from './crypto/localKeyService.ts';
 import { loadLocalMasterKey } from './crypto/masterKey.ts';
 import { createPool } from './db/pool.ts';
+import { ConfigError } from './errors.ts';
 import { TableEventSink } from './events/eventSink.ts';
 import type { PipelineDependencies } from './pipeline/dependencies.ts';
+import type { IntakeDependencies } from './pipeline/intake.ts';
+import {
+  createSfnClient,
+  SfnWorkflowStarter,
+  type WorkflowStarter,
+} from './workflow/workflowStarter.ts';
 
 /**
  * The composition root: the only place that turns configuration into adapters.
@@ -45,4 +53,40 @@ let shared: PipelineDependencies | undefined;
 export function pipelineDependencies(): PipelineDependencies {
   shared ??= createPipelineDependencies(config());
   return shared;
+}
+
+export function createWorkflowStarter(settings: Config): WorkflowStarter {
+  const { stateMachineArn, endpoint, region } = settings.workflow;
+  if (stateMachineArn === undefined) {
+    throw new ConfigError('STATE_MACHINE_ARN is required: the state machine that runs ingests');
+  }
+  return new SfnWorkflowStarter({ client: createSfnClient({ endpoint, region }), stateMachineArn });
+}
+
+let intake: IntakeDependencies | undefined;
+
+/** What the ingest entry points (API, queue) need: the pipeline's ports and the workflow starter. */
+export function intakeDependencies(): IntakeDependencies {
+  intake ??= {
+    ...pipelineDependencies(),
+    workflow: createWorkflowStarter(config()),
+    maxRecordsPerBatch: config().ingest.maxRecordsPerBatch,
+  };
+  return intake;
+}
+
+let verifier: TokenVerifier | undefined;
+
+/** One verifier per process: with JWKS it caches the issuer's keys. */
+export function tokenVerifier(): TokenVerifier {
+  verifier ??= createTokenVerifier(config().auth);
+  return verifier;
+}
+
+let logger: Logger | undefined;
+
+/** The logger of the HTTP layer: built without the database settings, so health and docs need none. */
+export function processLogger(): Logger {
+  logger ??= createLogger(publicSettings(process.env));
+  return logger;
 }

@@ -1,0 +1,17 @@
+import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { isUuid, runView } from '../../lib/api/runViews.ts';
+import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
+import { RunNotFoundError } from '../../lib/errors.ts';
+import { jsonResponse } from '../../lib/http/problem.ts';
+import { pipelineDependencies } from '../../lib/runtime.ts';
+
+/** GET /api/v1/runs/{runId}: status, current stage, per-stage timings and counts. */
+export const handler = apiHandler(
+  { anyOf: ['system/Patient.c', 'user/Patient.r'] },
+  async (event) => {
+    const runId = event.pathParameters?.['runId'];
+    const run = isUuid(runId) ? await findIngestRun(pipelineDependencies().pool, runId) : undefined;
+    if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
+    return jsonResponse(200, runView(run));
+  },
+);

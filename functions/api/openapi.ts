@@ -1,0 +1,11 @@
+import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { publicSettings } from '../../lib/config.ts';
+import { buildOpenApiDocument } from '../../lib/http/openapi.ts';
+import { jsonResponse } from '../../lib/http/problem.ts';
+
+const document = buildOpenApiDocument({
+  maxRecordsPerBatch: publicSettings(process.env).ingest.maxRecordsPerBatch,
+});
+
+/** GET /openapi.json: OpenAPI 3.1, built from the same JSON Schemas the validators compile. */
+export const handler = apiHandler({ anyOf: 'public' }, async () => jsonResponse(200, document));

@@ -1,0 +1,24 @@
+import middy, { type MiddyfiedHandler } from '@middy/core';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { type AuthenticatedEvent, authenticated } from '../auth/middleware.ts';
+import { httpErrors } from '../http/middleware.ts';
+import { processLogger, tokenVerifier } from '../runtime.ts';
+
+export type ApiHandler = MiddyfiedHandler<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>;
+
+/**
+ * An HTTP API function: errors become problem+json (registered first, so its onError also
+ * sees authentication failures), then the bearer token and scopes, then the handler.
+ */
+export function apiHandler(
+  options: { readonly anyOf: readonly string[] | 'public' },
+  handle: (event: AuthenticatedEvent) => Promise<APIGatewayProxyStructuredResultV2>,
+): ApiHandler {
+  const handler = middy<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>().use(
+    httpErrors({ logger: processLogger() }),
+  );
+  if (options.anyOf !== 'public') {
+    handler.use(authenticated({ verifier: tokenVerifier, anyOf: options.anyOf }));
+  }
+  return handler.handler(handle);
+}

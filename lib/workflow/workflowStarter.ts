@@ -1,0 +1,50 @@
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ServiceUnavailableError } from '../errors.ts';
+
+/** Starts the ingest state machine for a run: Step Functions in AWS and LocalStack, the local endpoint embedded. */
+export interface WorkflowStarter {
+  start(runId: string): Promise<void>;
+}
+
+export interface SfnWorkflowStarterOptions {
+  readonly client: SFNClient;
+  readonly stateMachineArn: string;
+}
+
+export class SfnWorkflowStarter implements WorkflowStarter {
+  readonly #client: SFNClient;
+  readonly #stateMachineArn: string;
+
+  constructor(options: SfnWorkflowStarterOptions) {
+    this.#client = options.client;
+    this.#stateMachineArn = options.stateMachineArn;
+  }
+
+  async start(runId: string): Promise<void> {
+    try {
+      // The execution is named after the run: a repeated start cannot run the same batch twice.
+      await this.#client.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.#stateMachineArn,
+          name: runId,
+          input: JSON.stringify({ runId }),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ExecutionAlreadyExists) return;
+      throw new ServiceUnavailableError('the workflow service did not start the run', {
+        cause: error,
+      });
+    }
+  }
+}
+
+export function createSfnClient(options: {
+  endpoint: string | undefined;
+  region: string | undefined;
+}): SFNClient {
+  return new SFNClient({
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.region === undefined ? {} : { region: options.region }),
+  });
+}

