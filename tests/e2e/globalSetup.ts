@@ -10,6 +10,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     apiUrl: string;
     devToken: string;
+    stepFunctionsEndpoint: string;
+    stateMachineArn: string;
     /** The database the stack writes to, for assertions that nothing was stored. */
     stackDatabaseUrl: string;
     /** The stack's signing secret (.data/jwt-secret), for minting tokens of other scopes. */
@@ -55,6 +57,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('apiUrl', stack.apiUrl);
   project.provide('devToken', stack.devToken);
+  project.provide('stepFunctionsEndpoint', stack.stepFunctionsEndpoint);
+  project.provide('stateMachineArn', stack.stateMachineArn);
   project.provide('stackDatabaseUrl', url.toString());
   project.provide('jwtSecretFile', join(dataDir, 'jwt-secret'));
   project.provide('stackLogFile', stack.logFile);

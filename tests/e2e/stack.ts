@@ -7,6 +7,8 @@ export interface RunningStack {
   readonly child: ChildProcess;
   readonly apiUrl: string;
   readonly devToken: string;
+  readonly stepFunctionsEndpoint: string;
+  readonly stateMachineArn: string;
   readonly logFile: string;
   stop(): Promise<number | null>;
 }
@@ -24,7 +26,12 @@ export async function startStack(options: {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const ready = new Promise<{ apiUrl: string; devToken: string }>((resolve, reject) => {
+  const ready = new Promise<{
+    apiUrl: string;
+    devToken: string;
+    stepFunctionsEndpoint: string;
+    stateMachineArn: string;
+  }>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`the stack did not start in time:\n${output.slice(-4000)}`)),
       options.timeoutMs ?? 150_000,
@@ -34,9 +41,20 @@ export async function startStack(options: {
       output += chunk.toString('utf8');
       const api = /^\s+API\s+(\S+)$/m.exec(output);
       const token = /^\s+Dev token\s+(\S+)$/m.exec(output);
-      if (api?.[1] !== undefined && token?.[1] !== undefined) {
+      const sfn = /^\s+Step Functions\s+(\S+)\s+\((\S+)\)$/m.exec(output);
+      if (
+        api?.[1] !== undefined &&
+        token?.[1] !== undefined &&
+        sfn?.[1] !== undefined &&
+        sfn[2] !== undefined
+      ) {
         clearTimeout(timer);
-        resolve({ apiUrl: api[1], devToken: token[1] });
+        resolve({
+          apiUrl: api[1],
+          devToken: token[1],
+          stepFunctionsEndpoint: sfn[1],
+          stateMachineArn: sfn[2],
+        });
       }
     };
     child.stdout.on('data', onData);
@@ -46,7 +64,7 @@ export async function startStack(options: {
       reject(new Error(`the stack exited early (code ${code}):\n${output.slice(-4000)}`));
     });
   });
-  const { apiUrl, devToken } = await ready;
+  const { apiUrl, devToken, stepFunctionsEndpoint, stateMachineArn } = await ready;
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
@@ -54,6 +72,8 @@ export async function startStack(options: {
     child,
     apiUrl,
     devToken,
+    stepFunctionsEndpoint,
+    stateMachineArn,
     logFile,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
