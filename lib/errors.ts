@@ -196,7 +196,8 @@ export function errorCodeForName(name: string): string {
 
 const TRANSIENT_PG_CLASSES = ['08', '53', '57P'] as const;
 const TRANSIENT_PG_CODES = new Set(['40001', '40P01', '55P03', '57014']);
-const TRANSIENT_NODE_CODES = new Set([
+/** Node's socket error codes that mean the peer could not be reached: worth retrying. */
+export const TRANSIENT_NODE_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',

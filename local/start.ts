@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { loadJwtSecret, mintToken } from '../lib/auth/tokens.ts';
 import { authConfig } from '../lib/config.ts';
 import { loadLocalMasterKey } from '../lib/crypto/masterKey.ts';
+import { readOrCreateSecretFile } from '../lib/crypto/secretFile.ts';
 import { migrate } from '../lib/db/migrate.ts';
 import { loadIngestDefinition } from '../lib/workflow/ingestDefinition.ts';
 import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
@@ -40,12 +40,10 @@ function say(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** A secret kept in the data directory, readable by its owner only. */
-function localSecret(file: string): string {
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const secret = randomBytes(24).toString('base64url');
-  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
-  return secret;
+/** The embedded PostgreSQL's superuser password: random, kept in the data directory (0600). */
+function postgresPassword(): string {
+  const spec = { what: 'PostgreSQL password file', minBytes: 24, maxBytes: 24, createBytes: 24 };
+  return readOrCreateSecretFile(join(dataDir, 'postgres.password'), spec).toString('base64url');
 }
 
 async function startDatabase(): Promise<string> {
@@ -55,7 +53,7 @@ async function startDatabase(): Promise<string> {
   const server: RunningPostgres = await startEmbeddedPostgres({
     dataDir: clusterDir,
     persistent: true,
-    password: localSecret(join(dataDir, 'postgres.password')),
+    password: postgresPassword(),
     initialised: existsSync(join(clusterDir, 'PG_VERSION')),
   });
   stops.push(() => server.stop());

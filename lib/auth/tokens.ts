@@ -1,18 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  fstatSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import type { JWTPayload, JWTVerifyGetKey, JWTVerifyResult } from 'jose';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT } from 'jose';
 import type { AuthConfig } from '../config.ts';
+import { readOrCreateSecretFile } from '../crypto/secretFile.ts';
 import { ConfigError, ServiceUnavailableError, UnauthorizedError } from '../errors.ts';
 
 /** Who called, as the verified bearer token says. */
@@ -176,58 +166,6 @@ export interface JwtSecretOptions {
   readonly secretFile: string;
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}
-
-/** Reads the secret file, refusing it like ssh refuses a private key that others can read. */
-function readSecretFile(path: string): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new ConfigError(`JWT secret file ${path} is not a regular file`);
-    // Windows reports no meaningful permission bits.
-    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
-      const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-      throw new ConfigError(
-        `JWT secret file ${path} is accessible by group or others (mode ${mode}): chmod 600 it`,
-      );
-    }
-    if (stat.size < SECRET_LENGTH) {
-      const holds = `it holds ${stat.size}`;
-      throw new ConfigError(
-        `JWT secret file ${path} must hold at least ${SECRET_LENGTH} raw bytes, ${holds}`,
-      );
-    }
-    const secret = Buffer.alloc(stat.size);
-    if (readSync(fd, secret, 0, stat.size, 0) !== stat.size) {
-      throw new ConfigError(`JWT secret file ${path} could not be read in full`);
-    }
-    return secret;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Creates the file via a private temporary file and a hard link, so none sees it half-written. */
-function createSecretFile(path: string): Buffer {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const secret = randomBytes(SECRET_LENGTH);
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(temporary, secret, { mode: 0o600, flag: 'wx', flush: true });
-  try {
-    linkSync(temporary, path);
-    return secret;
-  } catch (error) {
-    // Another process published its secret first: use that one.
-    if (errorCode(error) === 'EEXIST') return readSecretFile(path);
-    throw error;
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-}
-
 /**
  * The HS256 secret: `secret` when given, otherwise the file `secretFile`
  * holding at least 32 raw bytes, created with 32 random bytes (mode 0600, in a
@@ -240,25 +178,10 @@ export function loadJwtSecret(keys: JwtSecretOptions): Buffer {
     }
     return keys.secret;
   }
-  const path = keys.secretFile;
-  try {
-    return readSecretFile(path);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = errorCode(error);
-    if (code !== 'ENOENT') {
-      throw new ConfigError(`cannot read JWT secret file ${path} (${code ?? 'unknown error'})`, {
-        cause: error,
-      });
-    }
-  }
-  try {
-    return createSecretFile(path);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(
-      `cannot create JWT secret file ${path} (${errorCode(error) ?? 'unknown error'})`,
-      { cause: error },
-    );
-  }
+  return readOrCreateSecretFile(keys.secretFile, {
+    what: 'JWT secret file',
+    minBytes: SECRET_LENGTH,
+    maxBytes: 4096,
+    createBytes: SECRET_LENGTH,
+  });
 }

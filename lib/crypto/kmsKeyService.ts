@@ -5,7 +5,12 @@ import {
   KMSClient,
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
-import { AppError, KeyServiceRefusedError, KeyServiceUnavailableError } from '../errors.ts';
+import {
+  AppError,
+  KeyServiceRefusedError,
+  KeyServiceUnavailableError,
+  TRANSIENT_NODE_CODES,
+} from '../errors.ts';
 import type { EncryptionContext, GeneratedDataKey, KeyService } from './keyService.ts';
 
 const UNAVAILABLE_NAMES = new Set([
@@ -16,16 +21,6 @@ const UNAVAILABLE_NAMES = new Set([
   'TimeoutError',
   'RequestTimeout',
   'RequestTimeoutException',
-]);
-
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
 ]);
 
 function property(value: unknown, key: string): unknown {
@@ -40,7 +35,7 @@ function isUnavailable(error: unknown): boolean {
   const status = property(property(error, '$metadata'), 'httpStatusCode');
   return (
     (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) ||
-    (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
+    (typeof code === 'string' && TRANSIENT_NODE_CODES.has(code)) ||
     (typeof status === 'number' && status >= 500)
   );
 }
