@@ -56,8 +56,8 @@ export function lambdaTaskInvoker(options: {
         cause: error,
       });
     }
-    const text =
-      response.Payload === undefined ? '' : Buffer.from(response.Payload).toString('utf8');
+    // serverless-offline answers an undefined result with an empty body, which the SDK gives as null.
+    const text = response.Payload == null ? '' : Buffer.from(response.Payload).toString('utf8');
     const payload: unknown = text === '' ? null : JSON.parse(text);
     if (response.FunctionError !== undefined) {
       const failure = (payload ?? {}) as FunctionErrorPayload;

@@ -179,9 +179,12 @@ async function track(execution: Execution, run: ReturnType<StateMachine['run']>)
     for await (const event of run.eventLogs) execution.events.push(event);
   })();
   try {
-    execution.output = JSON.stringify(await run.result);
+    const output = JSON.stringify(await run.result);
+    // Status is read from the events, so every event must be in before it is set.
+    execution.output = output;
     execution.status = 'SUCCEEDED';
   } catch (error) {
+    await collecting;
     const has = (type: string) => execution.events.some((event) => event.type === type);
     const failed = execution.events.findLast((event) => event.type === 'ExecutionFailed');
     execution.status = has('ExecutionAborted')
@@ -192,7 +195,6 @@ async function track(execution: Execution, run: ReturnType<StateMachine['run']>)
     execution.error = failed?.type === 'ExecutionFailed' ? failed.Error : (error as Error).name;
     execution.cause = failed?.type === 'ExecutionFailed' ? String(failed.Cause ?? '') : '';
   }
-  await collecting;
   execution.stopDate = Date.now();
 }
 

@@ -1,0 +1,271 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ExecutionAlreadyExists,
+  ExecutionLimitExceeded,
+  InvalidArn,
+  SFNClient,
+  StartExecutionCommand,
+  StateMachineDoesNotExist,
+} from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ServiceUnavailableError } from '../../../lib/errors.ts';
+import { createSfnClient, SfnWorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
+
+const stateMachineArn =
+  'arn:aws:states:us-east-1:000000000000:stateMachine:healthcare-etl-test-ingest';
+const runId = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
+
+function sdkError(name: string, message: string, fields: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), { name, ...fields });
+}
+
+describe('SfnWorkflowStarter', () => {
+  const sfnMock = mockClient(SFNClient);
+  const starter = new SfnWorkflowStarter({
+    client: new SFNClient({ region: 'us-east-1' }),
+    stateMachineArn,
+  });
+
+  beforeEach(() => {
+    sfnMock.reset();
+  });
+
+  afterAll(() => {
+    sfnMock.restore();
+  });
+
+  it('starts one execution named after the run, with only the run id as input', async () => {
+    // Prepare
+    sfnMock.on(StartExecutionCommand).resolves({
+      executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${runId}`,
+      startDate: new Date(),
+    });
+
+    // Act
+    await starter.start(runId);
+
+    // Assess
+    const calls = sfnMock.commandCalls(StartExecutionCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.args[0].input).toStrictEqual({
+      stateMachineArn,
+      name: runId,
+      input: `{"runId":"${runId}"}`,
+    });
+    expect(sfnMock.calls()).toHaveLength(1);
+  });
+
+  it('treats an execution that already exists as started (a repeated start runs nothing twice)', async () => {
+    // Prepare
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+
+    // Act
+    const starting = starter.start(runId);
+
+    // Assess
+    await expect(starting).resolves.toBeUndefined();
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+  });
+
+  it.each([
+    [
+      'StateMachineDoesNotExist',
+      new StateMachineDoesNotExist({
+        message: `State Machine Does Not Exist: '${stateMachineArn}'`,
+        $metadata: { httpStatusCode: 400 },
+      }),
+    ],
+    [
+      'ExecutionLimitExceeded',
+      new ExecutionLimitExceeded({
+        message: 'Maximum number of running executions reached: 1000000',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    ],
+    ['InvalidArn', new InvalidArn({ message: `Invalid Arn: '${stateMachineArn}'`, $metadata: {} })],
+    [
+      'ThrottlingException',
+      sdkError('ThrottlingException', 'Rate exceeded for account 123456789012', {
+        $metadata: { httpStatusCode: 400 },
+      }),
+    ],
+    [
+      'AccessDeniedException',
+      sdkError(
+        'AccessDeniedException',
+        'User: arn:aws:iam::123456789012:role/ingest-api is not authorized to perform: states:StartExecution',
+      ),
+    ],
+    [
+      'ECONNREFUSED',
+      sdkError('Error', 'connect ECONNREFUSED 10.0.0.7:443', { code: 'ECONNREFUSED' }),
+    ],
+    ['a plain TypeError', new TypeError('Cannot read properties of undefined (reading "Jane")')],
+  ])(
+    'answers %s with a ServiceUnavailableError that tells nothing of the cause',
+    async (_, failure) => {
+      // Prepare
+      sfnMock.on(StartExecutionCommand).rejects(failure);
+
+      // Act
+      const starting = starter.start(runId);
+
+      // Assess
+      await expect(starting).rejects.toBeInstanceOf(ServiceUnavailableError);
+      const error = (await starting.catch((thrown: unknown) => thrown)) as ServiceUnavailableError;
+      expect(error.statusCode).toBe(503);
+      expect(error.expose).toBe(false);
+      expect(error.retryable).toBe(true);
+      expect(error.cause).toBe(failure);
+      expect(error.message).toBe('the workflow service did not start the run');
+      for (const detail of [failure.name, failure.message, '123456789012', '10.0.0.7', 'Jane']) {
+        if (detail !== '' && detail !== 'Error') expect(error.message).not.toContain(detail);
+      }
+    },
+  );
+});
+
+describe('createSfnClient', () => {
+  it.each([
+    ['http://127.0.0.1:8083', { hostname: '127.0.0.1', port: 8083, protocol: 'http:' }],
+    [
+      'https://localstack.test:4566',
+      { hostname: 'localstack.test', port: 4566, protocol: 'https:' },
+    ],
+  ])('sends requests to the endpoint %s in the given region', async (endpoint, expected) => {
+    // Act
+    const client = createSfnClient({ endpoint, region: 'eu-west-3' });
+
+    // Assess
+    expect(await client.config.endpoint?.()).toMatchObject(expected);
+    await expect(client.config.region()).resolves.toBe('eu-west-3');
+  });
+
+  it('leaves the endpoint to the SDK when none is configured', async () => {
+    // Act
+    const client = createSfnClient({ endpoint: undefined, region: 'eu-west-3' });
+
+    // Assess
+    expect(client.config.endpoint).toBeUndefined();
+    await expect(client.config.region()).resolves.toBe('eu-west-3');
+  });
+});
+
+describe('SfnWorkflowStarter over HTTP, with createSfnClient', () => {
+  interface Received {
+    readonly url: string | undefined;
+    readonly headers: IncomingHttpHeaders;
+    readonly body: string;
+  }
+  const received: Received[] = [];
+  let answer: { status: number; body: unknown } = { status: 200, body: {} };
+  let server: Server;
+  let endpoint: string;
+  const savedEnv = { ...process.env };
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({
+          url: request.url,
+          headers: request.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(JSON.stringify(answer.body));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  beforeEach(() => {
+    received.length = 0;
+    // createSfnClient takes credentials from the environment, as Lambda provides them.
+    process.env['AWS_ACCESS_KEY_ID'] = 'AKIDLOCALTEST';
+    process.env['AWS_SECRET_ACCESS_KEY'] = 'local-secret';
+    delete process.env['AWS_SESSION_TOKEN'];
+    delete process.env['AWS_PROFILE'];
+  });
+
+  afterEach(() => {
+    process.env = { ...savedEnv };
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('posts StartExecution to the configured endpoint, signed for the configured region', async () => {
+    // Prepare
+    answer = {
+      status: 200,
+      body: { executionArn: `${stateMachineArn}:${runId}`, startDate: 1_764_000_000 },
+    };
+    const starter = new SfnWorkflowStarter({
+      client: createSfnClient({ endpoint, region: 'eu-west-3' }),
+      stateMachineArn,
+    });
+
+    // Act
+    await starter.start(runId);
+
+    // Assess
+    expect(received).toHaveLength(1);
+    const request = received[0]!;
+    expect(request.url).toBe('/');
+    expect(request.headers['x-amz-target']).toBe('AWSStepFunctions.StartExecution');
+    expect(request.headers['authorization']).toContain('/eu-west-3/states/aws4_request');
+    expect(JSON.parse(request.body)).toStrictEqual({
+      stateMachineArn,
+      name: runId,
+      input: `{"runId":"${runId}"}`,
+    });
+  });
+
+  it('resolves when the service answers ExecutionAlreadyExists', async () => {
+    // Prepare
+    answer = {
+      status: 400,
+      body: { __type: 'ExecutionAlreadyExists', message: 'Execution Already Exists' },
+    };
+    const starter = new SfnWorkflowStarter({
+      client: createSfnClient({ endpoint, region: 'us-east-1' }),
+      stateMachineArn,
+    });
+
+    // Act
+    const starting = starter.start(runId);
+
+    // Assess
+    await expect(starting).resolves.toBeUndefined();
+    expect(received).toHaveLength(1);
+  });
+
+  it('answers a service fault with ServiceUnavailableError', async () => {
+    // Prepare
+    answer = {
+      status: 400,
+      body: { __type: 'StateMachineDoesNotExist', message: `no ${stateMachineArn}` },
+    };
+    const starter = new SfnWorkflowStarter({
+      client: createSfnClient({ endpoint, region: 'us-east-1' }),
+      stateMachineArn,
+    });
+
+    // Act
+    const starting = starter.start(runId);
+
+    // Assess
+    await expect(starting).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(starting).rejects.toMatchObject({
+      cause: expect.objectContaining({ name: 'StateMachineDoesNotExist' }),
+    });
+  });
+});
