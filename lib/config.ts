@@ -20,6 +20,11 @@ export interface Config {
     readonly maxRecordsPerBatch: number;
   };
   readonly auth: AuthConfig;
+  /** Per bearer token: a bucket of `burst` requests refilled at `perMinute`. */
+  readonly rateLimit: {
+    readonly perMinute: number;
+    readonly burst: number;
+  };
   readonly workflow: {
     /** The ingest state machine; runs are started on it by name = runId. */
     readonly stateMachineArn: string | undefined;
@@ -207,6 +212,10 @@ export function loadConfig(env: Environment): Config {
     },
     ...publicSettings(env),
     auth: authConfig(env),
+    rateLimit: {
+      perMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+      burst: integer(env, 'RATE_LIMIT_BURST', 120, 1, 1_000_000),
+    },
     workflow: {
       stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
       endpoint: url(env, 'STEP_FUNCTIONS_ENDPOINT'),

@@ -82,6 +82,35 @@ export class UnsupportedMediaTypeError extends AppError {
   override readonly expose = true;
 }
 
+export class ConflictError extends AppError {
+  override readonly name = 'ConflictError';
+  readonly code = 'conflict';
+  override readonly statusCode = 409;
+  override readonly expose = true;
+}
+
+/** An Idempotency-Key reused with a different body: the client's mistake, never silently merged. */
+export class IdempotencyConflictError extends AppError {
+  override readonly name = 'IdempotencyConflictError';
+  readonly code = 'idempotency-key-reused';
+  override readonly statusCode = 422;
+  override readonly expose = true;
+}
+
+/** The caller's token used up its request rate; `retryAfterSeconds` goes out as Retry-After. */
+export class TooManyRequestsError extends AppError {
+  override readonly name = 'TooManyRequestsError';
+  readonly code = 'rate-limited';
+  override readonly statusCode = 429;
+  override readonly expose = true;
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number) {
+    super(`too many requests for this token: retry after ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** A dependency (the workflow service, the database) is down: the client may retry later. */
 export class ServiceUnavailableError extends AppError {
   override readonly name = 'ServiceUnavailableError';

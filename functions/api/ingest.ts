@@ -1,6 +1,7 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
-import { parseJson, readBody } from '../../lib/http/body.ts';
+import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
+import { headerValue, parseJson, readBody } from '../../lib/http/body.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
 import { submitBatch } from '../../lib/pipeline/intake.ts';
 import { intakeDependencies } from '../../lib/runtime.ts';
@@ -14,13 +15,20 @@ export const handler = apiHandler({ anyOf: ['system/Patient.c'] }, async (event)
     maxBytes: MAX_BODY_BYTES,
     accept: ['application/json'],
   });
-  const { runId } = await submitBatch(intakeDependencies(), {
+  const idempotencyKey = headerValue(event, 'idempotency-key');
+  const deps = intakeDependencies();
+  const { runId, replayed } = await submitBatch(deps, {
     raw,
     parsed: parseJson(raw),
     contentType,
     actor: principalOf(event).subject,
     source: 'api',
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
+  // A replay answers as the first request did, with the run's status as it is now.
+  const status = replayed
+    ? ((await findIngestRun(deps.pool, runId))?.status ?? 'queued')
+    : 'queued';
   const self = `/api/v1/runs/${runId}`;
-  return jsonResponse(202, { runId, status: 'queued', links: { self } }, { location: self });
+  return jsonResponse(202, { runId, status, links: { self } }, { location: self });
 });

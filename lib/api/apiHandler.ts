@@ -1,14 +1,17 @@
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type AuthenticatedEvent, authenticated } from '../auth/middleware.ts';
+import { config } from '../config.ts';
 import { httpErrors } from '../http/middleware.ts';
-import { processLogger, tokenVerifier } from '../runtime.ts';
+import { pipelineDependencies, processLogger, tokenVerifier } from '../runtime.ts';
+import { rateLimited } from './rateLimit.ts';
 
 export type ApiHandler = MiddyfiedHandler<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>;
 
 /**
  * An HTTP API function: errors become problem+json (registered first, so its onError also
- * sees authentication failures), then the bearer token and scopes, then the handler.
+ * sees authentication failures), then the bearer token and scopes, the token's request rate,
+ * then the handler.
  */
 export function apiHandler(
   options: { readonly anyOf: readonly string[] | 'public' },
@@ -18,7 +21,11 @@ export function apiHandler(
     httpErrors({ logger: processLogger() }),
   );
   if (options.anyOf !== 'public') {
-    handler.use(authenticated({ verifier: tokenVerifier, anyOf: options.anyOf }));
+    handler
+      .use(authenticated({ verifier: tokenVerifier, anyOf: options.anyOf }))
+      .use(
+        rateLimited({ db: () => pipelineDependencies().pool, settings: () => config().rateLimit }),
+      );
   }
   return handler.handler(handle);
 }

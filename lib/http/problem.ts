@@ -6,7 +6,7 @@
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AppError } from '../errors.ts';
-import { InputValidationError, toAppError } from '../errors.ts';
+import { InputValidationError, TooManyRequestsError, toAppError } from '../errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const JSON_CONTENT_TYPE = 'application/json';
@@ -123,5 +123,8 @@ export function problemResponse(
   };
   const challenge = WWW_AUTHENTICATE.get(status);
   if (challenge !== undefined) headers['www-authenticate'] = challenge;
+  if (appError instanceof TooManyRequestsError) {
+    headers['retry-after'] = String(appError.retryAfterSeconds);
+  }
   return { statusCode: status, headers, body: JSON.stringify(body) };
 }

@@ -3,7 +3,7 @@ import type { Rejection } from '../db/repositories/rejections.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-import type { PatientEntry, PatientsPayload } from './validate.ts';
+import type { ConsentRefusal, PatientEntry, PatientsPayload } from './validate.ts';
 
 /** Only an explicit `data_sharing: true` lets a record through; absent or false blocks it. */
 export function hasDataSharingConsent(entry: PatientEntry): boolean {
@@ -14,6 +14,7 @@ export function hasDataSharingConsent(entry: PatientEntry): boolean {
 export function consentCheck(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'consentCheck', runId, async (validated, { run }) => {
     const consented: PatientEntry[] = [];
+    const refusals: ConsentRefusal[] = [];
     const rejections: Rejection[] = [];
     const audit: AuditEntry[] = [];
     for (const entry of validated.records) {
@@ -22,6 +23,13 @@ export function consentCheck(deps: PipelineDependencies, runId: string): Promise
         continue;
       }
       const consent = entry.record.consent?.data_sharing === undefined ? 'absent' : 'refused';
+      if (consent === 'refused') {
+        refusals.push({
+          index: entry.index,
+          mrn: entry.record.mrn,
+          research: entry.record.consent?.research === true,
+        });
+      }
       rejections.push({
         recordIndex: entry.index,
         resourceType: 'Patient',
@@ -38,7 +46,7 @@ export function consentCheck(deps: PipelineDependencies, runId: string): Promise
         details: { stage: 'consentCheck', recordIndex: entry.index, reason: 'consent', consent },
       });
     }
-    const output: PatientsPayload = { records: consented };
+    const output: PatientsPayload = { records: consented, refusals };
     return {
       output,
       rejections,

@@ -1,11 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { withTransaction } from '../db/pool.ts';
+import { claimIdempotencyKey, findIdempotencyKey } from '../db/repositories/idempotencyKeys.ts';
 import {
   type InputFormat,
   insertIngestRun,
   markIngestRunFailed,
 } from '../db/repositories/ingestRuns.ts';
-import { InputValidationError, PayloadTooLargeError, ServiceUnavailableError } from '../errors.ts';
+import {
+  IdempotencyConflictError,
+  InputValidationError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+} from '../errors.ts';
 import { createFlatEnvelopeValidator } from '../fhir/validation.ts';
 import type { WorkflowStarter } from '../workflow/workflowStarter.ts';
 import { storePayload } from './claimCheck.ts';
@@ -20,7 +26,15 @@ export interface Submission {
   readonly recordCount: number;
   readonly actor: string;
   readonly source: string;
+  readonly idempotency?: {
+    readonly key: string;
+    readonly bodyHash: Buffer;
+    readonly ttlSeconds: number;
+  };
 }
+
+/** A concurrent request claimed the same Idempotency-Key first: this one's transaction rolls back. */
+class IdempotencyKeyTaken extends Error {}
 
 /**
  * Accepts a batch: a fresh data key for the run, the raw batch sealed under it into the
@@ -31,6 +45,7 @@ export async function acceptSubmission(
   submission: Submission,
 ): Promise<{ runId: string }> {
   const runId = randomUUID();
+  const { idempotency } = submission;
   await withTransaction(deps.pool, async (client) => {
     const { id: dataKeyId, key } = await deps.keyring.createRunKey(client, runId);
     try {
@@ -41,7 +56,20 @@ export async function acceptSubmission(
         actor: submission.actor,
         dataKeyId,
         counts: { received: submission.recordCount },
+        ...(idempotency === undefined
+          ? {}
+          : { idempotencyKey: idempotency.key, bodyHash: idempotency.bodyHash }),
       });
+      if (idempotency !== undefined) {
+        const claimed = await claimIdempotencyKey(client, {
+          actor: submission.actor,
+          key: idempotency.key,
+          bodyHash: idempotency.bodyHash,
+          runId,
+          ttlSeconds: idempotency.ttlSeconds,
+        });
+        if (!claimed) throw new IdempotencyKeyTaken();
+      }
       const received: ReceivedPayload = {
         contentType: submission.contentType,
         body: submission.body,
@@ -62,7 +90,13 @@ export interface BatchRequest {
   readonly contentType: string;
   readonly actor: string;
   readonly source: 'api' | 'queue';
+  /** The client's Idempotency-Key, if it sent one. */
+  readonly idempotencyKey?: string;
 }
+
+/** How long an Idempotency-Key is remembered. */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface IntakeDependencies extends PipelineDependencies {
   readonly workflow: WorkflowStarter;
@@ -88,16 +122,51 @@ function validateEnvelope(parsed: unknown, maxRecords: number): number {
 export async function submitBatch(
   deps: IntakeDependencies,
   request: BatchRequest,
-): Promise<{ runId: string }> {
+): Promise<{ runId: string; replayed: boolean }> {
   const recordCount = validateEnvelope(request.parsed, deps.maxRecordsPerBatch);
-  const { runId } = await acceptSubmission(deps, {
-    body: request.raw,
-    contentType: request.contentType,
-    format: 'flat',
-    recordCount,
-    actor: request.actor,
-    source: request.source,
-  });
+  const { idempotencyKey } = request;
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new InputValidationError('the Idempotency-Key header is malformed', [
+      {
+        path: '/headers/idempotency-key',
+        keyword: 'pattern',
+        message: 'must be 1 to 255 visible ASCII characters',
+      },
+    ]);
+  }
+  const bodyHash = createHash('sha256').update(request.raw).digest();
+  const replay = async () => {
+    if (idempotencyKey === undefined) return undefined;
+    const known = await findIdempotencyKey(deps.pool, request.actor, idempotencyKey);
+    if (known === undefined) return undefined;
+    if (!known.bodyHash.equals(bodyHash)) {
+      throw new IdempotencyConflictError('this Idempotency-Key was used with a different body');
+    }
+    return { runId: known.runId, replayed: true };
+  };
+  const earlier = await replay();
+  if (earlier !== undefined) return earlier;
+
+  let runId: string;
+  try {
+    ({ runId } = await acceptSubmission(deps, {
+      body: request.raw,
+      contentType: request.contentType,
+      format: 'flat',
+      recordCount,
+      actor: request.actor,
+      source: request.source,
+      ...(idempotencyKey === undefined
+        ? {}
+        : { idempotency: { key: idempotencyKey, bodyHash, ttlSeconds: IDEMPOTENCY_TTL_SECONDS } }),
+    }));
+  } catch (error) {
+    if (!(error instanceof IdempotencyKeyTaken)) throw error;
+    const raced = await replay();
+    if (raced === undefined)
+      throw new ServiceUnavailableError('the Idempotency-Key is being claimed');
+    return raced;
+  }
   try {
     await deps.workflow.start(runId);
   } catch (error) {
@@ -106,5 +175,5 @@ export async function submitBatch(
       ? error
       : new ServiceUnavailableError('the workflow service did not start the run', { cause: error });
   }
-  return { runId };
+  return { runId, replayed: false };
 }

@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { appendAudit } from '../db/repositories/auditLog.ts';
-import { upsertConsents } from '../db/repositories/consents.ts';
+import { revokeConsentsByMrnIndex, upsertConsents } from '../db/repositories/consents.ts';
 import { upsertPatients } from '../db/repositories/patients.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { runStage } from './stageFrame.ts';
@@ -37,16 +37,26 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         transformed.patients.map(patientRowFromWire),
       );
       const consents = await upsertConsents(client, transformed.consents.map(consentRowFromWire));
+      const revoked = await revokeConsentsByMrnIndex(
+        client,
+        (transformed.revocations ?? []).map(({ mrnBidx, research }) => ({
+          mrnBidx: Buffer.from(mrnBidx, 'base64'),
+          research,
+        })),
+        { recordedAt: run.createdAt, recordedBy: run.actor, runId },
+      );
       await appendAudit(client, [
         ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
         ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
         ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
+        ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
       ]);
       return {
         created: patients.created.length,
         updated: patients.updated.length,
         unchanged: patients.unchanged.length,
+        revoked: revoked.length,
         loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
       };
     },

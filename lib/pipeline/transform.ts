@@ -35,6 +35,8 @@ type Wire<T> = {
 export interface TransformedPayload {
   readonly patients: readonly Wire<PatientRow>[];
   readonly consents: readonly Wire<Omit<ConsentRow, 'recordedAt'> & { recordedAt: string }>[];
+  /** Refusals by MRN blind index, for patients who may already be stored. */
+  readonly revocations?: readonly { readonly mrnBidx: string; readonly research: boolean }[];
 }
 
 function canonicalJson(value: unknown): string {
@@ -156,7 +158,11 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         const consent = consentRow(entry, row.id, run);
         consents.push({ ...consent, recordedAt: consent.recordedAt.toISOString() });
       }
-      const output: TransformedPayload = { patients, consents };
+      const revocations = (consented.refusals ?? []).map((refusal) => ({
+        mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
+        research: refusal.research,
+      }));
+      const output: TransformedPayload = { patients, consents, revocations };
       return { output, counts: { transformed: patients.length } };
     } finally {
       indexKey.fill(0);

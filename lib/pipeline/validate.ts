@@ -15,6 +15,17 @@ export interface PatientEntry {
 
 export interface PatientsPayload {
   readonly records: readonly PatientEntry[];
+  /**
+   * After ConsentCheck: explicit refusals (data_sharing false), MRN and research flag only,
+   * so that a patient already stored has its consent withdrawn. Never stored as a patient.
+   */
+  readonly refusals?: readonly ConsentRefusal[];
+}
+
+export interface ConsentRefusal {
+  readonly index: number;
+  readonly mrn: string;
+  readonly research: boolean;
 }
 
 // Compiled once per cold start, not per run.

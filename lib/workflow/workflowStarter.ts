@@ -3,7 +3,12 @@ import { ServiceUnavailableError } from '../errors.ts';
 
 /** Starts the ingest state machine for a run: Step Functions in AWS and LocalStack, the local endpoint embedded. */
 export interface WorkflowStarter {
-  start(runId: string): Promise<void>;
+  /** `attempt` 0 is the run's first execution; a re-drive n is another execution, named apart. */
+  start(runId: string, attempt?: number): Promise<void>;
+}
+
+export function executionName(runId: string, attempt = 0): string {
+  return attempt === 0 ? runId : `${runId}-redrive-${attempt}`;
 }
 
 export interface SfnWorkflowStarterOptions {
@@ -20,13 +25,13 @@ export class SfnWorkflowStarter implements WorkflowStarter {
     this.#stateMachineArn = options.stateMachineArn;
   }
 
-  async start(runId: string): Promise<void> {
+  async start(runId: string, attempt = 0): Promise<void> {
     try {
       // The execution is named after the run: a repeated start cannot run the same batch twice.
       await this.#client.send(
         new StartExecutionCommand({
           stateMachineArn: this.#stateMachineArn,
-          name: runId,
+          name: executionName(runId, attempt),
           input: JSON.stringify({ runId }),
         }),
       );

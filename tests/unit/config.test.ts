@@ -36,6 +36,7 @@ describe('loadConfig', () => {
         audience: 'healthcare-etl-api',
         keys: { kind: 'secret', secret: undefined, secretFile: '.data/jwt-secret' },
       },
+      rateLimit: { perMinute: 600, burst: 120 },
       workflow: { stateMachineArn: undefined, endpoint: undefined, region: undefined },
       logLevel: 'INFO',
     } satisfies Config);
@@ -129,6 +130,14 @@ describe('loadConfig', () => {
         read: (c) => c.ingest.maxRecordsPerBatch,
         unit: 1,
       },
+      {
+        name: 'RATE_LIMIT_PER_MINUTE',
+        min: 1,
+        max: 1_000_000,
+        read: (c) => c.rateLimit.perMinute,
+        unit: 1,
+      },
+      { name: 'RATE_LIMIT_BURST', min: 1, max: 1_000_000, read: (c) => c.rateLimit.burst, unit: 1 },
     ];
 
     const accepted = integers.flatMap(({ name, min, max, read, unit }) => [

@@ -31,8 +31,6 @@ CREATE TABLE ingest_runs (
   updated_at timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz
 );
-CREATE UNIQUE INDEX ingest_runs_idempotency ON ingest_runs (actor, idempotency_key)
-  WHERE idempotency_key IS NOT NULL;
 CREATE INDEX ingest_runs_created_at ON ingest_runs (created_at);
 
 -- The claim check: each stage's output, encrypted under the run's data key.

@@ -79,6 +79,46 @@ function fromRecord(row: AuditRecord): AuditRow {
   };
 }
 
+export interface AuditFilter {
+  /** Entries about this patient: the Patient itself and its Consent. */
+  readonly patientId?: string;
+  readonly actor?: string;
+  readonly actions?: readonly AuditAction[];
+  readonly from?: Date;
+  readonly to?: Date;
+  /** Entries after this seq (the cursor of the previous page). */
+  readonly afterSeq?: string;
+}
+
+/** One page of entries in chain order, filtered; `limit + 1` are read to know whether more follow. */
+export async function listAudit(
+  db: Queryable,
+  filter: AuditFilter,
+  limit: number,
+): Promise<AuditRow[]> {
+  const { rows } = await db.query<AuditRecord>(
+    `SELECT * FROM audit_log
+     WHERE ($1::text IS NULL OR (resource_id = $1 AND resource_type IN ('Patient', 'Consent')))
+       AND ($2::text IS NULL OR actor = $2)
+       AND ($3::text[] IS NULL OR action = ANY($3))
+       AND ($4::timestamptz IS NULL OR at >= $4)
+       AND ($5::timestamptz IS NULL OR at < $5)
+       AND ($6::bigint IS NULL OR seq > $6)
+     ORDER BY seq
+     LIMIT $7`,
+    [
+      filter.patientId ?? null,
+      filter.actor ?? null,
+      filter.actions ?? null,
+      filter.from ?? null,
+      filter.to ?? null,
+      filter.afterSeq ?? null,
+      limit,
+    ],
+  );
+  return rows.map(fromRecord);
+}
+
 export async function listAuditByRun(db: Queryable, runId: string): Promise<AuditRow[]> {
   const { rows } = await db.query<AuditRecord>(
     'SELECT * FROM audit_log WHERE run_id = $1 ORDER BY seq',

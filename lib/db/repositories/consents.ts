@@ -89,3 +89,60 @@ export async function countConsentHistory(db: Queryable, patientId: string): Pro
   );
   return Number(rows[0]?.n ?? 0);
 }
+
+/** Records one explicit decision as the current consent (its history row comes from the trigger). */
+export async function recordConsentDecision(db: Queryable, row: ConsentRow): Promise<void> {
+  await db.query(
+    `INSERT INTO consents (patient_id, data_sharing, research, source, recorded_at, recorded_by, run_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (patient_id) DO UPDATE SET
+       data_sharing = EXCLUDED.data_sharing, research = EXCLUDED.research, source = EXCLUDED.source,
+       recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by,
+       run_id = EXCLUDED.run_id, updated_at = now()`,
+    [
+      row.patientId,
+      row.dataSharing,
+      row.research,
+      row.source,
+      row.recordedAt,
+      row.recordedBy,
+      row.runId,
+    ],
+  );
+}
+
+/** A refusal that arrived in a batch, for a patient found by the MRN's blind index. */
+export interface ConsentRevocation {
+  readonly mrnBidx: Buffer;
+  readonly research: boolean;
+}
+
+/**
+ * Applies refusals to patients already stored: data sharing off, unless a later decision is
+ * on record. Patients not stored are untouched (their records were never let in).
+ */
+export async function revokeConsentsByMrnIndex(
+  db: Queryable,
+  revocations: readonly ConsentRevocation[],
+  decision: { recordedAt: Date; recordedBy: string; runId: string },
+): Promise<string[]> {
+  if (revocations.length === 0) return [];
+  const ordered = revocations.toSorted((a, b) => Buffer.compare(a.mrnBidx, b.mrnBidx));
+  const { rows } = await db.query<{ patient_id: string }>(
+    `UPDATE consents c SET data_sharing = false, research = r.research, source = 'ingest',
+       recorded_at = $3, recorded_by = $4, run_id = $5, updated_at = now()
+     FROM patients p
+     JOIN unnest($1::bytea[], $2::boolean[]) AS r(mrn_bidx, research) ON r.mrn_bidx = p.mrn_bidx
+     WHERE c.patient_id = p.id AND c.recorded_at <= $3
+       AND (c.data_sharing, c.research) IS DISTINCT FROM (false, r.research)
+     RETURNING c.patient_id`,
+    [
+      ordered.map((revocation) => revocation.mrnBidx),
+      ordered.map((revocation) => revocation.research),
+      decision.recordedAt,
+      decision.recordedBy,
+      decision.runId,
+    ],
+  );
+  return rows.map((row) => row.patient_id);
+}

@@ -151,6 +151,22 @@ export async function markIngestRunFailed(
   return findIngestRun(db, id);
 }
 
+/**
+ * Puts a failed run back to running for a re-drive, counting it; the stages that committed
+ * stay done. Returns the new re-drive count, or undefined when the run is not failed.
+ */
+export async function reopenFailedRun(db: Queryable, id: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ redrives: number }>(
+    `UPDATE ingest_runs
+     SET status = 'running', error_code = NULL, finished_at = NULL, published_at = NULL,
+         redrives = redrives + 1, updated_at = now()
+     WHERE id = $1 AND status = 'failed'
+     RETURNING redrives`,
+    [id],
+  );
+  return rows[0]?.redrives;
+}
+
 export async function markIngestRunPublished(db: Queryable, id: string): Promise<void> {
   await db.query(
     'UPDATE ingest_runs SET published_at = now(), updated_at = now() WHERE id = $1 AND published_at IS NULL',

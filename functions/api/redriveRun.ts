@@ -1,0 +1,19 @@
+import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { isUuid } from '../../lib/api/runViews.ts';
+import { RunNotFoundError } from '../../lib/errors.ts';
+import { jsonResponse } from '../../lib/http/problem.ts';
+import { redriveRun } from '../../lib/pipeline/redrive.ts';
+import { intakeDependencies } from '../../lib/runtime.ts';
+
+/** POST /api/v1/runs/{runId}/redrive: run a failed run again from where it failed. */
+export const handler = apiHandler({ anyOf: ['system/Patient.c'] }, async (event) => {
+  const runId = event.pathParameters?.['runId'];
+  if (!isUuid(runId)) throw new RunNotFoundError('requested');
+  const { attempt } = await redriveRun(intakeDependencies(), runId);
+  const self = `/api/v1/runs/${runId}`;
+  return jsonResponse(
+    202,
+    { runId, status: 'running', attempt, links: { self } },
+    { location: self },
+  );
+});

@@ -1,0 +1,10 @@
+import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { verifyAudit } from '../../lib/audit/auditQueries.ts';
+import { principalOf } from '../../lib/auth/middleware.ts';
+import { jsonResponse } from '../../lib/http/problem.ts';
+import { pipelineDependencies } from '../../lib/runtime.ts';
+
+/** GET /api/v1/audit/verify: walks the hash chain and reports the first broken link. */
+export const handler = apiHandler({ anyOf: ['system/AuditEvent.r'] }, async (event) =>
+  jsonResponse(200, await verifyAudit(pipelineDependencies(), principalOf(event).subject)),
+);

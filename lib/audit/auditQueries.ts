@@ -1,0 +1,174 @@
+import { withTransaction } from '../db/pool.ts';
+import {
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type AuditFilter,
+  type AuditRow,
+  appendAudit,
+  listAudit,
+  verifyAuditChain,
+} from '../db/repositories/auditLog.ts';
+import { InputValidationError, type ValidationProblem } from '../errors.ts';
+import type { PipelineDependencies } from '../pipeline/dependencies.ts';
+
+export const AUDIT_PAGE_DEFAULT = 100;
+export const AUDIT_PAGE_MAX = 1000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ACTOR = /^[\x21-\x7e]{1,256}$/;
+const CURSOR = /^[1-9]\d{0,18}$/;
+
+export type AuditQuery = Readonly<Record<string, string | undefined>>;
+
+function instant(
+  value: string | undefined,
+  name: string,
+  problems: ValidationProblem[],
+): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (
+    !/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(value) ||
+    Number.isNaN(date.getTime())
+  ) {
+    problems.push({
+      path: `/${name}`,
+      keyword: 'format',
+      message: 'must be an ISO 8601 date or date-time',
+    });
+    return undefined;
+  }
+  return date;
+}
+
+/** Parses the query string of GET /api/v1/audit; a bad parameter is named, its value never echoed. */
+export function parseAuditQuery(query: AuditQuery): { filter: AuditFilter; limit: number } {
+  const problems: ValidationProblem[] = [];
+  const known = new Set(['patient', 'actor', 'action', 'from', 'to', 'limit', 'cursor']);
+  for (const name of Object.keys(query)) {
+    if (!known.has(name))
+      problems.push({
+        path: '',
+        keyword: 'additionalProperties',
+        message: 'unknown query parameter',
+      });
+  }
+  const { patient, actor, action, cursor } = query;
+  if (patient !== undefined && !UUID.test(patient)) {
+    problems.push({ path: '/patient', keyword: 'format', message: 'must be a patient id (UUID)' });
+  }
+  if (actor !== undefined && !ACTOR.test(actor)) {
+    problems.push({
+      path: '/actor',
+      keyword: 'pattern',
+      message: 'must be 1 to 256 visible characters',
+    });
+  }
+  const actions = action?.split(',');
+  if (
+    actions !== undefined &&
+    !actions.every((a) => (AUDIT_ACTIONS as readonly string[]).includes(a))
+  ) {
+    problems.push({
+      path: '/action',
+      keyword: 'enum',
+      message: `must be among ${AUDIT_ACTIONS.join(', ')}`,
+    });
+  }
+  if (cursor !== undefined && !CURSOR.test(cursor)) {
+    problems.push({
+      path: '/cursor',
+      keyword: 'format',
+      message: 'must be a cursor from a previous page',
+    });
+  }
+  const limit = query['limit'] === undefined ? AUDIT_PAGE_DEFAULT : Number(query['limit']);
+  if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
+    problems.push({
+      path: '/limit',
+      keyword: 'maximum',
+      message: `must be a whole number from 1 to ${AUDIT_PAGE_MAX}`,
+    });
+  }
+  const from = instant(query['from'], 'from', problems);
+  const to = instant(query['to'], 'to', problems);
+  if (problems.length > 0) throw new InputValidationError('the audit query is invalid', problems);
+  return {
+    filter: {
+      ...(patient === undefined ? {} : { patientId: patient.toLowerCase() }),
+      ...(actor === undefined ? {} : { actor }),
+      ...(actions === undefined ? {} : { actions: actions as AuditAction[] }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      ...(cursor === undefined ? {} : { afterSeq: cursor }),
+    },
+    limit,
+  };
+}
+
+export function auditEntryView(row: AuditRow) {
+  return {
+    seq: Number(row.seq),
+    id: row.id,
+    at: row.at.toISOString(),
+    actor: row.actor,
+    action: row.action,
+    resourceType: row.resourceType,
+    resourceId: row.resourceId,
+    runId: row.runId,
+    outcome: row.outcome,
+    details: row.details,
+    prevHash: row.prevHash.toString('hex'),
+    hash: row.hash.toString('hex'),
+  };
+}
+
+/** A page of the audit log; reading the audit log is itself audited, in the same transaction. */
+export async function queryAudit(deps: PipelineDependencies, actor: string, query: AuditQuery) {
+  const { filter, limit } = parseAuditQuery(query);
+  return withTransaction(deps.pool, async (client) => {
+    const rows = await listAudit(client, filter, limit + 1);
+    const page = rows.slice(0, limit);
+    const next = rows.length > limit ? page.at(-1)?.seq : undefined;
+    await appendAudit(client, [
+      {
+        actor,
+        action: 'READ',
+        resourceType: 'AuditEvent',
+        resourceId: null,
+        runId: null,
+        outcome: 'success',
+        details: { returned: page.length, filtered: Object.keys(filter) },
+      },
+    ]);
+    return { data: page.map(auditEntryView), nextCursor: next ?? null };
+  });
+}
+
+/** Walks the whole chain; the verification is audited too. */
+export async function verifyAudit(deps: PipelineDependencies, actor: string) {
+  const result = await verifyAuditChain(deps.pool);
+  await appendAudit(deps.pool, [
+    {
+      actor,
+      action: 'READ',
+      resourceType: 'AuditEvent',
+      resourceId: null,
+      runId: null,
+      outcome: 'success',
+      details: {
+        verification: result.firstBreak === undefined ? 'intact' : 'broken',
+        rows: result.rows,
+      },
+    },
+  ]);
+  return {
+    valid: result.firstBreak === undefined,
+    rowsChecked: result.rows,
+    firstBreak:
+      result.firstBreak === undefined
+        ? null
+        : { seq: Number(result.firstBreak.seq), problem: result.firstBreak.problem },
+    checkedAt: deps.now().toISOString(),
+  };
+}

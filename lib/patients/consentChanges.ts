@@ -1,0 +1,128 @@
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { withTransaction } from '../db/pool.ts';
+import { appendAudit } from '../db/repositories/auditLog.ts';
+import {
+  type ConsentRow,
+  findConsent,
+  recordConsentDecision,
+} from '../db/repositories/consents.ts';
+import { findPatientById } from '../db/repositories/patients.ts';
+import { ConflictError, InputValidationError, NotFoundError } from '../errors.ts';
+import type { PipelineDependencies } from '../pipeline/dependencies.ts';
+
+/** The body of PUT /api/v1/patients/{id}/consent. */
+export const consentChangeSchema = {
+  $id: 'https://healthcare-etl.example/schemas/consent-change.json',
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    data_sharing: { type: 'boolean' },
+    research: { type: 'boolean' },
+    /** Where the decision comes from, e.g. `patient-portal`, `paper-form`. */
+    source: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
+    /** When the patient decided; defaults to now. Never earlier than the decision on record. */
+    recordedAt: { type: 'string', format: 'date-time' },
+  },
+  anyOf: [{ required: ['data_sharing'] }, { required: ['research'] }],
+} as const;
+
+export interface ConsentChange {
+  readonly data_sharing?: boolean;
+  readonly research?: boolean;
+  readonly source?: string;
+  readonly recordedAt?: string;
+}
+
+export interface ConsentView {
+  readonly patientId: string;
+  readonly dataSharing: boolean;
+  readonly research: boolean;
+  readonly source: string;
+  readonly recordedAt: string;
+  readonly recordedBy: string;
+}
+
+const addFormats = addFormatsModule.default;
+const ajv = new Ajv({ allErrors: true, strict: true });
+addFormats(ajv, ['date-time']);
+const validateChange = ajv.compile<ConsentChange>(consentChangeSchema);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const KNOWN_PROPERTIES = new Set(Object.keys(consentChangeSchema.properties));
+
+/** Schema problems by path and keyword; property names the schema does not know are not echoed. */
+function problems(): InputValidationError {
+  const found = (validateChange.errors ?? []).map((error) => {
+    const path = error.instancePath
+      .split('/')
+      .map((segment) => (segment === '' || KNOWN_PROPERTIES.has(segment) ? segment : '*'))
+      .join('/');
+    return { path, keyword: error.keyword, message: `must satisfy ${error.keyword}` };
+  });
+  return new InputValidationError('the consent change is invalid', found);
+}
+
+function view(row: ConsentRow): ConsentView {
+  return {
+    patientId: row.patientId,
+    dataSharing: row.dataSharing,
+    research: row.research,
+    source: row.source,
+    recordedAt: row.recordedAt.toISOString(),
+    recordedBy: row.recordedBy,
+  };
+}
+
+/**
+ * Grants or revokes consent. The change, its history row (trigger) and its audit row commit
+ * together; the next read sees it. A decision older than the one on record is refused.
+ */
+export async function changeConsent(
+  deps: PipelineDependencies,
+  actor: string,
+  patientId: string,
+  body: unknown,
+): Promise<ConsentView> {
+  if (!validateChange(body)) throw problems();
+  const change = body;
+  if (!UUID.test(patientId)) throw new NotFoundError('no such patient');
+  const recordedAt = change.recordedAt === undefined ? deps.now() : new Date(change.recordedAt);
+  return withTransaction(deps.pool, async (client) => {
+    const patient = await findPatientById(client, patientId);
+    if (patient === undefined) throw new NotFoundError('no such patient');
+    await client.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR UPDATE', [patientId]);
+    const current = await findConsent(client, patientId);
+    if (current !== undefined && current.recordedAt > recordedAt) {
+      throw new ConflictError('a more recent consent decision is on record');
+    }
+    const next: ConsentRow = {
+      patientId,
+      dataSharing: change.data_sharing ?? current?.dataSharing ?? false,
+      research: change.research ?? current?.research ?? false,
+      source: change.source ?? 'api',
+      recordedAt,
+      recordedBy: actor,
+      runId: null,
+    };
+    // Always recorded, even when the values stay as they were: the decision itself is a fact.
+    await recordConsentDecision(client, next);
+    await appendAudit(client, [
+      {
+        actor,
+        action: current === undefined ? 'CREATE' : 'UPDATE',
+        resourceType: 'Consent',
+        resourceId: patientId,
+        runId: null,
+        outcome: 'success',
+        details: {
+          dataSharing: next.dataSharing,
+          research: next.research,
+          source: next.source,
+          recordedAt: recordedAt.toISOString(),
+        },
+      },
+    ]);
+    return view(next);
+  });
+}
