@@ -18,10 +18,13 @@ declare module 'vitest' {
     jwtSecretFile: string;
     stackLogFile: string;
     maxRecordsPerBatch: number;
+    rateLimitBurst: number;
   }
 }
 
 export const E2E_MAX_RECORDS = 50;
+/** Per token; tests mint a token (its own bucket) per scenario, the rate-limit test exhausts one. */
+export const E2E_RATE_LIMIT = { perMinute: 600, burst: 200 } as const;
 
 /**
  * The e2e suite's stack, started once: `local/start.ts` exactly as `npm start` runs it, on
@@ -48,6 +51,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       DATABASE_URL: url.toString(),
       PORT: String(await freePort()),
       MAX_RECORDS_PER_BATCH: String(E2E_MAX_RECORDS),
+      RATE_LIMIT_PER_MINUTE: String(E2E_RATE_LIMIT.perMinute),
+      RATE_LIMIT_BURST: String(E2E_RATE_LIMIT.burst),
       LOG_LEVEL: 'INFO',
     },
   }).catch(async (error: unknown) => {
@@ -63,6 +68,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('jwtSecretFile', join(dataDir, 'jwt-secret'));
   project.provide('stackLogFile', stack.logFile);
   project.provide('maxRecordsPerBatch', E2E_MAX_RECORDS);
+  project.provide('rateLimitBurst', E2E_RATE_LIMIT.burst);
 
   return async () => {
     await stack.stop();
