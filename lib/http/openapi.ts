@@ -7,6 +7,7 @@ import { RUN_STATUSES } from '../db/repositories/ingestRuns.ts';
 import { REJECTION_REASONS } from '../db/repositories/rejections.ts';
 import { flatEnvelopeSchemaWith, patientRecordSchema } from '../fhir/flatSchema.ts';
 import { GENDERS } from '../fhir/model.ts';
+import { consentChangeSchema } from '../patients/consentChanges.ts';
 import { JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE } from './problem.ts';
 
 export interface OpenApiOptions {
@@ -22,6 +23,8 @@ export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema
 
 const INGEST_SCOPE = 'system/Patient.c';
 const READ_PATIENTS_SCOPE = 'user/Patient.r';
+const CONSENT_SCOPE = 'user/Consent.u';
+const AUDIT_SCOPE = 'system/AuditEvent.r';
 
 const ref = (kind: string, name: string): JsonObject => ({ $ref: `#/components/${kind}/${name}` });
 const schemaRef = (name: string): JsonObject => ref('schemas', name);
@@ -193,6 +196,101 @@ function schemas(maxRecordsPerBatch: number): JsonObject {
       additionalProperties: false,
       properties: { status: { const: 'ok' } },
     },
+    ConsentChange: withoutId(consentChangeSchema),
+    Consent: {
+      type: 'object',
+      required: ['patientId', 'dataSharing', 'research', 'source', 'recordedAt', 'recordedBy'],
+      additionalProperties: false,
+      properties: {
+        patientId: { type: 'string', format: 'uuid' },
+        dataSharing: { type: 'boolean' },
+        research: { type: 'boolean' },
+        source: { type: 'string' },
+        recordedAt: { type: 'string', format: 'date-time' },
+        recordedBy: { type: 'string' },
+      },
+    },
+    AuditEntry: {
+      type: 'object',
+      required: [
+        'seq',
+        'id',
+        'at',
+        'actor',
+        'action',
+        'resourceType',
+        'outcome',
+        'details',
+        'prevHash',
+        'hash',
+      ],
+      additionalProperties: false,
+      properties: {
+        seq: { type: 'integer', minimum: 1 },
+        id: { type: 'string', format: 'uuid' },
+        at: { type: 'string', format: 'date-time' },
+        actor: { type: 'string' },
+        action: { enum: ['CREATE', 'READ', 'UPDATE', 'DELETE', 'DENY'] },
+        resourceType: { type: 'string' },
+        resourceId: nullable('string'),
+        runId: nullable('string', { format: 'uuid' }),
+        outcome: { enum: ['success', 'denied', 'failure'] },
+        details: { type: 'object', description: 'Identifiers, reasons and counts; never PHI.' },
+        prevHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      },
+    },
+    AuditPage: {
+      type: 'object',
+      required: ['data', 'links'],
+      additionalProperties: false,
+      properties: {
+        data: { type: 'array', items: schemaRef('AuditEntry') },
+        links: {
+          type: 'object',
+          required: ['next'],
+          properties: { next: nullable('string', { format: 'uri-reference' }) },
+        },
+      },
+    },
+    AuditVerification: {
+      type: 'object',
+      required: ['valid', 'rowsChecked', 'firstBreak', 'checkedAt'],
+      additionalProperties: false,
+      properties: {
+        valid: { type: 'boolean' },
+        rowsChecked: { type: 'integer', minimum: 0 },
+        firstBreak: {
+          oneOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              required: ['seq', 'problem'],
+              properties: {
+                seq: { type: 'integer' },
+                problem: { enum: ['prev-hash-mismatch', 'hash-mismatch', 'head-mismatch'] },
+              },
+            },
+          ],
+        },
+        checkedAt: { type: 'string', format: 'date-time' },
+      },
+    },
+    RedriveAccepted: {
+      type: 'object',
+      required: ['runId', 'status', 'attempt', 'links'],
+      additionalProperties: false,
+      properties: {
+        runId: { type: 'string', format: 'uuid' },
+        status: { const: 'running' },
+        attempt: { type: 'integer', minimum: 1 },
+        links: {
+          type: 'object',
+          required: ['self'],
+          properties: { self: { type: 'string', format: 'uri-reference' } },
+        },
+      },
+    },
   };
 }
 
@@ -226,7 +324,8 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
       description: [
         'A JWT access token carrying SMART on FHIR scopes (v2 letters or v1 words):',
         `\`${INGEST_SCOPE}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
-        `\`${READ_PATIENTS_SCOPE}\` (or \`user/Patient.read\`) to read patients and runs.`,
+        `\`${READ_PATIENTS_SCOPE}\` (or \`user/Patient.read\`) to read patients and runs;`,
+        `\`${CONSENT_SCOPE}\` to change consent; \`${AUDIT_SCOPE}\` to read and verify the audit log.`,
       ].join(' '),
     },
   },
@@ -251,6 +350,52 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
       required: true,
       schema: { type: 'string', format: 'uuid' },
     },
+    IdempotencyKey: {
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      description:
+        'Kept 24 hours per caller: the same key with the same body answers with the same run; with another body, 422.',
+      schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+    },
+    AuditPatient: {
+      name: 'patient',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', format: 'uuid' },
+    },
+    AuditActor: {
+      name: 'actor',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', maxLength: 256 },
+    },
+    AuditAction: {
+      name: 'action',
+      in: 'query',
+      required: false,
+      description: 'Comma-separated: CREATE, READ, UPDATE, DELETE, DENY',
+      schema: { type: 'string' },
+    },
+    AuditFrom: {
+      name: 'from',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', format: 'date-time' },
+    },
+    AuditTo: {
+      name: 'to',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', format: 'date-time' },
+    },
+    AuditLimit: {
+      name: 'limit',
+      in: 'query',
+      required: false,
+      schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    },
+    AuditCursor: { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
     Mrn: {
       name: 'mrn',
       in: 'query',
@@ -272,6 +417,10 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
       description: 'The bearer challenge (RFC 6750)',
       schema: { type: 'string' },
     },
+    RetryAfter: {
+      description: 'Seconds until the token may call again',
+      schema: { type: 'integer', minimum: 1 },
+    },
   },
   responses: {
     BadRequest: problemResponse('The request is malformed; `errors` lists the failing paths.'),
@@ -286,6 +435,11 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
     UnsupportedMediaType: problemResponse('The Content-Type or its charset is not accepted.'),
     InternalError: problemResponse('The request failed; quote the correlation id.'),
     ServiceUnavailable: problemResponse('A dependency is unavailable; retry later.'),
+    Conflict: problemResponse('The request conflicts with the current state.'),
+    UnprocessableContent: problemResponse('The Idempotency-Key was used with a different body.'),
+    TooManyRequests: problemResponse('The token used up its request rate.', {
+      'Retry-After': headerRef('RetryAfter'),
+    }),
   },
 });
 
@@ -296,8 +450,11 @@ const patientSecurity = [{ bearer: [READ_PATIENTS_SCOPE] }];
 const authenticatedErrors = {
   '401': responseRef('Unauthorized'),
   '403': responseRef('Forbidden'),
+  '429': responseRef('TooManyRequests'),
   '500': responseRef('InternalError'),
 };
+const consentSecurity = [{ bearer: [CONSENT_SCOPE] }];
+const auditSecurity = [{ bearer: [AUDIT_SCOPE] }];
 
 const paths = (maxRecordsPerBatch: number): JsonObject => ({
   '/api/v1/ingest': {
@@ -307,7 +464,7 @@ const paths = (maxRecordsPerBatch: number): JsonObject => ({
       summary: 'Submit a batch of patient records',
       description: `Stores the batch encrypted and starts a pipeline run. At most ${maxRecordsPerBatch} records a batch.`,
       security: ingestSecurity,
-      parameters: [parameterRef('CorrelationId')],
+      parameters: [parameterRef('IdempotencyKey'), parameterRef('CorrelationId')],
       requestBody: { required: true, content: jsonContent(schemaRef('FlatEnvelope')) },
       responses: {
         '202': {
@@ -322,7 +479,83 @@ const paths = (maxRecordsPerBatch: number): JsonObject => ({
         ...authenticatedErrors,
         '413': responseRef('ContentTooLarge'),
         '415': responseRef('UnsupportedMediaType'),
+        '422': responseRef('UnprocessableContent'),
         '503': responseRef('ServiceUnavailable'),
+      },
+    },
+  },
+  '/api/v1/runs/{runId}/redrive': {
+    post: {
+      operationId: 'redriveRun',
+      tags: ['runs'],
+      summary: 'Run a failed run again from where it failed',
+      description: 'The stages that committed before the failure are not repeated.',
+      security: ingestSecurity,
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '202': okResponse('The run is running again.', schemaRef('RedriveAccepted')),
+        ...authenticatedErrors,
+        '404': responseRef('NotFound'),
+        '409': responseRef('Conflict'),
+        '503': responseRef('ServiceUnavailable'),
+      },
+    },
+  },
+  '/api/v1/patients/{id}/consent': {
+    put: {
+      operationId: 'changeConsent',
+      tags: ['patients'],
+      summary: 'Grant or revoke data-sharing and research consent',
+      description:
+        'Kept in the consent history (who, when, what, source) and audited; the next read obeys it. A decision older than the one on record is refused (409).',
+      security: consentSecurity,
+      parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
+      requestBody: { required: true, content: jsonContent(schemaRef('ConsentChange')) },
+      responses: {
+        '200': okResponse('The consent now on record.', schemaRef('Consent')),
+        '400': responseRef('BadRequest'),
+        ...authenticatedErrors,
+        '404': responseRef('NotFound'),
+        '409': responseRef('Conflict'),
+        '415': responseRef('UnsupportedMediaType'),
+      },
+    },
+  },
+  '/api/v1/audit': {
+    get: {
+      operationId: 'listAudit',
+      tags: ['audit'],
+      summary: 'Audit entries by patient, actor, action and time, a page at a time',
+      description:
+        'Entries carry identifiers, reasons and counts, never PHI. Reading them is audited too.',
+      security: auditSecurity,
+      parameters: [
+        parameterRef('AuditPatient'),
+        parameterRef('AuditActor'),
+        parameterRef('AuditAction'),
+        parameterRef('AuditFrom'),
+        parameterRef('AuditTo'),
+        parameterRef('AuditLimit'),
+        parameterRef('AuditCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': okResponse('A page of entries in chain order.', schemaRef('AuditPage')),
+        '400': responseRef('BadRequest'),
+        ...authenticatedErrors,
+      },
+    },
+  },
+  '/api/v1/audit/verify': {
+    get: {
+      operationId: 'verifyAudit',
+      tags: ['audit'],
+      summary: 'Walk the hash chain and report the first broken link',
+      security: auditSecurity,
+      parameters: [parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The verification.', schemaRef('AuditVerification')),
+        ...authenticatedErrors,
       },
     },
   },
@@ -442,7 +675,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
     tags: [
       { name: 'ingest', description: 'Submitting batches' },
       { name: 'runs', description: 'Pipeline runs and their rejections' },
-      { name: 'patients', description: 'Consent-checked, audited patient reads' },
+      { name: 'patients', description: 'Consent-checked, audited patient reads; consent changes' },
+      { name: 'audit', description: 'The tamper-evident audit log' },
       { name: 'meta', description: 'Health and documentation' },
     ],
     paths: paths(maxRecordsPerBatch),

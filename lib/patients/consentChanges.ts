@@ -25,7 +25,11 @@ export const consentChangeSchema = {
     /** When the patient decided; defaults to now. Never earlier than the decision on record. */
     recordedAt: { type: 'string', format: 'date-time' },
   },
-  anyOf: [{ required: ['data_sharing'] }, { required: ['research'] }],
+  // At least one decision: a change of source or time alone is no consent decision.
+  anyOf: [
+    { properties: { data_sharing: { type: 'boolean' } }, required: ['data_sharing'] },
+    { properties: { research: { type: 'boolean' } }, required: ['research'] },
+  ],
 } as const;
 
 export interface ConsentChange {

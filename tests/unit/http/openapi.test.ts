@@ -296,10 +296,26 @@ describe('buildOpenApiDocument: paths', () => {
   const ingest = [{ bearer: ['system/Patient.c'] }];
   const runs = [{ bearer: ['system/Patient.c'] }, { bearer: ['user/Patient.r'] }];
   const patients = [{ bearer: ['user/Patient.r'] }];
+  const consent = [{ bearer: ['user/Consent.u'] }];
+  const audit = [{ bearer: ['system/AuditEvent.r'] }];
   const paths = objectAt(document, 'paths');
 
   it.each<[string, string, unknown, string[]]>([
-    ['/api/v1/ingest', 'post', ingest, ['202', '400', '401', '403', '413', '415', '503']],
+    [
+      '/api/v1/ingest',
+      'post',
+      ingest,
+      ['202', '400', '401', '403', '413', '415', '422', '429', '503'],
+    ],
+    ['/api/v1/runs/{runId}/redrive', 'post', ingest, ['202', '401', '403', '404', '409', '429']],
+    [
+      '/api/v1/patients/{id}/consent',
+      'put',
+      consent,
+      ['200', '400', '401', '403', '404', '409', '429'],
+    ],
+    ['/api/v1/audit', 'get', audit, ['200', '400', '401', '403', '429']],
+    ['/api/v1/audit/verify', 'get', audit, ['200', '401', '403', '429']],
     ['/api/v1/runs/{runId}', 'get', runs, ['200', '400', '401', '403', '404']],
     ['/api/v1/runs/{runId}/rejections', 'get', runs, ['200', '400', '401', '403', '404']],
     ['/api/v1/patients/{id}', 'get', patients, ['200', '401', '403', '404']],
@@ -325,7 +341,7 @@ describe('buildOpenApiDocument: paths', () => {
     const ids = operations.map((operation) => (operation as JsonObject)['operationId']);
 
     // Assess
-    expect(ids).toHaveLength(8);
+    expect(ids).toHaveLength(12);
     expect(new Set(ids).size).toBe(ids.length);
   });
 
