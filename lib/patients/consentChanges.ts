@@ -52,6 +52,8 @@ const addFormats = addFormatsModule.default;
 const ajv = new Ajv({ allErrors: true, strict: true });
 addFormats(ajv, ['date-time']);
 const validateChange = ajv.compile<ConsentChange>(consentChangeSchema);
+/** How far ahead of this server's clock a client's recordedAt may be. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KNOWN_PROPERTIES = new Set(Object.keys(consentChangeSchema.properties));
 
@@ -91,7 +93,14 @@ export async function changeConsent(
   if (!validateChange(body)) throw problems();
   const change = body;
   if (!UUID.test(patientId)) throw new NotFoundError('no such patient');
-  const recordedAt = change.recordedAt === undefined ? deps.now() : new Date(change.recordedAt);
+  const now = deps.now();
+  const recordedAt = change.recordedAt === undefined ? now : new Date(change.recordedAt);
+  // RFC 3339 allows what Date cannot hold (a leap second); a future decision would block real ones.
+  if (Number.isNaN(recordedAt.getTime()) || recordedAt.getTime() > now.getTime() + CLOCK_SKEW_MS) {
+    throw new InputValidationError('the consent change is invalid', [
+      { path: '/recordedAt', keyword: 'format', message: 'must be a date-time, not in the future' },
+    ]);
+  }
   return withTransaction(deps.pool, async (client) => {
     const patient = await findPatientById(client, patientId);
     if (patient === undefined) throw new NotFoundError('no such patient');
