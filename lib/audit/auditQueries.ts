@@ -17,6 +17,7 @@ export const AUDIT_PAGE_MAX = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTOR = /^[\x21-\x7e]{1,256}$/;
 const CURSOR = /^[1-9]\d{0,18}$/;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
 export type AuditQuery = Readonly<Record<string, string | undefined>>;
 
@@ -75,7 +76,7 @@ export function parseAuditQuery(query: AuditQuery): { filter: AuditFilter; limit
       message: `must be among ${AUDIT_ACTIONS.join(', ')}`,
     });
   }
-  if (cursor !== undefined && !CURSOR.test(cursor)) {
+  if (cursor !== undefined && (!CURSOR.test(cursor) || BigInt(cursor) > MAX_BIGINT)) {
     problems.push({
       path: '/cursor',
       keyword: 'format',

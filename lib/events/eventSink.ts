@@ -5,6 +5,8 @@ import { insertPipelineEvent } from '../db/repositories/pipelineEvents.ts';
 export interface RunOutcomeEvent {
   readonly type: 'ingest.run.succeeded' | 'ingest.run.failed';
   readonly runId: string;
+  /** 0 for the first execution, n for the n-th re-drive. */
+  readonly attempt: number;
   readonly status: 'succeeded' | 'failed';
   readonly counts: Readonly<Record<string, number>>;
   readonly errorCode: string | null;
@@ -12,7 +14,7 @@ export interface RunOutcomeEvent {
 }
 
 export interface EventSink {
-  /** At-least-once: a consumer deduplicates on (runId, type). */
+  /** At-least-once: a consumer deduplicates on (runId, type, attempt). */
   publish(event: RunOutcomeEvent): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export class TableEventSink implements EventSink {
     await insertPipelineEvent(this.#pool, {
       runId: event.runId,
       type: event.type,
+      attempt: event.attempt,
       body: { ...event },
     });
   }

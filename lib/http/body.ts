@@ -145,7 +145,8 @@ export function readBody(event: APIGatewayProxyEventV2, options: ReadBodyOptions
   if (declared !== undefined && DECIMAL.test(declared) && Number(declared) > options.maxBytes) {
     throw tooLarge(options.maxBytes);
   }
-  const body = event.body ?? '';
+  // A front end may hand over a non-string body (serverless-offline gives `false` for the body "false").
+  const body = typeof event.body === 'string' ? event.body : '';
   const isBase64Encoded = event.isBase64Encoded === true;
   const size = Buffer.byteLength(body, isBase64Encoded ? 'base64' : 'utf8');
   if (size > options.maxBytes) throw tooLarge(options.maxBytes);

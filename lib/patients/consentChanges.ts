@@ -93,6 +93,8 @@ export async function changeConsent(
   if (!validateChange(body)) throw problems();
   const change = body;
   if (!UUID.test(patientId)) throw new NotFoundError('no such patient');
+  // One spelling of the id everywhere, so the audit trail of the patient finds this change.
+  const id = patientId.toLowerCase();
   const now = deps.now();
   const recordedAt = change.recordedAt === undefined ? now : new Date(change.recordedAt);
   // RFC 3339 allows what Date cannot hold (a leap second); a future decision would block real ones.
@@ -102,15 +104,15 @@ export async function changeConsent(
     ]);
   }
   return withTransaction(deps.pool, async (client) => {
-    const patient = await findPatientById(client, patientId);
+    const patient = await findPatientById(client, id);
     if (patient === undefined) throw new NotFoundError('no such patient');
-    await client.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR UPDATE', [patientId]);
-    const current = await findConsent(client, patientId);
+    await client.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR UPDATE', [id]);
+    const current = await findConsent(client, id);
     if (current !== undefined && current.recordedAt > recordedAt) {
       throw new ConflictError('a more recent consent decision is on record');
     }
     const next: ConsentRow = {
-      patientId,
+      patientId: id,
       dataSharing: change.data_sharing ?? current?.dataSharing ?? false,
       research: change.research ?? current?.research ?? false,
       source: change.source ?? 'api',
@@ -125,7 +127,7 @@ export async function changeConsent(
         actor,
         action: current === undefined ? 'CREATE' : 'UPDATE',
         resourceType: 'Consent',
-        resourceId: patientId,
+        resourceId: id,
         runId: null,
         outcome: 'success',
         details: {

@@ -30,6 +30,7 @@ export async function publish(deps: PipelineDependencies, runId: string): Promis
     await deps.events.publish({
       type: run.status === 'succeeded' ? 'ingest.run.succeeded' : 'ingest.run.failed',
       runId,
+      attempt: run.redrives,
       status: run.status,
       counts: run.counts,
       errorCode: run.errorCode,

@@ -147,9 +147,11 @@ CREATE TABLE pipeline_events (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   run_id uuid NOT NULL,
   type text NOT NULL,
+  -- 0 for the run's first execution, n for its n-th re-drive: each outcome is its own event.
+  attempt integer NOT NULL DEFAULT 0,
   body jsonb NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (run_id, type)
+  UNIQUE (run_id, type, attempt)
 );
 
 -- The audit log: append-only, each row's hash covering the previous row's hash.

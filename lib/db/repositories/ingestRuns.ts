@@ -21,6 +21,8 @@ export interface IngestRun {
   readonly updatedAt: Date;
   readonly finishedAt: Date | null;
   readonly publishedAt: Date | null;
+  /** How many times the run was re-driven after failing. */
+  readonly redrives: number;
 }
 
 export interface NewIngestRun {
@@ -49,10 +51,11 @@ interface IngestRunRecord {
   updated_at: Date;
   finished_at: Date | null;
   published_at: Date | null;
+  redrives: number;
 }
 
 const COLUMNS = `id, status, current_stage, format, source, actor, data_key_id, counts, stage_timings,
-  error_code, created_at, updated_at, finished_at, published_at`;
+  error_code, created_at, updated_at, finished_at, published_at, redrives`;
 
 function fromRecord(row: IngestRunRecord): IngestRun {
   return {
@@ -70,6 +73,7 @@ function fromRecord(row: IngestRunRecord): IngestRun {
     updatedAt: row.updated_at,
     finishedAt: row.finished_at,
     publishedAt: row.published_at,
+    redrives: row.redrives,
   };
 }
 

@@ -7,15 +7,15 @@ export interface StoredEvent {
   readonly createdAt: Date;
 }
 
-/** At most one event of a type per run: a retried Publish does not duplicate it. */
+/** At most one event of a type per run and attempt: a retried Publish does not duplicate it. */
 export async function insertPipelineEvent(
   db: Queryable,
-  event: { runId: string; type: string; body: Readonly<Record<string, unknown>> },
+  event: { runId: string; type: string; attempt: number; body: Readonly<Record<string, unknown>> },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO pipeline_events (run_id, type, body) VALUES ($1, $2, $3)
-     ON CONFLICT (run_id, type) DO NOTHING`,
-    [event.runId, event.type, event.body],
+    `INSERT INTO pipeline_events (run_id, type, attempt, body) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (run_id, type, attempt) DO NOTHING`,
+    [event.runId, event.type, event.attempt, event.body],
   );
 }
 

@@ -1,0 +1,213 @@
+/**
+ * FHIR R4 resources as this pipeline reads them, and the canonical shapes they map to.
+ * Only the elements the mapping reads are declared: a validated resource holds whatever
+ * else R4 allows, and the mapping keeps it whole, encrypted, as `source`.
+ */
+import type { Gender, PatientRecord } from '../model.ts';
+
+export const FHIR_RESOURCE_TYPES = ['Patient', 'Observation', 'Consent', 'Bundle'] as const;
+export type FhirResourceType = (typeof FHIR_RESOURCE_TYPES)[number];
+
+/** Any R4 element the pipeline keeps as JSON without reading into it. */
+export interface FhirElement {
+  readonly [element: string]: unknown;
+}
+
+export interface FhirCoding {
+  readonly system?: string;
+  readonly version?: string;
+  readonly code?: string;
+  readonly display?: string;
+}
+
+export interface FhirCodeableConcept {
+  readonly coding?: readonly FhirCoding[];
+  readonly text?: string;
+}
+
+export interface FhirIdentifier {
+  readonly use?: string;
+  readonly type?: FhirCodeableConcept;
+  readonly system?: string;
+  readonly value?: string;
+}
+
+export interface FhirHumanName {
+  readonly use?: string;
+  readonly text?: string;
+  readonly family?: string;
+  readonly given?: readonly string[];
+  readonly prefix?: readonly string[];
+  readonly suffix?: readonly string[];
+}
+
+export interface FhirAddress {
+  readonly use?: string;
+  readonly type?: string;
+  readonly text?: string;
+  readonly line?: readonly string[];
+  readonly city?: string;
+  readonly district?: string;
+  readonly state?: string;
+  readonly postalCode?: string;
+  readonly country?: string;
+}
+
+export interface FhirContactPoint {
+  readonly system?: string;
+  readonly value?: string;
+  readonly use?: string;
+  readonly rank?: number;
+}
+
+export interface FhirReference {
+  readonly reference?: string;
+  readonly type?: string;
+  readonly display?: string;
+}
+
+export interface FhirQuantity {
+  readonly value?: number;
+  readonly comparator?: string;
+  readonly unit?: string;
+  readonly system?: string;
+  readonly code?: string;
+}
+
+export interface FhirPeriod {
+  readonly start?: string;
+  readonly end?: string;
+}
+
+/** Observation.value[x] and Observation.component: the result, PHI, kept as the sender wrote it. */
+export interface FhirObservationValue {
+  readonly valueQuantity?: FhirQuantity;
+  readonly valueCodeableConcept?: FhirCodeableConcept;
+  readonly valueString?: string;
+  readonly valueBoolean?: boolean;
+  readonly valueInteger?: number;
+  readonly valueRange?: FhirElement;
+  readonly valueRatio?: FhirElement;
+  readonly valueSampledData?: FhirElement;
+  readonly valueTime?: string;
+  readonly valueDateTime?: string;
+  readonly valuePeriod?: FhirPeriod;
+  readonly component?: readonly FhirObservationComponent[];
+}
+
+export interface FhirObservationComponent extends Omit<FhirObservationValue, 'component'> {
+  readonly code: FhirCodeableConcept;
+}
+
+export interface FhirPatient {
+  readonly resourceType: 'Patient';
+  readonly id?: string;
+  readonly identifier?: readonly FhirIdentifier[];
+  readonly name?: readonly FhirHumanName[];
+  readonly telecom?: readonly FhirContactPoint[];
+  readonly gender?: Gender;
+  readonly birthDate?: string;
+  readonly address?: readonly FhirAddress[];
+}
+
+export type FhirObservationStatus =
+  | 'registered'
+  | 'preliminary'
+  | 'final'
+  | 'amended'
+  | 'corrected'
+  | 'cancelled'
+  | 'entered-in-error'
+  | 'unknown';
+
+export interface FhirObservation extends FhirObservationValue {
+  readonly resourceType: 'Observation';
+  readonly id?: string;
+  readonly status?: FhirObservationStatus;
+  readonly category?: readonly FhirCodeableConcept[];
+  readonly code: FhirCodeableConcept;
+  readonly subject?: FhirReference;
+  readonly effectiveDateTime?: string;
+  readonly effectivePeriod?: FhirPeriod;
+  readonly effectiveInstant?: string;
+  readonly issued?: string;
+}
+
+export type FhirConsentStatus =
+  | 'draft'
+  | 'proposed'
+  | 'active'
+  | 'rejected'
+  | 'inactive'
+  | 'entered-in-error';
+
+export interface FhirConsentProvision {
+  readonly type?: 'deny' | 'permit';
+  readonly purpose?: readonly FhirCoding[];
+  readonly provision?: readonly FhirConsentProvision[];
+}
+
+export interface FhirConsent {
+  readonly resourceType: 'Consent';
+  readonly id?: string;
+  readonly status?: FhirConsentStatus;
+  readonly scope: FhirCodeableConcept;
+  readonly category: readonly FhirCodeableConcept[];
+  readonly patient?: FhirReference;
+  readonly dateTime?: string;
+  readonly provision?: FhirConsentProvision;
+}
+
+/** A Bundle's entries are checked for a `resourceType` only: each one is validated on its own. */
+export interface FhirBundleEntry {
+  readonly fullUrl?: string;
+  readonly resource?: FhirElement & { readonly resourceType: string };
+}
+
+export interface FhirBundle {
+  readonly resourceType: 'Bundle';
+  readonly id?: string;
+  readonly type?: string;
+  readonly entry?: readonly FhirBundleEntry[];
+}
+
+export type FhirResource = FhirPatient | FhirObservation | FhirConsent | FhirBundle;
+
+/** The canonical patient of a FHIR Patient: the flat record's fields and what only FHIR carries. */
+export interface FhirPatientRecord extends PatientRecord {
+  /** Every HumanName (official, maiden, nicknames): `name` shows only the official one. */
+  readonly names: readonly FhirHumanName[];
+  readonly address?: readonly FhirAddress[];
+  readonly telecom?: readonly FhirContactPoint[];
+  /** The resource id; a transaction Bundle's entries may leave it out. */
+  readonly sourceId?: string;
+  readonly source: FhirPatient;
+}
+
+export interface FhirObservationRecord {
+  readonly resourceType: 'Observation';
+  readonly sourceId?: string;
+  /** As sent: `Patient/<id>`, `urn:uuid:<id>` or an absolute URL; resolve it with `referenceKey`. */
+  readonly subjectReference: string;
+  readonly category?: string;
+  readonly codeSystem?: string;
+  readonly code: string;
+  /** ISO 8601 in UTC. */
+  readonly effectiveAt?: string;
+  readonly status: FhirObservationStatus;
+  /** PHI. */
+  readonly value: FhirObservationValue;
+  /** PHI. */
+  readonly source: FhirObservation;
+}
+
+export interface FhirConsentRecord {
+  readonly resourceType: 'Consent';
+  readonly sourceId?: string;
+  readonly patientReference: string;
+  readonly dataSharing: boolean;
+  readonly research: boolean;
+  readonly status: FhirConsentStatus;
+  /** ISO 8601 in UTC. */
+  readonly dateTime?: string;
+}

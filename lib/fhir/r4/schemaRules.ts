@@ -1,0 +1,46 @@
+/**
+ * Where the extracted FHIR R4 schema (fhirR4.schema.json) departs from the official
+ * `fhir.schema.json`, kept in one place so the build script that applies them
+ * (scripts/extract-fhir-schema.ts) and the validator that enforces them agree.
+ */
+
+export const FHIR_R4_SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
+
+/** The definitions the pipeline validates; everything they reach comes along. */
+export const SCHEMA_ROOTS = ['Patient', 'Observation', 'Consent', 'Bundle'] as const;
+
+/**
+ * Stands in for `ResourceList` (the oneOf over every resource type) in contained resources
+ * and Bundle entries: entries are validated one by one, so one bad entry rejects only itself.
+ */
+export const EMBEDDED_RESOURCE_STUB = {
+  type: 'object',
+  required: ['resourceType'],
+  properties: { resourceType: { type: 'string' } },
+} as const;
+
+/**
+ * A format added wherever a value must match the date, dateTime or instant pattern (choice
+ * elements like effectiveDateTime repeat the pattern inline): R4's patterns accept days a
+ * month does not have, such as 1990-02-30.
+ */
+export const CALENDAR_DATE_FORMAT = 'fhir-calendar-date';
+export const CALENDAR_DATE_TYPES: readonly string[] = ['date', 'dateTime', 'instant'];
+
+/**
+ * R4 datatypes: "strings SHALL NOT exceed 1MB (1024*1024 characters)"; the JSON Schema omits
+ * it. Added wherever a value must match the string pattern, which markdown shares.
+ */
+export const FHIR_STRING_MAX_LENGTH = 1024 * 1024;
+export const LENGTH_LIMITED_TYPES: readonly string[] = ['string'];
+
+/** Accepts the strings the official base64Binary pattern accepts, in linear time. */
+export const BASE64_PATTERN = '^\\s*(?:[0-9a-zA-Z\\+/=]{4}\\s*)+$';
+
+/**
+ * The official base64 pattern nests `\s*` inside `(...)+`: about 100 characters of spaced
+ * groups ending in a bad one backtrack for seconds, so it is replaced.
+ */
+export const PATTERN_REPLACEMENTS: ReadonlyMap<string, string> = new Map([
+  ['^(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+$', BASE64_PATTERN],
+]);
