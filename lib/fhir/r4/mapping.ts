@@ -17,6 +17,7 @@ import type {
   FhirPatient,
   FhirPatientRecord,
 } from './model.ts';
+import { sortedProblems } from './problems.ts';
 
 export const IDENTIFIER_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 export const MRN_TYPE_CODE = 'MR';
@@ -52,7 +53,7 @@ function required(element: string): SchemaProblem {
 }
 
 function rejected<T>(problems: readonly SchemaProblem[]): RecordValidation<T> {
-  return { ok: false, problems };
+  return { ok: false, problems: sortedProblems(problems) };
 }
 
 function hasCoding(

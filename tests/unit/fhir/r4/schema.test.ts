@@ -1,0 +1,224 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  BASE64_PATTERN,
+  CALENDAR_DATE_FORMAT,
+  EMBEDDED_RESOURCE_STUB,
+  FHIR_R4_SCHEMA_ID,
+  FHIR_STRING_MAX_LENGTH,
+  PATTERN_REPLACEMENTS,
+} from '../../../../lib/fhir/r4/schemaRules.ts';
+import type { JsonObject, JsonValue } from '../../../../scripts/extract-fhir-schema.ts';
+import {
+  extractFhirR4Schema,
+  formatSchemaJson,
+  generateFhirR4SchemaFile,
+  SCHEMA_FILE,
+} from '../../../../scripts/extract-fhir-schema.ts';
+
+const committed = readFileSync(SCHEMA_FILE, 'utf8');
+const schema = JSON.parse(committed) as { $id: string; definitions: Record<string, JsonObject> };
+
+/** Every value under `keyword` anywhere in the schema, keyword position or not. */
+function valuesOf(value: JsonValue, keyword: string): JsonValue[] {
+  if (Array.isArray(value)) return value.flatMap((item) => valuesOf(item, keyword));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, item]) => [
+    ...(key === keyword ? [item] : []),
+    ...valuesOf(item, keyword),
+  ]);
+}
+
+const STRING_PATTERN = '^[ \\r\\n\\t\\S]+$';
+const DATE_PATTERN = '^\\d{4}(-\\d{2})?$';
+const DATE_TIME_PATTERN = '^\\d{4}(-\\d{2}(-\\d{2})?)?$';
+const INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T.+$';
+const OFFICIAL_BASE64 = [...PATTERN_REPLACEMENTS.keys()][0] ?? '';
+
+/** A stand-in for the official file: the four roots and the primitives the rules read. */
+function officialSchema(extra: JsonObject = {}): JsonObject {
+  return {
+    $schema: 'http://json-schema.org/draft-06/schema#',
+    id: FHIR_R4_SCHEMA_ID,
+    definitions: {
+      string: { pattern: STRING_PATTERN, type: 'string', description: 'A string' },
+      date: { pattern: DATE_PATTERN, type: 'string' },
+      dateTime: { pattern: DATE_TIME_PATTERN, type: 'string' },
+      instant: { pattern: INSTANT_PATTERN, type: 'string' },
+      Patient: {
+        description: 'A patient',
+        properties: {
+          resourceType: { const: 'Patient' },
+          description: {
+            description: 'a property named description stays',
+            $ref: '#/definitions/string',
+          },
+          birthDate: { $ref: '#/definitions/date' },
+          contained: { items: { $ref: '#/definitions/ResourceList' }, type: 'array' },
+        },
+        additionalProperties: false,
+        required: ['resourceType'],
+      },
+      Observation: {
+        properties: {
+          effectiveDateTime: { pattern: DATE_TIME_PATTERN, type: 'string' },
+          valueString: { pattern: STRING_PATTERN, type: 'string' },
+          valueBase64Binary: { pattern: OFFICIAL_BASE64, type: 'string' },
+        },
+      },
+      Consent: { properties: { status: { enum: ['active', 'inactive'] } } },
+      Bundle: { properties: { type: { enum: ['collection'] } } },
+      ResourceList: { oneOf: [{ $ref: '#/definitions/Patient' }] },
+      Unreached: { properties: { x: { $ref: '#/definitions/string' } } },
+      ...extra,
+    },
+  };
+}
+
+describe('lib/fhir/r4/fhirR4.schema.json', () => {
+  it('is exactly what scripts/extract-fhir-schema.ts writes', () => {
+    // Act
+    const generated = generateFhirR4SchemaFile();
+
+    // Assess
+    expect(committed, 'regenerate it: npm run generate:fhir-schema').toBe(generated);
+  });
+
+  it('holds the supported resource types and the stub for embedded resources', () => {
+    // Assess
+    expect(schema.$id).toBe(FHIR_R4_SCHEMA_ID);
+    expect(Object.keys(schema.definitions)).toEqual(
+      expect.arrayContaining(['Patient', 'Observation', 'Consent', 'Bundle', 'Bundle_Entry']),
+    );
+    expect(schema.definitions['ResourceList']).toEqual(EMBEDDED_RESOURCE_STUB);
+    expect(Object.keys(schema.definitions)).not.toContain('Immunization');
+  });
+
+  it('refers only to definitions it holds, never through a bare $ref', () => {
+    // Prepare
+    const refs = valuesOf(schema.definitions, '$ref');
+
+    // Assess
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) {
+      const name = String(ref).replace('#/definitions/', '');
+      expect(Object.hasOwn(schema.definitions, name), String(ref)).toBe(true);
+      expect(Object.keys(schema.definitions[name] ?? {})).not.toEqual(['$ref']);
+    }
+  });
+
+  it('carries the calendar format, the string limit and the linear base64 pattern', () => {
+    // Prepare
+    const patterns = valuesOf(schema.definitions, 'pattern');
+
+    // Assess
+    expect(schema.definitions['date']).toMatchObject({ format: CALENDAR_DATE_FORMAT });
+    expect(schema.definitions['string']).toMatchObject({ maxLength: FHIR_STRING_MAX_LENGTH });
+    expect(patterns).toContain(BASE64_PATTERN);
+    expect(patterns).not.toContain(OFFICIAL_BASE64);
+    expect(valuesOf(schema.definitions['Observation'] ?? {}, 'format')).toContain(
+      CALENDAR_DATE_FORMAT,
+    );
+  });
+});
+
+describe('extractFhirR4Schema', () => {
+  it('keeps what the roots reach, without annotations, with the rules applied', () => {
+    // Act
+    const extracted = extractFhirR4Schema(officialSchema());
+
+    // Assess
+    expect(extracted).toEqual({
+      $id: FHIR_R4_SCHEMA_ID,
+      definitions: {
+        Bundle: { properties: { type: { enum: ['collection'] } } },
+        Consent: { properties: { status: { enum: ['active', 'inactive'] } } },
+        Observation: {
+          properties: {
+            effectiveDateTime: {
+              pattern: DATE_TIME_PATTERN,
+              format: CALENDAR_DATE_FORMAT,
+              type: 'string',
+            },
+            valueString: {
+              pattern: STRING_PATTERN,
+              maxLength: FHIR_STRING_MAX_LENGTH,
+              type: 'string',
+            },
+            valueBase64Binary: { pattern: BASE64_PATTERN, type: 'string' },
+          },
+        },
+        Patient: {
+          properties: {
+            resourceType: { const: 'Patient' },
+            description: { $ref: '#/definitions/string' },
+            birthDate: { $ref: '#/definitions/date' },
+            contained: { items: { $ref: '#/definitions/ResourceList' }, type: 'array' },
+          },
+          additionalProperties: false,
+          required: ['resourceType'],
+        },
+        ResourceList: EMBEDDED_RESOURCE_STUB,
+        date: { pattern: DATE_PATTERN, format: CALENDAR_DATE_FORMAT, type: 'string' },
+        string: { pattern: STRING_PATTERN, maxLength: FHIR_STRING_MAX_LENGTH, type: 'string' },
+      },
+    });
+  });
+
+  it.each([
+    {
+      label: 'another schema id',
+      official: { ...officialSchema(), id: 'http://hl7.org/fhir/json-schema/5.0' },
+      message: 'expected the FHIR R4 schema',
+    },
+    {
+      label: 'a keyword the extraction does not know',
+      official: officialSchema({ Bundle: { properties: { type: { anyOf: [] } } } }),
+      message: 'Bundle/properties/type: unsupported keyword anyOf',
+    },
+    {
+      label: 'a $ref outside the definitions',
+      official: officialSchema({ Consent: { $ref: 'http://example.org/other.json' } }),
+      message: 'Consent: unsupported $ref',
+    },
+    {
+      label: 'a missing definition',
+      official: officialSchema({ Consent: { $ref: '#/definitions/Missing' } }),
+      message: 'definition Missing is missing',
+    },
+  ])('fails the build on $label', ({ official, message }) => {
+    // Act
+    const act = (): unknown => extractFhirR4Schema(official);
+
+    // Assess
+    expect(act).toThrow(message);
+  });
+});
+
+describe('formatSchemaJson', () => {
+  it('lays JSON out as Biome does: objects open, scalar arrays on one line when they fit', () => {
+    // Prepare
+    const long = Array.from({ length: 12 }, (_, i) => `value-number-${i}`);
+
+    // Act
+    const text = formatSchemaJson({ a: { required: ['x', 'y'], empty: {}, none: [] }, long });
+
+    // Assess
+    expect(text).toBe(
+      [
+        '{',
+        '  "a": {',
+        '    "required": ["x", "y"],',
+        '    "empty": {},',
+        '    "none": []',
+        '  },',
+        '  "long": [',
+        ...long.map((item, i) => `    "${item}"${i < long.length - 1 ? ',' : ''}`),
+        '  ]',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    expect(JSON.parse(text)).toEqual({ a: { required: ['x', 'y'], empty: {}, none: [] }, long });
+  });
+});

@@ -1,0 +1,351 @@
+import { describe, expect, it } from 'vitest';
+import { FHIR_STRING_MAX_LENGTH } from '../../../../lib/fhir/r4/schemaRules.ts';
+import { createFhirValidator } from '../../../../lib/fhir/r4/validation.ts';
+import type { SchemaProblem } from '../../../../lib/fhir/validation.ts';
+import { SYNTHEA_FILES, syntheaLines } from './synthea.ts';
+
+const patient = {
+  resourceType: 'Patient',
+  id: 'pat-1',
+  identifier: [
+    {
+      type: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }],
+      },
+      value: 'MRN-001',
+    },
+  ],
+  name: [{ use: 'official', family: 'Doe', given: ['Jane'] }],
+  gender: 'female',
+  birthDate: '1990-01-15',
+};
+
+const observation = {
+  resourceType: 'Observation',
+  id: 'obs-1',
+  status: 'final',
+  code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+  subject: { reference: 'Patient/pat-1' },
+  effectiveDateTime: '2024-02-29T10:00:00Z',
+  valueQuantity: { value: 72, unit: '/min' },
+};
+
+const bundle = {
+  resourceType: 'Bundle',
+  type: 'collection',
+  entry: [{ fullUrl: 'urn:uuid:4f6c1d5e-0000-4000-8000-000000000001', resource: patient }],
+};
+
+const CALENDAR_MESSAGE = 'must be a real calendar date';
+const RESOURCE_TYPE_MESSAGE = 'must be one of Patient, Observation, Consent, Bundle';
+
+function problem(path: string, keyword: string, message: string): SchemaProblem {
+  return { path, keyword, message };
+}
+
+const validate = createFhirValidator();
+
+describe('createFhirValidator on Synthea data', () => {
+  it.each(SYNTHEA_FILES.flatMap((file) => syntheaLines(file)))(
+    'accepts $file line $line',
+    ({ resource }) => {
+      // Act
+      const result = validate(resource);
+
+      // Assess
+      expect(result).toEqual({ ok: true, value: resource });
+    },
+  );
+});
+
+describe('createFhirValidator', () => {
+  it.each([
+    { label: 'a Patient', resource: patient },
+    { label: 'an Observation', resource: observation },
+    {
+      label: 'a Consent without a patient (R4 makes it optional)',
+      resource: {
+        resourceType: 'Consent',
+        status: 'active',
+        scope: { coding: [{ code: 'patient-privacy' }] },
+        category: [{ coding: [{ code: 'INFA' }] }],
+      },
+    },
+    { label: 'a collection Bundle', resource: bundle },
+    {
+      label: 'a Bundle whose entry is an invalid Patient (entries are validated on their own)',
+      resource: { ...bundle, entry: [{ resource: { ...patient, gender: 'F' } }] },
+    },
+    { label: 'a leap day', resource: { ...patient, birthDate: '2024-02-29' } },
+    { label: 'a leap day in year 0004', resource: { ...patient, birthDate: '0004-02-29' } },
+    { label: 'a partial birthDate', resource: { ...patient, birthDate: '1990-02' } },
+    { label: 'a year-only birthDate', resource: { ...patient, birthDate: '1990' } },
+    {
+      label: 'a string of exactly the R4 limit',
+      resource: { ...patient, name: [{ family: 'a'.repeat(FHIR_STRING_MAX_LENGTH) }] },
+    },
+    {
+      label: 'spaced base64 groups',
+      resource: {
+        ...patient,
+        extension: [{ url: 'http://example.org/photo', valueBase64Binary: ' QUJD RA== ' }],
+      },
+    },
+  ])('accepts $label', ({ resource }) => {
+    // Act
+    const result = validate(resource);
+
+    // Assess
+    expect(result).toEqual({ ok: true, value: resource });
+  });
+
+  const invalidCases: ReadonlyArray<{
+    label: string;
+    resource: unknown;
+    /** What the sender wrote that no problem may repeat; short values occur in messages anyway. */
+    offending?: string;
+    problems: SchemaProblem[];
+  }> = [
+    {
+      label: 'a Patient born on Feb 30',
+      resource: { ...patient, birthDate: '1990-02-30' },
+      offending: '1990-02-30',
+      problems: [problem('/birthDate', 'format', CALENDAR_MESSAGE)],
+    },
+    {
+      label: 'a Patient born on a non-leap Feb 29',
+      resource: { ...patient, birthDate: '2023-02-29' },
+      offending: '2023-02-29',
+      problems: [problem('/birthDate', 'format', CALENDAR_MESSAGE)],
+    },
+    {
+      label: 'a Patient born in month 13',
+      resource: { ...patient, birthDate: '1990-13-01' },
+      offending: '1990-13-01',
+      problems: [problem('/birthDate', 'pattern', 'must be a date: YYYY, YYYY-MM or YYYY-MM-DD')],
+    },
+    {
+      label: 'an Observation effective on Apr 31',
+      resource: { ...observation, effectiveDateTime: '2023-04-31T10:00:00Z' },
+      offending: '2023-04-31',
+      problems: [problem('/effectiveDateTime', 'format', CALENDAR_MESSAGE)],
+    },
+    {
+      label: 'a Patient with gender F',
+      resource: { ...patient, gender: 'F' },
+      problems: [problem('/gender', 'enum', 'must be one of male, female, other, unknown')],
+    },
+    {
+      label: 'a Patient with gender Female-ish',
+      resource: { ...patient, gender: 'Female-ish' },
+      offending: 'Female-ish',
+      problems: [problem('/gender', 'enum', 'must be one of male, female, other, unknown')],
+    },
+    {
+      label: 'an Observation whose status is a number',
+      resource: { ...observation, status: 12345 },
+      offending: '12345',
+      problems: [
+        problem(
+          '/status',
+          'enum',
+          'must be one of registered, preliminary, final, amended, corrected, cancelled, entered-in-error, unknown',
+        ),
+      ],
+    },
+    {
+      label: 'an Observation whose quantity is a string number',
+      resource: { ...observation, valueQuantity: { value: '72.5', unit: '/min' } },
+      offending: '72.5',
+      problems: [problem('/valueQuantity/value', 'type', 'must be number')],
+    },
+    {
+      label: 'an Observation without code',
+      resource: { resourceType: 'Observation', status: 'final', valueString: 'Jane Doe' },
+      offending: 'Jane Doe',
+      problems: [problem('', 'required', 'is required: code')],
+    },
+    {
+      label: 'a Patient with an unexpected property',
+      resource: { ...patient, nickname: 'Janie' },
+      offending: 'nickname',
+      problems: [problem('', 'additionalProperties', 'unexpected property')],
+    },
+    {
+      label: 'a Patient with a name given as a string',
+      resource: { ...patient, name: [{ given: 'Jane Doe' }] },
+      offending: 'Jane Doe',
+      problems: [problem('/name/0/given', 'type', 'must be array')],
+    },
+    {
+      label: 'a Patient id with spaces',
+      resource: { ...patient, id: 'Jane Doe 1990' },
+      offending: 'Jane Doe 1990',
+      problems: [problem('/id', 'pattern', 'must be an id: 1 to 64 letters, digits, "-" or "."')],
+    },
+    {
+      label: 'a Patient with a blank family name',
+      resource: { ...patient, name: [{ family: '\u000b\u000b\u000b' }] },
+      offending: '\u000b\u000b\u000b',
+      problems: [
+        problem(
+          '/name/0/family',
+          'pattern',
+          'must be a non-empty string whose only whitespace is space, tab, CR or LF',
+        ),
+      ],
+    },
+    {
+      label: 'a Bundle of an unknown type',
+      resource: { ...bundle, type: 'shopping-list' },
+      offending: 'shopping-list',
+      problems: [
+        problem(
+          '/type',
+          'enum',
+          'must be one of document, message, transaction, transaction-response, batch, batch-response, history, searchset, collection',
+        ),
+      ],
+    },
+    {
+      label: 'a Bundle entry without a resourceType',
+      resource: { ...bundle, entry: [...bundle.entry, { resource: { name: 'Jane Doe' } }] },
+      offending: 'Jane Doe',
+      problems: [problem('/entry/1/resource', 'required', 'is required: resourceType')],
+    },
+    {
+      label: 'an unknown resourceType',
+      resource: { resourceType: 'Immunization', id: 'imm-1' },
+      offending: 'Immunization',
+      problems: [problem('/resourceType', 'resourceType', RESOURCE_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a resourceType named like an Object.prototype member',
+      resource: { resourceType: 'constructor' },
+      offending: 'constructor',
+      problems: [problem('/resourceType', 'resourceType', RESOURCE_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a resourceType of __proto__',
+      resource: JSON.parse('{"resourceType":"__proto__"}'),
+      offending: '__proto__',
+      problems: [problem('/resourceType', 'resourceType', RESOURCE_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a resourceType that is not a string',
+      resource: { resourceType: ['Patient-ish'] },
+      offending: 'Patient-ish',
+      problems: [problem('/resourceType', 'resourceType', RESOURCE_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a missing resourceType',
+      resource: { name: [{ family: 'Doe-Smith' }] },
+      offending: 'Doe-Smith',
+      problems: [problem('', 'required', 'is required: resourceType')],
+    },
+    {
+      label: 'a __proto__ key at the top and in a name',
+      resource: JSON.parse(
+        '{"resourceType":"Patient","__proto__":{"family":"Doe-Smith"},"name":[{"__proto__":"Doe-Smith"}]}',
+      ),
+      offending: 'Doe-Smith',
+      problems: [
+        problem('', 'additionalProperties', 'unexpected property'),
+        problem('/name/0', 'additionalProperties', 'unexpected property'),
+      ],
+    },
+    {
+      label: 'a string one character over the R4 limit',
+      resource: { ...patient, name: [{ family: 'a'.repeat(FHIR_STRING_MAX_LENGTH + 1) }] },
+      offending: 'aaaaaaaaaa',
+      problems: [problem('/name/0/family', 'maxLength', 'must be at most 1048576 characters long')],
+    },
+    {
+      label: 'a huge code',
+      resource: { ...patient, gender: 'female '.repeat(200_000) },
+      offending: 'female female',
+      problems: [problem('/gender', 'enum', 'must be one of male, female, other, unknown')],
+    },
+    {
+      label: 'base64 made to backtrack (the official pattern takes minutes on it)',
+      resource: {
+        ...patient,
+        extension: [{ url: 'http://example.org/x', valueBase64Binary: `${'QUJD  '.repeat(40)}!` }],
+      },
+      offending: 'QUJD',
+      problems: [problem('/extension/0/valueBase64Binary', 'pattern', 'must be base64')],
+    },
+  ];
+
+  it.each(invalidCases)('rejects $label', ({ resource, problems }) => {
+    // Act
+    const result = validate(resource);
+
+    // Assess
+    expect(result).toEqual({ ok: false, problems });
+  });
+
+  it.each(
+    invalidCases.flatMap(({ label, resource, offending }) =>
+      offending === undefined ? [] : [{ label, resource, offending }],
+    ),
+  )('does not echo the offending value for $label', ({ resource, offending }) => {
+    // Act
+    const serialised = JSON.stringify(validate(resource));
+
+    // Assess
+    expect(serialised).toContain('"ok":false');
+    expect(serialised).not.toContain(offending);
+    expect(serialised).not.toContain(JSON.stringify(offending).slice(1, -1));
+  });
+
+  it.each([null, [], [patient], 42, 'Jane Doe', true])(
+    'rejects the non-object %j with one type problem at the root',
+    (value) => {
+      // Act
+      const result = validate(value);
+
+      // Assess
+      expect(result).toEqual({ ok: false, problems: [problem('', 'type', 'must be object')] });
+    },
+  );
+
+  it('reports each problem once, sorted by path', () => {
+    // Prepare
+    const resource = {
+      ...patient,
+      gender: 'F',
+      birthDate: '1990-02-30',
+      nickname: 'Janie',
+      alias: 'JD',
+      name: [{ given: [1, 2] }, { family: 7 }],
+    };
+
+    // Act
+    const result = validate(resource);
+
+    // Assess
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        problem('', 'additionalProperties', 'unexpected property'),
+        problem('/birthDate', 'format', CALENDAR_MESSAGE),
+        problem('/gender', 'enum', 'must be one of male, female, other, unknown'),
+        problem('/name/0/given/0', 'type', 'must be string'),
+        problem('/name/0/given/1', 'type', 'must be string'),
+        problem('/name/1/family', 'type', 'must be string'),
+      ],
+    });
+  });
+
+  it('shares one compiled schema between validators', () => {
+    // Prepare
+    const another = createFhirValidator();
+
+    // Act
+    const results = [another(patient).ok, validate({ ...patient, gender: 'F' }).ok];
+
+    // Assess
+    expect(results).toEqual([true, false]);
+  });
+});
