@@ -9,8 +9,10 @@ import { acceptSubmission } from '../../lib/pipeline/intake.ts';
 import { createLogger } from '../../lib/runtime.ts';
 import { type ExecutionRecord, InProcessWorkflow } from '../../lib/workflow/inProcessWorkflow.ts';
 import {
+  createStageHandler,
   createStageHandlers,
   type StageHandler,
+  TASK_STATES,
   type TaskState,
 } from '../../lib/workflow/stageHandlers.ts';
 import type { TestDatabase } from './database.ts';
@@ -30,24 +32,36 @@ export interface TestPipeline {
 export interface TestPipelineOptions {
   readonly keyService?: KeyService;
   readonly logLevel?: 'DEBUG' | 'INFO' | 'SILENT';
+  /**
+   * Gives each Task state a Keyring and key cache of its own, as separate Lambda functions
+   * have: every stage of a run starts cold. By default all share `deps.keyring`.
+   */
+  readonly keyringPerTask?: boolean;
 }
 
 export function createTestPipeline(
   database: TestDatabase,
   options: TestPipelineOptions = {},
 ): TestPipeline {
-  const keyring = new Keyring(
-    options.keyService ?? new LocalKeyService(randomBytes(32)),
-    new DataKeyCache({ maxAgeMs: 60_000, maxUses: 1_000 }),
-  );
+  const keyService = options.keyService ?? new LocalKeyService(randomBytes(32));
+  const newKeyring = () =>
+    new Keyring(keyService, new DataKeyCache({ maxAgeMs: 60_000, maxUses: 1_000 }));
   const deps: PipelineDependencies = {
     pool: database.pool,
-    keyring,
+    keyring: newKeyring(),
     events: new TableEventSink(database.pool),
     logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
     now: () => new Date(),
   };
-  const handlers = createStageHandlers(() => deps);
+  const handlers =
+    options.keyringPerTask === true
+      ? (Object.fromEntries(
+          TASK_STATES.map((state) => {
+            const taskDeps: PipelineDependencies = { ...deps, keyring: newKeyring() };
+            return [state, createStageHandler(state, () => taskDeps)];
+          }),
+        ) as Record<TaskState, StageHandler>)
+      : createStageHandlers(() => deps);
   const workflow = new InProcessWorkflow(handlers, { retryIntervalMs: 0 });
   const submit = async (records: readonly unknown[], actor = 'system:test-feed') => {
     const { runId } = await acceptSubmission(deps, {

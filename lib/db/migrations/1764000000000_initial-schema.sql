@@ -43,8 +43,10 @@ CREATE TABLE stage_payloads (
 );
 
 CREATE TABLE patients (
+  -- Derived from mrn_bidx (keyed HMAC), so the primary key is also the MRN's uniqueness:
+  -- one unique index only, or concurrent first inserts of an MRN fail on the second one.
   id uuid PRIMARY KEY,
-  mrn_bidx bytea NOT NULL UNIQUE,
+  mrn_bidx bytea NOT NULL,
   ssn_bidx bytea,
   mrn_enc bytea NOT NULL,
   name_enc bytea,
@@ -62,6 +64,7 @@ CREATE TABLE patients (
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX patients_mrn_bidx ON patients (mrn_bidx);
 CREATE INDEX patients_ssn_bidx ON patients (ssn_bidx) WHERE ssn_bidx IS NOT NULL;
 -- Foreign keys to runs: removing an old run must not scan the whole table.
 CREATE INDEX patients_created_run ON patients (created_run_id);

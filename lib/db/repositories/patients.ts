@@ -30,7 +30,7 @@ export interface UpsertOutcome {
 }
 
 /**
- * Upserts on the MRN blind index in one statement. A row whose record digest did not
+ * Upserts by id (derived from the MRN blind index, so one MRN is one row) in one statement. A row whose record digest did not
  * change is not rewritten, so re-ingesting the same data changes nothing.
  */
 export async function upsertPatients(
@@ -48,7 +48,7 @@ export async function upsertPatients(
      SELECT r.*, $14::uuid, $14::uuid
      FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[],
        $7::bytea[], $8::bytea[], $9::bytea[], $10::bytea[], $11::text[], $12::bytea[], $13::uuid[]) AS r
-     ON CONFLICT (mrn_bidx) DO UPDATE SET
+     ON CONFLICT (id) DO UPDATE SET
        ssn_bidx = EXCLUDED.ssn_bidx, mrn_enc = EXCLUDED.mrn_enc, name_enc = EXCLUDED.name_enc,
        birth_date_enc = EXCLUDED.birth_date_enc, ssn_enc = EXCLUDED.ssn_enc,
        address_enc = EXCLUDED.address_enc, telecom_enc = EXCLUDED.telecom_enc,

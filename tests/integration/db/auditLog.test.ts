@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
   appendAudit,
@@ -51,15 +52,31 @@ describe('audit_log', () => {
   });
 
   it.each([
-    ['UPDATE', "UPDATE audit_log SET actor = 'mallory'"],
-    ['DELETE', 'DELETE FROM audit_log'],
+    ['UPDATE', "UPDATE audit_log SET actor = 'mallory' WHERE resource_id = $1"],
+    ['DELETE', 'DELETE FROM audit_log WHERE resource_id = $1'],
     ['TRUNCATE', 'TRUNCATE audit_log'],
   ])('refuses %s', async (_operation, statement) => {
-    // Act and assess
-    await expect(database.pool.query(statement)).rejects.toThrow(/append-only/);
+    // Prepare: a row of this test's own, so the row triggers have something to refuse
+    const resourceId = randomUUID();
+    await appendAudit(database.pool, [entry({ resourceId })]);
+    const values = statement.includes('$1') ? [resourceId] : [];
+
+    // Act
+    const attempt = database.pool.query(statement, values);
+
+    // Assess
+    await expect(attempt).rejects.toThrow(/append-only/);
+    const { rows } = await database.pool.query<{ actor: string }>(
+      'SELECT actor FROM audit_log WHERE resource_id = $1',
+      [resourceId],
+    );
+    expect(rows).toEqual([{ actor: 'system:test' }]);
   });
 
   it('keeps the chain intact under concurrent writers', async () => {
+    // Prepare
+    const before = (await verifyAuditChain(database.pool)).rows;
+
     // Act
     await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
@@ -71,14 +88,35 @@ describe('audit_log', () => {
     );
 
     // Assess
-    expect(await verifyAuditChain(database.pool)).toEqual({ rows: 19, firstBreak: undefined });
+    expect(await verifyAuditChain(database.pool)).toEqual({
+      rows: before + 16,
+      firstBreak: undefined,
+    });
   });
 });
 
 describe('audit_log tampering', () => {
   let database: TestDatabase;
 
-  beforeAll(async () => {
+  /** What only a superuser can do: switch the append-only trigger off around `statement`. */
+  async function behindTheTrigger(statement: string): Promise<void> {
+    const client = await database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete');
+      await client.query(statement);
+      await client.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete');
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  beforeEach(async () => {
+    // A fresh chain of three rows for each forgery.
     database = await createTestDatabase();
     await appendAudit(database.pool, [
       entry(),
@@ -87,25 +125,39 @@ describe('audit_log tampering', () => {
     ]);
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await database.drop();
   });
 
-  it('finds a row a superuser edited behind the trigger', async () => {
+  it.each([
+    ['edited a row', "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", '2', 'hash-mismatch'],
+    ['deleted a middle row', 'DELETE FROM audit_log WHERE seq = 2', '3', 'prev-hash-mismatch'],
+    [
+      'deleted the last row (tail truncation)',
+      'DELETE FROM audit_log WHERE seq = 3',
+      '2',
+      'head-mismatch',
+    ],
+    // A careful forger: row 2 verifies on its own, so only the next link can betray it.
+    [
+      "edited a row's details and recomputed its hash with audit_row_hash",
+      `UPDATE audit_log
+       SET details = '{"stage":"forged"}'::jsonb,
+           hash = audit_row_hash(prev_hash, seq, id, at, actor, action, resource_type,
+                                 resource_id, run_id, outcome, '{"stage":"forged"}'::jsonb)
+       WHERE seq = 2`,
+      '3',
+      'prev-hash-mismatch',
+    ],
+  ])('finds that a superuser %s behind the trigger', async (_forgery, statement, seq, problem) => {
     // Prepare
-    const client = await database.pool.connect();
-    try {
-      await client.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete');
-      await client.query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2");
-      await client.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete');
-    } finally {
-      client.release();
-    }
+    expect(await verifyAuditChain(database.pool)).toEqual({ rows: 3, firstBreak: undefined });
+    await behindTheTrigger(statement);
 
     // Act
     const verification = await verifyAuditChain(database.pool);
 
     // Assess
-    expect(verification.firstBreak).toEqual({ seq: '2', problem: 'hash-mismatch' });
+    expect(verification.firstBreak).toEqual({ seq, problem });
   });
 });

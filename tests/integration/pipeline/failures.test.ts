@@ -40,8 +40,11 @@ describe('failures through the ASL Retry and Catch', () => {
     );
     const pipeline = createTestPipeline(database, { keyService });
 
-    // Act
-    const { runId, execution } = await pipeline.ingest([flatRecord({ mrn: 'MRN-FAIL-1' })]);
+    // Act: ConsentCheck denies the second record and commits before Transform fails
+    const { runId, execution } = await pipeline.ingest([
+      flatRecord({ mrn: 'MRN-FAIL-1' }),
+      flatRecord({ mrn: 'MRN-FAIL-2', consent: { data_sharing: false } }),
+    ]);
 
     // Assess
     expect(execution.status).toBe('FAILED');
@@ -68,7 +71,17 @@ describe('failures through the ASL Retry and Catch', () => {
     });
     expect(await count(database, 'patients')).toBe(0);
     expect(await count(database, 'consents')).toBe(0);
-    expect(await listAuditByRun(database.pool, runId)).toEqual([]);
+    expect(run?.counts).toMatchObject({ consented: 1, blocked: 1, rejected: 1 });
+    // The committed stages' audit rows stand; nothing Load would have audited got in.
+    const audit = await listAuditByRun(database.pool, runId);
+    expect(audit.map((row) => [row.action, row.resourceType, row.outcome, row.details])).toEqual([
+      [
+        'DENY',
+        'Patient',
+        'denied',
+        { stage: 'consentCheck', recordIndex: 1, reason: 'consent', consent: 'refused' },
+      ],
+    ]);
     expect((await listPipelineEvents(database.pool, runId)).map((e) => e.body)).toEqual([
       expect.objectContaining({
         type: 'ingest.run.failed',

@@ -7,7 +7,10 @@ import { findPatientById } from '../../../lib/db/repositories/patients.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
+import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
+import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { occurrences } from '../../helpers/databaseSweep.ts';
 import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
 
 async function patientIds(database: TestDatabase): Promise<string[]> {
@@ -27,6 +30,17 @@ async function rawCells(database: TestDatabase, table: string): Promise<Array<Bu
           : String(value),
     ),
   );
+}
+
+async function stagePayloads(
+  database: TestDatabase,
+  runId: string,
+): Promise<Array<{ stage: string; ciphertext: Buffer }>> {
+  const { rows } = await database.pool.query<{ stage: string; ciphertext: Buffer }>(
+    'SELECT stage, ciphertext FROM stage_payloads WHERE run_id = $1 ORDER BY stage',
+    [runId],
+  );
+  return rows;
 }
 
 function containsBytes(cell: Buffer | string, needle: string): boolean {
@@ -65,14 +79,8 @@ describe('ingest through the real ASL', () => {
     });
     const ids = await patientIds(database);
     expect(ids).toHaveLength(1);
-    for (const table of [
-      'patients',
-      'consents',
-      'ingest_runs',
-      'audit_log',
-      'stage_payloads',
-      'data_keys',
-    ]) {
+    // Not stage_payloads: Publish has purged them (asserted below); the next test reads them mid-run.
+    for (const table of ['patients', 'consents', 'ingest_runs', 'audit_log', 'data_keys']) {
       const cells = await rawCells(database, table);
       for (const phi of ['MRN-001', 'Jane Doe', '1990-01-15', '123-45-6789']) {
         expect(
@@ -120,6 +128,51 @@ describe('ingest through the real ASL', () => {
         errorCode: null,
       }),
     ]);
+  });
+
+  it('keeps each stage payload as ciphertext while the run is under way, then purges them', async () => {
+    // Prepare
+    const phi = {
+      mrn: 'MRN-MIDRUN-1',
+      name: 'Mila Midrun',
+      birthDate: '1984-07-09',
+      ssn: '321-54-9876',
+    };
+    const runId = await pipeline.submit([flatRecord(phi)]);
+    const context = {} as Parameters<StageHandler>[1];
+    const storedAfter: Record<string, string[]> = {};
+
+    // Act
+    for (const state of ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'] as const) {
+      await pipeline.handlers[state]({ runId }, context);
+      storedAfter[state] = (await stagePayloads(database, runId)).map((row) => row.stage);
+    }
+    const beforePublish = await stagePayloads(database, runId);
+    await pipeline.handlers.Publish({ runId }, context);
+
+    // Assess
+    expect(storedAfter).toEqual({
+      Extract: ['extracted', 'received'],
+      Validate: ['extracted', 'received', 'validated'],
+      ConsentCheck: ['consented', 'extracted', 'received', 'validated'],
+      Transform: ['consented', 'extracted', 'received', 'transformed', 'validated'],
+      Load: ['consented', 'extracted', 'received', 'transformed', 'validated'],
+    });
+    const cells = beforePublish.map((row) => ({
+      table: 'stage_payloads',
+      column: row.stage,
+      value: row.ciphertext,
+    }));
+    expect(occurrences(cells, Object.values(phi))).toEqual([]);
+    // What they hide: the PHI itself, readable with the run's key only.
+    const run = await findIngestRun(database.pool, runId);
+    const key = await pipeline.deps.keyring.runKey(database.pool, run!.dataKeyId, runId);
+    const extracted = beforePublish.find((row) => row.stage === 'extracted')!;
+    const opened = JSON.stringify(openPayload(key, runId, 'extracted', extracted.ciphertext));
+    expect(Object.values(phi).filter((value) => opened.includes(value))).toEqual(
+      Object.values(phi),
+    );
+    expect(await stagePayloads(database, runId)).toEqual([]);
   });
 
   it('writes audit rows for every create, chained and verifiable', async () => {

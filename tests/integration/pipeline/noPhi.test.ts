@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
+import { findStagePayload } from '../../../lib/db/repositories/stagePayloads.ts';
 import { KeyServiceRefusedError } from '../../../lib/errors.ts';
+import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
+import type { ReceivedPayload } from '../../../lib/pipeline/extract.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
 
@@ -53,14 +58,16 @@ describe('no PHI leaves the encrypted columns', () => {
   });
 
   it.each([
-    ['a run that succeeds', undefined],
+    ['a run that succeeds', undefined, []],
     [
       'a run whose Transform fails',
       new KeyServiceRefusedError('KMS GenerateDataKey refused (AccessDeniedException)'),
+      // Kept for a re-drive: the sweep below proves they are ciphertext.
+      ['consented', 'extracted', 'received', 'validated'],
     ],
   ])(
-    '%s: state inputs and outputs, errors, events, rejections and logs carry none',
-    async (_name, fault) => {
+    '%s: state inputs and outputs, errors, events, rejections, logs and every table carry none',
+    async (_name, fault, keptPayloads) => {
       // Prepare
       const written: string[] = [];
       const capture = (chunk: unknown) => {
@@ -94,6 +101,42 @@ describe('no PHI leaves the encrypted columns', () => {
       expect(leaks(JSON.stringify(await listRejections(database.pool, runId)))).toEqual([]);
       expect(written.join('')).toContain('stage done');
       expect(leaks(written.join(''))).toEqual([]);
+
+      const sweep = await sweepDatabase(database.pool);
+      expect(sweep.tables).toEqual(
+        expect.arrayContaining([
+          'audit_log',
+          'consent_history',
+          'consents',
+          'data_keys',
+          'ingest_runs',
+          'observations',
+          'patients',
+          'pipeline_events',
+          'rejections',
+          'stage_payloads',
+        ]),
+      );
+      expect(occurrences(sweep.cells, Object.values(CANARIES))).toEqual([]);
+      const sweptTables = new Set(sweep.cells.map((cell) => cell.table));
+      for (const table of ['audit_log', 'data_keys', 'ingest_runs', 'rejections']) {
+        expect(sweptTables, table).toContain(table);
+      }
+      const { rows: payloads } = await database.pool.query<{ stage: string }>(
+        'SELECT stage FROM stage_payloads WHERE run_id = $1 ORDER BY stage',
+        [runId],
+      );
+      expect(payloads.map((row) => row.stage)).toEqual(keptPayloads);
+      if (fault === undefined) {
+        expect(sweptTables).toContain('patients');
+      } else {
+        // The kept batch does hold every canary: only its encryption keeps them from the sweep.
+        const run = await findIngestRun(database.pool, runId);
+        const key = await pipeline.deps.keyring.runKey(database.pool, run!.dataKeyId, runId);
+        const sealed = await findStagePayload(database.pool, runId, 'received');
+        const received = openPayload<ReceivedPayload>(key, runId, 'received', sealed!);
+        expect(leaks(received.body)).toEqual(Object.values(CANARIES));
+      }
     },
   );
 });

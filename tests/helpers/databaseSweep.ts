@@ -1,0 +1,77 @@
+import { gunzipSync } from 'node:zlib';
+import type { Queryable } from '../../lib/db/pool.ts';
+import { quoteIdentifier } from './databaseNames.ts';
+
+/** One stored value: a bytea column's bytes, or any other column in PostgreSQL's text form. */
+export interface Cell {
+  readonly table: string;
+  readonly column: string;
+  readonly value: Buffer | string;
+}
+
+export interface DatabaseSweep {
+  /** Every table of the public schema, each read in full. */
+  readonly tables: readonly string[];
+  readonly cells: readonly Cell[];
+}
+
+/** Reads every column of every row of every table in the public schema. */
+export async function sweepDatabase(db: Queryable): Promise<DatabaseSweep> {
+  const { rows: tables } = await db.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'
+     ORDER BY table_name`,
+  );
+  const cells: Cell[] = [];
+  for (const { table_name: table } of tables) {
+    const { rows: columns } = await db.query<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM information_schema.columns
+       WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+      [table],
+    );
+    // bytea as the driver's Buffer; everything else cast by PostgreSQL, not re-serialised here.
+    const list = columns
+      .map(({ column_name: column, data_type: type }) =>
+        type === 'bytea'
+          ? quoteIdentifier(column)
+          : `${quoteIdentifier(column)}::text AS ${quoteIdentifier(column)}`,
+      )
+      .join(', ');
+    const { rows } = await db.query<Record<string, Buffer | string | null>>(
+      `SELECT ${list} FROM public.${quoteIdentifier(table)}`,
+    );
+    for (const row of rows) {
+      for (const { column_name: column } of columns) {
+        const value = row[column];
+        if (value !== null && value !== undefined) cells.push({ table, column, value });
+      }
+    }
+  }
+  return { tables: tables.map((row) => row.table_name), cells };
+}
+
+const GZIP_MAGIC = Buffer.of(0x1f, 0x8b);
+
+/**
+ * The readings of a cell a leak could hide in: its bytes, and, when they look like gzip,
+ * their decompression (claim-check payloads are compressed before they are encrypted, so
+ * an unencrypted payload would not show its plaintext in the raw bytes).
+ */
+function readings(value: Buffer | string): Buffer[] {
+  const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
+  if (!bytes.subarray(0, 2).equals(GZIP_MAGIC)) return [bytes];
+  try {
+    return [bytes, gunzipSync(bytes)];
+  } catch {
+    return [bytes];
+  }
+}
+
+/** `needle in table.column` for every cell holding one of the needles. */
+export function occurrences(cells: readonly Cell[], needles: readonly string[]): string[] {
+  return cells.flatMap((cell) => {
+    const views = readings(cell.value);
+    return needles
+      .filter((needle) => views.some((view) => view.includes(Buffer.from(needle, 'utf8'))))
+      .map((needle) => `${needle} in ${cell.table}.${cell.column}`);
+  });
+}

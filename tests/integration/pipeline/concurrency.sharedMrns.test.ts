@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../../lib/db/repositories/auditLog.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+
+async function count(database: TestDatabase, sql: string, values: unknown[] = []): Promise<number> {
+  const { rows } = await database.pool.query<{ n: number }>(sql, values);
+  return rows[0]!.n;
+}
+
+/** Fisher-Yates driven by mulberry32: the same seed, the same order, on every run of the suite. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+  const result = [...items];
+  for (let i = result.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [result[i], result[j]] = [result[j]!, result[i]!];
+  }
+  return result;
+}
+
+describe('concurrent runs sharing MRNs', () => {
+  let database: TestDatabase;
+  let pipeline: TestPipeline;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pipeline = createTestPipeline(database);
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('6 runs of the same 150 patients in different orders all succeed, each patient created once', async () => {
+    // Prepare
+    const records = Array.from({ length: 150 }, (_, i) =>
+      flatRecord({ mrn: `MRN-SHARED-${String(i).padStart(3, '0')}`, name: `Shared Patient ${i}` }),
+    );
+    const batches = Array.from({ length: 6 }, (_, run) => shuffled(records, 20_261_124 + run));
+
+    // Act
+    const runs = await Promise.all(batches.map((batch) => pipeline.ingest(batch)));
+
+    // Assess
+    expect(new Set(batches.map((batch) => JSON.stringify(batch))).size).toBe(6);
+    expect(runs.map(({ execution }) => execution.status)).toEqual(Array(6).fill('SUCCEEDED'));
+    // A deadlock surfaces as a retryable TransientDatabaseError: a retry would hide it.
+    const retried = runs.flatMap(({ execution }) =>
+      execution.events.filter((event) => event.type === 'StateRetried'),
+    );
+    expect(retried).toEqual([]);
+    for (const { execution } of runs) {
+      expect(execution.output?.counts).toMatchObject({ updated: 0, loaded: 150 });
+    }
+    const created = runs.map(({ execution }) => execution.output?.counts['created'] ?? 0);
+    expect(created.reduce((sum, n) => sum + n, 0)).toBe(150);
+    expect(await count(database, 'SELECT count(*)::int AS n FROM patients')).toBe(150);
+    expect(await count(database, 'SELECT count(*)::int AS n FROM consents')).toBe(150);
+    const runIds = runs.map(({ runId }) => runId);
+    const creates = await database.pool.query<{ n: number; patients: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT resource_id)::int AS patients FROM audit_log
+       WHERE action = 'CREATE' AND resource_type = 'Patient' AND run_id = ANY($1::uuid[])`,
+      [runIds],
+    );
+    expect(creates.rows[0]).toEqual({ n: 150, patients: 150 });
+    expect(await verifyAuditChain(database.pool)).toMatchObject({ firstBreak: undefined });
+  });
+});
