@@ -1,0 +1,9 @@
+/** What `act` rejected with, or undefined when it resolved: assertions then inspect the error itself. */
+export async function thrownBy(act: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await act();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
