@@ -15,6 +15,7 @@ import {
   SSN_PATTERN,
 } from './flatSchema.ts';
 import type { PatientRecord } from './model.ts';
+import { type SchemaMessages, schemaMessage } from './schemaMessages.ts';
 
 /** One failing location; the same shape as `ValidationProblem` in lib/errors.ts. */
 export interface SchemaProblem {
@@ -88,59 +89,7 @@ const FORMAT_MESSAGES: ReadonlyMap<string, string> = new Map([
   [BIRTH_DATE_FORMAT, 'must be a real calendar date YYYY-MM-DD from 1850 on, not in the future'],
 ]);
 
-function quantity(count: unknown, singular: string, plural = `${singular}s`): string {
-  return `${String(count)} ${count === 1 ? singular : plural}`;
-}
-
-function listOf(values: unknown, separator: string): string {
-  return Array.isArray(values) ? values.map(String).join(separator) : String(values);
-}
-
-/** The ajv error parameters read here; each comes from the schema, never from the instance. */
-interface ErrorParams {
-  readonly missingProperty?: unknown;
-  readonly type?: unknown;
-  readonly allowedValue?: unknown;
-  readonly allowedValues?: unknown;
-  readonly limit?: unknown;
-  readonly pattern?: unknown;
-  readonly format?: unknown;
-}
-
-/** Built from the keyword and schema parameters only: `additionalProperty` names sender data. */
-function messageFor(error: ErrorObject): string {
-  const params: ErrorParams = error.params;
-  switch (error.keyword) {
-    case 'required':
-      return `is required: ${String(params.missingProperty)}`;
-    case 'additionalProperties':
-      return 'unexpected property';
-    case 'type':
-      return `must be ${listOf(params.type, ' or ')}`;
-    case 'const':
-      return `must equal ${String(params.allowedValue)}`;
-    case 'enum':
-      return `must be one of ${listOf(params.allowedValues, ', ')}`;
-    case 'minLength':
-      return `must be at least ${quantity(params.limit, 'character')} long`;
-    case 'maxLength':
-      return `must be at most ${quantity(params.limit, 'character')} long`;
-    case 'minItems':
-      return `must hold at least ${quantity(params.limit, 'item')}`;
-    case 'maxItems':
-      return `must hold at most ${quantity(params.limit, 'item')}`;
-    case 'maxProperties':
-      return `must have at most ${quantity(params.limit, 'property', 'properties')}`;
-    case 'pattern':
-      return PATTERN_MESSAGES.get(String(params.pattern)) ?? 'must match the expected pattern';
-    case 'format':
-      return (
-        FORMAT_MESSAGES.get(String(params.format)) ?? `must be a valid ${String(params.format)}`
-      );
-    default:
-      return `fails the ${error.keyword} rule`;
-  }
-}
+const MESSAGES: SchemaMessages = { patterns: PATTERN_MESSAGES, formats: FORMAT_MESSAGES };
 
 /** The instance path with every segment the schema does not declare (a sender's key) as `*`. */
 function publicPath(instancePath: string, schema: SchemaNode): string {
@@ -182,7 +131,7 @@ function problemsOf(
     const problem = {
       path: publicPath(error.instancePath, schema),
       keyword: error.keyword,
-      message: messageFor(error),
+      message: schemaMessage(error, MESSAGES),
     };
     unique.set(JSON.stringify([problem.path, problem.keyword, problem.message]), problem);
   }

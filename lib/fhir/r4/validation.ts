@@ -5,6 +5,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
+import { type SchemaMessages, schemaMessage } from '../schemaMessages.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import fhirR4Schema from './fhirR4.schema.json' with { type: 'json' };
 import type { FhirResource } from './model.ts';
@@ -73,51 +74,7 @@ function isCalendarDate(value: string): boolean {
   return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
-function quantity(count: unknown, singular: string, plural = `${singular}s`): string {
-  return `${String(count)} ${count === 1 ? singular : plural}`;
-}
-
-function listOf(values: unknown, separator: string): string {
-  return Array.isArray(values) ? values.map(String).join(separator) : String(values);
-}
-
-/** The ajv error parameters read here; each comes from the schema, never from the instance. */
-interface ErrorParams {
-  readonly missingProperty?: unknown;
-  readonly type?: unknown;
-  readonly allowedValue?: unknown;
-  readonly allowedValues?: unknown;
-  readonly limit?: unknown;
-  readonly pattern?: unknown;
-  readonly format?: unknown;
-}
-
-/** Built from the keyword and schema parameters only: `additionalProperty` names sender data. */
-function messageFor(error: ErrorObject): string {
-  const params: ErrorParams = error.params;
-  switch (error.keyword) {
-    case 'required':
-      return `is required: ${String(params.missingProperty)}`;
-    case 'additionalProperties':
-      return 'unexpected property';
-    case 'type':
-      return `must be ${listOf(params.type, ' or ')}`;
-    case 'const':
-      return `must equal ${String(params.allowedValue)}`;
-    case 'enum':
-      return `must be one of ${listOf(params.allowedValues, ', ')}`;
-    case 'maxLength':
-      return `must be at most ${quantity(params.limit, 'character')} long`;
-    case 'pattern':
-      return PATTERN_MESSAGES.get(String(params.pattern)) ?? 'must match the expected pattern';
-    case 'format':
-      return (
-        FORMAT_MESSAGES.get(String(params.format)) ?? `must be a valid ${String(params.format)}`
-      );
-    default:
-      return `fails the ${error.keyword} rule`;
-  }
-}
+const MESSAGES: SchemaMessages = { patterns: PATTERN_MESSAGES, formats: FORMAT_MESSAGES };
 
 /** The definition a `$ref` names (R4 definitions are never bare `$ref`s), or the node itself. */
 function resolved(node: SchemaNode | undefined): SchemaNode | undefined {
@@ -155,7 +112,7 @@ function problemsOf(
     (errors ?? []).map((error) => ({
       path: publicPath(error.instancePath, root),
       keyword: error.keyword,
-      message: messageFor(error),
+      message: schemaMessage(error, MESSAGES),
     })),
   );
 }
