@@ -1,8 +1,9 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
-import { isUuid, runView } from '../../lib/api/runViews.ts';
+import { runView } from '../../lib/api/runViews.ts';
 import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
 import { RunNotFoundError } from '../../lib/errors.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
+import { isUuid } from '../../lib/ids.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** GET /api/v1/runs/{runId}: status, current stage, per-stage timings and counts. */

@@ -1,9 +1,10 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
-import { isUuid, rejectionView } from '../../lib/api/runViews.ts';
+import { rejectionView } from '../../lib/api/runViews.ts';
 import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../lib/db/repositories/rejections.ts';
 import { RunNotFoundError } from '../../lib/errors.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
+import { isUuid } from '../../lib/ids.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** GET /api/v1/runs/{runId}/rejections: each rejected record's position, reason and schema paths. */

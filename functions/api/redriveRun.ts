@@ -1,7 +1,7 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
-import { isUuid } from '../../lib/api/runViews.ts';
 import { RunNotFoundError } from '../../lib/errors.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
+import { isUuid } from '../../lib/ids.ts';
 import { redriveRun } from '../../lib/pipeline/redrive.ts';
 import { intakeDependencies } from '../../lib/runtime.ts';
 

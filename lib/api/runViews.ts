@@ -25,9 +25,3 @@ export function rejectionView(rejection: RejectionRow) {
     stage: rejection.stage,
   };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string | undefined): value is string {
-  return value !== undefined && UUID.test(value);
-}

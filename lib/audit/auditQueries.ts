@@ -9,12 +9,12 @@ import {
   verifyAuditChain,
 } from '../db/repositories/auditLog.ts';
 import { InputValidationError, type ValidationProblem } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 
 export const AUDIT_PAGE_DEFAULT = 100;
 export const AUDIT_PAGE_MAX = 1000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTOR = /^[\x21-\x7e]{1,256}$/;
 const CURSOR = /^[1-9]\d{0,18}$/;
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
@@ -55,7 +55,7 @@ export function parseAuditQuery(query: AuditQuery): { filter: AuditFilter; limit
       });
   }
   const { patient, actor, action, cursor } = query;
-  if (patient !== undefined && !UUID.test(patient)) {
+  if (patient !== undefined && !isUuid(patient)) {
     problems.push({ path: '/patient', keyword: 'format', message: 'must be a patient id (UUID)' });
   }
   if (actor !== undefined && !ACTOR.test(actor)) {

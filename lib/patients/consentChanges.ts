@@ -9,6 +9,7 @@ import {
 } from '../db/repositories/consents.ts';
 import { findPatientById } from '../db/repositories/patients.ts';
 import { ConflictError, InputValidationError, NotFoundError } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 
 /** The body of PUT /api/v1/patients/{id}/consent. */
@@ -54,7 +55,6 @@ addFormats(ajv, ['date-time']);
 const validateChange = ajv.compile<ConsentChange>(consentChangeSchema);
 /** How far ahead of this server's clock a client's recordedAt may be. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KNOWN_PROPERTIES = new Set(Object.keys(consentChangeSchema.properties));
 
 /** Schema problems by path and keyword; property names the schema does not know are not echoed. */
@@ -92,7 +92,7 @@ export async function changeConsent(
 ): Promise<ConsentView> {
   if (!validateChange(body)) throw problems();
   const change = body;
-  if (!UUID.test(patientId)) throw new NotFoundError('no such patient');
+  if (!isUuid(patientId)) throw new NotFoundError('no such patient');
   // One spelling of the id everywhere, so the audit trail of the patient finds this change.
   const id = patientId.toLowerCase();
   const now = deps.now();

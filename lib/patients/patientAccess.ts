@@ -10,6 +10,7 @@ import {
 } from '../db/repositories/patients.ts';
 import { ForbiddenError, InputValidationError, NotFoundError } from '../errors.ts';
 import { MRN_PATTERN } from '../fhir/flatSchema.ts';
+import { isUuid } from '../ids.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 import { PATIENT_COLUMNS } from '../pipeline/transform.ts';
 
@@ -28,7 +29,6 @@ export interface PatientView {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MRN = new RegExp(MRN_PATTERN);
 
 function audit(
@@ -110,7 +110,7 @@ export async function readPatient(
   actor: string,
   id: string,
 ): Promise<PatientView> {
-  if (!UUID.test(id)) {
+  if (!isUuid(id)) {
     await auditMiss(deps, audit(actor, null, 'failure', { reason: 'not-found', via: 'id' }));
     throw new NotFoundError('no such patient');
   }

@@ -167,13 +167,25 @@ export async function submitBatch(
       throw new ServiceUnavailableError('the Idempotency-Key is being claimed');
     return raced;
   }
+  await startWorkflow(deps, runId, 0);
+  return { runId, replayed: false };
+}
+
+/**
+ * Starts execution `attempt` of a run. A run whose workflow cannot be started is marked
+ * failed, so nothing waits forever unseen, and the caller gets a 503.
+ */
+export async function startWorkflow(
+  deps: IntakeDependencies,
+  runId: string,
+  attempt: number,
+): Promise<void> {
   try {
-    await deps.workflow.start(runId);
+    await deps.workflow.start(runId, attempt);
   } catch (error) {
     await markIngestRunFailed(deps.pool, runId, 'workflow-start-failed');
     throw error instanceof ServiceUnavailableError
       ? error
       : new ServiceUnavailableError('the workflow service did not start the run', { cause: error });
   }
-  return { runId, replayed: false };
 }

@@ -1,11 +1,7 @@
-import {
-  findIngestRun,
-  markIngestRunFailed,
-  reopenFailedRun,
-} from '../db/repositories/ingestRuns.ts';
+import { findIngestRun, reopenFailedRun } from '../db/repositories/ingestRuns.ts';
 import { findStagePayload } from '../db/repositories/stagePayloads.ts';
-import { ConflictError, RunNotFoundError, ServiceUnavailableError } from '../errors.ts';
-import type { IntakeDependencies } from './intake.ts';
+import { ConflictError, RunNotFoundError } from '../errors.ts';
+import { type IntakeDependencies, startWorkflow } from './intake.ts';
 import { RECEIVED_PAYLOAD } from './stages.ts';
 
 /**
@@ -25,13 +21,6 @@ export async function redriveRun(
   }
   const attempt = await reopenFailedRun(deps.pool, runId);
   if (attempt === undefined) throw new ConflictError('the run changed while being re-driven');
-  try {
-    await deps.workflow.start(runId, attempt);
-  } catch (error) {
-    await markIngestRunFailed(deps.pool, runId, 'workflow-start-failed');
-    throw error instanceof ServiceUnavailableError
-      ? error
-      : new ServiceUnavailableError('the workflow service did not start the run', { cause: error });
-  }
+  await startWorkflow(deps, runId, attempt);
   return { attempt };
 }

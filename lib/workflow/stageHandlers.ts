@@ -1,6 +1,7 @@
 import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { type AppError, StageInputError, toAppError } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import { consentCheck } from '../pipeline/consentCheck.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 import { extract } from '../pipeline/extract.ts';
@@ -24,7 +25,6 @@ export type TaskState = (typeof TASK_STATES)[number];
 
 export type StageHandler = MiddyfiedHandler<unknown, StageResult | RunOutcome>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ERROR_NAME = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
 
 interface StageEvent {
@@ -38,7 +38,7 @@ export function parseStageEvent(event: unknown): StageEvent {
     throw new StageInputError('stage input must be an object with a runId');
   }
   const { runId, error } = event as { runId?: unknown; error?: unknown };
-  if (typeof runId !== 'string' || !UUID.test(runId)) {
+  if (!isUuid(runId)) {
     throw new StageInputError('stage input runId must be a UUID');
   }
   const name =
@@ -64,7 +64,7 @@ const STAGE_WORK: Record<
 
 function runIdOf(event: unknown): string | undefined {
   const runId = (event as { runId?: unknown } | null)?.runId;
-  return typeof runId === 'string' && UUID.test(runId) ? runId : undefined;
+  return isUuid(runId) ? runId : undefined;
 }
 
 /**
