@@ -2,6 +2,7 @@ import { withTransaction } from '../db/pool.ts';
 import {
   AUDIT_ACTIONS,
   type AuditAction,
+  type AuditEntry,
   type AuditFilter,
   type AuditRow,
   appendAudit,
@@ -124,6 +125,19 @@ export function auditEntryView(row: AuditRow) {
   };
 }
 
+/** The audit row that records a read of the audit log itself. */
+function auditLogRead(actor: string, details: Record<string, unknown>): AuditEntry {
+  return {
+    actor,
+    action: 'READ',
+    resourceType: 'AuditEvent',
+    resourceId: null,
+    runId: null,
+    outcome: 'success',
+    details,
+  };
+}
+
 /** A page of the audit log; reading the audit log is itself audited, in the same transaction. */
 export async function queryAudit(deps: PipelineDependencies, actor: string, query: AuditQuery) {
   const { filter, limit } = parseAuditQuery(query);
@@ -132,15 +146,7 @@ export async function queryAudit(deps: PipelineDependencies, actor: string, quer
     const page = rows.slice(0, limit);
     const next = rows.length > limit ? page.at(-1)?.seq : undefined;
     await appendAudit(client, [
-      {
-        actor,
-        action: 'READ',
-        resourceType: 'AuditEvent',
-        resourceId: null,
-        runId: null,
-        outcome: 'success',
-        details: { returned: page.length, filtered: Object.keys(filter) },
-      },
+      auditLogRead(actor, { returned: page.length, filtered: Object.keys(filter) }),
     ]);
     return { data: page.map(auditEntryView), nextCursor: next ?? null };
   });
@@ -150,18 +156,10 @@ export async function queryAudit(deps: PipelineDependencies, actor: string, quer
 export async function verifyAudit(deps: PipelineDependencies, actor: string) {
   const result = await verifyAuditChain(deps.pool);
   await appendAudit(deps.pool, [
-    {
-      actor,
-      action: 'READ',
-      resourceType: 'AuditEvent',
-      resourceId: null,
-      runId: null,
-      outcome: 'success',
-      details: {
-        verification: result.firstBreak === undefined ? 'intact' : 'broken',
-        rows: result.rows,
-      },
-    },
+    auditLogRead(actor, {
+      verification: result.firstBreak === undefined ? 'intact' : 'broken',
+      rows: result.rows,
+    }),
   ]);
   return {
     valid: result.firstBreak === undefined,
