@@ -4,32 +4,10 @@ import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { count, shuffled } from '../../helpers/deterministic.ts';
 import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
 
 const context = {} as Parameters<StageHandler>[1];
-
-async function count(database: TestDatabase, sql: string, values: unknown[] = []): Promise<number> {
-  const { rows } = await database.pool.query<{ n: number }>(sql, values);
-  return rows[0]!.n;
-}
-
-/** Fisher-Yates driven by mulberry32: the same seed, the same order, on every run of the suite. */
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const result = [...items];
-  for (let i = result.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(random() * (i + 1));
-    [result[i], result[j]] = [result[j]!, result[i]!];
-  }
-  return result;
-}
 
 /**
  * Runs `invoke` twice while this test holds the run's row lock, and lets go only once both
