@@ -25,6 +25,7 @@ export interface JsonObject {
 }
 
 export const SCHEMA_FILE = new URL('../lib/fhir/r4/fhirR4.schema.json', import.meta.url);
+export const RESOURCE_TYPES_FILE = new URL('../lib/fhir/r4/resourceTypes.json', import.meta.url);
 
 const DEFINITION_REF = /^#\/definitions\/([A-Za-z0-9_]+)$/;
 const EMBEDDED_RESOURCE_LIST = 'ResourceList';
@@ -163,7 +164,35 @@ export function generateFhirR4SchemaFile(): string {
   return formatSchemaJson(extractFhirR4Schema(readJson('fhir/r4/fhir.schema.json')));
 }
 
+/**
+ * The names of R4's concrete resource types, from the specification's StructureDefinitions
+ * (the schema's own list adds Medplum's types): rejections may name these, never other text.
+ */
+export function extractResourceTypes(profiles: unknown): string[] {
+  const entries = isObject(profiles) ? profiles['entry'] : undefined;
+  if (!Array.isArray(entries)) throw new Error('expected the R4 resource profiles Bundle');
+  const names = entries.flatMap((entry) => {
+    const resource = isObject(entry) ? entry['resource'] : undefined;
+    if (
+      !isObject(resource) ||
+      resource['resourceType'] !== 'StructureDefinition' ||
+      resource['kind'] !== 'resource' ||
+      resource['abstract'] !== false ||
+      typeof resource['type'] !== 'string'
+    ) {
+      return [];
+    }
+    return [resource['type']];
+  });
+  return [...new Set(names)].sort();
+}
+
+export function generateResourceTypesFile(): string {
+  return formatSchemaJson(extractResourceTypes(readJson('fhir/r4/profiles-resources.json')));
+}
+
 if (import.meta.main) {
   writeFileSync(SCHEMA_FILE, generateFhirR4SchemaFile());
-  console.log(`wrote ${SCHEMA_FILE.pathname}`);
+  writeFileSync(RESOURCE_TYPES_FILE, generateResourceTypesFile());
+  console.log(`wrote ${SCHEMA_FILE.pathname} and ${RESOURCE_TYPES_FILE.pathname}`);
 }

@@ -1,4 +1,5 @@
 import type { Counts } from '../db/repositories/ingestRuns.ts';
+import r4ResourceTypes from '../fhir/r4/resourceTypes.json' with { type: 'json' };
 
 /** The pipeline's stages in order. */
 export const STAGES = ['extract', 'validate', 'consentCheck', 'transform', 'load'] as const;
@@ -30,8 +31,9 @@ export interface RunOutcome extends StageResult {
 }
 
 /** Resource types whose name may be recorded on a rejection; anything else is the sender's text. */
-const KNOWN_RESOURCE_TYPES = new Set(['Patient', 'Observation', 'Consent', 'Bundle']);
+const KNOWN_RESOURCE_TYPES: ReadonlySet<string> = new Set(r4ResourceTypes);
 
+/** The R4 resource type a record names, or null when it names none (its text may be PHI). */
 export function recordableResourceType(value: unknown): string | null {
   return typeof value === 'string' && KNOWN_RESOURCE_TYPES.has(value) ? value : null;
 }

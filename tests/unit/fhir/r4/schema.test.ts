@@ -13,6 +13,8 @@ import {
   extractFhirR4Schema,
   formatSchemaJson,
   generateFhirR4SchemaFile,
+  generateResourceTypesFile,
+  RESOURCE_TYPES_FILE,
   SCHEMA_FILE,
 } from '../../../../scripts/extract-fhir-schema.ts';
 
@@ -220,5 +222,31 @@ describe('formatSchemaJson', () => {
       ].join('\n'),
     );
     expect(JSON.parse(text)).toEqual({ a: { required: ['x', 'y'], empty: {}, none: [] }, long });
+  });
+});
+
+describe('lib/fhir/r4/resourceTypes.json', () => {
+  const resourceTypes = readFileSync(RESOURCE_TYPES_FILE, 'utf8');
+
+  it('is exactly what scripts/extract-fhir-schema.ts writes', () => {
+    // Act
+    const generated = generateResourceTypesFile();
+
+    // Assess
+    expect(resourceTypes, 'regenerate it: npm run generate:fhir-schema').toBe(generated);
+  });
+
+  it('names the concrete R4 resource types and nothing a server added', () => {
+    // Prepare
+    const names: unknown = JSON.parse(resourceTypes);
+
+    // Assess
+    expect(names).toEqual(
+      expect.arrayContaining(['Patient', 'Observation', 'Consent', 'Bundle', 'Immunization']),
+    );
+    expect(names).not.toEqual(expect.arrayContaining(['Resource']));
+    expect(names).not.toEqual(expect.arrayContaining(['DomainResource']));
+    expect(names).not.toEqual(expect.arrayContaining(['Project']));
+    expect(names).not.toEqual(expect.arrayContaining(['Bot']));
   });
 });
