@@ -1,5 +1,8 @@
-import { EnvelopeError } from '../errors.ts';
+import { EnvelopeError, InputValidationError } from '../errors.ts';
+import type { SchemaProblem } from '../fhir/validation.ts';
+import { parseJson } from '../http/body.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import { bundleEntries, ndjsonLines } from './envelopes.ts';
 import { runStage } from './stageFrame.ts';
 import { recordableResourceType, type StageResult } from './stages.ts';
 
@@ -14,19 +17,34 @@ export interface ExtractedRecord {
   readonly index: number;
   readonly resourceType: string | null;
   readonly record: unknown;
+  /** A Bundle entry's fullUrl: other entries may refer to the resource by it. */
+  readonly fullUrl?: string;
+  /** Why there is no record to validate (an NDJSON line that is not JSON, an entry without a resource). */
+  readonly unreadable?: SchemaProblem;
 }
 
 export interface ExtractedPayload {
   readonly records: readonly ExtractedRecord[];
 }
 
-function parseFlatEnvelope(body: string): ExtractedRecord[] {
-  let envelope: unknown;
+function resourceTypeOf(record: unknown): string | null {
+  return recordableResourceType(
+    typeof record === 'object' && record !== null
+      ? (record as { resourceType?: unknown }).resourceType
+      : undefined,
+  );
+}
+
+function parseEnvelope(body: string): unknown {
   try {
-    envelope = JSON.parse(body);
+    return JSON.parse(body);
   } catch {
     throw new EnvelopeError('the received batch is not valid JSON');
   }
+}
+
+function parseFlatEnvelope(body: string): ExtractedRecord[] {
+  const envelope = parseEnvelope(body);
   if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
     throw new EnvelopeError('the received batch is not a JSON object');
   }
@@ -34,22 +52,62 @@ function parseFlatEnvelope(body: string): ExtractedRecord[] {
   if (!Array.isArray(records)) throw new EnvelopeError('the received batch has no records array');
   return records.map((record: unknown, index) => ({
     index,
-    resourceType: recordableResourceType(
-      typeof record === 'object' && record !== null
-        ? (record as { resourceType?: unknown }).resourceType
-        : undefined,
-    ),
+    resourceType: resourceTypeOf(record),
     record,
   }));
 }
 
+const MISSING_RESOURCE: SchemaProblem = {
+  path: '/resource',
+  keyword: 'required',
+  message: 'is required: resource',
+};
+
+function parseBundle(body: string): ExtractedRecord[] {
+  const entries = bundleEntries(parseEnvelope(body));
+  if (entries === undefined) throw new EnvelopeError('the received batch is not a Bundle');
+  return entries.map(({ resource, fullUrl }, index) => ({
+    index,
+    resourceType: resourceTypeOf(resource),
+    record: resource,
+    ...(fullUrl === undefined ? {} : { fullUrl }),
+    ...(resource === undefined ? { unreadable: MISSING_RESOURCE } : {}),
+  }));
+}
+
+const BLANK_LINE: SchemaProblem = {
+  path: '',
+  keyword: 'required',
+  message: 'the line must hold one resource',
+};
+
+/** One record per line; a line that is not JSON becomes a record that says why, not a failed run. */
+function parseNdjson(body: string): ExtractedRecord[] {
+  return ndjsonLines(body).map((line, index) => {
+    if (line.trim() === '')
+      return { index, resourceType: null, record: null, unreadable: BLANK_LINE };
+    try {
+      const record = parseJson(line);
+      return { index, resourceType: resourceTypeOf(record), record };
+    } catch (error) {
+      if (!(error instanceof InputValidationError)) throw error;
+      const [problem] = error.problems;
+      return {
+        index,
+        resourceType: null,
+        record: null,
+        ...(problem ? { unreadable: problem } : {}),
+      };
+    }
+  });
+}
+
+const PARSERS = { flat: parseFlatEnvelope, 'fhir-bundle': parseBundle, ndjson: parseNdjson };
+
 /** Extract: decrypt the received batch, parse its envelope, list its records by position. */
 export function extract(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<ReceivedPayload>(deps, 'extract', runId, async (received, { run }) => {
-    if (run.format !== 'flat') {
-      throw new EnvelopeError(`input format '${run.format}' is not supported yet`);
-    }
-    const records = parseFlatEnvelope(received.body);
+    const records = PARSERS[run.format](received.body);
     const output: ExtractedPayload = { records };
     return { output, counts: { extracted: records.length } };
   });

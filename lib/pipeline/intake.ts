@@ -9,13 +9,12 @@ import {
 import {
   IdempotencyConflictError,
   InputValidationError,
-  PayloadTooLargeError,
   ServiceUnavailableError,
 } from '../errors.ts';
-import { createFlatEnvelopeValidator } from '../fhir/validation.ts';
 import type { WorkflowStarter } from '../workflow/workflowStarter.ts';
 import { storePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import { classifyBatch } from './envelopes.ts';
 import type { ReceivedPayload } from './extract.ts';
 import { RECEIVED_PAYLOAD } from './stages.ts';
 
@@ -85,8 +84,7 @@ export async function acceptSubmission(
 export interface BatchRequest {
   /** The body exactly as received: it is what the claim check keeps. */
   readonly raw: string;
-  /** The same body, parsed. */
-  readonly parsed: unknown;
+  /** The media type without parameters: it tells the flat envelope, a Bundle and NDJSON apart. */
   readonly contentType: string;
   readonly actor: string;
   readonly source: 'api' | 'queue';
@@ -103,17 +101,6 @@ export interface IntakeDependencies extends PipelineDependencies {
   readonly maxRecordsPerBatch: number;
 }
 
-function validateEnvelope(parsed: unknown, maxRecords: number): number {
-  const records = (parsed as { records?: unknown } | null)?.records;
-  if (Array.isArray(records) && records.length > maxRecords) {
-    throw new PayloadTooLargeError(`a batch holds at most ${maxRecords} records`);
-  }
-  // Compiled once per limit and cached by lib/fhir/validation.ts.
-  const result = createFlatEnvelopeValidator(maxRecords)(parsed);
-  if (!result.ok) throw new InputValidationError('the batch envelope is invalid', result.problems);
-  return result.value.records.length;
-}
-
 /**
  * The one way a batch enters the pipeline (API and queue alike): envelope checked, the
  * run and its sealed batch committed, then the workflow started by run id. A run whose
@@ -123,7 +110,11 @@ export async function submitBatch(
   deps: IntakeDependencies,
   request: BatchRequest,
 ): Promise<{ runId: string; replayed: boolean }> {
-  const recordCount = validateEnvelope(request.parsed, deps.maxRecordsPerBatch);
+  const { format, recordCount } = classifyBatch(
+    request.raw,
+    request.contentType,
+    deps.maxRecordsPerBatch,
+  );
   const { idempotencyKey } = request;
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw new InputValidationError('the Idempotency-Key header is malformed', [
@@ -152,7 +143,7 @@ export async function submitBatch(
     ({ runId } = await acceptSubmission(deps, {
       body: request.raw,
       contentType: request.contentType,
-      format: 'flat',
+      format,
       recordCount,
       actor: request.actor,
       source: request.source,

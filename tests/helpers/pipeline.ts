@@ -5,6 +5,7 @@ import type { KeyService } from '../../lib/crypto/keyService.ts';
 import { LocalKeyService } from '../../lib/crypto/localKeyService.ts';
 import { TableEventSink } from '../../lib/events/eventSink.ts';
 import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
+import { classifyBatch } from '../../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../../lib/pipeline/intake.ts';
 import { createLogger } from '../../lib/runtime.ts';
 import { type ExecutionRecord, InProcessWorkflow } from '../../lib/workflow/inProcessWorkflow.ts';
@@ -27,6 +28,15 @@ export interface TestPipeline {
     actor?: string,
   ): Promise<{ runId: string; execution: ExecutionRecord }>;
   submit(records: readonly unknown[], actor?: string): Promise<string>;
+  /**
+   * Accepts any body the API takes (flat, a FHIR Bundle, NDJSON), classified by the real
+   * intake rules, then runs it through the real ASL.
+   */
+  ingestBody(
+    body: string,
+    contentType: string,
+    actor?: string,
+  ): Promise<{ runId: string; execution: ExecutionRecord }>;
 }
 
 export interface TestPipelineOptions {
@@ -63,17 +73,20 @@ export function createTestPipeline(
         ) as Record<TaskState, StageHandler>)
       : createStageHandlers(() => deps);
   const workflow = new InProcessWorkflow(handlers, { retryIntervalMs: 0 });
-  const submit = async (records: readonly unknown[], actor = 'system:test-feed') => {
+  const submitBody = async (body: string, contentType: string, actor = 'system:test-feed') => {
+    const { format, recordCount } = classifyBatch(body, contentType, 100_000);
     const { runId } = await acceptSubmission(deps, {
-      body: JSON.stringify({ records }),
-      contentType: 'application/json',
-      format: 'flat',
-      recordCount: records.length,
+      body,
+      contentType,
+      format,
+      recordCount,
       actor,
       source: 'test',
     });
     return runId;
   };
+  const submit = (records: readonly unknown[], actor?: string) =>
+    submitBody(JSON.stringify({ records }), 'application/json', actor);
   return {
     deps,
     handlers,
@@ -81,6 +94,10 @@ export function createTestPipeline(
     submit,
     ingest: async (records, actor) => {
       const runId = await submit(records, actor);
+      return { runId, execution: await workflow.execute(runId) };
+    },
+    ingestBody: async (body, contentType, actor) => {
+      const runId = await submitBody(body, contentType, actor);
       return { runId, execution: await workflow.execute(runId) };
     },
   };

@@ -18,7 +18,6 @@ function batch(records: readonly unknown[], actor: string, idempotencyKey?: stri
   const parsed = { records };
   return {
     raw: JSON.stringify(parsed),
-    parsed,
     contentType: 'application/json',
     actor,
     source: 'api',

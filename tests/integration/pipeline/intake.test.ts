@@ -41,7 +41,6 @@ class RecordingStarter implements WorkflowStarter {
 function batch(parsed: unknown, actor: string): BatchRequest {
   return {
     raw: JSON.stringify(parsed),
-    parsed,
     contentType: 'application/json',
     actor,
     source: 'api',
