@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 
-export type BlindIndexKind = 'mrn' | 'ssn';
+/** `reference`: how a FHIR resource names a patient (`Patient/<id>`), already in one form. */
+export type BlindIndexKind = 'mrn' | 'ssn' | 'reference';
 
 /** MRNs are case-sensitive identifiers: only surrounding spaces and Unicode form are normalised. */
 export function normalizeMrn(value: string): string {
@@ -15,6 +16,7 @@ export function normalizeSsn(value: string): string {
 const NORMALIZERS: Readonly<Record<BlindIndexKind, (value: string) => string>> = {
   mrn: normalizeMrn,
   ssn: normalizeSsn,
+  reference: (value) => value,
 };
 
 /**

@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import { checkFhirConsent, denial } from './fhirConsent.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
 import type { ConsentRefusal, PatientEntry, PatientsPayload } from './validate.ts';
@@ -13,6 +14,7 @@ export function hasDataSharingConsent(entry: PatientEntry): boolean {
 /** ConsentCheck: records without data-sharing consent stop here, each one a rejection and a denial. */
 export function consentCheck(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'consentCheck', runId, async (validated, { run }) => {
+    if (run.format !== 'flat') return checkFhirConsent(deps, run, validated);
     const consented: PatientEntry[] = [];
     const refusals: ConsentRefusal[] = [];
     const rejections: Rejection[] = [];
@@ -36,15 +38,7 @@ export function consentCheck(deps: PipelineDependencies, runId: string): Promise
         reason: 'consent',
         details: { requires: 'data_sharing', consent },
       });
-      audit.push({
-        actor: run.actor,
-        action: 'DENY',
-        resourceType: 'Patient',
-        resourceId: null,
-        runId,
-        outcome: 'denied',
-        details: { stage: 'consentCheck', recordIndex: entry.index, reason: 'consent', consent },
-      });
+      audit.push(denial(run, entry.index, 'Patient', consent));
     }
     const output: PatientsPayload = { records: consented, refusals };
     return {

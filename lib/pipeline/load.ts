@@ -1,11 +1,19 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { appendAudit } from '../db/repositories/auditLog.ts';
 import { revokeConsentsByMrnIndex, upsertConsents } from '../db/repositories/consents.ts';
+import { upsertObservations } from '../db/repositories/observations.ts';
+import { upsertPatientReferences } from '../db/repositories/patientReferences.ts';
 import { upsertPatients } from '../db/repositories/patients.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-import { consentRowFromWire, patientRowFromWire, type TransformedPayload } from './transform.ts';
+import {
+  consentRowFromWire,
+  observationRowFromWire,
+  patientRowFromWire,
+  referenceRowFromWire,
+  type TransformedPayload,
+} from './transform.ts';
 
 function audited(
   actor: string,
@@ -25,7 +33,10 @@ function audited(
   }));
 }
 
-/** Load: one transaction upserts patients and consents, audits each change, and ends the run. */
+/**
+ * Load: one transaction upserts patients, the references they are known by, consents and
+ * observations, audits each change, and ends the run.
+ */
 export function load(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<TransformedPayload>(deps, 'load', runId, async (transformed) => ({
     counts: {},
@@ -36,7 +47,17 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         runId,
         transformed.patients.map(patientRowFromWire),
       );
+      await upsertPatientReferences(
+        client,
+        runId,
+        (transformed.references ?? []).map(referenceRowFromWire),
+      );
       const consents = await upsertConsents(client, transformed.consents.map(consentRowFromWire));
+      const observations = await upsertObservations(
+        client,
+        runId,
+        (transformed.observations ?? []).map(observationRowFromWire),
+      );
       const revoked = await revokeConsentsByMrnIndex(
         client,
         (transformed.revocations ?? []).map(({ mrnBidx, research }) => ({
@@ -51,13 +72,29 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
+        ...audited(run.actor, runId, 'Observation', 'CREATE', observations.created),
+        ...audited(run.actor, runId, 'Observation', 'UPDATE', observations.updated),
       ]);
+      const observationCounts =
+        run.format === 'flat'
+          ? {}
+          : {
+              observationsCreated: observations.created.length,
+              observationsUpdated: observations.updated.length,
+              observationsUnchanged: observations.unchanged.length,
+              observationsLoaded:
+                observations.created.length +
+                observations.updated.length +
+                observations.unchanged.length,
+              consentsRecorded: consents.created.length + consents.updated.length,
+            };
       return {
         created: patients.created.length,
         updated: patients.updated.length,
         unchanged: patients.unchanged.length,
         revoked: revoked.length,
         loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
+        ...observationCounts,
       };
     },
   }));

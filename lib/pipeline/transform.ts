@@ -3,15 +3,19 @@ import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
 import { encryptField } from '../crypto/fieldCipher.ts';
 import type { ConsentRow } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
+import type { ObservationRow } from '../db/repositories/observations.ts';
+import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
 import type { PatientRow } from '../db/repositories/patients.ts';
 import type { PatientRecord } from '../fhir/model.ts';
+import type { FhirPatientRecord } from '../fhir/r4/model.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import type { LinkedObservation, PatientLink } from './fhirConsent.ts';
+import { patientIdentity, referenceIndex } from './patientIdentity.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
 import type { PatientEntry, PatientsPayload } from './validate.ts';
 
-/** The patient id is derived from the MRN's blind index: stable across runs, revealing nothing. */
-const PATIENT_ID_PURPOSE = 'patient-id';
+const OBSERVATION_ID_PURPOSE = 'observation-id';
 
 export const PATIENT_COLUMNS = {
   mrn: 'mrn_enc',
@@ -23,20 +27,36 @@ export const PATIENT_COLUMNS = {
   source: 'source_enc',
 } as const;
 
-/** Rows as they cross the claim check: every Buffer as base64. */
+export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } as const;
+
+/** Rows as they cross the claim check: every Buffer as base64, every Date as ISO 8601. */
 type Wire<T> = {
   readonly [K in keyof T]: T[K] extends Buffer
     ? string
     : T[K] extends Buffer | null
       ? string | null
-      : T[K];
+      : T[K] extends Date
+        ? string
+        : T[K] extends Date | null
+          ? string | null
+          : T[K];
 };
 
 export interface TransformedPayload {
   readonly patients: readonly Wire<PatientRow>[];
-  readonly consents: readonly Wire<Omit<ConsentRow, 'recordedAt'> & { recordedAt: string }>[];
+  readonly consents: readonly Wire<ConsentRow>[];
   /** Refusals by MRN blind index, for patients who may already be stored. */
   readonly revocations?: readonly { readonly mrnBidx: string; readonly research: boolean }[];
+  /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
+  readonly references?: readonly Wire<PatientReferenceRow>[];
+  /** FHIR only. */
+  readonly observations?: readonly Wire<ObservationRow>[];
+}
+
+interface Keys {
+  readonly dataKey: Buffer;
+  readonly dataKeyId: string;
+  readonly indexKey: Buffer;
 }
 
 function canonicalJson(value: unknown): string {
@@ -50,25 +70,27 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** A keyed digest of the record's content (consent aside): equal content, equal digest. */
-function recordDigest(indexKey: Buffer, record: PatientRecord): Buffer {
-  const { consent: _consent, ...content } = record;
-  return createHmac('sha256', indexKey)
-    .update('patient-record:')
-    .update(canonicalJson(content))
-    .digest();
+/** A keyed digest of content: equal content, equal digest, and nothing learnt from it. */
+function contentDigest(indexKey: Buffer, kind: string, content: unknown): Buffer {
+  return createHmac('sha256', indexKey).update(`${kind}:`).update(canonicalJson(content)).digest();
 }
 
-export function buildPatientRow(
-  record: PatientRecord,
-  keys: { readonly dataKey: Buffer; readonly dataKeyId: string; readonly indexKey: Buffer },
-): PatientRow {
-  const mrnBidx = blindIndex(keys.indexKey, 'mrn', record.mrn);
-  const id = deterministicId(keys.indexKey, PATIENT_ID_PURPOSE, mrnBidx);
+function isFhirPatient(record: PatientRecord): record is FhirPatientRecord {
+  return Object.hasOwn(record, 'source');
+}
+
+const asJson = (value: unknown): string | undefined =>
+  value === undefined ? undefined : JSON.stringify(value);
+
+export function buildPatientRow(record: PatientRecord, keys: Keys): PatientRow {
+  const { id, mrnBidx } = patientIdentity(keys.indexKey, record.mrn);
   const seal = (column: string, value: string | undefined): Buffer | null =>
     value === undefined
       ? null
       : encryptField(keys.dataKey, value, { table: 'patients', column, rowId: id });
+  const fhir = isFhirPatient(record) ? record : undefined;
+  // The consent object is not the patient's data: it lives in `consents`, with its history.
+  const { consent: _consent, ...content } = record;
   return {
     id,
     mrnBidx,
@@ -81,11 +103,46 @@ export function buildPatientRow(
     nameEnc: seal(PATIENT_COLUMNS.name, record.name),
     birthDateEnc: seal(PATIENT_COLUMNS.birthDate, record.birthDate),
     ssnEnc: seal(PATIENT_COLUMNS.ssn, record.ssn),
-    addressEnc: null,
-    telecomEnc: null,
-    sourceEnc: seal(PATIENT_COLUMNS.source, JSON.stringify(record)),
+    addressEnc: seal(PATIENT_COLUMNS.address, asJson(fhir?.address)),
+    telecomEnc: seal(PATIENT_COLUMNS.telecom, asJson(fhir?.telecom)),
+    // A FHIR Patient is kept whole, as received, so nothing it carried is lost.
+    sourceEnc: seal(PATIENT_COLUMNS.source, JSON.stringify(fhir?.source ?? record)),
     gender: record.gender ?? null,
-    recordDigest: recordDigest(keys.indexKey, record),
+    recordDigest: contentDigest(keys.indexKey, 'patient-record', content),
+    dataKeyId: keys.dataKeyId,
+  };
+}
+
+/**
+ * An Observation's id is derived from its patient and what names it at the source (its id,
+ * else its fullUrl, else its content), so sending it again updates the same row.
+ */
+export function buildObservationRow(
+  observation: LinkedObservation,
+  patientId: string,
+  keys: Keys,
+): ObservationRow {
+  const { record } = observation;
+  const sourceKey =
+    observation.sourceKey ??
+    `digest:${contentDigest(keys.indexKey, 'observation-source', record.source).toString('base64')}`;
+  const id = deterministicId(keys.indexKey, OBSERVATION_ID_PURPOSE, `${patientId}|${sourceKey}`);
+  const seal = (column: string, value: unknown): Buffer =>
+    encryptField(keys.dataKey, JSON.stringify(value), { table: 'observations', column, rowId: id });
+  return {
+    id,
+    patientId,
+    category: record.category ?? null,
+    codeSystem: record.codeSystem ?? null,
+    code: record.code,
+    effectiveAt: record.effectiveAt === undefined ? null : new Date(record.effectiveAt),
+    status: record.status,
+    valueEnc: seal(OBSERVATION_COLUMNS.value, record.value),
+    sourceEnc: seal(OBSERVATION_COLUMNS.source, record.source),
+    recordDigest: contentDigest(keys.indexKey, 'observation-record', {
+      patientId,
+      source: record.source,
+    }),
     dataKeyId: keys.dataKeyId,
   };
 }
@@ -102,46 +159,66 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
   };
 }
 
-const b64 = (buffer: Buffer | null): string | null =>
-  buffer === null ? null : buffer.toString('base64');
-
-function toWire(row: PatientRow): Wire<PatientRow> {
-  return {
-    ...row,
-    mrnBidx: row.mrnBidx.toString('base64'),
-    ssnBidx: b64(row.ssnBidx),
-    mrnEnc: row.mrnEnc.toString('base64'),
-    nameEnc: b64(row.nameEnc),
-    birthDateEnc: b64(row.birthDateEnc),
-    ssnEnc: b64(row.ssnEnc),
-    addressEnc: b64(row.addressEnc),
-    telecomEnc: b64(row.telecomEnc),
-    sourceEnc: b64(row.sourceEnc),
-    recordDigest: row.recordDigest.toString('base64'),
-  };
+function toWire<T extends object>(row: T): Wire<T> {
+  return Object.fromEntries(
+    Object.entries(row).map(([name, value]) => [
+      name,
+      Buffer.isBuffer(value)
+        ? value.toString('base64')
+        : value instanceof Date
+          ? value.toISOString()
+          : value,
+    ]),
+  ) as Wire<T>;
 }
 
-const buf = (value: string | null): Buffer | null =>
-  value === null ? null : Buffer.from(value, 'base64');
+/** Undoes `toWire` for the named columns; the others crossed as they are. */
+function fromWire<T>(
+  wire: Wire<T>,
+  columns: { readonly bytes?: readonly (keyof T)[]; readonly dates?: readonly (keyof T)[] },
+): T {
+  const row: Record<string, unknown> = { ...wire };
+  for (const name of columns.bytes ?? []) {
+    const value = row[name as string];
+    row[name as string] = typeof value === 'string' ? Buffer.from(value, 'base64') : null;
+  }
+  for (const name of columns.dates ?? []) {
+    const value = row[name as string];
+    row[name as string] = typeof value === 'string' ? new Date(value) : null;
+  }
+  return row as T;
+}
 
 export function patientRowFromWire(row: Wire<PatientRow>): PatientRow {
-  return {
-    ...row,
-    mrnBidx: Buffer.from(row.mrnBidx, 'base64'),
-    ssnBidx: buf(row.ssnBidx),
-    mrnEnc: Buffer.from(row.mrnEnc, 'base64'),
-    nameEnc: buf(row.nameEnc),
-    birthDateEnc: buf(row.birthDateEnc),
-    ssnEnc: buf(row.ssnEnc),
-    addressEnc: buf(row.addressEnc),
-    telecomEnc: buf(row.telecomEnc),
-    sourceEnc: buf(row.sourceEnc),
-    recordDigest: Buffer.from(row.recordDigest, 'base64'),
-  };
+  return fromWire<PatientRow>(row, {
+    bytes: [
+      'mrnBidx',
+      'ssnBidx',
+      'mrnEnc',
+      'nameEnc',
+      'birthDateEnc',
+      'ssnEnc',
+      'addressEnc',
+      'telecomEnc',
+      'sourceEnc',
+      'recordDigest',
+    ],
+  });
 }
 
-export function consentRowFromWire(row: TransformedPayload['consents'][number]): ConsentRow {
-  return { ...row, recordedAt: new Date(row.recordedAt) };
+export function consentRowFromWire(row: Wire<ConsentRow>): ConsentRow {
+  return fromWire<ConsentRow>(row, { dates: ['recordedAt'] });
+}
+
+export function observationRowFromWire(row: Wire<ObservationRow>): ObservationRow {
+  return fromWire<ObservationRow>(row, {
+    bytes: ['valueEnc', 'sourceEnc', 'recordDigest'],
+    dates: ['effectiveAt'],
+  });
+}
+
+export function referenceRowFromWire(row: Wire<PatientReferenceRow>): PatientReferenceRow {
+  return fromWire<PatientReferenceRow>(row, { bytes: ['refBidx'] });
 }
 
 /** Transform: build the rows, PHI encrypted under the run's data key, MRN and SSN blind-indexed. */
@@ -149,21 +226,66 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
   return runStage<PatientsPayload>(deps, 'transform', runId, async (consented, { run, key }) => {
     const indexKey = await deps.keyring.blindIndexKey(deps.pool);
     try {
-      const keys = { dataKey: key, dataKeyId: run.dataKeyId, indexKey };
+      const keys: Keys = { dataKey: key, dataKeyId: run.dataKeyId, indexKey };
       const patients: Wire<PatientRow>[] = [];
-      const consents: TransformedPayload['consents'][number][] = [];
+      const consents: Wire<ConsentRow>[] = [];
+      const references: Wire<PatientReferenceRow>[] = [];
+      const idByIndex = new Map<number, string>();
       for (const entry of consented.records) {
         const row = buildPatientRow(entry.record, keys);
+        idByIndex.set(entry.index, row.id);
         patients.push(toWire(row));
-        const consent = consentRow(entry, row.id, run);
-        consents.push({ ...consent, recordedAt: consent.recordedAt.toISOString() });
+        for (const referenceKey of entry.referenceKeys ?? []) {
+          references.push(
+            toWire({ refBidx: referenceIndex(indexKey, referenceKey), patientId: row.id }),
+          );
+        }
+        if (run.format === 'flat') consents.push(toWire(consentRow(entry, row.id, run)));
       }
+      const patientIdOf = (link: PatientLink): string | undefined =>
+        'patientId' in link ? link.patientId : idByIndex.get(link.recordIndex);
+      for (const decision of consented.consentDecisions ?? []) {
+        const patientId = patientIdOf(decision.patient);
+        if (patientId === undefined) continue;
+        consents.push(
+          toWire({
+            patientId,
+            dataSharing: decision.dataSharing,
+            research: decision.research,
+            source: 'fhir-consent',
+            recordedAt: new Date(decision.recordedAt),
+            recordedBy: run.actor,
+            runId: run.id,
+          } satisfies ConsentRow),
+        );
+      }
+      // Keyed by id: copies of an Observation that names itself by content alone are one row.
+      const observationRows = new Map<string, ObservationRow>();
+      for (const observation of consented.linkedObservations ?? []) {
+        const patientId = patientIdOf(observation.patient);
+        if (patientId === undefined) continue;
+        const row = buildObservationRow(observation, patientId, keys);
+        if (!observationRows.has(row.id)) observationRows.set(row.id, row);
+      }
+      const observations = [...observationRows.values()].map(toWire);
       const revocations = (consented.refusals ?? []).map((refusal) => ({
         mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
         research: refusal.research,
       }));
-      const output: TransformedPayload = { patients, consents, revocations };
-      return { output, counts: { transformed: patients.length } };
+      const output: TransformedPayload = {
+        patients,
+        consents,
+        revocations,
+        references,
+        observations,
+      };
+      return {
+        output,
+        counts: {
+          transformed: patients.length,
+          ...(run.format === 'flat' ? {} : { observationsTransformed: observations.length }),
+        },
+      };
     } finally {
       indexKey.fill(0);
     }

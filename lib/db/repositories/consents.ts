@@ -56,10 +56,12 @@ export async function upsertConsents(
   };
 }
 
-export async function findConsent(
+/** Current consent of each of these patients that has one. */
+export async function findConsents(
   db: Queryable,
-  patientId: string,
-): Promise<ConsentRow | undefined> {
+  patientIds: readonly string[],
+): Promise<Map<string, ConsentRow>> {
+  if (patientIds.length === 0) return new Map();
   const { rows } = await db.query<{
     patient_id: string;
     data_sharing: boolean;
@@ -68,18 +70,36 @@ export async function findConsent(
     recorded_at: Date;
     recorded_by: string;
     run_id: string | null;
-  }>('SELECT * FROM consents WHERE patient_id = $1', [patientId]);
-  const row = rows[0];
-  if (row === undefined) return undefined;
-  return {
-    patientId: row.patient_id,
-    dataSharing: row.data_sharing,
-    research: row.research,
-    source: row.source,
-    recordedAt: row.recorded_at,
-    recordedBy: row.recorded_by,
-    runId: row.run_id,
-  };
+  }>('SELECT * FROM consents WHERE patient_id = ANY($1::uuid[])', [patientIds]);
+  return new Map(
+    rows.map((row) => [
+      row.patient_id,
+      {
+        patientId: row.patient_id,
+        dataSharing: row.data_sharing,
+        research: row.research,
+        source: row.source,
+        recordedAt: row.recorded_at,
+        recordedBy: row.recorded_by,
+        runId: row.run_id,
+      },
+    ]),
+  );
+}
+
+export async function findConsent(
+  db: Queryable,
+  patientId: string,
+): Promise<ConsentRow | undefined> {
+  return (await findConsents(db, [patientId])).get(patientId);
+}
+
+/**
+ * Takes a share lock on the patient's consent row for the rest of the transaction: a change
+ * of consent committing meanwhile waits for the reader, or the reader waits and sees it.
+ */
+export async function lockConsent(db: Queryable, patientId: string): Promise<void> {
+  await db.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR SHARE', [patientId]);
 }
 
 export async function countConsentHistory(db: Queryable, patientId: string): Promise<number> {

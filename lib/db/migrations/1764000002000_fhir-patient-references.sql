@@ -1,0 +1,18 @@
+-- Up Migration
+
+-- How FHIR resources name a stored patient: `Patient/<sender's id>` (also what a `urn:uuid`
+-- fullUrl reduces to), blind-indexed like the MRN, since a sender's id can identify a person.
+-- An Observation or Consent in a later batch finds its patient here.
+CREATE TABLE patient_references (
+  ref_bidx bytea PRIMARY KEY,
+  patient_id uuid NOT NULL REFERENCES patients (id) ON DELETE CASCADE,
+  run_id uuid REFERENCES ingest_runs (id) ON DELETE SET NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX patient_references_patient ON patient_references (patient_id);
+CREATE INDEX patient_references_run ON patient_references (run_id);
+
+-- Down Migration
+
+DROP TABLE patient_references;

@@ -1,0 +1,291 @@
+/**
+ * ConsentCheck for FHIR input. Every Observation and Consent is matched to its patient: one
+ * in the same batch (by id or fullUrl) or one already stored (by reference blind index). A
+ * patient's consent is the newest of the batch's Consent resources and the stored decision;
+ * only an explicit permit lets the patient, and the patient's Observations, through.
+ */
+import type { AuditEntry } from '../db/repositories/auditLog.ts';
+import { type ConsentRow, findConsents } from '../db/repositories/consents.ts';
+import type { IngestRun } from '../db/repositories/ingestRuns.ts';
+import { findPatientsByReference } from '../db/repositories/patientReferences.ts';
+import type { Rejection } from '../db/repositories/rejections.ts';
+import { referenceKey } from '../fhir/r4/mapping.ts';
+import type { FhirConsentRecord } from '../fhir/r4/model.ts';
+import type { PipelineDependencies } from './dependencies.ts';
+import type { ObservationEntry } from './fhirRecords.ts';
+import { patientIdentity, referenceIndex } from './patientIdentity.ts';
+import type { RunCounts } from './stages.ts';
+import type { ConsentRefusal, PatientEntry, PatientsPayload } from './validate.ts';
+
+/** A patient in this batch (by the record's position) or one already stored (by id). */
+export type PatientLink = { readonly recordIndex: number } | { readonly patientId: string };
+
+export interface LinkedObservation extends ObservationEntry {
+  readonly patient: PatientLink;
+}
+
+/** The consent a Consent resource records for its patient, once it is the newest one. */
+export interface ConsentDecision {
+  /** The Consent resource's position in the batch. */
+  readonly index: number;
+  readonly patient: PatientLink;
+  readonly dataSharing: boolean;
+  readonly research: boolean;
+  /** ISO 8601: the Consent's dateTime, never later than the run. */
+  readonly recordedAt: string;
+}
+
+export interface FhirConsentOutcome {
+  readonly output: PatientsPayload;
+  readonly rejections: Rejection[];
+  readonly audit: AuditEntry[];
+  readonly counts: RunCounts;
+}
+
+type Target =
+  | { readonly kind: 'batch'; readonly entry: PatientEntry; readonly patientId: string }
+  | { readonly kind: 'stored'; readonly patientId: string }
+  | { readonly kind: 'unresolved'; readonly why: 'not-a-patient' | 'not-found' };
+
+interface Candidate extends ConsentDecision {
+  readonly patientId: string;
+}
+
+type Effective = 'permit' | 'refused' | 'absent';
+
+/**
+ * Active: the base provision decides. Inactive or rejected: no permit is in force, so it
+ * refuses. Draft, proposed and entered-in-error decide nothing.
+ */
+function decisionOf(record: FhirConsentRecord): 'permit' | 'deny' | undefined {
+  if (record.status === 'active') return record.dataSharing ? 'permit' : 'deny';
+  if (record.status === 'inactive' || record.status === 'rejected') return 'deny';
+  return undefined;
+}
+
+function newer(a: Candidate, b: Candidate | undefined): boolean {
+  return (
+    b === undefined ||
+    a.recordedAt > b.recordedAt ||
+    (a.recordedAt === b.recordedAt && a.index > b.index)
+  );
+}
+
+/** The audit row of a record the consent stage stops. */
+export function denial(
+  run: IngestRun,
+  recordIndex: number,
+  resourceType: string,
+  consent: string,
+): AuditEntry {
+  return {
+    actor: run.actor,
+    action: 'DENY',
+    resourceType,
+    resourceId: null,
+    runId: run.id,
+    outcome: 'denied',
+    details: { stage: 'consentCheck', recordIndex, reason: 'consent', consent },
+  };
+}
+
+/** Resolves references, decides each patient's consent, and blocks what lacks a permit. */
+export async function checkFhirConsent(
+  deps: PipelineDependencies,
+  run: IngestRun,
+  validated: PatientsPayload,
+): Promise<FhirConsentOutcome> {
+  const observations = validated.observations ?? [];
+  const consents = validated.consents ?? [];
+  const indexKey = await deps.keyring.blindIndexKey(deps.pool);
+  try {
+    const patientIds = new Map<number, string>();
+    const inBatch = new Map<string, PatientEntry>();
+    for (const entry of validated.records) {
+      patientIds.set(entry.index, patientIdentity(indexKey, entry.record.mrn).id);
+      for (const key of entry.referenceKeys ?? []) inBatch.set(key, entry);
+    }
+
+    const outside = new Set<string>();
+    for (const reference of [
+      ...observations.map(({ record }) => record.subjectReference),
+      ...consents.map(({ record }) => record.patientReference),
+    ]) {
+      const key = referenceKey(reference);
+      if (key !== undefined && !inBatch.has(key)) outside.add(key);
+    }
+    const storedByIndex = await findPatientsByReference(
+      deps.pool,
+      [...outside].map((key) => referenceIndex(indexKey, key)),
+    );
+    const storedIdOf = (key: string) =>
+      storedByIndex.get(referenceIndex(indexKey, key).toString('base64'));
+
+    const target = (reference: string): Target => {
+      const key = referenceKey(reference);
+      if (key === undefined) return { kind: 'unresolved', why: 'not-a-patient' };
+      const entry = inBatch.get(key);
+      if (entry !== undefined) {
+        return { kind: 'batch', entry, patientId: patientIds.get(entry.index) ?? '' };
+      }
+      const patientId = storedIdOf(key);
+      return patientId === undefined
+        ? { kind: 'unresolved', why: 'not-found' }
+        : { kind: 'stored', patientId };
+    };
+
+    const rejections: Rejection[] = [];
+    const audit: AuditEntry[] = [];
+    const orphan = (index: number, resourceType: string, element: string, why: string) =>
+      rejections.push({
+        recordIndex: index,
+        resourceType,
+        reason: 'orphan-reference',
+        details: { element, reference: why },
+      });
+
+    // The newest decision of the batch per patient; ties go to the later resource.
+    const latest = new Map<string, Candidate>();
+    const runTime = run.createdAt.toISOString();
+    let undecided = 0;
+    for (const { index, record } of consents) {
+      const resolved = target(record.patientReference);
+      if (resolved.kind === 'unresolved') {
+        orphan(index, 'Consent', 'patient', resolved.why);
+        continue;
+      }
+      const decision = decisionOf(record);
+      if (decision === undefined) {
+        undecided += 1;
+        continue;
+      }
+      const candidate: Candidate = {
+        index,
+        patientId: resolved.patientId,
+        patient:
+          resolved.kind === 'batch'
+            ? { recordIndex: resolved.entry.index }
+            : { patientId: resolved.patientId },
+        dataSharing: decision === 'permit',
+        research: decision === 'permit' && record.research,
+        // A future dateTime would outrank every later decision: it counts as the run's time.
+        recordedAt:
+          record.dateTime !== undefined && record.dateTime < runTime ? record.dateTime : runTime,
+      };
+      if (newer(candidate, latest.get(resolved.patientId))) {
+        latest.set(resolved.patientId, candidate);
+      }
+    }
+
+    const stored = await findConsents(deps.pool, [
+      ...new Set([...patientIds.values(), ...storedByIndex.values()]),
+    ]);
+    const decisions: Candidate[] = [];
+    const effective = new Map<string, Effective>();
+    const effectiveOf = (patientId: string): Effective => {
+      const known = effective.get(patientId);
+      if (known !== undefined) return known;
+      const fromBatch = latest.get(patientId);
+      const onRecord: ConsentRow | undefined = stored.get(patientId);
+      let result: Effective;
+      if (
+        fromBatch !== undefined &&
+        (onRecord === undefined || fromBatch.recordedAt >= onRecord.recordedAt.toISOString())
+      ) {
+        result = fromBatch.dataSharing ? 'permit' : 'refused';
+      } else if (onRecord !== undefined) {
+        result = onRecord.dataSharing ? 'permit' : 'refused';
+      } else {
+        result = 'absent';
+      }
+      effective.set(patientId, result);
+      return result;
+    };
+    const winning = (patientId: string): Candidate | undefined => {
+      const fromBatch = latest.get(patientId);
+      const onRecord = stored.get(patientId);
+      return fromBatch !== undefined &&
+        (onRecord === undefined || fromBatch.recordedAt >= onRecord.recordedAt.toISOString())
+        ? fromBatch
+        : undefined;
+    };
+
+    const consented: PatientEntry[] = [];
+    const refusals: ConsentRefusal[] = [];
+    for (const entry of validated.records) {
+      const patientId = patientIds.get(entry.index) ?? '';
+      const consent = effectiveOf(patientId);
+      const decision = winning(patientId);
+      if (consent === 'permit') {
+        consented.push(entry);
+        if (decision !== undefined) decisions.push(decision);
+        continue;
+      }
+      // A refusal withdraws the consent of a patient already stored; a new one is never stored.
+      if (decision !== undefined) {
+        refusals.push({ index: entry.index, mrn: entry.record.mrn, research: decision.research });
+      }
+      rejections.push({
+        recordIndex: entry.index,
+        resourceType: 'Patient',
+        reason: 'consent',
+        details: { requires: 'data_sharing', consent },
+      });
+      audit.push(denial(run, entry.index, 'Patient', consent));
+    }
+    // Consents about stored patients who are not in this batch: recorded as they are.
+    const inBatchIds = new Set(patientIds.values());
+    for (const [patientId, candidate] of latest) {
+      if (!inBatchIds.has(patientId) && winning(patientId) === candidate) {
+        decisions.push(candidate);
+      }
+    }
+
+    const linkedObservations: LinkedObservation[] = [];
+    for (const observation of observations) {
+      const resolved = target(observation.record.subjectReference);
+      if (resolved.kind === 'unresolved') {
+        orphan(observation.index, 'Observation', 'subject', resolved.why);
+        continue;
+      }
+      const consent = effectiveOf(resolved.patientId);
+      if (consent !== 'permit') {
+        rejections.push({
+          recordIndex: observation.index,
+          resourceType: 'Observation',
+          reason: 'consent',
+          details: { requires: 'data_sharing', consent },
+        });
+        audit.push(denial(run, observation.index, 'Observation', consent));
+        continue;
+      }
+      linkedObservations.push({
+        ...observation,
+        patient:
+          resolved.kind === 'batch'
+            ? { recordIndex: resolved.entry.index }
+            : { patientId: resolved.patientId },
+      });
+    }
+
+    return {
+      output: {
+        records: consented,
+        refusals,
+        linkedObservations,
+        consentDecisions: decisions.map(({ patientId: _patientId, ...decision }) => decision),
+      },
+      rejections,
+      audit,
+      counts: {
+        consented: consented.length,
+        blocked: rejections.filter(({ reason }) => reason === 'consent').length,
+        orphans: rejections.filter(({ reason }) => reason === 'orphan-reference').length,
+        observationsConsented: linkedObservations.length,
+        consentsUndecided: undecided,
+      },
+    };
+  } finally {
+    indexKey.fill(0);
+  }
+}

@@ -1,0 +1,353 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decryptFieldText } from '../../../lib/crypto/fieldCipher.ts';
+import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
+import { listObservationsByPatient } from '../../../lib/db/repositories/observations.ts';
+import { listRejections } from '../../../lib/db/repositories/rejections.ts';
+import { findPatientsByMrn } from '../../../lib/patients/patientAccess.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
+import {
+  bundle,
+  consentFor,
+  type FhirJson,
+  mrnOf,
+  namesOf,
+  ndjson,
+  patientResource,
+  ssnOf,
+  syntheaResources,
+  syntheaText,
+} from '../../helpers/fhir.ts';
+import { createTestPipeline, type TestPipeline } from '../../helpers/pipeline.ts';
+
+const NDJSON = 'application/fhir+ndjson';
+const FHIR_JSON = 'application/fhir+json';
+/** The patient Observation.sample.ndjson refers to; in neither Patient file. */
+const SAMPLE_SUBJECT_ID = '0bee1bc6-1a91-bcd5-7bc0-02fadc5217d6';
+
+async function reasonsOf(database: TestDatabase, runId: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const { reason } of await listRejections(database.pool, runId)) {
+    counts[reason] = (counts[reason] ?? 0) + 1;
+  }
+  return counts;
+}
+
+async function createdBy(database: TestDatabase, table: string, runId: string): Promise<number> {
+  const { rows } = await database.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${table} WHERE created_run_id = $1`,
+    [runId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+describe('FHIR R4 input through the real pipeline', () => {
+  let database: TestDatabase;
+  let pipeline: TestPipeline;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pipeline = createTestPipeline(database);
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('Patient.100.ndjson with a Consent for every other patient: exactly that half loads, with no plaintext PHI', async () => {
+    // Prepare
+    const patients = syntheaResources('Patient.100.ndjson');
+    const consented = patients.filter((_, index) => index % 2 === 0);
+    const body = ndjson([
+      ...patients,
+      ...consented.map((patient) => consentFor(`Patient/${patient.id}`)),
+    ]);
+
+    // Act
+    const { runId, execution } = await pipeline.ingestBody(body, NDJSON);
+
+    // Assess
+    expect(execution.status).toBe('SUCCEEDED');
+    const run = await findIngestRun(database.pool, runId);
+    expect(run?.status).toBe('succeeded');
+    expect(run?.counts).toMatchObject({
+      received: 180,
+      extracted: 180,
+      consented: 60,
+      blocked: 60,
+      created: 60,
+      loaded: 60,
+      consentsRecorded: 60,
+    });
+    expect(await reasonsOf(database, runId)).toEqual({ consent: 60 });
+    const rejected = (await listRejections(database.pool, runId)).map((row) => row.recordIndex);
+    expect(rejected).toEqual(patients.map((_, index) => index).filter((index) => index % 2 === 1));
+    expect(await createdBy(database, 'patients', runId)).toBe(60);
+    for (const [index, patient] of patients.entries()) {
+      const found = await findPatientsByMrn(
+        pipeline.deps,
+        'system:test-reader',
+        mrnOf(patient),
+      ).then(
+        (views) => views.length,
+        () => 0,
+      );
+      expect(found, `patient ${index}`).toBe(index % 2 === 0 ? 1 : 0);
+    }
+    const sweep = await sweepDatabase(database.pool);
+    const phi = patients.flatMap((patient) => [
+      mrnOf(patient),
+      ssnOf(patient),
+      ...namesOf(patient),
+    ]);
+    expect(
+      occurrences(
+        sweep.cells,
+        [...new Set(phi)].filter((value) => value.length >= 5),
+      ),
+    ).toEqual([]);
+  });
+
+  it('Observation.sample.ndjson alone: every Observation is an orphan-reference; after its patient is loaded, all are stored with exact values', async () => {
+    // Prepare
+    const observations = syntheaResources('Observation.sample.ndjson');
+
+    // Act
+    const orphans = await pipeline.ingestBody(syntheaText('Observation.sample.ndjson'), NDJSON);
+    const patient = await pipeline.ingestBody(
+      ndjson([
+        patientResource(SAMPLE_SUBJECT_ID, 'MRN-SAMPLE-SUBJECT', 'Samplesubject'),
+        consentFor(`Patient/${SAMPLE_SUBJECT_ID}`),
+      ]),
+      NDJSON,
+    );
+    const stored = await pipeline.ingestBody(syntheaText('Observation.sample.ndjson'), NDJSON);
+
+    // Assess
+    expect(orphans.execution.status).toBe('SUCCEEDED');
+    expect(await reasonsOf(database, orphans.runId)).toEqual({ 'orphan-reference': 9 });
+    for (const rejection of await listRejections(database.pool, orphans.runId)) {
+      expect(rejection.details).toEqual({ element: 'subject', reference: 'not-found' });
+    }
+    expect(await createdBy(database, 'observations', orphans.runId)).toBe(0);
+    expect(await reasonsOf(database, patient.runId)).toEqual({});
+    expect(await reasonsOf(database, stored.runId)).toEqual({});
+    const run = await findIngestRun(database.pool, stored.runId);
+    expect(run?.counts).toMatchObject({ observationsCreated: 9, observationsLoaded: 9 });
+
+    const [view] = await findPatientsByMrn(pipeline.deps, 'system:test', 'MRN-SAMPLE-SUBJECT');
+    const rows = await listObservationsByPatient(database.pool, view!.id);
+    expect(rows).toHaveLength(9);
+    const key = await pipeline.deps.keyring.rowKey(database.pool, rows[0]!.dataKeyId);
+    const sources = rows.map(
+      (row) =>
+        JSON.parse(
+          decryptFieldText(key, row.sourceEnc!, {
+            table: 'observations',
+            column: 'source_enc',
+            rowId: row.id,
+          }),
+        ) as FhirJson,
+    );
+    expect(sources.map((source) => source.id).sort()).toEqual(
+      observations.map((observation) => observation.id).sort(),
+    );
+    for (const observation of observations) {
+      const source = sources.find((candidate) => candidate.id === observation.id);
+      expect(source).toEqual(observation);
+      const row = rows[sources.indexOf(source!)]!;
+      const value = JSON.parse(
+        decryptFieldText(key, row.valueEnc!, {
+          table: 'observations',
+          column: 'value_enc',
+          rowId: row.id,
+        }),
+      ) as Record<string, unknown>;
+      for (const element of ['valueQuantity', 'valueCodeableConcept', 'valueString', 'component']) {
+        expect(value[element], `${observation.id} ${element}`).toEqual(observation[element]);
+      }
+      expect(row.code).toBe(
+        (observation['code'] as { coding: { code: string }[] }).coding[0]!.code,
+      );
+      expect(row.status).toBe(observation['status']);
+    }
+  });
+
+  it.each([
+    ['Immunization.10.ndjson', 'Immunization', 161],
+    ['AllergyIntolerance.10.ndjson', 'AllergyIntolerance', 11],
+  ] as const)(
+    '%s: every resource is skipped as unsupported-type and the run succeeds',
+    async (file, type, lines) => {
+      // Act
+      const { runId, execution } = await pipeline.ingestBody(syntheaText(file), NDJSON);
+
+      // Assess
+      expect(execution.status).toBe('SUCCEEDED');
+      expect((await findIngestRun(database.pool, runId))?.status).toBe('succeeded');
+      const rejections = await listRejections(database.pool, runId);
+      expect(rejections).toHaveLength(lines);
+      for (const rejection of rejections) {
+        expect(rejection).toMatchObject({
+          reason: 'unsupported-type',
+          resourceType: type,
+          details: { resourceType: type },
+        });
+      }
+      expect((await findIngestRun(database.pool, runId))?.counts).toMatchObject({
+        unsupported: lines,
+        loaded: 0,
+      });
+    },
+  );
+
+  it.each(['collection', 'batch', 'transaction'] as const)(
+    'a %s Bundle of Patients, Observations and Consents linked by urn:uuid loads in one run with the right links',
+    async (type) => {
+      // Prepare
+      const tag = `${type.toUpperCase()}-${Date.now()}`;
+      const observation = (subject: string, value: number) => ({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+        subject: { reference: subject },
+        effectiveDateTime: '2026-02-03T04:05:06Z',
+        valueQuantity: { value, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+      });
+      const uuid = (n: number) => `urn:uuid:${tag.toLowerCase().replace(/[^0-9a-z]/g, '')}-${n}`;
+      const body = bundle(type, [
+        { fullUrl: uuid(1), resource: patientResource(undefined, `MRN-${tag}-A`, 'Anders') },
+        { fullUrl: uuid(2), resource: patientResource(undefined, `MRN-${tag}-B`, 'Brandt') },
+        { fullUrl: uuid(3), resource: observation(uuid(1), 61) },
+        { fullUrl: uuid(4), resource: observation(uuid(2), 72) },
+        { fullUrl: uuid(5), resource: observation(uuid(1), 63) },
+        { fullUrl: uuid(6), resource: consentFor(uuid(1)) },
+        { fullUrl: uuid(7), resource: consentFor(uuid(2), { provision: 'deny' }) },
+      ]);
+
+      // Act
+      const { runId, execution } = await pipeline.ingestBody(body, FHIR_JSON);
+
+      // Assess
+      expect(execution.status).toBe('SUCCEEDED');
+      const rejections = await listRejections(database.pool, runId);
+      expect(
+        rejections.map(({ recordIndex, resourceType, reason }) => [
+          recordIndex,
+          resourceType,
+          reason,
+        ]),
+      ).toEqual([
+        [1, 'Patient', 'consent'],
+        [3, 'Observation', 'consent'],
+      ]);
+      const [anders] = await findPatientsByMrn(pipeline.deps, 'system:test', `MRN-${tag}-A`);
+      expect(anders?.consent.dataSharing).toBe(true);
+      const rows = await listObservationsByPatient(database.pool, anders!.id);
+      expect(rows).toHaveLength(2);
+      expect(await createdBy(database, 'observations', runId)).toBe(2);
+      const brandt = await findPatientsByMrn(pipeline.deps, 'system:test', `MRN-${tag}-B`);
+      expect(brandt).toEqual([]);
+    },
+  );
+
+  it('a later Consent refusal withdraws a stored patient, and their later Observations are blocked', async () => {
+    // Prepare
+    const id = `withdraw-${Date.now()}`;
+    await pipeline.ingestBody(
+      ndjson([patientResource(id, `MRN-${id}`, 'Withdrawn'), consentFor(`Patient/${id}`)]),
+      NDJSON,
+    );
+    const observation = {
+      resourceType: 'Observation',
+      id: `${id}-obs`,
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8302-2' }] },
+      subject: { reference: `Patient/${id}` },
+      valueQuantity: { value: 170, unit: 'cm' },
+    };
+
+    // Act
+    const refusal = await pipeline.ingestBody(
+      ndjson([
+        consentFor(`Patient/${id}`, { provision: 'deny', dateTime: '2026-03-01T00:00:00Z' }),
+      ]),
+      NDJSON,
+    );
+    const late = await pipeline.ingestBody(ndjson([observation]), NDJSON);
+
+    // Assess
+    expect(await reasonsOf(database, refusal.runId)).toEqual({});
+    expect((await findIngestRun(database.pool, refusal.runId))?.counts).toMatchObject({
+      consentsRecorded: 1,
+    });
+    expect(await reasonsOf(database, late.runId)).toEqual({ consent: 1 });
+    await expect(
+      findPatientsByMrn(pipeline.deps, 'system:test', `MRN-${id}`),
+    ).rejects.toMatchObject({ statusCode: 403 });
+  });
+
+  it('lines that are not JSON, blank or not a resource are rejected one by one; the rest of the run loads', async () => {
+    // Prepare
+    const id = `lines-${Date.now()}`;
+    const body = [
+      JSON.stringify(patientResource(id, `MRN-${id}`, 'Lines')),
+      '{"resourceType": "Patient", "name": [{"family": "Unterminated"',
+      '',
+      JSON.stringify({ resourceType: 'NotAType', name: 'Hidden Name' }),
+      JSON.stringify({ resourceType: 'Patient', identifier: [{ value: 'no-type' }] }),
+      JSON.stringify(consentFor(`Patient/${id}`)),
+    ].join('\r\n');
+
+    // Act
+    const { runId, execution } = await pipeline.ingestBody(body, NDJSON);
+
+    // Assess
+    expect(execution.status).toBe('SUCCEEDED');
+    const rejections = await listRejections(database.pool, runId);
+    expect(rejections.map(({ recordIndex, reason }) => [recordIndex, reason])).toEqual([
+      [1, 'schema'],
+      [2, 'schema'],
+      [3, 'schema'],
+      [4, 'schema'],
+    ]);
+    expect(rejections[0]!.details).toEqual({
+      problems: [expect.objectContaining({ keyword: 'json' })],
+    });
+    expect(rejections[3]!.details).toEqual({
+      problems: [expect.objectContaining({ path: '/identifier', keyword: 'mrn' })],
+    });
+    expect(JSON.stringify(rejections)).not.toMatch(/Unterminated|Hidden Name|NotAType/);
+    expect(await createdBy(database, 'patients', runId)).toBe(1);
+  });
+
+  it('the same NDJSON sent twice changes nothing the second time', async () => {
+    // Prepare
+    const patients = syntheaResources('Patient.10.ndjson');
+    const body = ndjson([
+      ...patients,
+      ...patients.map((patient) => consentFor(`Patient/${patient.id}`)),
+    ]);
+    const first = await pipeline.ingestBody(body, NDJSON);
+
+    // Act
+    const second = await pipeline.ingestBody(body, NDJSON);
+
+    // Assess
+    // Some of these patients are also in Patient.100.ndjson, loaded by an earlier test.
+    expect((await findIngestRun(database.pool, first.runId))?.counts).toMatchObject({
+      loaded: 13,
+    });
+    expect((await findIngestRun(database.pool, second.runId))?.counts).toMatchObject({
+      created: 0,
+      updated: 0,
+      unchanged: 13,
+      consentsRecorded: 0,
+    });
+    const { rows } = await database.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_log WHERE run_id = $1 AND action IN ('CREATE', 'UPDATE')`,
+      [second.runId],
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+});
