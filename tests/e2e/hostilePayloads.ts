@@ -4,6 +4,7 @@
  * prototype-pollution keys, duplicate MRNs, and bodies that are not JSON at all.
  */
 import fc from 'fast-check';
+import { consentFor, syntheaResources } from '../helpers/fhir.ts';
 
 export const SQL_INJECTIONS = [
   "'; DROP TABLE patients; --",
@@ -160,6 +161,76 @@ const flatRecord = fc
   .map(([mrn, dataSharing, mutations]) => mutatedRecord(mrn, dataSharing, mutations));
 
 const APPLICATION_JSON = 'application/json';
+const FHIR_JSON = 'application/fhir+json';
+const FHIR_NDJSON = 'application/fhir+ndjson';
+
+/**
+ * Synthea Patients and Observations under fuzz-only ids and MRNs, so what the fuzzer loads
+ * never collides with the patients other suites load from the same files.
+ */
+function fuzzCopy(resource: Record<string, unknown>, n: number): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...resource, id: `fuzz-${n}` };
+  if (Array.isArray(resource['identifier'])) {
+    copy['identifier'] = resource['identifier'].map((identifier: Record<string, unknown>) => ({
+      ...identifier,
+      value: `FUZZ-FHIR-${n}-${String(identifier['value']).slice(0, 8)}`,
+    }));
+  }
+  if (resource['subject'] !== undefined) copy['subject'] = { reference: `Patient/fuzz-${n % 13}` };
+  return copy;
+}
+
+const FHIR_PATIENTS = syntheaResources('Patient.10.ndjson').map(fuzzCopy);
+const FHIR_OBSERVATIONS = syntheaResources('Observation.sample.ndjson').map((resource, n) =>
+  fuzzCopy(resource, 100 + n),
+);
+const FHIR_FIELDS = ['resourceType', 'id', 'identifier', 'name', 'birthDate', 'gender', 'subject'];
+
+const fhirResource: fc.Arbitrary<JsonText> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...FHIR_PATIENTS).map((value) => JSON.stringify(value)) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(...FHIR_PATIENTS, ...FHIR_OBSERVATIONS),
+        fc.oneof(fc.constantFrom(...FHIR_FIELDS), prototypeKey),
+        hostileValue,
+      )
+      .map(([resource, key, value]) => {
+        const entries = Object.entries(resource)
+          .filter(([name]) => name !== key)
+          .map(([name, field]): readonly [string, JsonText] => [name, JSON.stringify(field)]);
+        return objectText([...entries, [key, value]]);
+      }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(...FHIR_OBSERVATIONS).map((value) => JSON.stringify(value)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.integer({ min: 0, max: 15 }),
+        fc.constantFrom('permit', 'deny') as fc.Arbitrary<'permit' | 'deny'>,
+        fc.constantFrom('active', 'inactive', 'draft', 'rejected'),
+      )
+      .map(([n, provision, status]) =>
+        JSON.stringify(consentFor(`Patient/fuzz-${n}`, { provision, status })),
+      ),
+  },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      'not json',
+      '{"resourceType":"Immunization","status":"completed"}',
+      '{"resourceType":"Bundle","type":"collection","entry":[]}',
+      '{"resourceType":"Patient"',
+    ),
+  },
+);
 
 export const hostilePayload: fc.Arbitrary<Payload> = fc.oneof(
   {
@@ -225,6 +296,44 @@ export const hostilePayload: fc.Arbitrary<Payload> = fc.oneof(
       body: Buffer.from(bytes),
       contentType: APPLICATION_JSON,
     })),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.array(fhirResource, { minLength: 1, maxLength: 12 }).map((lines) => ({
+      kind: 'FHIR NDJSON',
+      body: lines.join('\n'),
+      contentType: FHIR_NDJSON,
+    })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('collection', 'batch', 'transaction', 'searchset', 'document'),
+        fc.array(fc.tuple(fc.option(fc.uuid()), fhirResource), { minLength: 0, maxLength: 10 }),
+        fc.constantFrom(FHIR_JSON, APPLICATION_JSON),
+      )
+      .map(([type, entries, contentType]) => ({
+        kind: 'FHIR Bundle',
+        body: objectText([
+          ['resourceType', '"Bundle"'],
+          ['type', JSON.stringify(type)],
+          [
+            'entry',
+            `[${entries
+              .map(([uuid, resource]) =>
+                objectText([
+                  ...(uuid === null
+                    ? []
+                    : [['fullUrl', JSON.stringify(`urn:uuid:${uuid}`)] as const]),
+                  ['resource', resource === '' ? 'null' : resource],
+                ]),
+              )
+              .join(',')}]`,
+          ],
+        ]),
+        contentType,
+      })),
   },
   {
     weight: 1,
