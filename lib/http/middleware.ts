@@ -1,7 +1,8 @@
 /**
  * The middy middleware every HTTP handler uses first: it gives each request a
  * correlation id, echoes it on every response, and turns anything thrown into a
- * problem+json response with one log line that carries codes and names, never messages.
+ * problem+json response (an OperationOutcome on FHIR routes) with one log line that
+ * carries codes and names, never messages.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -10,14 +11,23 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import type { AppError } from '../errors.ts';
 import { ConfigError, toAppError } from '../errors.ts';
 import { headerValue } from './body.ts';
-import { CORRELATION_ID_HEADER, problemResponse } from './problem.ts';
+import {
+  CORRELATION_ID_HEADER,
+  ERROR_FORMATS,
+  type ErrorFormat,
+  problemResponse,
+} from './problem.ts';
 
 /** The logger methods the middleware calls; a Powertools `Logger` is one. */
 export type HttpErrorsLogger = Pick<Logger, 'error' | 'info'>;
 
 export interface HttpErrorsOptions {
   readonly logger: HttpErrorsLogger;
+  /** The body errors are written as; problem+json unless the route speaks FHIR. */
+  readonly format?: ErrorFormat;
 }
+
+const DEFAULTS = { format: 'problem+json' } as const satisfies Partial<HttpErrorsOptions>;
 
 type HttpMiddleware = MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
 
@@ -81,17 +91,21 @@ function logOutcome(
   logger.error('request failed', { correlationId, status, error: summary });
 }
 
-function validateOptions(options: HttpErrorsOptions): HttpErrorsOptions {
+function validateOptions(options: HttpErrorsOptions): Required<HttpErrorsOptions> {
   const logger: Partial<HttpErrorsLogger> | undefined = options?.logger;
   if (typeof logger?.error !== 'function' || typeof logger.info !== 'function') {
     throw new ConfigError('httpErrors: options.logger must have error and info methods');
   }
-  return options;
+  const format = options.format ?? DEFAULTS.format;
+  if (!(ERROR_FORMATS as readonly string[]).includes(format)) {
+    throw new ConfigError(`httpErrors: options.format must be one of ${ERROR_FORMATS.join(', ')}`);
+  }
+  return { logger: options.logger, format };
 }
 
 /** Use it first on every HTTP handler, so its `onError` runs last and sees every failure. */
 export function httpErrors(options: HttpErrorsOptions): HttpMiddleware {
-  const { logger } = validateOptions(options);
+  const { logger, format } = validateOptions(options);
   return {
     name: 'httpErrors',
     before: (request) => {
@@ -110,7 +124,7 @@ export function httpErrors(options: HttpErrorsOptions): HttpMiddleware {
         return;
       }
       const error = toAppError(request.error);
-      const response = problemResponse(error, correlationId);
+      const response = problemResponse(error, correlationId, format);
       logOutcome(logger, error, response.statusCode ?? 500, correlationId);
       request.response = response;
     },

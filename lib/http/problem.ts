@@ -1,5 +1,6 @@
 /**
- * The one mapping from errors to HTTP responses: RFC 9457 problem details.
+ * The one mapping from errors to HTTP responses: RFC 9457 problem details, or on the FHIR
+ * routes the same status, headers and text as a FHIR OperationOutcome.
  * 4xx bodies explain (the message of an exposed error is written without PHI by
  * contract, see lib/errors.ts); 5xx bodies say only that it failed and give the
  * correlation id, whatever the error carried.
@@ -7,10 +8,15 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AppError } from '../errors.ts';
 import { InputValidationError, TooManyRequestsError, toAppError } from '../errors.ts';
+import { FHIR_JSON_CONTENT_TYPE, operationOutcome } from '../fhir/r4/resources.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const JSON_CONTENT_TYPE = 'application/json';
 export const CORRELATION_ID_HEADER = 'x-correlation-id';
+
+/** How a route writes its errors: problem+json (the v1 API) or FHIR OperationOutcome. */
+export const ERROR_FORMATS = ['problem+json', 'operation-outcome'] as const;
+export type ErrorFormat = (typeof ERROR_FORMATS)[number];
 
 const PROBLEM_TYPE_PREFIX = 'urn:problem:healthcare-etl:';
 const INTERNAL_ERROR_CODE = 'internal-error';
@@ -65,6 +71,11 @@ export function jsonResponse(
   };
 }
 
+/** A FHIR resource as `application/fhir+json`. */
+export function fhirResponse(status: number, resource: unknown): APIGatewayProxyStructuredResultV2 {
+  return jsonResponse(status, resource, { 'content-type': FHIR_JSON_CONTENT_TYPE });
+}
+
 function isClientError(error: AppError): boolean {
   return (
     error.expose &&
@@ -106,18 +117,55 @@ function serverProblem(status: number, correlationId: string): Record<string, un
   return { type: problemTypeUri(code), title: statusTitle(status), status, correlationId };
 }
 
-/** Maps anything thrown to a problem+json response; see the module comment for what may show. */
+/** The 5xx text of an OperationOutcome: generic, like a 5xx problem's title. */
+function serverDiagnostics(status: number): string {
+  return status === 503
+    ? 'a service the request needs is unavailable; retry later'
+    : 'the request failed';
+}
+
+function outcomeBody(
+  error: AppError,
+  status: number,
+  correlationId: string,
+): Record<string, unknown> {
+  if (!isClientError(error)) {
+    return operationOutcome(status, { diagnostics: serverDiagnostics(status) }, correlationId);
+  }
+  const problems =
+    error instanceof InputValidationError
+      ? error.problems.map(({ path, message }) => ({ path, message }))
+      : [];
+  return operationOutcome(status, { diagnostics: error.message, problems }, correlationId);
+}
+
+function problemBody(
+  error: AppError,
+  status: number,
+  correlationId: string,
+): Record<string, unknown> {
+  return isClientError(error)
+    ? clientProblem(error, correlationId)
+    : serverProblem(status, correlationId);
+}
+
+/**
+ * Maps anything thrown to an error response, problem+json unless the route answers in FHIR;
+ * see the module comment for what may show. Status and headers do not depend on the format.
+ */
 export function problemResponse(
   error: unknown,
   correlationId: string,
+  format: ErrorFormat = 'problem+json',
 ): APIGatewayProxyStructuredResultV2 {
   const appError = toAppError(error);
   const status = problemStatus(appError);
-  const body = isClientError(appError)
-    ? clientProblem(appError, correlationId)
-    : serverProblem(status, correlationId);
+  const fhir = format === 'operation-outcome';
+  const body = fhir
+    ? outcomeBody(appError, status, correlationId)
+    : problemBody(appError, status, correlationId);
   const headers: Record<string, string> = {
-    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-type': fhir ? FHIR_JSON_CONTENT_TYPE : PROBLEM_CONTENT_TYPE,
     'cache-control': 'no-store',
     [CORRELATION_ID_HEADER]: correlationId,
   };

@@ -6,6 +6,7 @@ import {
   ConfigError,
   InputValidationError,
   InternalError,
+  TooManyRequestsError,
   UnauthorizedError,
 } from '../../../lib/errors.ts';
 import type { HttpErrorsOptions } from '../../../lib/http/middleware.ts';
@@ -312,11 +313,75 @@ describe('httpErrors: errors become problems', () => {
   });
 });
 
+describe('httpErrors: OperationOutcome on FHIR routes', () => {
+  function fhirHandlerWith(before: () => void) {
+    return middy<APIGatewayProxyEventV2, HttpResult>()
+      .use(httpErrors({ logger: testLogger(), format: 'operation-outcome' }))
+      .use({ before })
+      .handler(async () => jsonResponse(200, {}));
+  }
+
+  it.each<[string, unknown, number, string, string, string]>([
+    [
+      'a 401 from authentication',
+      new UnauthorizedError('a bearer token is required'),
+      401,
+      'login',
+      'www-authenticate',
+      'Bearer realm="healthcare-etl", error="invalid_token"',
+    ],
+    [
+      'a 429 from the rate limiter',
+      new TooManyRequestsError(3),
+      429,
+      'throttled',
+      'retry-after',
+      '3',
+    ],
+  ])('answers %s thrown by an earlier middleware', async (_, error, status, code, name, value) => {
+    // Prepare
+    const handler = fhirHandlerWith(() => {
+      throw error;
+    });
+
+    // Act
+    const { result, output } = await captureOutput(() => handler(httpEvent(), lambdaContext));
+
+    // Assess
+    expect(result.statusCode).toBe(status);
+    expect(result.headers?.['content-type']).toBe('application/fhir+json');
+    expect(result.headers?.[name]).toBe(value);
+    expect(bodyOf(result)).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code }],
+    });
+    expect(logLines(output)[0]).toMatchObject({ message: 'request rejected', status });
+  });
+
+  it('answers an unexposed failure with a bare exception and logs it as a problem would', async () => {
+    // Prepare
+    const handler = fhirHandlerWith(() => {
+      throw new InternalError('Jane Doe 123-45-6789');
+    });
+
+    // Act
+    const { result, output } = await captureOutput(() => handler(httpEvent(), lambdaContext));
+
+    // Assess
+    expect(result.statusCode).toBe(500);
+    expect(bodyOf(result)).toMatchObject({ issue: [{ code: 'exception' }] });
+    expect(result.body).not.toContain('Jane Doe');
+    expect(output).not.toContain('Jane Doe');
+    expect(logLines(output)[0]).toMatchObject({ level: 'ERROR', message: 'request failed' });
+  });
+});
+
 describe('httpErrors: options', () => {
   it.each<[string, unknown]>([
     ['no logger', {}],
     ['a logger without error()', { logger: { info: () => undefined } }],
     ['no options', undefined],
+    ['an unknown format', { logger: testLogger(), format: 'xml' }],
   ])('refuses %s with a ConfigError', (_, options) => {
     // Act
     const create = () => httpErrors(options as HttpErrorsOptions);

@@ -11,10 +11,13 @@ import {
   PayloadTooLargeError,
   RunNotFoundError,
   ServiceUnavailableError,
+  TooManyRequestsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '../../../lib/errors.ts';
+import { CORRELATION_ID_EXTENSION_URL } from '../../../lib/fhir/r4/resources.ts';
 import {
+  fhirResponse,
   jsonResponse,
   PROBLEM_CONTENT_TYPE,
   problemResponse,
@@ -241,5 +244,135 @@ describe('jsonResponse', () => {
       'cache-control': 'no-store',
     });
     expect(JSON.parse(response.body ?? '')).toStrictEqual({ status: 'ok' });
+  });
+});
+
+describe('problemResponse on FHIR routes: OperationOutcome', () => {
+  const FHIR_JSON = 'application/fhir+json';
+  const correlation = [{ url: CORRELATION_ID_EXTENSION_URL, valueString: CORRELATION_ID }];
+
+  it.each<[string, AppError, number, string]>([
+    [
+      'an InputValidationError',
+      new InputValidationError('the search is invalid', []),
+      400,
+      'invalid',
+    ],
+    ['an UnauthorizedError', new UnauthorizedError('a bearer token is required'), 401, 'login'],
+    ['a ForbiddenError', new ForbiddenError('the patient has not consented'), 403, 'forbidden'],
+    ['a NotFoundError', new NotFoundError('no such patient'), 404, 'not-found'],
+    ['a PayloadTooLargeError', new PayloadTooLargeError('too big'), 413, 'too-costly'],
+    ['an UnsupportedMediaTypeError', new UnsupportedMediaTypeError('xml'), 415, 'not-supported'],
+    ['a TooManyRequestsError', new TooManyRequestsError(7), 429, 'throttled'],
+  ])('writes %s as a %i OperationOutcome whose diagnostics explain', (_, error, status, code) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID, 'operation-outcome');
+
+    // Assess
+    expect(response.statusCode).toBe(status);
+    expect(bodyOf(response)).toStrictEqual({
+      resourceType: 'OperationOutcome',
+      extension: correlation,
+      issue: [{ severity: 'error', code, diagnostics: error.message }],
+    });
+    expect(response.headers).toMatchObject({
+      'content-type': FHIR_JSON,
+      'cache-control': 'no-store',
+      'x-correlation-id': CORRELATION_ID,
+    });
+  });
+
+  it.each<[string, unknown, number, string]>([
+    ['an InternalError carrying PHI', new InternalError(PHI), 500, PHI],
+    ['a plain Error', new Error('secret detail'), 500, 'secret detail'],
+    [
+      'a ServiceUnavailableError',
+      new ServiceUnavailableError('database at 10.0.0.7 is down'),
+      503,
+      '10.0.0.7',
+    ],
+    [
+      'an error with a 4xx status that is not exposed',
+      new HiddenConflictError('conflict on secret detail'),
+      500,
+      'secret detail',
+    ],
+  ])('writes %s as a %i exception with generic diagnostics only', (_, error, status, secret) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID, 'operation-outcome');
+
+    // Assess
+    expect(response.statusCode).toBe(status);
+    const body = bodyOf(response);
+    expect(body).toMatchObject({ resourceType: 'OperationOutcome', extension: correlation });
+    expect(body['issue']).toStrictEqual([
+      { severity: 'error', code: 'exception', diagnostics: expect.any(String) },
+    ]);
+    expect(response.body).not.toContain(secret);
+    expect(response.headers?.['content-type']).toBe(FHIR_JSON);
+  });
+
+  it('lists the failing locations of an InputValidationError, never a value', () => {
+    // Prepare
+    const error = new InputValidationError('the Observation search is invalid', [
+      { path: '/_count', keyword: 'maximum', message: 'must be a whole number from 1 to 1000' },
+    ]);
+    Object.assign(error.problems[0] as object, { value: PHI });
+
+    // Act
+    const response = problemResponse(error, CORRELATION_ID, 'operation-outcome');
+
+    // Assess
+    expect(bodyOf(response)['issue']).toStrictEqual([
+      { severity: 'error', code: 'invalid', diagnostics: 'the Observation search is invalid' },
+      {
+        severity: 'error',
+        code: 'invalid',
+        diagnostics: '/_count: must be a whole number from 1 to 1000',
+      },
+    ]);
+    expect(response.body).not.toContain('Jane Doe');
+  });
+
+  it.each<[string, AppError, string, string]>([
+    [
+      'the bearer challenge of a 401',
+      new UnauthorizedError('token expired'),
+      'www-authenticate',
+      'Bearer realm="healthcare-etl", error="invalid_token"',
+    ],
+    [
+      'the bearer challenge of a 403',
+      new ForbiddenError('requires user/Observation.s'),
+      'www-authenticate',
+      'Bearer realm="healthcare-etl", error="insufficient_scope"',
+    ],
+    ['the Retry-After of a 429', new TooManyRequestsError(7), 'retry-after', '7'],
+  ])('keeps %s, as problem+json does', (_, error, header, value) => {
+    // Act
+    const outcome = problemResponse(error, CORRELATION_ID, 'operation-outcome');
+    const problem = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(outcome.headers?.[header]).toBe(value);
+    expect(outcome.statusCode).toBe(problem.statusCode);
+    expect({ ...outcome.headers, 'content-type': undefined }).toStrictEqual({
+      ...problem.headers,
+      'content-type': undefined,
+    });
+  });
+});
+
+describe('fhirResponse', () => {
+  it('serialises a resource as application/fhir+json that is never cached', () => {
+    // Act
+    const response = fhirResponse(200, { resourceType: 'Patient', id: RUN_ID });
+
+    // Assess
+    expect(response).toStrictEqual({
+      statusCode: 200,
+      headers: { 'content-type': 'application/fhir+json', 'cache-control': 'no-store' },
+      body: JSON.stringify({ resourceType: 'Patient', id: RUN_ID }),
+    });
   });
 });
