@@ -30,7 +30,13 @@ function env(name: string): string | undefined {
 
 const REGION = env('AWS_REGION') ?? 'us-east-1';
 const DATABASE = 'healthcare_etl';
-const ALL_SCOPES = ['system/Patient.c', 'user/Patient.r', 'user/Consent.u', 'system/AuditEvent.r'];
+const ALL_SCOPES = [
+  'system/Patient.c',
+  'user/Patient.r',
+  'user/Observation.rs',
+  'user/Consent.u',
+  'system/AuditEvent.r',
+];
 
 const dataDir = resolve(env('DATA_DIR') ?? '.data');
 const stops: Array<() => Promise<void>> = [];

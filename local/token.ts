@@ -10,6 +10,7 @@ import { authConfig } from '../lib/config.ts';
 const KNOWN_SCOPES = [
   'system/Patient.c',
   'user/Patient.r',
+  'user/Observation.rs',
   'user/Consent.u',
   'system/AuditEvent.r',
 ];

@@ -7,6 +7,8 @@ import { RUN_STATUSES } from '../db/repositories/ingestRuns.ts';
 import { REJECTION_REASONS } from '../db/repositories/rejections.ts';
 import { flatEnvelopeSchemaWith, patientRecordSchema } from '../fhir/flatSchema.ts';
 import { GENDERS } from '../fhir/model.ts';
+import { CORRELATION_ID_EXTENSION_URL, FHIR_JSON_CONTENT_TYPE } from '../fhir/r4/resources.ts';
+import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../fhir/r4/search.ts';
 import { consentChangeSchema } from '../patients/consentChanges.ts';
 import { JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE } from './problem.ts';
 
@@ -23,6 +25,7 @@ export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema
 
 const INGEST_SCOPE = 'system/Patient.c';
 const READ_PATIENTS_SCOPE = 'user/Patient.r';
+const SEARCH_OBSERVATIONS_SCOPE = 'user/Observation.s';
 const CONSENT_SCOPE = 'user/Consent.u';
 const AUDIT_SCOPE = 'system/AuditEvent.r';
 
@@ -50,6 +53,133 @@ function flatEnvelope(maxRecordsPerBatch: number): JsonObject {
       'A batch of flat records. Each record is validated on its own: an invalid record becomes a rejection of the run, not a 400 for the batch.',
     properties: {
       records: { ...envelope.properties.records, items: schemaRef('PatientRecord') },
+    },
+  };
+}
+
+/** FHIR R4 resources as the FHIR routes return them: the elements we set, the rest as R4 allows. */
+function fhirSchemas(): JsonObject {
+  const meta = {
+    type: 'object',
+    required: ['lastUpdated'],
+    properties: { lastUpdated: { type: 'string', format: 'date-time' } },
+  };
+  const reference = {
+    type: 'object',
+    required: ['reference'],
+    properties: { reference: { type: 'string', pattern: '^Patient/[0-9a-f-]{36}$' } },
+  };
+  return {
+    FhirPatient: {
+      type: 'object',
+      description:
+        'A FHIR R4 Patient: the resource as received under our id, or one built from a flat record (MR and SSN identifiers, name text, birth date, gender). Never our consent flags.',
+      required: ['resourceType', 'id', 'meta'],
+      properties: {
+        resourceType: { const: 'Patient' },
+        id: { type: 'string', format: 'uuid' },
+        meta,
+        identifier: { type: 'array', items: { type: 'object' } },
+        name: { type: 'array', items: { type: 'object' } },
+        gender: { enum: GENDERS },
+        birthDate: { type: 'string' },
+      },
+    },
+    FhirObservation: {
+      type: 'object',
+      description:
+        'A FHIR R4 Observation as received (values, units, codes and components untouched) under our id, its subject our Patient.',
+      required: ['resourceType', 'id', 'meta', 'status', 'code', 'subject'],
+      properties: {
+        resourceType: { const: 'Observation' },
+        id: { type: 'string', format: 'uuid' },
+        meta,
+        status: { type: 'string' },
+        code: { type: 'object' },
+        subject: reference,
+      },
+    },
+    FhirObservationSearchset: {
+      type: 'object',
+      description: 'A FHIR R4 searchset Bundle; `next` is present while more pages follow.',
+      required: ['resourceType', 'type', 'total', 'link', 'entry'],
+      properties: {
+        resourceType: { const: 'Bundle' },
+        type: { const: 'searchset' },
+        total: { type: 'integer', minimum: 0 },
+        link: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['relation', 'url'],
+            properties: { relation: { enum: ['self', 'next'] }, url: { type: 'string' } },
+          },
+        },
+        entry: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['fullUrl', 'resource', 'search'],
+            properties: {
+              fullUrl: { type: 'string' },
+              resource: schemaRef('FhirObservation'),
+              search: {
+                type: 'object',
+                required: ['mode'],
+                properties: { mode: { const: 'match' } },
+              },
+            },
+          },
+        },
+      },
+    },
+    OperationOutcome: {
+      type: 'object',
+      description:
+        'A FHIR R4 OperationOutcome: the issue type follows the HTTP status; 4xx diagnostics explain, 5xx diagnostics are generic. The correlation id is in the extension.',
+      required: ['resourceType', 'extension', 'issue'],
+      properties: {
+        resourceType: { const: 'OperationOutcome' },
+        extension: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['url', 'valueString'],
+            properties: {
+              url: { const: CORRELATION_ID_EXTENSION_URL },
+              valueString: { type: 'string' },
+            },
+          },
+        },
+        issue: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            required: ['severity', 'code', 'diagnostics'],
+            additionalProperties: false,
+            properties: {
+              severity: { const: 'error' },
+              code: {
+                enum: [
+                  'invalid',
+                  'processing',
+                  'login',
+                  'forbidden',
+                  'not-found',
+                  'not-supported',
+                  'conflict',
+                  'deleted',
+                  'too-costly',
+                  'throttled',
+                  'exception',
+                ],
+              },
+              diagnostics: { type: 'string' },
+            },
+          },
+        },
+      },
     },
   };
 }
@@ -276,6 +406,7 @@ function schemas(maxRecordsPerBatch: number): JsonObject {
         checkedAt: { type: 'string', format: 'date-time' },
       },
     },
+    ...fhirSchemas(),
     RedriveAccepted: {
       type: 'object',
       required: ['runId', 'status', 'attempt', 'links'],
@@ -302,6 +433,22 @@ function problemResponse(description: string, headers: JsonObject = {}): JsonObj
   };
 }
 
+function outcomeResponse(description: string, headers: JsonObject = {}): JsonObject {
+  return {
+    description,
+    headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
+    content: { [FHIR_JSON_CONTENT_TYPE]: { schema: schemaRef('OperationOutcome') } },
+  };
+}
+
+function fhirOkResponse(description: string, schema: JsonObject): JsonObject {
+  return {
+    description,
+    headers: { 'X-Correlation-Id': headerRef('CorrelationId') },
+    content: { [FHIR_JSON_CONTENT_TYPE]: { schema } },
+  };
+}
+
 function jsonContent(schema: JsonObject): JsonObject {
   return { [JSON_CONTENT_TYPE]: { schema } };
 }
@@ -325,6 +472,7 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
         'A JWT access token carrying SMART on FHIR scopes (v2 letters or v1 words):',
         `\`${INGEST_SCOPE}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
         `\`${READ_PATIENTS_SCOPE}\` (or \`user/Patient.read\`) to read patients and runs;`,
+        `\`${SEARCH_OBSERVATIONS_SCOPE}\` (granted by \`user/Observation.rs\` or \`user/Observation.read\`) to search observations;`,
         `\`${CONSENT_SCOPE}\` to change consent; \`${AUDIT_SCOPE}\` to read and verify the audit log.`,
       ].join(' '),
     },
@@ -349,6 +497,39 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
       in: 'path',
       required: true,
       schema: { type: 'string', format: 'uuid' },
+    },
+    FhirSearchPatient: {
+      name: 'patient',
+      in: 'query',
+      required: false,
+      description:
+        'The patient whose observations to list: `<id>` or `Patient/<id>`. One of `patient`, `subject` or `subject:Patient` is required; searching every patient is not allowed.',
+      schema: { type: 'string' },
+    },
+    FhirSearchSubject: {
+      name: 'subject',
+      in: 'query',
+      required: false,
+      description: 'Instead of `patient`: `Patient/<id>` (or `subject:Patient=<id>`).',
+      schema: { type: 'string' },
+    },
+    FhirCount: {
+      name: '_count',
+      in: 'query',
+      required: false,
+      schema: {
+        type: 'integer',
+        minimum: 1,
+        maximum: OBSERVATION_PAGE_MAX,
+        default: OBSERVATION_PAGE_DEFAULT,
+      },
+    },
+    FhirCursor: {
+      name: '_cursor',
+      in: 'query',
+      required: false,
+      description: 'Opaque: taken from the `next` link of the previous page.',
+      schema: { type: 'string' },
     },
     IdempotencyKey: {
       name: 'Idempotency-Key',
@@ -440,6 +621,19 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
     TooManyRequests: problemResponse('The token used up its request rate.', {
       'Retry-After': headerRef('RetryAfter'),
     }),
+    FhirBadRequest: outcomeResponse('The search is malformed; one issue per failing parameter.'),
+    FhirUnauthorized: outcomeResponse('No valid bearer token.', {
+      'WWW-Authenticate': headerRef('WwwAuthenticate'),
+    }),
+    FhirForbidden: outcomeResponse(
+      'The token lacks the required scope, or the patient has not consented to data sharing (audited).',
+      { 'WWW-Authenticate': headerRef('WwwAuthenticate') },
+    ),
+    FhirNotFound: outcomeResponse('No such patient (audited).'),
+    FhirTooManyRequests: outcomeResponse('The token used up its request rate.', {
+      'Retry-After': headerRef('RetryAfter'),
+    }),
+    FhirInternalError: outcomeResponse('The request failed; quote the correlation id.'),
   },
 });
 
@@ -453,6 +647,14 @@ const authenticatedErrors = {
   '429': responseRef('TooManyRequests'),
   '500': responseRef('InternalError'),
 };
+const fhirErrors = {
+  '401': responseRef('FhirUnauthorized'),
+  '403': responseRef('FhirForbidden'),
+  '404': responseRef('FhirNotFound'),
+  '429': responseRef('FhirTooManyRequests'),
+  '500': responseRef('FhirInternalError'),
+};
+const observationSecurity = [{ bearer: [SEARCH_OBSERVATIONS_SCOPE] }];
 const consentSecurity = [{ bearer: [CONSENT_SCOPE] }];
 const auditSecurity = [{ bearer: [AUDIT_SCOPE] }];
 
@@ -620,6 +822,42 @@ const paths = (maxRecordsPerBatch: number): JsonObject => ({
       },
     },
   },
+  '/fhir/r4/Patient/{id}': {
+    get: {
+      operationId: 'readFhirPatient',
+      tags: ['fhir'],
+      summary: 'A patient as a FHIR R4 Patient, when their consent allows data sharing',
+      description: 'The same consent rule and audit as GET /api/v1/patients/{id}.',
+      security: patientSecurity,
+      parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': fhirOkResponse('The patient.', schemaRef('FhirPatient')),
+        ...fhirErrors,
+      },
+    },
+  },
+  '/fhir/r4/Observation': {
+    get: {
+      operationId: 'searchFhirObservations',
+      tags: ['fhir'],
+      summary: 'One patient’s observations as a FHIR R4 searchset Bundle',
+      description:
+        'Only with the patient’s data-sharing consent (403 and an audited denial otherwise). Ordered by effective time, then id, a page at a time (keyset cursor in the `next` link); every Observation returned is audited.',
+      security: observationSecurity,
+      parameters: [
+        parameterRef('FhirSearchPatient'),
+        parameterRef('FhirSearchSubject'),
+        parameterRef('FhirCount'),
+        parameterRef('FhirCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': fhirOkResponse('A page of matches.', schemaRef('FhirObservationSearchset')),
+        '400': responseRef('FhirBadRequest'),
+        ...fhirErrors,
+      },
+    },
+  },
   '/health': {
     get: {
       operationId: 'getHealth',
@@ -669,7 +907,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
       title: 'Healthcare ETL pipeline API',
       version: '1.0.0',
       description:
-        'Ingests batches of patient data into an encrypted store through a five-stage pipeline. Errors are RFC 9457 problem details.',
+        'Ingests batches of patient data into an encrypted store through a five-stage pipeline. Errors are RFC 9457 problem details, or FHIR OperationOutcome resources on the /fhir/r4 routes.',
     },
     ...(serverUrl === undefined ? {} : { servers: [{ url: serverUrl }] }),
     tags: [
@@ -677,6 +915,10 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
       { name: 'runs', description: 'Pipeline runs and their rejections' },
       { name: 'patients', description: 'Consent-checked, audited patient reads; consent changes' },
       { name: 'audit', description: 'The tamper-evident audit log' },
+      {
+        name: 'fhir',
+        description: 'FHIR R4 reads (application/fhir+json); errors are OperationOutcome resources',
+      },
       { name: 'meta', description: 'Health and documentation' },
     ],
     paths: paths(maxRecordsPerBatch),

@@ -2,7 +2,7 @@ import { blindIndex } from '../crypto/blindIndex.ts';
 import { decryptFieldText } from '../crypto/fieldCipher.ts';
 import { type TransactionClient, withTransaction } from '../db/pool.ts';
 import { type AuditEntry, appendAudit } from '../db/repositories/auditLog.ts';
-import { type ConsentRow, findConsent } from '../db/repositories/consents.ts';
+import { type ConsentRow, findConsent, lockConsent } from '../db/repositories/consents.ts';
 import {
   findPatientById,
   findPatientByMrnIndex,
@@ -31,7 +31,8 @@ export interface PatientView {
 
 const MRN = new RegExp(MRN_PATTERN);
 
-function audit(
+/** The audit row of a read of (or a refusal to read) one patient. */
+export function patientAudit(
   actor: string,
   patientId: string | null,
   outcome: AuditEntry['outcome'],
@@ -48,7 +49,11 @@ function audit(
   };
 }
 
-function decrypt(key: Buffer, patient: StoredPatient, consent: ConsentRow): PatientView {
+/** The patient's PHI columns, decrypted under the row's data key. */
+export function decryptPatientColumns(
+  key: Buffer,
+  patient: StoredPatient,
+): Omit<PatientView, 'consent'> {
   const open = (column: string, value: Buffer | null) =>
     value === null
       ? null
@@ -64,6 +69,12 @@ function decrypt(key: Buffer, patient: StoredPatient, consent: ConsentRow): Pati
     birthDate: open(PATIENT_COLUMNS.birthDate, patient.birthDateEnc),
     gender: patient.gender,
     ssn: open(PATIENT_COLUMNS.ssn, patient.ssnEnc),
+  };
+}
+
+function decrypt(key: Buffer, patient: StoredPatient, consent: ConsentRow): PatientView {
+  return {
+    ...decryptPatientColumns(key, patient),
     consent: {
       dataSharing: consent.dataSharing,
       research: consent.research,
@@ -72,32 +83,46 @@ function decrypt(key: Buffer, patient: StoredPatient, consent: ConsentRow): Pati
   };
 }
 
+/** What a consented read discloses, and the audit rows that record exactly that. */
+export interface Disclosure<T> {
+  readonly value: T;
+  readonly audit: readonly AuditEntry[];
+}
+
+/** One kind of read of a patient's data: how it is named in the audit, and what it discloses. */
+export interface PatientRead<T> {
+  /** `details.via` of its audit rows: `id`, `mrn`, `fhir-read`, `fhir-search`. */
+  readonly via: string;
+  /** Runs only with data-sharing consent, inside the transaction that holds the consent lock. */
+  readonly reveal: (
+    client: TransactionClient,
+    patient: StoredPatient,
+    consent: ConsentRow,
+  ) => Promise<Disclosure<T>>;
+}
+
 /**
- * The consent gate of every read: decrypts only with data-sharing consent, and writes the
- * audit row (READ or DENY) in the same transaction, so no read goes unrecorded.
+ * The consent gate of every read: discloses only with data-sharing consent, and writes the
+ * audit rows (the read's own, or one DENY) in the same transaction, so no read goes unrecorded.
  */
-async function disclose(
-  deps: PipelineDependencies,
+async function disclose<T>(
   client: TransactionClient,
   actor: string,
   patient: StoredPatient,
-  via: string,
-): Promise<PatientView> {
+  read: PatientRead<T>,
+): Promise<T> {
   // FOR SHARE: a consent revocation committing meanwhile waits for this read, or this read sees it.
-  await client.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR SHARE', [patient.id]);
+  await lockConsent(client, patient.id);
   const consent = await findConsent(client, patient.id);
   if (consent?.dataSharing !== true) {
-    await appendAudit(client, [audit(actor, patient.id, 'denied', { reason: 'consent', via })]);
+    await appendAudit(client, [
+      patientAudit(actor, patient.id, 'denied', { reason: 'consent', via: read.via }),
+    ]);
     throw new ForbiddenError('the patient has not consented to data sharing');
   }
-  const key = await deps.keyring.rowKey(client, patient.dataKeyId);
-  try {
-    const view = decrypt(key, patient, consent);
-    await appendAudit(client, [audit(actor, patient.id, 'success', { via })]);
-    return view;
-  } finally {
-    key.fill(0);
-  }
+  const { value, audit } = await read.reveal(client, patient, consent);
+  await appendAudit(client, audit);
+  return value;
 }
 
 /** A denied read must be recorded even though the request fails: its own transaction. */
@@ -105,34 +130,67 @@ async function auditMiss(deps: PipelineDependencies, entry: AuditEntry): Promise
   await appendAudit(deps.pool, [entry]);
 }
 
-export async function readPatient(
+/** The v1 read: the decrypted columns and the consent that allowed them, one READ row. */
+function patientView(
+  deps: PipelineDependencies,
+  actor: string,
+  via: string,
+): PatientRead<PatientView> {
+  return {
+    via,
+    reveal: async (client, patient, consent) => {
+      const key = await deps.keyring.rowKey(client, patient.dataKeyId);
+      try {
+        return {
+          value: decrypt(key, patient, consent),
+          audit: [patientAudit(actor, patient.id, 'success', { via })],
+        };
+      } finally {
+        key.fill(0);
+      }
+    },
+  };
+}
+
+/**
+ * Reads one patient by id through the consent gate: 404 for an id that is not ours (audited
+ * as a failure), 403 without consent (audited as DENY, committed), else what `read` discloses.
+ */
+export async function readPatientWith<T>(
   deps: PipelineDependencies,
   actor: string,
   id: string,
-): Promise<PatientView> {
+  read: PatientRead<T>,
+): Promise<T> {
+  const notFound = { reason: 'not-found', via: read.via };
   if (!isUuid(id)) {
-    await auditMiss(deps, audit(actor, null, 'failure', { reason: 'not-found', via: 'id' }));
+    await auditMiss(deps, patientAudit(actor, null, 'failure', notFound));
     throw new NotFoundError('no such patient');
   }
   const outcome = await withTransaction(deps.pool, async (client) => {
     const patient = await findPatientById(client, id);
     if (patient === undefined) return undefined;
     try {
-      return { view: await disclose(deps, client, actor, patient, 'id') };
+      return { value: await disclose(client, actor, patient, read) };
     } catch (error) {
       if (error instanceof ForbiddenError) return { denied: error };
       throw error;
     }
   });
   if (outcome === undefined) {
-    await auditMiss(
-      deps,
-      audit(actor, id.toLowerCase(), 'failure', { reason: 'not-found', via: 'id' }),
-    );
+    await auditMiss(deps, patientAudit(actor, id.toLowerCase(), 'failure', notFound));
     throw new NotFoundError('no such patient');
   }
   if ('denied' in outcome) throw outcome.denied;
-  return outcome.view;
+  return outcome.value;
+}
+
+export async function readPatient(
+  deps: PipelineDependencies,
+  actor: string,
+  id: string,
+): Promise<PatientView> {
+  return readPatientWith(deps, actor, id, patientView(deps, actor, 'id'));
 }
 
 export async function findPatientsByMrn(
@@ -153,7 +211,7 @@ export async function findPatientsByMrn(
     const patient = await findPatientByMrnIndex(client, mrnBidx);
     if (patient === undefined) return { views: [] };
     try {
-      return { views: [await disclose(deps, client, actor, patient, 'mrn')] };
+      return { views: [await disclose(client, actor, patient, patientView(deps, actor, 'mrn'))] };
     } catch (error) {
       if (error instanceof ForbiddenError) return { denied: error };
       throw error;
@@ -161,7 +219,7 @@ export async function findPatientsByMrn(
   });
   if ('denied' in outcome) throw outcome.denied;
   if (outcome.views.length === 0) {
-    await auditMiss(deps, audit(actor, null, 'success', { via: 'mrn', matches: 0 }));
+    await auditMiss(deps, patientAudit(actor, null, 'success', { via: 'mrn', matches: 0 }));
   }
   return outcome.views;
 }

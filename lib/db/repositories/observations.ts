@@ -104,3 +104,92 @@ export async function listObservationsByPatient(
     dataKeyId: row.data_key_id,
   }));
 }
+
+/**
+ * Where an observation stands in a patient's list (effective time, then id; no time last).
+ * The time is in microseconds since the epoch, as PostgreSQL keeps it, so a position taken
+ * from one page matches the row exactly on the next.
+ */
+export interface ObservationPosition {
+  /** Microseconds since 1970-01-01 UTC as a decimal string, or null for no effective time. */
+  readonly effectiveMicros: string | null;
+  readonly id: string;
+}
+
+export interface StoredObservation extends ObservationRow {
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly position: ObservationPosition;
+}
+
+interface ObservationRecord {
+  id: string;
+  patient_id: string;
+  category: string | null;
+  code_system: string | null;
+  code: string | null;
+  effective_at: Date | null;
+  status: string | null;
+  value_enc: Buffer | null;
+  source_enc: Buffer | null;
+  record_digest: Buffer;
+  data_key_id: string;
+  created_at: Date;
+  updated_at: Date;
+  effective_micros: string | null;
+}
+
+/**
+ * One page of a patient's observations in effective time order, then id, those without a
+ * time last: the `limit` rows after `after` (keyset paging, no OFFSET). Read `limit + 1` to
+ * know whether another page follows.
+ */
+export async function listObservationPage(
+  db: Queryable,
+  patientId: string,
+  after: ObservationPosition | undefined,
+  limit: number,
+): Promise<StoredObservation[]> {
+  const { rows } = await db.query<ObservationRecord>(
+    `SELECT id, patient_id, category, code_system, code, effective_at, status, value_enc,
+            source_enc, record_digest, data_key_id, created_at, updated_at,
+            (extract(epoch FROM effective_at) * 1000000)::bigint::text AS effective_micros
+     FROM observations
+     WHERE patient_id = $1
+       AND ($3::uuid IS NULL
+         OR CASE WHEN $2::bigint IS NULL THEN effective_at IS NULL AND id > $3::uuid
+            ELSE (effective_at, id) > ('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::uuid)
+                 OR effective_at IS NULL
+            END)
+     ORDER BY effective_at NULLS LAST, id
+     LIMIT $4`,
+    [patientId, after?.effectiveMicros ?? null, after?.id ?? null, limit],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    patientId: row.patient_id,
+    category: row.category,
+    codeSystem: row.code_system,
+    code: row.code,
+    effectiveAt: row.effective_at,
+    status: row.status,
+    valueEnc: row.value_enc,
+    sourceEnc: row.source_enc,
+    recordDigest: row.record_digest,
+    dataKeyId: row.data_key_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    position: { effectiveMicros: row.effective_micros, id: row.id },
+  }));
+}
+
+export async function countObservationsByPatient(
+  db: Queryable,
+  patientId: string,
+): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM observations WHERE patient_id = $1',
+    [patientId],
+  );
+  return rows[0]?.n ?? 0;
+}

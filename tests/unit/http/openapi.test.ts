@@ -217,6 +217,28 @@ describe('buildOpenApiDocument: component schemas', () => {
 
   it.each<[string, unknown]>([
     [
+      'a validation failure',
+      new InputValidationError('bad', [
+        { path: '/_count', keyword: 'maximum', message: 'must be at most 1000' },
+      ]),
+    ],
+    ['an authentication failure', new UnauthorizedError('a bearer token is required')],
+    ['an internal error', new InternalError('boom')],
+  ])('OperationOutcome describes the body a FHIR route writes for %s', (_, error) => {
+    // Prepare
+    const validate = validatorFor(ajv, 'OperationOutcome');
+
+    // Act
+    const response = problemResponse(error, 'corr-0001', 'operation-outcome');
+    const valid = validate(JSON.parse(response.body ?? ''));
+
+    // Assess
+    expect(validate.errors ?? []).toStrictEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    [
       'IngestAccepted',
       { runId: RUN_ID, status: 'queued', links: { self: `/api/v1/runs/${RUN_ID}` } },
     ],
@@ -298,7 +320,9 @@ describe('buildOpenApiDocument: paths', () => {
   const patients = [{ bearer: ['user/Patient.r'] }];
   const consent = [{ bearer: ['user/Consent.u'] }];
   const audit = [{ bearer: ['system/AuditEvent.r'] }];
+  const observations = [{ bearer: ['user/Observation.s'] }];
   const paths = objectAt(document, 'paths');
+  const isFhir = (path: string) => path.startsWith('/fhir/');
 
   it.each<[string, string, unknown, string[]]>([
     [
@@ -320,6 +344,8 @@ describe('buildOpenApiDocument: paths', () => {
     ['/api/v1/runs/{runId}/rejections', 'get', runs, ['200', '400', '401', '403', '404']],
     ['/api/v1/patients/{id}', 'get', patients, ['200', '401', '403', '404']],
     ['/api/v1/patients', 'get', patients, ['200', '400', '401', '403']],
+    ['/fhir/r4/Patient/{id}', 'get', patients, ['200', '401', '403', '404', '429']],
+    ['/fhir/r4/Observation', 'get', observations, ['200', '400', '401', '403', '404', '429']],
     ['/health', 'get', [], ['200']],
     ['/openapi.json', 'get', [], ['200']],
     ['/docs', 'get', [], ['200']],
@@ -341,28 +367,47 @@ describe('buildOpenApiDocument: paths', () => {
     const ids = operations.map((operation) => (operation as JsonObject)['operationId']);
 
     // Assess
-    expect(ids).toHaveLength(12);
+    expect(ids).toHaveLength(14);
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('answers every error with application/problem+json and the Problem schema', () => {
+  it.each([
+    ['the v1 API', false, 'application/problem+json', 'Problem'],
+    ['the FHIR routes', true, 'application/fhir+json', 'OperationOutcome'],
+  ])('answers every error of %s with %s and the %s schema', (_, fhir, mediaType, schema) => {
     // Prepare
-    const responses = Object.values(paths).flatMap((item) =>
-      Object.values(item as JsonObject).flatMap((operation) =>
-        Object.entries(objectAt(operation, 'responses')),
-      ),
-    );
+    const responses = Object.entries(paths)
+      .filter(([path]) => isFhir(path) === fhir)
+      .flatMap(([, item]) =>
+        Object.values(item as JsonObject).flatMap((operation) =>
+          Object.entries(objectAt(operation, 'responses')),
+        ),
+      );
     const errors = responses.filter(([status]) => Number(status) >= 400);
 
     // Assess
-    expect(errors.length).toBeGreaterThan(20);
+    expect(errors.length).toBeGreaterThan(fhir ? 10 : 20);
     for (const [status, response] of errors) {
       const content = objectAt(dereference(response), 'content');
-      expect(Object.keys(content), status).toStrictEqual(['application/problem+json']);
-      expect(objectAt(content, 'application/problem+json', 'schema')).toStrictEqual({
-        $ref: '#/components/schemas/Problem',
+      expect(Object.keys(content), status).toStrictEqual([mediaType]);
+      expect(objectAt(content, mediaType, 'schema')).toStrictEqual({
+        $ref: `#/components/schemas/${schema}`,
       });
     }
+  });
+
+  it('answers the FHIR routes with application/fhir+json resources', () => {
+    // Act
+    const patient = objectAt(paths, '/fhir/r4/Patient/{id}', 'get', 'responses', '200');
+    const search = objectAt(paths, '/fhir/r4/Observation', 'get', 'responses', '200');
+
+    // Assess
+    expect(objectAt(patient, 'content', 'application/fhir+json', 'schema')).toStrictEqual({
+      $ref: '#/components/schemas/FhirPatient',
+    });
+    expect(objectAt(search, 'content', 'application/fhir+json', 'schema')).toStrictEqual({
+      $ref: '#/components/schemas/FhirObservationSearchset',
+    });
   });
 
   it('takes the flat envelope as JSON and answers 202 with a Location header', () => {

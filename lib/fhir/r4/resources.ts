@@ -1,0 +1,248 @@
+/**
+ * Pure builders of the FHIR R4 resources the API returns: Patient and Observation from what
+ * the pipeline stored, the searchset Bundle of a search, and OperationOutcome for errors.
+ * Nothing here reads a database or a key; callers pass decrypted values in.
+ */
+import { IDENTIFIER_TYPE_SYSTEM, MRN_TYPE_CODE, SSN_SYSTEM } from './mapping.ts';
+
+export const FHIR_JSON_CONTENT_TYPE = 'application/fhir+json';
+
+/** The extension on an OperationOutcome that carries the request's correlation id. */
+export const CORRELATION_ID_EXTENSION_URL = 'urn:healthcare-etl:fhir:correlation-id';
+
+export type FhirJson = Readonly<Record<string, unknown>>;
+
+/** What the API adds to a stored resource: our id for it and when our row last changed. */
+export interface StoredResourceMeta {
+  readonly id: string;
+  readonly lastUpdated: Date;
+}
+
+/** A patient as the flat format (or the decrypted columns of an old row) holds it. */
+export interface FlatPatient {
+  readonly mrn: string;
+  readonly name?: string | null;
+  readonly birthDate?: string | null;
+  readonly gender?: string | null;
+  readonly ssn?: string | null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The sender's meta with our lastUpdated. Its versionId numbers the sender's versions, not
+ * ours, so it goes, as the sender's id does; profiles, tags and security labels stay.
+ */
+function ourMeta(sent: unknown, lastUpdated: Date): FhirJson {
+  const { versionId: _theirs, lastUpdated: _theirTime, ...kept } = isObject(sent) ? sent : {};
+  return { ...kept, lastUpdated: lastUpdated.toISOString() };
+}
+
+/** A stored flat record says so by its `mrn`: a FHIR Patient never has one. */
+export function isFlatPatient(source: FhirJson): source is FhirJson & FlatPatient {
+  return typeof source['mrn'] === 'string';
+}
+
+function flatPatientResource(patient: FlatPatient, meta: StoredResourceMeta): FhirJson {
+  const identifier: FhirJson[] = [
+    {
+      type: {
+        coding: [
+          { system: IDENTIFIER_TYPE_SYSTEM, code: MRN_TYPE_CODE, display: 'Medical record number' },
+        ],
+      },
+      value: patient.mrn,
+    },
+  ];
+  if (typeof patient.ssn === 'string') identifier.push({ system: SSN_SYSTEM, value: patient.ssn });
+  return {
+    resourceType: 'Patient',
+    id: meta.id,
+    meta: ourMeta(undefined, meta.lastUpdated),
+    identifier,
+    ...(typeof patient.name === 'string' ? { name: [{ text: patient.name }] } : {}),
+    ...(typeof patient.gender === 'string' ? { gender: patient.gender } : {}),
+    ...(typeof patient.birthDate === 'string' ? { birthDate: patient.birthDate } : {}),
+  };
+}
+
+/**
+ * The FHIR Patient of a stored patient: the resource as the sender wrote it under our id, or,
+ * for a flat record, an R4 Patient built from its fields. Our consent flags are never part of
+ * it (R4 has no such element; consent is a resource of its own).
+ */
+export function patientResource(source: FhirJson, meta: StoredResourceMeta): FhirJson {
+  if (isFlatPatient(source)) return flatPatientResource(source, meta);
+  const {
+    resourceType: _type,
+    id: _senderId,
+    meta: sentMeta,
+    consent: _ours,
+    ...elements
+  } = source;
+  return {
+    resourceType: 'Patient',
+    id: meta.id,
+    meta: ourMeta(sentMeta, meta.lastUpdated),
+    ...elements,
+  };
+}
+
+/** What is kept in clear about an observation: enough to rebuild one whose source is gone. */
+export interface ObservationColumns extends StoredResourceMeta {
+  readonly patientId: string;
+  readonly status: string | null;
+  readonly category: string | null;
+  readonly codeSystem: string | null;
+  readonly code: string | null;
+  readonly effectiveAt: Date | null;
+}
+
+function patientReference(patientId: string): FhirJson {
+  return { reference: `Patient/${patientId}` };
+}
+
+/** An Observation from its clear columns and decrypted value elements, when no source was kept. */
+function rebuiltObservation(columns: ObservationColumns, value: FhirJson): FhirJson {
+  const coding =
+    columns.code === null
+      ? []
+      : [
+          {
+            ...(columns.codeSystem === null ? {} : { system: columns.codeSystem }),
+            code: columns.code,
+          },
+        ];
+  return {
+    resourceType: 'Observation',
+    id: columns.id,
+    meta: ourMeta(undefined, columns.lastUpdated),
+    status: columns.status ?? 'unknown',
+    ...(columns.category === null ? {} : { category: [{ coding: [{ code: columns.category }] }] }),
+    code: { coding },
+    subject: patientReference(columns.patientId),
+    ...(columns.effectiveAt === null
+      ? {}
+      : { effectiveDateTime: columns.effectiveAt.toISOString() }),
+    ...value,
+  };
+}
+
+/**
+ * The FHIR Observation of a stored one: the source as sent (values, units, codes and
+ * components untouched) under our id, with its subject pointing at our Patient, since the
+ * sender's reference names the sender's ids. Without a source, rebuilt from the columns and
+ * the value elements.
+ */
+export function observationResource(
+  stored: { readonly source: FhirJson } | { readonly source: null; readonly value: FhirJson },
+  columns: ObservationColumns,
+): FhirJson {
+  if (stored.source === null) return rebuiltObservation(columns, stored.value);
+  const {
+    resourceType: _type,
+    id: _senderId,
+    meta: sentMeta,
+    subject: _theirs,
+    ...elements
+  } = stored.source;
+  return {
+    resourceType: 'Observation',
+    id: columns.id,
+    meta: ourMeta(sentMeta, columns.lastUpdated),
+    ...elements,
+    subject: patientReference(columns.patientId),
+  };
+}
+
+/** The absolute URL of a resource on this server; `base` is the FHIR base, e.g. `https://host/fhir/r4`. */
+export function resourceUrl(base: string, resourceType: string, id: string): string {
+  return `${base}/${resourceType}/${encodeURIComponent(id)}`;
+}
+
+export interface SearchsetPage {
+  /** The FHIR base URL every entry's fullUrl starts with. */
+  readonly base: string;
+  readonly total: number;
+  readonly selfUrl: string;
+  readonly nextUrl: string | null;
+  readonly resources: readonly FhirJson[];
+}
+
+/** A searchset Bundle: every resource a match, `next` only while more pages follow. */
+export function searchsetBundle(page: SearchsetPage): FhirJson {
+  const link = [{ relation: 'self', url: page.selfUrl }];
+  if (page.nextUrl !== null) link.push({ relation: 'next', url: page.nextUrl });
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: page.total,
+    link,
+    entry: page.resources.map((resource) => ({
+      fullUrl: resourceUrl(page.base, String(resource['resourceType']), String(resource['id'])),
+      resource,
+      search: { mode: 'match' },
+    })),
+  };
+}
+
+/** IssueType codes (http://hl7.org/fhir/issue-type) for the statuses the API answers with. */
+const ISSUE_TYPES: ReadonlyMap<number, string> = new Map([
+  [400, 'invalid'],
+  [401, 'login'],
+  [403, 'forbidden'],
+  [404, 'not-found'],
+  [405, 'not-supported'],
+  [406, 'not-supported'],
+  [409, 'conflict'],
+  [410, 'deleted'],
+  [412, 'conflict'],
+  [413, 'too-costly'],
+  [415, 'not-supported'],
+  [422, 'processing'],
+  [429, 'throttled'],
+]);
+
+export function issueTypeForStatus(status: number): string {
+  if (status >= 500) return 'exception';
+  return ISSUE_TYPES.get(status) ?? 'processing';
+}
+
+export interface OutcomeIssue {
+  /** What went wrong, without PHI: an exposed 4xx message or a generic 5xx text. */
+  readonly diagnostics: string;
+  /** The failing locations of a validation error, each its own issue. */
+  readonly problems?: readonly { readonly path: string; readonly message: string }[];
+}
+
+/** An OperationOutcome for an HTTP error status, with the correlation id as an extension. */
+export function operationOutcome(
+  status: number,
+  issue: OutcomeIssue,
+  correlationId: string,
+): FhirJson {
+  const code = issueTypeForStatus(status);
+  const details = (issue.problems ?? []).map(({ path, message }) => ({
+    severity: 'error',
+    code,
+    diagnostics: path === '' ? message : `${path}: ${message}`,
+  }));
+  return {
+    resourceType: 'OperationOutcome',
+    extension: [{ url: CORRELATION_ID_EXTENSION_URL, valueString: correlationId }],
+    issue: [{ severity: 'error', code, diagnostics: issue.diagnostics }, ...details],
+  };
+}
+
+/** The decrypted JSON of a stored resource, as an object; anything else is a storage fault. */
+export function storedJson(text: string): FhirJson | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isObject(parsed) ? parsed : undefined;
+}
