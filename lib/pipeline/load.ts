@@ -33,6 +33,25 @@ function audited(
   }));
 }
 
+/** An Observation's audit rows name its patient, so the patient's audit trail finds them. */
+function observationAudit(
+  actor: string,
+  runId: string,
+  action: 'CREATE' | 'UPDATE',
+  ids: readonly string[],
+  patientOf: (id: string) => string | null,
+): AuditEntry[] {
+  return ids.map((id) => ({
+    actor,
+    action,
+    resourceType: 'Observation',
+    resourceId: id,
+    runId,
+    outcome: 'success',
+    details: { stage: 'load', patientId: patientOf(id) },
+  }));
+}
+
 /**
  * Load: one transaction upserts patients, the references they are known by, consents and
  * observations, audits each change, and ends the run.
@@ -53,11 +72,10 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         (transformed.references ?? []).map(referenceRowFromWire),
       );
       const consents = await upsertConsents(client, transformed.consents.map(consentRowFromWire));
-      const observations = await upsertObservations(
-        client,
-        runId,
-        (transformed.observations ?? []).map(observationRowFromWire),
-      );
+      const observationRows = (transformed.observations ?? []).map(observationRowFromWire);
+      const observations = await upsertObservations(client, runId, observationRows);
+      const patientIds = new Map(observationRows.map((row) => [row.id, row.patientId]));
+      const patientOf = (id: string) => patientIds.get(id) ?? null;
       const revoked = await revokeConsentsByMrnIndex(
         client,
         (transformed.revocations ?? []).map(({ mrnBidx, research }) => ({
@@ -72,8 +90,8 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
-        ...audited(run.actor, runId, 'Observation', 'CREATE', observations.created),
-        ...audited(run.actor, runId, 'Observation', 'UPDATE', observations.updated),
+        ...observationAudit(run.actor, runId, 'CREATE', observations.created, patientOf),
+        ...observationAudit(run.actor, runId, 'UPDATE', observations.updated, patientOf),
       ]);
       const observationCounts =
         run.format === 'flat'

@@ -13,6 +13,17 @@ CREATE TABLE patient_references (
 CREATE INDEX patient_references_patient ON patient_references (patient_id);
 CREATE INDEX patient_references_run ON patient_references (run_id);
 
+-- GET /fhir/r4/Observation pages a patient's observations by (effective_at, id).
+DROP INDEX observations_patient;
+CREATE INDEX observations_patient ON observations (patient_id, effective_at, id);
+
+-- A patient's audit trail includes the writes and reads of their Observations.
+CREATE INDEX audit_log_observation_patient ON audit_log ((details ->> 'patientId'), seq)
+  WHERE resource_type = 'Observation';
+
 -- Down Migration
 
+DROP INDEX audit_log_observation_patient;
+DROP INDEX observations_patient;
+CREATE INDEX observations_patient ON observations (patient_id, effective_at);
 DROP TABLE patient_references;

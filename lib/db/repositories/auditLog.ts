@@ -80,7 +80,7 @@ function fromRecord(row: AuditRecord): AuditRow {
 }
 
 export interface AuditFilter {
-  /** Entries about this patient: the Patient itself and its Consent. */
+  /** Entries about this patient: the Patient itself, its Consent and its Observations. */
   readonly patientId?: string;
   readonly actor?: string;
   readonly actions?: readonly AuditAction[];
@@ -98,7 +98,9 @@ export async function listAudit(
 ): Promise<AuditRow[]> {
   const { rows } = await db.query<AuditRecord>(
     `SELECT * FROM audit_log
-     WHERE ($1::text IS NULL OR (resource_id = $1 AND resource_type IN ('Patient', 'Consent')))
+     WHERE ($1::text IS NULL
+         OR (resource_id = $1 AND resource_type IN ('Patient', 'Consent'))
+         OR (resource_type = 'Observation' AND details ->> 'patientId' = $1))
        AND ($2::text IS NULL OR actor = $2)
        AND ($3::text[] IS NULL OR action = ANY($3))
        AND ($4::timestamptz IS NULL OR at >= $4)

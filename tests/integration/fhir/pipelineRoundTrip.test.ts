@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../../lib/db/repositories/auditLog.ts';
 import { readFhirPatient, searchObservations } from '../../../lib/patients/fhirAccess.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import {
@@ -81,6 +82,16 @@ describe('FHIR R4 reads of what the real pipeline stored', () => {
     expect(page.resources.map((resource) => sentContent(resource as FhirJson)).sort()).toEqual(
       observations.map(sentContent).sort(),
     );
+    // The patient's audit trail holds each Observation's creation and each read of it.
+    const trail = await listAudit(database.pool, { patientId: id }, 1_000);
+    const observationRows = trail.filter((row) => row.resourceType === 'Observation');
+    const observationIds = page.resources.map((resource) => resource['id']).sort();
+    for (const action of ['CREATE', 'READ'] as const) {
+      const ids = observationRows
+        .filter((row) => row.action === action)
+        .map((row) => row.resourceId);
+      expect(ids.sort(), action).toEqual(observationIds);
+    }
   });
 
   it('returns a flat record as an R4 Patient without its consent object', async () => {
