@@ -48,11 +48,8 @@ describe('FHIR R4 validator cold start', () => {
     );
     const coldStart = JSON.parse(output) as ColdStart;
 
-    // Assess: the timing is reported, not tested, since it depends on the machine's load.
-    const ms = (value: number): string => `${value.toFixed(0)} ms`;
-    console.log(
-      `FHIR R4 validator cold start: import ${ms(coldStart.importMs)} + compile ${ms(coldStart.compileMs)} + first validation ${ms(coldStart.firstValidationMs)} = ${ms(coldStart.importMs + coldStart.compileMs + coldStart.firstValidationMs)}`,
-    );
+    // Assess: timings are printed by `npm run bench:cold-start`, never asserted.
+    expect(coldStart.compileMs).toBeGreaterThan(0);
     expect(coldStart.ok).toBe(true);
   }, 90_000);
 });

@@ -1,0 +1,114 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InputError } from '../../../cli/ingest/errors.ts';
+import { directoryOrder, locateInput } from '../../../cli/ingest/inputFiles.ts';
+
+describe('directoryOrder', () => {
+  it.each<[string, string[], string[]]>([
+    [
+      'Patient files first, then the others by name',
+      ['Observation.ndjson', 'Consent.ndjson', 'Patient.ndjson', 'AllergyIntolerance.ndjson'],
+      ['Patient.ndjson', 'AllergyIntolerance.ndjson', 'Consent.ndjson', 'Observation.ndjson'],
+    ],
+    [
+      'numbered export files in order within their type',
+      [
+        'Observation.001.ndjson',
+        'Patient.002.ndjson',
+        'Observation.000.ndjson',
+        'Patient.001.ndjson',
+      ],
+      [
+        'Patient.001.ndjson',
+        'Patient.002.ndjson',
+        'Observation.000.ndjson',
+        'Observation.001.ndjson',
+      ],
+    ],
+    [
+      'only *.ndjson and *.json files',
+      ['README.md', 'bundle.json', 'notes.txt', 'Patient.ndjson.gz', 'a.ndjson'],
+      ['a.ndjson', 'bundle.json'],
+    ],
+    [
+      'names by code point, not by locale',
+      ['b.ndjson', 'B.ndjson', 'a.ndjson', 'Z.json'],
+      ['B.ndjson', 'Z.json', 'a.ndjson', 'b.ndjson'],
+    ],
+    [
+      'a file whose name merely starts with Patient among the others',
+      ['PatientConsent.ndjson', 'Patient.ndjson', 'Encounter.ndjson'],
+      ['Patient.ndjson', 'Encounter.ndjson', 'PatientConsent.ndjson'],
+    ],
+  ])('%s', (_case, names, expected) => {
+    // Act
+    const ordered = directoryOrder(names);
+
+    // Assess
+    expect(ordered).toStrictEqual(expected);
+  });
+});
+
+describe('locateInput', () => {
+  let directory: string;
+
+  beforeEach(() => {
+    directory = mkdtempSync(join(tmpdir(), 'ingest-files-'));
+  });
+
+  afterEach(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('a file is the whole input, named by its base name', () => {
+    // Prepare
+    const path = join(directory, 'Patient.ndjson');
+    writeFileSync(path, '{}\n');
+
+    // Act
+    const location = locateInput(path, []);
+
+    // Assess
+    expect(location).toStrictEqual({
+      resolvedPath: path,
+      files: [{ name: 'Patient.ndjson', path }],
+    });
+  });
+
+  it('a directory gives its loadable files in order, without subdirectories or excluded files', () => {
+    // Prepare
+    for (const name of ['Observation.ndjson', 'Patient.ndjson', 'run.outcomes.ndjson', 'x.txt']) {
+      writeFileSync(join(directory, name), '{}\n');
+    }
+    mkdirSync(join(directory, 'nested.ndjson'));
+
+    // Act
+    const location = locateInput(directory, [join(directory, 'run.outcomes.ndjson')]);
+
+    // Assess
+    expect(location.resolvedPath).toBe(directory);
+    expect(location.files.map((file) => file.name)).toStrictEqual([
+      'Patient.ndjson',
+      'Observation.ndjson',
+    ]);
+  });
+
+  it.each<[string, (directory: string) => string, RegExp]>([
+    ['a path that does not exist', (dir) => join(dir, 'missing.ndjson'), /no such file/],
+    ['a directory without loadable files', (dir) => dir, /no \*\.ndjson or \*\.json files/],
+  ])('refuses %s with an InputError', (_case, pathIn, message) => {
+    // Act
+    let error: unknown;
+    try {
+      locateInput(pathIn(directory), []);
+    } catch (thrown) {
+      error = thrown;
+    }
+
+    // Assess
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as Error).message).toMatch(message);
+  });
+});
