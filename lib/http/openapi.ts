@@ -10,6 +10,12 @@ import { GENDERS } from '../fhir/model.ts';
 import { CORRELATION_ID_EXTENSION_URL, FHIR_JSON_CONTENT_TYPE } from '../fhir/r4/resources.ts';
 import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../fhir/r4/search.ts';
 import { consentChangeSchema } from '../patients/consentChanges.ts';
+import {
+  FHIR_JSON_MEDIA_TYPE,
+  INGESTIBLE_BUNDLE_TYPES,
+  JSON_MEDIA_TYPE,
+  NDJSON_MEDIA_TYPE,
+} from '../pipeline/envelopes.ts';
 import { JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE } from './problem.ts';
 
 export interface OpenApiOptions {
@@ -53,6 +59,32 @@ function flatEnvelope(maxRecordsPerBatch: number): JsonObject {
       'A batch of flat records. Each record is validated on its own: an invalid record becomes a rejection of the run, not a 400 for the batch.',
     properties: {
       records: { ...envelope.properties.records, items: schemaRef('PatientRecord') },
+    },
+  };
+}
+
+/** What intake checks of a Bundle; each entry's resource is validated on its own, in the run. */
+function ingestBundle(maxRecordsPerBatch: number): JsonObject {
+  return {
+    type: 'object',
+    description:
+      'A FHIR R4 Bundle of Patient, Observation and Consent resources, linked by id or urn:uuid fullUrl. Each entry is validated on its own against R4: an invalid entry becomes a rejection of the run, other resource types are skipped (unsupported-type).',
+    required: ['resourceType', 'type', 'entry'],
+    properties: {
+      resourceType: { const: 'Bundle' },
+      type: { enum: [...INGESTIBLE_BUNDLE_TYPES] },
+      entry: {
+        type: 'array',
+        minItems: 1,
+        maxItems: maxRecordsPerBatch,
+        items: {
+          type: 'object',
+          properties: {
+            fullUrl: { type: 'string' },
+            resource: { type: 'object', required: ['resourceType'] },
+          },
+        },
+      },
     },
   };
 }
@@ -302,6 +334,7 @@ function schemas(maxRecordsPerBatch: number): JsonObject {
   return {
     PatientRecord: withoutId(patientRecordSchema),
     FlatEnvelope: flatEnvelope(maxRecordsPerBatch),
+    IngestBundle: ingestBundle(maxRecordsPerBatch),
     Problem: problem,
     ValidationProblem: validationProblem,
     IngestAccepted: ingestAccepted,
@@ -664,10 +697,25 @@ const paths = (maxRecordsPerBatch: number): JsonObject => ({
       operationId: 'ingestBatch',
       tags: ['ingest'],
       summary: 'Submit a batch of patient records',
-      description: `Stores the batch encrypted and starts a pipeline run. At most ${maxRecordsPerBatch} records a batch.`,
+      description: `Stores the batch encrypted and starts a pipeline run. At most ${maxRecordsPerBatch} records a batch: flat records, Bundle entries or NDJSON lines. Under application/json a body with a resourceType is read as a FHIR Bundle.`,
       security: ingestSecurity,
       parameters: [parameterRef('IdempotencyKey'), parameterRef('CorrelationId')],
-      requestBody: { required: true, content: jsonContent(schemaRef('FlatEnvelope')) },
+      requestBody: {
+        required: true,
+        content: {
+          [JSON_MEDIA_TYPE]: {
+            schema: { oneOf: [schemaRef('FlatEnvelope'), schemaRef('IngestBundle')] },
+          },
+          [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('IngestBundle') },
+          [NDJSON_MEDIA_TYPE]: {
+            schema: {
+              type: 'string',
+              description:
+                'One FHIR R4 resource per line (FHIR Bulk Data). Each line is parsed and validated on its own: a bad line becomes a rejection of the run, naming its position.',
+            },
+          },
+        },
+      },
       responses: {
         '202': {
           description: 'The batch is accepted and its run queued.',

@@ -10,6 +10,7 @@ import {
 import { BIRTH_DATE_FORMAT, patientRecordSchema } from '../../../lib/fhir/flatSchema.ts';
 import { buildOpenApiDocument } from '../../../lib/http/openapi.ts';
 import { problemResponse } from '../../../lib/http/problem.ts';
+import { classifyBatch } from '../../../lib/pipeline/envelopes.ts';
 
 // ajv-formats is CommonJS: Node's default import is module.exports, and its `default` is the plugin.
 const addFormats = addFormatsModule.default;
@@ -192,6 +193,35 @@ describe('buildOpenApiDocument: component schemas', () => {
 
     // Assess
     expect(result).toBe(valid);
+  });
+
+  const entry = { fullUrl: 'urn:uuid:1', resource: { resourceType: 'Patient' } };
+  it.each<[string, unknown]>([
+    ['a collection Bundle', { resourceType: 'Bundle', type: 'collection', entry: [entry] }],
+    ['a transaction Bundle', { resourceType: 'Bundle', type: 'transaction', entry: [entry] }],
+    ['a searchset Bundle', { resourceType: 'Bundle', type: 'searchset', entry: [entry] }],
+    ['a Bundle without entries', { resourceType: 'Bundle', type: 'batch', entry: [] }],
+    [
+      'a Bundle over the limit',
+      { resourceType: 'Bundle', type: 'batch', entry: Array(MAX_RECORDS + 1).fill(entry) },
+    ],
+    ['a Patient', { resourceType: 'Patient' }],
+  ])('IngestBundle judges %s as intake does', (_, body) => {
+    // Prepare
+    const validate = validatorFor(ajv, 'IngestBundle');
+    let accepted: boolean;
+    try {
+      classifyBatch(JSON.stringify(body), 'application/fhir+json', MAX_RECORDS);
+      accepted = true;
+    } catch {
+      accepted = false;
+    }
+
+    // Act
+    const result = validate(body);
+
+    // Assess
+    expect(result).toBe(accepted);
   });
 
   it.each<[string, unknown]>([
@@ -410,14 +440,25 @@ describe('buildOpenApiDocument: paths', () => {
     });
   });
 
-  it('takes the flat envelope as JSON and answers 202 with a Location header', () => {
+  it('takes the flat envelope, a FHIR Bundle or NDJSON and answers 202 with a Location header', () => {
     // Act
     const operation = objectAt(paths, '/api/v1/ingest', 'post');
 
     // Assess
     expect(objectAt(operation, 'requestBody')).toMatchObject({
       required: true,
-      content: { 'application/json': { schema: { $ref: '#/components/schemas/FlatEnvelope' } } },
+      content: {
+        'application/json': {
+          schema: {
+            oneOf: [
+              { $ref: '#/components/schemas/FlatEnvelope' },
+              { $ref: '#/components/schemas/IngestBundle' },
+            ],
+          },
+        },
+        'application/fhir+json': { schema: { $ref: '#/components/schemas/IngestBundle' } },
+        'application/fhir+ndjson': { schema: { type: 'string' } },
+      },
     });
     const accepted = objectAt(operation, 'responses', '202');
     expect(objectAt(accepted, 'headers')).toHaveProperty('Location');
