@@ -8,6 +8,7 @@ import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { type ConsentRow, findConsents } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import { findPatientsByReference } from '../db/repositories/patientReferences.ts';
+import { findPendingConsents } from '../db/repositories/pendingConsents.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
 import { referenceKey } from '../fhir/r4/mapping.ts';
 import type { FhirConsentRecord } from '../fhir/r4/model.ts';
@@ -26,12 +27,22 @@ export interface LinkedObservation extends ObservationEntry {
 
 /** The consent a Consent resource records for its patient, once it is the newest one. */
 export interface ConsentDecision {
-  /** The Consent resource's position in the batch. */
+  /** The Consent resource's position in the batch; -1 for one that waited in pending_consents. */
   readonly index: number;
   readonly patient: PatientLink;
   readonly dataSharing: boolean;
   readonly research: boolean;
-  /** ISO 8601: the Consent's dateTime, never later than the run. */
+  /** ISO 8601: the Consent's dateTime, never later than the run that received it. */
+  readonly recordedAt: string;
+  /** Who sent a decision that waited; the run's actor otherwise. */
+  readonly recordedBy?: string;
+}
+
+/** A decision about a patient not stored yet, kept under the reference's blind index (base64). */
+export interface PendingDecision {
+  readonly refBidx: string;
+  readonly dataSharing: boolean;
+  readonly research: boolean;
   readonly recordedAt: string;
 }
 
@@ -106,6 +117,13 @@ export async function checkFhirConsent(
       for (const key of entry.referenceKeys ?? []) inBatch.set(key, entry);
     }
 
+    // Decisions that arrived before their patient: they count as if sent with it.
+    const batchKeys = [...inBatch.keys()];
+    const pendingByIndex = await findPendingConsents(
+      deps.pool,
+      batchKeys.map((key) => referenceIndex(indexKey, key)),
+    );
+
     const outside = new Set<string>();
     for (const reference of [
       ...observations.map(({ record }) => record.subjectReference),
@@ -146,17 +164,50 @@ export async function checkFhirConsent(
 
     // The newest decision of the batch per patient; ties go to the later resource.
     const latest = new Map<string, Candidate>();
+    for (const entry of validated.records) {
+      const patientId = patientIds.get(entry.index) ?? '';
+      for (const key of entry.referenceKeys ?? []) {
+        const pending = pendingByIndex.get(referenceIndex(indexKey, key).toString('base64'));
+        if (pending === undefined) continue;
+        const candidate: Candidate = {
+          index: -1,
+          patientId,
+          patient: { recordIndex: entry.index },
+          dataSharing: pending.dataSharing,
+          research: pending.research,
+          recordedAt: pending.recordedAt.toISOString(),
+          recordedBy: pending.recordedBy,
+        };
+        if (newer(candidate, latest.get(patientId))) latest.set(patientId, candidate);
+      }
+    }
     const runTime = run.createdAt.toISOString();
+    const pendingDecisions = new Map<string, PendingDecision>();
     let undecided = 0;
     for (const { index, record } of consents) {
       const resolved = target(record.patientReference);
-      if (resolved.kind === 'unresolved') {
+      const decision = decisionOf(record);
+      if (resolved.kind === 'unresolved' && resolved.why === 'not-a-patient') {
         orphan(index, 'Consent', 'patient', resolved.why);
         continue;
       }
-      const decision = decisionOf(record);
       if (decision === undefined) {
         undecided += 1;
+        continue;
+      }
+      // A future dateTime would outrank every later decision: it counts as the run's time.
+      const recordedAt =
+        record.dateTime !== undefined && record.dateTime < runTime ? record.dateTime : runTime;
+      const dataSharing = decision === 'permit';
+      const research = dataSharing && record.research;
+      if (resolved.kind === 'unresolved') {
+        // Not stored yet: kept until the Patient arrives, the newest decision per reference.
+        const key = referenceKey(record.patientReference) ?? '';
+        const refBidx = referenceIndex(indexKey, key).toString('base64');
+        const known = pendingDecisions.get(refBidx);
+        if (known === undefined || known.recordedAt <= recordedAt) {
+          pendingDecisions.set(refBidx, { refBidx, dataSharing, research, recordedAt });
+        }
         continue;
       }
       const candidate: Candidate = {
@@ -166,11 +217,9 @@ export async function checkFhirConsent(
           resolved.kind === 'batch'
             ? { recordIndex: resolved.entry.index }
             : { patientId: resolved.patientId },
-        dataSharing: decision === 'permit',
-        research: decision === 'permit' && record.research,
-        // A future dateTime would outrank every later decision: it counts as the run's time.
-        recordedAt:
-          record.dateTime !== undefined && record.dateTime < runTime ? record.dateTime : runTime,
+        dataSharing,
+        research,
+        recordedAt,
       };
       if (newer(candidate, latest.get(resolved.patientId))) {
         latest.set(resolved.patientId, candidate);
@@ -274,6 +323,7 @@ export async function checkFhirConsent(
         refusals,
         linkedObservations,
         consentDecisions: decisions.map(({ patientId: _patientId, ...decision }) => decision),
+        pendingConsents: [...pendingDecisions.values()],
       },
       rejections,
       audit,
@@ -283,6 +333,7 @@ export async function checkFhirConsent(
         orphans: rejections.filter(({ reason }) => reason === 'orphan-reference').length,
         observationsConsented: linkedObservations.length,
         consentsUndecided: undecided,
+        consentsPending: pendingDecisions.size,
       },
     };
   } finally {

@@ -4,6 +4,10 @@ import { revokeConsentsByMrnIndex, upsertConsents } from '../db/repositories/con
 import { upsertObservations } from '../db/repositories/observations.ts';
 import { upsertPatientReferences } from '../db/repositories/patientReferences.ts';
 import { upsertPatients } from '../db/repositories/patients.ts';
+import {
+  deletePendingConsents,
+  upsertPendingConsents,
+} from '../db/repositories/pendingConsents.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
@@ -11,6 +15,7 @@ import {
   consentRowFromWire,
   observationRowFromWire,
   patientRowFromWire,
+  pendingConsentRowFromWire,
   referenceRowFromWire,
   type TransformedPayload,
 } from './transform.ts';
@@ -66,10 +71,16 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         runId,
         transformed.patients.map(patientRowFromWire),
       );
-      await upsertPatientReferences(
+      const references = (transformed.references ?? []).map(referenceRowFromWire);
+      await upsertPatientReferences(client, runId, references);
+      // Stored now: their waiting decisions were applied by ConsentCheck and live in `consents`.
+      await deletePendingConsents(
         client,
-        runId,
-        (transformed.references ?? []).map(referenceRowFromWire),
+        references.map((reference) => reference.refBidx),
+      );
+      const pending = await upsertPendingConsents(
+        client,
+        (transformed.pendingConsents ?? []).map(pendingConsentRowFromWire),
       );
       const consents = await upsertConsents(client, transformed.consents.map(consentRowFromWire));
       const observationRows = (transformed.observations ?? []).map(observationRowFromWire);
@@ -105,6 +116,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
                 observations.updated.length +
                 observations.unchanged.length,
               consentsRecorded: consents.created.length + consents.updated.length,
+              consentsPendingRecorded: pending,
             };
       return {
         created: patients.created.length,

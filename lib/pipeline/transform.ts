@@ -6,6 +6,7 @@ import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import type { ObservationRow } from '../db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
 import type { PatientRow } from '../db/repositories/patients.ts';
+import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
 import type { PipelineDependencies } from './dependencies.ts';
@@ -51,6 +52,8 @@ export interface TransformedPayload {
   readonly references?: readonly Wire<PatientReferenceRow>[];
   /** FHIR only. */
   readonly observations?: readonly Wire<ObservationRow>[];
+  /** FHIR only: Consent decisions waiting for their patient. */
+  readonly pendingConsents?: readonly Wire<PendingConsentRow>[];
 }
 
 interface Keys {
@@ -217,6 +220,10 @@ export function observationRowFromWire(row: Wire<ObservationRow>): ObservationRo
   });
 }
 
+export function pendingConsentRowFromWire(row: Wire<PendingConsentRow>): PendingConsentRow {
+  return fromWire<PendingConsentRow>(row, { bytes: ['refBidx'], dates: ['recordedAt'] });
+}
+
 export function referenceRowFromWire(row: Wire<PatientReferenceRow>): PatientReferenceRow {
   return fromWire<PatientReferenceRow>(row, { bytes: ['refBidx'] });
 }
@@ -254,7 +261,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
             research: decision.research,
             source: 'fhir-consent',
             recordedAt: new Date(decision.recordedAt),
-            recordedBy: run.actor,
+            recordedBy: decision.recordedBy ?? run.actor,
             runId: run.id,
           } satisfies ConsentRow),
         );
@@ -272,12 +279,20 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
         research: refusal.research,
       }));
+      const pendingConsents = (consented.pendingConsents ?? []).map(
+        (pending): Wire<PendingConsentRow> => ({
+          ...pending,
+          recordedBy: run.actor,
+          runId: run.id,
+        }),
+      );
       const output: TransformedPayload = {
         patients,
         consents,
         revocations,
         references,
         observations,
+        pendingConsents,
       };
       return {
         output,

@@ -4,7 +4,7 @@ import type { PatientRecord } from '../fhir/model.ts';
 import { createPatientRecordValidator, type PatientRecordValidator } from '../fhir/validation.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import type { ExtractedPayload } from './extract.ts';
-import type { ConsentDecision, LinkedObservation } from './fhirConsent.ts';
+import type { ConsentDecision, LinkedObservation, PendingDecision } from './fhirConsent.ts';
 import { type ConsentEntry, type ObservationEntry, validateFhirRecords } from './fhirRecords.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
@@ -33,6 +33,8 @@ export interface PatientsPayload {
   readonly linkedObservations?: readonly LinkedObservation[];
   /** FHIR only, after ConsentCheck: the consent each Consent resource records. */
   readonly consentDecisions?: readonly ConsentDecision[];
+  /** FHIR only, after ConsentCheck: decisions about patients not stored yet. */
+  readonly pendingConsents?: readonly PendingDecision[];
 }
 
 export interface ConsentRefusal {

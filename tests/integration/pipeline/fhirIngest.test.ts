@@ -10,6 +10,7 @@ import {
   bundle,
   consentFor,
   type FhirJson,
+  MR_TYPE,
   mrnOf,
   namesOf,
   ndjson,
@@ -285,6 +286,67 @@ describe('FHIR R4 input through the real pipeline', () => {
     await expect(
       findPatientsByMrn(pipeline.deps, 'system:test', `MRN-${id}`),
     ).rejects.toMatchObject({ statusCode: 403 });
+  });
+
+  it('Consents sent before their Patients (a Bulk Data Consent.ndjson) wait, and decide when the Patients arrive', async () => {
+    // Prepare
+    const suffix = `pending-${Date.now()}`;
+    const patients = syntheaResources('Patient.10.ndjson')
+      .slice(0, 4)
+      .map(
+        (patient, n): FhirJson => ({
+          ...patient,
+          id: `${patient.id}-${suffix}`,
+          identifier: [{ type: MR_TYPE, value: `MRN-${suffix}-${n}` }],
+        }),
+      );
+    const [permitted, refused, older, silent] = patients as [
+      FhirJson,
+      FhirJson,
+      FhirJson,
+      FhirJson,
+    ];
+    const consents = ndjson([
+      consentFor(`Patient/${permitted.id}`),
+      consentFor(`Patient/${refused.id}`, { provision: 'deny' }),
+      consentFor(`Patient/${older.id}`, { dateTime: '2026-01-01T00:00:00Z' }),
+      consentFor(`Patient/${older.id}`, { provision: 'deny', dateTime: '2025-01-01T00:00:00Z' }),
+      consentFor(`Patient/${silent.id}`, { status: 'draft' }),
+    ]);
+
+    // Act
+    const waiting = await pipeline.ingestBody(consents, NDJSON);
+    const { rows: pendingBefore } = await database.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pending_consents WHERE run_id = $1',
+      [waiting.runId],
+    );
+    const arrived = await pipeline.ingestBody(ndjson(patients), NDJSON);
+
+    // Assess
+    expect(await reasonsOf(database, waiting.runId)).toEqual({});
+    expect((await findIngestRun(database.pool, waiting.runId))?.counts).toMatchObject({
+      consentsPending: 3,
+      consentsUndecided: 1,
+      consentsPendingRecorded: 3,
+    });
+    expect(pendingBefore[0]?.n).toBe(3);
+    const rejections = await listRejections(database.pool, arrived.runId);
+    expect(
+      rejections.map(({ recordIndex, reason, details }) => [recordIndex, reason, details]),
+    ).toEqual([
+      [1, 'consent', { requires: 'data_sharing', consent: 'refused' }],
+      [3, 'consent', { requires: 'data_sharing', consent: 'absent' }],
+    ]);
+    for (const mrn of [`MRN-${suffix}-0`, `MRN-${suffix}-2`]) {
+      const [view] = await findPatientsByMrn(pipeline.deps, 'system:test', mrn);
+      expect(view?.consent).toMatchObject({ dataSharing: true });
+    }
+    const { rows: pendingAfter } = await database.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pending_consents WHERE run_id = $1',
+      [waiting.runId],
+    );
+    // Applied decisions moved to `consents`; the refusal still waits for its patient.
+    expect(pendingAfter[0]?.n).toBe(1);
   });
 
   it('lines that are not JSON, blank or not a resource are rejected one by one; the rest of the run loads', async () => {
