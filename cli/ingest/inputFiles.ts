@@ -16,9 +16,20 @@ export interface InputLocation {
 
 const LOADABLE = /\.(ndjson|json)$/;
 
-function isPatientFile(name: string): boolean {
-  // Bulk Data exports name files by resource type: Patient.ndjson, Patient.000.ndjson.
-  return name.split('.')[0] === 'Patient';
+/** Bulk Data exports name files by resource type: Patient.ndjson, Patient.000.ndjson. */
+function resourceTypeOf(name: string): string | undefined {
+  return name.split('.')[0];
+}
+
+/**
+ * Consents first (a decision about a patient not stored yet waits for the Patient), then
+ * Patients (what refers to a patient finds only one already stored), then the rest.
+ */
+const TYPE_ORDER = ['Consent', 'Patient'];
+
+function rank(name: string): number {
+  const position = TYPE_ORDER.indexOf(resourceTypeOf(name) ?? '');
+  return position < 0 ? TYPE_ORDER.length : position;
 }
 
 function byCodePoint(left: string, right: string): number {
@@ -27,14 +38,13 @@ function byCodePoint(left: string, right: string): number {
 }
 
 /**
- * The order a directory's files are sent in: Patient.* first, since what refers to a patient
- * can only find one already stored, then the others by name (code point order, not locale).
+ * The order a directory's files are sent in: Consent.*, then Patient.*, then the others,
+ * each group by name (code point order, not locale).
  */
 export function directoryOrder(names: readonly string[]): string[] {
-  const loadable = names.filter((name) => LOADABLE.test(name));
-  const patients = loadable.filter(isPatientFile).sort(byCodePoint);
-  const others = loadable.filter((name) => !isPatientFile(name)).sort(byCodePoint);
-  return [...patients, ...others];
+  return names
+    .filter((name) => LOADABLE.test(name))
+    .sort((left, right) => rank(left) - rank(right) || byCodePoint(left, right));
 }
 
 function statOf(path: string) {

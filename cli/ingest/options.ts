@@ -20,12 +20,13 @@ Input
                 one batch (--batch-size entries and 6 MB); otherwise its entries are split, in
                 order, into collection Bundles of at most --batch-size entries, and a urn:uuid
                 reference to an entry that lands in another batch no longer resolves
-  directory     its *.ndjson and *.json files (not subdirectories): Patient.* files first,
-                then the others by name
+  directory     its *.ndjson and *.json files (not subdirectories): Consent.* files first,
+                then Patient.*, then the others by name
 
-  A new Patient is stored only when an active permit Consent for it comes in the same
-  batch (a Consent in a later batch finds no patient): keep each Patient's Consent right
-  after it, and put Observations after their Patients.
+  A new Patient is stored only with an active permit Consent, sent with it or before it
+  (a Consent for a patient not stored yet waits for that Patient). A Patient sent without
+  one is blocked and not stored: a Consent or Observation sent after it finds no patient,
+  so send the Patient again after its Consent. Put Observations after their Patients.
 
 Options
   --api URL            the API (env ETL_API_URL; default ${DEFAULT_API_URL})

@@ -330,4 +330,80 @@ describe('npm run ingest against the running stack', () => {
     },
     CLI_TIMEOUT_MS,
   );
+  it(
+    'a Bulk Data directory (Consent, Patient, Observation, Immunization files): Consents wait for their Patients, Observations follow them',
+    async () => {
+      // Prepare
+      const tag = randomBytes(4).toString('hex');
+      const directory = mkdtempSync(join(workDir, 'bulk-'));
+      const patients = syntheaResources('Patient.10.ndjson').map((patient) =>
+        ownCopy(patient, tag),
+      );
+      const consented = patients.slice(0, 5);
+      const observations = syntheaResources('Observation.sample.ndjson').map((observation) => ({
+        ...observation,
+        id: `${observation.id}-${tag}`,
+        subject: { reference: `Patient/${consented[0]!.id}` },
+      }));
+      writeFileSync(join(directory, 'Patient.ndjson'), ndjson(patients));
+      writeFileSync(join(directory, 'Observation.ndjson'), ndjson(observations));
+      writeFileSync(
+        join(directory, 'Consent.ndjson'),
+        ndjson(consented.map((patient) => consentFor(`Patient/${patient.id}`))),
+      );
+      writeFileSync(
+        join(directory, 'Immunization.ndjson'),
+        readFileSync(syntheaPath('Immunization.10.ndjson')),
+      );
+      const { stateDir, outcomes } = paths(`bulk-${tag}`);
+
+      // Act
+      const result = await ingestCli(
+        [
+          directory,
+          '--api',
+          inject('apiUrl'),
+          '--batch-size',
+          String(batchSize),
+          '--state-dir',
+          stateDir,
+          '--outcomes',
+          outcomes,
+        ],
+        await token(['system/Patient.c']),
+      );
+
+      // Assess
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const lines = readOutcomes(outcomes);
+      expect([...new Set(lines.map((line) => line.file))]).toStrictEqual([
+        'Consent.ndjson',
+        'Patient.ndjson',
+        'Immunization.ndjson',
+        'Observation.ndjson',
+      ]);
+      const outcomeOf = (file: string) =>
+        lines.filter((line) => line.file === file).map((line) => line.outcome);
+      expect(outcomeOf('Consent.ndjson')).toStrictEqual(consented.map(() => 'loaded'));
+      expect(outcomeOf('Patient.ndjson')).toStrictEqual(
+        patients.map((_, at) => (at < consented.length ? 'loaded' : 'rejected')),
+      );
+      expect(outcomeOf('Observation.ndjson')).toStrictEqual(observations.map(() => 'loaded'));
+      expect(outcomeOf('Immunization.ndjson').every((outcome) => outcome === 'skipped')).toBe(true);
+      const database = await databaseView(runIdsOf(lines));
+      expect(database.patientsCreated).toBe(consented.length);
+      expect(database.consentsRecorded).toBe(consented.length);
+      const [stored] = await query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM observations WHERE created_run_id = ANY($1::uuid[])',
+        [runIdsOf(lines)],
+      );
+      expect(stored?.n).toBe(observations.length);
+      expect(summaryCount(result.stdout, 'skipped')).toBe(161);
+      expect(summaryCount(result.stdout, 'rejected: consent')).toBe(
+        patients.length - consented.length,
+      );
+    },
+    CLI_TIMEOUT_MS,
+  );
 });

@@ -8,9 +8,9 @@ import { directoryOrder, locateInput } from '../../../cli/ingest/inputFiles.ts';
 describe('directoryOrder', () => {
   it.each<[string, string[], string[]]>([
     [
-      'Patient files first, then the others by name',
+      'Consent files first, then Patient files, then the others by name',
       ['Observation.ndjson', 'Consent.ndjson', 'Patient.ndjson', 'AllergyIntolerance.ndjson'],
-      ['Patient.ndjson', 'AllergyIntolerance.ndjson', 'Consent.ndjson', 'Observation.ndjson'],
+      ['Consent.ndjson', 'Patient.ndjson', 'AllergyIntolerance.ndjson', 'Observation.ndjson'],
     ],
     [
       'numbered export files in order within their type',
