@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import { checkFhirConsent, denial } from './fhirConsent.ts';
+import { blocked, checkFhirConsent } from './fhirConsent.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
 import type { ConsentRefusal, PatientEntry, PatientsPayload } from './validate.ts';
@@ -32,13 +32,9 @@ export function consentCheck(deps: PipelineDependencies, runId: string): Promise
           research: entry.record.consent?.research === true,
         });
       }
-      rejections.push({
-        recordIndex: entry.index,
-        resourceType: 'Patient',
-        reason: 'consent',
-        details: { requires: 'data_sharing', consent },
-      });
-      audit.push(denial(run, entry.index, 'Patient', consent));
+      const stopped = blocked(run, entry.index, 'Patient', consent);
+      rejections.push(stopped.rejection);
+      audit.push(stopped.denial);
     }
     const output: PatientsPayload = { records: consented, refusals };
     return {

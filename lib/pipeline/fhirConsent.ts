@@ -82,21 +82,29 @@ function newer(a: Candidate, b: Candidate | undefined): boolean {
   );
 }
 
-/** The audit row of a record the consent stage stops. */
-export function denial(
+/** A record the consent stage stops: its rejection and the audited denial, always together. */
+export function blocked(
   run: IngestRun,
   recordIndex: number,
   resourceType: string,
   consent: string,
-): AuditEntry {
+): { rejection: Rejection; denial: AuditEntry } {
   return {
-    actor: run.actor,
-    action: 'DENY',
-    resourceType,
-    resourceId: null,
-    runId: run.id,
-    outcome: 'denied',
-    details: { stage: 'consentCheck', recordIndex, reason: 'consent', consent },
+    rejection: {
+      recordIndex,
+      resourceType,
+      reason: 'consent',
+      details: { requires: 'data_sharing', consent },
+    },
+    denial: {
+      actor: run.actor,
+      action: 'DENY',
+      resourceType,
+      resourceId: null,
+      runId: run.id,
+      outcome: 'denied',
+      details: { stage: 'consentCheck', recordIndex, reason: 'consent', consent },
+    },
   };
 }
 
@@ -274,13 +282,9 @@ export async function checkFhirConsent(
       if (decision !== undefined) {
         refusals.push({ index: entry.index, mrn: entry.record.mrn, research: decision.research });
       }
-      rejections.push({
-        recordIndex: entry.index,
-        resourceType: 'Patient',
-        reason: 'consent',
-        details: { requires: 'data_sharing', consent },
-      });
-      audit.push(denial(run, entry.index, 'Patient', consent));
+      const stopped = blocked(run, entry.index, 'Patient', consent);
+      rejections.push(stopped.rejection);
+      audit.push(stopped.denial);
     }
     // Consents about stored patients who are not in this batch: recorded as they are.
     const inBatchIds = new Set(patientIds.values());
@@ -299,13 +303,9 @@ export async function checkFhirConsent(
       }
       const consent = effectiveOf(resolved.patientId);
       if (consent !== 'permit') {
-        rejections.push({
-          recordIndex: observation.index,
-          resourceType: 'Observation',
-          reason: 'consent',
-          details: { requires: 'data_sharing', consent },
-        });
-        audit.push(denial(run, observation.index, 'Observation', consent));
+        const stopped = blocked(run, observation.index, 'Observation', consent);
+        rejections.push(stopped.rejection);
+        audit.push(stopped.denial);
         continue;
       }
       linkedObservations.push({

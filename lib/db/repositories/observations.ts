@@ -68,43 +68,6 @@ export async function upsertObservations(
   };
 }
 
-export async function listObservationsByPatient(
-  db: Queryable,
-  patientId: string,
-): Promise<ObservationRow[]> {
-  const { rows } = await db.query<{
-    id: string;
-    patient_id: string;
-    category: string | null;
-    code_system: string | null;
-    code: string | null;
-    effective_at: Date | null;
-    status: string | null;
-    value_enc: Buffer | null;
-    source_enc: Buffer | null;
-    record_digest: Buffer;
-    data_key_id: string;
-  }>(
-    `SELECT id, patient_id, category, code_system, code, effective_at, status, value_enc, source_enc,
-            record_digest, data_key_id
-     FROM observations WHERE patient_id = $1 ORDER BY effective_at NULLS LAST, id`,
-    [patientId],
-  );
-  return rows.map((row) => ({
-    id: row.id,
-    patientId: row.patient_id,
-    category: row.category,
-    codeSystem: row.code_system,
-    code: row.code,
-    effectiveAt: row.effective_at,
-    status: row.status,
-    valueEnc: row.value_enc,
-    sourceEnc: row.source_enc,
-    recordDigest: row.record_digest,
-    dataKeyId: row.data_key_id,
-  }));
-}
-
 /**
  * Where an observation stands in a patient's list (effective time, then id; no time last).
  * The time is in microseconds since the epoch, as PostgreSQL keeps it, so a position taken
@@ -148,7 +111,8 @@ export async function listObservationPage(
   db: Queryable,
   patientId: string,
   after: ObservationPosition | undefined,
-  limit: number,
+  /** null: every row after `after`. */
+  limit: number | null,
 ): Promise<StoredObservation[]> {
   const { rows } = await db.query<ObservationRecord>(
     `SELECT id, patient_id, category, code_system, code, effective_at, status, value_enc,
@@ -181,6 +145,14 @@ export async function listObservationPage(
     updatedAt: row.updated_at,
     position: { effectiveMicros: row.effective_micros, id: row.id },
   }));
+}
+
+/** Every observation of a patient, in the order the FHIR search pages them. */
+export function listObservationsByPatient(
+  db: Queryable,
+  patientId: string,
+): Promise<StoredObservation[]> {
+  return listObservationPage(db, patientId, undefined, null);
 }
 
 export async function countObservationsByPatient(
