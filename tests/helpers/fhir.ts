@@ -17,6 +17,29 @@ export const SYNTHEA_FILES = [
 ] as const;
 export type SyntheaFile = (typeof SYNTHEA_FILES)[number];
 
+/** The files of resource types the pipeline loads (the others are skipped). */
+export const LOADED_SYNTHEA_FILES = [
+  'Patient.10.ndjson',
+  'Patient.100.ndjson',
+  'Observation.sample.ndjson',
+] as const satisfies readonly SyntheaFile[];
+
+export interface SyntheaLine {
+  readonly file: string;
+  /** 1-based, as an outcome file reports it. */
+  readonly line: number;
+  readonly resource: Record<string, unknown>;
+}
+
+/** Every resource of a fixture file with its line number. */
+export function syntheaLines(file: SyntheaFile): SyntheaLine[] {
+  return syntheaText(file)
+    .split('\n')
+    .flatMap((text, index) =>
+      text.trim() === '' ? [] : [{ file, line: index + 1, resource: JSON.parse(text) }],
+    );
+}
+
 export function syntheaPath(file: SyntheaFile): string {
   return new URL(file, FIXTURES).pathname;
 }

@@ -16,7 +16,7 @@ import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/pa
 import { OBSERVATION_VALUE_ELEMENTS } from '../../../lib/fhir/r4/mapping.ts';
 import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
-import { syntheaLines } from '../../unit/fhir/r4/synthea.ts';
+import { syntheaLines } from '../../helpers/fhir.ts';
 
 type Json = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { syntheaLines } from './synthea.ts';
+import { syntheaLines } from '../../../helpers/fhir.ts';
 
 const VALIDATION_MODULE = new URL('../../../../lib/fhir/r4/validation.ts', import.meta.url).href;
 

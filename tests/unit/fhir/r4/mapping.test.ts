@@ -14,7 +14,7 @@ import type {
 } from '../../../../lib/fhir/r4/model.ts';
 import { createFhirValidator } from '../../../../lib/fhir/r4/validation.ts';
 import type { SchemaProblem } from '../../../../lib/fhir/validation.ts';
-import { syntheaLines } from './synthea.ts';
+import { syntheaLines } from '../../../helpers/fhir.ts';
 
 const MR_TYPE = {
   coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }],

@@ -10,7 +10,7 @@ import {
   searchsetBundle,
   storedJson,
 } from '../../../../lib/fhir/r4/resources.ts';
-import { syntheaLines } from './synthea.ts';
+import { syntheaLines } from '../../../helpers/fhir.ts';
 
 const OUR_ID = '5d0c9a52-3b8e-4f17-9a61-2c4b7e8d1f30';
 const OUR_PATIENT = '0b7e4c1a-5d2f-4e8a-9c3b-6f1d2e3a4b5c';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FHIR_STRING_MAX_LENGTH } from '../../../../lib/fhir/r4/schemaRules.ts';
 import { createFhirValidator } from '../../../../lib/fhir/r4/validation.ts';
 import type { SchemaProblem } from '../../../../lib/fhir/validation.ts';
-import { SYNTHEA_FILES, syntheaLines } from './synthea.ts';
+import { LOADED_SYNTHEA_FILES, syntheaLines } from '../../../helpers/fhir.ts';
 
 const patient = {
   resourceType: 'Patient',
@@ -46,7 +46,7 @@ function problem(path: string, keyword: string, message: string): SchemaProblem 
 const validate = createFhirValidator();
 
 describe('createFhirValidator on Synthea data', () => {
-  it.each(SYNTHEA_FILES.flatMap((file) => syntheaLines(file)))(
+  it.each(LOADED_SYNTHEA_FILES.flatMap((file) => syntheaLines(file)))(
     'accepts $file line $line',
     ({ resource }) => {
       // Act
