@@ -5,7 +5,7 @@
  * only an explicit permit lets the patient, and the patient's Observations, through.
  */
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
-import { type ConsentRow, findConsents } from '../db/repositories/consents.ts';
+import { findConsents } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import { findPatientsByReference } from '../db/repositories/patientReferences.ts';
 import { findPendingConsents } from '../db/repositories/pendingConsents.ts';
@@ -238,26 +238,7 @@ export async function checkFhirConsent(
       ...new Set([...patientIds.values(), ...storedByIndex.values()]),
     ]);
     const decisions: Candidate[] = [];
-    const effective = new Map<string, Effective>();
-    const effectiveOf = (patientId: string): Effective => {
-      const known = effective.get(patientId);
-      if (known !== undefined) return known;
-      const fromBatch = latest.get(patientId);
-      const onRecord: ConsentRow | undefined = stored.get(patientId);
-      let result: Effective;
-      if (
-        fromBatch !== undefined &&
-        (onRecord === undefined || fromBatch.recordedAt >= onRecord.recordedAt.toISOString())
-      ) {
-        result = fromBatch.dataSharing ? 'permit' : 'refused';
-      } else if (onRecord !== undefined) {
-        result = onRecord.dataSharing ? 'permit' : 'refused';
-      } else {
-        result = 'absent';
-      }
-      effective.set(patientId, result);
-      return result;
-    };
+    /** The batch's decision when it is at least as new as the one on record. */
     const winning = (patientId: string): Candidate | undefined => {
       const fromBatch = latest.get(patientId);
       const onRecord = stored.get(patientId);
@@ -265,6 +246,11 @@ export async function checkFhirConsent(
         (onRecord === undefined || fromBatch.recordedAt >= onRecord.recordedAt.toISOString())
         ? fromBatch
         : undefined;
+    };
+    const effectiveOf = (patientId: string): Effective => {
+      const decided = winning(patientId) ?? stored.get(patientId);
+      if (decided === undefined) return 'absent';
+      return decided.dataSharing ? 'permit' : 'refused';
     };
 
     const consented: PatientEntry[] = [];
