@@ -32,7 +32,20 @@ export interface Config {
     readonly endpoint: string | undefined;
     readonly region: string | undefined;
   };
+  readonly queues: QueueConfig;
   readonly logLevel: LogLevel;
+}
+
+export interface QueueConfig {
+  /** SQS endpoint override: LocalStack. */
+  readonly endpoint: string | undefined;
+  readonly region: string | undefined;
+  /** Where Publish sends run outcomes; unset, they go to the pipeline_events table (embedded). */
+  readonly pipelineEventsUrl: string | undefined;
+  /** ingest-queue's dead-letter queue: where its consumer puts a message that can never succeed. */
+  readonly ingestDeadLetterUrl: string | undefined;
+  /** The principal batches from ingest-queue are recorded under. */
+  readonly ingestActor: string;
 }
 
 export interface AuthConfig {
@@ -167,6 +180,22 @@ function url(env: Environment, name: string): string | undefined {
   return value;
 }
 
+const ACTOR = /^[\x21-\x7e]{1,255}$/;
+
+function queues(env: Environment): QueueConfig {
+  const ingestActor = optional(env, 'INGEST_QUEUE_ACTOR') ?? 'system:ingest-queue';
+  if (!ACTOR.test(ingestActor)) {
+    throw new ConfigError('INGEST_QUEUE_ACTOR must be 1 to 255 visible ASCII characters');
+  }
+  return {
+    endpoint: url(env, 'SQS_ENDPOINT'),
+    region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
+    pipelineEventsUrl: url(env, 'PIPELINE_EVENTS_QUEUE_URL'),
+    ingestDeadLetterUrl: url(env, 'INGEST_QUEUE_DLQ_URL'),
+    ingestActor,
+  };
+}
+
 /** Authentication settings alone: what a token-minting tool needs, without a database. */
 export function authConfig(env: Environment): AuthConfig {
   const issuer = optional(env, 'AUTH_ISSUER') ?? 'healthcare-etl-local';
@@ -221,6 +250,7 @@ export function loadConfig(env: Environment): Config {
       endpoint: url(env, 'STEP_FUNCTIONS_ENDPOINT'),
       region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
     },
+    queues: queues(env),
   };
 }
 

@@ -179,6 +179,19 @@ export class KeyServiceRefusedError extends AppError {
   readonly code = 'key-service-refused';
 }
 
+/** The message queue (SQS) could not be reached or throttled us: worth retrying. */
+export class QueueUnavailableError extends AppError {
+  override readonly name = 'QueueUnavailableError';
+  readonly code = 'queue-unavailable';
+  override readonly retryable = true;
+}
+
+/** The message queue answered and refused (access denied, no such queue, its KMS key unusable). */
+export class QueueRefusedError extends AppError {
+  override readonly name = 'QueueRefusedError';
+  readonly code = 'queue-refused';
+}
+
 export class TransientDatabaseError extends AppError {
   override readonly name = 'TransientDatabaseError';
   readonly code = 'database-unavailable';
@@ -199,6 +212,7 @@ export class InternalError extends AppError {
 export const RETRYABLE_ERROR_NAMES = [
   'TransientDatabaseError',
   'KeyServiceUnavailableError',
+  'QueueUnavailableError',
 ] as const;
 
 const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
@@ -211,6 +225,8 @@ const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
   ['DecryptionError', 'decryption-failed'],
   ['KeyServiceUnavailableError', 'key-service-unavailable'],
   ['KeyServiceRefusedError', 'key-service-refused'],
+  ['QueueUnavailableError', 'queue-unavailable'],
+  ['QueueRefusedError', 'queue-refused'],
   ['TransientDatabaseError', 'database-unavailable'],
   ['DatabaseError', 'database-error'],
   ['InternalError', 'internal-error'],
@@ -235,6 +251,36 @@ export const TRANSIENT_NODE_CODES: ReadonlySet<string> = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
+
+function property(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
+/**
+ * Whether an AWS SDK failure may pass on a retry: a name the service lists as transient
+ * (throttling, its own internal errors, timeouts), a socket error, or an HTTP 5xx.
+ */
+export function isTransientServiceError(
+  error: unknown,
+  transientNames: ReadonlySet<string>,
+): boolean {
+  const name = property(error, 'name');
+  const code = property(error, 'code');
+  const status = property(property(error, '$metadata'), 'httpStatusCode');
+  return (
+    (typeof name === 'string' && transientNames.has(name)) ||
+    (typeof code === 'string' && TRANSIENT_NODE_CODES.has(code)) ||
+    (typeof status === 'number' && status >= 500)
+  );
+}
+
+/** An SDK error's name for a message or a log line: the name only, since SDK messages can quote requests. */
+export function serviceErrorLabel(error: unknown): string {
+  const name = property(error, 'name');
+  return typeof name === 'string' && /^[A-Za-z][\w.]{0,63}$/.test(name) ? name : 'unknown error';
+}
 
 function stringProperty(value: unknown, key: string): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;

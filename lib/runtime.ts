@@ -7,11 +7,15 @@ import type { KeyService } from './crypto/keyService.ts';
 import { createKmsClient, KmsKeyService } from './crypto/kmsKeyService.ts';
 import { LocalKeyService } from './crypto/localKeyService.ts';
 import { loadLocalMasterKey } from './crypto/masterKey.ts';
-import { createPool } from './db/pool.ts';
+import { createPool, type Pool } from './db/pool.ts';
 import { ConfigError } from './errors.ts';
-import { TableEventSink } from './events/eventSink.ts';
+import { type EventSink, TableEventSink } from './events/eventSink.ts';
+import { SqsEventSink } from './events/sqsEventSink.ts';
 import type { PipelineDependencies } from './pipeline/dependencies.ts';
 import type { IntakeDependencies } from './pipeline/intake.ts';
+import { SqsDeadLetterQueue } from './queue/deadLetterQueue.ts';
+import type { IngestQueueDependencies } from './queue/ingestQueue.ts';
+import { createSqsClient } from './queue/sqs.ts';
 import {
   createSfnClient,
   SfnWorkflowStarter,
@@ -36,12 +40,22 @@ export function createLogger(settings: Pick<Config, 'logLevel'>): Logger {
   return new Logger({ serviceName: 'healthcare-etl', logLevel: settings.logLevel });
 }
 
+/** Run outcomes go to the pipeline-events queue when PIPELINE_EVENTS_QUEUE_URL names one, else to a table. */
+export function createEventSink(settings: Pick<Config, 'queues'>, pool: Pool): EventSink {
+  const { pipelineEventsUrl } = settings.queues;
+  if (pipelineEventsUrl === undefined) return new TableEventSink(pool);
+  return new SqsEventSink({
+    client: createSqsClient(settings.queues),
+    queueUrl: pipelineEventsUrl,
+  });
+}
+
 export function createPipelineDependencies(settings: Config): PipelineDependencies {
   const pool = createPool(settings);
   return {
     pool,
     keyring: new Keyring(createKeyService(settings.keys), new DataKeyCache(settings.keyCache)),
-    events: new TableEventSink(pool),
+    events: createEventSink(settings, pool),
     logger: createLogger(settings),
     now: () => new Date(),
   };
@@ -73,6 +87,34 @@ export function intakeDependencies(): IntakeDependencies {
     maxRecordsPerBatch: config().ingest.maxRecordsPerBatch,
   };
   return intake;
+}
+
+export function createIngestQueueDependencies(
+  settings: Pick<Config, 'queues'>,
+  intake: IntakeDependencies,
+): IngestQueueDependencies {
+  const { ingestDeadLetterUrl, ingestActor } = settings.queues;
+  if (ingestDeadLetterUrl === undefined) {
+    throw new ConfigError(
+      'INGEST_QUEUE_DLQ_URL is required: where the ingest-queue consumer puts messages that can never succeed',
+    );
+  }
+  return {
+    intake,
+    deadLetters: new SqsDeadLetterQueue({
+      client: createSqsClient(settings.queues),
+      queueUrl: ingestDeadLetterUrl,
+    }),
+    actor: ingestActor,
+  };
+}
+
+let ingestQueue: IngestQueueDependencies | undefined;
+
+/** What the ingest-queue consumer needs: intake's dependencies, the dead-letter queue and its principal. */
+export function ingestQueueDependencies(): IngestQueueDependencies {
+  ingestQueue ??= createIngestQueueDependencies(config(), intakeDependencies());
+  return ingestQueue;
 }
 
 let verifier: TokenVerifier | undefined;

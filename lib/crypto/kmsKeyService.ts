@@ -7,13 +7,14 @@ import {
 } from '@aws-sdk/client-kms';
 import {
   AppError,
+  isTransientServiceError,
   KeyServiceRefusedError,
   KeyServiceUnavailableError,
-  TRANSIENT_NODE_CODES,
+  serviceErrorLabel,
 } from '../errors.ts';
 import type { EncryptionContext, GeneratedDataKey, KeyService } from './keyService.ts';
 
-const UNAVAILABLE_NAMES = new Set([
+const UNAVAILABLE_NAMES: ReadonlySet<string> = new Set([
   'ThrottlingException',
   'KMSInternalException',
   'DependencyTimeoutException',
@@ -23,30 +24,12 @@ const UNAVAILABLE_NAMES = new Set([
   'RequestTimeoutException',
 ]);
 
-function property(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null
-    ? (value as Record<string, unknown>)[key]
-    : undefined;
-}
-
-function isUnavailable(error: unknown): boolean {
-  const name = property(error, 'name');
-  const code = property(error, 'code');
-  const status = property(property(error, '$metadata'), 'httpStatusCode');
-  return (
-    (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) ||
-    (typeof code === 'string' && TRANSIENT_NODE_CODES.has(code)) ||
-    (typeof status === 'number' && status >= 500)
-  );
-}
-
 /** The one mapping from KMS and network failures to the errors the state machine tells apart. */
 function toKeyServiceError(operation: string, error: unknown): AppError {
   if (error instanceof AppError) return error;
   // Only the error name survives: SDK messages can quote request details.
-  const name = property(error, 'name');
-  const label = typeof name === 'string' ? name : 'unknown error';
-  return isUnavailable(error)
+  const label = serviceErrorLabel(error);
+  return isTransientServiceError(error, UNAVAILABLE_NAMES)
     ? new KeyServiceUnavailableError(`KMS ${operation} unavailable (${label})`, { cause: error })
     : new KeyServiceRefusedError(`KMS ${operation} refused (${label})`, { cause: error });
 }

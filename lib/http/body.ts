@@ -86,7 +86,12 @@ function validateOptions(options: ReadBodyOptions): readonly string[] {
   return options.accept.map((type) => type.toLowerCase());
 }
 
-function checkMediaType(header: string | undefined, accepted: readonly string[]): string {
+/**
+ * The media type of a Content-Type value (lower-cased, without parameters) when it is one of
+ * `accepted` (lower-case) with no charset but UTF-8; otherwise a 415. Also reads the media type
+ * an SQS message names in its `contentType` attribute.
+ */
+export function checkMediaType(header: string | undefined, accepted: readonly string[]): string {
   const acceptedList = accepted.join(', ');
   if (header === undefined || header.trim() === '') {
     throw new UnsupportedMediaTypeError(

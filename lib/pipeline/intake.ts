@@ -162,6 +162,9 @@ export async function submitBatch(
   return { runId, replayed: false };
 }
 
+/** The error code of a run whose workflow could not be started: nothing of it has run yet. */
+export const WORKFLOW_START_FAILED = 'workflow-start-failed';
+
 /**
  * Starts execution `attempt` of a run. A run whose workflow cannot be started is marked
  * failed, so nothing waits forever unseen, and the caller gets a 503.
@@ -174,7 +177,7 @@ export async function startWorkflow(
   try {
     await deps.workflow.start(runId, attempt);
   } catch (error) {
-    await markIngestRunFailed(deps.pool, runId, 'workflow-start-failed');
+    await markIngestRunFailed(deps.pool, runId, WORKFLOW_START_FAILED);
     throw error instanceof ServiceUnavailableError
       ? error
       : new ServiceUnavailableError('the workflow service did not start the run', { cause: error });

@@ -38,6 +38,13 @@ describe('loadConfig', () => {
       },
       rateLimit: { perMinute: 600, burst: 120 },
       workflow: { stateMachineArn: undefined, endpoint: undefined, region: undefined },
+      queues: {
+        endpoint: undefined,
+        region: undefined,
+        pipelineEventsUrl: undefined,
+        ingestDeadLetterUrl: undefined,
+        ingestActor: 'system:ingest-queue',
+      },
       logLevel: 'INFO',
     } satisfies Config);
   });
@@ -318,6 +325,47 @@ describe('loadConfig', () => {
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).message).toContain('KMS_ENDPOINT');
+    });
+  });
+
+  describe('queues', () => {
+    it('reads the queue URLs, the SQS endpoint, the region and the ingest-queue actor', () => {
+      // Prepare
+      const env = withDatabase({
+        SQS_ENDPOINT: 'http://localhost:4566',
+        AWS_REGION: 'eu-west-1',
+        PIPELINE_EVENTS_QUEUE_URL:
+          'https://sqs.eu-west-1.amazonaws.com/111122223333/pipeline-events',
+        INGEST_QUEUE_DLQ_URL: 'https://sqs.eu-west-1.amazonaws.com/111122223333/ingest-queue-dlq',
+        INGEST_QUEUE_ACTOR: 'system:partner-feed',
+      });
+
+      // Act
+      const config = loadConfig(env);
+
+      // Assess
+      expect(config.queues).toStrictEqual({
+        endpoint: 'http://localhost:4566',
+        region: 'eu-west-1',
+        pipelineEventsUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/pipeline-events',
+        ingestDeadLetterUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/ingest-queue-dlq',
+        ingestActor: 'system:partner-feed',
+      });
+    });
+
+    it.each([
+      ['SQS_ENDPOINT', 'localhost:4566'],
+      ['PIPELINE_EVENTS_QUEUE_URL', 'pipeline-events'],
+      ['INGEST_QUEUE_DLQ_URL', 'arn:aws:sqs:eu-west-1:111122223333:ingest-queue-dlq'],
+      ['INGEST_QUEUE_ACTOR', 'system: ingest queue'],
+      ['INGEST_QUEUE_ACTOR', 'x'.repeat(256)],
+    ])('refuses a malformed %s, by name', (name, raw) => {
+      // Act
+      const error = thrownBy(() => loadConfig(withDatabase({ [name]: raw })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain(name);
     });
   });
 

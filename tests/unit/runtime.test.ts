@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config.ts';
+import type { Pool } from '../../lib/db/pool.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { TableEventSink } from '../../lib/events/eventSink.ts';
+import { SqsEventSink } from '../../lib/events/sqsEventSink.ts';
+import type { IntakeDependencies } from '../../lib/pipeline/intake.ts';
+import { SqsDeadLetterQueue } from '../../lib/queue/deadLetterQueue.ts';
+import { createEventSink, createIngestQueueDependencies } from '../../lib/runtime.ts';
+
+const DATABASE_URL = 'postgres://etl@localhost:5432/etl';
+const QUEUES = 'https://sqs.us-east-1.amazonaws.com/000000000000';
+// Neither factory touches the pool or intake's ports: they are only handed on.
+const pool = {} as Pool;
+const intake = {} as IntakeDependencies;
+
+describe('createEventSink', () => {
+  it.each([
+    ['the pipeline_events table without PIPELINE_EVENTS_QUEUE_URL (embedded)', {}, TableEventSink],
+    [
+      'the pipeline-events queue with PIPELINE_EVENTS_QUEUE_URL',
+      { PIPELINE_EVENTS_QUEUE_URL: `${QUEUES}/pipeline-events` },
+      SqsEventSink,
+    ],
+  ])('sends run outcomes to %s', (_, env, expected) => {
+    // Prepare
+    const settings = loadConfig({ DATABASE_URL, ...env });
+
+    // Act
+    const sink = createEventSink(settings, pool);
+
+    // Assess
+    expect(sink).toBeInstanceOf(expected);
+  });
+});
+
+describe('createIngestQueueDependencies', () => {
+  it('puts dead letters on INGEST_QUEUE_DLQ_URL and records runs under INGEST_QUEUE_ACTOR', () => {
+    // Prepare
+    const settings = loadConfig({
+      DATABASE_URL,
+      INGEST_QUEUE_DLQ_URL: `${QUEUES}/ingest-queue-dlq`,
+      INGEST_QUEUE_ACTOR: 'system:partner-feed',
+    });
+
+    // Act
+    const deps = createIngestQueueDependencies(settings, intake);
+
+    // Assess
+    expect(deps.deadLetters).toBeInstanceOf(SqsDeadLetterQueue);
+    expect(deps.actor).toBe('system:partner-feed');
+    expect(deps.intake).toBe(intake);
+  });
+
+  it('refuses to start without INGEST_QUEUE_DLQ_URL, by name', () => {
+    // Prepare
+    const settings = loadConfig({ DATABASE_URL });
+
+    // Act
+    const act = () => createIngestQueueDependencies(settings, intake);
+
+    // Assess
+    expect(act).toThrow(ConfigError);
+    expect(act).toThrow(/INGEST_QUEUE_DLQ_URL/);
+  });
+});
