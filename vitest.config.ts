@@ -7,7 +7,19 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
+          exclude: ['tests/unit/deploy/**'],
           environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'deploy',
+          include: ['tests/unit/deploy/**/*.test.ts'],
+          environment: 'node',
+          // Packages the stack once (`npm run package`, offline), for every file to read.
+          globalSetup: ['tests/unit/deploy/globalSetup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 180_000,
         },
       },
       {

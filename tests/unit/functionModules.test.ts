@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-const FUNCTION_DIRS = ['api', 'fhir', 'stages'] as const;
+const FUNCTION_DIRS = ['api', 'fhir', 'queue', 'stages'] as const;
 const modules = FUNCTION_DIRS.flatMap((dir) =>
   readdirSync(new URL(`../../functions/${dir}/`, import.meta.url))
     .filter((file) => file.endsWith('.ts'))

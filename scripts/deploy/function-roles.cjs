@@ -1,0 +1,195 @@
+'use strict';
+
+/**
+ * One IAM role per Lambda function (serverless.yml `role: <Function>Role`), granting only:
+ * - its own log group (CreateLogStream, PutLogEvents) and X-Ray traces;
+ * - its network interfaces, when it runs in the database VPC;
+ * - the permissions custom.functionPermissions names for it, as GRANTS defines them.
+ * A function without an entry, an unknown permission or a mismatched `role:` fails packaging.
+ */
+
+const DATA_KEY_ARN = { 'Fn::GetAtt': ['DataKey', 'Arn'] };
+
+/** A KMS operation on data keys of one purpose only (the encryption context lib/crypto/keyring.ts sets). */
+function dataKeyUse(sid, action, purpose) {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: action,
+    Resource: DATA_KEY_ARN,
+    Condition: { StringEquals: { 'kms:EncryptionContext:purpose': purpose } },
+  };
+}
+
+/** The key as SQS uses it for one SSE-KMS queue: only through SQS, only for that queue. */
+function queueKeyUse(sid, actions, queueLogicalId) {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: actions,
+    Resource: DATA_KEY_ARN,
+    Condition: {
+      StringEquals: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+        'kms:ViaService': { 'Fn::Sub': 'sqs.${AWS::Region}.amazonaws.com' },
+        'kms:EncryptionContext:aws:sqs:arn': { 'Fn::GetAtt': [queueLogicalId, 'Arn'] },
+      },
+    },
+  };
+}
+
+const GRANTS = {
+  // Intake: a fresh data key per run (purpose run).
+  createRunKeys: [dataKeyUse('CreateRunKeys', 'kms:GenerateDataKey', 'run')],
+  // Stages and reads: unwrap run keys (stage payloads, the PHI columns of stored rows).
+  readRunKeys: [dataKeyUse('ReadRunKeys', 'kms:Decrypt', 'run')],
+  // The store's blind-index key: created once by whichever stage needs it first.
+  createIndexKey: [dataKeyUse('CreateIndexKey', 'kms:GenerateDataKey', 'blind-index')],
+  readIndexKey: [dataKeyUse('ReadIndexKey', 'kms:Decrypt', 'blind-index')],
+  startRuns: [
+    {
+      Sid: 'StartRuns',
+      Effect: 'Allow',
+      Action: 'states:StartExecution',
+      Resource: { Ref: 'IngestStateMachine' },
+    },
+  ],
+  consumeIngestQueue: [
+    {
+      Sid: 'ConsumeIngestQueue',
+      Effect: 'Allow',
+      Action: [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+      ],
+      Resource: { 'Fn::GetAtt': ['IngestQueue', 'Arn'] },
+    },
+    queueKeyUse('DecryptIngestQueueMessages', 'kms:Decrypt', 'IngestQueue'),
+  ],
+  // A message no retry can mend goes to the dead-letter queue at once (lib/queue/ingestQueue.ts).
+  quarantineIngestMessages: [
+    {
+      Sid: 'SendToIngestDeadLetterQueue',
+      Effect: 'Allow',
+      Action: 'sqs:SendMessage',
+      Resource: { 'Fn::GetAtt': ['IngestDeadLetterQueue', 'Arn'] },
+    },
+    queueKeyUse(
+      'EncryptIngestDeadLetterMessages',
+      ['kms:GenerateDataKey', 'kms:Decrypt'],
+      'IngestDeadLetterQueue',
+    ),
+  ],
+  // pipeline-events is SSE-SQS: sending needs no KMS permission.
+  publishRunEvents: [
+    {
+      Sid: 'PublishRunEvents',
+      Effect: 'Allow',
+      Action: 'sqs:SendMessage',
+      Resource: { 'Fn::GetAtt': ['PipelineEventsQueue', 'Arn'] },
+    },
+  ],
+};
+
+// X-Ray and a VPC function's network interfaces take no resource ARNs: AWS requires "*".
+const WRITE_TRACES = {
+  Sid: 'WriteTraces',
+  Effect: 'Allow',
+  Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+  Resource: '*',
+};
+
+const MANAGE_NETWORK_INTERFACES = {
+  Sid: 'ManageVpcNetworkInterfaces',
+  Effect: 'Allow',
+  Action: [
+    'ec2:CreateNetworkInterface',
+    'ec2:DescribeNetworkInterfaces',
+    'ec2:DescribeSubnets',
+    'ec2:DeleteNetworkInterface',
+    'ec2:AssignPrivateIpAddresses',
+    'ec2:UnassignPrivateIpAddresses',
+  ],
+  Resource: '*',
+};
+
+/** The Framework's logical-id prefix of a function (IngestQueue for ingestQueue). */
+function normalizedName(functionName) {
+  const name = functionName.replace(/-/g, 'Dash').replace(/_/g, 'Underscore');
+  return `${name.charAt(0).toUpperCase()}${name.slice(1)}`;
+}
+
+function grantsFor(functionName, permissions) {
+  if (!Array.isArray(permissions)) {
+    throw new Error(`custom.functionPermissions has no entry for function '${functionName}'`);
+  }
+  return permissions.flatMap((permission) => {
+    const statements = GRANTS[permission];
+    if (statements === undefined) {
+      throw new Error(
+        `custom.functionPermissions.${functionName}: unknown permission '${permission}' (known: ${Object.keys(GRANTS).join(', ')})`,
+      );
+    }
+    return statements;
+  });
+}
+
+function roleFor(functionName, inVpc, permissions) {
+  const ownLogs = {
+    Sid: 'WriteOwnLogs',
+    Effect: 'Allow',
+    Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    Resource: { 'Fn::GetAtt': [`${normalizedName(functionName)}LogGroup`, 'Arn'] },
+  };
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      AssumeRolePolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'lambda.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      },
+      Policies: [
+        {
+          PolicyName: functionName,
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              ownLogs,
+              WRITE_TRACES,
+              ...(inVpc ? [MANAGE_NETWORK_INTERFACES] : []),
+              ...grantsFor(functionName, permissions),
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+module.exports = async ({ resolveConfigurationProperty }) => {
+  const functions = (await resolveConfigurationProperty(['functions'])) ?? {};
+  const permissions = (await resolveConfigurationProperty(['custom', 'functionPermissions'])) ?? {};
+  for (const name of Object.keys(permissions)) {
+    if (!(name in functions)) {
+      throw new Error(`custom.functionPermissions names '${name}', which is not a function`);
+    }
+  }
+  const Resources = {};
+  for (const [functionName, definition] of Object.entries(functions)) {
+    const roleId = `${normalizedName(functionName)}Role`;
+    if (definition.role !== roleId) {
+      throw new Error(`function '${functionName}' must name its own role: role: ${roleId}`);
+    }
+    const inVpc = typeof definition.vpc === 'object' && definition.vpc !== null;
+    Resources[roleId] = roleFor(functionName, inVpc, permissions[functionName]);
+  }
+  return { Resources };
+};

@@ -1,0 +1,199 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import JSZip from 'jszip';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  environmentOf,
+  type LambdaFunction,
+  lambdaFunction,
+  lambdaFunctions,
+  PARAMS,
+  packageDir,
+  SERVICE,
+  STAGE,
+} from './packagedStack.ts';
+
+/** The functions that never open a database connection, so run outside the database VPC. */
+const OUTSIDE_VPC = ['docs', 'health', 'openapi'];
+const STARTS_RUNS = ['ingest', 'ingestQueue', 'redriveRun'];
+
+function handlerFile(fn: LambdaFunction): string {
+  return `${String(fn.properties['Handler']).replace(/\.handler$/, '')}.mjs`;
+}
+
+describe('the Lambda functions in the packaged template', () => {
+  it.each(lambdaFunctions().map((fn) => [fn.name, fn] as const))(
+    'runs %s on nodejs24.x, arm64, traced, from its own bundle',
+    (name, fn) => {
+      // Assess
+      expect(fn.properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Handler: expect.stringMatching(/^functions\/(api|fhir|stages|queue)\/\w+\.handler$/),
+      });
+      expect(String((fn.properties['Code'] as { S3Key: string }).S3Key)).toMatch(
+        new RegExp(`/${name}\\.zip$`),
+      );
+    },
+  );
+
+  it.each(lambdaFunctions().map((fn) => [fn.name, fn] as const))(
+    'places %s in the database VPC when it reaches PostgreSQL',
+    (name, fn) => {
+      // Act
+      const vpc = fn.properties['VpcConfig'];
+
+      // Assess
+      if (OUTSIDE_VPC.includes(name)) {
+        expect(vpc).toBeUndefined();
+      } else {
+        expect(vpc).toEqual({
+          SubnetIds: PARAMS.databaseSubnetIds.split(','),
+          SecurityGroupIds: PARAMS.databaseSecurityGroupIds.split(','),
+        });
+      }
+    },
+  );
+
+  it.each(lambdaFunctions().map((fn) => [fn.name, fn] as const))(
+    'configures %s from the stack and the stage parameters',
+    (_name, fn) => {
+      // Act
+      const environment = environmentOf(fn);
+
+      // Assess
+      expect(environment).toMatchObject({
+        DATABASE_URL: `{{resolve:secretsmanager:${SERVICE}/${STAGE}/database-url}}`,
+        DB_SSL: 'true',
+        KMS_KEY_ID: { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+        KMS_ENDPOINT: '',
+        STEP_FUNCTIONS_ENDPOINT: '',
+        AUTH_ISSUER: PARAMS.authIssuer,
+        AUTH_AUDIENCE: PARAMS.authAudience,
+        AUTH_JWKS_URL: PARAMS.authJwksUrl,
+        AUTH_JWT_SECRET: '',
+      });
+      expect(JSON.stringify(environment)).not.toMatch(/postgres(ql)?:\/\//);
+    },
+  );
+
+  it('names the state machine to the functions that start runs, and to no stage it runs', () => {
+    // Act
+    const named = lambdaFunctions().filter(
+      (fn) => environmentOf(fn)['STATE_MACHINE_ARN'] !== undefined,
+    );
+
+    // Assess
+    expect(named.map((fn) => fn.name).sort()).toEqual(STARTS_RUNS);
+    for (const fn of named) {
+      expect(environmentOf(fn)['STATE_MACHINE_ARN']).toEqual({ Ref: 'IngestStateMachine' });
+    }
+  });
+
+  it('points Publish at pipeline-events and the queue consumer at its dead-letter queue', () => {
+    // Act
+    const publish = environmentOf(lambdaFunction('publish'));
+    const consumer = environmentOf(lambdaFunction('ingestQueue'));
+
+    // Assess
+    expect(publish['PIPELINE_EVENTS_QUEUE_URL']).toEqual({ Ref: 'PipelineEventsQueue' });
+    expect(consumer['INGEST_QUEUE_DLQ_URL']).toEqual({ Ref: 'IngestDeadLetterQueue' });
+    expect(
+      lambdaFunctions()
+        .filter((fn) => environmentOf(fn)['PIPELINE_EVENTS_QUEUE_URL'] !== undefined)
+        .map((fn) => fn.name),
+    ).toEqual(['publish']);
+  });
+});
+
+/** Imports every bundle in a plain Node process, as Lambda does, and calls the public handlers. */
+const LOAD_BUNDLES = `
+const [root, ...entries] = process.argv.slice(1);
+const results = {};
+for (const entry of entries) {
+  const [name, file] = entry.split('=');
+  const { handler } = await import(\`\${root}/\${name}/\${file}\`);
+  results[name] = { handler: typeof handler };
+}
+const call = async (name, file, path, asset) => {
+  const { handler } = await import(\`\${root}/\${name}/\${file}\`);
+  const response = await handler(
+    { version: '2.0', routeKey: 'GET ' + path, rawPath: path, rawQueryString: '', headers: {},
+      requestContext: { http: { method: 'GET', path, sourceIp: '192.0.2.1' }, requestId: 'bundle-check' },
+      ...(asset === undefined ? {} : { pathParameters: { asset } }), isBase64Encoded: false },
+    { awsRequestId: 'bundle-check', getRemainingTimeInMillis: () => 10000 });
+  return { statusCode: response.statusCode, contentType: response.headers?.['content-type'], bytes: String(response.body).length };
+};
+results.calls = {
+  health: await call('health', 'functions/api/health.mjs', '/health'),
+  openapi: await call('openapi', 'functions/api/openapi.mjs', '/openapi.json'),
+  docsAsset: await call('docs', 'functions/api/docs.mjs', '/docs/assets/swagger-ui-bundle.js', 'swagger-ui-bundle.js'),
+};
+process.stdout.write(JSON.stringify(results));
+`;
+
+describe('the function bundles', () => {
+  let root: string;
+  let loaded: {
+    readonly calls: Readonly<
+      Record<string, { statusCode: number; contentType: string; bytes: number }>
+    >;
+  } & Readonly<Record<string, { handler: string }>>;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'etl-bundles-'));
+    for (const fn of lambdaFunctions()) {
+      const zip = await JSZip.loadAsync(readFileSync(join(packageDir(), `${fn.name}.zip`)));
+      for (const entry of Object.values(zip.files).filter((file) => !file.dir)) {
+        const target = join(root, fn.name, entry.name);
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, await entry.async('nodebuffer'));
+      }
+    }
+    const entries = lambdaFunctions().map((fn) => `${fn.name}=${handlerFile(fn)}`);
+    // No configuration at all: importing a handler must not need any.
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', LOAD_BUNDLES, root, ...entries],
+      { env: { PATH: process.env['PATH'] ?? '' }, maxBuffer: 16 * 1024 * 1024 },
+    );
+    loaded = JSON.parse(stdout) as typeof loaded;
+  });
+
+  afterAll(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it.each(lambdaFunctions().map((fn) => fn.name))(
+    'loads the %s bundle in Node alone and finds its handler',
+    (name) => {
+      // Assess
+      expect(loaded[name]).toEqual({ handler: 'function' });
+    },
+  );
+
+  it('serves /health and /openapi.json from the bundles (JSON schemas bundled in)', () => {
+    // Assess
+    expect(loaded.calls['health']).toMatchObject({
+      statusCode: 200,
+      contentType: 'application/json',
+    });
+    expect(loaded.calls['openapi']).toMatchObject({
+      statusCode: 200,
+      contentType: 'application/json',
+    });
+  });
+
+  it("serves Swagger UI's assets from the files the docs bundle ships", () => {
+    // Assess
+    expect(loaded.calls['docsAsset']).toMatchObject({
+      statusCode: 200,
+      contentType: 'text/javascript; charset=utf-8',
+    });
+    expect(loaded.calls['docsAsset']?.bytes).toBeGreaterThan(100_000);
+  });
+});

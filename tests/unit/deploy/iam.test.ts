@@ -1,0 +1,352 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ACCOUNT_ROOT_PRINCIPAL,
+  asList,
+  type LambdaFunction,
+  lambdaFunction,
+  lambdaFunctions,
+  type PolicyStatement,
+  packagedTemplate,
+  propertiesOf,
+  referencedId,
+  resourcesOfType,
+  roleOf,
+  SQS_VIA_SERVICE,
+  statementsOfRole,
+} from './packagedStack.ts';
+
+/**
+ * Least privilege, read from the packaged template. A grant is written
+ * `action resource [condition]`: the resource is a logical id, `own-log-group` or `*`; the
+ * condition `purpose=<p>` (the data key's encryption context, lib/crypto/keyring.ts) or
+ * `via-sqs=<queue>` (the key as SQS uses it for that queue's SSE-KMS).
+ */
+const OWN_LOGS = ['logs:CreateLogStream own-log-group', 'logs:PutLogEvents own-log-group'];
+const TRACES = ['xray:PutTraceSegments *', 'xray:PutTelemetryRecords *'];
+const VPC_NETWORK_INTERFACES = [
+  'ec2:CreateNetworkInterface *',
+  'ec2:DescribeNetworkInterfaces *',
+  'ec2:DescribeSubnets *',
+  'ec2:DeleteNetworkInterface *',
+  'ec2:AssignPrivateIpAddresses *',
+  'ec2:UnassignPrivateIpAddresses *',
+];
+
+const CREATE_RUN_KEYS = 'kms:GenerateDataKey DataKey purpose=run';
+const READ_RUN_KEYS = 'kms:Decrypt DataKey purpose=run';
+const CREATE_INDEX_KEY = 'kms:GenerateDataKey DataKey purpose=blind-index';
+const READ_INDEX_KEY = 'kms:Decrypt DataKey purpose=blind-index';
+const START_RUNS = 'states:StartExecution IngestStateMachine';
+
+interface Expected {
+  /** Runs in the database VPC (everything that opens a PostgreSQL connection). */
+  readonly database: boolean;
+  readonly grants: readonly string[];
+}
+
+/** Every function, and all it may do besides writing its own logs and traces. */
+const EXPECTED: Readonly<Record<string, Expected>> = {
+  // Intake: a run key per batch, then the execution.
+  ingest: { database: true, grants: [CREATE_RUN_KEYS, START_RUNS] },
+  // A re-drive is a new execution of the failed run; its key and payloads already exist.
+  redriveRun: { database: true, grants: [START_RUNS] },
+  getRun: { database: true, grants: [] },
+  listRunRejections: { database: true, grants: [] },
+  putConsent: { database: true, grants: [] },
+  listAudit: { database: true, grants: [] },
+  verifyAudit: { database: true, grants: [] },
+  // Reads decrypt rows under their run keys; the MRN search needs the blind-index key.
+  getPatient: { database: true, grants: [READ_RUN_KEYS] },
+  searchPatients: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
+  fhirReadPatient: { database: true, grants: [READ_RUN_KEYS] },
+  fhirSearchObservations: { database: true, grants: [READ_RUN_KEYS] },
+  health: { database: false, grants: [] },
+  openapi: { database: false, grants: [] },
+  docs: { database: false, grants: [] },
+  ingestQueue: {
+    database: true,
+    grants: [
+      'sqs:ReceiveMessage IngestQueue',
+      'sqs:DeleteMessage IngestQueue',
+      'sqs:ChangeMessageVisibility IngestQueue',
+      'sqs:GetQueueAttributes IngestQueue',
+      'kms:Decrypt DataKey via-sqs=IngestQueue',
+      'sqs:SendMessage IngestDeadLetterQueue',
+      'kms:GenerateDataKey DataKey via-sqs=IngestDeadLetterQueue',
+      'kms:Decrypt DataKey via-sqs=IngestDeadLetterQueue',
+      CREATE_RUN_KEYS,
+      START_RUNS,
+    ],
+  },
+  extract: { database: true, grants: [READ_RUN_KEYS] },
+  validate: { database: true, grants: [READ_RUN_KEYS] },
+  // The first stage to need the blind-index key creates it.
+  consentCheck: { database: true, grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY] },
+  transform: { database: true, grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY] },
+  load: { database: true, grants: [READ_RUN_KEYS] },
+  markFailed: { database: true, grants: [] },
+  // pipeline-events is SSE-SQS: no key permission.
+  publish: { database: true, grants: ['sqs:SendMessage PipelineEventsQueue'] },
+};
+
+/** Actions that take no resource ARN, so AWS requires `"Resource": "*"` for them. */
+const ALLOWED_ON_ANY_RESOURCE = new Set([
+  // X-Ray (Lambda active tracing, Step Functions tracing)
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  // a VPC function's network interfaces
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+  // Step Functions' delivery of execution logs to CloudWatch Logs
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+]);
+
+function conditionOf(statement: PolicyStatement): string | undefined {
+  const condition = statement.Condition;
+  if (condition === undefined) return undefined;
+  const equals = condition['StringEquals'];
+  if (Object.keys(condition).length !== 1 || equals === undefined) return JSON.stringify(condition);
+  const keys = Object.keys(equals).sort();
+  const purpose = equals['kms:EncryptionContext:purpose'];
+  if (keys.length === 1 && typeof purpose === 'string') return `purpose=${purpose}`;
+  const queue = referencedId(equals['kms:EncryptionContext:aws:sqs:arn']);
+  const viaSqs = JSON.stringify(equals['kms:ViaService']) === JSON.stringify(SQS_VIA_SERVICE);
+  if (keys.length === 2 && viaSqs && queue !== undefined) return `via-sqs=${queue}`;
+  return JSON.stringify(condition);
+}
+
+function resourceName(value: unknown, ownLogGroup: string): string {
+  if (typeof value === 'string') return value;
+  const id = referencedId(value);
+  if (id === ownLogGroup) return 'own-log-group';
+  return id ?? JSON.stringify(value);
+}
+
+function grantsOf(fn: LambdaFunction): string[] {
+  const ownLogGroup = `${fn.logicalId.replace(/LambdaFunction$/, '')}LogGroup`;
+  return statementsOfRole(roleOf(fn)).flatMap((statement) => {
+    const condition = conditionOf(statement);
+    const effect = statement.Effect === 'Allow' ? [] : [statement.Effect];
+    return asList(statement.Action).flatMap((action) =>
+      asList(statement.Resource).map((target) =>
+        [
+          ...effect,
+          action,
+          resourceName(target, ownLogGroup),
+          ...(condition ? [condition] : []),
+        ].join(' '),
+      ),
+    );
+  });
+}
+
+/** Every policy document anywhere in the template (role policies, trust, key and bucket policies). */
+function policyDocuments(): Array<{ readonly where: string; readonly statement: PolicyStatement }> {
+  const found: Array<{ where: string; statement: PolicyStatement }> = [];
+  const visit = (where: string, value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    const statements = (value as { Statement?: unknown }).Statement;
+    if (Array.isArray(statements)) {
+      for (const statement of statements as PolicyStatement[]) found.push({ where, statement });
+      return;
+    }
+    for (const child of Object.values(value)) visit(where, child);
+  };
+  for (const [logicalId, { Properties }] of Object.entries(packagedTemplate().Resources)) {
+    visit(logicalId, Properties);
+  }
+  return found;
+}
+
+function isWildcard(value: unknown): boolean {
+  return typeof value === 'string' && value.includes('*');
+}
+
+function functionsAllowed(action: string): string[] {
+  return lambdaFunctions()
+    .filter((fn) =>
+      statementsOfRole(roleOf(fn)).some(
+        (statement) => statement.Effect === 'Allow' && asList(statement.Action).includes(action),
+      ),
+    )
+    .map((fn) => fn.name)
+    .sort();
+}
+
+const roleStatements = resourcesOfType('AWS::IAM::Role').flatMap(([roleId]) =>
+  statementsOfRole(roleId).map((statement) => ({ roleId, statement })),
+);
+
+describe('IAM in the packaged template', () => {
+  it('checks every function the template deploys, and each runs as a role of its own', () => {
+    // Act
+    const functions = lambdaFunctions();
+    const roles = functions.map(roleOf);
+
+    // Assess
+    expect(functions.map((fn) => fn.name).sort()).toEqual(Object.keys(EXPECTED).sort());
+    expect(new Set(roles).size).toBe(functions.length);
+  });
+
+  it.each(Object.entries(EXPECTED))('lets %s do exactly what it needs', (name, expected) => {
+    // Prepare
+    const fn = lambdaFunction(name);
+
+    // Act
+    const grants = grantsOf(fn);
+
+    // Assess
+    expect(grants.sort()).toEqual(
+      [
+        ...OWN_LOGS,
+        ...TRACES,
+        ...(expected.database ? VPC_NETWORK_INTERFACES : []),
+        ...expected.grants,
+      ].sort(),
+    );
+  });
+
+  it.each(lambdaFunctions().map((fn) => [fn.name, roleOf(fn)] as const))(
+    "lets only Lambda assume %s's role, with no managed policy",
+    (_name, roleId) => {
+      // Act
+      const properties = propertiesOf(roleId);
+
+      // Assess
+      expect(properties['ManagedPolicyArns']).toBeUndefined();
+      expect(properties['AssumeRolePolicyDocument']).toEqual({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'lambda.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      });
+    },
+  );
+
+  it('lets only the functions that start runs call states:StartExecution, on the ingest state machine only', () => {
+    // Act
+    const starting = roleStatements.filter(({ statement }) =>
+      asList(statement.Action).some((action) => action.startsWith('states:')),
+    );
+
+    // Assess
+    expect(functionsAllowed('states:StartExecution')).toEqual([
+      'ingest',
+      'ingestQueue',
+      'redriveRun',
+    ]);
+    for (const { statement } of starting) {
+      expect(asList(statement.Action)).toEqual(['states:StartExecution']);
+      expect(asList(statement.Resource)).toEqual([{ Ref: 'IngestStateMachine' }]);
+    }
+  });
+
+  it('lets only the functions that encrypt call kms:GenerateDataKey', () => {
+    // Assess
+    expect(functionsAllowed('kms:GenerateDataKey')).toEqual([
+      'consentCheck',
+      'ingest',
+      'ingestQueue',
+      'transform',
+    ]);
+  });
+
+  it.each(
+    roleStatements
+      .filter(({ statement }) =>
+        asList(statement.Action).some((action) => action.startsWith('kms:')),
+      )
+      .map(({ roleId, statement }) => [roleId, statement.Sid ?? '?', statement] as const),
+  )(
+    'conditions the key use of %s (%s) on the purpose, or on SQS for one queue',
+    (_role, _sid, statement) => {
+      // Act
+      const condition = conditionOf(statement) ?? 'none';
+
+      // Assess
+      expect(condition).toMatch(
+        /^(purpose=(run|blind-index)|via-sqs=Ingest(Queue|DeadLetterQueue))$/,
+      );
+      expect(asList(statement.Resource)).toEqual([{ 'Fn::GetAtt': ['DataKey', 'Arn'] }]);
+    },
+  );
+
+  it('grants a wildcard action to no one but the account root, in the key policy', () => {
+    // Act
+    const wildcards = policyDocuments().filter(
+      ({ statement }) => statement.Effect === 'Allow' && asList(statement.Action).some(isWildcard),
+    );
+
+    // Assess
+    expect(wildcards).toEqual([
+      {
+        where: 'DataKey',
+        statement: expect.objectContaining({
+          Principal: ACCOUNT_ROOT_PRINCIPAL,
+          Action: 'kms:*',
+        }),
+      },
+    ]);
+  });
+
+  it.each(
+    roleStatements
+      .filter(
+        ({ statement }) =>
+          statement.Effect === 'Allow' && asList(statement.Resource).some(isWildcard),
+      )
+      .map(({ roleId, statement }) => [roleId, statement.Sid ?? '?', statement] as const),
+  )(
+    'allows "*" as the resource in %s (%s) only for actions that take no ARN',
+    (_role, _sid, statement) => {
+      // Act
+      const actions = asList(statement.Action);
+
+      // Assess
+      expect(asList(statement.Resource)).toEqual(['*']);
+      expect(actions.filter((action) => !ALLOWED_ON_ANY_RESOURCE.has(action))).toEqual([]);
+    },
+  );
+
+  it('lets the state machine invoke the seven stage functions and nothing else', () => {
+    // Act
+    const invoke = statementsOfRole('IngestStateMachineRole').filter((statement) =>
+      asList(statement.Action).some((action) => action.startsWith('lambda:')),
+    );
+
+    // Assess
+    expect(invoke).toHaveLength(1);
+    expect(asList(invoke[0]?.Action)).toEqual(['lambda:InvokeFunction']);
+    expect(asList(invoke[0]?.Resource).map(referencedId).sort()).toEqual(
+      [
+        'ConsentCheckLambdaFunction',
+        'ExtractLambdaFunction',
+        'LoadLambdaFunction',
+        'MarkFailedLambdaFunction',
+        'PublishLambdaFunction',
+        'TransformLambdaFunction',
+        'ValidateLambdaFunction',
+      ].sort(),
+    );
+    expect(propertiesOf('IngestStateMachineRole')['AssumeRolePolicyDocument']).toMatchObject({
+      Statement: [{ Principal: { Service: 'states.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    });
+  });
+});
