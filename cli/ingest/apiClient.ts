@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { isJsonObject } from '../../lib/json.ts';
 
 /** The API answered with an error: `detail` is the problem's own explanation, `code` its type. */
 export class ApiProblemError extends Error {
@@ -101,10 +102,6 @@ export function retryAfterSeconds(header: string | null, nowMs: number): number 
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - nowMs) / 1000));
 }
 
-function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function unexpected(what: string): ApiProblemError {
   return new ApiProblemError(
     502,
@@ -121,7 +118,7 @@ async function problemOf(response: Response): Promise<ApiProblemError> {
   } catch {
     problem = undefined;
   }
-  const fields = isObject(problem) ? problem : {};
+  const fields = isJsonObject(problem) ? problem : {};
   const type = typeof fields['type'] === 'string' ? PROBLEM_TYPE.exec(fields['type']) : null;
   const code = type?.[1] ?? `http-${response.status}`;
   const detail = typeof fields['detail'] === 'string' ? fields['detail'] : undefined;
@@ -131,7 +128,7 @@ async function problemOf(response: Response): Promise<ApiProblemError> {
 }
 
 function runStateOf(body: unknown, what: string): RunState {
-  if (!isObject(body)) throw unexpected(what);
+  if (!isJsonObject(body)) throw unexpected(what);
   const { runId, status, errorCode } = body;
   if (typeof runId !== 'string' || typeof status !== 'string' || !RUN_STATUSES.includes(status)) {
     throw unexpected(what);
@@ -144,10 +141,10 @@ function runStateOf(body: unknown, what: string): RunState {
 }
 
 function rejectionsOf(body: unknown, what: string): RunRejection[] {
-  const data = isObject(body) ? body['data'] : undefined;
+  const data = isJsonObject(body) ? body['data'] : undefined;
   if (!Array.isArray(data)) throw unexpected(what);
   return data.map((item: unknown) => {
-    if (!isObject(item) || !Number.isSafeInteger(item['recordIndex'])) throw unexpected(what);
+    if (!isJsonObject(item) || !Number.isSafeInteger(item['recordIndex'])) throw unexpected(what);
     const { recordIndex, resourceType, reason } = item;
     if (typeof reason !== 'string') throw unexpected(what);
     return {

@@ -1,9 +1,5 @@
+import { FHIR_JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../../lib/http/mediaTypes.ts';
 import type { BundleRecord, InputFile, NdjsonRecord, RecordIdentity } from './inputRecords.ts';
-
-/** The API's body limit (API Gateway's payload limit). */
-export const MAX_BODY_BYTES = 6 * 1024 * 1024;
-export const NDJSON_MEDIA_TYPE = 'application/fhir+ndjson';
-export const FHIR_JSON_MEDIA_TYPE = 'application/fhir+json';
 
 export interface Batch {
   /** Its position among all batches of the input, from 0: part of its Idempotency-Key. */

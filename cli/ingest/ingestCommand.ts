@@ -1,8 +1,9 @@
 import { basename, join, resolve } from 'node:path';
+import { MAX_INGEST_BODY_BYTES, NDJSON_MEDIA_TYPE } from '../../lib/http/mediaTypes.ts';
 import { createApiClient } from './apiClient.ts';
 import { writeFileAtomically } from './atomicFile.ts';
 import { type BatchFailure, deliverBatches } from './batchDelivery.ts';
-import { MAX_BODY_BYTES, NDJSON_MEDIA_TYPE, planBatches } from './batchPlan.ts';
+import { planBatches } from './batchPlan.ts';
 import { bearerTokenSource } from './bearerToken.ts';
 import { InputError, UsageError } from './errors.ts';
 import { locateInput } from './inputFiles.ts';
@@ -64,7 +65,7 @@ async function ingest(options: IngestOptions, context: CommandContext): Promise<
     key: stateKey(location.resolvedPath, hash),
   };
   const batchSize = options.batchSize ?? savedBatchSize(identity) ?? DEFAULT_BATCH_SIZE;
-  const plan = planBatches(files, { batchSize, maxBodyBytes: MAX_BODY_BYTES });
+  const plan = planBatches(files, { batchSize, maxBodyBytes: MAX_INGEST_BODY_BYTES });
   const state = openResumeState(identity, batchSize, {
     input: location.resolvedPath,
     contentHash: hash,

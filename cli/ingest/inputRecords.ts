@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isJsonObject } from '../../lib/json.ts';
 import { InputError } from './errors.ts';
 import type { InputFileName } from './inputFiles.ts';
 
@@ -49,17 +50,13 @@ function withoutBom(bytes: Buffer): Buffer {
     : bytes;
 }
 
-function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function stringOrNull(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
 /** resourceType and id of a resource, when it has them; nothing else is read. */
 function identityOf(resource: unknown): Pick<RecordIdentity, 'resourceType' | 'resourceId'> {
-  if (!isObject(resource)) return { resourceType: null, resourceId: null };
+  if (!isJsonObject(resource)) return { resourceType: null, resourceId: null };
   return {
     resourceType: stringOrNull(resource['resourceType']),
     resourceId: stringOrNull(resource['id']),
@@ -105,7 +102,7 @@ export function ndjsonRecords(name: string, bytes: Buffer): NdjsonRecord[] {
 /** The entries of a FHIR Bundle file; anything but an ingestible Bundle is an InputError. */
 export function bundleRecords(name: string, bytes: Buffer): BundleRecord[] {
   const bundle = parsedOrUndefined(bytes.toString('utf8'));
-  if (!isObject(bundle) || bundle['resourceType'] !== 'Bundle') {
+  if (!isJsonObject(bundle) || bundle['resourceType'] !== 'Bundle') {
     throw new InputError(
       `${name}: a .json input must be a FHIR Bundle (NDJSON files end in .ndjson)`,
     );
@@ -119,9 +116,9 @@ export function bundleRecords(name: string, bytes: Buffer): BundleRecord[] {
   const entries = bundle['entry'] ?? [];
   if (!Array.isArray(entries)) throw new InputError(`${name}: the Bundle's entry is not an array`);
   return entries.map((entry: unknown, index) => {
-    const resource = isObject(entry) ? entry['resource'] : undefined;
+    const resource = isJsonObject(entry) ? entry['resource'] : undefined;
     const { resourceType, resourceId } = identityOf(resource);
-    const fullUrl = isObject(entry) ? stringOrNull(entry['fullUrl']) : null;
+    const fullUrl = isJsonObject(entry) ? stringOrNull(entry['fullUrl']) : null;
     return { file: name, line: index + 1, resourceType, resourceId: resourceId ?? fullUrl, entry };
   });
 }

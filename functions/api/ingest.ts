@@ -2,18 +2,16 @@ import { apiHandler } from '../../lib/api/apiHandler.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
 import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
 import { headerValue, readBody } from '../../lib/http/body.ts';
+import { MAX_INGEST_BODY_BYTES } from '../../lib/http/mediaTypes.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
 import { INGEST_MEDIA_TYPES } from '../../lib/pipeline/envelopes.ts';
 import { submitBatch } from '../../lib/pipeline/intake.ts';
 import { intakeDependencies } from '../../lib/runtime.ts';
 
-/** API Gateway's own payload limit: a larger body never reaches a Lambda in AWS. */
-const MAX_BODY_BYTES = 6 * 1024 * 1024;
-
 /** POST /api/v1/ingest: accept a batch (flat, FHIR Bundle or NDJSON), 202 with the run that will process it. */
 export const handler = apiHandler({ anyOf: ['system/Patient.c'] }, async (event) => {
   const { raw, contentType } = readBody(event, {
-    maxBytes: MAX_BODY_BYTES,
+    maxBytes: MAX_INGEST_BODY_BYTES,
     accept: INGEST_MEDIA_TYPES,
   });
   const idempotencyKey = headerValue(event, 'idempotency-key');

@@ -7,16 +7,12 @@ import { RUN_STATUSES } from '../db/repositories/ingestRuns.ts';
 import { REJECTION_REASONS } from '../db/repositories/rejections.ts';
 import { flatEnvelopeSchemaWith, patientRecordSchema } from '../fhir/flatSchema.ts';
 import { GENDERS } from '../fhir/model.ts';
-import { CORRELATION_ID_EXTENSION_URL, FHIR_JSON_CONTENT_TYPE } from '../fhir/r4/resources.ts';
+import { CORRELATION_ID_EXTENSION_URL } from '../fhir/r4/resources.ts';
 import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../fhir/r4/search.ts';
 import { consentChangeSchema } from '../patients/consentChanges.ts';
-import {
-  FHIR_JSON_MEDIA_TYPE,
-  INGESTIBLE_BUNDLE_TYPES,
-  JSON_MEDIA_TYPE,
-  NDJSON_MEDIA_TYPE,
-} from '../pipeline/envelopes.ts';
-import { JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE } from './problem.ts';
+import { INGESTIBLE_BUNDLE_TYPES } from '../pipeline/envelopes.ts';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from './mediaTypes.ts';
+import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 
 export interface OpenApiOptions {
   /** The base URL clients call; omitted, the document is relative to where it is served. */
@@ -470,7 +466,7 @@ function outcomeResponse(description: string, headers: JsonObject = {}): JsonObj
   return {
     description,
     headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
-    content: { [FHIR_JSON_CONTENT_TYPE]: { schema: schemaRef('OperationOutcome') } },
+    content: { [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('OperationOutcome') } },
   };
 }
 
@@ -478,12 +474,12 @@ function fhirOkResponse(description: string, schema: JsonObject): JsonObject {
   return {
     description,
     headers: { 'X-Correlation-Id': headerRef('CorrelationId') },
-    content: { [FHIR_JSON_CONTENT_TYPE]: { schema } },
+    content: { [FHIR_JSON_MEDIA_TYPE]: { schema } },
   };
 }
 
 function jsonContent(schema: JsonObject): JsonObject {
-  return { [JSON_CONTENT_TYPE]: { schema } };
+  return { [JSON_MEDIA_TYPE]: { schema } };
 }
 
 function okResponse(description: string, schema: JsonObject): JsonObject {

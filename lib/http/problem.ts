@@ -8,10 +8,10 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { AppError } from '../errors.ts';
 import { InputValidationError, TooManyRequestsError, toAppError } from '../errors.ts';
-import { FHIR_JSON_CONTENT_TYPE, operationOutcome } from '../fhir/r4/resources.ts';
+import { operationOutcome } from '../fhir/r4/resources.ts';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE } from './mediaTypes.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
-export const JSON_CONTENT_TYPE = 'application/json';
 export const CORRELATION_ID_HEADER = 'x-correlation-id';
 
 /** How a route writes its errors: problem+json (the v1 API) or FHIR OperationOutcome. */
@@ -66,14 +66,14 @@ export function jsonResponse(
 ): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode: status,
-    headers: { 'content-type': JSON_CONTENT_TYPE, 'cache-control': 'no-store', ...headers },
+    headers: { 'content-type': JSON_MEDIA_TYPE, 'cache-control': 'no-store', ...headers },
     body: JSON.stringify(body),
   };
 }
 
 /** A FHIR resource as `application/fhir+json`. */
 export function fhirResponse(status: number, resource: unknown): APIGatewayProxyStructuredResultV2 {
-  return jsonResponse(status, resource, { 'content-type': FHIR_JSON_CONTENT_TYPE });
+  return jsonResponse(status, resource, { 'content-type': FHIR_JSON_MEDIA_TYPE });
 }
 
 function isClientError(error: AppError): boolean {
@@ -165,7 +165,7 @@ export function problemResponse(
     ? outcomeBody(appError, status, correlationId)
     : problemBody(appError, status, correlationId);
   const headers: Record<string, string> = {
-    'content-type': fhir ? FHIR_JSON_CONTENT_TYPE : PROBLEM_CONTENT_TYPE,
+    'content-type': fhir ? FHIR_JSON_MEDIA_TYPE : PROBLEM_CONTENT_TYPE,
     'cache-control': 'no-store',
     [CORRELATION_ID_HEADER]: correlationId,
   };

@@ -9,10 +9,8 @@ import { InputValidationError, PayloadTooLargeError } from '../errors.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
 import { createFlatEnvelopeValidator } from '../fhir/validation.ts';
 import { parseJson } from '../http/body.ts';
-
-export const JSON_MEDIA_TYPE = 'application/json';
-export const FHIR_JSON_MEDIA_TYPE = 'application/fhir+json';
-export const NDJSON_MEDIA_TYPE = 'application/fhir+ndjson';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
+import { isJsonObject } from '../json.ts';
 
 /** What `POST /api/v1/ingest` accepts. */
 export const INGEST_MEDIA_TYPES = [JSON_MEDIA_TYPE, FHIR_JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE];
@@ -37,10 +35,6 @@ function invalid(message: string, problems: readonly SchemaProblem[]): InputVali
 
 function tooMany(maxRecords: number): PayloadTooLargeError {
   return new PayloadTooLargeError(`a batch holds at most ${maxRecords} records`);
-}
-
-function isJsonObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { EnvelopeError, InputValidationError } from '../errors.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
 import { parseJson } from '../http/body.ts';
+import { isJsonObject } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { bundleEntries, ndjsonLines } from './envelopes.ts';
 import { runStage } from './stageFrame.ts';
@@ -28,11 +29,7 @@ export interface ExtractedPayload {
 }
 
 function resourceTypeOf(record: unknown): string | null {
-  return recordableResourceType(
-    typeof record === 'object' && record !== null
-      ? (record as { resourceType?: unknown }).resourceType
-      : undefined,
-  );
+  return recordableResourceType(isJsonObject(record) ? record['resourceType'] : undefined);
 }
 
 function parseEnvelope(body: string): unknown {

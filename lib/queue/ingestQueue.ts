@@ -31,7 +31,8 @@ import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 
 import { findIngestRun } from '../db/repositories/ingestRuns.ts';
 import { type AppError, ConflictError, InputValidationError, toAppError } from '../errors.ts';
 import { checkMediaType } from '../http/body.ts';
-import { INGEST_MEDIA_TYPES, JSON_MEDIA_TYPE } from '../pipeline/envelopes.ts';
+import { JSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
+import { INGEST_MEDIA_TYPES } from '../pipeline/envelopes.ts';
 import {
   type BatchRequest,
   type IntakeDependencies,

@@ -3,9 +3,8 @@
  * the pipeline stored, the searchset Bundle of a search, and OperationOutcome for errors.
  * Nothing here reads a database or a key; callers pass decrypted values in.
  */
+import { isJsonObject } from '../../json.ts';
 import { IDENTIFIER_TYPE_SYSTEM, MRN_TYPE_CODE, SSN_SYSTEM } from './mapping.ts';
-
-export const FHIR_JSON_CONTENT_TYPE = 'application/fhir+json';
 
 /** The extension on an OperationOutcome that carries the request's correlation id. */
 export const CORRELATION_ID_EXTENSION_URL = 'urn:healthcare-etl:fhir:correlation-id';
@@ -27,16 +26,12 @@ export interface FlatPatient {
   readonly ssn?: string | null;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * The sender's meta with our lastUpdated. Its versionId numbers the sender's versions, not
  * ours, so it goes, as the sender's id does; profiles, tags and security labels stay.
  */
 function ourMeta(sent: unknown, lastUpdated: Date): FhirJson {
-  const { versionId: _theirs, lastUpdated: _theirTime, ...kept } = isObject(sent) ? sent : {};
+  const { versionId: _theirs, lastUpdated: _theirTime, ...kept } = isJsonObject(sent) ? sent : {};
   return { ...kept, lastUpdated: lastUpdated.toISOString() };
 }
 
@@ -244,5 +239,5 @@ export function storedJson(text: string): FhirJson | undefined {
   } catch {
     return undefined;
   }
-  return isObject(parsed) ? parsed : undefined;
+  return isJsonObject(parsed) ? parsed : undefined;
 }

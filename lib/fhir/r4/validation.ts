@@ -5,6 +5,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
+import { isJsonObject } from '../../json.ts';
 import { type SchemaMessages, schemaMessage } from '../schemaMessages.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import fhirR4Schema from './fhirR4.schema.json' with { type: 'json' };
@@ -149,10 +150,6 @@ function compiledTypes(): ReadonlyMap<string, CompiledType> {
   }
   compiled = types;
   return types;
-}
-
-function isJsonObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type BatchPlan,
-  FHIR_JSON_MEDIA_TYPE,
-  MAX_BODY_BYTES,
-  NDJSON_MEDIA_TYPE,
-  planBatches,
-} from '../../../cli/ingest/batchPlan.ts';
+import { type BatchPlan, planBatches } from '../../../cli/ingest/batchPlan.ts';
 import { bundleRecords, type InputFile, ndjsonRecords } from '../../../cli/ingest/inputRecords.ts';
+import {
+  FHIR_JSON_MEDIA_TYPE,
+  MAX_INGEST_BODY_BYTES,
+  NDJSON_MEDIA_TYPE,
+} from '../../../lib/http/mediaTypes.ts';
 
 function resource(type: string, id: string, padding = 0): Record<string, unknown> {
   return { resourceType: type, id, ...(padding > 0 ? { text: { div: 'x'.repeat(padding) } } : {}) };
@@ -53,7 +52,7 @@ describe('planBatches', () => {
     const file = ndjsonFile('Patient.ndjson', patients(count));
 
     // Act
-    const plan = planBatches([file], { batchSize, maxBodyBytes: MAX_BODY_BYTES });
+    const plan = planBatches([file], { batchSize, maxBodyBytes: MAX_INGEST_BODY_BYTES });
 
     // Assess
     expect(plan.batches.map((batch) => batch.records.length)).toStrictEqual(sizes);
@@ -69,7 +68,7 @@ describe('planBatches', () => {
     const file = ndjsonFile('Patient.ndjson', resources);
 
     // Act
-    const plan = planBatches([file], { batchSize: 2, maxBodyBytes: MAX_BODY_BYTES });
+    const plan = planBatches([file], { batchSize: 2, maxBodyBytes: MAX_INGEST_BODY_BYTES });
 
     // Assess
     expect(plan.batches.map((batch) => batch.contentType)).toStrictEqual([
@@ -124,7 +123,7 @@ describe('planBatches', () => {
       const file = bundleFile('bundle.json', type, patients(3));
 
       // Act
-      const plan = planBatches([file], { batchSize: 3, maxBodyBytes: MAX_BODY_BYTES });
+      const plan = planBatches([file], { batchSize: 3, maxBodyBytes: MAX_INGEST_BODY_BYTES });
 
       // Assess
       expect(plan.batches).toHaveLength(1);
@@ -142,7 +141,7 @@ describe('planBatches', () => {
     const file = bundleFile('bundle.json', 'transaction', resources);
 
     // Act
-    const plan = planBatches([file], { batchSize: 2, maxBodyBytes: MAX_BODY_BYTES });
+    const plan = planBatches([file], { batchSize: 2, maxBodyBytes: MAX_INGEST_BODY_BYTES });
 
     // Assess
     expect(layout(plan)).toStrictEqual([
@@ -185,7 +184,7 @@ describe('planBatches', () => {
     const file = bundleFile('empty.json', 'collection', []);
 
     // Act
-    const plan = planBatches([file], { batchSize: 10, maxBodyBytes: MAX_BODY_BYTES });
+    const plan = planBatches([file], { batchSize: 10, maxBodyBytes: MAX_INGEST_BODY_BYTES });
 
     // Assess
     expect(plan.batches).toStrictEqual([]);
@@ -201,7 +200,7 @@ describe('planBatches', () => {
     ];
 
     // Act
-    const plan = planBatches(files, { batchSize: 2, maxBodyBytes: MAX_BODY_BYTES });
+    const plan = planBatches(files, { batchSize: 2, maxBodyBytes: MAX_INGEST_BODY_BYTES });
 
     // Assess
     expect(layout(plan)).toStrictEqual([

@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { InputValidationError, PayloadTooLargeError } from '../../../lib/errors.ts';
 import {
-  bundleEntries,
-  classifyBatch,
   FHIR_JSON_MEDIA_TYPE,
   JSON_MEDIA_TYPE,
   NDJSON_MEDIA_TYPE,
-  ndjsonLines,
-} from '../../../lib/pipeline/envelopes.ts';
+} from '../../../lib/http/mediaTypes.ts';
+import { bundleEntries, classifyBatch, ndjsonLines } from '../../../lib/pipeline/envelopes.ts';
 
 const PATIENT = { resourceType: 'Patient', id: 'p1', name: [{ family: 'Zyqxv' }] };
 
