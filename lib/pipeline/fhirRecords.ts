@@ -12,17 +12,13 @@ import {
   patientReferenceKeys,
 } from '../fhir/r4/mapping.ts';
 import type {
-  FhirConsent,
   FhirConsentRecord,
-  FhirObservation,
   FhirObservationRecord,
-  FhirPatient,
   FhirPatientRecord,
 } from '../fhir/r4/model.ts';
 import { createFhirValidator, type FhirValidator } from '../fhir/r4/validation.ts';
-import type { RecordValidation, SchemaProblem } from '../fhir/validation.ts';
 import type { ExtractedPayload, ExtractedRecord } from './extract.ts';
-import { recordableResourceType } from './stages.ts';
+import { duplicateRejection, schemaRejection } from './recordRejections.ts';
 
 /** The resource types the pipeline loads; any other R4 type is skipped. */
 export const LOADED_RESOURCE_TYPES: ReadonlySet<string> = new Set([
@@ -60,33 +56,11 @@ export interface FhirRecords {
 // Compiled once per cold start, not per run.
 let validator: FhirValidator | undefined;
 
-function schemaRejection(
-  { index, resourceType }: ExtractedRecord,
-  problems: readonly SchemaProblem[],
-): Rejection {
-  return { recordIndex: index, resourceType, reason: 'schema', details: { problems } };
-}
-
-function duplicate(
-  { index, resourceType }: ExtractedRecord,
-  firstRecordIndex: number,
-  field: string,
-): Rejection {
-  return {
-    recordIndex: index,
-    resourceType,
-    reason: 'duplicate-in-batch',
-    details: { firstRecordIndex, field },
-  };
-}
-
-/** The R4 type a record names when it is one the pipeline does not load. */
-function unsupportedType(record: unknown): string | undefined {
-  const type =
-    typeof record === 'object' && record !== null && !Array.isArray(record)
-      ? recordableResourceType((record as { resourceType?: unknown }).resourceType)
-      : null;
-  return type !== null && !LOADED_RESOURCE_TYPES.has(type) ? type : undefined;
+/** The R4 type a record names (Extract read it) when it is one the pipeline does not load. */
+function unsupportedType({ resourceType }: ExtractedRecord): string | undefined {
+  return resourceType !== null && !LOADED_RESOURCE_TYPES.has(resourceType)
+    ? resourceType
+    : undefined;
 }
 
 /** Validates and maps every record; each one either becomes an entry or a rejection. */
@@ -103,7 +77,7 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       out.rejections.push(schemaRejection(extractedRecord, [unreadable]));
       continue;
     }
-    const skipped = unsupportedType(record);
+    const skipped = unsupportedType(extractedRecord);
     if (skipped !== undefined) {
       out.rejections.push({
         recordIndex: index,
@@ -128,24 +102,22 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       const mrn = normalizeMrn(mapped.value.mrn);
       const sameMrn = firstIndexByMrn.get(mrn);
       if (sameMrn !== undefined) {
-        out.rejections.push(duplicate(extractedRecord, sameMrn, 'mrn'));
+        out.rejections.push(duplicateRejection(extractedRecord, sameMrn, 'mrn'));
         continue;
       }
-      const referenceKeys = patientReferenceKeys(resource as FhirPatient, fullUrl);
+      const referenceKeys = patientReferenceKeys(resource, fullUrl);
       const sameReference = referenceKeys
         .map((key) => firstIndexByReference.get(key))
         .find((first) => first !== undefined);
       if (sameReference !== undefined) {
-        out.rejections.push(duplicate(extractedRecord, sameReference, 'id'));
+        out.rejections.push(duplicateRejection(extractedRecord, sameReference, 'id'));
         continue;
       }
       firstIndexByMrn.set(mrn, index);
       for (const key of referenceKeys) firstIndexByReference.set(key, index);
       out.patients.push({ index, record: mapped.value, referenceKeys });
     } else if (resource.resourceType === 'Observation') {
-      const mapped: RecordValidation<FhirObservationRecord> = observationFromFhir(
-        resource as FhirObservation,
-      );
+      const mapped = observationFromFhir(resource);
       if (!mapped.ok) {
         out.rejections.push(schemaRejection(extractedRecord, mapped.problems));
         continue;
@@ -153,7 +125,7 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       const sourceKey = resource.id === undefined ? fullUrl : `Observation/${resource.id}`;
       const first = sourceKey === undefined ? undefined : firstIndexByObservation.get(sourceKey);
       if (first !== undefined) {
-        out.rejections.push(duplicate(extractedRecord, first, 'id'));
+        out.rejections.push(duplicateRejection(extractedRecord, first, 'id'));
         continue;
       }
       if (sourceKey !== undefined) firstIndexByObservation.set(sourceKey, index);
@@ -163,7 +135,7 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
         ...(sourceKey === undefined ? {} : { sourceKey }),
       });
     } else if (resource.resourceType === 'Consent') {
-      const mapped = consentFromFhir(resource as FhirConsent);
+      const mapped = consentFromFhir(resource);
       if (!mapped.ok) {
         out.rejections.push(schemaRejection(extractedRecord, mapped.problems));
         continue;

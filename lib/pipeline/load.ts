@@ -20,12 +20,14 @@ import {
   type TransformedPayload,
 } from './transform.ts';
 
+/** One audit row per written id; `patientOf` names an Observation's patient, for the patient's trail. */
 function audited(
   actor: string,
   runId: string,
   resourceType: string,
   action: 'CREATE' | 'UPDATE',
   ids: readonly string[],
+  patientOf?: (id: string) => string | null,
 ): AuditEntry[] {
   return ids.map((id) => ({
     actor,
@@ -34,26 +36,8 @@ function audited(
     resourceId: id,
     runId,
     outcome: 'success',
-    details: { stage: 'load' },
-  }));
-}
-
-/** An Observation's audit rows name its patient, so the patient's audit trail finds them. */
-function observationAudit(
-  actor: string,
-  runId: string,
-  action: 'CREATE' | 'UPDATE',
-  ids: readonly string[],
-  patientOf: (id: string) => string | null,
-): AuditEntry[] {
-  return ids.map((id) => ({
-    actor,
-    action,
-    resourceType: 'Observation',
-    resourceId: id,
-    runId,
-    outcome: 'success',
-    details: { stage: 'load', patientId: patientOf(id) },
+    details:
+      patientOf === undefined ? { stage: 'load' } : { stage: 'load', patientId: patientOf(id) },
   }));
 }
 
@@ -101,8 +85,8 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
-        ...observationAudit(run.actor, runId, 'CREATE', observations.created, patientOf),
-        ...observationAudit(run.actor, runId, 'UPDATE', observations.updated, patientOf),
+        ...audited(run.actor, runId, 'Observation', 'CREATE', observations.created, patientOf),
+        ...audited(run.actor, runId, 'Observation', 'UPDATE', observations.updated, patientOf),
       ]);
       const observationCounts =
         run.format === 'flat'

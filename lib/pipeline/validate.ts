@@ -6,6 +6,7 @@ import type { PipelineDependencies } from './dependencies.ts';
 import type { ExtractedPayload } from './extract.ts';
 import type { ConsentDecision, LinkedObservation, PendingDecision } from './fhirConsent.ts';
 import { type ConsentEntry, type ObservationEntry, validateFhirRecords } from './fhirRecords.ts';
+import { duplicateRejection, schemaRejection } from './recordRejections.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
 
@@ -54,26 +55,17 @@ export function validateRecords(extracted: ExtractedPayload): {
   const valid: PatientEntry[] = [];
   const rejections: Rejection[] = [];
   const firstIndexByMrn = new Map<string, number>();
-  for (const { index, resourceType, record } of extracted.records) {
+  for (const extractedRecord of extracted.records) {
+    const { index, record } = extractedRecord;
     const result = validator(record);
     if (!result.ok) {
-      rejections.push({
-        recordIndex: index,
-        resourceType,
-        reason: 'schema',
-        details: { problems: result.problems },
-      });
+      rejections.push(schemaRejection(extractedRecord, result.problems));
       continue;
     }
     const mrn = normalizeMrn(result.value.mrn);
     const firstIndex = firstIndexByMrn.get(mrn);
     if (firstIndex !== undefined) {
-      rejections.push({
-        recordIndex: index,
-        resourceType,
-        reason: 'duplicate-in-batch',
-        details: { firstRecordIndex: firstIndex, field: 'mrn' },
-      });
+      rejections.push(duplicateRejection(extractedRecord, firstIndex, 'mrn'));
       continue;
     }
     firstIndexByMrn.set(mrn, index);
