@@ -125,12 +125,20 @@ export async function checkFhirConsent(
       for (const key of entry.referenceKeys ?? []) inBatch.set(key, entry);
     }
 
+    // One HMAC per reference, however many records name it.
+    const referenceIndexes = new Map<string, Buffer>();
+    const indexOf = (key: string): Buffer => {
+      let index = referenceIndexes.get(key);
+      if (index === undefined) {
+        index = referenceIndex(indexKey, key);
+        referenceIndexes.set(key, index);
+      }
+      return index;
+    };
+
     // Decisions that arrived before their patient: they count as if sent with it.
     const batchKeys = [...inBatch.keys()];
-    const pendingByIndex = await findPendingConsents(
-      deps.pool,
-      batchKeys.map((key) => referenceIndex(indexKey, key)),
-    );
+    const pendingByIndex = await findPendingConsents(deps.pool, batchKeys.map(indexOf));
 
     const outside = new Set<string>();
     for (const reference of [
@@ -140,12 +148,8 @@ export async function checkFhirConsent(
       const key = referenceKey(reference);
       if (key !== undefined && !inBatch.has(key)) outside.add(key);
     }
-    const storedByIndex = await findPatientsByReference(
-      deps.pool,
-      [...outside].map((key) => referenceIndex(indexKey, key)),
-    );
-    const storedIdOf = (key: string) =>
-      storedByIndex.get(referenceIndex(indexKey, key).toString('base64'));
+    const storedByIndex = await findPatientsByReference(deps.pool, [...outside].map(indexOf));
+    const storedIdOf = (key: string) => storedByIndex.get(indexOf(key).toString('base64'));
 
     const target = (reference: string): Target => {
       const key = referenceKey(reference);
@@ -175,7 +179,7 @@ export async function checkFhirConsent(
     for (const entry of validated.records) {
       const patientId = patientIds.get(entry.index) ?? '';
       for (const key of entry.referenceKeys ?? []) {
-        const pending = pendingByIndex.get(referenceIndex(indexKey, key).toString('base64'));
+        const pending = pendingByIndex.get(indexOf(key).toString('base64'));
         if (pending === undefined) continue;
         const candidate: Candidate = {
           index: -1,
@@ -211,7 +215,7 @@ export async function checkFhirConsent(
       if (resolved.kind === 'unresolved') {
         // Not stored yet: kept until the Patient arrives, the newest decision per reference.
         const key = referenceKey(record.patientReference) ?? '';
-        const refBidx = referenceIndex(indexKey, key).toString('base64');
+        const refBidx = indexOf(key).toString('base64');
         const known = pendingDecisions.get(refBidx);
         if (known === undefined || known.recordedAt <= recordedAt) {
           pendingDecisions.set(refBidx, { refBidx, dataSharing, research, recordedAt });
