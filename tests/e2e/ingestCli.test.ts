@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { OutcomeLine } from '../../cli/ingest/outcomes.ts';
 import {
   consentFor,
   type FhirJson,
@@ -26,16 +27,6 @@ interface Invocation {
   readonly stderr: string;
 }
 
-interface OutcomeRecord {
-  readonly file: string;
-  readonly line: number;
-  readonly resourceType: string | null;
-  readonly resourceId: string | null;
-  readonly outcome: string;
-  readonly reason: string | null;
-  readonly runId: string | null;
-}
-
 /** Runs `node cli/ingest.ts` as `npm run ingest --` does, with only the environment it needs. */
 async function ingestCli(args: readonly string[], bearer: string): Promise<Invocation> {
   try {
@@ -51,11 +42,11 @@ async function ingestCli(args: readonly string[], bearer: string): Promise<Invoc
   }
 }
 
-function readOutcomes(file: string): OutcomeRecord[] {
+function readOutcomes(file: string): OutcomeLine[] {
   return readFileSync(file, 'utf8')
     .trimEnd()
     .split('\n')
-    .map((line) => JSON.parse(line) as OutcomeRecord);
+    .map((line) => JSON.parse(line) as OutcomeLine);
 }
 
 /** A count row of the summary table, e.g. `rejected: consent   120`. */
@@ -73,7 +64,7 @@ function stableSummary(stdout: string): string {
     .join('\n');
 }
 
-function runIdsOf(outcomes: readonly OutcomeRecord[]): string[] {
+function runIdsOf(outcomes: readonly OutcomeLine[]): string[] {
   return [...new Set(outcomes.flatMap((line) => (line.runId === null ? [] : [line.runId])))];
 }
 

@@ -49,10 +49,7 @@ export function syntheaText(file: SyntheaFile): string {
 }
 
 export function syntheaResources(file: SyntheaFile): FhirJson[] {
-  return syntheaText(file)
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as FhirJson);
+  return syntheaLines(file).map(({ resource }) => resource as FhirJson);
 }
 
 export function ndjson(resources: readonly unknown[]): string {

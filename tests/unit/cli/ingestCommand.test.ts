@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ingestCommand } from '../../../cli/ingest/ingestCommand.ts';
+import type { OutcomeLine } from '../../../cli/ingest/outcomes.ts';
 import { createTokenVerifier } from '../../../lib/auth/tokens.ts';
 import { type FakeIngestApi, startFakeIngestApi } from './fakeIngestApi.ts';
 
@@ -33,16 +34,6 @@ interface Invocation {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
-}
-
-interface OutcomeRecord {
-  readonly file: string;
-  readonly line: number;
-  readonly resourceType: string | null;
-  readonly resourceId: string | null;
-  readonly outcome: string;
-  readonly reason: string | null;
-  readonly runId: string | null;
 }
 
 describe('ingestCommand against a stand-in API', () => {
@@ -76,11 +67,11 @@ describe('ingestCommand against a stand-in API', () => {
     return { code, stdout, stderr };
   }
 
-  function outcomes(): OutcomeRecord[] {
+  function outcomes(): OutcomeLine[] {
     return readFileSync(outcomesFile, 'utf8')
       .trimEnd()
       .split('\n')
-      .map((line) => JSON.parse(line) as OutcomeRecord);
+      .map((line) => JSON.parse(line) as OutcomeLine);
   }
 
   function ingestPosts() {
