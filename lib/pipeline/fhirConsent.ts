@@ -1,6 +1,7 @@
 /**
  * ConsentCheck for FHIR input. Every Observation and Consent is matched to its patient: one
- * in the same batch (by id or fullUrl) or one already stored (by reference blind index). A
+ * in the same batch (by id or fullUrl) or one already stored (by reference blind index), or,
+ * for an Observation naming its patient by MR identifier, the patient with that MRN. A
  * patient's consent is the newest of the batch's Consent resources and the stored decision;
  * only an explicit permit lets the patient, and the patient's Observations, through.
  */
@@ -8,6 +9,7 @@ import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { findConsents } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import { findPatientsByReference } from '../db/repositories/patientReferences.ts';
+import { findStoredPatientIds } from '../db/repositories/patients.ts';
 import { findPendingConsents } from '../db/repositories/pendingConsents.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
 import { referenceKey } from '../fhir/r4/mapping.ts';
@@ -145,12 +147,34 @@ export async function checkFhirConsent(
       ...observations.map(({ record }) => record.subjectReference),
       ...consents.map(({ record }) => record.patientReference),
     ]) {
-      const key = referenceKey(reference);
+      const key = reference === undefined ? undefined : referenceKey(reference);
       if (key !== undefined && !inBatch.has(key)) outside.add(key);
     }
     const storedByIndex = await findPatientsByReference(deps.pool, [...outside].map(indexOf));
     const storedIdOf = (key: string) => storedByIndex.get(indexOf(key).toString('base64'));
 
+    // Observations naming their patient by MRN: the patient's id follows from the MRN.
+    const entryById = new Map<string, PatientEntry>();
+    for (const entry of validated.records) entryById.set(patientIds.get(entry.index) ?? '', entry);
+    const idOfMrn = new Map<string, string>();
+    for (const { record } of observations) {
+      if (record.subjectMrn !== undefined && !idOfMrn.has(record.subjectMrn)) {
+        idOfMrn.set(record.subjectMrn, patientIdentity(indexKey, record.subjectMrn).id);
+      }
+    }
+    const storedById = await findStoredPatientIds(
+      deps.pool,
+      [...new Set(idOfMrn.values())].filter((id) => !entryById.has(id)),
+    );
+
+    const targetByMrn = (mrn: string): Target => {
+      const patientId = idOfMrn.get(mrn) ?? '';
+      const entry = entryById.get(patientId);
+      if (entry !== undefined) return { kind: 'batch', entry, patientId };
+      return storedById.has(patientId)
+        ? { kind: 'stored', patientId }
+        : { kind: 'unresolved', why: 'not-found' };
+    };
     const target = (reference: string): Target => {
       const key = referenceKey(reference);
       if (key === undefined) return { kind: 'unresolved', why: 'not-a-patient' };
@@ -239,7 +263,7 @@ export async function checkFhirConsent(
     }
 
     const stored = await findConsents(deps.pool, [
-      ...new Set([...patientIds.values(), ...storedByIndex.values()]),
+      ...new Set([...patientIds.values(), ...storedByIndex.values(), ...storedById]),
     ]);
     const decisions: Candidate[] = [];
     /** The batch's decision when it is at least as new as the one on record. */
@@ -286,7 +310,9 @@ export async function checkFhirConsent(
 
     const linkedObservations: LinkedObservation[] = [];
     for (const observation of observations) {
-      const resolved = target(observation.record.subjectReference);
+      const { subjectMrn, subjectReference } = observation.record;
+      const resolved =
+        subjectMrn === undefined ? target(subjectReference) : targetByMrn(subjectMrn);
       if (resolved.kind === 'unresolved') {
         orphan(observation.index, 'Observation', 'subject', resolved.why);
         continue;

@@ -136,3 +136,16 @@ export async function findPatientByMrnIndex(
   ]);
   return rows[0] === undefined ? undefined : fromRecord(rows[0]);
 }
+
+/** Which of these patient ids are stored. */
+export async function findStoredPatientIds(
+  db: Queryable,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>(
+    'SELECT id FROM patients WHERE id = ANY($1::uuid[])',
+    [ids],
+  );
+  return new Set(rows.map((row) => row.id));
+}

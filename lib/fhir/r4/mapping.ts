@@ -4,6 +4,7 @@
  * MRN, a subject, a status) comes back as a problem, with paths and keywords only, like
  * schema problems: nothing the sender wrote.
  */
+import { normalizeMrn } from '../../crypto/blindIndex.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import type {
   FhirCodeableConcept,
@@ -13,9 +14,11 @@ import type {
   FhirHumanName,
   FhirObservation,
   FhirObservationRecord,
+  FhirObservationSubject,
   FhirObservationValue,
   FhirPatient,
   FhirPatientRecord,
+  FhirReference,
 } from './model.ts';
 import { sortedProblems } from './problems.ts';
 
@@ -141,6 +144,23 @@ function observationValue(resource: FhirObservation): FhirObservationValue {
   return Object.fromEntries(present.map((element) => [element, resource[element]]));
 }
 
+/**
+ * The literal reference when there is one; else the value of a logical reference's MR
+ * identifier (whatever its system, as a Patient's MRN is read), which names the patient by MRN.
+ */
+function observationSubject(
+  subject: FhirReference | undefined,
+): FhirObservationSubject | undefined {
+  if (subject?.reference !== undefined) return { subjectReference: subject.reference };
+  const identifier = subject?.identifier;
+  const mrn = identifier?.value;
+  return mrn !== undefined &&
+    normalizeMrn(mrn) !== '' &&
+    hasCoding(identifier?.type, IDENTIFIER_TYPE_SYSTEM, MRN_TYPE_CODE)
+    ? { subjectMrn: mrn }
+    : undefined;
+}
+
 export function observationFromFhir(
   resource: FhirObservation,
 ): RecordValidation<FhirObservationRecord> {
@@ -151,11 +171,15 @@ export function observationFromFhir(
     problems.push({ path: '/code', keyword: 'coding', message: 'has no coding with a code' });
   }
   if (resource.status === undefined) problems.push(required('status'));
-  const subjectReference = resource.subject?.reference;
+  const subject = observationSubject(resource.subject);
   if (resource.subject === undefined) {
     problems.push(required('subject'));
-  } else if (subjectReference === undefined) {
-    problems.push({ path: '/subject', keyword: 'reference', message: 'has no reference' });
+  } else if (subject === undefined) {
+    problems.push({
+      path: '/subject',
+      keyword: 'reference',
+      message: 'has no reference and no MR identifier',
+    });
   }
   const effective = effectiveTime(resource);
   const effectiveAt = effective === undefined ? undefined : utcInstant(effective.value);
@@ -166,7 +190,7 @@ export function observationFromFhir(
     problems.length > 0 ||
     coding?.code === undefined ||
     resource.status === undefined ||
-    subjectReference === undefined
+    subject === undefined
   ) {
     return rejected(problems);
   }
@@ -178,7 +202,7 @@ export function observationFromFhir(
     value: {
       resourceType: 'Observation',
       ...(resource.id === undefined ? {} : { sourceId: resource.id }),
-      subjectReference,
+      ...subject,
       ...(category === undefined ? {} : { category }),
       ...(coding.system === undefined ? {} : { codeSystem: coding.system }),
       code: coding.code,

@@ -62,6 +62,8 @@ export interface FhirContactPoint {
 
 export interface FhirReference {
   readonly reference?: string;
+  /** A logical reference: the target named by one of its identifiers. */
+  readonly identifier?: FhirIdentifier;
   readonly type?: string;
   readonly display?: string;
 }
@@ -184,11 +186,21 @@ export interface FhirPatientRecord extends PatientRecord {
   readonly source: FhirPatient;
 }
 
-export interface FhirObservationRecord {
+/**
+ * How an Observation names its patient: a literal reference as sent (`Patient/<id>`,
+ * `urn:uuid:<id>` or an absolute URL; resolve it with `referenceKey`), or, for patients
+ * known only by their MRN (every patient sent in the flat format), the MRN of a logical
+ * reference whose identifier has type MR.
+ */
+export type FhirObservationSubject =
+  | { readonly subjectReference: string; readonly subjectMrn?: never }
+  | { readonly subjectMrn: string; readonly subjectReference?: never };
+
+export type FhirObservationRecord = FhirObservationSubject & FhirObservationContent;
+
+interface FhirObservationContent {
   readonly resourceType: 'Observation';
   readonly sourceId?: string;
-  /** As sent: `Patient/<id>`, `urn:uuid:<id>` or an absolute URL; resolve it with `referenceKey`. */
-  readonly subjectReference: string;
   readonly category?: string;
   readonly codeSystem?: string;
   readonly code: string;

@@ -19,7 +19,7 @@ import {
   syntheaResources,
   syntheaText,
 } from '../../helpers/fhir.ts';
-import { createTestPipeline, type TestPipeline } from '../../helpers/pipeline.ts';
+import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
 
 const NDJSON = 'application/fhir+ndjson';
 const FHIR_JSON = 'application/fhir+json';
@@ -411,5 +411,54 @@ describe('FHIR R4 input through the real pipeline', () => {
       [second.runId],
     );
     expect(rows[0]?.n).toBe(0);
+  });
+
+  it('Observations naming their patient by MR identifier reach flat-format patients, with the same consent rules', async () => {
+    // Prepare
+    await pipeline.ingest([
+      flatRecord({ mrn: 'MRN-FLAT-OBS-1' }),
+      flatRecord({ mrn: 'MRN-FLAT-OBS-2', consent: { data_sharing: false } }),
+    ]);
+    const byMrn = (mrn: string, id: string): FhirJson => ({
+      resourceType: 'Observation',
+      id,
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+      subject: { identifier: { type: MR_TYPE, value: mrn } },
+      effectiveDateTime: '2026-01-02T03:04:05Z',
+      valueQuantity: { value: 72, unit: '/min' },
+    });
+
+    // Act
+    const { runId, execution } = await pipeline.ingestBody(
+      ndjson([
+        byMrn('MRN-FLAT-OBS-1', 'hr-1'),
+        byMrn(' MRN-FLAT-OBS-1 ', 'hr-2'),
+        byMrn('MRN-FLAT-OBS-2', 'hr-3'),
+        byMrn('MRN-NEVER-SENT', 'hr-4'),
+        patientResource('in-batch', 'MRN-FHIR-OBS-3', 'Inbatch'),
+        consentFor('Patient/in-batch'),
+        byMrn('MRN-FHIR-OBS-3', 'hr-5'),
+      ]),
+      NDJSON,
+    );
+
+    // Assess
+    expect(execution.status).toBe('SUCCEEDED');
+    expect((await findIngestRun(database.pool, runId))?.counts).toMatchObject({
+      observationsCreated: 3,
+      orphans: 2,
+    });
+    const rejections = await listRejections(database.pool, runId);
+    // MRN-FLAT-OBS-2 refused sharing, so it was never stored: its Observation has no patient.
+    expect(rejections.map(({ recordIndex, reason }) => [recordIndex, reason])).toEqual([
+      [2, 'orphan-reference'],
+      [3, 'orphan-reference'],
+    ]);
+    const [flat] = await findPatientsByMrn(pipeline.deps, 'system:test', 'MRN-FLAT-OBS-1');
+    expect(await listObservationsByPatient(database.pool, flat!.id)).toHaveLength(2);
+    const [fhir] = await findPatientsByMrn(pipeline.deps, 'system:test', 'MRN-FHIR-OBS-3');
+    expect(await listObservationsByPatient(database.pool, fhir!.id)).toHaveLength(1);
+    expect(JSON.stringify(rejections)).not.toMatch(/MRN-/);
   });
 });

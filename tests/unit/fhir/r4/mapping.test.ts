@@ -321,6 +321,38 @@ describe('observationFromFhir on Synthea observations', () => {
 });
 
 describe('observationFromFhir', () => {
+  it('reads a logical reference by MR identifier as the subject MRN, whatever its system', () => {
+    // Prepare
+    const { subject: _subject, ...rest } = observation;
+    const byMrn = {
+      ...rest,
+      subject: {
+        identifier: { type: MR_TYPE, system: 'urn:oid:2.16.840.1.113883.19.5', value: 'MRN-7' },
+      },
+    };
+
+    // Act
+    const result = observationFromFhir(validatedObservation(byMrn));
+
+    // Assess
+    expect(result.ok && result.value.subjectMrn).toBe('MRN-7');
+    expect(result.ok && 'subjectReference' in result.value).toBe(false);
+  });
+
+  it('prefers the literal reference when the subject has both', () => {
+    // Act
+    const result = observationFromFhir(
+      validatedObservation({
+        ...observation,
+        subject: { ...observation.subject, identifier: { type: MR_TYPE, value: 'MRN-7' } },
+      }),
+    );
+
+    // Assess
+    expect(result.ok && result.value.subjectReference).toBe(observation.subject.reference);
+    expect(result.ok && 'subjectMrn' in result.value).toBe(false);
+  });
+
   it('maps the metadata in clear and the value as sent', () => {
     // Act
     const result = observationFromFhir(validatedObservation(observation));
@@ -460,7 +492,20 @@ describe('observationFromFhir', () => {
     {
       label: 'a subject without a reference',
       resource: { ...observation, subject: { display: 'Jane Doe' } },
-      problems: [problem('/subject', 'reference', 'has no reference')],
+      problems: [problem('/subject', 'reference', 'has no reference and no MR identifier')],
+    },
+    {
+      label: 'a subject whose identifier is not an MR',
+      resource: {
+        ...observation,
+        subject: { identifier: { system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-72-1234' } },
+      },
+      problems: [problem('/subject', 'reference', 'has no reference and no MR identifier')],
+    },
+    {
+      label: 'a subject whose MR identifier is blank',
+      resource: { ...observation, subject: { identifier: { type: MR_TYPE, value: '  ' } } },
+      problems: [problem('/subject', 'reference', 'has no reference and no MR identifier')],
     },
     {
       label: 'no status',
