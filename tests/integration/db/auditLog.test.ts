@@ -93,6 +93,71 @@ describe('audit_log', () => {
       firstBreak: undefined,
     });
   });
+
+  it('writes the head once per statement, and keeps it right across statements, a rolled-back savepoint and interleaved transactions', async () => {
+    // Prepare
+    const before = (await verifyAuditChain(database.pool)).rows;
+    const first = await database.pool.connect();
+    const second = await database.pool.connect();
+
+    // Act
+    try {
+      await first.query('BEGIN');
+      await appendAudit(first, [entry({ details: { n: 1 } }), entry({ details: { n: 2 } })]);
+      await first.query('SAVEPOINT undone');
+      await appendAudit(first, [entry({ details: { n: 'undone' } })]);
+      await first.query('ROLLBACK TO SAVEPOINT undone');
+      await appendAudit(first, [entry({ details: { n: 3 } })]);
+      // The second writer waits on the head row's lock until the first commits.
+      const waiting = (async () => {
+        await second.query('BEGIN');
+        await appendAudit(second, [entry({ details: { n: 4 } }), entry({ details: { n: 5 } })]);
+        await second.query('COMMIT');
+      })();
+      await appendAudit(
+        first,
+        Array.from({ length: 500 }, (_, n) => entry({ details: { n } })),
+      );
+      await first.query('COMMIT');
+      await waiting;
+    } finally {
+      first.release();
+      second.release();
+    }
+
+    // Assess
+    expect(await verifyAuditChain(database.pool)).toEqual({
+      rows: before + 505,
+      firstBreak: undefined,
+    });
+    const { rows } = await database.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_log WHERE details ->> 'n' = 'undone'`,
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  it('a carried head forged in the session only breaks the chain, and verification finds it', async () => {
+    // Prepare
+    const client = await database.pool.connect();
+
+    // Act
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        // Ahead of the real head: a seq already taken would be refused by the primary key.
+        `SELECT set_config('healthcare_etl.audit_head',
+           pg_current_xact_id()::text || ':' || (seq + 10) || ':' || repeat('ab', 32), true)
+         FROM audit_chain_head`,
+      );
+      await appendAudit(client, [entry({ details: { forged: true } })]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+
+    // Assess
+    expect((await verifyAuditChain(database.pool)).firstBreak).toBeDefined();
+  });
 });
 
 describe('audit_log tampering', () => {
