@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { SecretKeyMaterial } from './fieldCipher.ts';
 
 /** `reference`: how a FHIR resource names a patient (`Patient/<id>`), already in one form. */
 export type BlindIndexKind = 'mrn' | 'ssn' | 'reference';
@@ -24,7 +25,11 @@ const NORMALIZERS: Readonly<Record<BlindIndexKind, (value: string) => string>> =
  * look-ups without decryption. Callers reject blank values first: every blank
  * value of a kind maps to the same index.
  */
-export function blindIndex(indexKey: Buffer, kind: BlindIndexKind, value: string): Buffer {
+export function blindIndex(
+  indexKey: SecretKeyMaterial,
+  kind: BlindIndexKind,
+  value: string,
+): Buffer {
   return createHmac('sha256', indexKey)
     .update(`${kind}:${NORMALIZERS[kind](value)}`, 'utf8')
     .digest();
@@ -36,7 +41,11 @@ export function blindIndex(indexKey: Buffer, kind: BlindIndexKind, value: string
  * id, and the id reveals nothing about the value. `purpose` is a constant
  * without ':' that differs from the blind index kinds.
  */
-export function deterministicId(indexKey: Buffer, purpose: string, value: Buffer | string): string {
+export function deterministicId(
+  indexKey: SecretKeyMaterial,
+  purpose: string,
+  value: Buffer | string,
+): string {
   const hmac = createHmac('sha256', indexKey).update(`${purpose}:`, 'utf8');
   const bytes = (typeof value === 'string' ? hmac.update(value, 'utf8') : hmac.update(value))
     .digest()

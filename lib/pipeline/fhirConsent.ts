@@ -5,6 +5,7 @@
  * patient's consent is the newest of the batch's Consent resources and the stored decision;
  * only an explicit permit lets the patient, and the patient's Observations, through.
  */
+import { createSecretKey } from 'node:crypto';
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { findConsents } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
@@ -118,8 +119,10 @@ export async function checkFhirConsent(
 ): Promise<FhirConsentOutcome> {
   const observations = validated.observations ?? [];
   const consents = validated.consents ?? [];
-  const indexKey = await deps.keyring.blindIndexKey(deps.pool);
+  const rawIndexKey = await deps.keyring.blindIndexKey(deps.pool);
   try {
+    // A key object made once: every record's identity is an HMAC under it.
+    const indexKey = createSecretKey(rawIndexKey);
     const patientIds = new Map<number, string>();
     const inBatch = new Map<string, PatientEntry>();
     for (const entry of validated.records) {
@@ -353,6 +356,6 @@ export async function checkFhirConsent(
       },
     };
   } finally {
-    indexKey.fill(0);
+    rawIndexKey.fill(0);
   }
 }

@@ -1,4 +1,5 @@
 import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
+import type { SecretKeyMaterial } from '../crypto/fieldCipher.ts';
 
 /** The patient id is derived from the MRN's blind index: stable across runs, revealing nothing. */
 const PATIENT_ID_PURPOSE = 'patient-id';
@@ -9,12 +10,12 @@ export interface PatientIdentity {
 }
 
 /** The id a patient with this MRN has, whether or not it is stored yet. */
-export function patientIdentity(indexKey: Buffer, mrn: string): PatientIdentity {
+export function patientIdentity(indexKey: SecretKeyMaterial, mrn: string): PatientIdentity {
   const mrnBidx = blindIndex(indexKey, 'mrn', mrn);
   return { id: deterministicId(indexKey, PATIENT_ID_PURPOSE, mrnBidx), mrnBidx };
 }
 
 /** The blind index of a reference key (`Patient/<id>`, from `referenceKey`). */
-export function referenceIndex(indexKey: Buffer, key: string): Buffer {
+export function referenceIndex(indexKey: SecretKeyMaterial, key: string): Buffer {
   return blindIndex(indexKey, 'reference', key);
 }

@@ -1,6 +1,6 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
-import { encryptField } from '../crypto/fieldCipher.ts';
+import { encryptField, type SecretKeyMaterial } from '../crypto/fieldCipher.ts';
 import type { ConsentRow } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import type { ObservationRow } from '../db/repositories/observations.ts';
@@ -57,9 +57,9 @@ export interface TransformedPayload {
 }
 
 interface Keys {
-  readonly dataKey: Buffer;
+  readonly dataKey: SecretKeyMaterial;
   readonly dataKeyId: string;
-  readonly indexKey: Buffer;
+  readonly indexKey: SecretKeyMaterial;
 }
 
 function canonicalJson(value: unknown): string {
@@ -74,7 +74,7 @@ function canonicalJson(value: unknown): string {
 }
 
 /** A keyed digest of content: equal content, equal digest, and nothing learnt from it. */
-function contentDigest(indexKey: Buffer, kind: string, content: unknown): Buffer {
+function contentDigest(indexKey: SecretKeyMaterial, kind: string, content: unknown): Buffer {
   return createHmac('sha256', indexKey).update(`${kind}:`).update(canonicalJson(content)).digest();
 }
 
@@ -231,9 +231,11 @@ export function referenceRowFromWire(row: Wire<PatientReferenceRow>): PatientRef
 /** Transform: build the rows, PHI encrypted under the run's data key, MRN and SSN blind-indexed. */
 export function transform(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'transform', runId, async (consented, { run, key }) => {
-    const indexKey = await deps.keyring.blindIndexKey(deps.pool);
+    const rawIndexKey = await deps.keyring.blindIndexKey(deps.pool);
     try {
-      const keys: Keys = { dataKey: key, dataKeyId: run.dataKeyId, indexKey };
+      // Key objects made once: thousands of fields are sealed and indexed under them.
+      const indexKey = createSecretKey(rawIndexKey);
+      const keys: Keys = { dataKey: createSecretKey(key), dataKeyId: run.dataKeyId, indexKey };
       const patients: Wire<PatientRow>[] = [];
       const consents: Wire<ConsentRow>[] = [];
       const references: Wire<PatientReferenceRow>[] = [];
@@ -302,7 +304,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         },
       };
     } finally {
-      indexKey.fill(0);
+      rawIndexKey.fill(0);
     }
   });
 }
