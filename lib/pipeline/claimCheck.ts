@@ -1,8 +1,8 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { decryptField, encryptField } from '../crypto/fieldCipher.ts';
 import type { Queryable } from '../db/pool.ts';
 import { findStagePayload, putStagePayload } from '../db/repositories/stagePayloads.ts';
 import { StagePayloadMissingError } from '../errors.ts';
+import { compressPayload, decompressPayload } from './payloadCompression.ts';
 
 /**
  * The claim check: a stage's output is stored encrypted under the run's data key, bound
@@ -14,12 +14,12 @@ function aad(runId: string, payload: string) {
 
 export function sealPayload(key: Buffer, runId: string, payload: string, value: unknown): Buffer {
   const json = JSON.stringify(value);
-  return encryptField(key, gzipSync(json, { level: 1 }), aad(runId, payload));
+  return encryptField(key, compressPayload(json), aad(runId, payload));
 }
 
 export function openPayload<T>(key: Buffer, runId: string, payload: string, sealed: Buffer): T {
   const compressed = decryptField(key, sealed, aad(runId, payload));
-  return JSON.parse(gunzipSync(compressed).toString('utf8')) as T;
+  return JSON.parse(decompressPayload(compressed).toString('utf8')) as T;
 }
 
 export async function storePayload(

@@ -1,5 +1,9 @@
-import { gunzipSync } from 'node:zlib';
 import type { Queryable } from '../../lib/db/pool.ts';
+import {
+  decompressPayload,
+  GZIP_MAGIC,
+  ZSTD_MAGIC,
+} from '../../lib/pipeline/payloadCompression.ts';
 import { quoteIdentifier } from './databaseNames.ts';
 
 /** One stored value: a bytea column's bytes, or any other column in PostgreSQL's text form. */
@@ -49,18 +53,18 @@ export async function sweepDatabase(db: Queryable): Promise<DatabaseSweep> {
   return { tables: tables.map((row) => row.table_name), cells };
 }
 
-const GZIP_MAGIC = Buffer.of(0x1f, 0x8b);
-
 /**
- * The readings of a cell a leak could hide in: its bytes, and, when they look like gzip,
- * their decompression (claim-check payloads are compressed before they are encrypted, so
+ * The readings of a cell a leak could hide in: its bytes, and, when they look like zstd or
+ * gzip, their decompression (claim-check payloads are compressed before they are encrypted, so
  * an unencrypted payload would not show its plaintext in the raw bytes).
  */
 function readings(value: Buffer | string): Buffer[] {
   const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
-  if (!bytes.subarray(0, 2).equals(GZIP_MAGIC)) return [bytes];
+  const compressed =
+    bytes.subarray(0, 2).equals(GZIP_MAGIC) || bytes.subarray(0, 4).equals(ZSTD_MAGIC);
+  if (!compressed) return [bytes];
   try {
-    return [bytes, gunzipSync(bytes)];
+    return [bytes, decompressPayload(bytes)];
   } catch {
     return [bytes];
   }
