@@ -45,30 +45,4 @@ export class FaultyKeyService implements KeyService {
   }
 }
 
-/** A KeyService with every call it passes on recorded: key-service calls per run are a budget. */
-export class CountingKeyService implements KeyService {
-  readonly calls: Call[] = [];
-  readonly #inner: KeyService;
-
-  constructor(inner: KeyService = new LocalKeyService(randomBytes(32))) {
-    this.#inner = inner;
-  }
-
-  get masterKeyId(): string {
-    return this.#inner.masterKeyId;
-  }
-
-  count(operation: Call['operation']): number {
-    return this.calls.filter((call) => call.operation === operation).length;
-  }
-
-  async generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey> {
-    this.calls.push({ operation: 'generate', context });
-    return this.#inner.generateDataKey(context);
-  }
-
-  async decryptDataKey(encrypted: Buffer, context: EncryptionContext): Promise<Buffer> {
-    this.calls.push({ operation: 'decrypt', context });
-    return this.#inner.decryptDataKey(encrypted, context);
-  }
-}
+export { CountingKeyService } from '../../lib/crypto/countingKeyService.ts';

@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DataKeyCache } from '../../../lib/crypto/dataKeyCache.ts';
 import { decryptFieldText, encryptField } from '../../../lib/crypto/fieldCipher.ts';
 import { Keyring } from '../../../lib/crypto/keyring.ts';
+import { LocalKeyService } from '../../../lib/crypto/localKeyService.ts';
 import { findBlindIndexKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
@@ -34,7 +35,7 @@ describe('Keyring on real PostgreSQL', () => {
   beforeEach(async () => {
     // A fresh database each time: the blind-index key is created once per store.
     database = await createTestDatabase();
-    keyService = new CountingKeyService();
+    keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
   });
 
   afterEach(async () => {
@@ -212,7 +213,7 @@ describe('key-service calls for a whole run through the ASL', () => {
 
   it('one warm process: at most 2 generate calls and no decrypt, whatever the batch size', async () => {
     // Prepare
-    const keyService = new CountingKeyService();
+    const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const pipeline = createTestPipeline(database, { keyService });
 
     // Act
@@ -227,7 +228,7 @@ describe('key-service calls for a whole run through the ASL', () => {
 
   it('a cold keyring in every stage: at most 8 calls in total, whatever the batch size', async () => {
     // Prepare
-    const keyService = new CountingKeyService();
+    const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const pipeline = createTestPipeline(database, { keyService, keyringPerTask: true });
 
     // Act

@@ -1,0 +1,93 @@
+/**
+ * The benchmark's database: a fresh, migrated database on the server DATABASE_URL names, or
+ * on an embedded PostgreSQL started for the run (durable settings, as `npm start` has).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { migrate } from '../lib/db/migrate.ts';
+import { createPool, type Pool } from '../lib/db/pool.ts';
+import { randomPassword, startEmbeddedPostgres } from '../local/embeddedPostgres.ts';
+
+export interface BenchServer {
+  /** Where the databases are: `embedded` or the host DATABASE_URL names (no credentials). */
+  readonly where: string;
+  readonly version: string;
+  /** A fresh, migrated database, dropped by its `drop`. */
+  database(poolMax: number): Promise<BenchDatabase>;
+  stop(): Promise<void>;
+}
+
+export interface BenchDatabase {
+  readonly url: string;
+  readonly pool: Pool;
+  drop(): Promise<void>;
+}
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function startBenchServer(): Promise<BenchServer> {
+  const external = process.env['DATABASE_URL']?.trim();
+  let adminUrl: string;
+  let where: string;
+  let stopServer: () => Promise<void> = async () => undefined;
+  if (external !== undefined && external !== '') {
+    adminUrl = external;
+    where = new URL(external).host;
+  } else {
+    // Under the system temp directory, which the `postgres` user can traverse when run as root.
+    const dataDir = mkdtempSync(join(tmpdir(), 'healthcare-etl-bench-'));
+    chmodSync(dataDir, 0o755);
+    const server = await startEmbeddedPostgres({
+      dataDir: join(dataDir, 'cluster'),
+      persistent: false,
+      password: randomPassword(),
+    });
+    adminUrl = server.url;
+    where = 'embedded';
+    stopServer = async () => {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+  }
+  const version = await withClient(adminUrl, async (client) => {
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return rows[0]?.server_version ?? 'unknown';
+  });
+  return {
+    where,
+    version,
+    stop: stopServer,
+    database: async (poolMax) => {
+      const name = `bench_${randomBytes(6).toString('hex')}`;
+      await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+      const url = new URL(adminUrl);
+      url.pathname = `/${name}`;
+      await migrate(url.toString());
+      const pool = createPool({
+        databaseUrl: url.toString(),
+        database: { poolMax, statementTimeoutMs: 600_000, ssl: false },
+      });
+      return {
+        url: url.toString(),
+        pool,
+        drop: async () => {
+          await pool.end();
+          await withClient(adminUrl, (client) =>
+            client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+          );
+        },
+      };
+    },
+  };
+}
