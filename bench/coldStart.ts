@@ -3,10 +3,17 @@
  * Each sample is a fresh Node process, as a new Lambda instance is: the handler module is
  * imported (configuration, adapters, schemas), then the validators are compiled and a first
  * Synthea Patient and flat record validated, which is what Validate's first invocation adds.
+ * Measured twice: the esbuild bundle, built with serverless.yml's esbuild options (what
+ * Lambda runs), and the TypeScript sources (what `npm start` runs).
  * Prints the median and the range of SAMPLES runs per function.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { parse } from 'yaml';
 
 const SAMPLES = 7;
 const STAGE_FUNCTIONS = ['extract', 'validate', 'consentCheck', 'transform', 'load', 'publish'];
@@ -15,16 +22,16 @@ const FIRST_PATIENT = readFileSync(
   'utf8',
 ).split('\n')[0];
 
-// Runs in the child; the environment is what the handler's configuration needs to load.
+// Runs in the child; the environment is what the handler's configuration needs to load. The
+// module is a probe that re-exports the handler's module and the validator factories.
 const PROBE = `
 const started = performance.now();
-await import(process.argv[1]);
+const probe = await import(process.argv[1]);
 const imported = performance.now();
 let compiled = imported;
 let validated = imported;
 if (process.argv[2] === 'validate') {
-  const { createFhirValidator } = await import(new URL('../../lib/fhir/r4/validation.ts', process.argv[1]).href);
-  const { createPatientRecordValidator } = await import(new URL('../../lib/fhir/validation.ts', process.argv[1]).href);
+  const { createFhirValidator, createPatientRecordValidator } = probe;
   const fhir = createFhirValidator();
   const flat = createPatientRecordValidator();
   compiled = performance.now();
@@ -32,17 +39,81 @@ if (process.argv[2] === 'validate') {
   if (!ok) throw new Error('the first validation failed');
   validated = performance.now();
 }
-console.log(JSON.stringify({ importMs: imported - started, compileMs: compiled - imported, firstMs: validated - compiled }));
+console.log(JSON.stringify({ importMs: imported - started, compileMs: compiled - imported, firstMs: validated - compiled, rssBytes: process.memoryUsage.rss() }));
 `;
 
 interface Sample {
   readonly importMs: number;
   readonly compileMs: number;
   readonly firstMs: number;
+  /** Resident memory once loaded: what the function holds before any batch. */
+  readonly rssBytes: number;
 }
 
-function sample(stage: string): Sample {
-  const module = new URL(`../functions/stages/${stage}.ts`, import.meta.url).href;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The probe's source: the stage's handler module, and the validators it compiles on first use. */
+function probeSource(stage: string): string {
+  return [
+    `export * as stage from ${JSON.stringify(join(ROOT, 'functions/stages', `${stage}.ts`))};`,
+    `export { createFhirValidator } from ${JSON.stringify(join(ROOT, 'lib/fhir/r4/validation.ts'))};`,
+    `export { createPatientRecordValidator } from ${JSON.stringify(join(ROOT, 'lib/fhir/validation.ts'))};`,
+  ].join('\n');
+}
+
+interface EsbuildSettings {
+  readonly platform: 'node';
+  readonly target: string;
+  readonly format: 'esm';
+  readonly banner: { readonly js: string };
+  readonly exclude: readonly string[];
+  readonly minify: boolean;
+}
+
+/** Each stage's probe bundled as `osls package` bundles the function (serverless.yml's options). */
+async function bundles(directory: string): Promise<Record<string, string>> {
+  const settings =
+    // CloudFormation's tags (!GetAtt, !Ref) are not this file's concern: read as plain values.
+    (
+      parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'error' }) as {
+        custom: { esbuild: EsbuildSettings };
+      }
+    ).custom.esbuild;
+  const built: Record<string, string> = {};
+  for (const stage of STAGE_FUNCTIONS) {
+    const entry = join(directory, `${stage}-entry.ts`);
+    writeFileSync(entry, probeSource(stage));
+    const outfile = join(directory, `${stage}.mjs`);
+    await build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      platform: settings.platform,
+      target: settings.target,
+      format: settings.format,
+      minify: settings.minify,
+      banner: settings.banner,
+      external: [...settings.exclude],
+      logLevel: 'error',
+    });
+    built[stage] = outfile;
+  }
+  return built;
+}
+
+/** Each stage's probe as TypeScript sources, loaded as `npm start` loads them. */
+function sources(directory: string): Record<string, string> {
+  return Object.fromEntries(
+    STAGE_FUNCTIONS.map((stage) => {
+      const file = join(directory, `${stage}.ts`);
+      writeFileSync(file, probeSource(stage));
+      return [stage, file];
+    }),
+  );
+}
+
+function sample(stage: string, file: string): Sample {
+  const module = new URL(`file://${file}`).href;
   const output = execFileSync(
     process.execPath,
     ['--input-type=module', '--no-warnings', '-e', PROBE, module, stage, FIRST_PATIENT ?? '{}'],
@@ -64,13 +135,25 @@ const median = (values: readonly number[]): number => {
 };
 const ms = (value: number): string => `${value.toFixed(0)} ms`.padStart(7);
 
-console.log(`cold start per stage function, median of ${SAMPLES} fresh processes (min–max total)`);
-console.log('function       import  compile    first    total');
-for (const stage of STAGE_FUNCTIONS) {
-  const samples = Array.from({ length: SAMPLES }, () => sample(stage));
-  const totals = samples.map((s) => s.importMs + s.compileMs + s.firstMs);
-  console.log(
-    `${stage.padEnd(12)} ${ms(median(samples.map((s) => s.importMs)))}  ${ms(median(samples.map((s) => s.compileMs)))}  ${ms(median(samples.map((s) => s.firstMs)))}  ${ms(median(totals))}  (${Math.min(...totals).toFixed(0)}–${Math.max(...totals).toFixed(0)})`,
-  );
+const directory = mkdtempSync(join(tmpdir(), 'healthcare-etl-cold-start-'));
+try {
+  const variants = [
+    ['esbuild bundle, as deployed to Lambda', await bundles(directory)],
+    ['TypeScript sources, as npm start runs them', sources(directory)],
+  ] as const;
+  for (const [label, files] of variants) {
+    console.log(`${label}: median of ${SAMPLES} fresh processes (min–max total)`);
+    console.log('function       import  compile    first    total  rss loaded');
+    for (const stage of STAGE_FUNCTIONS) {
+      const samples = Array.from({ length: SAMPLES }, () => sample(stage, files[stage] ?? ''));
+      const totals = samples.map((s) => s.importMs + s.compileMs + s.firstMs);
+      console.log(
+        `${stage.padEnd(12)} ${ms(median(samples.map((s) => s.importMs)))}  ${ms(median(samples.map((s) => s.compileMs)))}  ${ms(median(samples.map((s) => s.firstMs)))}  ${ms(median(totals))}  ${(median(samples.map((s) => s.rssBytes)) / 1_048_576).toFixed(0).padStart(6)} MiB  (total ${Math.min(...totals).toFixed(0)}–${Math.max(...totals).toFixed(0)} ms)`,
+      );
+    }
+    console.log('');
+  }
+  console.log(`node ${process.version}, ${process.arch}`);
+} finally {
+  rmSync(directory, { recursive: true, force: true });
 }
-console.log(`node ${process.version}, ${process.arch}`);
