@@ -98,7 +98,12 @@ function printRun(figures: RunFigures, peakRss: number): void {
   rows.push(
     ['key-service calls per run (max)', `${fixed(calls.perRun, 1)} (${calls.maxPerRun})`],
     ['key-service calls, not per run', String(calls.shared)],
-    ['peak RSS (this process)', mib(peakRss)],
+    ['peak RSS while the pipeline ran', mib(figures.pipelinePeakRssBytes)],
+    ['peak RSS of the process (COPY buffers too)', mib(peakRss)],
+    ...Object.entries(figures.peakGrowthByStateBytes).map(([state, bytes]): [string, string] => [
+      `  memory one ${state} added${o.concurrency === 1 ? '' : ' (others in flight)'}`,
+      mib(bytes),
+    ]),
     [
       'bytes per record: tables, pipeline / COPY',
       `${integer(figures.stored.reduce((s, t) => s + t.bytes, 0) / figures.records)} / ${integer(figures.copy.tables.reduce((s, t) => s + t.bytes, 0) / figures.records)}`,

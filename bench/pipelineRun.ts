@@ -67,6 +67,14 @@ export interface RunFigures {
   readonly storedRows: number;
   readonly walBytes: number;
   readonly outcomes: Readonly<Record<string, number>>;
+  /** The most resident memory sampled while the pipeline ran (not the COPY baseline's buffers). */
+  readonly pipelinePeakRssBytes: number;
+  /**
+   * Per Task state, the most memory one invocation added while it ran: JavaScript heap plus
+   * Buffers, sampled, over what was in use when it started (garbage included, so an upper
+   * bound). Exact only at concurrency 1, when one state runs at a time.
+   */
+  readonly peakGrowthByStateBytes: Readonly<Record<string, number>>;
 }
 
 function stageDependencies(
@@ -91,12 +99,31 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       now: () => new Date(),
     };
     const intake = stageDependencies(base, keyService);
+    const inUse = () => {
+      const { heapUsed, external } = process.memoryUsage();
+      return heapUsed + external;
+    };
+    /** Each running state's memory in use when it started, and the most seen since. */
+    const running = new Map<TaskState, { start: number; peak: number }>();
+    const peakGrowthByState: Record<string, number> = {};
     const handlers = Object.fromEntries(
       TASK_STATES.map((state) => {
         const deps = stageDependencies(base, keyService);
-        return [state, createStageHandler(state, () => deps)];
+        const handler = createStageHandler(state, () => deps);
+        const measured = async (event: unknown, context: Parameters<StageHandler>[1]) => {
+          const start = inUse();
+          running.set(state, { start, peak: start });
+          try {
+            return await handler(event, context);
+          } finally {
+            const { peak } = running.get(state) ?? { peak: start };
+            running.delete(state);
+            peakGrowthByState[state] = Math.max(peakGrowthByState[state] ?? 0, peak - start);
+          }
+        };
+        return [state, measured];
       }),
-    ) as Record<TaskState, StageHandler>;
+    ) as unknown as Record<TaskState, StageHandler>;
     const workflow = new InProcessWorkflow(handlers);
 
     const batches = Math.ceil(options.patients / options.batchSize);
@@ -107,6 +134,13 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     let intakeMs = 0;
     let executionMs = 0;
 
+    let pipelinePeakRssBytes = process.memoryUsage.rss();
+    const sampler = setInterval(() => {
+      pipelinePeakRssBytes = Math.max(pipelinePeakRssBytes, process.memoryUsage.rss());
+      if (running.size === 0) return;
+      const used = inUse();
+      for (const sample of running.values()) sample.peak = Math.max(sample.peak, used);
+    }, 10);
     const walFrom = await walPosition(database.pool);
     const started = performance.now();
     let next = 0;
@@ -139,6 +173,7 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       }),
     );
     const pipelineMs = performance.now() - started;
+    clearInterval(sampler);
     const walBytes = await walBytesSince(database.pool, walFrom);
 
     const { rows: timings } = await database.pool.query<{ stage: StageName; ms: string }>(
@@ -198,6 +233,8 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       storedRows: stored.reduce((sum, figure) => sum + figure.rows, 0),
       walBytes,
       outcomes,
+      pipelinePeakRssBytes,
+      peakGrowthByStateBytes: peakGrowthByState,
     };
   } finally {
     await database.drop();

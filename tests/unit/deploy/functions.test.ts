@@ -81,6 +81,20 @@ describe('the Lambda functions in the packaged template', () => {
     },
   );
 
+  // From `npm run bench` and `npm run bench:cold-start` (README, Performance).
+  it.each([
+    ['extract', 512],
+    ['validate', 512],
+    ['consentCheck', 512],
+    ['transform', 1024],
+    ['load', 512],
+    ['markFailed', 256],
+    ['publish', 256],
+  ] as const)('gives the %s stage %i MB, as measured', (name, memory) => {
+    // Assess
+    expect(lambdaFunction(name).properties['MemorySize']).toBe(memory);
+  });
+
   it('names the state machine to the functions that start runs, and to no stage it runs', () => {
     // Act
     const named = lambdaFunctions().filter(
