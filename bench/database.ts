@@ -36,8 +36,11 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
   }
 }
 
-export async function startBenchServer(): Promise<BenchServer> {
-  const external = process.env['DATABASE_URL']?.trim();
+/** The server `databaseUrl` names (its database is only used to create others), else embedded. */
+export async function startBenchServer(
+  databaseUrl: string | undefined = process.env['DATABASE_URL'],
+): Promise<BenchServer> {
+  const external = databaseUrl?.trim();
   let adminUrl: string;
   let where: string;
   let stopServer: () => Promise<void> = async () => undefined;

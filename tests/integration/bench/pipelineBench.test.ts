@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type BenchServer, startBenchServer } from '../../../bench/database.ts';
+import { benchmarkRun, type RunFigures } from '../../../bench/pipelineRun.ts';
+import { syntheticPatient } from '../../../bench/synthetic.ts';
+
+const PATIENTS = 300;
+
+describe('npm run bench, small', () => {
+  let server: BenchServer;
+  let figures: RunFigures;
+
+  beforeAll(async () => {
+    server = await startBenchServer(inject('adminDatabaseUrl'));
+    figures = await benchmarkRun(server, {
+      patients: PATIENTS,
+      batchSize: 100,
+      concurrency: 2,
+      observations: 2,
+    });
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('runs every batch through the pipeline, and stores what the input says it should', () => {
+    // Prepare
+    const kinds = Array.from({ length: PATIENTS }, (_, index) => syntheticPatient(index).kind);
+    const consented = kinds.filter((kind) => kind === 'consented').length;
+
+    // Assess
+    expect(figures.records).toBe(PATIENTS * 3);
+    expect(figures.runs).toBe(9);
+    expect(figures.failedRuns).toBe(0);
+    expect(figures.outcomes).toMatchObject({
+      'patients stored': consented,
+      'observations stored': consented * 2,
+      'rejected: schema': kinds.filter((kind) => kind === 'invalid').length,
+      'rejected: consent': kinds.filter((kind) => kind === 'refused').length,
+      'rejected: orphan-reference': (PATIENTS - consented) * 2,
+    });
+  });
+
+  it('copies exactly the rows the pipeline stored, table by table', () => {
+    // Assess
+    expect(figures.copy.tables.map(({ table, rows }) => [table, rows])).toEqual(
+      figures.stored.map(({ table, rows }) => [table, rows]),
+    );
+    expect(figures.copy.rows).toBe(figures.storedRows);
+    expect(figures.ratio).toBeCloseTo(figures.recordsPerSecond / figures.copyRecordsPerSecond, 9);
+  });
+
+  it('calls the key service a constant number of times per run', () => {
+    // Assess
+    expect(figures.keyServiceCalls).toMatchObject({ perRun: 6, maxPerRun: 6 });
+    // The blind-index key: unwrapped once by each of the two key caches that use it
+    // (ConsentCheck's, Transform's), twice when two runs reach the same cold cache at once.
+    expect(figures.keyServiceCalls.shared).toBeGreaterThanOrEqual(2);
+    expect(figures.keyServiceCalls.shared).toBeLessThanOrEqual(4);
+  });
+});
