@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/pool.ts';
 import {
   type DataKeyRow,
@@ -105,6 +105,19 @@ export class Keyring {
     // Another process created the key first: ours was never stored, so wipe it.
     generated.plaintext.fill(0);
     return this.#unwrapIndexKey(winner);
+  }
+
+  /**
+   * The blind-index key as a key object, for a stage that computes an HMAC per record: made
+   * once, it spares Node turning raw bytes into a key on every call. The raw copy is wiped.
+   */
+  async blindIndexKeyObject(db: Queryable): Promise<KeyObject> {
+    const raw = await this.blindIndexKey(db);
+    try {
+      return createSecretKey(raw);
+    } finally {
+      raw.fill(0);
+    }
   }
 
   /** Unwraps with the context the key was stored with, once the caller has checked it. */

@@ -231,80 +231,75 @@ export function referenceRowFromWire(row: Wire<PatientReferenceRow>): PatientRef
 /** Transform: build the rows, PHI encrypted under the run's data key, MRN and SSN blind-indexed. */
 export function transform(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'transform', runId, async (consented, { run, key }) => {
-    const rawIndexKey = await deps.keyring.blindIndexKey(deps.pool);
-    try {
-      // Key objects made once: thousands of fields are sealed and indexed under them.
-      const indexKey = createSecretKey(rawIndexKey);
-      const keys: Keys = { dataKey: createSecretKey(key), dataKeyId: run.dataKeyId, indexKey };
-      const patients: Wire<PatientRow>[] = [];
-      const consents: Wire<ConsentRow>[] = [];
-      const references: Wire<PatientReferenceRow>[] = [];
-      const idByIndex = new Map<number, string>();
-      for (const entry of consented.records) {
-        const row = buildPatientRow(entry.record, keys);
-        idByIndex.set(entry.index, row.id);
-        patients.push(toWire(row));
-        for (const referenceKey of entry.referenceKeys ?? []) {
-          references.push(
-            toWire({ refBidx: referenceIndex(indexKey, referenceKey), patientId: row.id }),
-          );
-        }
-        if (run.format === 'flat') consents.push(toWire(consentRow(entry, row.id, run)));
-      }
-      const patientIdOf = (link: PatientLink): string | undefined =>
-        'patientId' in link ? link.patientId : idByIndex.get(link.recordIndex);
-      for (const decision of consented.consentDecisions ?? []) {
-        const patientId = patientIdOf(decision.patient);
-        if (patientId === undefined) continue;
-        consents.push(
-          toWire({
-            patientId,
-            dataSharing: decision.dataSharing,
-            research: decision.research,
-            source: 'fhir-consent',
-            recordedAt: new Date(decision.recordedAt),
-            recordedBy: decision.recordedBy ?? run.actor,
-            runId: run.id,
-          } satisfies ConsentRow),
+    const indexKey = await deps.keyring.blindIndexKeyObject(deps.pool);
+    // A key object made once: thousands of fields are sealed under it.
+    const keys: Keys = { dataKey: createSecretKey(key), dataKeyId: run.dataKeyId, indexKey };
+    const patients: Wire<PatientRow>[] = [];
+    const consents: Wire<ConsentRow>[] = [];
+    const references: Wire<PatientReferenceRow>[] = [];
+    const idByIndex = new Map<number, string>();
+    for (const entry of consented.records) {
+      const row = buildPatientRow(entry.record, keys);
+      idByIndex.set(entry.index, row.id);
+      patients.push(toWire(row));
+      for (const referenceKey of entry.referenceKeys ?? []) {
+        references.push(
+          toWire({ refBidx: referenceIndex(indexKey, referenceKey), patientId: row.id }),
         );
       }
-      // Keyed by id: copies of an Observation that names itself by content alone are one row.
-      const observationRows = new Map<string, ObservationRow>();
-      for (const observation of consented.linkedObservations ?? []) {
-        const patientId = patientIdOf(observation.patient);
-        if (patientId === undefined) continue;
-        const row = buildObservationRow(observation, patientId, keys);
-        if (!observationRows.has(row.id)) observationRows.set(row.id, row);
-      }
-      const observations = [...observationRows.values()].map(toWire);
-      const revocations = (consented.refusals ?? []).map((refusal) => ({
-        mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
-        research: refusal.research,
-      }));
-      const pendingConsents = (consented.pendingConsents ?? []).map(
-        (pending): Wire<PendingConsentRow> => ({
-          ...pending,
-          recordedBy: run.actor,
-          runId: run.id,
-        }),
-      );
-      const output: TransformedPayload = {
-        patients,
-        consents,
-        revocations,
-        references,
-        observations,
-        pendingConsents,
-      };
-      return {
-        output,
-        counts: {
-          transformed: patients.length,
-          ...(run.format === 'flat' ? {} : { observationsTransformed: observations.length }),
-        },
-      };
-    } finally {
-      rawIndexKey.fill(0);
+      if (run.format === 'flat') consents.push(toWire(consentRow(entry, row.id, run)));
     }
+    const patientIdOf = (link: PatientLink): string | undefined =>
+      'patientId' in link ? link.patientId : idByIndex.get(link.recordIndex);
+    for (const decision of consented.consentDecisions ?? []) {
+      const patientId = patientIdOf(decision.patient);
+      if (patientId === undefined) continue;
+      consents.push(
+        toWire({
+          patientId,
+          dataSharing: decision.dataSharing,
+          research: decision.research,
+          source: 'fhir-consent',
+          recordedAt: new Date(decision.recordedAt),
+          recordedBy: decision.recordedBy ?? run.actor,
+          runId: run.id,
+        } satisfies ConsentRow),
+      );
+    }
+    // Keyed by id: copies of an Observation that names itself by content alone are one row.
+    const observationRows = new Map<string, ObservationRow>();
+    for (const observation of consented.linkedObservations ?? []) {
+      const patientId = patientIdOf(observation.patient);
+      if (patientId === undefined) continue;
+      const row = buildObservationRow(observation, patientId, keys);
+      if (!observationRows.has(row.id)) observationRows.set(row.id, row);
+    }
+    const observations = [...observationRows.values()].map(toWire);
+    const revocations = (consented.refusals ?? []).map((refusal) => ({
+      mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
+      research: refusal.research,
+    }));
+    const pendingConsents = (consented.pendingConsents ?? []).map(
+      (pending): Wire<PendingConsentRow> => ({
+        ...pending,
+        recordedBy: run.actor,
+        runId: run.id,
+      }),
+    );
+    const output: TransformedPayload = {
+      patients,
+      consents,
+      revocations,
+      references,
+      observations,
+      pendingConsents,
+    };
+    return {
+      output,
+      counts: {
+        transformed: patients.length,
+        ...(run.format === 'flat' ? {} : { observationsTransformed: observations.length }),
+      },
+    };
   });
 }
