@@ -18,13 +18,17 @@ import { benchmarkRun, type RunFigures, type RunOptions } from './pipelineRun.ts
 
 const SCALE = [10_000, 50_000, 200_000];
 
-function positive(name: string, value: string | undefined, fallback: number): number {
+/** An integer option of at least `least` (1, or 0 where none makes sense, as for observations). */
+function integerOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  least = 1,
+): number {
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 0 || (number === 0 && name !== 'observations')) {
-    throw new Error(
-      `--${name} must be a ${name === 'observations' ? 'non-negative' : 'positive'} integer`,
-    );
+  if (!Number.isSafeInteger(number) || number < least) {
+    throw new Error(`--${name} must be an integer of at least ${least}`);
   }
   return number;
 }
@@ -43,10 +47,10 @@ function options(): { run: RunOptions; json: string | undefined; scale: boolean 
   });
   return {
     run: {
-      patients: positive('patients', values.patients, 50_000),
-      batchSize: positive('batch', values.batch, 1_000),
-      concurrency: positive('concurrency', values.concurrency, 2),
-      observations: positive('observations', values.observations, 2),
+      patients: integerOption('patients', values.patients, 50_000),
+      batchSize: integerOption('batch', values.batch, 1_000),
+      concurrency: integerOption('concurrency', values.concurrency, 2),
+      observations: integerOption('observations', values.observations, 2, 0),
     },
     json: values.json,
     scale: values.scale,
