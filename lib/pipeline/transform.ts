@@ -9,6 +9,7 @@ import type { PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
+import { canonicalJson } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import type { LinkedObservation, PatientLink } from './fhirConsent.ts';
 import { patientIdentity, referenceIndex } from './patientIdentity.ts';
@@ -60,17 +61,6 @@ interface Keys {
   readonly dataKey: SecretKeyMaterial;
   readonly dataKeyId: string;
   readonly indexKey: SecretKeyMaterial;
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** A keyed digest of content: equal content, equal digest, and nothing learnt from it. */
