@@ -1,8 +1,9 @@
 /**
- * The physical limit the pipeline is judged against: PostgreSQL's own `COPY ... FROM STDIN`
- * of exactly the rows the pipeline stored (same tables, same columns, same bytes, in binary
- * format), into fresh copies of those tables with the same indexes, on as many connections
- * as the pipeline had.
+ * The baselines the pipeline is judged against: PostgreSQL's own `COPY ... FROM STDIN` of
+ * exactly the rows the pipeline stored (same tables, same columns, same bytes, in binary
+ * format), on as many connections as the pipeline had. Into fresh copies of the tables with
+ * their indexes (the physical limit), and into the real, constrained tables of a freshly
+ * migrated database (the limit the schema's foreign keys and triggers set).
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +24,7 @@ export const STORED_TABLES = [
   'audit_log',
   'pipeline_events',
 ] as const;
+export type StoredTable = (typeof STORED_TABLES)[number];
 
 const COPY_SCHEMA = 'bench_copy';
 
@@ -90,20 +92,20 @@ async function exportTable(client: pg.PoolClient, table: string, columns: string
   return chunks;
 }
 
-/**
- * Exports every stored table (not timed), then times the COPY of all of them into fresh
- * copies, spread over `connections` connections, largest first, each committed.
- */
-export async function copyBaseline(db: Pool, connections: number): Promise<CopyFigures> {
-  await db.query(`DROP SCHEMA IF EXISTS ${COPY_SCHEMA} CASCADE`);
-  await db.query(`CREATE SCHEMA ${COPY_SCHEMA}`);
-  const exported: { table: string; columns: string; chunks: Buffer[]; size: number }[] = [];
+/** One stored table's rows, exported in COPY's binary format. */
+export interface ExportedTable {
+  readonly table: StoredTable;
+  readonly columns: string;
+  readonly chunks: readonly Buffer[];
+  readonly size: number;
+}
+
+/** Exports every stored table of `db` (not timed), for the baselines to copy. */
+export async function exportStored(db: Pool): Promise<ExportedTable[]> {
+  const exported: ExportedTable[] = [];
   const client = await db.connect();
   try {
     for (const table of STORED_TABLES) {
-      await client.query(
-        `CREATE TABLE ${COPY_SCHEMA}.${table} (LIKE public.${table} INCLUDING ALL)`,
-      );
       const columns = await copyableColumns(client, table);
       const chunks = await exportTable(client, table, columns);
       exported.push({
@@ -116,10 +118,17 @@ export async function copyBaseline(db: Pool, connections: number): Promise<CopyF
   } finally {
     client.release();
   }
+  return exported;
+}
 
-  const queue = exported.toSorted((a, b) => b.size - a.size);
-  const walFrom = await walPosition(db);
-  const started = performance.now();
+/** Copies each table in one committed COPY, the queue shared by `connections` connections. */
+async function copyTables(
+  db: Pool,
+  schema: string,
+  tables: readonly ExportedTable[],
+  connections: number,
+): Promise<void> {
+  const queue = [...tables];
   await Promise.all(
     Array.from({ length: Math.max(1, connections) }, async () => {
       const worker = await db.connect();
@@ -127,9 +136,7 @@ export async function copyBaseline(db: Pool, connections: number): Promise<CopyF
         for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
           await worker.query('BEGIN');
           const sink = worker.query(
-            copyFrom(
-              `COPY ${COPY_SCHEMA}.${next.table} (${next.columns}) FROM STDIN (FORMAT binary)`,
-            ),
+            copyFrom(`COPY ${schema}.${next.table} (${next.columns}) FROM STDIN (FORMAT binary)`),
           );
           await pipeline(Readable.from(next.chunks), sink);
           await worker.query('COMMIT');
@@ -139,9 +146,70 @@ export async function copyBaseline(db: Pool, connections: number): Promise<CopyF
       }
     }),
   );
+}
+
+/**
+ * The physical limit: the exported rows copied into fresh copies of the tables in `db`
+ * (`LIKE ... INCLUDING ALL`: the same columns, defaults, checks and indexes, but no foreign
+ * keys and no triggers), largest first.
+ */
+export async function copyBaseline(
+  db: Pool,
+  exported: readonly ExportedTable[],
+  connections: number,
+): Promise<CopyFigures> {
+  await db.query(`DROP SCHEMA IF EXISTS ${COPY_SCHEMA} CASCADE`);
+  await db.query(`CREATE SCHEMA ${COPY_SCHEMA}`);
+  for (const { table } of exported) {
+    await db.query(`CREATE TABLE ${COPY_SCHEMA}.${table} (LIKE public.${table} INCLUDING ALL)`);
+  }
+  const walFrom = await walPosition(db);
+  const started = performance.now();
+  await copyTables(
+    db,
+    COPY_SCHEMA,
+    exported.toSorted((a, b) => b.size - a.size),
+    connections,
+  );
   const ms = performance.now() - started;
   const walBytes = await walBytesSince(db, walFrom);
   const tables = await tableFigures(db, COPY_SCHEMA, STORED_TABLES);
   await db.query(`DROP SCHEMA ${COPY_SCHEMA} CASCADE`);
+  return { ms, rows: tables.reduce((sum, t) => sum + t.rows, 0), walBytes, tables };
+}
+
+/**
+ * The stored tables in foreign-key order: each level references only earlier levels.
+ * consent_history is not copied: the consents trigger writes it, as it did for the pipeline.
+ */
+export const CONSTRAINED_COPY_LEVELS: readonly (readonly StoredTable[])[] = [
+  ['data_keys'],
+  ['ingest_runs'],
+  ['patients', 'audit_log', 'rejections', 'pipeline_events'],
+  ['observations', 'consents', 'patient_references'],
+];
+
+/**
+ * The limit the schema itself sets: the exported rows copied into the real tables of a
+ * freshly migrated database `target`, every foreign key checked and every trigger fired (the
+ * audit chain hashes each row again, consents write their history). It is what any writer of
+ * these rows pays, before a pipeline does anything of its own.
+ */
+export async function constrainedCopyBaseline(
+  target: Pool,
+  exported: readonly ExportedTable[],
+  connections: number,
+): Promise<CopyFigures> {
+  const walFrom = await walPosition(target);
+  const started = performance.now();
+  for (const level of CONSTRAINED_COPY_LEVELS) {
+    const tables = exported
+      .filter(({ table }) => level.includes(table))
+      .toSorted((a, b) => b.size - a.size);
+    await copyTables(target, 'public', tables, connections);
+  }
+  const ms = performance.now() - started;
+  const walBytes = await walBytesSince(target, walFrom);
+  const tables = await tableFigures(target, 'public', STORED_TABLES);
   return { ms, rows: tables.reduce((sum, t) => sum + t.rows, 0), walBytes, tables };
 }

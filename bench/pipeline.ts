@@ -90,6 +90,20 @@ function printRun(figures: RunFigures, peakRss: number): void {
     [`COPY of the same ${integer(figures.copy.rows)} rows`, `${fixed(figures.copy.ms / 1000)} s`],
     ['  records/s', integer(figures.copyRecordsPerSecond)],
     ['ratio pipeline / COPY', `${fixed(figures.ratio, 3)}×`],
+    [
+      'COPY into the real tables (foreign keys, triggers)',
+      `${fixed(figures.constrainedCopy.ms / 1000)} s`,
+    ],
+    ['  records/s', integer(figures.constrainedCopyRecordsPerSecond)],
+    [
+      '  its ratio to COPY: the most the schema allows',
+      `${fixed(figures.constrainedCopyRecordsPerSecond / figures.copyRecordsPerSecond, 3)}×`,
+    ],
+    ['ratio pipeline / COPY into the real tables', `${fixed(figures.constrainedRatio, 3)}×`],
+    [
+      'CPU while the pipeline ran: Node / PostgreSQL',
+      `${fixed(figures.cpuMs.node / 1000)} s / ${figures.cpuMs.postgres === null ? 'not measured (server elsewhere)' : `${fixed(figures.cpuMs.postgres / 1000)} s`} (of ${fixed((availableParallelism() * figures.pipelineMs) / 1000)} core-s)`,
+    ],
   ];
   const total = Object.values(figures.timeMs).reduce((sum, ms) => sum + ms, 0);
   for (const part of ['intake', ...STAGES, 'other'] as const) {
@@ -144,7 +158,7 @@ async function main(): Promise<void> {
       console.log('\nscale: records/s as the tables grow');
       for (const { figures } of results) {
         console.log(
-          `${integer(figures.options.patients).padStart(8)} patients  ${integer(figures.recordsPerSecond).padStart(7)} records/s  ratio ${fixed(figures.ratio, 3)}×`,
+          `${integer(figures.options.patients).padStart(8)} patients  ${integer(figures.recordsPerSecond).padStart(7)} records/s  ratio ${fixed(figures.ratio, 3)}×, to the real tables ${fixed(figures.constrainedRatio, 3)}×`,
         );
       }
       const first = results[0]?.figures.recordsPerSecond ?? Number.NaN;

@@ -24,7 +24,9 @@ import {
 } from '../lib/workflow/stageHandlers.ts';
 import {
   type CopyFigures,
+  constrainedCopyBaseline,
   copyBaseline,
+  exportStored,
   STORED_TABLES,
   type TableFigures,
   tableFigures,
@@ -32,6 +34,7 @@ import {
   walPosition,
 } from './copyBaseline.ts';
 import type { BenchServer } from './database.ts';
+import { postgresCpuMs } from './processCpu.ts';
 import { batchRuns } from './synthetic.ts';
 
 export interface RunOptions {
@@ -53,6 +56,13 @@ export interface RunFigures {
   readonly copyRecordsPerSecond: number;
   /** End to end over COPY: 1 would be the physical limit. */
   readonly ratio: number;
+  /** COPY of the same rows into the real tables of a fresh database, constraints and triggers on. */
+  readonly constrainedCopy: CopyFigures;
+  readonly constrainedCopyRecordsPerSecond: number;
+  /** End to end over the constrained COPY: 1 would be all a pipeline can do with this schema. */
+  readonly constrainedRatio: number;
+  /** CPU time while the pipeline ran: this process's, and PostgreSQL's when it runs here. */
+  readonly cpuMs: { readonly node: number; readonly postgres: number | null };
   /** Milliseconds summed over runs: intake, each stage, and the rest (interpreter, Publish). */
   readonly timeMs: Readonly<Record<'intake' | StageName | 'other', number>>;
   readonly keyServiceCalls: {
@@ -90,6 +100,7 @@ function stageDependencies(
 
 export async function benchmarkRun(server: BenchServer, options: RunOptions): Promise<RunFigures> {
   const database = await server.database(options.concurrency * 3 + 2);
+  const localPostgres = server.local;
   try {
     const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const base = {
@@ -142,6 +153,8 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       for (const sample of running.values()) sample.peak = Math.max(sample.peak, used);
     }, 10);
     const walFrom = await walPosition(database.pool);
+    const postgresCpuFrom = localPostgres ? postgresCpuMs() : null;
+    const cpuFrom = process.cpuUsage();
     const started = performance.now();
     let next = 0;
     await Promise.all(
@@ -173,6 +186,10 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       }),
     );
     const pipelineMs = performance.now() - started;
+    const cpu = process.cpuUsage(cpuFrom);
+    const postgresCpuTo = postgresCpuFrom === null ? null : postgresCpuMs();
+    const postgresCpu =
+      postgresCpuFrom === null || postgresCpuTo === null ? null : postgresCpuTo - postgresCpuFrom;
     clearInterval(sampler);
     const walBytes = await walBytesSince(database.pool, walFrom);
 
@@ -205,9 +222,18 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       else callsByRun.set(runId, (callsByRun.get(runId) ?? 0) + 1);
     }
 
-    const copy = await copyBaseline(database.pool, options.concurrency);
+    const exported = await exportStored(database.pool);
+    const copy = await copyBaseline(database.pool, exported, options.concurrency);
+    const target = await server.database(options.concurrency + 1);
+    let constrainedCopy: CopyFigures;
+    try {
+      constrainedCopy = await constrainedCopyBaseline(target.pool, exported, options.concurrency);
+    } finally {
+      await target.drop();
+    }
     const recordsPerSecond = records / (pipelineMs / 1000);
     const copyRecordsPerSecond = records / (copy.ms / 1000);
+    const constrainedCopyRecordsPerSecond = records / (constrainedCopy.ms / 1000);
     return {
       options,
       records,
@@ -218,6 +244,10 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       copy,
       copyRecordsPerSecond,
       ratio: recordsPerSecond / copyRecordsPerSecond,
+      constrainedCopy,
+      constrainedCopyRecordsPerSecond,
+      constrainedRatio: recordsPerSecond / constrainedCopyRecordsPerSecond,
+      cpuMs: { node: (cpu.user + cpu.system) / 1000, postgres: postgresCpu },
       timeMs: {
         intake: intakeMs,
         ...stageMs,

@@ -50,6 +50,23 @@ describe('npm run bench, small', () => {
     expect(figures.ratio).toBeCloseTo(figures.recordsPerSecond / figures.copyRecordsPerSecond, 9);
   });
 
+  it('copies the same rows into the real tables, every foreign key and trigger on', () => {
+    // Assess: the consents trigger writes one history row per consent, as it did for the run.
+    expect(figures.constrainedCopy.tables.map(({ table, rows }) => [table, rows])).toEqual(
+      figures.stored.map(({ table, rows }) => [table, rows]),
+    );
+    expect(figures.constrainedRatio).toBeCloseTo(
+      figures.recordsPerSecond / figures.constrainedCopyRecordsPerSecond,
+      9,
+    );
+  });
+
+  it('measures the CPU this process and the local PostgreSQL spent while the pipeline ran', () => {
+    // Assess
+    expect(figures.cpuMs.node).toBeGreaterThan(0);
+    expect(figures.cpuMs.postgres).toBeGreaterThan(0);
+  });
+
   it('calls the key service a constant number of times per run', () => {
     // Assess
     expect(figures.keyServiceCalls).toMatchObject({ perRun: 6, maxPerRun: 6 });
