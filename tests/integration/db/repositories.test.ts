@@ -84,6 +84,79 @@ describe('repositories on real PostgreSQL', () => {
     expect(await countConsentHistory(database.pool, patientId)).toBe(2);
   });
 
+  it('consents: one statement inserting and updating many writes one history row per new or changed decision', async () => {
+    // Prepare: three more patients, one with a current decision.
+    const others = [randomUUID(), randomUUID(), randomUUID()];
+    await upsertPatients(
+      database.pool,
+      null,
+      others.map((id) => ({
+        id,
+        mrnBidx: bytes(),
+        ssnBidx: null,
+        mrnEnc: bytes(),
+        nameEnc: null,
+        birthDateEnc: null,
+        ssnEnc: null,
+        addressEnc: null,
+        telecomEnc: null,
+        sourceEnc: null,
+        gender: 'unknown',
+        recordDigest: bytes(),
+        dataKeyId,
+      })),
+    );
+    const [changed, added, alsoAdded] = others as [string, string, string];
+    const decision = (id: string, dataSharing: boolean, iso: string) => ({
+      patientId: id,
+      dataSharing,
+      research: false,
+      source: 'ingest',
+      recordedAt: new Date(iso),
+      recordedBy: 'system:test',
+      runId: null,
+    });
+    await upsertConsents(database.pool, [decision(changed, true, '2026-01-01T00:00:00Z')]);
+    const historyOf = async (ids: readonly string[]) =>
+      (
+        await database.pool.query<{ patient_id: string; data_sharing: boolean }>(
+          `SELECT patient_id, data_sharing FROM consent_history
+           WHERE patient_id = ANY($1::uuid[]) ORDER BY id`,
+          [ids],
+        )
+      ).rows;
+
+    // Act: one INSERT ... ON CONFLICT statement, two inserts and one change.
+    const outcome = await upsertConsents(database.pool, [
+      decision(changed, false, '2026-02-01T00:00:00Z'),
+      decision(added, true, '2026-02-01T00:00:00Z'),
+      decision(alsoAdded, false, '2026-02-01T00:00:00Z'),
+    ]);
+    // An UPDATE that leaves the decision as it is.
+    await database.pool.query('UPDATE consents SET updated_at = now() WHERE patient_id = $1', [
+      added,
+    ]);
+
+    // Assess
+    expect(outcome.created.toSorted()).toEqual([added, alsoAdded].toSorted());
+    expect(outcome.updated).toEqual([changed]);
+    const history = await historyOf(others);
+    expect(history.filter((row) => row.patient_id === changed)).toEqual([
+      { patient_id: changed, data_sharing: true },
+      { patient_id: changed, data_sharing: false },
+    ]);
+    expect(
+      history
+        .filter((row) => row.patient_id !== changed)
+        .toSorted((a, b) => (a.patient_id < b.patient_id ? -1 : 1)),
+    ).toEqual(
+      [
+        { patient_id: added, data_sharing: true },
+        { patient_id: alsoAdded, data_sharing: false },
+      ].toSorted((a, b) => (a.patient_id < b.patient_id ? -1 : 1)),
+    );
+  });
+
   it('observations: insert, skip identical, update changed, list by patient in time order', async () => {
     // Prepare
     const row = (overrides: Partial<ObservationRow>): ObservationRow => ({
