@@ -25,6 +25,8 @@ function cacheIdFor(id: string, context: EncryptionContext): string {
 export class Keyring {
   readonly #keyService: KeyService;
   readonly #cache: DataKeyCache;
+  /** Key look-ups under way, by what they fetch: callers arriving meanwhile share them. */
+  readonly #underWay = new Map<string, Promise<Buffer>>();
 
   constructor(keyService: KeyService, cache: DataKeyCache) {
     this.#keyService = keyService;
@@ -84,8 +86,15 @@ export class Keyring {
     return cached === undefined ? this.#unwrapIndexKey(stored) : Buffer.from(cached);
   }
 
-  /** The store-wide key for blind indexes and derived ids, created on first use. */
-  async blindIndexKey(db: Queryable): Promise<Buffer> {
+  /**
+   * The store-wide key for blind indexes and derived ids, created on first use. Callers that
+   * ask at once share one look-up, so a cold cache costs one key-service call, not one each.
+   */
+  blindIndexKey(db: Queryable): Promise<Buffer> {
+    return this.#shared('blind-index', () => this.#findOrCreateBlindIndexKey(db));
+  }
+
+  async #findOrCreateBlindIndexKey(db: Queryable): Promise<Buffer> {
     const stored = await findBlindIndexKey(db);
     if (stored !== undefined) {
       const cached = this.#cache.get(cacheIdFor(stored.id, BLIND_INDEX_CONTEXT));
@@ -121,14 +130,43 @@ export class Keyring {
   }
 
   /** Unwraps with the context the key was stored with, once the caller has checked it. */
-  async #unwrap(row: DataKeyRow, cacheId: string): Promise<Buffer> {
-    const key = await this.#keyService.decryptDataKey(row.encryptedKey, row.encryptionContext);
-    return this.#remember(cacheId, key);
+  #unwrap(row: DataKeyRow, cacheId: string): Promise<Buffer> {
+    return this.#unwrapOnce(cacheId, row, row.encryptionContext);
   }
 
-  async #unwrapIndexKey(row: DataKeyRow): Promise<Buffer> {
-    const key = await this.#keyService.decryptDataKey(row.encryptedKey, BLIND_INDEX_CONTEXT);
-    return this.#remember(cacheIdFor(row.id, BLIND_INDEX_CONTEXT), key);
+  #unwrapIndexKey(row: DataKeyRow): Promise<Buffer> {
+    return this.#unwrapOnce(cacheIdFor(row.id, BLIND_INDEX_CONTEXT), row, BLIND_INDEX_CONTEXT);
+  }
+
+  /** Unwraps once however many callers miss the cache at once, or find it cached meanwhile. */
+  #unwrapOnce(cacheId: string, row: DataKeyRow, context: EncryptionContext): Promise<Buffer> {
+    return this.#shared(cacheId, async () => {
+      // Looked for again: another caller may have unwrapped it while this one read the row.
+      const cached = this.#cache.get(cacheId);
+      if (cached !== undefined) return Buffer.from(cached);
+      const key = await this.#keyService.decryptDataKey(row.encryptedKey, context);
+      return this.#remember(cacheId, key);
+    });
+  }
+
+  /**
+   * Runs `fetch` once for all the callers that ask for `name` while it is under way. Each
+   * caller gets a copy of its own to use and wipe. The shared key is wiped once every caller
+   * waiting on it has resumed and copied it: they resume in microtasks, before any immediate.
+   */
+  async #shared(name: string, fetch: () => Promise<Buffer>): Promise<Buffer> {
+    let pending = this.#underWay.get(name);
+    if (pending === undefined) {
+      const started = fetch()
+        .then((key) => {
+          setImmediate(() => key.fill(0));
+          return key;
+        })
+        .finally(() => this.#underWay.delete(name));
+      this.#underWay.set(name, started);
+      pending = started;
+    }
+    return Buffer.from(await pending);
   }
 
   #remember(cacheId: string, key: Buffer): Buffer {

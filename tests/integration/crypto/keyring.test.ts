@@ -69,6 +69,34 @@ describe('Keyring on real PostgreSQL', () => {
     expect(await dataKeyRows(database)).toEqual([{ id: created.id, purpose: 'run' }]);
   });
 
+  it('unwraps once for callers that miss a cold cache together, each given a copy of its own', async () => {
+    // Prepare
+    const runId = randomUUID();
+    const created = await newKeyring(keyService).createRunKey(database.pool, runId);
+    const expected = Buffer.from(created.key);
+    await newKeyring(keyService).blindIndexKey(database.pool);
+    const cold = newKeyring(keyService);
+    const decryptsBefore = keyService.count('decrypt');
+
+    // Act: six callers at once per key, before any unwrap has returned.
+    const runKeys = await Promise.all(
+      Array.from({ length: 6 }, () => cold.runKey(database.pool, created.id, runId)),
+    );
+    const indexKeys = await Promise.all(
+      Array.from({ length: 6 }, () => cold.blindIndexKey(database.pool)),
+    );
+    runKeys[0]?.fill(0);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Assess
+    expect(keyService.count('decrypt') - decryptsBefore).toBe(2);
+    expect(new Set(runKeys).size).toBe(6);
+    expect(runKeys.slice(1).every((key) => key.equals(expected))).toBe(true);
+    expect(new Set(indexKeys.map((key) => key.toString('hex'))).size).toBe(1);
+    expect((await cold.runKey(database.pool, created.id, runId)).equals(expected)).toBe(true);
+    expect(keyService.count('decrypt') - decryptsBefore).toBe(2);
+  });
+
   it.each([
     ['warm', 'the keyring that created it'],
     ['cold', 'a fresh keyring'],
