@@ -2,8 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTransaction } from '../../../lib/db/pool.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
-import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/patients.ts';
+import { upsertPatients } from '../../../lib/db/repositories/patients.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { opaquePatientRow } from '../../helpers/rows.ts';
 
 /** Opaque stand-ins for ciphertext: this is about the SQL, not the crypto. */
 const bytes = (n = 24) => randomBytes(n);
@@ -30,24 +31,7 @@ describe('upsertPatients under concurrent first inserts of the same MRN', () => 
 
   it('never fails with a unique violation: one writer creates the row, the others see it', async () => {
     // Prepare: 500 new patients, each written by 4 transactions at once (4 runs sharing an MRN)
-    const patients = Array.from(
-      { length: 500 },
-      (): PatientRow => ({
-        id: randomUUID(),
-        mrnBidx: bytes(32),
-        ssnBidx: null,
-        mrnEnc: bytes(),
-        nameEnc: null,
-        birthDateEnc: null,
-        ssnEnc: null,
-        addressEnc: null,
-        telecomEnc: null,
-        sourceEnc: null,
-        gender: null,
-        recordDigest: bytes(32),
-        dataKeyId,
-      }),
-    );
+    const patients = Array.from({ length: 500 }, () => opaquePatientRow(dataKeyId));
 
     // Act
     const failures: string[] = [];

@@ -11,8 +11,9 @@ import {
   type ObservationRow,
   upsertObservations,
 } from '../../../lib/db/repositories/observations.ts';
-import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/patients.ts';
+import { upsertPatients } from '../../../lib/db/repositories/patients.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { opaquePatientRow } from '../../helpers/rows.ts';
 
 /** Opaque stand-ins for ciphertext: these tests are about the SQL, not the crypto. */
 const bytes = () => randomBytes(24);
@@ -33,22 +34,7 @@ describe('repositories on real PostgreSQL', () => {
       encryptionContext: { purpose: 'run', runId: 'none' },
     });
     patientId = randomUUID();
-    const patient: PatientRow = {
-      id: patientId,
-      mrnBidx: bytes(),
-      ssnBidx: null,
-      mrnEnc: bytes(),
-      nameEnc: null,
-      birthDateEnc: null,
-      ssnEnc: null,
-      addressEnc: null,
-      telecomEnc: null,
-      sourceEnc: null,
-      gender: 'unknown',
-      recordDigest: bytes(),
-      dataKeyId,
-    };
-    await upsertPatients(database.pool, null, [patient]);
+    await upsertPatients(database.pool, null, [opaquePatientRow(dataKeyId, { id: patientId })]);
   });
 
   afterAll(async () => {
@@ -90,21 +76,7 @@ describe('repositories on real PostgreSQL', () => {
     await upsertPatients(
       database.pool,
       null,
-      others.map((id) => ({
-        id,
-        mrnBidx: bytes(),
-        ssnBidx: null,
-        mrnEnc: bytes(),
-        nameEnc: null,
-        birthDateEnc: null,
-        ssnEnc: null,
-        addressEnc: null,
-        telecomEnc: null,
-        sourceEnc: null,
-        gender: 'unknown',
-        recordDigest: bytes(),
-        dataKeyId,
-      })),
+      others.map((id) => opaquePatientRow(dataKeyId, { id })),
     );
     const [changed, added, alsoAdded] = others as [string, string, string];
     const decision = (id: string, dataSharing: boolean, iso: string) => ({
