@@ -121,31 +121,93 @@ export async function exportStored(db: Pool): Promise<ExportedTable[]> {
   return exported;
 }
 
-/** Copies each table in one committed COPY, the queue shared by `connections` connections. */
+/** One table's rows in one committed COPY. */
+async function copyTable(client: pg.PoolClient, schema: string, table: ExportedTable) {
+  await client.query('BEGIN');
+  const sink = client.query(
+    copyFrom(`COPY ${schema}.${table.table} (${table.columns}) FROM STDIN (FORMAT binary)`),
+  );
+  await pipeline(Readable.from(table.chunks), sink);
+  await client.query('COMMIT');
+}
+
+/**
+ * Copies the tables on `connections` connections, largest first, each as soon as every table
+ * it references (`references`, by name; tables not copied do not count) has committed.
+ */
 async function copyTables(
   db: Pool,
   schema: string,
   tables: readonly ExportedTable[],
   connections: number,
+  references: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): Promise<void> {
-  const queue = [...tables];
+  const waiting = tables.toSorted((a, b) => b.size - a.size);
+  const copied = new Set<string>(tables.map(({ table }) => table));
+  const committed = new Set<string>();
+  let failed = false;
+  let wake = () => {};
+  let changed = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  const announce = () => {
+    wake();
+    changed = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+  };
+  const isReady = ({ table }: ExportedTable) =>
+    [...(references.get(table) ?? [])].every(
+      (referenced) => referenced === table || !copied.has(referenced) || committed.has(referenced),
+    );
   await Promise.all(
     Array.from({ length: Math.max(1, connections) }, async () => {
       const worker = await db.connect();
       try {
-        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-          await worker.query('BEGIN');
-          const sink = worker.query(
-            copyFrom(`COPY ${schema}.${next.table} (${next.columns}) FROM STDIN (FORMAT binary)`),
-          );
-          await pipeline(Readable.from(next.chunks), sink);
-          await worker.query('COMMIT');
+        while (waiting.length > 0 && !failed) {
+          const index = waiting.findIndex(isReady);
+          if (index === -1) {
+            await changed;
+            continue;
+          }
+          const [next] = waiting.splice(index, 1);
+          if (next === undefined) continue;
+          await copyTable(worker, schema, next);
+          committed.add(next.table);
+          announce();
         }
+      } catch (error) {
+        // The other connections stop waiting for a table that will never commit.
+        failed = true;
+        announce();
+        throw error;
       } finally {
         worker.release();
       }
     }),
   );
+}
+
+/** The foreign keys among `tables` in `schema`: each table and the tables it references. */
+async function foreignKeys(
+  db: Pool,
+  schema: string,
+  tables: readonly string[],
+): Promise<Map<string, Set<string>>> {
+  const { rows } = await db.query<{ referencing: string; referenced: string }>(
+    `SELECT referencing.relname AS referencing, referenced.relname AS referenced
+     FROM pg_constraint c
+     JOIN pg_class referencing ON referencing.oid = c.conrelid
+     JOIN pg_class referenced ON referenced.oid = c.confrelid
+     JOIN pg_namespace n ON n.oid = referencing.relnamespace
+     WHERE c.contype = 'f' AND n.nspname = $1 AND referencing.relname = ANY($2::text[])`,
+    [schema, tables],
+  );
+  const references = new Map<string, Set<string>>();
+  for (const { referencing, referenced } of rows) {
+    references.set(referencing, (references.get(referencing) ?? new Set()).add(referenced));
+  }
+  return references;
 }
 
 /**
@@ -165,12 +227,7 @@ export async function copyBaseline(
   }
   const walFrom = await walPosition(db);
   const started = performance.now();
-  await copyTables(
-    db,
-    COPY_SCHEMA,
-    exported.toSorted((a, b) => b.size - a.size),
-    connections,
-  );
+  await copyTables(db, COPY_SCHEMA, exported, connections);
   const ms = performance.now() - started;
   const walBytes = await walBytesSince(db, walFrom);
   const tables = await tableFigures(db, COPY_SCHEMA, STORED_TABLES);
@@ -179,37 +236,29 @@ export async function copyBaseline(
 }
 
 /**
- * The stored tables in foreign-key order: each level references only earlier levels.
- * consent_history is not copied: the consents trigger writes it, as it did for the pipeline.
- */
-export const CONSTRAINED_COPY_LEVELS: readonly (readonly StoredTable[])[] = [
-  ['data_keys'],
-  ['ingest_runs'],
-  ['patients', 'audit_log', 'rejections', 'pipeline_events'],
-  ['observations', 'consents', 'patient_references'],
-];
-
-/**
  * The limit the schema itself sets: the exported rows copied into the real tables of a
  * freshly migrated database `target`, every foreign key checked and every trigger fired (the
  * audit chain hashes each row again, consents write their history). It is what any writer of
- * these rows pays, before a pipeline does anything of its own.
+ * these rows pays, before a pipeline does anything of its own. Each table is copied as soon as
+ * the tables its foreign keys reference have committed (read from the catalog).
  */
 export async function constrainedCopyBaseline(
   target: Pool,
   exported: readonly ExportedTable[],
   connections: number,
 ): Promise<CopyFigures> {
+  // consent_history is not copied: the consents trigger writes it, as it did for the pipeline.
+  const tables = exported.filter(({ table }) => table !== 'consent_history');
+  const references = await foreignKeys(
+    target,
+    'public',
+    tables.map(({ table }) => table),
+  );
   const walFrom = await walPosition(target);
   const started = performance.now();
-  for (const level of CONSTRAINED_COPY_LEVELS) {
-    const tables = exported
-      .filter(({ table }) => level.includes(table))
-      .toSorted((a, b) => b.size - a.size);
-    await copyTables(target, 'public', tables, connections);
-  }
+  await copyTables(target, 'public', tables, connections, references);
   const ms = performance.now() - started;
   const walBytes = await walBytesSince(target, walFrom);
-  const tables = await tableFigures(target, 'public', STORED_TABLES);
-  return { ms, rows: tables.reduce((sum, t) => sum + t.rows, 0), walBytes, tables };
+  const stored = await tableFigures(target, 'public', STORED_TABLES);
+  return { ms, rows: stored.reduce((sum, t) => sum + t.rows, 0), walBytes, tables: stored };
 }

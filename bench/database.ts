@@ -14,8 +14,6 @@ import { randomPassword, startEmbeddedPostgres } from '../local/embeddedPostgres
 export interface BenchServer {
   /** Where the databases are: `embedded` or the host DATABASE_URL names (no credentials). */
   readonly where: string;
-  /** The server runs on this machine (embedded, or on a loopback address): its CPU is measured. */
-  readonly local: boolean;
   readonly version: string;
   /** A fresh, migrated database, dropped by its `drop`. */
   database(poolMax: number): Promise<BenchDatabase>;
@@ -27,8 +25,6 @@ export interface BenchDatabase {
   readonly pool: Pool;
   drop(): Promise<void>;
 }
-
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -73,7 +69,6 @@ export async function startBenchServer(
   });
   return {
     where,
-    local: where === 'embedded' || LOOPBACK.has(new URL(adminUrl).hostname),
     version,
     stop: stopServer,
     database: async (poolMax) => {

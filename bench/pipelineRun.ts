@@ -34,7 +34,7 @@ import {
   walPosition,
 } from './copyBaseline.ts';
 import type { BenchServer } from './database.ts';
-import { postgresCpuMs } from './processCpu.ts';
+import { postgresCpuClock } from './processCpu.ts';
 import { batchRuns } from './synthetic.ts';
 
 export interface RunOptions {
@@ -61,7 +61,7 @@ export interface RunFigures {
   readonly constrainedCopyRecordsPerSecond: number;
   /** End to end over the constrained COPY: 1 would be all a pipeline can do with this schema. */
   readonly constrainedRatio: number;
-  /** CPU time while the pipeline ran: this process's, and PostgreSQL's when it runs here. */
+  /** CPU time while the pipeline ran: this process's, and the server's when it runs here. */
   readonly cpuMs: { readonly node: number; readonly postgres: number | null };
   /** Milliseconds summed over runs: intake, each stage, and the rest (interpreter, Publish). */
   readonly timeMs: Readonly<Record<'intake' | StageName | 'other', number>>;
@@ -100,7 +100,6 @@ function stageDependencies(
 
 export async function benchmarkRun(server: BenchServer, options: RunOptions): Promise<RunFigures> {
   const database = await server.database(options.concurrency * 3 + 2);
-  const localPostgres = server.local;
   try {
     const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const base = {
@@ -153,7 +152,8 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       for (const sample of running.values()) sample.peak = Math.max(sample.peak, used);
     }, 10);
     const walFrom = await walPosition(database.pool);
-    const postgresCpuFrom = localPostgres ? postgresCpuMs() : null;
+    const postgresCpu = await postgresCpuClock(database.pool);
+    const postgresCpuFrom = postgresCpu?.() ?? 0;
     const cpuFrom = process.cpuUsage();
     const started = performance.now();
     let next = 0;
@@ -187,9 +187,7 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     );
     const pipelineMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuFrom);
-    const postgresCpuTo = postgresCpuFrom === null ? null : postgresCpuMs();
-    const postgresCpu =
-      postgresCpuFrom === null || postgresCpuTo === null ? null : postgresCpuTo - postgresCpuFrom;
+    const postgresCpuMs = postgresCpu === null ? null : postgresCpu() - postgresCpuFrom;
     clearInterval(sampler);
     const walBytes = await walBytesSince(database.pool, walFrom);
 
@@ -247,7 +245,7 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       constrainedCopy,
       constrainedCopyRecordsPerSecond,
       constrainedRatio: recordsPerSecond / constrainedCopyRecordsPerSecond,
-      cpuMs: { node: (cpu.user + cpu.system) / 1000, postgres: postgresCpu },
+      cpuMs: { node: (cpu.user + cpu.system) / 1000, postgres: postgresCpuMs },
       timeMs: {
         intake: intakeMs,
         ...stageMs,

@@ -1,42 +1,60 @@
 /**
- * CPU time of the PostgreSQL processes on this machine, read from /proc: every server's
- * processes, with what their ended children (backends, workers) used. Only meaningful when the
- * server the benchmark uses runs here; without /proc it is null.
+ * CPU time of the PostgreSQL server the benchmark uses, read from /proc when that server runs
+ * on this machine: its postmaster's own time and what its ended children used, plus the time
+ * of its live children (backends, background workers). Other servers on the machine are not
+ * counted.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import type { Pool } from '../lib/db/pool.ts';
 
 /** USER_HZ: the unit of /proc's CPU times, 100 on every Linux the pipeline runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** utime, stime, cutime, cstime: fields 14 to 17 of /proc/PID/stat, counted from 1. */
-function cpuTicks(stat: string): { name: string; ticks: number } {
+interface ProcessStat {
+  readonly name: string;
+  readonly parent: number;
+  /** utime + stime + cutime + cstime. */
+  readonly ticks: number;
+}
+
+function processStat(pid: number): ProcessStat | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // no such process here, or no /proc
+  }
   // The name is in parentheses and may hold spaces or parentheses itself.
   const close = stat.lastIndexOf(')');
   const name = stat.slice(stat.indexOf('(') + 1, close);
+  // After the name comes field 3 (state): fields 4 (ppid) and 14..17 (times) follow.
   const fields = stat.slice(close + 2).split(' ');
-  // After the name, field 3 (state) is fields[0]: fields 14..17 are fields[11..14].
   const ticks = fields.slice(11, 15).reduce((sum, field) => sum + Number(field), 0);
-  return { name, ticks };
+  return { name, parent: Number(fields[1]), ticks };
 }
 
-export function postgresCpuMs(): number | null {
-  let entries: string[];
+function childrenOf(parent: number): number[] {
   try {
-    entries = readdirSync('/proc');
+    const tasks = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8');
+    return tasks.split(' ').filter(Boolean).map(Number);
   } catch {
-    return null;
+    return [];
   }
-  let ticks = 0;
-  for (const pid of entries) {
-    if (!/^\d+$/.test(pid)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // ended while listed
-    }
-    const process = cpuTicks(stat);
-    if (process.name === 'postgres') ticks += process.ticks;
-  }
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * A clock of the server's CPU milliseconds, or null when its processes are not visible here
+ * (a server on another host or in another PID namespace).
+ */
+export async function postgresCpuClock(db: Pool): Promise<(() => number) | null> {
+  const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const backend = processStat(Number(rows[0]?.pid));
+  if (backend?.name !== 'postgres') return null;
+  const postmaster = backend.parent;
+  if (processStat(postmaster)?.name !== 'postgres') return null;
+  return () => {
+    let ticks = processStat(postmaster)?.ticks ?? 0;
+    for (const child of childrenOf(postmaster)) ticks += processStat(child)?.ticks ?? 0;
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  };
 }

@@ -89,6 +89,8 @@ export class Keyring {
   /**
    * The store-wide key for blind indexes and derived ids, created on first use. Callers that
    * ask at once share one look-up, so a cold cache costs one key-service call, not one each.
+   * `db` must be the pool, never a transaction: a shared look-up runs on the first caller's
+   * handle, and a key created inside a transaction that rolls back would be handed to others.
    */
   blindIndexKey(db: Queryable): Promise<Buffer> {
     return this.#shared('blind-index', () => this.#findOrCreateBlindIndexKey(db));
@@ -151,7 +153,8 @@ export class Keyring {
 
   /**
    * Runs `fetch` once for all the callers that ask for `name` while it is under way. Each
-   * caller gets a copy of its own to use and wipe. The shared key is wiped once every caller
+   * caller gets a copy of its own to use and wipe; the cache counts one use for the look-up,
+   * not one per caller (at most the callers in flight at once more than maxUses allows). The shared key is wiped once every caller
    * waiting on it has resumed and copied it: they resume in microtasks, before any immediate.
    */
   async #shared(name: string, fetch: () => Promise<Buffer>): Promise<Buffer> {

@@ -18,7 +18,8 @@ export interface ConsentUpsertOutcome {
 
 /**
  * Upserts current consent per patient. A decision recorded earlier than the stored one
- * never overwrites it; history is kept by the consents_history trigger.
+ * never overwrites it; history is kept by the consents_history_insert and
+ * consents_history_update triggers.
  */
 export async function upsertConsents(
   db: Queryable,

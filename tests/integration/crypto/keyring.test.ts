@@ -1,9 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { QueryResultRow } from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DataKeyCache } from '../../../lib/crypto/dataKeyCache.ts';
 import { decryptFieldText, encryptField } from '../../../lib/crypto/fieldCipher.ts';
 import { Keyring } from '../../../lib/crypto/keyring.ts';
+import type {
+  EncryptionContext,
+  GeneratedDataKey,
+  KeyService,
+} from '../../../lib/crypto/keyService.ts';
 import { LocalKeyService } from '../../../lib/crypto/localKeyService.ts';
+import type { Queryable } from '../../../lib/db/pool.ts';
 import { findBlindIndexKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
@@ -26,6 +33,67 @@ async function dataKeyRows(
     'SELECT id, purpose FROM data_keys ORDER BY created_at',
   );
   return rows;
+}
+
+/** A key service whose unwraps wait, while held, until `release`. */
+class HeldKeyService implements KeyService {
+  readonly #inner: KeyService;
+  #gate!: Promise<void>;
+  #open!: () => void;
+
+  constructor(inner: KeyService) {
+    this.#inner = inner;
+    this.hold();
+  }
+
+  get masterKeyId(): string {
+    return this.#inner.masterKeyId;
+  }
+
+  hold(): void {
+    this.#gate = new Promise((resolve) => {
+      this.#open = resolve;
+    });
+  }
+
+  release(): void {
+    this.#open();
+  }
+
+  generateDataKey(context: EncryptionContext): Promise<GeneratedDataKey> {
+    return this.#inner.generateDataKey(context);
+  }
+
+  async decryptDataKey(encrypted: Buffer, context: EncryptionContext): Promise<Buffer> {
+    await this.#gate;
+    return this.#inner.decryptDataKey(encrypted, context);
+  }
+}
+
+/** The pool, counting the queries that have returned. */
+class CountedReads implements Queryable {
+  readonly #pool: Queryable;
+  #returned = 0;
+  #waiting: { readonly count: number; readonly resolve: () => void }[] = [];
+
+  constructor(pool: Queryable) {
+    this.#pool = pool;
+  }
+
+  async query<R extends QueryResultRow>(text: string, values?: readonly unknown[]) {
+    const result = await this.#pool.query<R>(text, values);
+    this.#returned += 1;
+    const due = this.#waiting.filter(({ count }) => count <= this.#returned);
+    this.#waiting = this.#waiting.filter((waiter) => !due.includes(waiter));
+    // After an immediate: the caller whose query this was has gone on to its next await.
+    for (const waiter of due) setImmediate(waiter.resolve);
+    return result;
+  }
+
+  /** Resolves once `count` queries in all have returned and their callers have moved on. */
+  returned(count: number): Promise<void> {
+    return new Promise((resolve) => this.#waiting.push({ count, resolve }));
+  }
 }
 
 describe('Keyring on real PostgreSQL', () => {
@@ -70,30 +138,36 @@ describe('Keyring on real PostgreSQL', () => {
   });
 
   it('unwraps once for callers that miss a cold cache together, each given a copy of its own', async () => {
-    // Prepare
+    // Prepare: unwraps held until every caller is waiting on one; reads counted as they return.
     const runId = randomUUID();
     const created = await newKeyring(keyService).createRunKey(database.pool, runId);
-    const expected = Buffer.from(created.key);
-    await newKeyring(keyService).blindIndexKey(database.pool);
-    const cold = newKeyring(keyService);
+    const expectedRunKey = Buffer.from(created.key);
+    const expectedIndexKey = await newKeyring(keyService).blindIndexKey(database.pool);
+    const held = new HeldKeyService(keyService);
+    const reads = new CountedReads(database.pool);
+    const cold = new Keyring(held, new DataKeyCache({ maxAgeMs: 60_000, maxUses: 1_000 }));
     const decryptsBefore = keyService.count('decrypt');
 
-    // Act: six callers at once per key, before any unwrap has returned.
-    const runKeys = await Promise.all(
-      Array.from({ length: 6 }, () => cold.runKey(database.pool, created.id, runId)),
-    );
-    const indexKeys = await Promise.all(
-      Array.from({ length: 6 }, () => cold.blindIndexKey(database.pool)),
-    );
+    // Act: six callers per key; the unwrap is let go once all six have read the key's row.
+    const runCalls = Array.from({ length: 6 }, () => cold.runKey(reads, created.id, runId));
+    await reads.returned(6);
+    held.release();
+    const runKeys = await Promise.all(runCalls);
+    held.hold();
+    const indexCalls = Array.from({ length: 6 }, () => cold.blindIndexKey(reads));
+    await reads.returned(7);
+    held.release();
+    const indexKeys = await Promise.all(indexCalls);
     runKeys[0]?.fill(0);
+    // Past the immediate that wipes the shared plaintext: the callers' copies are their own.
     await new Promise((resolve) => setImmediate(resolve));
 
     // Assess
     expect(keyService.count('decrypt') - decryptsBefore).toBe(2);
-    expect(new Set(runKeys).size).toBe(6);
-    expect(runKeys.slice(1).every((key) => key.equals(expected))).toBe(true);
-    expect(new Set(indexKeys.map((key) => key.toString('hex'))).size).toBe(1);
-    expect((await cold.runKey(database.pool, created.id, runId)).equals(expected)).toBe(true);
+    expect(new Set([...runKeys, ...indexKeys]).size).toBe(12);
+    expect(runKeys.slice(1).every((key) => key.equals(expectedRunKey))).toBe(true);
+    expect(indexKeys.every((key) => key.equals(expectedIndexKey))).toBe(true);
+    expect((await cold.runKey(database.pool, created.id, runId)).equals(expectedRunKey)).toBe(true);
     expect(keyService.count('decrypt') - decryptsBefore).toBe(2);
   });
 
