@@ -81,9 +81,7 @@ export class Keyring {
   /** The blind-index key if the store has one yet: a look-up must not create it. */
   async existingBlindIndexKey(db: Queryable): Promise<Buffer | undefined> {
     const stored = await findBlindIndexKey(db);
-    if (stored === undefined) return undefined;
-    const cached = this.#cache.get(cacheIdFor(stored.id, BLIND_INDEX_CONTEXT));
-    return cached === undefined ? this.#unwrapIndexKey(stored) : Buffer.from(cached);
+    return stored === undefined ? undefined : this.#unwrapIndexKey(stored);
   }
 
   /**
@@ -98,10 +96,7 @@ export class Keyring {
 
   async #findOrCreateBlindIndexKey(db: Queryable): Promise<Buffer> {
     const stored = await findBlindIndexKey(db);
-    if (stored !== undefined) {
-      const cached = this.#cache.get(cacheIdFor(stored.id, BLIND_INDEX_CONTEXT));
-      return cached === undefined ? this.#unwrapIndexKey(stored) : Buffer.from(cached);
-    }
+    if (stored !== undefined) return this.#unwrapIndexKey(stored);
     const generated = await this.#keyService.generateDataKey(BLIND_INDEX_CONTEXT);
     const winner = await insertBlindIndexKeyOnce(db, {
       id: randomUUID(),
@@ -133,17 +128,29 @@ export class Keyring {
 
   /** Unwraps with the context the key was stored with, once the caller has checked it. */
   #unwrap(row: DataKeyRow, cacheId: string): Promise<Buffer> {
-    return this.#unwrapOnce(cacheId, row, row.encryptionContext);
+    return this.#cachedOrUnwrapped(cacheId, row, row.encryptionContext);
   }
 
+  /** The blind-index key of the stored row, from the cache or unwrapped. */
   #unwrapIndexKey(row: DataKeyRow): Promise<Buffer> {
-    return this.#unwrapOnce(cacheIdFor(row.id, BLIND_INDEX_CONTEXT), row, BLIND_INDEX_CONTEXT);
+    return this.#cachedOrUnwrapped(
+      cacheIdFor(row.id, BLIND_INDEX_CONTEXT),
+      row,
+      BLIND_INDEX_CONTEXT,
+    );
   }
 
-  /** Unwraps once however many callers miss the cache at once, or find it cached meanwhile. */
-  #unwrapOnce(cacheId: string, row: DataKeyRow, context: EncryptionContext): Promise<Buffer> {
+  /**
+   * The key from the cache, else unwrapped and cached: one key-service call however many
+   * callers ask at once.
+   */
+  #cachedOrUnwrapped(
+    cacheId: string,
+    row: DataKeyRow,
+    context: EncryptionContext,
+  ): Promise<Buffer> {
     return this.#shared(cacheId, async () => {
-      // Looked for again: another caller may have unwrapped it while this one read the row.
+      // Looked for here too: another caller may have unwrapped it while this one read the row.
       const cached = this.#cache.get(cacheId);
       if (cached !== undefined) return Buffer.from(cached);
       const key = await this.#keyService.decryptDataKey(row.encryptedKey, context);
@@ -153,9 +160,10 @@ export class Keyring {
 
   /**
    * Runs `fetch` once for all the callers that ask for `name` while it is under way. Each
-   * caller gets a copy of its own to use and wipe; the cache counts one use for the look-up,
-   * not one per caller (at most the callers in flight at once more than maxUses allows). The shared key is wiped once every caller
-   * waiting on it has resumed and copied it: they resume in microtasks, before any immediate.
+   * caller gets a copy of its own to use and wipe. The cache counts one use for the look-up,
+   * not one per caller: at most the callers in flight at once beyond maxUses. The shared key
+   * is wiped once every caller waiting on it has resumed and copied it: they resume in
+   * microtasks, before any immediate.
    */
   async #shared(name: string, fetch: () => Promise<Buffer>): Promise<Buffer> {
     let pending = this.#underWay.get(name);

@@ -67,11 +67,15 @@ describe('npm run bench, small', () => {
     // Prepare: is the server's backend a process this machine's /proc shows?
     const client = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
     await client.connect();
-    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    // Read while the backend lives: it ends with the connection.
-    const stat = `/proc/${rows[0]?.pid}/stat`;
-    const serverHere = existsSync(stat) && readFileSync(stat, 'utf8').includes('(postgres)');
-    await client.end();
+    let serverHere: boolean;
+    try {
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      // Read while the backend lives: it ends with the connection.
+      const stat = `/proc/${rows[0]?.pid}/stat`;
+      serverHere = existsSync(stat) && readFileSync(stat, 'utf8').includes('(postgres)');
+    } finally {
+      await client.end();
+    }
 
     // Assess
     expect(figures.cpuMs.node).toBeGreaterThan(0);
