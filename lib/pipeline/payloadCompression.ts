@@ -9,8 +9,8 @@ export const ZSTD_MAGIC = Buffer.of(0x28, 0xb5, 0x2f, 0xfd);
 /** Payloads sealed before zstd: gzip, still read while such a run is in flight. */
 export const GZIP_MAGIC = Buffer.of(0x1f, 0x8b);
 
-export function compressPayload(json: string): Buffer {
-  return zstdCompressSync(json, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
+export function compressPayload(encoded: string | Buffer): Buffer {
+  return zstdCompressSync(encoded, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
 }
 
 /** Undoes compressPayload, or the gzip of payloads sealed before it. */

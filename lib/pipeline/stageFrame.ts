@@ -9,7 +9,7 @@ import {
 } from '../db/repositories/ingestRuns.ts';
 import { insertRejections, type Rejection } from '../db/repositories/rejections.ts';
 import { RunEndedError, RunNotFoundError } from '../errors.ts';
-import { loadPayload, storePayload } from './claimCheck.ts';
+import { loadPayload, type PayloadEncoding, storePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { type RunCounts, STAGE_PAYLOADS, type StageName, type StageResult } from './stages.ts';
 
@@ -24,6 +24,8 @@ export interface StageOutput {
   readonly counts: RunCounts;
   /** The claim-check payload the next stage reads. */
   readonly output?: unknown;
+  /** How `output` is written into its payload; JSON unless the stage says otherwise. */
+  readonly outputEncoding?: PayloadEncoding;
   readonly rejections?: readonly Rejection[];
   readonly audit?: readonly AuditEntry[];
   /** Writes to the final tables inside the stage's transaction; may add counts. */
@@ -67,7 +69,16 @@ export async function runStage<Input>(
         throw new RunEndedError(runId);
 
       const writes = STAGE_PAYLOADS[stage].writes;
-      if (writes !== null) await storePayload(client, key, runId, writes, result.output ?? null);
+      if (writes !== null) {
+        await storePayload(
+          client,
+          key,
+          runId,
+          writes,
+          result.output ?? null,
+          result.outputEncoding,
+        );
+      }
       await insertRejections(client, runId, stage, result.rejections ?? []);
       await appendAudit(client, result.audit ?? []);
       const committedCounts =

@@ -31,7 +31,11 @@ export const PATIENT_COLUMNS = {
 
 export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } as const;
 
-/** Rows as they cross the claim check: every Buffer as base64, every Date as ISO 8601. */
+/**
+ * A row as a JSON payload carried it: every Buffer as base64, every Date as ISO 8601.
+ * Transform now seals its rows in the binary encoding, with Buffers and Dates as they are; Load
+ * still reads rows in this form from payloads sealed as JSON before that, or passed through.
+ */
 type Wire<T> = {
   readonly [K in keyof T]: T[K] extends Buffer
     ? string
@@ -44,17 +48,20 @@ type Wire<T> = {
           : T[K];
 };
 
+/** A row in Transform's payload: as built, or in its JSON form. */
+export type PayloadRow<T> = T | Wire<T>;
+
 export interface TransformedPayload {
-  readonly patients: readonly Wire<PatientRow>[];
-  readonly consents: readonly Wire<ConsentRow>[];
+  readonly patients: readonly PayloadRow<PatientRow>[];
+  readonly consents: readonly PayloadRow<ConsentRow>[];
   /** Refusals by MRN blind index, for patients who may already be stored. */
   readonly revocations?: readonly { readonly mrnBidx: string; readonly research: boolean }[];
   /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
-  readonly references?: readonly Wire<PatientReferenceRow>[];
+  readonly references?: readonly PayloadRow<PatientReferenceRow>[];
   /** FHIR only. */
-  readonly observations?: readonly Wire<ObservationRow>[];
-  /** FHIR only: Consent decisions waiting for their patient. */
-  readonly pendingConsents?: readonly Wire<PendingConsentRow>[];
+  readonly observations?: readonly PayloadRow<ObservationRow>[];
+  /** FHIR only: Consent decisions waiting for their patient, as ConsentCheck passed them on. */
+  readonly pendingConsents?: readonly PayloadRow<PendingConsentRow>[];
 }
 
 interface Keys {
@@ -152,37 +159,30 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
   };
 }
 
-function toWire<T extends object>(row: T): Wire<T> {
-  return Object.fromEntries(
-    Object.entries(row).map(([name, value]) => [
-      name,
-      Buffer.isBuffer(value)
-        ? value.toString('base64')
-        : value instanceof Date
-          ? value.toISOString()
-          : value,
-    ]),
-  ) as Wire<T>;
-}
-
-/** Undoes `toWire` for the named columns; the others crossed as they are. */
-function fromWire<T>(
-  wire: Wire<T>,
+/**
+ * A payload row as the repositories take it: the named columns' base64 and ISO 8601 strings,
+ * in rows a JSON payload carried, become Buffers and Dates again; values already of that kind
+ * stay as they are.
+ */
+function fromWire<T extends object>(
+  wire: PayloadRow<T>,
   columns: { readonly bytes?: readonly (keyof T)[]; readonly dates?: readonly (keyof T)[] },
 ): T {
-  const row: Record<string, unknown> = { ...wire };
+  const row: Record<string, unknown> = { ...(wire as object) };
   for (const name of columns.bytes ?? []) {
     const value = row[name as string];
-    row[name as string] = typeof value === 'string' ? Buffer.from(value, 'base64') : null;
+    if (typeof value === 'string') row[name as string] = Buffer.from(value, 'base64');
+    else if (!Buffer.isBuffer(value)) row[name as string] = null;
   }
   for (const name of columns.dates ?? []) {
     const value = row[name as string];
-    row[name as string] = typeof value === 'string' ? new Date(value) : null;
+    if (typeof value === 'string') row[name as string] = new Date(value);
+    else if (!(value instanceof Date)) row[name as string] = null;
   }
   return row as T;
 }
 
-export function patientRowFromWire(row: Wire<PatientRow>): PatientRow {
+export function patientRowFromWire(row: PayloadRow<PatientRow>): PatientRow {
   return fromWire<PatientRow>(row, {
     bytes: [
       'mrnBidx',
@@ -199,22 +199,22 @@ export function patientRowFromWire(row: Wire<PatientRow>): PatientRow {
   });
 }
 
-export function consentRowFromWire(row: Wire<ConsentRow>): ConsentRow {
+export function consentRowFromWire(row: PayloadRow<ConsentRow>): ConsentRow {
   return fromWire<ConsentRow>(row, { dates: ['recordedAt'] });
 }
 
-export function observationRowFromWire(row: Wire<ObservationRow>): ObservationRow {
+export function observationRowFromWire(row: PayloadRow<ObservationRow>): ObservationRow {
   return fromWire<ObservationRow>(row, {
     bytes: ['valueEnc', 'sourceEnc', 'recordDigest'],
     dates: ['effectiveAt'],
   });
 }
 
-export function pendingConsentRowFromWire(row: Wire<PendingConsentRow>): PendingConsentRow {
+export function pendingConsentRowFromWire(row: PayloadRow<PendingConsentRow>): PendingConsentRow {
   return fromWire<PendingConsentRow>(row, { bytes: ['refBidx'], dates: ['recordedAt'] });
 }
 
-export function referenceRowFromWire(row: Wire<PatientReferenceRow>): PatientReferenceRow {
+export function referenceRowFromWire(row: PayloadRow<PatientReferenceRow>): PatientReferenceRow {
   return fromWire<PatientReferenceRow>(row, { bytes: ['refBidx'] });
 }
 
@@ -224,37 +224,33 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
     const indexKey = await deps.keyring.blindIndexKeyObject(deps.pool);
     // A key object made once: thousands of fields are sealed under it.
     const keys: Keys = { dataKey: createSecretKey(key), dataKeyId: run.dataKeyId, indexKey };
-    const patients: Wire<PatientRow>[] = [];
-    const consents: Wire<ConsentRow>[] = [];
-    const references: Wire<PatientReferenceRow>[] = [];
+    const patients: PatientRow[] = [];
+    const consents: ConsentRow[] = [];
+    const references: PatientReferenceRow[] = [];
     const idByIndex = new Map<number, string>();
     for (const entry of consented.records) {
       const row = buildPatientRow(entry.record, keys);
       idByIndex.set(entry.index, row.id);
-      patients.push(toWire(row));
+      patients.push(row);
       for (const referenceKey of entry.referenceKeys ?? []) {
-        references.push(
-          toWire({ refBidx: referenceIndex(indexKey, referenceKey), patientId: row.id }),
-        );
+        references.push({ refBidx: referenceIndex(indexKey, referenceKey), patientId: row.id });
       }
-      if (run.format === 'flat') consents.push(toWire(consentRow(entry, row.id, run)));
+      if (run.format === 'flat') consents.push(consentRow(entry, row.id, run));
     }
     const patientIdOf = (link: PatientLink): string | undefined =>
       'patientId' in link ? link.patientId : idByIndex.get(link.recordIndex);
     for (const decision of consented.consentDecisions ?? []) {
       const patientId = patientIdOf(decision.patient);
       if (patientId === undefined) continue;
-      consents.push(
-        toWire({
-          patientId,
-          dataSharing: decision.dataSharing,
-          research: decision.research,
-          source: 'fhir-consent',
-          recordedAt: new Date(decision.recordedAt),
-          recordedBy: decision.recordedBy ?? run.actor,
-          runId: run.id,
-        } satisfies ConsentRow),
-      );
+      consents.push({
+        patientId,
+        dataSharing: decision.dataSharing,
+        research: decision.research,
+        source: 'fhir-consent',
+        recordedAt: new Date(decision.recordedAt),
+        recordedBy: decision.recordedBy ?? run.actor,
+        runId: run.id,
+      });
     }
     // Keyed by id: copies of an Observation that names itself by content alone are one row.
     const observationRows = new Map<string, ObservationRow>();
@@ -264,13 +260,13 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
       const row = buildObservationRow(observation, patientId, keys);
       if (!observationRows.has(row.id)) observationRows.set(row.id, row);
     }
-    const observations = [...observationRows.values()].map(toWire);
+    const observations = [...observationRows.values()];
     const revocations = (consented.refusals ?? []).map((refusal) => ({
       mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
       research: refusal.research,
     }));
     const pendingConsents = (consented.pendingConsents ?? []).map(
-      (pending): Wire<PendingConsentRow> => ({
+      (pending): PayloadRow<PendingConsentRow> => ({
         ...pending,
         recordedBy: run.actor,
         runId: run.id,
@@ -286,6 +282,8 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
     };
     return {
       output,
+      // Its rows are mostly ciphertext: as bytes, not as base64 text inside JSON.
+      outputEncoding: 'binary',
       counts: {
         transformed: patients.length,
         ...(run.format === 'flat' ? {} : { observationsTransformed: observations.length }),

@@ -1,3 +1,4 @@
+import { deserialize } from 'node:v8';
 import type { Queryable } from '../../lib/db/pool.ts';
 import {
   decompressPayload,
@@ -56,17 +57,32 @@ export async function sweepDatabase(db: Queryable): Promise<DatabaseSweep> {
 /**
  * The readings of a cell a leak could hide in: its bytes, and, when they look like zstd or
  * gzip, their decompression (claim-check payloads are compressed before they are encrypted, so
- * an unencrypted payload would not show its plaintext in the raw bytes).
+ * an unencrypted payload would not show its plaintext in the raw bytes). A decompressed payload
+ * in V8's format is also read back as JSON text: V8 writes some strings as UTF-16, which a
+ * search of its raw bytes for UTF-8 would miss.
  */
 function readings(value: Buffer | string): Buffer[] {
   const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
   const compressed =
     bytes.subarray(0, 2).equals(GZIP_MAGIC) || bytes.subarray(0, 4).equals(ZSTD_MAGIC);
   if (!compressed) return [bytes];
+  let decompressed: Buffer;
   try {
-    return [bytes, decompressPayload(bytes)];
+    decompressed = decompressPayload(bytes);
   } catch {
     return [bytes];
+  }
+  return [bytes, decompressed, ...deserialized(decompressed)];
+}
+
+const V8_VERSION_TAG = 0xff;
+
+function deserialized(bytes: Buffer): Buffer[] {
+  if (bytes[0] !== V8_VERSION_TAG) return [];
+  try {
+    return [Buffer.from(JSON.stringify(deserialize(bytes)), 'utf8')];
+  } catch {
+    return [];
   }
 }
 
