@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Pool } from '../lib/db/pool.ts';
+import { type CpuFigures, startCpuCount } from './processCpu.ts';
 
 /** Every table a run leaves rows in (stage payloads are purged when the run ends). */
 export const STORED_TABLES = [
@@ -40,6 +41,8 @@ export interface CopyFigures {
   readonly rows: number;
   /** WAL the copies generated. */
   readonly walBytes: number;
+  /** CPU spent while the copies ran. */
+  readonly cpuMs: CpuFigures;
   readonly tables: readonly TableFigures[];
 }
 
@@ -226,13 +229,15 @@ export async function copyBaseline(
     await db.query(`CREATE TABLE ${COPY_SCHEMA}.${table} (LIKE public.${table} INCLUDING ALL)`);
   }
   const walFrom = await walPosition(db);
+  const cpuSpent = await startCpuCount(db);
   const started = performance.now();
   await copyTables(db, COPY_SCHEMA, exported, connections);
   const ms = performance.now() - started;
+  const cpuMs = cpuSpent();
   const walBytes = await walBytesSince(db, walFrom);
   const tables = await tableFigures(db, COPY_SCHEMA, STORED_TABLES);
   await db.query(`DROP SCHEMA ${COPY_SCHEMA} CASCADE`);
-  return { ms, rows: tables.reduce((sum, t) => sum + t.rows, 0), walBytes, tables };
+  return { ms, rows: tables.reduce((sum, t) => sum + t.rows, 0), walBytes, cpuMs, tables };
 }
 
 /**
@@ -255,10 +260,18 @@ export async function constrainedCopyBaseline(
     tables.map(({ table }) => table),
   );
   const walFrom = await walPosition(target);
+  const cpuSpent = await startCpuCount(target);
   const started = performance.now();
   await copyTables(target, 'public', tables, connections, references);
   const ms = performance.now() - started;
+  const cpuMs = cpuSpent();
   const walBytes = await walBytesSince(target, walFrom);
   const stored = await tableFigures(target, 'public', STORED_TABLES);
-  return { ms, rows: stored.reduce((sum, t) => sum + t.rows, 0), walBytes, tables: stored };
+  return {
+    ms,
+    rows: stored.reduce((sum, t) => sum + t.rows, 0),
+    walBytes,
+    cpuMs,
+    tables: stored,
+  };
 }

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { STAGES } from '../lib/pipeline/stages.ts';
 import { type BenchServer, startBenchServer } from './database.ts';
 import { benchmarkRun, type RunFigures, type RunOptions } from './pipelineRun.ts';
+import type { CpuFigures } from './processCpu.ts';
 
 const SCALE = [10_000, 50_000, 200_000];
 
@@ -76,6 +77,13 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/** CPU seconds spent in this process and the server, against the machine's cores for `ms`. */
+function cpuSpent(cpu: CpuFigures, ms: number): string {
+  const postgres =
+    cpu.postgres === null ? 'not measured (server elsewhere)' : `${fixed(cpu.postgres / 1000)} s`;
+  return `${fixed(cpu.node / 1000)} s / ${postgres} (of ${fixed((availableParallelism() * ms) / 1000)} core-s)`;
+}
+
 function printRun(figures: RunFigures, peakRss: number): void {
   const { options: o } = figures;
   const rows: [string, string][] = [
@@ -100,9 +108,16 @@ function printRun(figures: RunFigures, peakRss: number): void {
       `${fixed(figures.constrainedCopyRecordsPerSecond / figures.copyRecordsPerSecond, 3)}×`,
     ],
     ['ratio pipeline / COPY into the real tables', `${fixed(figures.constrainedRatio, 3)}×`],
+    ['CPU while the pipeline ran: Node / PostgreSQL', cpuSpent(figures.cpuMs, figures.pipelineMs)],
+    ['CPU while COPY ran: Node / PostgreSQL', cpuSpent(figures.copy.cpuMs, figures.copy.ms)],
     [
-      'CPU while the pipeline ran: Node / PostgreSQL',
-      `${fixed(figures.cpuMs.node / 1000)} s / ${figures.cpuMs.postgres === null ? 'not measured (server elsewhere)' : `${fixed(figures.cpuMs.postgres / 1000)} s`} (of ${fixed((availableParallelism() * figures.pipelineMs) / 1000)} core-s)`,
+      'CPU while COPY into the real tables ran',
+      cpuSpent(figures.constrainedCopy.cpuMs, figures.constrainedCopy.ms),
+    ],
+    // The whole machine for twice COPY's time: what a pipeline at the 0.5× target could spend.
+    [
+      'CPU at 0.5× COPY: the most / the pipeline spent',
+      `${fixed((availableParallelism() * 2 * figures.copy.ms) / 1000)} / ${figures.cpuMs.postgres === null ? 'not measured' : fixed((figures.cpuMs.node + figures.cpuMs.postgres) / 1000)} core-s`,
     ],
   ];
   const total = Object.values(figures.timeMs).reduce((sum, ms) => sum + ms, 0);

@@ -34,7 +34,7 @@ import {
   walPosition,
 } from './copyBaseline.ts';
 import type { BenchServer } from './database.ts';
-import { postgresCpuClock } from './processCpu.ts';
+import { type CpuFigures, startCpuCount } from './processCpu.ts';
 import { batchRuns } from './synthetic.ts';
 
 export interface RunOptions {
@@ -62,7 +62,7 @@ export interface RunFigures {
   /** End to end over the constrained COPY: 1 would be all a pipeline can do with this schema. */
   readonly constrainedRatio: number;
   /** CPU time while the pipeline ran: this process's, and the server's when it runs here. */
-  readonly cpuMs: { readonly node: number; readonly postgres: number | null };
+  readonly cpuMs: CpuFigures;
   /** Milliseconds summed over runs: intake, each stage, and the rest (interpreter, Publish). */
   readonly timeMs: Readonly<Record<'intake' | StageName | 'other', number>>;
   readonly keyServiceCalls: {
@@ -152,9 +152,7 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       for (const sample of running.values()) sample.peak = Math.max(sample.peak, used);
     }, 10);
     const walFrom = await walPosition(database.pool);
-    const postgresCpu = await postgresCpuClock(database.pool);
-    const postgresCpuFrom = postgresCpu?.() ?? 0;
-    const cpuFrom = process.cpuUsage();
+    const cpuSpent = await startCpuCount(database.pool);
     const started = performance.now();
     let next = 0;
     await Promise.all(
@@ -186,8 +184,7 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       }),
     );
     const pipelineMs = performance.now() - started;
-    const cpu = process.cpuUsage(cpuFrom);
-    const postgresCpuMs = postgresCpu === null ? null : postgresCpu() - postgresCpuFrom;
+    const cpuMs = cpuSpent();
     clearInterval(sampler);
     const walBytes = await walBytesSince(database.pool, walFrom);
 
@@ -245,7 +242,7 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       constrainedCopy,
       constrainedCopyRecordsPerSecond,
       constrainedRatio: recordsPerSecond / constrainedCopyRecordsPerSecond,
-      cpuMs: { node: (cpu.user + cpu.system) / 1000, postgres: postgresCpuMs },
+      cpuMs,
       timeMs: {
         intake: intakeMs,
         ...stageMs,

@@ -58,3 +58,23 @@ export async function postgresCpuClock(db: Pool): Promise<(() => number) | null>
     return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
   };
 }
+
+/** CPU milliseconds spent by this process (all threads) and by the server, null when not seen. */
+export interface CpuFigures {
+  readonly node: number;
+  readonly postgres: number | null;
+}
+
+/** Starts counting CPU: the returned function reads what was spent since. */
+export async function startCpuCount(db: Pool): Promise<() => CpuFigures> {
+  const postgres = await postgresCpuClock(db);
+  const postgresFrom = postgres?.() ?? 0;
+  const nodeFrom = process.cpuUsage();
+  return () => {
+    const node = process.cpuUsage(nodeFrom);
+    return {
+      node: (node.user + node.system) / 1000,
+      postgres: postgres === null ? null : postgres() - postgresFrom,
+    };
+  };
+}
