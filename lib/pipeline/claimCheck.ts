@@ -3,7 +3,7 @@ import { decryptField, encryptField } from '../crypto/fieldCipher.ts';
 import type { Queryable } from '../db/pool.ts';
 import { findStagePayload, putStagePayload } from '../db/repositories/stagePayloads.ts';
 import { StagePayloadMissingError } from '../errors.ts';
-import { compressPayload, decompressPayload } from './payloadCompression.ts';
+import { compressPayload, decompressPayload, V8_VERSION_TAG } from './payloadCompression.ts';
 
 /**
  * The claim check: a stage's output is stored encrypted under the run's data key, bound
@@ -24,8 +24,6 @@ function aad(runId: string, payload: string) {
  * has checked out, so the deserializer only ever sees bytes this pipeline wrote.
  */
 export type PayloadEncoding = 'json' | 'binary';
-
-const V8_VERSION_TAG = 0xff;
 
 export function sealPayload(
   key: Buffer,

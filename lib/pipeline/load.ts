@@ -17,6 +17,7 @@ import {
   patientRowFromWire,
   pendingConsentRowFromWire,
   referenceRowFromWire,
+  revocationFromWire,
   type TransformedPayload,
 } from './transform.ts';
 
@@ -73,10 +74,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
       const patientOf = (id: string) => patientIds.get(id) ?? null;
       const revoked = await revokeConsentsByMrnIndex(
         client,
-        (transformed.revocations ?? []).map(({ mrnBidx, research }) => ({
-          mrnBidx: Buffer.from(mrnBidx, 'base64'),
-          research,
-        })),
+        (transformed.revocations ?? []).map(revocationFromWire),
         { recordedAt: run.createdAt, recordedBy: run.actor, runId },
       );
       await appendAudit(client, [

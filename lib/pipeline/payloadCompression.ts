@@ -8,6 +8,11 @@ import { constants, gunzipSync, zstdCompressSync, zstdDecompressSync } from 'nod
 export const ZSTD_MAGIC = Buffer.of(0x28, 0xb5, 0x2f, 0xfd);
 /** Payloads sealed before zstd: gzip, still read while such a run is in flight. */
 export const GZIP_MAGIC = Buffer.of(0x1f, 0x8b);
+/**
+ * The first byte of a value in V8's serialization format (its version tag), as claim-check
+ * payloads in the binary encoding start once decompressed; UTF-8 JSON text never starts so.
+ */
+export const V8_VERSION_TAG = 0xff;
 
 export function compressPayload(encoded: string | Buffer): Buffer {
   return zstdCompressSync(encoded, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });

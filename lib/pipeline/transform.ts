@@ -1,12 +1,13 @@
 import { createHmac, createSecretKey } from 'node:crypto';
 import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
 import { encryptField, type SecretKeyMaterial } from '../crypto/fieldCipher.ts';
-import type { ConsentRow } from '../db/repositories/consents.ts';
+import type { ConsentRevocation, ConsentRow } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import type { ObservationRow } from '../db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
 import type { PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
+import { InternalError } from '../errors.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
 import { canonicalJson } from '../json.ts';
@@ -51,11 +52,14 @@ type Wire<T> = {
 /** A row in Transform's payload: as built, or in its JSON form. */
 export type PayloadRow<T> = T | Wire<T>;
 
+/** A refusal for a patient who may already be stored, by the MRN's blind index. */
+type Revocation = PayloadRow<ConsentRevocation>;
+
 export interface TransformedPayload {
   readonly patients: readonly PayloadRow<PatientRow>[];
   readonly consents: readonly PayloadRow<ConsentRow>[];
   /** Refusals by MRN blind index, for patients who may already be stored. */
-  readonly revocations?: readonly { readonly mrnBidx: string; readonly research: boolean }[];
+  readonly revocations?: readonly Revocation[];
   /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
   readonly references?: readonly PayloadRow<PatientReferenceRow>[];
   /** FHIR only. */
@@ -159,10 +163,31 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
   };
 }
 
+/** A payload value of the wrong kind: a fault in the pipeline, never written as NULL. */
+function unexpected(column: string, value: unknown): InternalError {
+  return new InternalError(`transformed payload: ${column} holds a ${typeof value}`);
+}
+
+/** A bytes column of a payload row: base64 from a JSON payload, or bytes as they are. */
+function payloadBytes(column: string, value: unknown): Buffer | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return Buffer.from(value, 'base64');
+  if (Buffer.isBuffer(value)) return value;
+  throw unexpected(column, value);
+}
+
+/** A time column of a payload row: ISO 8601 from a JSON payload, or a Date as it is. */
+function payloadDate(column: string, value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return new Date(value);
+  if (value instanceof Date) return value;
+  throw unexpected(column, value);
+}
+
 /**
  * A payload row as the repositories take it: the named columns' base64 and ISO 8601 strings,
  * in rows a JSON payload carried, become Buffers and Dates again; values already of that kind
- * stay as they are.
+ * stay as they are, and a value of any other kind is refused rather than stored as NULL.
  */
 function fromWire<T extends object>(
   wire: PayloadRow<T>,
@@ -170,16 +195,19 @@ function fromWire<T extends object>(
 ): T {
   const row: Record<string, unknown> = { ...(wire as object) };
   for (const name of columns.bytes ?? []) {
-    const value = row[name as string];
-    if (typeof value === 'string') row[name as string] = Buffer.from(value, 'base64');
-    else if (!Buffer.isBuffer(value)) row[name as string] = null;
+    row[name as string] = payloadBytes(name as string, row[name as string]);
   }
   for (const name of columns.dates ?? []) {
-    const value = row[name as string];
-    if (typeof value === 'string') row[name as string] = new Date(value);
-    else if (!(value instanceof Date)) row[name as string] = null;
+    row[name as string] = payloadDate(name as string, row[name as string]);
   }
   return row as T;
+}
+
+/** A refusal as Load applies it; its blind index crossed as bytes, or as base64 before. */
+export function revocationFromWire(revocation: Revocation): ConsentRevocation {
+  const mrnBidx = payloadBytes('mrnBidx', revocation.mrnBidx);
+  if (mrnBidx === null) throw unexpected('mrnBidx', mrnBidx);
+  return { mrnBidx, research: revocation.research };
 }
 
 export function patientRowFromWire(row: PayloadRow<PatientRow>): PatientRow {
@@ -262,7 +290,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
     }
     const observations = [...observationRows.values()];
     const revocations = (consented.refusals ?? []).map((refusal) => ({
-      mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn).toString('base64'),
+      mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn),
       research: refusal.research,
     }));
     const pendingConsents = (consented.pendingConsents ?? []).map(

@@ -3,6 +3,7 @@ import type { Queryable } from '../../lib/db/pool.ts';
 import {
   decompressPayload,
   GZIP_MAGIC,
+  V8_VERSION_TAG,
   ZSTD_MAGIC,
 } from '../../lib/pipeline/payloadCompression.ts';
 import { quoteIdentifier } from './databaseNames.ts';
@@ -58,8 +59,8 @@ export async function sweepDatabase(db: Queryable): Promise<DatabaseSweep> {
  * The readings of a cell a leak could hide in: its bytes, and, when they look like zstd or
  * gzip, their decompression (claim-check payloads are compressed before they are encrypted, so
  * an unencrypted payload would not show its plaintext in the raw bytes). A decompressed payload
- * in V8's format is also read back as JSON text: V8 writes some strings as UTF-16, which a
- * search of its raw bytes for UTF-8 would miss.
+ * in V8's format is also read as the UTF-8 of every string it holds: V8 writes strings as
+ * Latin-1 or UTF-16, so a search of its raw bytes for UTF-8 would miss any beyond ASCII.
  */
 function readings(value: Buffer | string): Buffer[] {
   const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
@@ -72,18 +73,32 @@ function readings(value: Buffer | string): Buffer[] {
   } catch {
     return [bytes];
   }
-  return [bytes, decompressed, ...deserialized(decompressed)];
+  return [bytes, decompressed, ...stringsOfV8Value(decompressed)];
 }
 
-const V8_VERSION_TAG = 0xff;
-
-function deserialized(bytes: Buffer): Buffer[] {
+/** Every string (keys included) of a V8-serialized value, as UTF-8, NUL between them. */
+function stringsOfV8Value(bytes: Buffer): Buffer[] {
   if (bytes[0] !== V8_VERSION_TAG) return [];
+  let value: unknown;
   try {
-    return [Buffer.from(JSON.stringify(deserialize(bytes)), 'utf8')];
+    value = deserialize(bytes);
   } catch {
     return [];
   }
+  const strings: string[] = [];
+  const visit = (node: unknown): void => {
+    if (typeof node === 'string') strings.push(node);
+    else if (Array.isArray(node) || node instanceof Set) for (const item of node) visit(item);
+    else if (node instanceof Map) for (const entry of node) visit(entry);
+    else if (node !== null && typeof node === 'object' && !ArrayBuffer.isView(node)) {
+      for (const [key, item] of Object.entries(node)) {
+        strings.push(key);
+        visit(item);
+      }
+    }
+  };
+  visit(value);
+  return [Buffer.from(strings.join('\0'), 'utf8')];
 }
 
 /** `needle in table.column` for every cell holding one of the needles. */

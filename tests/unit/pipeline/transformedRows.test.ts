@@ -5,12 +5,14 @@ import type { ConsentRow } from '../../../lib/db/repositories/consents.ts';
 import type { ObservationRow } from '../../../lib/db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../../../lib/db/repositories/patientReferences.ts';
 import type { PendingConsentRow } from '../../../lib/db/repositories/pendingConsents.ts';
+import { InternalError } from '../../../lib/errors.ts';
 import {
   consentRowFromWire,
   observationRowFromWire,
   patientRowFromWire,
   pendingConsentRowFromWire,
   referenceRowFromWire,
+  revocationFromWire,
 } from '../../../lib/pipeline/transform.ts';
 import { opaquePatientRow } from '../../helpers/rows.ts';
 
@@ -111,4 +113,42 @@ describe("Load's reading of Transform's rows", () => {
       expect(loaded).toStrictEqual(row);
     },
   );
+
+  it("reads a refusal's blind index from either payload", () => {
+    // Prepare
+    const mrnBidx = randomBytes(32);
+
+    // Act
+    const fromBinary = revocationFromWire({ mrnBidx, research: true });
+    const fromJson = revocationFromWire({ mrnBidx: mrnBidx.toString('base64'), research: true });
+
+    // Assess
+    expect(fromBinary).toStrictEqual({ mrnBidx, research: true });
+    expect(fromJson).toStrictEqual({ mrnBidx, research: true });
+  });
+
+  it.each([
+    ['a Buffer that went through JSON', 'valueEnc', JSON.parse(JSON.stringify(randomBytes(8)))],
+    ['a Uint8Array', 'sourceEnc', new Uint8Array(8)],
+    ['a number for a time', 'effectiveAt', 1_700_000_000_000],
+  ])('refuses %s instead of storing NULL', (_label, column, value) => {
+    // Prepare
+    const row = { ...observation, [column]: value };
+
+    // Act
+    const reading = () => observationRowFromWire(row as ObservationRow);
+
+    // Assess: the column is named, the value is not.
+    expect(reading).toThrow(InternalError);
+    expect(reading).toThrow(`transformed payload: ${column} holds a ${typeof value}`);
+  });
+
+  it('refuses a refusal without its blind index', () => {
+    // Act
+    const reading = () =>
+      revocationFromWire({ mrnBidx: null as unknown as string, research: false });
+
+    // Assess
+    expect(reading).toThrow(InternalError);
+  });
 });
