@@ -14,7 +14,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { STAGES } from '../lib/pipeline/stages.ts';
 import { type BenchServer, startBenchServer } from './database.ts';
-import { benchmarkRun, type RunFigures, type RunOptions } from './pipelineRun.ts';
+import { benchmarkRun, type RunFigures, type RunOptions, TARGET_RATIO } from './pipelineRun.ts';
 import type { CpuFigures } from './processCpu.ts';
 
 const SCALE = [10_000, 50_000, 200_000];
@@ -77,11 +77,17 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+const NOT_MEASURED = 'not measured (server elsewhere)';
+
 /** CPU seconds spent in this process and the server, against the machine's cores for `ms`. */
 function cpuSpent(cpu: CpuFigures, ms: number): string {
-  const postgres =
-    cpu.postgres === null ? 'not measured (server elsewhere)' : `${fixed(cpu.postgres / 1000)} s`;
+  const postgres = cpu.postgres === null ? NOT_MEASURED : `${fixed(cpu.postgres / 1000)} s`;
   return `${fixed(cpu.node / 1000)} s / ${postgres} (of ${fixed((availableParallelism() * ms) / 1000)} core-s)`;
+}
+
+/** Both together, which only means something when the server's was measured. */
+function cpuTotal(cpu: CpuFigures): string {
+  return cpu.postgres === null ? NOT_MEASURED : fixed((cpu.node + cpu.postgres) / 1000);
 }
 
 function printRun(figures: RunFigures, peakRss: number): void {
@@ -114,10 +120,9 @@ function printRun(figures: RunFigures, peakRss: number): void {
       'CPU while COPY into the real tables ran',
       cpuSpent(figures.constrainedCopy.cpuMs, figures.constrainedCopy.ms),
     ],
-    // The whole machine for twice COPY's time: what a pipeline at the 0.5× target could spend.
     [
-      'CPU at 0.5× COPY: the most / the pipeline spent',
-      `${fixed((availableParallelism() * 2 * figures.copy.ms) / 1000)} / ${figures.cpuMs.postgres === null ? 'not measured' : fixed((figures.cpuMs.node + figures.cpuMs.postgres) / 1000)} core-s`,
+      `CPU at ${TARGET_RATIO}× COPY: the most / the pipeline spent`,
+      `${fixed(figures.cpuAtTargetMs / 1000)} / ${cpuTotal(figures.cpuMs)} core-s`,
     ],
   ];
   const total = Object.values(figures.timeMs).reduce((sum, ms) => sum + ms, 0);
