@@ -80,15 +80,18 @@ const pending: PendingConsentRow = {
 };
 const reference: PatientReferenceRow = { refBidx: randomBytes(32), patientId: patient.id };
 
+/** Each kind of row Load reads, with its reader. */
+const ROWS = [
+  ['patient', patient, patientRowFromWire],
+  ['consent', consent, consentRowFromWire],
+  ['observation', observation, observationRowFromWire],
+  ['observation with a time and no value', timedObservation, observationRowFromWire],
+  ['pending consent', pending, pendingConsentRowFromWire],
+  ['patient reference', reference, referenceRowFromWire],
+] as const;
+
 describe("Load's reading of Transform's rows", () => {
-  it.each([
-    ['patient', patient, patientRowFromWire],
-    ['consent', consent, consentRowFromWire],
-    ['observation', observation, observationRowFromWire],
-    ['observation with a time and no value', timedObservation, observationRowFromWire],
-    ['pending consent', pending, pendingConsentRowFromWire],
-    ['patient reference', reference, referenceRowFromWire],
-  ] as const)('reads a %s row from a binary payload as it was built', (_label, row, read) => {
+  it.each(ROWS)('reads a %s row from a binary payload as it was built', (_label, row, read) => {
     // Act
     const loaded = (read as (row: unknown) => unknown)(deserialize(serialize(row)));
 
@@ -96,14 +99,7 @@ describe("Load's reading of Transform's rows", () => {
     expect(loaded).toStrictEqual(row);
   });
 
-  it.each([
-    ['patient', patient, patientRowFromWire],
-    ['consent', consent, consentRowFromWire],
-    ['observation', observation, observationRowFromWire],
-    ['observation with a time and no value', timedObservation, observationRowFromWire],
-    ['pending consent', pending, pendingConsentRowFromWire],
-    ['patient reference', reference, referenceRowFromWire],
-  ] as const)(
+  it.each(ROWS)(
     'reads a %s row from a JSON payload sealed before as the same row',
     (_label, row, read) => {
       // Act
