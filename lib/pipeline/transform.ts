@@ -34,8 +34,8 @@ export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } 
 
 /**
  * A row as a JSON payload carried it: every Buffer as base64, every Date as ISO 8601.
- * Transform now seals its rows in the binary encoding, with Buffers and Dates as they are; Load
- * still reads rows in this form from payloads sealed as JSON before that, or passed through.
+ * Transform seals its rows in the binary encoding, with Buffers and Dates as they are; Load also
+ * reads rows in this form: from payloads sealed as JSON before that, and as passed through.
  */
 type Wire<T> = {
   readonly [K in keyof T]: T[K] extends Buffer
@@ -165,7 +165,7 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
 
 /** A payload value of the wrong kind: a fault in the pipeline, never written as NULL. */
 function unexpected(column: string, value: unknown): InternalError {
-  return new InternalError(`transformed payload: ${column} holds a ${typeof value}`);
+  return new InternalError(`transformed payload: ${column} holds a value of type ${typeof value}`);
 }
 
 /** A bytes column of a payload row: base64 from a JSON payload, or bytes as they are. */
@@ -206,7 +206,7 @@ function fromWire<T extends object>(
 /** A refusal as Load applies it; its blind index crossed as bytes, or as base64 before. */
 export function revocationFromWire(revocation: Revocation): ConsentRevocation {
   const mrnBidx = payloadBytes('mrnBidx', revocation.mrnBidx);
-  if (mrnBidx === null) throw unexpected('mrnBidx', mrnBidx);
+  if (mrnBidx === null) throw new InternalError('transformed payload: a refusal has no mrnBidx');
   return { mrnBidx, research: revocation.research };
 }
 

@@ -136,7 +136,7 @@ describe("Load's reading of Transform's rows", () => {
 
     // Assess: the column is named, the value is not.
     expect(reading).toThrow(InternalError);
-    expect(reading).toThrow(`transformed payload: ${column} holds a ${typeof value}`);
+    expect(reading).toThrow(`transformed payload: ${column} holds a value of type ${typeof value}`);
   });
 
   it('refuses a refusal without its blind index', () => {
@@ -145,6 +145,6 @@ describe("Load's reading of Transform's rows", () => {
       revocationFromWire({ mrnBidx: null as unknown as string, research: false });
 
     // Assess
-    expect(reading).toThrow(InternalError);
+    expect(reading).toThrow(new InternalError('transformed payload: a refusal has no mrnBidx'));
   });
 });
