@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
@@ -9,6 +9,7 @@ import type { ReceivedPayload } from '../../../lib/pipeline/extract.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
+import { captureOutput } from '../../helpers/output.ts';
 import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
 
 /** Unique PHI values: any occurrence outside encrypted columns is a leak. */
@@ -69,27 +70,16 @@ describe('no PHI leaves the encrypted columns', () => {
     '%s: state inputs and outputs, errors, events, rejections, logs and every table carry none',
     async (_name, fault, keptPayloads) => {
       // Prepare
-      const written: string[] = [];
-      const capture = (chunk: unknown) => {
-        written.push(String(chunk));
-        return true;
-      };
-      const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
       const keyService = new FaultyKeyService((call) =>
         fault !== undefined && call.context['purpose'] === 'blind-index' ? fault : undefined,
       );
       const pipeline = createTestPipeline(database, { keyService, logLevel: 'DEBUG' });
 
       // Act
-      let runId: string;
-      let execution: Awaited<ReturnType<typeof pipeline.ingest>>['execution'];
-      try {
-        ({ runId, execution } = await pipeline.ingest(batch));
-      } finally {
-        stdout.mockRestore();
-        stderr.mockRestore();
-      }
+      const {
+        result: { runId, execution },
+        output,
+      } = await captureOutput(() => pipeline.ingest(batch));
 
       // Assess
       expect(execution.status).toBe(fault === undefined ? 'SUCCEEDED' : 'FAILED');
@@ -99,8 +89,8 @@ describe('no PHI leaves the encrypted columns', () => {
       expect(leaks(JSON.stringify(execution.error ?? null))).toEqual([]);
       expect(leaks(JSON.stringify(await listPipelineEvents(database.pool, runId)))).toEqual([]);
       expect(leaks(JSON.stringify(await listRejections(database.pool, runId)))).toEqual([]);
-      expect(written.join('')).toContain('stage done');
-      expect(leaks(written.join(''))).toEqual([]);
+      expect(output).toContain('stage done');
+      expect(leaks(output)).toEqual([]);
 
       const sweep = await sweepDatabase(database.pool);
       expect(sweep.tables).toEqual(

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RequestThrottled, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { KeyService } from '../../../lib/crypto/keyService.ts';
 import {
   KeyServiceRefusedError,
@@ -19,6 +19,7 @@ import type { WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { bundle, consentFor, ndjson, patientResource } from '../../helpers/fhir.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
+import { captureOutput } from '../../helpers/output.ts';
 import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
 import { type SqsMessage, sqsEvent, sqsRecord } from '../../helpers/sqsEvents.ts';
 
@@ -495,26 +496,14 @@ describe('consumeIngestQueue: ingest-queue batches through intake, with partial 
         records: [1, 2, 3, 4].map(() => flatRecord({ name: canaries.name })),
       }),
     });
-    const written: string[] = [];
-    const capture = (chunk: unknown) => {
-      written.push(String(chunk));
-      return true;
-    };
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
 
     // Act
-    let response: Awaited<ReturnType<typeof consumeIngestQueue>>;
-    try {
-      response = await consumeIngestQueue(deps, sqsEvent(good, poison, transient, tooLarge));
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
+    const { result: response, output: logs } = await captureOutput(() =>
+      consumeIngestQueue(deps, sqsEvent(good, poison, transient, tooLarge)),
+    );
 
     // Assess
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: transient.messageId }]);
-    const logs = written.join('');
     for (const canary of Object.values(canaries)) expect(logs).not.toContain(canary);
     for (const record of [good, poison, transient, tooLarge])
       expect(logs).toContain(record.messageId);

@@ -12,6 +12,7 @@ import {
 import type { HttpErrorsOptions } from '../../../lib/http/middleware.ts';
 import { correlationIdOf, httpErrors } from '../../../lib/http/middleware.ts';
 import { jsonResponse } from '../../../lib/http/problem.ts';
+import { captureOutput } from '../../helpers/output.ts';
 import { httpEvent, lambdaContext } from './httpEvent.ts';
 
 const PHI_BODY = JSON.stringify({
@@ -20,24 +21,6 @@ const PHI_BODY = JSON.stringify({
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 type HttpResult = APIGatewayProxyStructuredResultV2;
-
-/** Everything the process writes to stdout and stderr while `act` runs: where a Logger's lines go. */
-async function captureOutput<T>(act: () => Promise<T>): Promise<{ result: T; output: string }> {
-  const written: string[] = [];
-  const capture = (chunk: unknown): boolean => {
-    written.push(String(chunk));
-    return true;
-  };
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-  try {
-    const result = await act();
-    return { result, output: written.join('') };
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-  }
-}
 
 function logLines(output: string): Record<string, unknown>[] {
   return output
