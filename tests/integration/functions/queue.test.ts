@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { InProcessWorkflow } from '../../../lib/workflow/inProcessWorkflow.ts';
-import type { StageHandler, TaskState } from '../../../lib/workflow/stageHandlers.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { flatRecord } from '../../helpers/pipeline.ts';
 import { sqsEvent, sqsRecord } from '../../helpers/sqsEvents.ts';
+import { stageFunctionHandlers } from '../../helpers/stageFunctions.ts';
 import { lambdaContext } from '../../unit/http/httpEvent.ts';
 
 const STATE_MACHINE_ARN =
@@ -21,15 +21,6 @@ const DLQ_URL =
   'http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/ingest-queue-dlq';
 const EVENTS_URL =
   'http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/pipeline-events';
-const STAGE_FILES: Record<TaskState, string> = {
-  Extract: 'extract',
-  Validate: 'validate',
-  ConsentCheck: 'consentCheck',
-  Transform: 'transform',
-  Load: 'load',
-  MarkFailed: 'markFailed',
-  Publish: 'publish',
-};
 const CANARIES = { name: 'Fnqz Queuefunction', mrn: 'MRN-FN-QUEUE-31337', ssn: '987-65-4477' };
 
 type QueueHandler = (
@@ -116,16 +107,7 @@ describe('functions/queue/ingest and Publish, configured from the environment as
     });
 
     // Act: the state machine's Tasks, each bound to its function module
-    const stages = Object.fromEntries(
-      await Promise.all(
-        Object.entries(STAGE_FILES).map(async ([state, file]) => {
-          const module = (await import(`../../../functions/stages/${file}.ts`)) as {
-            handler: StageHandler;
-          };
-          return [state, module.handler] as const;
-        }),
-      ),
-    ) as Record<TaskState, StageHandler>;
+    const stages = await stageFunctionHandlers();
     const execution = await new InProcessWorkflow(stages, { retryIntervalMs: 0 }).execute(runId);
 
     // Assess: Publish

@@ -6,19 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { acceptSubmission } from '../../../lib/pipeline/intake.ts';
 import { InProcessWorkflow } from '../../../lib/workflow/inProcessWorkflow.ts';
-import type { StageHandler, TaskState } from '../../../lib/workflow/stageHandlers.ts';
+import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { flatRecord } from '../../helpers/pipeline.ts';
-
-const FUNCTION_FILES: Record<TaskState, string> = {
-  Extract: 'extract',
-  Validate: 'validate',
-  ConsentCheck: 'consentCheck',
-  Transform: 'transform',
-  Load: 'load',
-  MarkFailed: 'markFailed',
-  Publish: 'publish',
-};
+import { stageFunctionHandlers } from '../../helpers/stageFunctions.ts';
 
 describe('functions/stages: the Lambda entry points, configured from the environment', () => {
   let database: TestDatabase;
@@ -45,16 +36,7 @@ describe('functions/stages: the Lambda entry points, configured from the environ
 
   it('runs a batch through the ASL with each Task bound to its function module', async () => {
     // Prepare
-    const handlers = Object.fromEntries(
-      await Promise.all(
-        Object.entries(FUNCTION_FILES).map(async ([state, file]) => {
-          const module = (await import(`../../../functions/stages/${file}.ts`)) as {
-            handler: StageHandler;
-          };
-          return [state, module.handler] as const;
-        }),
-      ),
-    ) as Record<TaskState, StageHandler>;
+    const handlers = await stageFunctionHandlers();
     const { pipelineDependencies } = await import('../../../lib/runtime.ts');
     const { runId } = await acceptSubmission(pipelineDependencies(), {
       body: JSON.stringify({
@@ -82,9 +64,7 @@ describe('functions/stages: the Lambda entry points, configured from the environ
 
   it('a malformed stage input fails with StageInputError, which the ASL does not retry', async () => {
     // Prepare
-    const { handler } = (await import('../../../functions/stages/extract.ts')) as {
-      handler: StageHandler;
-    };
+    const { Extract: handler } = await stageFunctionHandlers();
 
     // Act
     const failure = handler({ runId: 'not-a-uuid' }, {} as Parameters<StageHandler>[1]);
