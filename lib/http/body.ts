@@ -117,9 +117,12 @@ function invalidBody(message: string, keyword: string, problem: string): InputVa
   return new InputValidationError(message, [{ path: '', keyword, message: problem }]);
 }
 
+const REPLACEMENT_CHARACTER = '\uFFFD';
+
 function decodeText(body: string, isBase64Encoded: boolean): string {
   if (!isBase64Encoded) {
-    if (!body.isWellFormed()) throw invalidUtf8();
+    // The front end decoded a text body already: U+FFFD is the only trace it leaves of invalid bytes.
+    if (!body.isWellFormed() || body.includes(REPLACEMENT_CHARACTER)) throw invalidUtf8();
     return body;
   }
   try {
@@ -132,9 +135,9 @@ function decodeText(body: string, isBase64Encoded: boolean): string {
 
 function invalidUtf8(): InputValidationError {
   return invalidBody(
-    'the body is not valid UTF-8',
+    'the body is not valid UTF-8 (in a text body, U+FFFD stands for bytes that were not)',
     'encoding',
-    'the body must be encoded as UTF-8',
+    'the body must be encoded as UTF-8, and a text body must not hold U+FFFD',
   );
 }
 

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { describe, expect, inject, it } from 'vitest';
 import { call, counts, ingestBody, token } from './api.ts';
 
@@ -7,6 +8,10 @@ const record = (mrn: string) => ({
   name: 'Bad Input',
   consent: { data_sharing: true },
 });
+
+/** Text around the raw bytes FF FE, which are not UTF-8. */
+const withInvalidBytes = (before: string, after: string): Buffer =>
+  Buffer.concat([Buffer.from(before), Buffer.from([0xff, 0xfe]), Buffer.from(after)]);
 
 describe('bad input: a clear 4xx problem+json, and nothing stored', () => {
   it.each([
@@ -75,8 +80,34 @@ describe('bad input: a clear 4xx problem+json, and nothing stored', () => {
       name: 'an empty body',
       status: 400,
       type: 'validation-failed',
-      body: () => '',
+      body: (): string | Buffer => '',
       contentType: 'application/json',
+    },
+    {
+      name: 'invalid UTF-8 (FF FE) in a flat batch',
+      status: 400,
+      type: 'validation-failed',
+      body: () =>
+        withInvalidBytes('{"records":[{"resourceType":"Patient","mrn":"MRN-UTF8","name":"', '"}]}'),
+      contentType: 'application/json',
+    },
+    {
+      name: 'invalid UTF-8 (FF FE) in a FHIR Bundle',
+      status: 400,
+      type: 'validation-failed',
+      body: () =>
+        withInvalidBytes(
+          '{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","name":[{"family":"',
+          '"}]}}]}',
+        ),
+      contentType: 'application/fhir+json',
+    },
+    {
+      name: 'invalid UTF-8 (FF FE) in an NDJSON line',
+      status: 400,
+      type: 'validation-failed',
+      body: () => withInvalidBytes('{"resourceType":"Patient","name":[{"family":"', '"}]}\n'),
+      contentType: 'application/fhir+ndjson',
     },
   ])('$name → $status', async ({ status, type, body, contentType }) => {
     // Prepare

@@ -8,6 +8,11 @@ import {
 } from '../../../lib/errors.ts';
 import type { ReadBodyOptions } from '../../../lib/http/body.ts';
 import { headerValue, MAX_JSON_DEPTH, parseJson, readBody } from '../../../lib/http/body.ts';
+import {
+  FHIR_JSON_MEDIA_TYPE,
+  JSON_MEDIA_TYPE,
+  NDJSON_MEDIA_TYPE,
+} from '../../../lib/http/mediaTypes.ts';
 import { problemResponse } from '../../../lib/http/problem.ts';
 import { httpEvent } from './httpEvent.ts';
 
@@ -228,6 +233,86 @@ describe('readBody: encoding', () => {
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
     expect((error as InputValidationError).problems[0]?.keyword).toBe('encoding');
+  });
+});
+
+describe('readBody: invalid bytes in a body the front end decoded as text', () => {
+  const INGEST: ReadBodyOptions = {
+    maxBytes: 1000,
+    accept: [JSON_MEDIA_TYPE, FHIR_JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE],
+  };
+  // What serverless-offline and API Gateway hand over for the raw bytes FF FE inside a string.
+  const decodedInvalidBytes = Buffer.from([0x22, 0xff, 0xfe, 0x22]).toString('utf8');
+  const BODIES: Readonly<Record<string, (text: string) => string>> = {
+    [JSON_MEDIA_TYPE]: (text) =>
+      `{"records":[{"resourceType":"Patient","mrn":"M","name":${text}}]}`,
+    [FHIR_JSON_MEDIA_TYPE]: (text) =>
+      `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":${text}}}]}`,
+    [NDJSON_MEDIA_TYPE]: (text) =>
+      `{"resourceType":"Patient"}\n{"resourceType":"Patient","id":${text}}\n`,
+  };
+
+  it.each([[JSON_MEDIA_TYPE], [FHIR_JSON_MEDIA_TYPE], [NDJSON_MEDIA_TYPE]])(
+    'refuses a %s text body holding U+FFFD as invalid UTF-8, with a 400 problem',
+    (contentType) => {
+      // Prepare
+      const body = BODIES[contentType]?.(decodedInvalidBytes) ?? '';
+      const event = httpEvent({ headers: { 'content-type': contentType }, body });
+
+      // Act
+      const error = thrownBy(() => readBody(event, INGEST));
+
+      // Assess
+      expect(decodedInvalidBytes).toContain('\uFFFD');
+      expect(error).toBeInstanceOf(InputValidationError);
+      expect((error as InputValidationError).message).toMatch(/not valid UTF-8.*U\+FFFD/);
+      expect((error as InputValidationError).problems).toStrictEqual([
+        {
+          path: '',
+          keyword: 'encoding',
+          message: 'the body must be encoded as UTF-8, and a text body must not hold U+FFFD',
+        },
+      ]);
+      const response = problemResponse(error as InputValidationError, 'corr-utf8-0001');
+      expect(response.statusCode).toBe(400);
+      expect(response.headers?.['content-type']).toBe('application/problem+json');
+    },
+  );
+
+  it.each([[JSON_MEDIA_TYPE], [FHIR_JSON_MEDIA_TYPE], [NDJSON_MEDIA_TYPE]])(
+    'refuses a base64 %s body holding the bytes FF FE, with the strict decoder',
+    (contentType) => {
+      // Prepare
+      const prefix = Buffer.from(BODIES[contentType]?.('"x"') ?? '', 'utf8');
+      const event = httpEvent({
+        headers: { 'content-type': contentType },
+        body: Buffer.concat([prefix, Buffer.from([0xff, 0xfe])]).toString('base64'),
+        isBase64Encoded: true,
+      });
+
+      // Act
+      const error = thrownBy(() => readBody(event, INGEST));
+
+      // Assess
+      expect(error).toBeInstanceOf(InputValidationError);
+      expect((error as InputValidationError).problems[0]?.keyword).toBe('encoding');
+    },
+  );
+
+  it('accepts U+FFFD encoded as valid UTF-8 in a base64 body', () => {
+    // Prepare
+    const text = '{"records":[{"resourceType":"Patient","mrn":"M","name":"\uFFFD"}]}';
+    const event = httpEvent({
+      headers: { 'content-type': JSON_MEDIA_TYPE },
+      body: Buffer.from(text, 'utf8').toString('base64'),
+      isBase64Encoded: true,
+    });
+
+    // Act
+    const read = readBody(event, INGEST);
+
+    // Assess
+    expect(read.raw).toBe(text);
   });
 });
 
