@@ -2,19 +2,29 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { ExecutionStatus, ExecutionStore, StoredExecution } from './executionStore.ts';
 
 /**
  * A local Step Functions endpoint: the AWS JSON 1.0 protocol for StartExecution,
  * DescribeExecution, ListExecutions and GetExecutionHistory, enough for @aws-sdk/client-sfn
  * and the AWS CLI. Executions run the real ASL with aws-local-stepfunctions; what each Task
- * does is the caller's `invokeTask` (the embedded stack invokes the stage Lambda).
+ * does is the caller's `invokeTask` (the embedded stack invokes the stage Lambda). Given a
+ * store, executions and their history are durable, and `resumeInterrupted` runs again the
+ * executions a stopped or killed process left running: every stage is idempotent, so the
+ * stages that committed return at once and the rest do their work.
  */
 export type TaskInvoker = (stateName: string, input: unknown) => Promise<unknown>;
 
 type JsonValue = Parameters<StateMachine['run']>[0];
 type EventLog =
   ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+/** Written where an execution was taken up again after its process stopped. */
+interface ResumedEvent {
+  readonly type: 'ExecutionResumed';
+  readonly timestamp: number;
+  readonly resumes: number;
+}
+type HistoryEntry = EventLog | ResumedEvent;
 
 interface Execution {
   readonly executionArn: string;
@@ -27,8 +37,14 @@ interface Execution {
   output?: string;
   error?: string;
   cause?: string;
-  readonly events: EventLog[];
-  readonly abort: () => void;
+  resumes: number;
+  resumeDate?: number;
+  readonly events: HistoryEntry[];
+  /** How many of `events` the store holds. */
+  persisted: number;
+  /** The store writes of this execution, in order. */
+  writes: Promise<void>;
+  abort: () => void;
   done: Promise<void>;
 }
 
@@ -48,12 +64,21 @@ export interface LocalStepFunctionsOptions {
   readonly stateMachineName: string;
   readonly region: string;
   readonly invokeTask: TaskInvoker;
+  /** Where executions are kept; without one they live as long as the process. */
+  readonly store?: ExecutionStore;
+  /** Milliseconds between task retries, overriding the ASL's backoff (tests). */
+  readonly retryIntervalMs?: number;
 }
 
 export interface RunningStepFunctions {
   readonly endpoint: string;
   readonly stateMachineArn: string;
-  /** Aborts running executions and closes the server. */
+  /** Runs again every stored execution still RUNNING that this process is not running. */
+  resumeInterrupted(): Promise<number>;
+  /**
+   * Closes the server. Running executions stop here and stay RUNNING in the store, so that
+   * the next start resumes them; without a store they are aborted.
+   */
   stop(): Promise<void>;
 }
 
@@ -100,6 +125,13 @@ function historyEvents(execution: Execution, includeData: boolean): Record<strin
         };
       case 'ExecutionAborted':
         return { ...base, type: 'ExecutionAborted' };
+      case 'ExecutionResumed':
+        // Step Functions' own word for an execution taken up again where it stopped.
+        return {
+          ...base,
+          type: 'ExecutionRedriven',
+          executionRedrivenEventDetails: { redriveCount: event.resumes },
+        };
       case 'ExecutionTimeout':
         return { ...base, type: 'ExecutionTimedOut' };
       case 'StateEntered':
@@ -143,6 +175,8 @@ function summary(execution: Execution) {
     status: execution.status,
     startDate: seconds(execution.startDate),
     ...(execution.stopDate === undefined ? {} : { stopDate: seconds(execution.stopDate) }),
+    ...(execution.resumes === 0 ? {} : { redriveCount: execution.resumes }),
+    ...(execution.resumeDate === undefined ? {} : { redriveDate: seconds(execution.resumeDate) }),
   };
 }
 
@@ -173,66 +207,86 @@ function stringField(body: Record<string, unknown>, name: string): string {
   return value;
 }
 
-/** Follows an execution to its end, recording its events, status, output or error. */
-async function track(execution: Execution, run: ReturnType<StateMachine['run']>): Promise<void> {
-  const collecting = (async () => {
-    for await (const event of run.eventLogs) execution.events.push(event);
-  })();
-  try {
-    const output = JSON.stringify(await run.result);
-    // Status is read from the events, so every event must be in before it is set.
-    execution.output = output;
-    execution.status = 'SUCCEEDED';
-  } catch (error) {
-    await collecting;
-    const has = (type: string) => execution.events.some((event) => event.type === type);
-    const failed = execution.events.findLast((event) => event.type === 'ExecutionFailed');
-    execution.status = has('ExecutionAborted')
-      ? 'ABORTED'
-      : has('ExecutionTimeout')
-        ? 'TIMED_OUT'
-        : 'FAILED';
-    execution.error = failed?.type === 'ExecutionFailed' ? failed.Error : (error as Error).name;
-    execution.cause = failed?.type === 'ExecutionFailed' ? String(failed.Cause ?? '') : '';
-  }
-  execution.stopDate = Date.now();
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+const STORE_RETRY_MAX_MS = 2_000;
 
 export async function startLocalStepFunctions(
   options: LocalStepFunctionsOptions,
 ): Promise<RunningStepFunctions> {
   const machine = new StateMachine(options.definition);
   const stateMachineArn = `arn:aws:states:${options.region}:${ACCOUNT}:stateMachine:${options.stateMachineName}`;
+  const { store } = options;
+  /** Executions this process runs, and (without a store) every one it ran. */
   const executions = new Map<string, Execution>();
+  let stopping = false;
 
-  function find(body: Record<string, unknown>): Execution {
-    const execution = executions.get(stringField(body, 'executionArn'));
-    if (execution === undefined)
-      throw new ServiceError('ExecutionDoesNotExist', 'execution does not exist');
-    return execution;
+  /**
+   * A store write that outlives database faults: retried with backoff until it succeeds,
+   * or until the endpoint stops (what was not written then is resumed from what was).
+   */
+  async function durably(write: () => Promise<void>): Promise<void> {
+    for (let delay = 50; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
+      try {
+        await write();
+        return;
+      } catch {
+        if (stopping) return;
+        await pause(delay);
+      }
+    }
   }
 
-  function startExecution(body: Record<string, unknown>) {
-    if (stringField(body, 'stateMachineArn') !== stateMachineArn) {
-      throw new ServiceError('StateMachineDoesNotExist', 'state machine does not exist');
-    }
-    const name = typeof body['name'] === 'string' ? body['name'] : randomUUID();
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
-      throw new ServiceError('InvalidName', 'invalid execution name');
-    const input = typeof body['input'] === 'string' ? body['input'] : '{}';
-    const executionArn = `arn:aws:states:${options.region}:${ACCOUNT}:execution:${options.stateMachineName}:${name}`;
-    const existing = executions.get(executionArn);
-    if (existing !== undefined) {
-      // As in Standard workflows: the same name and input is the same execution.
-      if (existing.input === input) return { executionArn, startDate: seconds(existing.startDate) };
-      throw new ServiceError('ExecutionAlreadyExists', 'execution already exists');
-    }
-    let parsed: JsonValue;
-    try {
-      parsed = JSON.parse(input) as JsonValue;
-    } catch {
-      throw new ServiceError('InvalidExecutionInput', 'input is not JSON');
-    }
+  function enqueue(execution: Execution, write: () => Promise<void>): void {
+    execution.writes = execution.writes.then(() => durably(write));
+  }
+
+  /** Writes the events not written yet, in one statement. */
+  function persistEvents(execution: Execution): void {
+    if (store === undefined) return;
+    enqueue(execution, async () => {
+      const first = execution.persisted;
+      const pending = execution.events.slice(first);
+      await store.appendEvents(execution.executionArn, first + 1, pending);
+      execution.persisted = first + pending.length;
+    });
+  }
+
+  function fromStore(stored: StoredExecution, events: HistoryEntry[]): Execution {
+    return {
+      executionArn: stored.executionArn,
+      stateMachineArn: stored.stateMachineArn,
+      name: stored.name,
+      input: stored.input,
+      startDate: stored.startDate,
+      status: stored.status,
+      resumes: stored.resumes,
+      ...(stored.stopDate === undefined ? {} : { stopDate: stored.stopDate }),
+      ...(stored.output === undefined ? {} : { output: stored.output }),
+      ...(stored.error === undefined ? {} : { error: stored.error }),
+      ...(stored.cause === undefined ? {} : { cause: stored.cause }),
+      events,
+      persisted: events.length,
+      writes: Promise.resolve(),
+      abort: () => undefined,
+      done: Promise.resolve(),
+    };
+  }
+
+  async function find(body: Record<string, unknown>): Promise<Execution> {
+    const executionArn = stringField(body, 'executionArn');
+    const live = executions.get(executionArn);
+    if (live !== undefined) return live;
+    const stored = await store?.find(executionArn);
+    if (stored === undefined)
+      throw new ServiceError('ExecutionDoesNotExist', 'execution does not exist');
+    return fromStore(stored, (await store?.events(executionArn)) as HistoryEntry[]);
+  }
+
+  /** Runs the ASL for `execution` and follows it to its end, recording its events and outcome. */
+  function begin(execution: Execution, resumed: boolean): void {
     const taskResourceLocalHandlers = Object.fromEntries(
       Object.entries(options.definition.States)
         .filter(([, state]) => state.Type === 'Task')
@@ -242,7 +296,88 @@ export async function startLocalStepFunctions(
             (await options.invokeTask(stateName, taskInput)) as JsonValue,
         ]),
     );
-    const run = machine.run(parsed, { overrides: { taskResourceLocalHandlers } });
+    const retryIntervalOverrides =
+      options.retryIntervalMs === undefined
+        ? undefined
+        : Object.fromEntries(
+            Object.keys(taskResourceLocalHandlers).map((name) => [name, options.retryIntervalMs]),
+          );
+    const run = machine.run(JSON.parse(execution.input) as JsonValue, {
+      overrides: {
+        taskResourceLocalHandlers,
+        ...(retryIntervalOverrides === undefined
+          ? {}
+          : { retryIntervalOverrides: retryIntervalOverrides as Record<string, number> }),
+      },
+    });
+    execution.abort = run.abort;
+    const collecting = (async () => {
+      for await (const event of run.eventLogs) {
+        // A resumed execution started long ago; what follows its resume event is its history.
+        if (stopping || (resumed && event.type === 'ExecutionStarted')) continue;
+        execution.events.push(event);
+        persistEvents(execution);
+      }
+    })();
+    execution.done = (async () => {
+      let end: Pick<Execution, 'status' | 'output' | 'error' | 'cause'>;
+      try {
+        end = { status: 'SUCCEEDED', output: JSON.stringify(await run.result) };
+        await collecting;
+      } catch (error) {
+        await collecting;
+        const has = (type: string) => execution.events.some((event) => event.type === type);
+        const failed = execution.events.findLast((event) => event.type === 'ExecutionFailed');
+        end = {
+          status: has('ExecutionAborted')
+            ? 'ABORTED'
+            : has('ExecutionTimeout')
+              ? 'TIMED_OUT'
+              : 'FAILED',
+          error: failed?.type === 'ExecutionFailed' ? failed.Error : (error as Error).name,
+          cause: failed?.type === 'ExecutionFailed' ? String(failed.Cause ?? '') : '',
+        };
+      }
+      // Stopped by this process's end, not finished: it stays RUNNING for the next start.
+      if (stopping && store !== undefined) return;
+      Object.assign(execution, end, { stopDate: Date.now() });
+      if (store === undefined) return;
+      enqueue(execution, () =>
+        store.end(execution.executionArn, {
+          status: end.status as Exclude<ExecutionStatus, 'RUNNING'>,
+          stopDate: execution.stopDate ?? Date.now(),
+          output: end.output,
+          error: end.error,
+          cause: end.cause,
+        }),
+      );
+      await execution.writes;
+      // Stored for good: later reads go to the store, and memory does not grow with history.
+      executions.delete(execution.executionArn);
+    })();
+  }
+
+  async function startExecution(body: Record<string, unknown>) {
+    if (stringField(body, 'stateMachineArn') !== stateMachineArn) {
+      throw new ServiceError('StateMachineDoesNotExist', 'state machine does not exist');
+    }
+    const name = typeof body['name'] === 'string' ? body['name'] : randomUUID();
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
+      throw new ServiceError('InvalidName', 'invalid execution name');
+    const input = typeof body['input'] === 'string' ? body['input'] : '{}';
+    const executionArn = `arn:aws:states:${options.region}:${ACCOUNT}:execution:${options.stateMachineName}:${name}`;
+    const sameExecution = (existing: { input: string; startDate: number }) => {
+      // As in Standard workflows: the same name and input is the same execution.
+      if (existing.input === input) return { executionArn, startDate: seconds(existing.startDate) };
+      throw new ServiceError('ExecutionAlreadyExists', 'execution already exists');
+    };
+    const existing = executions.get(executionArn) ?? (await store?.find(executionArn));
+    if (existing !== undefined) return sameExecution(existing);
+    try {
+      JSON.parse(input);
+    } catch {
+      throw new ServiceError('InvalidExecutionInput', 'input is not JSON');
+    }
     const execution: Execution = {
       executionArn,
       stateMachineArn,
@@ -250,19 +385,59 @@ export async function startLocalStepFunctions(
       input,
       startDate: Date.now(),
       status: 'RUNNING',
+      resumes: 0,
       events: [],
-      abort: run.abort,
+      persisted: 0,
+      writes: Promise.resolve(),
+      abort: () => undefined,
       done: Promise.resolve(),
     };
-    execution.done = track(execution, run);
+    // Durable before it is acknowledged, as StartExecution is.
+    if (store !== undefined && !(await store.insert({ ...execution, ...NOT_ENDED }))) {
+      const raced = await store.find(executionArn);
+      if (raced !== undefined) return sameExecution(raced);
+    }
     executions.set(executionArn, execution);
+    begin(execution, false);
     return { executionArn, startDate: seconds(execution.startDate) };
   }
 
-  const operations: Record<string, (body: Record<string, unknown>) => unknown> = {
+  async function resumeInterrupted(): Promise<number> {
+    if (store === undefined) return 0;
+    let resumed = 0;
+    for (const stored of await store.running(stateMachineArn)) {
+      if (executions.has(stored.executionArn)) continue;
+      const events = (await store.events(stored.executionArn)) as HistoryEntry[];
+      const execution = fromStore(stored, events);
+      execution.resumes = await store.markResumed(stored.executionArn);
+      execution.resumeDate = Date.now();
+      execution.events.push({
+        type: 'ExecutionResumed',
+        timestamp: execution.resumeDate,
+        resumes: execution.resumes,
+      });
+      persistEvents(execution);
+      executions.set(execution.executionArn, execution);
+      begin(execution, true);
+      resumed += 1;
+    }
+    return resumed;
+  }
+
+  function pageOf(body: Record<string, unknown>, fallback: number) {
+    const limit =
+      typeof body['maxResults'] === 'number' && body['maxResults'] > 0
+        ? body['maxResults']
+        : fallback;
+    const offset =
+      typeof body['nextToken'] === 'string' ? Number.parseInt(body['nextToken'], 10) || 0 : 0;
+    return { limit, offset };
+  }
+
+  const operations: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
     StartExecution: startExecution,
-    DescribeExecution: (body) => {
-      const execution = find(body);
+    DescribeExecution: async (body) => {
+      const execution = await find(body);
       return {
         ...summary(execution),
         input: execution.input,
@@ -272,34 +447,40 @@ export async function startLocalStepFunctions(
           : { error: execution.error, cause: execution.cause }),
       };
     },
-    ListExecutions: (body) => {
-      const statusFilter = body['statusFilter'];
-      const maxResults =
-        typeof body['maxResults'] === 'number' && body['maxResults'] > 0 ? body['maxResults'] : 100;
-      const offset =
-        typeof body['nextToken'] === 'string' ? Number.parseInt(body['nextToken'], 10) || 0 : 0;
-      const all = [...executions.values()]
-        .filter((execution) => statusFilter === undefined || execution.status === statusFilter)
-        .sort((a, b) => b.startDate - a.startDate);
-      const page = all.slice(offset, offset + maxResults);
+    ListExecutions: async (body) => {
+      const statusFilter =
+        typeof body['statusFilter'] === 'string' ? body['statusFilter'] : undefined;
+      const { limit, offset } = pageOf(body, 100);
+      if (store === undefined) {
+        const all = [...executions.values()]
+          .filter((execution) => statusFilter === undefined || execution.status === statusFilter)
+          .sort((a, b) => b.startDate - a.startDate);
+        return {
+          executions: all.slice(offset, offset + limit).map(summary),
+          ...(offset + limit < all.length ? { nextToken: String(offset + limit) } : {}),
+        };
+      }
+      // One more than the page tells whether there is a next one.
+      const rows = await store.list(stateMachineArn, {
+        status: statusFilter,
+        offset,
+        limit: limit + 1,
+      });
       return {
-        executions: page.map(summary),
-        ...(offset + maxResults < all.length ? { nextToken: String(offset + maxResults) } : {}),
+        executions: rows
+          .slice(0, limit)
+          .map((row) => summary(executions.get(row.executionArn) ?? fromStore(row, []))),
+        ...(rows.length > limit ? { nextToken: String(offset + limit) } : {}),
       };
     },
-    GetExecutionHistory: (body) => {
-      const execution = find(body);
+    GetExecutionHistory: async (body) => {
+      const execution = await find(body);
       const events = historyEvents(execution, body['includeExecutionData'] !== false);
       if (body['reverseOrder'] === true) events.reverse();
-      const maxResults =
-        typeof body['maxResults'] === 'number' && body['maxResults'] > 0
-          ? body['maxResults']
-          : 1000;
-      const offset =
-        typeof body['nextToken'] === 'string' ? Number.parseInt(body['nextToken'], 10) || 0 : 0;
+      const { limit, offset } = pageOf(body, 1000);
       return {
-        events: events.slice(offset, offset + maxResults),
-        ...(offset + maxResults < events.length ? { nextToken: String(offset + maxResults) } : {}),
+        events: events.slice(offset, offset + limit),
+        ...(offset + limit < events.length ? { nextToken: String(offset + limit) } : {}),
       };
     },
   };
@@ -318,12 +499,13 @@ export async function startLocalStepFunctions(
       if (request.method !== 'POST' || operation === undefined) {
         throw new ServiceError('UnknownOperationException', 'unsupported operation');
       }
-      send(200, operation(await readJson(request)));
+      send(200, await operation(await readJson(request)));
     } catch (error) {
+      // The store unreachable is the service unavailable: callers retry, as they would on AWS.
       const serviceError =
         error instanceof ServiceError
           ? error
-          : new ServiceError('InternalFailure', 'internal failure', 500);
+          : new ServiceError('ServiceUnavailable', 'service unavailable', 503);
       send(
         serviceError.status,
         { __type: serviceError.type, message: serviceError.message },
@@ -338,12 +520,27 @@ export async function startLocalStepFunctions(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     stateMachineArn,
+    resumeInterrupted,
     stop: async () => {
-      for (const execution of executions.values()) {
+      stopping = true;
+      const live = [...executions.values()];
+      for (const execution of live) {
         if (execution.status === 'RUNNING') execution.abort();
       }
-      await Promise.allSettled([...executions.values()].map((execution) => execution.done));
+      await Promise.allSettled(live.map((execution) => execution.done));
+      await Promise.race([
+        Promise.allSettled(live.map((execution) => execution.writes)),
+        pause(STORE_RETRY_MAX_MS * 2),
+      ]);
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store?.close();
     },
   };
 }
+
+const NOT_ENDED = {
+  stopDate: undefined,
+  output: undefined,
+  error: undefined,
+  cause: undefined,
+} as const;

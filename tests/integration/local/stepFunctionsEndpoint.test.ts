@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadIngestDefinition } from '../../../lib/workflow/ingestDefinition.ts';
+import { ExecutionStore } from '../../../local/executionStore.ts';
+import {
+  type RunningStepFunctions,
+  startLocalStepFunctions,
+  type TaskInvoker,
+} from '../../../local/stepFunctionsEndpoint.ts';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+
+const REGION = 'us-east-1';
+const TASKS = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load', 'Publish'];
+/** Every state a succeeding execution enters, in order. */
+const HAPPY_PATH = [...TASKS, 'RunOutcome', 'RunSucceeded'];
+
+/** Stage Lambdas that answer at once, except where a state is held until released. */
+class Stages {
+  readonly calls: string[] = [];
+  #held: { state: string; reached: () => void; release: Promise<void> } | undefined;
+
+  /** The next invocation of `state` waits for the returned release; `reached` resolves when it starts. */
+  hold(state: string): { reached: Promise<void>; release: () => void } {
+    let release = () => {};
+    let reached = () => {};
+    const reachedPromise = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    this.#held = {
+      state,
+      reached,
+      release: new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    };
+    return { reached: reachedPromise, release };
+  }
+
+  readonly invoke: TaskInvoker = async (state, input) => {
+    this.calls.push(state);
+    const held = this.#held;
+    if (held?.state === state) {
+      this.#held = undefined;
+      held.reached();
+      await held.release;
+    }
+    const { runId } = input as { runId: string };
+    return state === 'Publish' || state === 'MarkFailed'
+      ? { runId, counts: {}, status: 'succeeded' }
+      : { runId, counts: { received: 1 } };
+  };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
+  let database: TestDatabase;
+  const running: RunningStepFunctions[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+
+  afterEach(async () => {
+    for (const endpoint of running.splice(0)) await endpoint.stop();
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  async function start(stages: Stages, name = 'ingest') {
+    const endpoint = await startLocalStepFunctions({
+      definition: loadIngestDefinition(),
+      stateMachineName: name,
+      region: REGION,
+      invokeTask: stages.invoke,
+      store: await ExecutionStore.open(database.url),
+    });
+    running.push(endpoint);
+    const client = new SFNClient({
+      endpoint: endpoint.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    return { endpoint, client };
+  }
+
+  async function stopped(endpoint: RunningStepFunctions): Promise<void> {
+    running.splice(running.indexOf(endpoint), 1);
+    await endpoint.stop();
+  }
+
+  it('answers for executions of a process that stopped, and keeps names unique across it', async () => {
+    // Prepare
+    const first = await start(new Stages());
+    const runId = randomUUID();
+    const input = JSON.stringify({ runId });
+    const { executionArn } = await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: runId,
+        input,
+      }),
+    );
+    await until('the execution to succeed', async () => {
+      const { status } = await first.client.send(new DescribeExecutionCommand({ executionArn }));
+      return status === 'SUCCEEDED' ? status : undefined;
+    });
+    await stopped(first.endpoint);
+
+    // Act
+    const second = await start(new Stages());
+    const described = await second.client.send(new DescribeExecutionCommand({ executionArn }));
+    const history = await second.client.send(new GetExecutionHistoryCommand({ executionArn }));
+    const listed = await second.client.send(
+      new ListExecutionsCommand({
+        stateMachineArn: second.endpoint.stateMachineArn,
+        statusFilter: 'SUCCEEDED',
+      }),
+    );
+    const again = await second.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: second.endpoint.stateMachineArn,
+        name: runId,
+        input,
+      }),
+    );
+    const otherInput = second.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: second.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId: randomUUID() }),
+      }),
+    );
+
+    // Assess
+    expect(described.status).toBe('SUCCEEDED');
+    expect(described.input).toBe(input);
+    expect(JSON.parse(described.output ?? 'null')).toMatchObject({ runId });
+    const entered = (history.events ?? []).flatMap((event) =>
+      event.stateEnteredEventDetails?.name === undefined
+        ? []
+        : [event.stateEnteredEventDetails.name],
+    );
+    expect(entered).toEqual(HAPPY_PATH);
+    expect(history.events?.at(-1)?.type).toBe('ExecutionSucceeded');
+    expect(listed.executions?.map((execution) => execution.executionArn)).toContain(executionArn);
+    expect(again.executionArn).toBe(executionArn);
+    await expect(otherInput).rejects.toBeInstanceOf(ExecutionAlreadyExists);
+  });
+
+  it('resumes an execution its stopped process left running, keeping its history', async () => {
+    // Prepare: the first process stops while ConsentCheck runs.
+    const firstStages = new Stages();
+    const held = firstStages.hold('ConsentCheck');
+    const first = await start(firstStages, 'resumed');
+    const runId = randomUUID();
+    const { executionArn } = await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    await held.reached;
+    await stopped(first.endpoint);
+    held.release();
+
+    // Act
+    const secondStages = new Stages();
+    const second = await start(secondStages, 'resumed');
+    const before = await second.client.send(new DescribeExecutionCommand({ executionArn }));
+    const resumed = await second.endpoint.resumeInterrupted();
+    const after = await until('the resumed execution to succeed', async () => {
+      const described = await second.client.send(new DescribeExecutionCommand({ executionArn }));
+      return described.status === 'SUCCEEDED' ? described : undefined;
+    });
+    const history = await second.client.send(new GetExecutionHistoryCommand({ executionArn }));
+
+    // Assess
+    expect(before.status).toBe('RUNNING');
+    expect(resumed).toBe(1);
+    expect(after.redriveCount).toBe(1);
+    expect(secondStages.calls).toEqual(TASKS);
+    const types = (history.events ?? []).map((event) => event.type);
+    expect(types.filter((type) => type === 'ExecutionStarted')).toHaveLength(1);
+    expect(types).toContain('ExecutionRedriven');
+    // What the first process recorded comes first: Extract and Validate ran before the stop.
+    const redriven = types.indexOf('ExecutionRedriven');
+    const enteredBefore = (history.events ?? [])
+      .slice(0, redriven)
+      .flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
+    expect(enteredBefore).toEqual(['Extract', 'Validate', 'ConsentCheck']);
+    expect(types.at(-1)).toBe('ExecutionSucceeded');
+    expect(await second.endpoint.resumeInterrupted()).toBe(0);
+  });
+
+  it('records every event and the end although the database drops its connections meanwhile', async () => {
+    // Prepare
+    const stages = new Stages();
+    const held = stages.hold('Transform');
+    const { endpoint, client } = await start(stages, 'faults');
+    const runId = randomUUID();
+    const { executionArn } = await client.send(
+      new StartExecutionCommand({
+        stateMachineArn: endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    await held.reached;
+    const killer = new pg.Client({ connectionString: database.url });
+    await killer.connect();
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+
+    // Act: every other connection to the database ends, while the execution goes on.
+    const { rowCount } = await killer.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    held.release();
+    await until('the execution to succeed', async () => {
+      const { status } = await client.send(new DescribeExecutionCommand({ executionArn }));
+      return status === 'SUCCEEDED' ? status : undefined;
+    });
+    await stopped(endpoint);
+    const { rows } = await killer.query<{ status: string; events: number }>(
+      `SELECT status, (SELECT count(*)::int FROM local_stepfunctions.execution_events e
+                       WHERE e.execution_arn = x.execution_arn) AS events
+       FROM local_stepfunctions.executions x WHERE execution_arn = $1`,
+      [executionArn],
+    );
+    await killer.end();
+    process.off('uncaughtException', onUncaught);
+
+    // Assess
+    expect(rowCount).toBeGreaterThan(0);
+    expect(uncaught).toEqual([]);
+    expect(rows[0]?.status).toBe('SUCCEEDED');
+    // ExecutionStarted, entered and exited for each state, ExecutionSucceeded.
+    expect(rows[0]?.events).toBe(2 + 2 * HAPPY_PATH.length);
+  });
+});
