@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { watchConnection } from './pool.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -10,6 +11,8 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.
  */
 export async function migrate(databaseUrl: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A connection dropped mid-migration then rejects the runner's query instead of crashing.
+  watchConnection(client);
   await client.connect();
   try {
     const applied = await runner({
@@ -25,6 +28,7 @@ export async function migrate(databaseUrl: string): Promise<string[]> {
     });
     return applied.map((migration) => migration.name);
   } finally {
-    await client.end();
+    // Ending a client whose connection died must not replace the error that says so.
+    await client.end().catch(() => undefined);
   }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Config } from '../config.ts';
-import { toAppError } from '../errors.ts';
+import { AppError, TransientDatabaseError, toAppError } from '../errors.ts';
 
 /** Anything that runs a query: the pool, or a client inside a transaction. */
 export interface Queryable {
@@ -28,7 +28,39 @@ export function createPool(config: Pick<Config, 'databaseUrl' | 'database'>): pg
   return pool;
 }
 
-/** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+/**
+ * Watches a client for the death of its connection. pg emits 'error' on a client whose
+ * server went away, and pg-pool listens only while the client is idle: checked out, an
+ * unheard 'error' would be an uncaught exception that ends the process.
+ */
+export function watchConnection(client: pg.ClientBase): {
+  /** The error that ended the connection, if it has ended. */
+  readonly lost: () => unknown;
+  readonly unwatch: () => void;
+} {
+  let lost: unknown;
+  const onError = (error: unknown) => {
+    lost ??= error;
+  };
+  client.on('error', onError);
+  return { lost: () => lost, unwatch: () => client.removeListener('error', onError) };
+}
+
+/** Whether ROLLBACK went through: when it did not, the connection is unusable. */
+async function rolledBack(client: pg.PoolClient): Promise<boolean> {
+  try {
+    await client.query('ROLLBACK');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
+ * A connection lost on the way rejects with a TransientDatabaseError (whether a lost COMMIT
+ * took effect is unknown, so callers retry idempotently), and the client is discarded.
+ */
 export async function withTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
@@ -39,21 +71,25 @@ export async function withTransaction<T>(
   } catch (error) {
     throw toAppError(error);
   }
-  let broken = false;
+  const connection = watchConnection(client);
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch {
-      // The connection itself is gone: do not hand it back to the pool.
-      broken = true;
+    if (connection.lost() !== undefined || !(await rolledBack(client))) {
+      // Whatever the driver threw, the lost connection is why; an AppError of the work's own stands.
+      broken =
+        error instanceof AppError
+          ? error
+          : new TransientDatabaseError('database connection lost', { cause: error });
+      throw broken;
     }
     throw error;
   } finally {
+    connection.unwatch();
     client.release(broken);
   }
 }
