@@ -170,6 +170,7 @@ export class DecryptionError extends AppError {
 export class KeyServiceUnavailableError extends AppError {
   override readonly name = 'KeyServiceUnavailableError';
   readonly code = 'key-service-unavailable';
+  override readonly statusCode = 503;
   override readonly retryable = true;
 }
 
@@ -183,6 +184,7 @@ export class KeyServiceRefusedError extends AppError {
 export class QueueUnavailableError extends AppError {
   override readonly name = 'QueueUnavailableError';
   readonly code = 'queue-unavailable';
+  override readonly statusCode = 503;
   override readonly retryable = true;
 }
 
@@ -192,9 +194,11 @@ export class QueueRefusedError extends AppError {
   readonly code = 'queue-refused';
 }
 
+/** The database dropped the connection, refused one, or asked for the transaction again. */
 export class TransientDatabaseError extends AppError {
   override readonly name = 'TransientDatabaseError';
   readonly code = 'database-unavailable';
+  override readonly statusCode = 503;
   override readonly retryable = true;
 }
 
@@ -251,6 +255,10 @@ export const TRANSIENT_NODE_CODES: ReadonlySet<string> = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
+
+/** pg's and pg-pool's words for a connection that died, never came, or was used after it died. */
+const LOST_CONNECTION_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable/i;
 
 function property(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null
@@ -309,7 +317,7 @@ export function toAppError(error: unknown): AppError {
       : new DatabaseError(`database error (SQLSTATE ${code})`, { cause: error });
   }
   const message = error instanceof Error ? error.message : '';
-  if (/Connection terminated|timeout exceeded when trying to connect/i.test(message)) {
+  if (LOST_CONNECTION_MESSAGE.test(message)) {
     return new TransientDatabaseError('database connection lost', { cause: error });
   }
   return new InternalError('internal error', { cause: error });

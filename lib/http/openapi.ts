@@ -628,7 +628,7 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
       schema: { type: 'string' },
     },
     RetryAfter: {
-      description: 'Seconds until the token may call again',
+      description: 'Seconds to wait before calling again',
       schema: { type: 'integer', minimum: 1 },
     },
   },
@@ -644,7 +644,10 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
     ContentTooLarge: problemResponse('The body exceeds the size limit.'),
     UnsupportedMediaType: problemResponse('The Content-Type or its charset is not accepted.'),
     InternalError: problemResponse('The request failed; quote the correlation id.'),
-    ServiceUnavailable: problemResponse('A dependency is unavailable; retry later.'),
+    ServiceUnavailable: problemResponse(
+      'A dependency (the database, the key service, the workflow service, the token issuer) is unavailable; retry after Retry-After.',
+      { 'Retry-After': headerRef('RetryAfter') },
+    ),
     Conflict: problemResponse('The request conflicts with the current state.'),
     UnprocessableContent: problemResponse('The Idempotency-Key was used with a different body.'),
     TooManyRequests: problemResponse('The token used up its request rate.', {
@@ -663,6 +666,10 @@ const components = (maxRecordsPerBatch: number): JsonObject => ({
       'Retry-After': headerRef('RetryAfter'),
     }),
     FhirInternalError: outcomeResponse('The request failed; quote the correlation id.'),
+    FhirServiceUnavailable: outcomeResponse(
+      'A dependency (the database, the key service, the token issuer) is unavailable; retry after Retry-After.',
+      { 'Retry-After': headerRef('RetryAfter') },
+    ),
   },
 });
 
@@ -670,11 +677,13 @@ const ingestSecurity = [{ bearer: [INGEST_SCOPE] }];
 const runSecurity = [{ bearer: [INGEST_SCOPE] }, { bearer: [READ_PATIENTS_SCOPE] }];
 const patientSecurity = [{ bearer: [READ_PATIENTS_SCOPE] }];
 
+/** Every authenticated route checks its token and rate limit against services that can be down: 503. */
 const authenticatedErrors = {
   '401': responseRef('Unauthorized'),
   '403': responseRef('Forbidden'),
   '429': responseRef('TooManyRequests'),
   '500': responseRef('InternalError'),
+  '503': responseRef('ServiceUnavailable'),
 };
 const fhirErrors = {
   '401': responseRef('FhirUnauthorized'),
@@ -682,6 +691,7 @@ const fhirErrors = {
   '404': responseRef('FhirNotFound'),
   '429': responseRef('FhirTooManyRequests'),
   '500': responseRef('FhirInternalError'),
+  '503': responseRef('FhirServiceUnavailable'),
 };
 const observationSecurity = [{ bearer: [SEARCH_OBSERVATIONS_SCOPE] }];
 const consentSecurity = [{ bearer: [CONSENT_SCOPE] }];
@@ -726,7 +736,6 @@ const paths = (maxRecordsPerBatch: number): JsonObject => ({
         '413': responseRef('ContentTooLarge'),
         '415': responseRef('UnsupportedMediaType'),
         '422': responseRef('UnprocessableContent'),
-        '503': responseRef('ServiceUnavailable'),
       },
     },
   },
@@ -743,7 +752,6 @@ const paths = (maxRecordsPerBatch: number): JsonObject => ({
         ...authenticatedErrors,
         '404': responseRef('NotFound'),
         '409': responseRef('Conflict'),
-        '503': responseRef('ServiceUnavailable'),
       },
     },
   },

@@ -22,6 +22,8 @@ const PROBLEM_TYPE_PREFIX = 'urn:problem:healthcare-etl:';
 const INTERNAL_ERROR_CODE = 'internal-error';
 const SERVICE_UNAVAILABLE_CODE = 'service-unavailable';
 const REALM = 'healthcare-etl';
+/** A 503's Retry-After: a dropped connection or busy dependency is usually back within a second. */
+export const SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
 /** Reason phrases of RFC 9110, so titles never depend on what an error says. */
 const TITLES: ReadonlyMap<number, string> = new Map([
@@ -85,9 +87,13 @@ function isClientError(error: AppError): boolean {
   );
 }
 
-/** The status a response for this error carries: its own if it is a 4xx it may show or any 5xx, else 500. */
+/**
+ * The status a response for this error carries: its own if it is a 4xx it may show or any 5xx,
+ * 503 for anything worth retrying, else 500.
+ */
 function problemStatus(error: AppError): number {
   if (isClientError(error)) return error.statusCode;
+  if (error.retryable) return 503;
   const { statusCode } = error;
   return Number.isInteger(statusCode) && statusCode >= 500 && statusCode <= 599 ? statusCode : 500;
 }
@@ -174,5 +180,6 @@ export function problemResponse(
   if (appError instanceof TooManyRequestsError) {
     headers['retry-after'] = String(appError.retryAfterSeconds);
   }
+  if (status === 503) headers['retry-after'] = String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS);
   return { statusCode: status, headers, body: JSON.stringify(body) };
 }

@@ -103,6 +103,7 @@ describe('toAppError', () => {
     'Connection terminated unexpectedly',
     'Connection terminated due to connection timeout',
     'timeout exceeded when trying to connect',
+    'Client has encountered a connection error and is not queryable',
   ])('maps a driver error saying %j to a TransientDatabaseError', (message) => {
     // Act
     const error = toAppError(new Error(message));
@@ -252,6 +253,13 @@ describe('HTTP exposure', () => {
     { error: new InputValidationError('bad batch', []), statusCode: 400, expose: true },
     { error: new InternalError('internal error'), statusCode: 500, expose: false },
     { error: new DatabaseError('database error (SQLSTATE 23505)'), statusCode: 500, expose: false },
+    {
+      error: new TransientDatabaseError('database connection lost'),
+      statusCode: 503,
+      expose: false,
+    },
+    { error: new KeyServiceUnavailableError('KMS throttled'), statusCode: 503, expose: false },
+    { error: new QueueUnavailableError('SQS unreachable'), statusCode: 503, expose: false },
   ])(
     'gives $error.name status $statusCode with expose $expose',
     ({ error, statusCode, expose }) => {

@@ -5,6 +5,7 @@ import {
   ConfigError,
   InputValidationError,
   InternalError,
+  TransientDatabaseError,
   UnauthorizedError,
 } from '../../../lib/errors.ts';
 import { BIRTH_DATE_FORMAT, patientRecordSchema } from '../../../lib/fhir/flatSchema.ts';
@@ -361,21 +362,31 @@ describe('buildOpenApiDocument: paths', () => {
       ingest,
       ['202', '400', '401', '403', '413', '415', '422', '429', '503'],
     ],
-    ['/api/v1/runs/{runId}/redrive', 'post', ingest, ['202', '401', '403', '404', '409', '429']],
+    [
+      '/api/v1/runs/{runId}/redrive',
+      'post',
+      ingest,
+      ['202', '401', '403', '404', '409', '429', '503'],
+    ],
     [
       '/api/v1/patients/{id}/consent',
       'put',
       consent,
-      ['200', '400', '401', '403', '404', '409', '429'],
+      ['200', '400', '401', '403', '404', '409', '429', '503'],
     ],
-    ['/api/v1/audit', 'get', audit, ['200', '400', '401', '403', '429']],
-    ['/api/v1/audit/verify', 'get', audit, ['200', '401', '403', '429']],
-    ['/api/v1/runs/{runId}', 'get', runs, ['200', '400', '401', '403', '404']],
-    ['/api/v1/runs/{runId}/rejections', 'get', runs, ['200', '400', '401', '403', '404']],
-    ['/api/v1/patients/{id}', 'get', patients, ['200', '401', '403', '404']],
-    ['/api/v1/patients', 'get', patients, ['200', '400', '401', '403']],
-    ['/fhir/r4/Patient/{id}', 'get', patients, ['200', '401', '403', '404', '429']],
-    ['/fhir/r4/Observation', 'get', observations, ['200', '400', '401', '403', '404', '429']],
+    ['/api/v1/audit', 'get', audit, ['200', '400', '401', '403', '429', '503']],
+    ['/api/v1/audit/verify', 'get', audit, ['200', '401', '403', '429', '503']],
+    ['/api/v1/runs/{runId}', 'get', runs, ['200', '400', '401', '403', '404', '503']],
+    ['/api/v1/runs/{runId}/rejections', 'get', runs, ['200', '400', '401', '403', '404', '503']],
+    ['/api/v1/patients/{id}', 'get', patients, ['200', '401', '403', '404', '503']],
+    ['/api/v1/patients', 'get', patients, ['200', '400', '401', '403', '503']],
+    ['/fhir/r4/Patient/{id}', 'get', patients, ['200', '401', '403', '404', '429', '503']],
+    [
+      '/fhir/r4/Observation',
+      'get',
+      observations,
+      ['200', '400', '401', '403', '404', '429', '503'],
+    ],
     ['/health', 'get', [], ['200']],
     ['/openapi.json', 'get', [], ['200']],
     ['/docs', 'get', [], ['200']],
@@ -424,6 +435,29 @@ describe('buildOpenApiDocument: paths', () => {
         $ref: `#/components/schemas/${schema}`,
       });
     }
+  });
+
+  it('sends Retry-After with every 503 and 429 it documents, as problemResponse does', () => {
+    // Prepare
+    const retried = Object.values(paths).flatMap((item) =>
+      Object.values(item as JsonObject).flatMap((operation) =>
+        Object.entries(objectAt(operation, 'responses')).filter(([status]) =>
+          ['429', '503'].includes(status),
+        ),
+      ),
+    );
+
+    // Act
+    const headers = retried.map(([, response]) => objectAt(dereference(response), 'headers'));
+
+    // Assess
+    expect(retried.length).toBeGreaterThanOrEqual(20);
+    for (const header of headers) {
+      expect(header['Retry-After']).toStrictEqual({ $ref: '#/components/headers/RetryAfter' });
+    }
+    expect(
+      problemResponse(new TransientDatabaseError('connection lost'), 'corr-0001').headers,
+    ).toHaveProperty('retry-after');
   });
 
   it('answers the FHIR routes with application/fhir+json resources', () => {

@@ -7,11 +7,14 @@ import {
   InputValidationError,
   InternalError,
   KeyServiceRefusedError,
+  KeyServiceUnavailableError,
   NotFoundError,
   PayloadTooLargeError,
+  QueueUnavailableError,
   RunNotFoundError,
   ServiceUnavailableError,
   TooManyRequestsError,
+  TransientDatabaseError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '../../../lib/errors.ts';
@@ -22,6 +25,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   problemResponse,
   problemTypeUri,
+  SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
 } from '../../../lib/http/problem.ts';
 
 const CORRELATION_ID = 'corr-1234-abcd';
@@ -213,6 +217,67 @@ describe('problemResponse for server errors and anything not exposed', () => {
       'cache-control': 'no-store',
       'x-correlation-id': CORRELATION_ID,
     });
+  });
+});
+
+describe('problemResponse for failures worth retrying', () => {
+  const lostConnection = Object.assign(new Error(`Connection terminated near ${PHI}`), {
+    code: 'ECONNRESET',
+  });
+
+  it.each<[string, unknown]>([
+    ['a TransientDatabaseError', new TransientDatabaseError(`lost while storing ${PHI}`)],
+    ['a driver error of a killed backend', Object.assign(new Error(PHI), { code: '57P01' })],
+    ['a driver error of a dropped socket', lostConnection],
+    [
+      'a driver error of a dead client',
+      new Error('Client has encountered a connection error and is not queryable'),
+    ],
+    ['a KeyServiceUnavailableError', new KeyServiceUnavailableError(`KMS throttled ${PHI}`)],
+    ['a QueueUnavailableError', new QueueUnavailableError(`SQS down ${PHI}`)],
+    ['a ServiceUnavailableError', new ServiceUnavailableError(`issuer down ${PHI}`)],
+  ])('answers %s with a bare 503 and Retry-After', (_, error) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['retry-after']).toBe(String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS));
+    expect(bodyOf(response)).toStrictEqual({
+      type: 'urn:problem:healthcare-etl:service-unavailable',
+      title: 'Service Unavailable',
+      status: 503,
+      correlationId: CORRELATION_ID,
+    });
+    expect(response.body).not.toContain('Jane Doe');
+  });
+
+  it('answers a FHIR route the same way, with generic diagnostics', () => {
+    // Prepare
+    const error = new TransientDatabaseError(`lost while reading ${PHI}`);
+
+    // Act
+    const response = problemResponse(error, CORRELATION_ID, 'operation-outcome');
+
+    // Assess
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['retry-after']).toBe(String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS));
+    expect(bodyOf(response)['issue']).toStrictEqual([
+      { severity: 'error', code: 'exception', diagnostics: expect.any(String) },
+    ]);
+    expect(response.body).not.toContain('Jane Doe');
+  });
+
+  it.each<[string, unknown]>([
+    ['an InternalError', new InternalError('boom')],
+    ['a DatabaseError', new DatabaseError('constraint')],
+    ['a NotFoundError', new NotFoundError('missing')],
+  ])('sends no Retry-After with %s, which a retry would not fix', (_, error) => {
+    // Act
+    const response = problemResponse(error, CORRELATION_ID);
+
+    // Assess
+    expect(response.headers).not.toHaveProperty('retry-after');
   });
 });
 
