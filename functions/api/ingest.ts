@@ -1,6 +1,5 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
-import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
 import { headerValue, readBody } from '../../lib/http/body.ts';
 import { MAX_INGEST_BODY_BYTES } from '../../lib/http/mediaTypes.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
@@ -16,17 +15,14 @@ export const handler = apiHandler({ anyOf: ['system/Patient.c'] }, async (event)
   });
   const idempotencyKey = headerValue(event, 'idempotency-key');
   const deps = intakeDependencies();
-  const { runId, replayed } = await submitBatch(deps, {
+  const { runId, outcome, status } = await submitBatch(deps, {
     raw,
     contentType,
     actor: principalOf(event).subject,
     source: 'api',
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
-  // A replay answers as the first request did, with the run's status as it is now.
-  const status = replayed
-    ? ((await findIngestRun(deps.pool, runId))?.status ?? 'queued')
-    : 'queued';
+  // A retry answers with the key's run as it is now, and what the retry did to it.
   const self = `/api/v1/runs/${runId}`;
-  return jsonResponse(202, { runId, status, links: { self } }, { location: self });
+  return jsonResponse(202, { runId, status, outcome, links: { self } }, { location: self });
 });

@@ -2,7 +2,7 @@ import { apiHandler } from '../../lib/api/apiHandler.ts';
 import { RunNotFoundError } from '../../lib/errors.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
 import { isUuid } from '../../lib/ids.ts';
-import { redriveRun } from '../../lib/pipeline/redrive.ts';
+import { redriveRun } from '../../lib/pipeline/runExecutions.ts';
 import { intakeDependencies } from '../../lib/runtime.ts';
 
 /** POST /api/v1/runs/{runId}/redrive: run a failed run again from where it failed. */

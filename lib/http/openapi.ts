@@ -11,6 +11,7 @@ import { CORRELATION_ID_EXTENSION_URL } from '../fhir/r4/resources.ts';
 import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../fhir/r4/search.ts';
 import { consentChangeSchema } from '../patients/consentChanges.ts';
 import { INGESTIBLE_BUNDLE_TYPES } from '../pipeline/envelopes.ts';
+import { SUBMISSION_OUTCOMES } from '../pipeline/stages.ts';
 import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from './mediaTypes.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
 
@@ -244,11 +245,16 @@ function schemas(maxRecordsPerBatch: number): JsonObject {
   };
   const ingestAccepted = {
     type: 'object',
-    required: ['runId', 'status', 'links'],
+    required: ['runId', 'status', 'outcome', 'links'],
     additionalProperties: false,
     properties: {
       runId: { type: 'string', format: 'uuid' },
       status: { enum: RUN_STATUSES },
+      outcome: {
+        enum: SUBMISSION_OUTCOMES,
+        description:
+          'accepted: a new run takes the batch. A retry with the same Idempotency-Key and body gets that run: replayed, as it is; redriven, it had failed and is re-driven to load the batch; resumed, its execution was gone and is started again.',
+      },
       links: {
         type: 'object',
         required: ['self'],

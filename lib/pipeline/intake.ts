@@ -2,21 +2,28 @@ import { createHash, randomUUID } from 'node:crypto';
 import { withTransaction } from '../db/pool.ts';
 import { claimIdempotencyKey, findIdempotencyKey } from '../db/repositories/idempotencyKeys.ts';
 import {
+  findIngestRun,
   type InputFormat,
   insertIngestRun,
-  markIngestRunFailed,
+  type RunStatus,
 } from '../db/repositories/ingestRuns.ts';
 import {
+  ConflictError,
   IdempotencyConflictError,
   InputValidationError,
   ServiceUnavailableError,
 } from '../errors.ts';
-import type { WorkflowStarter } from '../workflow/workflowStarter.ts';
 import { storePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { classifyBatch } from './envelopes.ts';
 import type { ReceivedPayload } from './extract.ts';
-import { RECEIVED_PAYLOAD } from './stages.ts';
+import {
+  type RunExecutionDependencies,
+  reconcileRun,
+  redriveRun,
+  startWorkflow,
+} from './runExecutions.ts';
+import { RECEIVED_PAYLOAD, type SubmissionOutcome } from './stages.ts';
 
 export interface Submission {
   readonly body: string;
@@ -96,9 +103,59 @@ export interface BatchRequest {
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-export interface IntakeDependencies extends PipelineDependencies {
-  readonly workflow: WorkflowStarter;
+export interface IntakeDependencies extends RunExecutionDependencies {
   readonly maxRecordsPerBatch: number;
+  /**
+   * A retried request finds its run unfinished and idle this long: its execution is checked,
+   * so that a retry never waits on a run whose execution is gone. Default 300 s.
+   */
+  readonly runIdleSeconds?: number;
+}
+
+/** How long a run may sit without a stage advancing it before anything doubts its execution. */
+export const DEFAULT_RUN_IDLE_SECONDS = 300;
+
+export interface SubmissionResult {
+  readonly runId: string;
+  readonly outcome: SubmissionOutcome;
+  /** The run's status once the submission is settled. */
+  readonly status: RunStatus;
+}
+
+/**
+ * A retry of an earlier submission (same actor, Idempotency-Key and body): its run as it is,
+ * unless the retry has a reason to be. A failed run is re-driven, and an unfinished run that
+ * no stage advanced for a while is checked against its execution (started again if it is
+ * gone, failed and then re-driven if it ended), so that the retry loads the batch.
+ */
+async function settleRetry(deps: IntakeDependencies, runId: string): Promise<SubmissionResult> {
+  let run = await findIngestRun(deps.pool, runId);
+  if (run === undefined)
+    throw new ServiceUnavailableError('the run of this Idempotency-Key vanished');
+  let outcome: SubmissionOutcome = 'replayed';
+  const idleMs = (deps.runIdleSeconds ?? DEFAULT_RUN_IDLE_SECONDS) * 1000;
+  if (
+    (run.status === 'queued' || run.status === 'running') &&
+    deps.now().getTime() - run.updatedAt.getTime() >= idleMs
+  ) {
+    if ((await reconcileRun(deps, run)) === 'resumed') outcome = 'resumed';
+    run = (await findIngestRun(deps.pool, runId)) ?? run;
+  }
+  if (run.status === 'failed') {
+    try {
+      await redriveRun(deps, runId);
+      outcome = 'redriven';
+    } catch (error) {
+      // A concurrent retry re-drove it first.
+      if (
+        !(error instanceof ConflictError) ||
+        (await findIngestRun(deps.pool, runId))?.status === 'failed'
+      )
+        throw error;
+    }
+    run = (await findIngestRun(deps.pool, runId)) ?? run;
+  }
+  return { runId, outcome, status: run.status };
 }
 
 /**
@@ -109,7 +166,7 @@ export interface IntakeDependencies extends PipelineDependencies {
 export async function submitBatch(
   deps: IntakeDependencies,
   request: BatchRequest,
-): Promise<{ runId: string; replayed: boolean }> {
+): Promise<SubmissionResult> {
   const { format, recordCount } = classifyBatch(
     request.raw,
     request.contentType,
@@ -133,7 +190,7 @@ export async function submitBatch(
     if (!known.bodyHash.equals(bodyHash)) {
       throw new IdempotencyConflictError('this Idempotency-Key was used with a different body');
     }
-    return { runId: known.runId, replayed: true };
+    return settleRetry(deps, known.runId);
   };
   const earlier = await replay();
   if (earlier !== undefined) return earlier;
@@ -159,27 +216,5 @@ export async function submitBatch(
     return raced;
   }
   await startWorkflow(deps, runId, 0);
-  return { runId, replayed: false };
-}
-
-/** The error code of a run whose workflow could not be started: nothing of it has run yet. */
-export const WORKFLOW_START_FAILED = 'workflow-start-failed';
-
-/**
- * Starts execution `attempt` of a run. A run whose workflow cannot be started is marked
- * failed, so nothing waits forever unseen, and the caller gets a 503.
- */
-export async function startWorkflow(
-  deps: IntakeDependencies,
-  runId: string,
-  attempt: number,
-): Promise<void> {
-  try {
-    await deps.workflow.start(runId, attempt);
-  } catch (error) {
-    await markIngestRunFailed(deps.pool, runId, WORKFLOW_START_FAILED);
-    throw error instanceof ServiceUnavailableError
-      ? error
-      : new ServiceUnavailableError('the workflow service did not start the run', { cause: error });
-  }
+  return { runId, outcome: 'accepted', status: 'queued' };
 }

@@ -7,6 +7,14 @@ export type StageName = (typeof STAGES)[number];
 
 export const RECEIVED_PAYLOAD = 'received';
 
+/**
+ * What became of a submitted batch: `accepted` by a new run; or, for a retry with the same
+ * Idempotency-Key and body, that run `replayed` as it is, `redriven` because it had failed,
+ * or `resumed` because its execution was gone.
+ */
+export const SUBMISSION_OUTCOMES = ['accepted', 'replayed', 'redriven', 'resumed'] as const;
+export type SubmissionOutcome = (typeof SUBMISSION_OUTCOMES)[number];
+
 /** The claim-check payload each stage reads, and the one it writes for the next. */
 export const STAGE_PAYLOADS: Readonly<Record<StageName, { reads: string; writes: string | null }>> =
   {

@@ -28,18 +28,11 @@
  * never a body.
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { findIngestRun } from '../db/repositories/ingestRuns.ts';
-import { type AppError, ConflictError, InputValidationError, toAppError } from '../errors.ts';
+import { type AppError, InputValidationError, toAppError } from '../errors.ts';
 import { checkMediaType } from '../http/body.ts';
 import { JSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
 import { INGEST_MEDIA_TYPES } from '../pipeline/envelopes.ts';
-import {
-  type BatchRequest,
-  type IntakeDependencies,
-  submitBatch,
-  WORKFLOW_START_FAILED,
-} from '../pipeline/intake.ts';
-import { redriveRun } from '../pipeline/redrive.ts';
+import { type BatchRequest, type IntakeDependencies, submitBatch } from '../pipeline/intake.ts';
 
 /** The message attributes the consumer reads, and the dead-letter queue's copy carries. */
 export const CONTENT_TYPE_ATTRIBUTE = 'contentType';
@@ -123,23 +116,6 @@ function deadLetterOf(record: SQSRecord, failureCode: string): DeadLetter {
   };
 }
 
-/**
- * A replayed run whose workflow never started (the workflow service was down on an earlier
- * delivery, which was reported for a retry): this delivery is that retry, so it starts it.
- */
-async function startIfNeverStarted(deps: IntakeDependencies, runId: string): Promise<boolean> {
-  const run = await findIngestRun(deps.pool, runId);
-  if (run?.status !== 'failed' || run.errorCode !== WORKFLOW_START_FAILED) return false;
-  try {
-    await redriveRun(deps, runId);
-  } catch (error) {
-    // A concurrent delivery of the same message started it first.
-    if (error instanceof ConflictError) return false;
-    throw error;
-  }
-  return true;
-}
-
 function receiveCountOf(record: SQSRecord): number | undefined {
   const count = Number(record.attributes?.ApproximateReceiveCount);
   return Number.isSafeInteger(count) ? count : undefined;
@@ -175,9 +151,9 @@ async function ingestMessage(deps: IngestQueueDependencies, record: SQSRecord): 
   const { logger } = deps.intake;
   const messageId = record.messageId;
   try {
-    const { runId, replayed } = await submitBatch(deps.intake, batchRequestOf(record, deps.actor));
-    const restarted = replayed && (await startIfNeverStarted(deps.intake, runId));
-    logger.info('queued batch accepted', { messageId, runId, replayed, restarted });
+    // A redelivery after a failed start re-drives the run (submitBatch settles retries).
+    const { runId, outcome } = await submitBatch(deps.intake, batchRequestOf(record, deps.actor));
+    logger.info('queued batch accepted', { messageId, runId, outcome });
     return true;
   } catch (thrown) {
     const error = toAppError(thrown);

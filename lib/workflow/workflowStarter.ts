@@ -1,10 +1,32 @@
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { ServiceUnavailableError } from '../errors.ts';
 
-/** Starts the ingest state machine for a run: Step Functions in AWS and LocalStack, the local endpoint embedded. */
+/**
+ * How a run's execution stands: Step Functions' own statuses (PENDING_REDRIVE counts as
+ * RUNNING), or MISSING when the workflow service has no such execution.
+ */
+export type ExecutionState =
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'ABORTED'
+  | 'MISSING';
+
+/**
+ * Starts the ingest state machine for a run, and tells how an execution stands: Step Functions
+ * in AWS and LocalStack, the local endpoint embedded.
+ */
 export interface WorkflowStarter {
   /** `attempt` 0 is the run's first execution; a re-drive n is another execution, named apart. */
   start(runId: string, attempt?: number): Promise<void>;
+  executionState(runId: string, attempt: number): Promise<ExecutionState>;
 }
 
 export function executionName(runId: string, attempt = 0): string {
@@ -23,6 +45,19 @@ export class SfnWorkflowStarter implements WorkflowStarter {
   constructor(options: SfnWorkflowStarterOptions) {
     this.#client = options.client;
     this.#stateMachineArn = options.stateMachineArn;
+  }
+
+  async executionState(runId: string, attempt: number): Promise<ExecutionState> {
+    const executionArn = `${this.#stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName(runId, attempt)}`;
+    try {
+      const { status } = await this.#client.send(new DescribeExecutionCommand({ executionArn }));
+      return status === 'PENDING_REDRIVE' || status === undefined ? 'RUNNING' : status;
+    } catch (error) {
+      if (error instanceof ExecutionDoesNotExist) return 'MISSING';
+      throw new ServiceUnavailableError('the workflow service did not describe the run', {
+        cause: error,
+      });
+    }
   }
 
   async start(runId: string, attempt = 0): Promise<void> {

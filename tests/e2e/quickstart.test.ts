@@ -29,6 +29,7 @@ describe('the README example over HTTP', () => {
     expect(accepted.json).toEqual({
       runId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       status: 'queued',
+      outcome: 'accepted',
       links: { self: `/api/v1/runs/${accepted.json.runId}` },
     });
     expect(accepted.headers.get('location')).toBe(`/api/v1/runs/${accepted.json.runId}`);

@@ -171,6 +171,24 @@ export async function reopenFailedRun(db: Queryable, id: string): Promise<number
   return rows[0]?.redrives;
 }
 
+/**
+ * Runs still queued or running that no stage has advanced for `seconds`, the longest idle
+ * first: the runs whose execution the reconciler checks.
+ */
+export async function listIdleRuns(
+  db: Queryable,
+  seconds: number,
+  limit: number,
+): Promise<IngestRun[]> {
+  const { rows } = await db.query<IngestRunRecord>(
+    `SELECT ${COLUMNS} FROM ingest_runs
+     WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
+     ORDER BY updated_at LIMIT $2`,
+    [seconds, limit],
+  );
+  return rows.map(fromRecord);
+}
+
 export async function markIngestRunPublished(db: Queryable, id: string): Promise<void> {
   await db.query(
     'UPDATE ingest_runs SET published_at = now(), updated_at = now() WHERE id = $1 AND published_at IS NULL',

@@ -16,7 +16,7 @@ import {
   TransientDatabaseError,
 } from '../../../lib/errors.ts';
 import type { IntakeDependencies } from '../../../lib/pipeline/intake.ts';
-import { redriveRun } from '../../../lib/pipeline/redrive.ts';
+import { redriveRun } from '../../../lib/pipeline/runExecutions.ts';
 import type { RunOutcome, StageResult } from '../../../lib/pipeline/stages.ts';
 import { loadIngestDefinition } from '../../../lib/workflow/ingestDefinition.ts';
 import {

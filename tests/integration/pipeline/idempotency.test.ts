@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findIngestRun, markIngestRunFailed } from '../../../lib/db/repositories/ingestRuns.ts';
 import { IdempotencyConflictError, InputValidationError } from '../../../lib/errors.ts';
 import {
   type BatchRequest,
@@ -9,6 +10,7 @@ import {
   type IntakeDependencies,
   submitBatch,
 } from '../../../lib/pipeline/intake.ts';
+import { executionName } from '../../../lib/workflow/workflowStarter.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
@@ -95,9 +97,13 @@ describe('submitBatch with an Idempotency-Key', () => {
     const third = await submitBatch(intake(starter), { ...request });
 
     // Assess
-    expect(first).toStrictEqual({ runId: expect.any(String), replayed: false });
-    expect(again).toStrictEqual({ runId: first.runId, replayed: true });
-    expect(third).toStrictEqual({ runId: first.runId, replayed: true });
+    expect(first).toStrictEqual({
+      runId: expect.any(String),
+      outcome: 'accepted',
+      status: 'queued',
+    });
+    expect(again).toStrictEqual({ runId: first.runId, outcome: 'replayed', status: 'queued' });
+    expect(third).toStrictEqual({ runId: first.runId, outcome: 'replayed', status: 'queued' });
     expect(starter.calls).toStrictEqual([{ runId: first.runId, attempt: 0 }]);
     expect(await runsOf(actor)).toEqual([first.runId]);
     expect(await keyOf(actor, 'order-2024-001')).toEqual([
@@ -146,7 +152,7 @@ describe('submitBatch with an Idempotency-Key', () => {
     const fromB = await submitBatch(intake(starter), batch(records, actorB, 'shared-key'));
 
     // Assess
-    expect(fromB.replayed).toBe(false);
+    expect(fromB.outcome).toBe('accepted');
     expect(fromB.runId).not.toBe(fromA.runId);
     expect(await runsOf(actorA)).toEqual([fromA.runId]);
     expect(await runsOf(actorB)).toEqual([fromB.runId]);
@@ -170,9 +176,9 @@ describe('submitBatch with an Idempotency-Key', () => {
     const replay = await submitBatch(intake(starter), request);
 
     // Assess
-    expect(second.replayed).toBe(false);
+    expect(second.outcome).toBe('accepted');
     expect(second.runId).not.toBe(first.runId);
-    expect(replay).toStrictEqual({ runId: second.runId, replayed: true });
+    expect(replay).toMatchObject({ runId: second.runId, outcome: 'replayed' });
     expect(await runsOf(actor)).toEqual([first.runId, second.runId]);
     expect(starter.calls.map((call) => call.runId)).toEqual([first.runId, second.runId]);
     expect((await keyOf(actor, 'expiring-key')).map((row) => row.run_id)).toEqual([second.runId]);
@@ -187,7 +193,7 @@ describe('submitBatch with an Idempotency-Key', () => {
     // their first look-up, find nothing, and then race for the claim.
     const gate = new pg.Client({ connectionString: database.url });
     await gate.connect();
-    let results: Array<{ runId: string; replayed: boolean }>;
+    let results: Array<{ runId: string; outcome: string }>;
     try {
       await gate.query('BEGIN');
       await gate.query('LOCK TABLE idempotency_keys IN SHARE ROW EXCLUSIVE MODE');
@@ -208,7 +214,7 @@ describe('submitBatch with an Idempotency-Key', () => {
     const runs = await runsOf(actor);
     expect(runs).toHaveLength(1);
     expect(results.map((result) => result.runId)).toEqual(Array(5).fill(runs[0]));
-    expect(results.filter((result) => !result.replayed)).toHaveLength(1);
+    expect(results.filter((result) => result.outcome === 'accepted')).toHaveLength(1);
     expect(starter.calls).toStrictEqual([{ runId: runs[0], attempt: 0 }]);
     // The losers' data keys rolled back with their runs: no run key names a run that does not exist.
     const { rows } = await database.pool.query<{ n: number }>(
@@ -263,7 +269,101 @@ describe('submitBatch with an Idempotency-Key', () => {
 
     // Assess
     expect(key).toHaveLength(255);
-    expect(first.replayed).toBe(false);
+    expect(first.outcome).toBe('accepted');
     expect((await keyOf(actor, key)).map((row) => row.run_id)).toEqual([first.runId]);
+  });
+
+  describe('a retry whose run did not load the batch', () => {
+    /** Intake that takes any run not advanced for `idleSeconds` as idle (0: every unfinished run). */
+    const retrying = (starter: RecordingStarter, idleSeconds: number): IntakeDependencies => ({
+      ...intake(starter),
+      runIdleSeconds: idleSeconds,
+    });
+
+    it('re-drives a failed run, so that the same key loads the batch', async () => {
+      // Prepare
+      const actor = freshActor('idem-failed');
+      const starter = new RecordingStarter();
+      const request = batch([flatRecord({ mrn: 'MRN-IDEM-FAILED' })], actor, 'retry-failed');
+      const first = await submitBatch(intake(starter), request);
+      await markIngestRunFailed(database.pool, first.runId, 'stage-timeout');
+
+      // Act
+      const retry = await submitBatch(intake(starter), request);
+
+      // Assess
+      expect(retry).toStrictEqual({ runId: first.runId, outcome: 'redriven', status: 'running' });
+      expect(starter.calls).toEqual([
+        { runId: first.runId, attempt: 0 },
+        { runId: first.runId, attempt: 1 },
+      ]);
+      expect((await findIngestRun(database.pool, first.runId))?.redrives).toBe(1);
+      expect(await runsOf(actor)).toEqual([first.runId]);
+    });
+
+    it('starts the execution of a stranded run again under its name, when it is gone', async () => {
+      // Prepare: the run was committed, but its execution never came to exist.
+      const actor = freshActor('idem-stranded');
+      const starter = new RecordingStarter();
+      const request = batch([flatRecord({ mrn: 'MRN-IDEM-STRANDED' })], actor, 'retry-stranded');
+      const first = await submitBatch(intake(starter), request);
+      starter.states.set(executionName(first.runId, 0), 'MISSING');
+
+      // Act
+      const early = await submitBatch(retrying(starter, 3600), request);
+      const idle = await submitBatch(retrying(starter, 0), request);
+
+      // Assess
+      expect(early.outcome).toBe('replayed');
+      expect(idle).toStrictEqual({ runId: first.runId, outcome: 'resumed', status: 'queued' });
+      expect(starter.calls).toEqual([
+        { runId: first.runId, attempt: 0 },
+        { runId: first.runId, attempt: 0 },
+      ]);
+    });
+
+    it.each([
+      ['FAILED', 'execution-failed'],
+      ['TIMED_OUT', 'execution-timed-out'],
+      ['ABORTED', 'execution-aborted'],
+      ['SUCCEEDED', 'execution-ended'],
+    ] as const)(
+      'fails and re-drives a run whose execution ended %s without ending it',
+      async (state, code) => {
+        // Prepare
+        const actor = freshActor(`idem-${state.toLowerCase()}`);
+        const starter = new RecordingStarter();
+        const request = batch([flatRecord({ mrn: `MRN-IDEM-${state}` })], actor, `ended-${state}`);
+        const first = await submitBatch(intake(starter), request);
+        starter.states.set(executionName(first.runId, 0), state);
+
+        // Act
+        const retry = await submitBatch(retrying(starter, 0), request);
+
+        // Assess
+        expect(retry).toStrictEqual({ runId: first.runId, outcome: 'redriven', status: 'running' });
+        expect(starter.calls.at(-1)).toEqual({ runId: first.runId, attempt: 1 });
+        const events = await database.pool.query<{ error_code: string | null }>(
+          `SELECT body->>'errorCode' AS error_code FROM pipeline_events WHERE run_id = $1`,
+          [first.runId],
+        );
+        expect(events.rows.map((row) => row.error_code)).toEqual([code]);
+      },
+    );
+
+    it('leaves a run whose execution is still running as it is', async () => {
+      // Prepare
+      const actor = freshActor('idem-running');
+      const starter = new RecordingStarter();
+      const request = batch([flatRecord({ mrn: 'MRN-IDEM-RUNNING' })], actor, 'retry-running');
+      const first = await submitBatch(intake(starter), request);
+
+      // Act
+      const retry = await submitBatch(retrying(starter, 0), request);
+
+      // Assess
+      expect(retry).toStrictEqual({ runId: first.runId, outcome: 'replayed', status: 'queued' });
+      expect(starter.calls).toHaveLength(1);
+    });
   });
 });

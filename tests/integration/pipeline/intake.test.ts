@@ -13,7 +13,7 @@ import {
   submitBatch,
 } from '../../../lib/pipeline/intake.ts';
 import { RECEIVED_PAYLOAD } from '../../../lib/pipeline/stages.ts';
-import type { WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
+import type { ExecutionState, WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
@@ -35,6 +35,11 @@ class RecordingStarter implements WorkflowStarter {
     // Another connection: it sees only what intake has committed.
     this.calls.push({ runId, runAtStart: await findIngestRun(this.#database.pool, runId) });
     if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  async executionState(runId: string): Promise<ExecutionState> {
+    const started = this.#failure === undefined && this.calls.some((call) => call.runId === runId);
+    return started ? 'RUNNING' : 'MISSING';
   }
 }
 

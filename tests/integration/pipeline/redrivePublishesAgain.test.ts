@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { KeyServiceRefusedError, KeyServiceUnavailableError } from '../../../lib/errors.ts';
-import { redriveRun } from '../../../lib/pipeline/redrive.ts';
+import { redriveRun } from '../../../lib/pipeline/runExecutions.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
@@ -33,7 +33,7 @@ describe('a re-driven run that fails again', () => {
     const starter = new RecordingStarter();
 
     // Act
-    await redriveRun({ ...pipeline.deps, workflow: starter, maxRecordsPerBatch: 10 }, runId);
+    await redriveRun({ ...pipeline.deps, workflow: starter }, runId);
     const again = await pipeline.workflow.execute(runId);
 
     // Assess

@@ -15,7 +15,7 @@ import {
   type IngestQueueDependencies,
 } from '../../../lib/queue/ingestQueue.ts';
 import { createLogger } from '../../../lib/runtime.ts';
-import type { WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
+import type { ExecutionState, WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { bundle, consentFor, ndjson, patientResource } from '../../helpers/fhir.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
@@ -40,6 +40,11 @@ class ScriptedStarter implements WorkflowStarter {
     if (this.#failing.has(this.calls.length)) {
       throw new ServiceUnavailableError('the workflow service did not start the run');
     }
+  }
+
+  async executionState(runId: string, attempt: number): Promise<ExecutionState> {
+    const started = this.calls.some((call) => call.runId === runId && call.attempt === attempt);
+    return started ? 'RUNNING' : 'MISSING';
   }
 }
 

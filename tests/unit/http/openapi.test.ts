@@ -271,7 +271,12 @@ describe('buildOpenApiDocument: component schemas', () => {
   it.each<[string, unknown]>([
     [
       'IngestAccepted',
-      { runId: RUN_ID, status: 'queued', links: { self: `/api/v1/runs/${RUN_ID}` } },
+      {
+        runId: RUN_ID,
+        status: 'queued',
+        outcome: 'accepted',
+        links: { self: `/api/v1/runs/${RUN_ID}` },
+      },
     ],
     [
       'Run',
