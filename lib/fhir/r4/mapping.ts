@@ -67,17 +67,26 @@ function hasCoding(
   return (concept?.coding ?? []).some((coding) => coding.system === system && coding.code === code);
 }
 
-/**
- * ISO 8601 in UTC; a date without a time stands for its first instant in UTC. Undefined for
- * a leap second (R4 allows :60), which Date cannot hold.
- */
-function utcInstant(value: string): string | undefined {
-  const time = Date.parse(value);
-  return Number.isNaN(time) ? undefined : new Date(time).toISOString();
-}
+// 9999-12-31T23:59:59-14:00 is in year 10000 in UTC, whose ISO form (+010000-…) sorts before 2026.
+const LATEST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-function leapSecondProblem(path: string): SchemaProblem {
-  return { path, keyword: 'instant', message: 'must be a time without a leap second' };
+/**
+ * ISO 8601 in UTC, which sorts as text; a date without a time stands for its first instant in
+ * UTC. A problem for a leap second (R4 allows :60), which Date cannot hold, and past 9999 in UTC.
+ */
+function utcInstant(value: string, path: string): { instant: string } | { problem: SchemaProblem } {
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) {
+    return {
+      problem: { path, keyword: 'instant', message: 'must be a time without a leap second' },
+    };
+  }
+  if (time > LATEST_INSTANT) {
+    return {
+      problem: { path, keyword: 'instant', message: 'must be no later than 9999-12-31 in UTC' },
+    };
+  }
+  return { instant: new Date(time).toISOString() };
 }
 
 /** Given names then family, of the official name, else of the usual or unlabelled one. */
@@ -182,10 +191,15 @@ export function observationFromFhir(
     });
   }
   const effective = effectiveTime(resource);
-  const effectiveAt = effective === undefined ? undefined : utcInstant(effective.value);
-  if (effective !== undefined && effectiveAt === undefined) {
-    problems.push(leapSecondProblem(effective.path));
+  const effectiveInstant =
+    effective === undefined ? undefined : utcInstant(effective.value, effective.path);
+  if (effectiveInstant !== undefined && 'problem' in effectiveInstant) {
+    problems.push(effectiveInstant.problem);
   }
+  const effectiveAt =
+    effectiveInstant !== undefined && 'instant' in effectiveInstant
+      ? effectiveInstant.instant
+      : undefined;
   if (
     problems.length > 0 ||
     coding?.code === undefined ||
@@ -242,10 +256,10 @@ export function consentFromFhir(resource: FhirConsent): RecordValidation<FhirCon
   } else if (patientReference === undefined) {
     problems.push({ path: '/patient', keyword: 'reference', message: 'has no reference' });
   }
-  const dateTime = resource.dateTime === undefined ? undefined : utcInstant(resource.dateTime);
-  if (resource.dateTime !== undefined && dateTime === undefined) {
-    problems.push(leapSecondProblem('/dateTime'));
-  }
+  const recorded =
+    resource.dateTime === undefined ? undefined : utcInstant(resource.dateTime, '/dateTime');
+  if (recorded !== undefined && 'problem' in recorded) problems.push(recorded.problem);
+  const dateTime = recorded !== undefined && 'instant' in recorded ? recorded.instant : undefined;
   if (problems.length > 0 || resource.status === undefined || patientReference === undefined) {
     return rejected(problems);
   }

@@ -450,6 +450,16 @@ describe('observationFromFhir', () => {
       times: { issued: '2024-02-01T00:00:00.829-03:00' },
       effectiveAt: '2024-02-01T03:00:00.829Z',
     },
+    {
+      label: 'the last instant of 9999 in UTC',
+      times: { effectiveDateTime: '9999-12-31T23:59:59.999Z' },
+      effectiveAt: '9999-12-31T23:59:59.999Z',
+    },
+    {
+      label: 'the first instant of year 1 at +14:00, which is in 1 BC in UTC',
+      times: { effectiveDateTime: '0001-01-01T00:00:00+14:00' },
+      effectiveAt: '0000-12-31T10:00:00.000Z',
+    },
     { label: 'nothing', times: {}, effectiveAt: undefined },
   ])('takes effectiveAt from $label', ({ times, effectiveAt }) => {
     // Prepare
@@ -521,6 +531,13 @@ describe('observationFromFhir', () => {
       label: 'a leap second',
       resource: { ...observation, effectiveDateTime: '2016-12-31T23:59:60Z' },
       problems: [problem('/effectiveDateTime', 'instant', 'must be a time without a leap second')],
+    },
+    {
+      label: 'an effective time past 9999 in UTC',
+      resource: { ...observation, effectiveDateTime: '9999-12-31T23:59:59-14:00' },
+      problems: [
+        problem('/effectiveDateTime', 'instant', 'must be no later than 9999-12-31 in UTC'),
+      ],
     },
     {
       label: 'everything missing at once',
@@ -666,6 +683,11 @@ describe('consentFromFhir', () => {
       label: 'a leap-second dateTime',
       resource: { ...consent, dateTime: '2016-12-31T23:59:60Z' },
       problems: [problem('/dateTime', 'instant', 'must be a time without a leap second')],
+    },
+    {
+      label: 'a dateTime past 9999 in UTC',
+      resource: { ...consent, dateTime: '9999-12-31T20:00:00-04:00' },
+      problems: [problem('/dateTime', 'instant', 'must be no later than 9999-12-31 in UTC')],
     },
   ])('reports a Consent with $label, without values', ({ resource, problems }) => {
     // Act
