@@ -16,6 +16,7 @@ import {
 } from './flatSchema.ts';
 import type { PatientRecord } from './model.ts';
 import { type SchemaMessages, schemaMessage } from './schemaMessages.ts';
+import { unstorableTexts } from './storableText.ts';
 
 /** One failing location; the same shape as `ValidationProblem` in lib/errors.ts. */
 export interface SchemaProblem {
@@ -125,14 +126,19 @@ function compareProblems(a: SchemaProblem, b: SchemaProblem): number {
 function problemsOf(
   errors: readonly ErrorObject[] | null | undefined,
   schema: SchemaNode,
+  instance: unknown,
 ): SchemaProblem[] {
   const unique = new Map<string, SchemaProblem>();
-  for (const error of errors ?? []) {
-    const problem = {
-      path: publicPath(error.instancePath, schema),
+  const located = [
+    ...(errors ?? []).map((error) => ({
+      instancePath: error.instancePath,
       keyword: error.keyword,
       message: schemaMessage(error, MESSAGES),
-    };
+    })),
+    ...unstorableTexts(instance),
+  ];
+  for (const { instancePath, keyword, message } of located) {
+    const problem = { path: publicPath(instancePath, schema), keyword, message };
     unique.set(JSON.stringify([problem.path, problem.keyword, problem.message]), problem);
   }
   return [...unique.values()].sort(compareProblems);
@@ -146,9 +152,9 @@ export function createPatientRecordValidator(
   const validate = ajv.compile<PatientRecord>(patientRecordSchema);
   return (record) => {
     latestBirthDate = latestBirthDateAt(now());
-    return validate(record)
-      ? { ok: true, value: record }
-      : { ok: false, problems: problemsOf(validate.errors, patientRecordSchema) };
+    const valid = validate(record);
+    const problems = problemsOf(valid ? [] : validate.errors, patientRecordSchema, record);
+    return valid && problems.length === 0 ? { ok: true, value: record } : { ok: false, problems };
   };
 }
 
@@ -160,10 +166,11 @@ export function createFlatEnvelopeValidator(maxRecords: number): FlatEnvelopeVal
   if (cached !== undefined) return cached;
   const schema = flatEnvelopeSchemaWith(maxRecords);
   const validate = ajv.compile<FlatEnvelope>(schema);
+  // Its records' text is judged record by record, with the record validator.
   const validator: FlatEnvelopeValidator = (body) =>
     validate(body)
       ? { ok: true, value: body }
-      : { ok: false, problems: problemsOf(validate.errors, schema) };
+      : { ok: false, problems: problemsOf(validate.errors, schema, undefined) };
   envelopeValidators.set(maxRecords, validator);
   return validator;
 }

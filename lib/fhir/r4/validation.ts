@@ -7,6 +7,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
 import { isJsonObject } from '../../json.ts';
 import { type SchemaMessages, schemaMessage } from '../schemaMessages.ts';
+import { unstorableTexts } from '../storableText.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import fhirR4Schema from './fhirR4.schema.json' with { type: 'json' };
 import type { FhirResource } from './model.ts';
@@ -105,15 +106,24 @@ function publicPath(instancePath: string, root: SchemaNode): string {
   return path;
 }
 
+/** The schema's errors, and every string or property name PostgreSQL could not store. */
 function problemsOf(
   errors: readonly ErrorObject[] | null | undefined,
   root: SchemaNode,
+  instance: unknown,
 ): SchemaProblem[] {
   return sortedProblems(
-    (errors ?? []).map((error) => ({
-      path: publicPath(error.instancePath, root),
-      keyword: error.keyword,
-      message: schemaMessage(error, MESSAGES),
+    [
+      ...(errors ?? []).map((error) => ({
+        instancePath: error.instancePath,
+        keyword: error.keyword,
+        message: schemaMessage(error, MESSAGES),
+      })),
+      ...unstorableTexts(instance),
+    ].map(({ instancePath, keyword, message }) => ({
+      path: publicPath(instancePath, root),
+      keyword,
+      message,
     })),
   );
 }
@@ -175,8 +185,8 @@ export function createFhirValidator(): FhirValidator {
         message: `must be one of ${FHIR_RESOURCE_TYPES.join(', ')}`,
       });
     }
-    return type.validate(resource)
-      ? { ok: true, value: resource }
-      : { ok: false, problems: problemsOf(type.validate.errors, type.root) };
+    const valid = type.validate(resource);
+    const problems = problemsOf(valid ? [] : type.validate.errors, type.root, resource);
+    return valid && problems.length === 0 ? { ok: true, value: resource } : { ok: false, problems };
   };
 }

@@ -358,6 +358,68 @@ describe('createPatientRecordValidator', () => {
   });
 });
 
+describe('createPatientRecordValidator: text PostgreSQL cannot store', () => {
+  const IN_VALUE = 'must not hold NUL (U+0000) or an unpaired surrogate';
+  const IN_NAME = 'must not be named with NUL (U+0000) or an unpaired surrogate';
+
+  it.each([
+    ['NUL', '\u0000'],
+    ['a lone surrogate', '\ud800'],
+  ])('rejects %s, by path and never by value, wherever it is', (_, bad) => {
+    // Prepare
+    const validate = createPatientRecordValidator({ now: fixedClock });
+    const cases: [unknown, SchemaProblem[]][] = [
+      [{ ...designRecord, name: `Jane${bad}Doe` }, [problem('/name', 'characters', IN_VALUE)]],
+      [
+        { ...designRecord, mrn: `MRN${bad}001` },
+        [
+          problem('/mrn', 'characters', IN_VALUE),
+          problem('/mrn', 'pattern', 'must be printable ASCII without leading or trailing spaces'),
+        ],
+      ],
+      [
+        { ...designRecord, birthDate: `1990-01-1${bad}` },
+        [
+          problem('/birthDate', 'characters', IN_VALUE),
+          problem('/birthDate', 'format', BIRTH_DATE_MESSAGE),
+        ],
+      ],
+      [
+        { ...designRecord, consent: { data_sharing: true, [`Jane${bad}`]: true } },
+        [problem('/consent/*', 'characters', IN_NAME)],
+      ],
+      [
+        { ...designRecord, [`Jane${bad}`]: 'Doe' },
+        [
+          problem('', 'additionalProperties', 'unexpected property'),
+          problem('/*', 'characters', IN_NAME),
+        ],
+      ],
+    ];
+
+    // Act
+    const results = cases.map(([record]) => validate(record));
+
+    // Assess
+    expect(results).toEqual(cases.map(([, problems]) => ({ ok: false, problems })));
+    for (const fragment of ['Jane', 'Doe', 'MRN', '1990']) {
+      expect(JSON.stringify(results)).not.toContain(fragment);
+    }
+  });
+
+  it('accepts a name with a surrogate pair and U+FFFD', () => {
+    // Prepare
+    const validate = createPatientRecordValidator({ now: fixedClock });
+    const record = { ...designRecord, name: 'Jane \u{1F600} \uFFFD' };
+
+    // Act
+    const result = validate(record);
+
+    // Assess
+    expect(result).toEqual({ ok: true, value: record });
+  });
+});
+
 describe('createFlatEnvelopeValidator', () => {
   it.each([
     { label: 'one record', body: { records: [designRecord] } },

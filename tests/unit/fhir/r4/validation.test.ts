@@ -349,3 +349,85 @@ describe('createFhirValidator', () => {
     expect(results).toEqual([true, false]);
   });
 });
+
+describe('createFhirValidator: text PostgreSQL cannot store', () => {
+  const IN_VALUE = 'must not hold NUL (U+0000) or an unpaired surrogate';
+  const IN_NAME = 'must not be named with NUL (U+0000) or an unpaired surrogate';
+  const DATE_MESSAGE = 'must be a date: YYYY, YYYY-MM or YYYY-MM-DD';
+  const consent = {
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'urn:x', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { reference: 'Patient/pat-1' },
+  };
+  const withCode = (code: string) => ({
+    ...observation,
+    code: { coding: [{ system: 'http://loinc.org', code }] },
+  });
+  const withIdentifierValue = (value: string) => ({
+    ...patient,
+    identifier: [{ ...patient.identifier[0], value }],
+  });
+
+  it.each([
+    ['NUL', '\u0000'],
+    ['a lone surrogate', '\ud800'],
+  ])('rejects %s, by path and never by value, wherever it is', (_, bad) => {
+    // Prepare
+    const cases: [unknown, SchemaProblem[]][] = [
+      [withCode(`bad${bad}code`), [problem('/code/coding/0/code', 'characters', IN_VALUE)]],
+      [
+        { ...patient, name: [{ family: `Do${bad}e` }] },
+        [problem('/name/0/family', 'characters', IN_VALUE)],
+      ],
+      [withIdentifierValue(`MRN${bad}1`), [problem('/identifier/0/value', 'characters', IN_VALUE)]],
+      [
+        { ...patient, extension: [{ url: `http://example.org/${bad}`, valueString: 'x' }] },
+        [problem('/extension/0/url', 'characters', IN_VALUE)],
+      ],
+      [
+        { ...patient, extension: [{ url: 'http://example.org/x', [`value${bad}`]: 'x' }] },
+        [
+          problem('/extension/0', 'additionalProperties', 'unexpected property'),
+          problem('/extension/0/*', 'characters', IN_NAME),
+        ],
+      ],
+      [
+        { ...patient, birthDate: `1990${bad}` },
+        [
+          problem('/birthDate', 'characters', IN_VALUE),
+          problem('/birthDate', 'pattern', DATE_MESSAGE),
+        ],
+      ],
+      [
+        { ...consent, patient: { reference: `Patient/pat${bad}1` } },
+        [problem('/patient/reference', 'characters', IN_VALUE)],
+      ],
+    ];
+
+    // Act
+    const results = cases.map(([resource]) => validate(resource));
+
+    // Assess
+    expect(results).toEqual(cases.map(([, problems]) => ({ ok: false, problems })));
+    for (const fragment of ['Do', 'MRN', 'bad', 'example.org', '1990', 'pat\\u']) {
+      expect(JSON.stringify(results)).not.toContain(fragment);
+    }
+  });
+
+  it.each([
+    ['a surrogate pair', '\u{1F600}'],
+    ['U+FFFD', '\uFFFD'],
+    ['accents', 'Zoë'],
+  ])('accepts %s', (_, text) => {
+    // Prepare
+    const resource = { ...patient, name: [{ family: text }] };
+
+    // Act
+    const result = validate(resource);
+
+    // Assess
+    expect(result).toEqual({ ok: true, value: resource });
+  });
+});
