@@ -33,6 +33,13 @@ export interface Config {
     readonly region: string | undefined;
   };
   readonly queues: QueueConfig;
+  /** The run reconciler: runs no stage advanced for a while, checked against their execution. */
+  readonly reconcile: {
+    /** A queued or running run is idle once no stage has advanced it for this long. */
+    readonly idleSeconds: number;
+    /** How many idle runs one scheduled pass checks, the longest idle first. */
+    readonly maxRuns: number;
+  };
   readonly logLevel: LogLevel;
 }
 
@@ -74,6 +81,13 @@ export type KeyConfig =
       readonly masterKey: Buffer | undefined;
       readonly masterKeyFile: string;
     };
+
+/**
+ * How long a queued or running run may go without a stage advancing it before its execution
+ * is checked. Only the execution's own status is acted on, so the bound need only exceed the
+ * time a start takes to reach the workflow service.
+ */
+export const DEFAULT_RUN_IDLE_SECONDS = 300;
 
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -251,6 +265,10 @@ export function loadConfig(env: Environment): Config {
       region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
     },
     queues: queues(env),
+    reconcile: {
+      idleSeconds: integer(env, 'RECONCILE_IDLE_SECONDS', DEFAULT_RUN_IDLE_SECONDS, 1, 86_400),
+      maxRuns: integer(env, 'RECONCILE_MAX_RUNS', 100, 1, 10_000),
+    },
   };
 }
 

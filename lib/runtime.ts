@@ -85,6 +85,7 @@ export function intakeDependencies(): IntakeDependencies {
     ...pipelineDependencies(),
     workflow: createWorkflowStarter(config()),
     maxRecordsPerBatch: config().ingest.maxRecordsPerBatch,
+    runIdleSeconds: config().reconcile.idleSeconds,
   };
   return intake;
 }

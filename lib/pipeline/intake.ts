@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { DEFAULT_RUN_IDLE_SECONDS } from '../config.ts';
 import { withTransaction } from '../db/pool.ts';
 import { claimIdempotencyKey, findIdempotencyKey } from '../db/repositories/idempotencyKeys.ts';
 import {
@@ -107,13 +108,10 @@ export interface IntakeDependencies extends RunExecutionDependencies {
   readonly maxRecordsPerBatch: number;
   /**
    * A retried request finds its run unfinished and idle this long: its execution is checked,
-   * so that a retry never waits on a run whose execution is gone. Default 300 s.
+   * so that a retry never waits on a run whose execution is gone.
    */
   readonly runIdleSeconds?: number;
 }
-
-/** How long a run may sit without a stage advancing it before anything doubts its execution. */
-export const DEFAULT_RUN_IDLE_SECONDS = 300;
 
 export interface SubmissionResult {
   readonly runId: string;

@@ -54,6 +54,19 @@ const GRANTS = {
       Resource: { Ref: 'IngestStateMachine' },
     },
   ],
+  // The reconciler and retried intake ask how a run's execution stands: this machine's executions only.
+  describeRuns: [
+    {
+      Sid: 'DescribeRuns',
+      Effect: 'Allow',
+      Action: 'states:DescribeExecution',
+      Resource: {
+        'Fn::Sub':
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${IngestStateMachine.Name}:*',
+      },
+    },
+  ],
   consumeIngestQueue: [
     {
       Sid: 'ConsumeIngestQueue',

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
         ingestDeadLetterUrl: undefined,
         ingestActor: 'system:ingest-queue',
       },
+      reconcile: { idleSeconds: 300, maxRuns: 100 },
       logLevel: 'INFO',
     } satisfies Config);
   });
@@ -145,6 +146,20 @@ describe('loadConfig', () => {
         unit: 1,
       },
       { name: 'RATE_LIMIT_BURST', min: 1, max: 1_000_000, read: (c) => c.rateLimit.burst, unit: 1 },
+      {
+        name: 'RECONCILE_IDLE_SECONDS',
+        min: 1,
+        max: 86_400,
+        read: (c) => c.reconcile.idleSeconds,
+        unit: 1,
+      },
+      {
+        name: 'RECONCILE_MAX_RUNS',
+        min: 1,
+        max: 10_000,
+        read: (c) => c.reconcile.maxRuns,
+        unit: 1,
+      },
     ];
 
     const accepted = integers.flatMap(({ name, min, max, read, unit }) => [

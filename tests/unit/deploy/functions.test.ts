@@ -12,13 +12,14 @@ import {
   lambdaFunctions,
   PARAMS,
   packageDir,
+  resourcesOfType,
   SERVICE,
   STAGE,
 } from './packagedStack.ts';
 
 /** The functions that never open a database connection, so run outside the database VPC. */
 const OUTSIDE_VPC = ['docs', 'health', 'openapi'];
-const STARTS_RUNS = ['ingest', 'ingestQueue', 'redriveRun'];
+const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
 
 function handlerFile(fn: LambdaFunction): string {
   return `${String(fn.properties['Handler']).replace(/\.handler$/, '')}.mjs`;
@@ -108,19 +109,34 @@ describe('the Lambda functions in the packaged template', () => {
     }
   });
 
-  it('points Publish at pipeline-events and the queue consumer at its dead-letter queue', () => {
+  it('points Publish and the reconciler at pipeline-events and the queue consumer at its dead-letter queue', () => {
     // Act
     const publish = environmentOf(lambdaFunction('publish'));
+    const reconciler = environmentOf(lambdaFunction('reconcileRuns'));
     const consumer = environmentOf(lambdaFunction('ingestQueue'));
 
     // Assess
     expect(publish['PIPELINE_EVENTS_QUEUE_URL']).toEqual({ Ref: 'PipelineEventsQueue' });
+    expect(reconciler['PIPELINE_EVENTS_QUEUE_URL']).toEqual({ Ref: 'PipelineEventsQueue' });
     expect(consumer['INGEST_QUEUE_DLQ_URL']).toEqual({ Ref: 'IngestDeadLetterQueue' });
     expect(
       lambdaFunctions()
         .filter((fn) => environmentOf(fn)['PIPELINE_EVENTS_QUEUE_URL'] !== undefined)
-        .map((fn) => fn.name),
-    ).toEqual(['publish']);
+        .map((fn) => fn.name)
+        .sort(),
+    ).toEqual(['publish', 'reconcileRuns']);
+  });
+
+  it('runs the reconciler every five minutes, with its bounds from the stack', () => {
+    // Act
+    const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties ?? {});
+    const environment = environmentOf(lambdaFunction('reconcileRuns'));
+
+    // Assess
+    expect(rules).toHaveLength(1);
+    expect(rules[0]).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    expect(JSON.stringify(rules[0]?.['Targets'])).toContain('ReconcileRunsLambdaFunction');
+    expect(environment).toMatchObject({ RECONCILE_IDLE_SECONDS: '300', RECONCILE_MAX_RUNS: '100' });
   });
 });
 

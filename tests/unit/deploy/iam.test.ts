@@ -37,6 +37,7 @@ const READ_RUN_KEYS = 'kms:Decrypt DataKey purpose=run';
 const CREATE_INDEX_KEY = 'kms:GenerateDataKey DataKey purpose=blind-index';
 const READ_INDEX_KEY = 'kms:Decrypt DataKey purpose=blind-index';
 const START_RUNS = 'states:StartExecution IngestStateMachine';
+const DESCRIBE_RUNS = 'states:DescribeExecution executions-of-IngestStateMachine';
 
 interface Expected {
   /** Runs in the database VPC (everything that opens a PostgreSQL connection). */
@@ -46,8 +47,8 @@ interface Expected {
 
 /** Every function, and all it may do besides writing its own logs and traces. */
 const EXPECTED: Readonly<Record<string, Expected>> = {
-  // Intake: a run key per batch, then the execution.
-  ingest: { database: true, grants: [CREATE_RUN_KEYS, START_RUNS] },
+  // Intake: a run key per batch, then the execution; a retry checks how an idle run's stands.
+  ingest: { database: true, grants: [CREATE_RUN_KEYS, START_RUNS, DESCRIBE_RUNS] },
   // A re-drive is a new execution of the failed run; its key and payloads already exist.
   redriveRun: { database: true, grants: [START_RUNS] },
   getRun: { database: true, grants: [] },
@@ -76,7 +77,13 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
       'kms:Decrypt DataKey via-sqs=IngestDeadLetterQueue',
       CREATE_RUN_KEYS,
       START_RUNS,
+      DESCRIBE_RUNS,
     ],
+  },
+  // Scheduled: idle runs against their executions; a failed one's outcome is published.
+  reconcileRuns: {
+    database: true,
+    grants: [START_RUNS, DESCRIBE_RUNS, 'sqs:SendMessage PipelineEventsQueue'],
   },
   extract: { database: true, grants: [READ_RUN_KEYS] },
   validate: { database: true, grants: [READ_RUN_KEYS] },
@@ -128,8 +135,22 @@ function conditionOf(statement: PolicyStatement): string | undefined {
   return JSON.stringify(condition);
 }
 
+/** `arn:…:execution:${Machine.Name}:*`, the executions of one state machine, as `executions-of-Machine`. */
+function executionsOf(value: unknown): string | undefined {
+  const sub = (value as { 'Fn::Sub'?: unknown } | null)?.['Fn::Sub'];
+  const match =
+    typeof sub === 'string'
+      ? /^arn:\$\{AWS::Partition\}:states:\$\{AWS::Region\}:\$\{AWS::AccountId\}:execution:\$\{(\w+)\.Name\}:\*$/.exec(
+          sub,
+        )
+      : null;
+  return match?.[1] === undefined ? undefined : `executions-of-${match[1]}`;
+}
+
 function resourceName(value: unknown, ownLogGroup: string): string {
   if (typeof value === 'string') return value;
+  const executions = executionsOf(value);
+  if (executions !== undefined) return executions;
   const id = referencedId(value);
   if (id === ownLogGroup) return 'own-log-group';
   return id ?? JSON.stringify(value);
@@ -240,7 +261,7 @@ describe('IAM in the packaged template', () => {
     },
   );
 
-  it('lets only the functions that start runs call states:StartExecution, on the ingest state machine only', () => {
+  it('lets only the functions that start or check runs call states:, on the ingest state machine and its executions only', () => {
     // Act
     const starting = roleStatements.filter(({ statement }) =>
       asList(statement.Action).some((action) => action.startsWith('states:')),
@@ -250,11 +271,28 @@ describe('IAM in the packaged template', () => {
     expect(functionsAllowed('states:StartExecution')).toEqual([
       'ingest',
       'ingestQueue',
+      'reconcileRuns',
       'redriveRun',
     ]);
+    expect(functionsAllowed('states:DescribeExecution')).toEqual([
+      'ingest',
+      'ingestQueue',
+      'reconcileRuns',
+    ]);
     for (const { statement } of starting) {
-      expect(asList(statement.Action)).toEqual(['states:StartExecution']);
-      expect(asList(statement.Resource)).toEqual([{ Ref: 'IngestStateMachine' }]);
+      const [action] = asList(statement.Action);
+      expect(asList(statement.Action)).toHaveLength(1);
+      expect(asList(statement.Resource)).toEqual(
+        action === 'states:StartExecution'
+          ? [{ Ref: 'IngestStateMachine' }]
+          : [
+              {
+                'Fn::Sub':
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+                  'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${IngestStateMachine.Name}:*',
+              },
+            ],
+      );
     }
   });
 
