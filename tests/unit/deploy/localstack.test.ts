@@ -27,6 +27,8 @@ const REQUIRED_SERVICES = [
   'secretsmanager',
   'sts',
   'apigatewayv2',
+  // The run reconciler's schedule is an EventBridge rule.
+  'events',
 ];
 
 interface ComposeService {
