@@ -28,22 +28,41 @@ export function createPool(config: Pick<Config, 'databaseUrl' | 'database'>): pg
   return pool;
 }
 
+export interface ConnectionWatch {
+  /** The error that ended the connection, if it has ended. */
+  readonly lost: () => unknown;
+  readonly unwatch: () => void;
+}
+
 /**
  * Watches a client for the death of its connection. pg emits 'error' on a client whose
  * server went away, and pg-pool listens only while the client is idle: checked out, an
  * unheard 'error' would be an uncaught exception that ends the process.
  */
-export function watchConnection(client: pg.ClientBase): {
-  /** The error that ended the connection, if it has ended. */
-  readonly lost: () => unknown;
-  readonly unwatch: () => void;
-} {
+export function watchConnection(client: pg.ClientBase): ConnectionWatch {
   let lost: unknown;
   const onError = (error: unknown) => {
     lost ??= error;
   };
   client.on('error', onError);
   return { lost: () => lost, unwatch: () => client.removeListener('error', onError) };
+}
+
+/**
+ * Checks a client out, watched from the moment pg-pool hands it over. Its callback runs inside
+ * pg-pool's release of the client's previous user, possibly mid-read of the socket, and a death
+ * in that same read would beat the continuation of a promise-returning connect().
+ */
+function checkOut(pool: pg.Pool): Promise<{ client: pg.PoolClient; connection: ConnectionWatch }> {
+  return new Promise((resolve, reject) => {
+    pool.connect((error, client) => {
+      if (error !== undefined || client === undefined) {
+        reject(toAppError(error));
+        return;
+      }
+      resolve({ client, connection: watchConnection(client) });
+    });
+  });
 }
 
 /** Whether ROLLBACK went through: when it did not, the connection is unusable. */
@@ -65,13 +84,7 @@ export async function withTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw toAppError(error);
-  }
-  const connection = watchConnection(client);
+  const { client, connection } = await checkOut(pool);
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');

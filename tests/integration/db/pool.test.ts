@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type TransactionClient, withTransaction } from '../../../lib/db/pool.ts';
+import { createPool, type TransactionClient, withTransaction } from '../../../lib/db/pool.ts';
 import { TransientDatabaseError } from '../../../lib/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
@@ -19,11 +19,7 @@ const KILLS: ReadonlyArray<
 > = [
   [
     'during a query',
-    async (client, terminate) => {
-      const sleeping = client.query('SELECT pg_sleep(30)');
-      await terminate();
-      return sleeping;
-    },
+    (client, terminate) => Promise.all([client.query('SELECT pg_sleep(30)'), terminate()]),
   ],
   [
     'between queries',
@@ -98,6 +94,36 @@ describe('withTransaction when the database terminates its backend', () => {
       expect(rows).toStrictEqual([]);
     },
   );
+
+  it('hears of a death that arrives in the same read as the release that handed the client over', async () => {
+    // Prepare: one connection, a query on it, and a transaction queued behind it
+    const pool = createPool({
+      databaseUrl: database.url,
+      database: { poolMax: 1, statementTimeoutMs: 30_000, ssl: false },
+    });
+    const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const querying = pool.query('SELECT pg_sleep(0.2)');
+    const queued = thrownBy(() => withTransaction(pool, backendPid));
+    await admin.query('SELECT 1');
+    const terminating = admin.query('SELECT pg_sleep(0.3), pg_terminate_backend($1)', [
+      rows[0]?.pid,
+    ]);
+
+    // Act: the event loop is away while the query ends and the backend dies, so one read holds both
+    const until = Date.now() + 1_000;
+    while (Date.now() < until) {
+      // Busy on purpose: nothing may be read from the sockets until both messages wait there.
+    }
+    await Promise.allSettled([querying, terminating]);
+    const error = await queued;
+    await delay(200);
+
+    // Assess
+    expect(uncaught).toStrictEqual([]);
+    expect(error).toBeInstanceOf(TransientDatabaseError);
+    await expect(withTransaction(pool, backendPid)).resolves.not.toBe(rows[0]?.pid);
+    await pool.end();
+  });
 
   it('commits as before when nothing goes wrong', async () => {
     // Act
