@@ -10,6 +10,7 @@ import { readOrCreateSecretFile } from '../lib/crypto/secretFile.ts';
 import { migrate } from '../lib/db/migrate.ts';
 import { loadIngestDefinition } from '../lib/workflow/ingestDefinition.ts';
 import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
+import { type ApiGatewayLimits, type RunningApiGateway, startApiGateway } from './apiGateway.ts';
 import { freePort, type RunningPostgres, startEmbeddedPostgres } from './embeddedPostgres.ts';
 import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
 import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
@@ -38,9 +39,22 @@ const ALL_SCOPES = [
   'system/AuditEvent.r',
 ];
 
+/** A whole number of at least 1 from the environment, or `fallback` when unset. */
+function positiveInteger(name: string, fallback: number): number {
+  const text = env(name);
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`${name} must be a whole number of at least 1, not "${text}"`);
+  }
+  return value;
+}
+
 const dataDir = resolve(env('DATA_DIR') ?? '.data');
 const stops: Array<() => Promise<void>> = [];
 let stopping = false;
+/** How long PORT may stay busy (a stack that is just exiting) before the launcher gives up. */
+const PORT_BUSY_WAIT_MS = 5_000;
 
 function say(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -99,9 +113,26 @@ function waitForReady(child: ChildProcess, marker: string, timeoutMs: number): P
   });
 }
 
+/** The API's front door on PORT; a port that stays busy ends the start with one line naming it. */
+async function startFront(port: number, limits: ApiGatewayLimits): Promise<RunningApiGateway> {
+  const deadline = Date.now() + PORT_BUSY_WAIT_MS;
+  for (;;) {
+    try {
+      return await startApiGateway({ port, limits });
+    } catch (error) {
+      const busy = error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
+      if (!busy) throw error;
+      if (Date.now() >= deadline) {
+        throw new Error(`PORT ${port} is in use by another process; free it or set PORT`);
+      }
+      await new Promise((resolvePromise) => setTimeout(resolvePromise, 250));
+    }
+  }
+}
+
 async function startOffline(
   env: NodeJS.ProcessEnv,
-  ports: { http: number; lambda: number; websocket: number },
+  ports: { offline: number; lambda: number; websocket: number },
 ): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
@@ -114,7 +145,7 @@ async function startOffline(
       '--region',
       REGION,
       '--httpPort',
-      String(ports.http),
+      String(ports.offline),
       '--lambdaPort',
       String(ports.lambda),
       '--websocketPort',
@@ -179,6 +210,11 @@ async function main(): Promise<void> {
   if (userInfo().uid === 0) chmodSync(dataDir, 0o711);
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
+  const front = await startFront(Number(env('PORT') ?? 3000), {
+    maxInFlight: positiveInteger('API_MAX_IN_FLIGHT', 8),
+    maxQueued: positiveInteger('API_MAX_QUEUED', 64),
+    maxQueueWaitMs: 10_000,
+  });
 
   const databaseUrl = await startDatabase();
   await migrate(databaseUrl);
@@ -191,7 +227,8 @@ async function main(): Promise<void> {
   const auth = authConfig({ ...process.env, AUTH_JWT_SECRET_FILE: jwtSecretFile });
 
   const ports = {
-    http: Number(env('PORT') ?? 3000),
+    // serverless-offline listens on loopback behind the front; clients use PORT.
+    offline: await freePort(),
     lambda: await freePort(),
     websocket: await freePort(),
   };
@@ -228,6 +265,12 @@ async function main(): Promise<void> {
     },
     ports,
   );
+  front.forwardTo(ports.offline);
+  // Pushed last so that it stops first: no request reaches a stopping serverless-offline.
+  stops.push(() => front.stop());
+  // Ready means answering through the front; the /health worker is then warm before any burst.
+  const health = await fetch(`${front.url}/health`, { signal: AbortSignal.timeout(60_000) });
+  if (health.status !== 200) throw new Error(`GET /health answered ${health.status}`);
 
   const token =
     auth.keys.kind === 'secret'
@@ -239,7 +282,7 @@ async function main(): Promise<void> {
           ttlSeconds: 12 * 60 * 60,
         })
       : undefined;
-  const api = `http://127.0.0.1:${ports.http}`;
+  const api = front.url;
   say();
   say('Healthcare ETL pipeline: embedded stack running');
   say(`  API             ${api}`);

@@ -1,9 +1,35 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/embeddedPostgres.ts';
-import { processesMentioning, startStack } from './stack.ts';
+import { processesMentioning, processTree, startStack, stillRunning } from './stack.ts';
+
+/** As on a fresh machine: no database, no keys given; the launcher makes its own. */
+function freshMachineEnv(port: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PORT: String(port) };
+  for (const name of [
+    'DATABASE_URL',
+    'KMS_KEY_ID',
+    'LOCAL_MASTER_KEY',
+    'LOCAL_MASTER_KEY_FILE',
+    'AUTH_JWT_SECRET',
+    'AUTH_JWT_SECRET_FILE',
+  ]) {
+    env[name] = '';
+  }
+  return env;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
 
 describe('npm start (local/start.ts) on a fresh data directory', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'etl-launcher-'));
@@ -15,25 +41,14 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
   it('starts its own PostgreSQL, serves the API, and leaves no process behind after SIGTERM', async () => {
     // Prepare
     const port = await freePort();
-    const env: NodeJS.ProcessEnv = { PORT: String(port) };
-    // As on a fresh machine: no database, no keys given; the launcher makes its own.
-    for (const name of [
-      'DATABASE_URL',
-      'KMS_KEY_ID',
-      'LOCAL_MASTER_KEY',
-      'LOCAL_MASTER_KEY_FILE',
-      'AUTH_JWT_SECRET',
-      'AUTH_JWT_SECRET_FILE',
-    ]) {
-      env[name] = '';
-    }
 
     // Act
-    const stack = await startStack({ dataDir, env });
+    const stack = await startStack({ dataDir, env: freshMachineEnv(port) });
     const health = await fetch(`${stack.apiUrl}/health`);
+    const tree = processTree(stack.child.pid ?? 0);
     const running = {
       postgres: processesMentioning(join(dataDir, 'postgres')).length,
-      offline: processesMentioning(`--httpPort ${port}`).length,
+      offline: tree.filter(({ pid }) => commandLine(pid).includes('serverless.js offline')).length,
     };
     const exitCode = await stack.stop();
 
@@ -43,12 +58,40 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
     expect(running.postgres).toBeGreaterThan(0);
     expect(running.offline).toBe(1);
     expect(exitCode).toBe(0);
+    expect(stillRunning(tree)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
-    expect(processesMentioning(`--httpPort ${port}`)).toEqual([]);
     // PostgreSQL shut down cleanly: it removes its pid file only then.
     expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
     for (const secret of ['master.key', 'jwt-secret', 'postgres.password']) {
       expect(existsSync(join(dataDir, secret)), secret).toBe(true);
     }
+  });
+
+  it('exits non-zero with one line naming PORT when the port stays busy', async () => {
+    // Prepare
+    const port = await freePort();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+
+    // Act
+    const launcher = spawn(process.execPath, ['local/start.ts'], {
+      env: { ...process.env, ...freshMachineEnv(port), DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    launcher.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const exitCode = await new Promise<number | null>((resolve) =>
+      launcher.once('exit', (code) => resolve(code)),
+    );
+    await new Promise<void>((resolve) => holder.close(() => resolve()));
+
+    // Assess
+    expect(exitCode).not.toBe(0);
+    expect(stderr.trim().split('\n')).toEqual([
+      `npm start failed: PORT ${port} is in use by another process; free it or set PORT`,
+    ]);
+    expect(processesMentioning(dataDir)).toEqual([]);
   });
 });
