@@ -13,6 +13,7 @@ import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
 import { type ApiGatewayLimits, type RunningApiGateway, startApiGateway } from './apiGateway.ts';
 import { freePort, type RunningPostgres, startEmbeddedPostgres } from './embeddedPostgres.ts';
 import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
+import { LaunchedProcesses, stopStalePostmaster } from './launchedProcesses.ts';
 import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
 
 /**
@@ -52,6 +53,7 @@ function positiveInteger(name: string, fallback: number): number {
 
 const dataDir = resolve(env('DATA_DIR') ?? '.data');
 const stops: Array<() => Promise<void>> = [];
+let launched: LaunchedProcesses | undefined;
 let stopping = false;
 /** How long PORT may stay busy (a stack that is just exiting) before the launcher gives up. */
 const PORT_BUSY_WAIT_MS = 5_000;
@@ -70,6 +72,8 @@ async function startDatabase(): Promise<string> {
   const external = env('DATABASE_URL');
   if (external !== undefined) return external;
   const clusterDir = join(dataDir, 'postgres');
+  // A launcher killed alone leaves its postmaster holding the cluster.
+  await stopStalePostmaster(clusterDir);
   const server: RunningPostgres = await startEmbeddedPostgres({
     dataDir: clusterDir,
     persistent: true,
@@ -154,6 +158,7 @@ async function startOffline(
     // Its own process group, so stopping it stops every worker it started.
     { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
+  if (child.pid !== undefined) launched?.started(child.pid);
   child.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
   child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
   stops.push(() => stopChild(child));
@@ -200,6 +205,7 @@ async function shutdown(code: number): Promise<void> {
       );
     }
   }
+  launched?.clear();
   say('Stopped.');
   process.exit(code);
 }
@@ -210,6 +216,7 @@ async function main(): Promise<void> {
   if (userInfo().uid === 0) chmodSync(dataDir, 0o711);
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
+  launched = await LaunchedProcesses.reclaim(dataDir);
   const front = await startFront(Number(env('PORT') ?? 3000), {
     maxInFlight: positiveInteger('API_MAX_IN_FLIGHT', 8),
     maxQueued: positiveInteger('API_MAX_QUEUED', 64),

@@ -67,6 +67,39 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
     }
   });
 
+  it.each([
+    { killed: 'its whole process group', target: (pid: number) => -pid },
+    { killed: 'the launcher alone', target: (pid: number) => pid },
+  ])(
+    'starts again at once on the same data directory and PORT after SIGKILL of $killed',
+    async ({ target }) => {
+      // Prepare
+      const port = await freePort();
+      const env = freshMachineEnv(port);
+      const crashed = await startStack({ dataDir, env, ownProcessGroup: true });
+      const crashedTree = processTree(crashed.child.pid ?? 0);
+      process.kill(target(crashed.child.pid ?? 0), 'SIGKILL');
+      await crashed.stop();
+
+      // Act
+      const started = performance.now();
+      const stack = await startStack({ dataDir, env, ownProcessGroup: true });
+      const restartMs = performance.now() - started;
+      const health = await fetch(`${stack.apiUrl}/health`);
+      const tree = processTree(stack.child.pid ?? 0);
+      const exitCode = await stack.stop();
+
+      // Assess
+      console.info(`restarted after SIGKILL in ${Math.round(restartMs)} ms`);
+      expect(stack.apiUrl).toBe(`http://127.0.0.1:${port}`);
+      expect(health.status).toBe(200);
+      expect(exitCode).toBe(0);
+      expect(stillRunning([...crashedTree, ...tree])).toEqual([]);
+      expect(processesMentioning(dataDir)).toEqual([]);
+      expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    },
+  );
+
   it('exits non-zero with one line naming PORT when the port stays busy', async () => {
     // Prepare
     const port = await freePort();
