@@ -8,6 +8,7 @@ import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
 import { classifyBatch } from '../../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../../lib/pipeline/intake.ts';
 import { createLogger } from '../../lib/runtime.ts';
+import { loadIngestDefinition } from '../../lib/workflow/ingestDefinition.ts';
 import { type ExecutionRecord, InProcessWorkflow } from '../../lib/workflow/inProcessWorkflow.ts';
 import {
   createStageHandler,
@@ -115,4 +116,16 @@ export function flatRecord(overrides: Record<string, unknown> = {}): Record<stri
     consent: { data_sharing: true, research: false },
     ...overrides,
   };
+}
+
+/** The ASL's MaxAttempts for the transient errors of one Task state: what a test expects. */
+export function transientMaxAttempts(state: TaskState): number {
+  const definition = loadIngestDefinition() as unknown as {
+    States: Record<string, { Retry?: Array<{ ErrorEquals: string[]; MaxAttempts?: number }> }>;
+  };
+  const retrier = definition.States[state]?.Retry?.find((retry) =>
+    retry.ErrorEquals.includes('TransientDatabaseError'),
+  );
+  if (retrier?.MaxAttempts === undefined) throw new Error(`${state} has no transient retrier`);
+  return retrier.MaxAttempts;
 }

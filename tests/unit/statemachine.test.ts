@@ -10,6 +10,8 @@ interface Retrier {
   readonly IntervalSeconds?: number;
   readonly MaxAttempts?: number;
   readonly BackoffRate?: number;
+  readonly MaxDelaySeconds?: number;
+  readonly JitterStrategy?: string;
 }
 
 interface Catcher {
@@ -126,6 +128,27 @@ describe('statemachine/ingest.asl.json', () => {
     expect(first?.BackoffRate).toBeGreaterThan(1);
     expect(first?.MaxAttempts).toBeGreaterThanOrEqual(2);
   });
+
+  it.each(TASK_STATES)(
+    'keeps retrying %s through a database failover or a spell of dropped connections',
+    (name) => {
+      // Prepare
+      const [first] = stateNamed(name).Retry ?? [];
+      const interval = first?.IntervalSeconds ?? 1;
+      const cap = first?.MaxDelaySeconds ?? Number.POSITIVE_INFINITY;
+      const waits = Array.from({ length: first?.MaxAttempts ?? 3 }, (_, attempt) =>
+        Math.min(cap, interval * (first?.BackoffRate ?? 2) ** attempt),
+      );
+
+      // Act: full jitter waits a uniform fraction of each backoff, half of it on average
+      const expectedSeconds = waits.reduce((sum, wait) => sum + wait, 0) / 2;
+
+      // Assess: an RDS Multi-AZ failover takes a minute or two; the embedded stack's e2e kills for 30 s
+      expect(first?.JitterStrategy).toBe('FULL');
+      expect(expectedSeconds).toBeGreaterThanOrEqual(90);
+      expect(cap).toBeLessThanOrEqual(30);
+    },
+  );
 
   it.each(TASK_STATES)('retries %s on the Lambda service errors', (name) => {
     // Act

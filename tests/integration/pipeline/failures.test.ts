@@ -7,7 +7,7 @@ import { KeyServiceRefusedError, KeyServiceUnavailableError } from '../../../lib
 import { acceptSubmission } from '../../../lib/pipeline/intake.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
-import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
+import { createTestPipeline, flatRecord, transientMaxAttempts } from '../../helpers/pipeline.ts';
 
 async function count(database: TestDatabase, table: string): Promise<number> {
   const { rows } = await database.pool.query<{ n: number }>(
@@ -137,7 +137,9 @@ describe('failures through the ASL Retry and Catch', () => {
 
     // Assess
     expect(execution.status).toBe('FAILED');
-    expect(execution.events.filter((e) => e.type === 'StateRetried')).toHaveLength(4);
+    expect(execution.events.filter((e) => e.type === 'StateRetried')).toHaveLength(
+      transientMaxAttempts('Transform'),
+    );
     expect((await findIngestRun(database.pool, runId))?.errorCode).toBe('key-service-unavailable');
     expect(await count(database, 'patients')).toBe(0);
   });

@@ -18,7 +18,6 @@ import {
 import type { IntakeDependencies } from '../../../lib/pipeline/intake.ts';
 import { redriveRun } from '../../../lib/pipeline/runExecutions.ts';
 import type { RunOutcome, StageResult } from '../../../lib/pipeline/stages.ts';
-import { loadIngestDefinition } from '../../../lib/workflow/ingestDefinition.ts';
 import {
   type ExecutionRecord,
   InProcessWorkflow,
@@ -32,7 +31,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
-import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
+import { createTestPipeline, flatRecord, transientMaxAttempts } from '../../helpers/pipeline.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 import { RecordingStarter } from '../../helpers/workflowStarters.ts';
 
@@ -51,18 +50,6 @@ function wrapped(
       around(() => real(event, context)),
     ),
   };
-}
-
-/** The ASL's MaxAttempts for the transient errors of one Task state: what a test expects. */
-function transientMaxAttempts(state: TaskState): number {
-  const definition = loadIngestDefinition() as unknown as {
-    States: Record<string, { Retry?: Array<{ ErrorEquals: string[]; MaxAttempts?: number }> }>;
-  };
-  const retrier = definition.States[state]?.Retry?.find((retry) =>
-    retry.ErrorEquals.includes('TransientDatabaseError'),
-  );
-  if (retrier?.MaxAttempts === undefined) throw new Error(`${state} has no transient retrier`);
-  return retrier.MaxAttempts;
 }
 
 function retriesOf(execution: ExecutionRecord): string[] {
