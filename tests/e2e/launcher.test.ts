@@ -31,6 +31,25 @@ function commandLine(pid: number): string {
   }
 }
 
+/** Runs local/start.ts expecting it to give up: its exit code and its stderr lines. */
+async function failedStart(
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ exitCode: number | null; stderr: string[] }> {
+  const launcher = spawn(process.execPath, ['local/start.ts'], {
+    env: { ...process.env, ...env, DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  launcher.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const exitCode = await new Promise<number | null>((resolve) =>
+    launcher.once('exit', (code) => resolve(code)),
+  );
+  return { exitCode, stderr: stderr.trim().split('\n') };
+}
+
 describe('npm start (local/start.ts) on a fresh data directory', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'etl-launcher-'));
 
@@ -107,24 +126,31 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
     await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
 
     // Act
-    const launcher = spawn(process.execPath, ['local/start.ts'], {
-      env: { ...process.env, ...freshMachineEnv(port), DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    launcher.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const exitCode = await new Promise<number | null>((resolve) =>
-      launcher.once('exit', (code) => resolve(code)),
-    );
+    const { exitCode, stderr } = await failedStart(dataDir, freshMachineEnv(port));
     await new Promise<void>((resolve) => holder.close(() => resolve()));
 
     // Assess
     expect(exitCode).not.toBe(0);
-    expect(stderr.trim().split('\n')).toEqual([
+    expect(stderr).toEqual([
       `npm start failed: PORT ${port} is in use by another process; free it or set PORT`,
     ]);
     expect(processesMentioning(dataDir)).toEqual([]);
+  });
+
+  it('refuses to start on a data directory whose launcher is running', async () => {
+    // Prepare
+    const stack = await startStack({ dataDir, env: freshMachineEnv(await freePort()) });
+
+    // Act
+    const second = await failedStart(dataDir, freshMachineEnv(await freePort()));
+    const health = await fetch(`${stack.apiUrl}/health`);
+    await stack.stop();
+
+    // Assess
+    expect(second.exitCode).not.toBe(0);
+    expect(second.stderr).toEqual([
+      `npm start failed: another npm start (pid ${stack.child.pid}) is running on DATA_DIR ${dataDir}`,
+    ]);
+    expect(health.status).toBe(200);
   });
 });
