@@ -104,6 +104,8 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
       const started = performance.now();
       const stack = await startStack({ dataDir, env, ownProcessGroup: true });
       const restartMs = performance.now() - started;
+      // serverless-offline, in its own group, would otherwise outlive the kill by about 10 s.
+      const leftOver = stillRunning(crashedTree);
       const health = await fetch(`${stack.apiUrl}/health`);
       const tree = processTree(stack.child.pid ?? 0);
       const exitCode = await stack.stop();
@@ -112,6 +114,7 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
       console.info(`restarted after SIGKILL in ${Math.round(restartMs)} ms`);
       expect(stack.apiUrl).toBe(`http://127.0.0.1:${port}`);
       expect(health.status).toBe(200);
+      expect(leftOver).toEqual([]);
       expect(exitCode).toBe(0);
       expect(stillRunning([...crashedTree, ...tree])).toEqual([]);
       expect(processesMentioning(dataDir)).toEqual([]);
