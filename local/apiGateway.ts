@@ -241,12 +241,12 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
             keep({ status: 200, headers, body: Buffer.concat(chunks) });
           }
         });
+        upstream.on('error', () => problem(response, 502));
         if (response.destroyed) {
           upstream.resume();
           return;
         }
         response.writeHead(upstream.statusCode ?? 502, responseHeaders);
-        upstream.on('error', () => problem(response, 502));
         upstream.pipe(response);
       });
       outgoing.on('error', () => problem(response, 502));
