@@ -119,12 +119,17 @@ function invalidBody(message: string, keyword: string, problem: string): InputVa
 
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
+/**
+ * A body some front end (API Gateway, SQS) already decoded as text: U+FFFD is the only trace
+ * it leaves of invalid bytes, and a lone surrogate cannot have come from UTF-8 at all.
+ */
+export function checkDecodedText(body: string): string {
+  if (!body.isWellFormed() || body.includes(REPLACEMENT_CHARACTER)) throw invalidUtf8();
+  return body;
+}
+
 function decodeText(body: string, isBase64Encoded: boolean): string {
-  if (!isBase64Encoded) {
-    // The front end decoded a text body already: U+FFFD is the only trace it leaves of invalid bytes.
-    if (!body.isWellFormed() || body.includes(REPLACEMENT_CHARACTER)) throw invalidUtf8();
-    return body;
-  }
+  if (!isBase64Encoded) return checkDecodedText(body);
   try {
     return utf8.decode(Buffer.from(body, 'base64'));
   } catch {

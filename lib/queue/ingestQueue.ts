@@ -29,7 +29,7 @@
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type AppError, InputValidationError, toAppError } from '../errors.ts';
-import { checkMediaType } from '../http/body.ts';
+import { checkDecodedText, checkMediaType } from '../http/body.ts';
 import { JSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
 import { INGEST_MEDIA_TYPES } from '../pipeline/envelopes.ts';
 import { type BatchRequest, type IntakeDependencies, submitBatch } from '../pipeline/intake.ts';
@@ -91,7 +91,7 @@ function derivedIdempotencyKey(messageId: string): string {
 export function batchRequestOf(record: SQSRecord, actor: string): BatchRequest {
   const named = stringAttribute(record, CONTENT_TYPE_ATTRIBUTE);
   return {
-    raw: record.body,
+    raw: checkDecodedText(record.body),
     contentType: checkMediaType(named ?? JSON_MEDIA_TYPE, INGEST_MEDIA_TYPES),
     actor,
     source: 'queue',

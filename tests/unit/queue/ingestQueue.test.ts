@@ -75,6 +75,24 @@ describe('batchRequestOf: the ingest request an SQS message makes', () => {
     },
   );
 
+  it.each([
+    ['a U+FFFD, what invalid bytes become', '{"records": [{"name": "Ma\uFFFDe"}]}'],
+    ['a lone surrogate', '{"records": [{"name": "Ma\uD800e"}]}'],
+  ])('refuses a body holding %s as invalid UTF-8 (400)', async (_what, text) => {
+    // Prepare
+    const record = sqsRecord({ messageId, body: text });
+
+    // Act
+    const error = await thrownBy(async () => batchRequestOf(record, actor));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect(error).toMatchObject({
+      statusCode: 400,
+      problems: [expect.objectContaining({ path: '', keyword: 'encoding' })],
+    });
+  });
+
   it('uses the idempotencyKey attribute as the Idempotency-Key', () => {
     // Prepare
     const record = sqsRecord({
