@@ -17,6 +17,7 @@ const POSTING_CONCURRENCY = 4;
 const REFUSING_EVERY = 5;
 /** The killing stops when every run has ended or after this long: the ASL's retries outlast it. */
 const KILLING_AT_MOST_MS = 30_000;
+const UNANSWERED_IN_A_ROW_MEANS_DOWN = 10;
 /** Bounds the whole test: the stack is slow under the killing, on two shared cores. */
 const RUNS_END_WITHIN_MS = 360_000;
 
@@ -72,16 +73,20 @@ async function callRetrying(
   send: () => Promise<ApiResponse>,
   deadline: number,
 ): Promise<ApiResponse> {
+  let unansweredInARow = 0;
   for (;;) {
     let response: ApiResponse;
     try {
       response = await send();
     } catch (error) {
       figures.unanswered += 1;
-      if (Date.now() > deadline) throw error;
+      unansweredInARow += 1;
+      // Ten refusals in a row: the stack is gone, and waiting out the deadline would hide it.
+      if (unansweredInARow >= UNANSWERED_IN_A_ROW_MEANS_DOWN || Date.now() > deadline) throw error;
       await delay(1_000);
       continue;
     }
+    unansweredInARow = 0;
     if (Date.now() > deadline) return response;
     if (response.status === 502 || response.status === 504) {
       figures.gatewayErrors += 1;
