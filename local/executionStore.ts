@@ -112,6 +112,10 @@ export class ExecutionStore {
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         await client.query(SCHEMA);
+        // Step Functions keeps a Standard workflow's ended executions for 90 days; so does this.
+        await client.query(
+          `DELETE FROM local_stepfunctions.executions WHERE stop_date < now() - interval '90 days'`,
+        );
         await client.query('COMMIT');
         client.release();
       } catch (error) {
