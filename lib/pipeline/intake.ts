@@ -136,7 +136,8 @@ async function settleRetry(deps: IntakeDependencies, runId: string): Promise<Sub
     (run.status === 'queued' || run.status === 'running') &&
     deps.now().getTime() - run.updatedAt.getTime() >= idleMs
   ) {
-    if ((await reconcileRun(deps, run)) === 'resumed') outcome = 'resumed';
+    // Not published: this retry re-drives the run at once, and its end is published then.
+    if ((await reconcileRun(deps, run, { publishes: false })) === 'resumed') outcome = 'resumed';
     run = (await findIngestRun(deps.pool, runId)) ?? run;
   }
   if (run.status === 'failed') {

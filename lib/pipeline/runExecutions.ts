@@ -1,4 +1,5 @@
 import {
+  failRunOfEndedExecution,
   findIngestRun,
   type IngestRun,
   listIdleRuns,
@@ -82,11 +83,13 @@ export const ENDED_EXECUTION_CODES: Readonly<
 /**
  * Settles one unfinished run against its current execution. A missing execution is started
  * under the same name (every stage is idempotent, so the committed ones return at once); an
- * ended one fails the run with a reason and publishes its outcome, as the ASL's failure path does.
+ * ended one fails the run with a reason and, when `publishes`, sends its outcome, as the
+ * ASL's failure path does. A run that ended or was re-driven meanwhile is left as it is.
  */
 export async function reconcileRun(
   deps: RunExecutionDependencies,
   run: IngestRun,
+  options: { readonly publishes: boolean },
 ): Promise<Reconciliation> {
   const state = await deps.workflow.executionState(run.id, run.redrives);
   if (state === 'RUNNING') return 'executing';
@@ -94,12 +97,9 @@ export async function reconcileRun(
     await startWorkflow(deps, run.id, run.redrives);
     return 'resumed';
   }
-  const failed = await markIngestRunFailed(deps.pool, run.id, ENDED_EXECUTION_CODES[state]);
-  // The run ended meanwhile, by its own execution: nothing was changed.
-  if (failed?.status !== 'failed' || failed.errorCode !== ENDED_EXECUTION_CODES[state]) {
-    return 'executing';
-  }
-  await publish(deps, run.id);
+  const code = ENDED_EXECUTION_CODES[state];
+  if (!(await failRunOfEndedExecution(deps.pool, run.id, run.redrives, code))) return 'executing';
+  if (options.publishes) await publish(deps, run.id);
   return 'failed';
 }
 
@@ -125,7 +125,7 @@ export async function reconcileIdleRuns(
   for (const run of await listIdleRuns(deps.pool, settings.idleSeconds, settings.maxRuns)) {
     summary.checked += 1;
     try {
-      summary[await reconcileRun(deps, run)] += 1;
+      summary[await reconcileRun(deps, run, { publishes: true })] += 1;
     } catch (error) {
       summary.errors += 1;
       deps.logger.warn('run not reconciled', { runId: run.id, code: toAppError(error).code });

@@ -156,6 +156,25 @@ export async function markIngestRunFailed(
 }
 
 /**
+ * Fails an unfinished run whose execution `redrives` ended without ending it. Nothing changes
+ * when the run ended meanwhile, or was re-driven to a later execution: true when it did fail.
+ */
+export async function failRunOfEndedExecution(
+  db: Queryable,
+  id: string,
+  redrives: number,
+  errorCode: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE ingest_runs
+     SET status = 'failed', error_code = $3, finished_at = now(), updated_at = now()
+     WHERE id = $1 AND status IN ('queued', 'running') AND redrives = $2`,
+    [id, redrives, errorCode],
+  );
+  return rowCount === 1;
+}
+
+/**
  * Puts a failed run back to running for a re-drive, counting it; the stages that committed
  * stay done. Returns the new re-drive count, or undefined when the run is not failed.
  */
