@@ -92,11 +92,51 @@ function fromRow(row: ExecutionRow): StoredExecution {
   };
 }
 
+/** The advisory-lock namespace of state machines run by a local endpoint. */
+const OWNER_LOCK = 734_021_811;
+
 export class ExecutionStore {
   readonly #pool: pg.Pool;
+  readonly #databaseUrl: string;
+  #owner: pg.Client | undefined;
+  #closed = false;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, databaseUrl: string) {
     this.#pool = pool;
+    this.#databaseUrl = databaseUrl;
+  }
+
+  /**
+   * Makes this process the one that runs `stateMachineArn`'s executions on this database (a
+   * session lock, held as long as the store is open): two would resume each other's. False
+   * when another process holds it. Lost with its connection, the lock is taken again.
+   */
+  async claim(stateMachineArn: string): Promise<boolean> {
+    const owner = new pg.Client({ connectionString: this.#databaseUrl });
+    owner.on('error', () => undefined);
+    await owner.connect();
+    const { rows } = await owner.query<{ claimed: boolean }>(
+      'SELECT pg_try_advisory_lock($1::integer, hashtext($2)) AS claimed',
+      [OWNER_LOCK, stateMachineArn],
+    );
+    if (rows[0]?.claimed !== true) {
+      await owner.end();
+      return false;
+    }
+    this.#owner = owner;
+    owner.once('end', () => void this.#reclaim(stateMachineArn));
+    return true;
+  }
+
+  async #reclaim(stateMachineArn: string): Promise<void> {
+    for (let delay = 100; !this.#closed; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        if (await this.claim(stateMachineArn)) return;
+      } catch {
+        // The database is unreachable for now; the lock is free as long as no one holds it.
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 
   /** Connects to `databaseUrl` and creates the schema when it is missing. */
@@ -126,7 +166,7 @@ export class ExecutionStore {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new ExecutionStore(pool);
+    return new ExecutionStore(pool, databaseUrl);
   }
 
   /** Records a new execution; false when one of that ARN already exists. */
@@ -223,6 +263,8 @@ export class ExecutionStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    await this.#owner?.end().catch(() => undefined);
     await this.#pool.end();
   }
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { toAppError } from '../lib/errors.ts';
 import type { ExecutionStatus, ExecutionStore, StoredExecution } from './executionStore.ts';
 
 /**
@@ -219,6 +220,11 @@ export async function startLocalStepFunctions(
   const machine = new StateMachine(options.definition);
   const stateMachineArn = `arn:aws:states:${options.region}:${ACCOUNT}:stateMachine:${options.stateMachineName}`;
   const { store } = options;
+  if (store !== undefined && !(await store.claim(stateMachineArn))) {
+    throw new Error(
+      `another local Step Functions endpoint runs ${options.stateMachineName} on this database`,
+    );
+  }
   /** Executions this process runs, and (without a store) every one it ran. */
   const executions = new Map<string, Execution>();
   let stopping = false;
@@ -232,8 +238,21 @@ export async function startLocalStepFunctions(
       try {
         await write();
         return;
-      } catch {
-        if (stopping) return;
+      } catch (error) {
+        // A write the database refuses for what it holds would be refused forever.
+        if (stopping || !toAppError(error).retryable) return;
+        await pause(delay);
+      }
+    }
+  }
+
+  /** A store read that rides out dropped connections, a few times, then fails. */
+  async function retried<T>(read: () => Promise<T>): Promise<T> {
+    for (let attempt = 1, delay = 50; ; attempt += 1, delay = Math.min(delay * 2, 1_000)) {
+      try {
+        return await read();
+      } catch (error) {
+        if (attempt >= 10 || !toAppError(error).retryable) throw error;
         await pause(delay);
       }
     }
@@ -371,8 +390,14 @@ export async function startLocalStepFunctions(
       if (existing.input === input) return { executionArn, startDate: seconds(existing.startDate) };
       throw new ServiceError('ExecutionAlreadyExists', 'execution already exists');
     };
-    const existing = executions.get(executionArn) ?? (await store?.find(executionArn));
-    if (existing !== undefined) return sameExecution(existing);
+    const live = executions.get(executionArn);
+    if (live !== undefined) return sameExecution(live);
+    const stored = await store?.find(executionArn);
+    if (stored !== undefined) {
+      // Stored by a start whose answer was lost (the caller retries): it runs from now on.
+      if (stored.status === 'RUNNING' && stored.input === input) await takeUp(stored);
+      return sameExecution(stored);
+    }
     try {
       JSON.parse(input);
     } catch {
@@ -395,31 +420,47 @@ export async function startLocalStepFunctions(
     // Durable before it is acknowledged, as StartExecution is.
     if (store !== undefined && !(await store.insert({ ...execution, ...NOT_ENDED }))) {
       const raced = await store.find(executionArn);
-      if (raced !== undefined) return sameExecution(raced);
+      if (raced !== undefined) {
+        if (raced.status === 'RUNNING' && raced.input === input) await takeUp(raced);
+        return sameExecution(raced);
+      }
     }
     executions.set(executionArn, execution);
     begin(execution, false);
     return { executionArn, startDate: seconds(execution.startDate) };
   }
 
+  /**
+   * Runs a stored RUNNING execution that no part of this process runs: this process alone runs
+   * the state machine (ExecutionStore.claim), so nothing else does either. One that had begun
+   * is resumed; one whose start was stored but never begun starts now.
+   */
+  async function takeUp(stored: StoredExecution): Promise<boolean> {
+    if (store === undefined) return false;
+    const events = (await retried(() => store.events(stored.executionArn))) as HistoryEntry[];
+    const resumes =
+      events.length === 0 ? 0 : await retried(() => store.markResumed(stored.executionArn));
+    // Another request took it up while this one read the store.
+    if (executions.has(stored.executionArn)) return false;
+    const execution = fromStore(stored, events);
+    executions.set(execution.executionArn, execution);
+    if (events.length === 0) {
+      begin(execution, false);
+      return true;
+    }
+    execution.resumes = resumes;
+    execution.resumeDate = Date.now();
+    execution.events.push({ type: 'ExecutionResumed', timestamp: execution.resumeDate, resumes });
+    persistEvents(execution);
+    begin(execution, true);
+    return true;
+  }
+
   async function resumeInterrupted(): Promise<number> {
     if (store === undefined) return 0;
     let resumed = 0;
-    for (const stored of await store.running(stateMachineArn)) {
-      if (executions.has(stored.executionArn)) continue;
-      const events = (await store.events(stored.executionArn)) as HistoryEntry[];
-      const execution = fromStore(stored, events);
-      execution.resumes = await store.markResumed(stored.executionArn);
-      execution.resumeDate = Date.now();
-      execution.events.push({
-        type: 'ExecutionResumed',
-        timestamp: execution.resumeDate,
-        resumes: execution.resumes,
-      });
-      persistEvents(execution);
-      executions.set(execution.executionArn, execution);
-      begin(execution, true);
-      resumed += 1;
+    for (const stored of await retried(() => store.running(stateMachineArn))) {
+      if (!executions.has(stored.executionArn) && (await takeUp(stored))) resumed += 1;
     }
     return resumed;
   }

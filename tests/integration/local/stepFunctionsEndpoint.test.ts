@@ -261,4 +261,64 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     // ExecutionStarted, entered and exited for each state, ExecutionSucceeded.
     expect(rows[0]?.events).toBe(2 + 2 * HAPPY_PATH.length);
   });
+
+  it('refuses a second endpoint running the same state machine on the same database', async () => {
+    // Prepare
+    const { endpoint } = await start(new Stages(), 'owned');
+
+    // Act
+    const second = startLocalStepFunctions({
+      definition: loadIngestDefinition(),
+      stateMachineName: 'owned',
+      region: REGION,
+      invokeTask: new Stages().invoke,
+      store: await ExecutionStore.open(database.url),
+    });
+
+    // Assess
+    await expect(second).rejects.toThrow(
+      'another local Step Functions endpoint runs owned on this database',
+    );
+    await stopped(endpoint);
+    const third = await start(new Stages(), 'owned');
+    expect(third.endpoint.stateMachineArn).toBe(endpoint.stateMachineArn);
+  });
+
+  it('runs an execution whose start was stored but not answered, when the caller retries it', async () => {
+    // Prepare: the row committed, the answer lost, nothing running it.
+    const stages = new Stages();
+    const { endpoint, client } = await start(stages, 'unanswered');
+    const runId = randomUUID();
+    const input = JSON.stringify({ runId });
+    const executionArn = `${endpoint.stateMachineArn.replace(':stateMachine:', ':execution:')}:${runId}`;
+    const writer = await ExecutionStore.open(database.url);
+    await writer.insert({
+      executionArn,
+      stateMachineArn: endpoint.stateMachineArn,
+      name: runId,
+      input,
+      status: 'RUNNING',
+      startDate: Date.now(),
+      stopDate: undefined,
+      output: undefined,
+      error: undefined,
+      cause: undefined,
+      resumes: 0,
+    });
+    await writer.close();
+
+    // Act
+    const retried = await client.send(
+      new StartExecutionCommand({ stateMachineArn: endpoint.stateMachineArn, name: runId, input }),
+    );
+    const ended = await until('the execution to succeed', async () => {
+      const described = await client.send(new DescribeExecutionCommand({ executionArn }));
+      return described.status === 'SUCCEEDED' ? described : undefined;
+    });
+
+    // Assess
+    expect(retried.executionArn).toBe(executionArn);
+    expect(ended.redriveCount).toBeUndefined();
+    expect(stages.calls).toEqual(TASKS);
+  });
 });
