@@ -23,7 +23,8 @@ export const WORKFLOW_START_FAILED = 'workflow-start-failed';
 
 /**
  * Starts execution `attempt` of a run. A run whose workflow cannot be started is marked
- * failed, so nothing waits forever unseen, and the caller gets a 503.
+ * failed, so nothing waits forever unseen, and the caller gets a 503; unless the execution
+ * exists after all (a start can fail after the service took it: a timeout, a lost answer).
  */
 export async function startWorkflow(
   deps: RunExecutionDependencies,
@@ -33,6 +34,8 @@ export async function startWorkflow(
   try {
     await deps.workflow.start(runId, attempt);
   } catch (error) {
+    const state = await deps.workflow.executionState(runId, attempt).catch(() => 'MISSING');
+    if (state !== 'MISSING') return;
     await markIngestRunFailed(deps.pool, runId, WORKFLOW_START_FAILED);
     throw error instanceof ServiceUnavailableError
       ? error

@@ -43,7 +43,10 @@ class ScriptedStarter implements WorkflowStarter {
   }
 
   async executionState(runId: string, attempt: number): Promise<ExecutionState> {
-    const started = this.calls.some((call) => call.runId === runId && call.attempt === attempt);
+    const started = this.calls.some(
+      (call, index) =>
+        call.runId === runId && call.attempt === attempt && !this.#failing.has(index + 1),
+    );
     return started ? 'RUNNING' : 'MISSING';
   }
 }
