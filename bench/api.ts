@@ -2,7 +2,7 @@
  * `npm run bench:api`: the HTTP API under load, with autocannon. POST /api/v1/ingest of
  * 100-record flat batches at 16 connections for 20 s, and GET /health beside it in the same
  * run: requests per second, p50 and p99 latency, and ingest latency over health latency (the
- * health route costs serverless-offline's own overhead and nothing else).
+ * health route costs the stack's front and serverless-offline's own overhead, nothing else).
  *
  *   npm run bench:api -- [--url URL --token TOKEN] [--duration S] [--connections N] [--json FILE]
  *
