@@ -79,6 +79,42 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
+const LOCK_FILE = 'launcher.lock';
+
+/**
+ * Makes this launcher the one on `dataDir`, by creating its lock file exclusively: two started
+ * at the same instant cannot both pass, nor one stop the other's PostgreSQL as a leftover. A
+ * lock whose launcher is dead (killed) is taken over.
+ */
+function claimDataDir(dataDir: string): void {
+  const lock = join(dataDir, LOCK_FILE);
+  const self = identityOf(process.pid);
+  if (self === undefined) throw new Error('cannot read /proc for this process');
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      writeFileSync(lock, JSON.stringify(self), { flag: 'wx', mode: 0o600 });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder: unknown;
+    try {
+      holder = JSON.parse(readFileSync(lock, 'utf8'));
+    } catch {
+      holder = undefined;
+    }
+    // Unreadable: another launcher is writing it this very moment.
+    if (!isIdentity(holder)) break;
+    if (isAlive(holder)) {
+      throw new Error(`another npm start (pid ${holder.pid}) is running on DATA_DIR ${dataDir}`);
+    }
+    rmSync(lock, { force: true });
+  }
+  throw new Error(
+    `another npm start is starting on DATA_DIR ${dataDir} (if none is, remove ${lock})`,
+  );
+}
+
 export class LaunchedProcesses {
   readonly #file: string;
   readonly #ledger: Ledger;
@@ -94,6 +130,7 @@ export class LaunchedProcesses {
    */
   static async reclaim(dataDir: string): Promise<LaunchedProcesses> {
     const file = join(dataDir, 'launcher.json');
+    claimDataDir(dataDir);
     const previous = existsSync(file) ? parseLedger(readFileSync(file, 'utf8')) : undefined;
     if (previous !== undefined) {
       if (isAlive(previous.launcher)) {
@@ -123,6 +160,7 @@ export class LaunchedProcesses {
   /** After a clean stop nothing is left to reclaim. */
   clear(): void {
     rmSync(this.#file, { force: true });
+    rmSync(this.#file.replace(/launcher\.json$/, LOCK_FILE), { force: true });
   }
 
   #write(): void {
