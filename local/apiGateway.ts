@@ -186,7 +186,9 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
   let upstreamPort: number | undefined;
   const apiSlots = new Slots(options.limits);
   const healthSlots = new Slots(HEALTH_LIMITS);
-  const agent = new Agent({ keepAlive: true });
+  // A fresh loopback connection per request: a kept-alive one can be closed by serverless-offline
+  // (its idle timeout) just as it is reused, which fails a request that never reached a Lambda.
+  const agent = new Agent({ keepAlive: false });
   const cache = new Map<string, CachedDocument>();
   // One request fills a document's cache entry; the others of a burst wait for it.
   const filling = new Map<string, Promise<void>>();
