@@ -1,7 +1,8 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
-import { parseJson, readBody } from '../../lib/http/body.ts';
+import { readBody } from '../../lib/http/body.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
+import { parseJson } from '../../lib/json.ts';
 import { changeConsent } from '../../lib/patients/consentChanges.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 

@@ -1,6 +1,7 @@
 /**
- * Reading a request body: media type, size, encoding and JSON syntax are checked here,
- * before any schema sees the document. No error raised here quotes the body: it may be PHI.
+ * Reading a request body: media type, size and encoding are checked here, JSON syntax by
+ * `parseJson` (lib/json.ts), before any schema sees the document. No error raised here quotes
+ * the body: it may be PHI.
  */
 import { Buffer } from 'node:buffer';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -10,9 +11,6 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from '../errors.ts';
-
-/** Deeper documents are refused before parsing, so hostile nesting cannot exhaust a recursive consumer's stack. */
-export const MAX_JSON_DEPTH = 64;
 
 export interface ReadBodyOptions {
   /** The largest body accepted, in bytes after base64 decoding. */
@@ -35,12 +33,6 @@ interface MediaType {
 
 const ACCEPTED_CHARSET = 'utf-8';
 const DECIMAL = /^\d+$/;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -165,46 +157,4 @@ export function readBody(event: APIGatewayProxyEventV2, options: ReadBodyOptions
   if (size > options.maxBytes) throw tooLarge(options.maxBytes);
   if (size === 0) throw invalidBody('the body is empty', 'required', 'a request body is required');
   return { raw: decodeText(body, isBase64Encoded), contentType };
-}
-
-/** Whether brackets outside strings nest deeper than `limit`; a linear scan that allocates nothing. */
-function nestsDeeperThan(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let index = 0; index < text.length; index += 1) {
-    const code = text.charCodeAt(index);
-    if (inString) {
-      if (code === BACKSLASH) index += 1;
-      else if (code === QUOTE) inString = false;
-    } else if (code === QUOTE) {
-      inString = true;
-    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
-      depth += 1;
-      if (depth > limit) return true;
-    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
-      depth -= 1;
-    }
-  }
-  return false;
-}
-
-/** Parses a JSON body; a syntax error becomes a 400 that never quotes the input. */
-export function parseJson(raw: string): unknown {
-  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
-    throw invalidBody(
-      'the body is nested too deeply',
-      'maxDepth',
-      `JSON may nest at most ${MAX_JSON_DEPTH} levels`,
-    );
-  }
-  try {
-    return JSON.parse(raw);
-  } catch {
-    // JSON.parse's message quotes the input, so neither it nor the error is kept as a cause.
-    throw invalidBody(
-      'the body is not valid JSON',
-      'json',
-      'the body must be one well-formed JSON value',
-    );
-  }
 }

@@ -1,7 +1,6 @@
 import { EnvelopeError, InputValidationError } from '../errors.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
-import { parseJson } from '../http/body.ts';
-import { isJsonObject } from '../json.ts';
+import { isJsonObject, parseJson } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { bundleEntries, ndjsonLines } from './envelopes.ts';
 import { runStage } from './stageFrame.ts';

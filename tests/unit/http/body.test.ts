@@ -7,7 +7,7 @@ import {
   UnsupportedMediaTypeError,
 } from '../../../lib/errors.ts';
 import type { ReadBodyOptions } from '../../../lib/http/body.ts';
-import { headerValue, MAX_JSON_DEPTH, parseJson, readBody } from '../../../lib/http/body.ts';
+import { headerValue, readBody } from '../../../lib/http/body.ts';
 import {
   FHIR_JSON_MEDIA_TYPE,
   JSON_MEDIA_TYPE,
@@ -26,10 +26,6 @@ function thrownBy(act: () => unknown): unknown {
     return error;
   }
   throw new Error('expected a throw');
-}
-
-function nested(depth: number): string {
-  return `${'['.repeat(depth)}${']'.repeat(depth)}`;
 }
 
 describe('readBody: media type', () => {
@@ -348,103 +344,5 @@ describe('headerValue', () => {
 
     // Assess
     expect(value).toBe(expected);
-  });
-});
-
-describe('parseJson', () => {
-  it('parses a well-formed document', () => {
-    // Act
-    const value = parseJson(BATCH);
-
-    // Assess
-    expect(value).toStrictEqual({ records: [{ resourceType: 'Patient', mrn: 'MRN-001' }] });
-  });
-
-  it.each([
-    ['a truncated object', '{"name": "Jane Canary", "ssn": "123-45-6789"'],
-    ['a bare word', 'Jane Canary 123-45-6789'],
-    ['a trailing comma', '{"mrn": "MRN-CANARY", "name": "Jane Canary",}'],
-    ['two values', '{"name": "Jane Canary"} {"ssn": "123-45-6789"}'],
-    ['a single-quoted string', "{'name': 'Jane Canary'}"],
-  ])('refuses %s without quoting any of it', (_, raw) => {
-    // Act
-    const error = thrownBy(() => parseJson(raw));
-
-    // Assess
-    expect(error).toBeInstanceOf(InputValidationError);
-    const validation = error as InputValidationError;
-    expect(validation.message).toBe('the body is not valid JSON');
-    expect(validation.problems).toStrictEqual([
-      { path: '', keyword: 'json', message: 'the body must be one well-formed JSON value' },
-    ]);
-    expect(validation.cause).toBeUndefined();
-    const response = problemResponse(validation, 'corr-json-0001');
-    for (const fragment of ['Jane', 'Canary', '123-45-6789', 'MRN-CANARY']) {
-      expect(response.body).not.toContain(fragment);
-      expect(JSON.stringify(validation.problems)).not.toContain(fragment);
-    }
-  });
-
-  it(`accepts nesting of exactly ${MAX_JSON_DEPTH} levels`, () => {
-    // Act
-    const value = parseJson(nested(MAX_JSON_DEPTH));
-
-    // Assess
-    let depth = 0;
-    let current: unknown = value;
-    while (Array.isArray(current)) {
-      depth += 1;
-      current = current[0];
-    }
-    expect(depth).toBe(MAX_JSON_DEPTH);
-  });
-
-  it.each([
-    ['arrays', nested(MAX_JSON_DEPTH + 1)],
-    ['objects', `${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`],
-    ['mixed', `${'[{"a":'.repeat(33)}1${'}]'.repeat(33)}`],
-    ['an unclosed hostile prefix', '['.repeat(100_000)],
-  ])(`refuses %s nested deeper than ${MAX_JSON_DEPTH} levels`, (_, raw) => {
-    // Act
-    const error = thrownBy(() => parseJson(raw));
-
-    // Assess
-    expect(error).toBeInstanceOf(InputValidationError);
-    expect((error as InputValidationError).problems[0]?.keyword).toBe('maxDepth');
-  });
-
-  it('does not count brackets inside strings', () => {
-    // Prepare
-    const brackets = '[{'.repeat(100);
-    const raw = `{"a":"${brackets}","b":${nested(MAX_JSON_DEPTH - 1)}}`;
-
-    // Act
-    const value = parseJson(raw);
-
-    // Assess
-    expect(value).toMatchObject({ a: brackets });
-  });
-
-  it('does not end a string at an escaped quote', () => {
-    // Prepare
-    const raw = `["\\"${'['.repeat(100)}"]`;
-
-    // Act
-    const value = parseJson(raw);
-
-    // Assess
-    expect(value).toStrictEqual([`"${'['.repeat(100)}`]);
-  });
-
-  it('resumes counting after a string ending in an escaped backslash', () => {
-    // Prepare: the outer array plus 64 levels is one too many.
-    const raw = `["\\\\",${nested(MAX_JSON_DEPTH)}]`;
-
-    // Act
-    const error = thrownBy(() => parseJson(raw));
-
-    // Assess
-    expect(error).toBeInstanceOf(InputValidationError);
-    expect((error as InputValidationError).problems[0]?.keyword).toBe('maxDepth');
   });
 });
