@@ -1,6 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ConfigError, ForbiddenError, UnauthorizedError } from '../errors.ts';
+import { headerValue } from '../http/body.ts';
 import { parseScope, satisfiesAny } from './scopes.ts';
 import type { Principal, TokenVerifier } from './tokens.ts';
 
@@ -16,15 +17,8 @@ export interface AuthenticatedOptions {
 // RFC 6750 b64token; a comma (two joined Authorization headers) does not match.
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
-function authorizationHeader(event: APIGatewayProxyEventV2): string | undefined {
-  // API Gateway v2 lower-cases header names; other callers (tests, offline emulators) may not.
-  const headers: Readonly<Record<string, string | undefined>> = event.headers ?? {};
-  const name = Object.keys(headers).find((key) => key.toLowerCase() === 'authorization');
-  return name === undefined ? undefined : headers[name];
-}
-
 function bearerToken(event: APIGatewayProxyEventV2): string {
-  const header = authorizationHeader(event);
+  const header = headerValue(event, 'authorization');
   if (header === undefined || header.trim() === '') {
     throw new UnauthorizedError('the request needs an Authorization: Bearer token');
   }
