@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
 import { createPool } from '../../lib/db/pool.ts';
 import { databaseUrlFor, quoteIdentifier, testDatabaseName } from './databaseNames.ts';
 
@@ -42,5 +42,38 @@ export async function createTestDatabase(): Promise<TestDatabase> {
         client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),
       );
     },
+  };
+}
+
+export interface UseTestDatabaseOptions {
+  /** A fresh database for each test, for tests that count or break what the database holds. */
+  readonly perTest?: boolean;
+}
+
+/**
+ * Registers the hooks that create a test database before the enclosing describe (or each
+ * test) and drop it after. The object returned reads through to the current database.
+ */
+export function useTestDatabase(options: UseTestDatabaseOptions = {}): TestDatabase {
+  let current: TestDatabase | undefined;
+  const created = (): TestDatabase => {
+    if (current === undefined) throw new Error('the test database is used outside its hooks');
+    return current;
+  };
+  (options.perTest === true ? beforeEach : beforeAll)(async () => {
+    current = await createTestDatabase();
+  });
+  (options.perTest === true ? afterEach : afterAll)(async () => {
+    await current?.drop();
+    current = undefined;
+  });
+  return {
+    get url() {
+      return created().url;
+    },
+    get pool() {
+      return created().pool;
+    },
+    drop: () => created().drop(),
   };
 }

@@ -104,6 +104,37 @@ export function createTestPipeline(
   };
 }
 
+/**
+ * A pipeline over a database from `useTestDatabase`, built on first use after each new
+ * database: declared beside it in a describe, used in its tests.
+ */
+export function useTestPipeline(
+  database: TestDatabase,
+  options: TestPipelineOptions = {},
+): TestPipeline {
+  let built: { readonly pool: TestDatabase['pool']; readonly pipeline: TestPipeline } | undefined;
+  const current = (): TestPipeline => {
+    if (built?.pool !== database.pool) {
+      built = { pool: database.pool, pipeline: createTestPipeline(database, options) };
+    }
+    return built.pipeline;
+  };
+  return {
+    get deps() {
+      return current().deps;
+    },
+    get handlers() {
+      return current().handlers;
+    },
+    get workflow() {
+      return current().workflow;
+    },
+    ingest: (records, actor) => current().ingest(records, actor),
+    submit: (records, actor) => current().submit(records, actor),
+    ingestBody: (body, contentType, actor) => current().ingestBody(body, contentType, actor),
+  };
+}
+
 /** A flat record like DESIGN.md's, with overrides. */
 export function flatRecord(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { queryAudit } from '../../../lib/audit/auditQueries.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import {
@@ -10,9 +11,9 @@ import {
 } from '../../../lib/errors.ts';
 import { changeConsent } from '../../../lib/patients/consentChanges.ts';
 import { findPatientsByMrn, readPatient } from '../../../lib/patients/patientAccess.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 
 interface ConsentRecord {
@@ -39,8 +40,8 @@ const CONSENT_COLUMNS = 'data_sharing, research, source, recorded_at, recorded_b
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 describe('consent changes', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   /** Ingests one consented patient through the real ASL; returns its id and the run. */
   async function ingestPatient(
@@ -97,15 +98,6 @@ describe('consent changes', () => {
     expect(rows).toHaveLength(1);
     return rows[0] as Record<string, unknown>;
   }
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
 
   describe('through changeConsent', () => {
     it('a revocation takes effect on the next read: by id and by MRN refused, each with one DENY row', async () => {
@@ -456,6 +448,67 @@ describe('consent changes', () => {
       );
       expect(after.rows).toEqual(before.rows);
       expect(await auditBy(actor)).toEqual([]);
+    });
+
+    it.each([
+      ['a leap second', '2016-12-31T23:59:60Z'],
+      ['a leap second in another zone', '2017-01-01T00:59:60+01:00'],
+      ['an hour-only offset', '2024-01-01T10:00:00+01'],
+    ])(
+      'refuses a recordedAt the schema accepts but Date cannot read (%s) on /recordedAt, a 400',
+      async (_, recordedAt) => {
+        // Prepare
+        const { id } = await ingestPatient({
+          mrn: `MRN-LEAP-${recordedAt.length}-${recordedAt.slice(-3)}`,
+        });
+        const before = await database.pool.query('SELECT * FROM consents WHERE patient_id = $1', [
+          id,
+        ]);
+
+        // Act
+        const error = await thrownBy(() =>
+          changeConsent(pipeline.deps, 'user:officer-leap', id, {
+            data_sharing: false,
+            recordedAt,
+          }),
+        );
+
+        // Assess
+        expect(error).toBeInstanceOf(InputValidationError);
+        expect((error as InputValidationError).problems.map((problem) => problem.path)).toContain(
+          '/recordedAt',
+        );
+        const after = await database.pool.query('SELECT * FROM consents WHERE patient_id = $1', [
+          id,
+        ]);
+        expect(after.rows).toEqual(before.rows);
+      },
+    );
+
+    it('audits a change to a patient id given in capitals under the canonical id', async () => {
+      // Prepare
+      const { id } = await ingestPatient({ mrn: 'MRN-CASE-CONSENT' });
+      const officer = 'user:officer-case';
+
+      // Act
+      const view = await changeConsent(pipeline.deps, officer, id.toUpperCase(), {
+        data_sharing: false,
+      });
+
+      // Assess
+      const audit = await database.pool.query<{ resource_id: string }>(
+        'SELECT resource_id FROM audit_log WHERE actor = $1',
+        [officer],
+      );
+      expect(audit.rows).toEqual([{ resource_id: id }]);
+      const page = await queryAudit(pipeline.deps, 'system:auditor', {
+        patient: id,
+        actor: officer,
+      });
+      expect(page.data.map((row) => [row.action, row.resourceType])).toEqual([
+        ['UPDATE', 'Consent'],
+      ]);
+      expect(view.patientId).toBe(id);
     });
   });
 
