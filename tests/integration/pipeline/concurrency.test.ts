@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listAuditByRun, verifyAuditChain } from '../../../lib/db/repositories/auditLog.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { count, shuffled } from '../../helpers/deterministic.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const context = {} as Parameters<StageHandler>[1];
 
@@ -49,16 +49,43 @@ async function raceUnderRunLock<T>(
 }
 
 describe('concurrent runs sharing MRNs', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  // Each test counts every patient and audit row: a database of its own.
+  const database = useTestDatabase({ perTest: true });
+  const pipeline = useTestPipeline(database);
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
+  it('6 runs creating the same 150 patients, each in its own order, all succeed without a retry, each patient created once', async () => {
+    // Prepare
+    const records = Array.from({ length: 150 }, (_, i) =>
+      flatRecord({ mrn: `MRN-SHARED-${String(i).padStart(3, '0')}`, name: `Shared Patient ${i}` }),
+    );
+    const batches = Array.from({ length: 6 }, (_, run) => shuffled(records, 20_261_124 + run));
 
-  afterAll(async () => {
-    await database.drop();
+    // Act
+    const runs = await Promise.all(batches.map((batch) => pipeline.ingest(batch)));
+
+    // Assess
+    expect(new Set(batches.map((batch) => JSON.stringify(batch))).size).toBe(6);
+    expect(runs.map(({ execution }) => execution.status)).toEqual(Array(6).fill('SUCCEEDED'));
+    // A deadlock surfaces as a retryable TransientDatabaseError: a retry would hide it.
+    const retried = runs.flatMap(({ execution }) =>
+      execution.events.filter((event) => event.type === 'StateRetried'),
+    );
+    expect(retried).toEqual([]);
+    for (const { execution } of runs) {
+      expect(execution.output?.counts).toMatchObject({ updated: 0, loaded: 150 });
+    }
+    const created = runs.map(({ execution }) => execution.output?.counts['created'] ?? 0);
+    expect(created.reduce((sum, n) => sum + n, 0)).toBe(150);
+    expect(await count(database, 'SELECT count(*)::int AS n FROM patients')).toBe(150);
+    expect(await count(database, 'SELECT count(*)::int AS n FROM consents')).toBe(150);
+    const runIds = runs.map(({ runId }) => runId);
+    const creates = await database.pool.query<{ n: number; patients: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT resource_id)::int AS patients FROM audit_log
+       WHERE action = 'CREATE' AND resource_type = 'Patient' AND run_id = ANY($1::uuid[])`,
+      [runIds],
+    );
+    expect(creates.rows[0]).toEqual({ n: 150, patients: 150 });
+    expect(await verifyAuditChain(database.pool)).toMatchObject({ firstBreak: undefined });
   });
 
   it('6 runs changing the same 150 stored patients, each in its own order, all succeed without a retry', async () => {
@@ -109,17 +136,8 @@ describe('concurrent runs sharing MRNs', () => {
 });
 
 describe('the stage frame re-checks under the run lock', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('two Validates racing before either commits: one does the work, both report it', async () => {
     // Prepare
@@ -200,17 +218,8 @@ describe('the stage frame re-checks under the run lock', () => {
 });
 
 describe('a run that has ended', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('a late Load cannot revive a run that MarkFailed ended', async () => {
     // Prepare: the run got as far as Transform, then its Load timed out in the state machine
