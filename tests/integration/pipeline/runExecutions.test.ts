@@ -1,6 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findIngestRun, markIngestRunFailed } from '../../../lib/db/repositories/ingestRuns.ts';
-import { ServiceUnavailableError } from '../../../lib/errors.ts';
+import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
+import {
+  KeyServiceRefusedError,
+  KeyServiceUnavailableError,
+  ServiceUnavailableError,
+} from '../../../lib/errors.ts';
 import {
   type RunExecutionDependencies,
   reconcileRun,
@@ -12,23 +17,15 @@ import {
   executionName,
   type WorkflowStarter,
 } from '../../../lib/workflow/workflowStarter.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { FaultyKeyService } from '../../helpers/keyServices.ts';
+import { createTestPipeline, flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 import { RecordingStarter } from '../../helpers/workflowStarters.ts';
 
 describe('reconcileRun', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('leaves a run re-driven since it was read: the execution that ended was an earlier one', async () => {
     // Prepare: read while its first execution had failed, then re-driven by someone else.
@@ -58,9 +55,43 @@ describe('reconcileRun', () => {
   });
 });
 
+describe('redriveRun', () => {
+  const database = useTestDatabase();
+
+  it('publishes the outcome of a re-driven run that fails again, with its new error code', async () => {
+    // Prepare: the blind-index key cannot be had; first the service is down, then it refuses
+    let fault: Error = new KeyServiceUnavailableError('KMS unreachable');
+    const keyService = new FaultyKeyService((call) =>
+      call.context['purpose'] === 'blind-index' ? fault : undefined,
+    );
+    const pipeline = createTestPipeline(database, { keyService });
+    const { runId, execution } = await pipeline.ingest([flatRecord({ mrn: 'MRN-REDRIVE-TWICE' })]);
+    expect(execution.status).toBe('FAILED');
+    expect((await findIngestRun(database.pool, runId))?.errorCode).toBe('key-service-unavailable');
+    fault = new KeyServiceRefusedError('KMS refused (AccessDeniedException)');
+    const starter = new RecordingStarter();
+
+    // Act
+    await redriveRun({ ...pipeline.deps, workflow: starter }, runId);
+    const again = await pipeline.workflow.execute(runId);
+
+    // Assess
+    expect(again.status).toBe('FAILED');
+    const run = await findIngestRun(database.pool, runId);
+    expect(run).toMatchObject({ status: 'failed', errorCode: 'key-service-refused' });
+    expect(run?.publishedAt).toBeInstanceOf(Date);
+    const events = await listPipelineEvents(database.pool, runId);
+    // Each execution's outcome reaches the outside world: the last one names the last failure.
+    expect(events.map((event) => event.body['errorCode'])).toEqual([
+      'key-service-unavailable',
+      'key-service-refused',
+    ]);
+  });
+});
+
 describe('startWorkflow', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   /** A start whose answer is lost: it throws, and the execution is as `state` says. */
   const lostAnswer = (state: ExecutionState): WorkflowStarter => ({
@@ -68,15 +99,6 @@ describe('startWorkflow', () => {
       throw new ServiceUnavailableError('the workflow service did not answer');
     },
     executionState: async () => state,
-  });
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
   });
 
   it('takes a start that failed after the service took it as started', async () => {
