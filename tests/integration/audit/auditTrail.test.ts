@@ -6,9 +6,9 @@ import { type AuditEntry, appendAudit } from '../../../lib/db/repositories/audit
 import { ForbiddenError, InputValidationError } from '../../../lib/errors.ts';
 import { changeConsent } from '../../../lib/patients/consentChanges.ts';
 import { findPatientsByMrn, readPatient } from '../../../lib/patients/patientAccess.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 
 type Tally = Record<string, number>;
@@ -46,17 +46,8 @@ async function patientIdOf(database: TestDatabase, runId: string): Promise<strin
 }
 
 describe('one audit row per create, update, read, consent change and denial', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('counts exactly the rows each event should write, in a fresh database', async () => {
     // Prepare
@@ -213,14 +204,12 @@ describe('one audit row per create, update, read, consent change and denial', ()
 });
 
 describe('audit rows commit with what they record', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
   let patientId: string;
   const mrn = 'MRN-AT-ATOMIC';
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
     const { runId } = await pipeline.ingest([flatRecord({ mrn, name: 'Ada Atomic' })]);
     [patientId] = (await patientIdOf(database, runId)) as [string];
     // As superuser: audit inserts for this one actor now fail; existing rows are not checked.
@@ -247,7 +236,6 @@ describe('audit rows commit with what they record', () => {
     await database.pool.query('ALTER TABLE audit_log DROP CONSTRAINT reject_actor');
     await database.pool.query('DROP TRIGGER refuse_commit_down ON consents');
     await database.pool.query('DROP FUNCTION refuse_commit_down()');
-    await database.drop();
   });
 
   async function consentState() {
@@ -332,8 +320,8 @@ describe('audit rows commit with what they record', () => {
 });
 
 describe('queryAudit', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
   const auditor = 'system:auditor-query';
   const patientP = randomUUID();
   const patientQ = randomUUID();
@@ -360,8 +348,6 @@ describe('queryAudit', () => {
   const ids = (...names: string[]) => names.map((name) => fixture.get(name)!.id);
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
     const rows: Array<[string, AuditEntry]> = [
       ['r1', entry(actorX, 'CREATE', 'Patient', patientP)],
       ['r2', entry(actorX, 'UPDATE', 'Consent', patientP)],
@@ -382,10 +368,6 @@ describe('queryAudit', () => {
       // Each row in a millisecond of its own: from/to are given in milliseconds.
       await sleep(3);
     }
-  });
-
-  afterAll(async () => {
-    await database.drop();
   });
 
   it.each([
@@ -555,26 +537,45 @@ describe('queryAudit', () => {
       expect(await auditCount(database)).toBe(before);
     },
   );
+
+  it.each([
+    ['one past the largest bigint', '9223372036854775808'],
+    ['19 nines', '9999999999999999999'],
+  ])(
+    'refuses a cursor past the range of a seq, %s, on /cursor (a 400, not a 500)',
+    async (_, cursor) => {
+      // Act
+      const error = await thrownBy(() => queryAudit(pipeline.deps, auditor, { cursor }));
+
+      // Assess
+      expect(error).toBeInstanceOf(InputValidationError);
+      expect((error as InputValidationError).problems.map((problem) => problem.path)).toEqual([
+        '/cursor',
+      ]);
+    },
+  );
+
+  it('takes the largest bigint as a cursor: an empty last page', async () => {
+    // Act
+    const page = await queryAudit(pipeline.deps, auditor, { cursor: '9223372036854775807' });
+
+    // Assess
+    expect(page).toEqual({ data: [], nextCursor: null });
+  });
 });
 
 describe('verifyAudit', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
   const auditor = 'system:auditor-verify';
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
     const { execution } = await pipeline.ingest([
       flatRecord({ mrn: 'MRN-AT-VERIFY-1' }),
       flatRecord({ mrn: 'MRN-AT-VERIFY-2' }),
       flatRecord({ mrn: 'MRN-AT-VERIFY-3', consent: { data_sharing: false } }),
     ]);
     expect(execution.status).toBe('SUCCEEDED');
-  });
-
-  afterAll(async () => {
-    await database.drop();
   });
 
   /** Runs `sql` as a superuser would, with the append-only trigger out of the way. */
