@@ -218,6 +218,17 @@ describe('lambdaTaskInvoker against a serverless-offline Lambda endpoint', () =>
     expect(error.message).not.toContain('10.0.0.7');
     expect(invocations).toHaveLength(1);
   });
+
+  it('returns null for a handler that returned nothing, as AWS Lambda reports an undefined result', async () => {
+    // Prepare: serverless-offline's answer when the handler resolves to undefined
+    answer = { status: 200, body: '' };
+
+    // Act
+    const result = await invoke('Publish', { runId: RUN_ID });
+
+    // Assess
+    expect(result).toBeNull();
+  });
 });
 
 describe('lambdaTaskInvoker without a Lambda endpoint', () => {
