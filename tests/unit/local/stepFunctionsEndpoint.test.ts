@@ -442,6 +442,50 @@ describe('the local Step Functions endpoint, through @aws-sdk/client-sfn', () =>
     },
   );
 
+  it.each([
+    ['Extract', 'KeyServiceRefusedError'],
+    ['Transform', 'KeyServiceRefusedError'],
+    ['Load', 'DatabaseError'],
+  ])(
+    'describes the execution after %s fails (%s) with the Fail state error IngestRunFailed and its cause',
+    async (failing, name) => {
+      // Prepare
+      const runId = randomUUID();
+      stages.fail(runId, (state) => (state === failing ? stageError(name) : undefined));
+
+      // Act
+      const described = await finished(await start(runId));
+
+      // Assess
+      expect(described.status).toBe('FAILED');
+      expect(described.error).toBe('IngestRunFailed');
+      expect(described.cause).toBe(
+        'The run failed; its error code is on the run (GET /api/v1/runs/{runId}).',
+      );
+    },
+  );
+
+  it('describes a failed execution with the error and cause of its own history', async () => {
+    // Prepare
+    const runId = randomUUID();
+    stages.fail(runId, (state) =>
+      state === 'Validate' ? stageError('KeyServiceRefusedError') : undefined,
+    );
+    const executionArn = await start(runId);
+    const described = await finished(executionArn);
+
+    // Act
+    const { events } = await client.send(new GetExecutionHistoryCommand({ executionArn }));
+
+    // Assess
+    const failed = events?.at(-1)?.executionFailedEventDetails;
+    expect(failed?.error).toBe('IngestRunFailed');
+    expect({ error: described.error, cause: described.cause }).toStrictEqual({
+      error: failed?.error,
+      cause: failed?.cause,
+    });
+  });
+
   it('answers a repeated StartExecution with the same name and input with the same execution', async () => {
     // Prepare
     const runId = randomUUID();
