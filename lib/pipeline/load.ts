@@ -11,15 +11,7 @@ import {
 import type { PipelineDependencies } from './dependencies.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-import {
-  consentRowFromWire,
-  observationRowFromWire,
-  patientRowFromWire,
-  pendingConsentRowFromWire,
-  referenceRowFromWire,
-  revocationFromWire,
-  type TransformedPayload,
-} from './transform.ts';
+import type { TransformedPayload } from './transform.ts';
 
 /** One audit row per written id; `patientOf` names an Observation's patient, for the patient's trail. */
 function audited(
@@ -51,32 +43,25 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
     counts: {},
     completesRun: true,
     commit: async (client, run) => {
-      const patients = await upsertPatients(
-        client,
-        runId,
-        transformed.patients.map(patientRowFromWire),
-      );
-      const references = (transformed.references ?? []).map(referenceRowFromWire);
+      const patients = await upsertPatients(client, runId, transformed.patients);
+      const references = transformed.references ?? [];
       await upsertPatientReferences(client, runId, references);
       // Stored now: their waiting decisions were applied by ConsentCheck and live in `consents`.
       await deletePendingConsents(
         client,
         references.map((reference) => reference.refBidx),
       );
-      const pending = await upsertPendingConsents(
-        client,
-        (transformed.pendingConsents ?? []).map(pendingConsentRowFromWire),
-      );
-      const consents = await upsertConsents(client, transformed.consents.map(consentRowFromWire));
-      const observationRows = (transformed.observations ?? []).map(observationRowFromWire);
+      const pending = await upsertPendingConsents(client, transformed.pendingConsents ?? []);
+      const consents = await upsertConsents(client, transformed.consents);
+      const observationRows = transformed.observations ?? [];
       const observations = await upsertObservations(client, runId, observationRows);
       const patientIds = new Map(observationRows.map((row) => [row.id, row.patientId]));
       const patientOf = (id: string) => patientIds.get(id) ?? null;
-      const revoked = await revokeConsentsByMrnIndex(
-        client,
-        (transformed.revocations ?? []).map(revocationFromWire),
-        { recordedAt: run.createdAt, recordedBy: run.actor, runId },
-      );
+      const revoked = await revokeConsentsByMrnIndex(client, transformed.revocations ?? [], {
+        recordedAt: run.createdAt,
+        recordedBy: run.actor,
+        runId,
+      });
       await appendAudit(client, [
         ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
         ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),

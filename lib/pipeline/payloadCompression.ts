@@ -1,4 +1,4 @@
-import { constants, gunzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 
 /**
  * How claim-check payloads are compressed before they are sealed: Zstandard at level 1. The
@@ -6,8 +6,6 @@ import { constants, gunzipSync, zstdCompressSync, zstdDecompressSync } from 'nod
  * shrink; zstd is several times faster at the same or a better ratio.
  */
 export const ZSTD_MAGIC = Buffer.of(0x28, 0xb5, 0x2f, 0xfd);
-/** Payloads sealed before zstd: gzip, still read while such a run is in flight. */
-export const GZIP_MAGIC = Buffer.of(0x1f, 0x8b);
 /**
  * The first byte of a value in V8's serialization format (its version tag), as claim-check
  * payloads in the binary encoding start once decompressed; UTF-8 JSON text never starts so.
@@ -18,8 +16,7 @@ export function compressPayload(encoded: string | Buffer): Buffer {
   return zstdCompressSync(encoded, { params: { [constants.ZSTD_c_compressionLevel]: 1 } });
 }
 
-/** Undoes compressPayload, or the gzip of payloads sealed before it. */
+/** Undoes compressPayload. */
 export function decompressPayload(compressed: Buffer): Buffer {
-  if (compressed.subarray(0, 2).equals(GZIP_MAGIC)) return gunzipSync(compressed);
   return zstdDecompressSync(compressed);
 }

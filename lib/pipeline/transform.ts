@@ -7,7 +7,6 @@ import type { ObservationRow } from '../db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
 import type { PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
-import { InternalError } from '../errors.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
 import { canonicalJson } from '../json.ts';
@@ -32,40 +31,18 @@ export const PATIENT_COLUMNS = {
 
 export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } as const;
 
-/**
- * A row as a JSON payload carried it: every Buffer as base64, every Date as ISO 8601.
- * Transform seals its rows in the binary encoding, with Buffers and Dates as they are; Load also
- * reads rows in this form: from payloads sealed as JSON before that, and as passed through.
- */
-type Wire<T> = {
-  readonly [K in keyof T]: T[K] extends Buffer
-    ? string
-    : T[K] extends Buffer | null
-      ? string | null
-      : T[K] extends Date
-        ? string
-        : T[K] extends Date | null
-          ? string | null
-          : T[K];
-};
-
-/** A row in Transform's payload: as built, or in its JSON form. */
-export type PayloadRow<T> = T | Wire<T>;
-
-/** A refusal for a patient who may already be stored, by the MRN's blind index. */
-type Revocation = PayloadRow<ConsentRevocation>;
-
+/** The rows Load writes, as Transform built them (sealed in the binary encoding). */
 export interface TransformedPayload {
-  readonly patients: readonly PayloadRow<PatientRow>[];
-  readonly consents: readonly PayloadRow<ConsentRow>[];
+  readonly patients: readonly PatientRow[];
+  readonly consents: readonly ConsentRow[];
   /** Refusals by MRN blind index, for patients who may already be stored. */
-  readonly revocations?: readonly Revocation[];
+  readonly revocations?: readonly ConsentRevocation[];
   /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
-  readonly references?: readonly PayloadRow<PatientReferenceRow>[];
+  readonly references?: readonly PatientReferenceRow[];
   /** FHIR only. */
-  readonly observations?: readonly PayloadRow<ObservationRow>[];
+  readonly observations?: readonly ObservationRow[];
   /** FHIR only: Consent decisions waiting for their patient, as ConsentCheck passed them on. */
-  readonly pendingConsents?: readonly PayloadRow<PendingConsentRow>[];
+  readonly pendingConsents?: readonly PendingConsentRow[];
 }
 
 interface Keys {
@@ -163,89 +140,6 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
   };
 }
 
-/** A payload value of the wrong kind: a fault in the pipeline, never written as NULL. */
-function unexpected(column: string, value: unknown): InternalError {
-  return new InternalError(`transformed payload: ${column} holds a value of type ${typeof value}`);
-}
-
-/** A bytes column of a payload row: base64 from a JSON payload, or bytes as they are. */
-function payloadBytes(column: string, value: unknown): Buffer | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return Buffer.from(value, 'base64');
-  if (Buffer.isBuffer(value)) return value;
-  throw unexpected(column, value);
-}
-
-/** A time column of a payload row: ISO 8601 from a JSON payload, or a Date as it is. */
-function payloadDate(column: string, value: unknown): Date | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return new Date(value);
-  if (value instanceof Date) return value;
-  throw unexpected(column, value);
-}
-
-/**
- * A payload row as the repositories take it: the named columns' base64 and ISO 8601 strings,
- * in rows a JSON payload carried, become Buffers and Dates again; values already of that kind
- * stay as they are, and a value of any other kind is refused rather than stored as NULL.
- */
-function fromWire<T extends object>(
-  wire: PayloadRow<T>,
-  columns: { readonly bytes?: readonly (keyof T)[]; readonly dates?: readonly (keyof T)[] },
-): T {
-  const row: Record<string, unknown> = { ...(wire as object) };
-  for (const name of columns.bytes ?? []) {
-    row[name as string] = payloadBytes(name as string, row[name as string]);
-  }
-  for (const name of columns.dates ?? []) {
-    row[name as string] = payloadDate(name as string, row[name as string]);
-  }
-  return row as T;
-}
-
-/** A refusal as Load applies it; its blind index crossed as bytes, or as base64 before. */
-export function revocationFromWire(revocation: Revocation): ConsentRevocation {
-  const mrnBidx = payloadBytes('mrnBidx', revocation.mrnBidx);
-  if (mrnBidx === null) throw new InternalError('transformed payload: a refusal has no mrnBidx');
-  return { mrnBidx, research: revocation.research };
-}
-
-export function patientRowFromWire(row: PayloadRow<PatientRow>): PatientRow {
-  return fromWire<PatientRow>(row, {
-    bytes: [
-      'mrnBidx',
-      'ssnBidx',
-      'mrnEnc',
-      'nameEnc',
-      'birthDateEnc',
-      'ssnEnc',
-      'addressEnc',
-      'telecomEnc',
-      'sourceEnc',
-      'recordDigest',
-    ],
-  });
-}
-
-export function consentRowFromWire(row: PayloadRow<ConsentRow>): ConsentRow {
-  return fromWire<ConsentRow>(row, { dates: ['recordedAt'] });
-}
-
-export function observationRowFromWire(row: PayloadRow<ObservationRow>): ObservationRow {
-  return fromWire<ObservationRow>(row, {
-    bytes: ['valueEnc', 'sourceEnc', 'recordDigest'],
-    dates: ['effectiveAt'],
-  });
-}
-
-export function pendingConsentRowFromWire(row: PayloadRow<PendingConsentRow>): PendingConsentRow {
-  return fromWire<PendingConsentRow>(row, { bytes: ['refBidx'], dates: ['recordedAt'] });
-}
-
-export function referenceRowFromWire(row: PayloadRow<PatientReferenceRow>): PatientReferenceRow {
-  return fromWire<PatientReferenceRow>(row, { bytes: ['refBidx'] });
-}
-
 /** Transform: build the rows, PHI encrypted under the run's data key, MRN and SSN blind-indexed. */
 export function transform(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'transform', runId, async (consented, { run, key }) => {
@@ -294,8 +188,11 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
       research: refusal.research,
     }));
     const pendingConsents = (consented.pendingConsents ?? []).map(
-      (pending): PayloadRow<PendingConsentRow> => ({
-        ...pending,
+      (pending): PendingConsentRow => ({
+        refBidx: Buffer.from(pending.refBidx, 'base64'),
+        dataSharing: pending.dataSharing,
+        research: pending.research,
+        recordedAt: new Date(pending.recordedAt),
         recordedBy: run.actor,
         runId: run.id,
       }),

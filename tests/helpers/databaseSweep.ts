@@ -2,7 +2,6 @@ import { deserialize } from 'node:v8';
 import type { Queryable } from '../../lib/db/pool.ts';
 import {
   decompressPayload,
-  GZIP_MAGIC,
   V8_VERSION_TAG,
   ZSTD_MAGIC,
 } from '../../lib/pipeline/payloadCompression.ts';
@@ -56,17 +55,15 @@ export async function sweepDatabase(db: Queryable): Promise<DatabaseSweep> {
 }
 
 /**
- * The readings of a cell a leak could hide in: its bytes, and, when they look like zstd or
- * gzip, their decompression (claim-check payloads are compressed before they are encrypted, so
+ * The readings of a cell a leak could hide in: its bytes, and, when they look like zstd,
+ * their decompression (claim-check payloads are compressed before they are encrypted, so
  * an unencrypted payload would not show its plaintext in the raw bytes). A decompressed payload
  * in V8's format is also read as the UTF-8 of every string it holds: V8 writes strings as
  * Latin-1 or UTF-16, so a search of its raw bytes for UTF-8 would miss any beyond ASCII.
  */
 function readings(value: Buffer | string): Buffer[] {
   const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
-  const compressed =
-    bytes.subarray(0, 2).equals(GZIP_MAGIC) || bytes.subarray(0, 4).equals(ZSTD_MAGIC);
-  if (!compressed) return [bytes];
+  if (!bytes.subarray(0, 4).equals(ZSTD_MAGIC)) return [bytes];
   let decompressed: Buffer;
   try {
     decompressed = decompressPayload(bytes);

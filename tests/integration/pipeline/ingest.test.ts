@@ -6,9 +6,8 @@ import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { findPatientById } from '../../../lib/db/repositories/patients.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
-import { putStagePayload } from '../../../lib/db/repositories/stagePayloads.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
-import { openPayload, sealPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences } from '../../helpers/databaseSweep.ts';
@@ -406,60 +405,5 @@ describe('validation and consent', () => {
       loaded: 0,
     });
     expect((await findIngestRun(database.pool, runId))?.status).toBe('succeeded');
-  });
-
-  it('loads a transformed payload sealed as JSON before payloads went binary, refusals included', async () => {
-    // Prepare: a stored patient now refusing, beside a new patient; the run stops after Transform.
-    await pipeline.ingest([flatRecord({ mrn: 'MRN-OLDPAYLOAD-1' })]);
-    const runId = await pipeline.submit([
-      flatRecord({ mrn: 'MRN-OLDPAYLOAD-1', consent: { data_sharing: false } }),
-      flatRecord({ mrn: 'MRN-OLDPAYLOAD-2', name: 'Olga Oldpayload' }),
-    ]);
-    const context = {} as Parameters<StageHandler>[1];
-    for (const state of ['Extract', 'Validate', 'ConsentCheck', 'Transform'] as const) {
-      await pipeline.handlers[state]({ runId }, context);
-    }
-    const run = await findIngestRun(database.pool, runId);
-    const key = await pipeline.deps.keyring.runKey(database.pool, run!.dataKeyId, runId);
-    const binary = (await stagePayloads(database, runId)).find(
-      (row) => row.stage === 'transformed',
-    );
-    const rows = openPayload<object>(key, runId, 'transformed', binary!.ciphertext);
-    // As the version before sealed it: Buffers as base64 and Dates as ISO 8601, in JSON.
-    const oldForm = JSON.parse(
-      JSON.stringify(rows, function (this: Record<string, unknown>, name: string, value: unknown) {
-        const raw = this[name];
-        return Buffer.isBuffer(raw) ? raw.toString('base64') : value;
-      }),
-    ) as { patients: Array<{ mrnEnc: unknown }>; revocations: Array<{ mrnBidx: unknown }> };
-    expect(typeof oldForm.patients[0]!.mrnEnc).toBe('string');
-    expect(typeof oldForm.revocations[0]!.mrnBidx).toBe('string');
-    await putStagePayload(
-      database.pool,
-      runId,
-      'transformed',
-      sealPayload(key, runId, 'transformed', oldForm),
-    );
-
-    // Act
-    await pipeline.handlers.Load({ runId }, context);
-
-    // Assess
-    expect((await findIngestRun(database.pool, runId))?.counts).toMatchObject({
-      created: 1,
-      revoked: 1,
-    });
-    const { rows: consents } = await database.pool.query<{ data_sharing: boolean }>(
-      'SELECT data_sharing FROM consents WHERE run_id = $1 ORDER BY data_sharing',
-      [runId],
-    );
-    expect(consents.map((row) => row.data_sharing)).toEqual([false, true]);
-    const { rows: created } = await database.pool.query<{ id: string }>(
-      'SELECT id FROM patients WHERE created_run_id = $1',
-      [runId],
-    );
-    const patient = await findPatientById(database.pool, created[0]!.id);
-    const aad = { table: 'patients', column: 'name_enc', rowId: patient!.id };
-    expect(decryptFieldText(key, patient!.nameEnc!, aad)).toBe('Olga Oldpayload');
   });
 });

@@ -1,7 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { ConsentRevocation, ConsentRow } from '../../../lib/db/repositories/consents.ts';
+import type { ObservationRow } from '../../../lib/db/repositories/observations.ts';
+import type { PatientReferenceRow } from '../../../lib/db/repositories/patientReferences.ts';
+import type { PendingConsentRow } from '../../../lib/db/repositories/pendingConsents.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
 import { openPayload, sealPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { opaquePatientRow } from '../../helpers/rows.ts';
 
 const RUN_ID = '7d1c2f5e-52b1-4d1e-9a0e-6f1f3e2b9c41';
 
@@ -16,6 +21,63 @@ const rows = {
     },
   ],
 };
+
+const dataKeyId = randomUUID();
+const patient = opaquePatientRow(dataKeyId, {
+  ssnBidx: randomBytes(32),
+  nameEnc: randomBytes(40),
+  sourceEnc: randomBytes(300),
+  gender: 'female',
+});
+const consent: ConsentRow = {
+  patientId: patient.id,
+  dataSharing: true,
+  research: false,
+  source: 'ingest',
+  recordedAt: new Date('2026-11-24T08:30:00.250Z'),
+  recordedBy: 'system:test',
+  runId: randomUUID(),
+};
+const observation: ObservationRow = {
+  id: randomUUID(),
+  patientId: patient.id,
+  category: 'vital-signs',
+  codeSystem: 'http://loinc.org',
+  code: '8867-4',
+  effectiveAt: null,
+  status: 'final',
+  valueEnc: randomBytes(60),
+  sourceEnc: randomBytes(400),
+  recordDigest: randomBytes(32),
+  dataKeyId,
+};
+const timedObservation: ObservationRow = {
+  ...observation,
+  id: randomUUID(),
+  effectiveAt: new Date('2019-03-01T10:15:00Z'),
+  valueEnc: null,
+};
+const pending: PendingConsentRow = {
+  refBidx: randomBytes(32),
+  dataSharing: false,
+  research: false,
+  recordedAt: new Date('2026-11-20T00:00:00Z'),
+  recordedBy: 'system:test',
+  runId: null,
+};
+const reference: PatientReferenceRow = { refBidx: randomBytes(32), patientId: patient.id };
+const revocation: ConsentRevocation = { mrnBidx: randomBytes(32), research: true };
+
+/** Each kind of row Transform seals for Load. */
+const TRANSFORMED_ROWS = [
+  ['patient', patient],
+  ['consent', consent],
+  ['observation', observation],
+  ['observation with a time and no value', timedObservation],
+  ['pending consent', pending],
+  ['patient reference', reference],
+  ['refusal', revocation],
+] as const;
 
 describe('claim-check payloads', () => {
   it('reads back JSON payloads as the JSON of what was sealed', () => {
@@ -43,6 +105,21 @@ describe('claim-check payloads', () => {
     expect(Buffer.isBuffer(opened.patients[0]!.mrnEnc)).toBe(true);
     expect(opened.patients[0]!.recordedAt).toBeInstanceOf(Date);
   });
+
+  it.each(TRANSFORMED_ROWS)(
+    "reads a %s row of Transform's binary payload back as it was built",
+    (_label, row) => {
+      // Prepare
+      const key = randomBytes(32);
+
+      // Act
+      const sealed = sealPayload(key, RUN_ID, 'transformed', [row], 'binary');
+      const [opened] = openPayload<unknown[]>(key, RUN_ID, 'transformed', sealed);
+
+      // Assess
+      expect(opened).toStrictEqual(row);
+    },
+  );
 
   it.each([
     ['json', undefined],
