@@ -134,6 +134,54 @@ describe('bad input: a clear 4xx problem+json, and nothing stored', () => {
     expect(await counts()).toEqual(before);
   });
 
+  it.each(['false', '0', '-0', '0.0', ' false '])(
+    'a JSON body that is a falsy scalar, %j → 400 problem+json',
+    async (body) => {
+      // Prepare
+      const writer = await token(['system/Patient.c']);
+      const before = await counts();
+
+      // Act
+      const response = await call('POST', '/api/v1/ingest', {
+        token: writer,
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+
+      // Assess
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.json).toMatchObject({
+        type: 'urn:problem:healthcare-etl:validation-failed',
+        status: 400,
+      });
+      expect(await counts()).toEqual(before);
+    },
+  );
+
+  it.each(['false', '0'])(
+    'a consent body that is a falsy scalar, %j → 400, not 500',
+    async (body) => {
+      // Prepare
+      const clerk = await token(['user/Consent.u']);
+
+      // Act
+      const response = await call(
+        'PUT',
+        '/api/v1/patients/00000000-0000-4000-8000-000000000000/consent',
+        {
+          token: clerk,
+          body,
+          headers: { 'content-type': 'application/json' },
+        },
+      );
+
+      // Assess
+      expect(response.status).toBe(400);
+      expect(response.json.type).toBe('urn:problem:healthcare-etl:validation-failed');
+    },
+  );
+
   it('a schema-invalid envelope lists the failing paths, without echoing the input', async () => {
     // Prepare
     const writer = await token(['system/Patient.c']);
