@@ -2,9 +2,9 @@ import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { blocked, checkFhirConsent } from './fhirConsent.ts';
+import type { ConsentRefusal, PatientEntry, PatientsPayload } from './payloads.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-import type { ConsentRefusal, PatientEntry, PatientsPayload } from './validate.ts';
 
 /** Only an explicit `data_sharing: true` lets a record through; absent or false blocks it. */
 export function hasDataSharingConsent(entry: PatientEntry): boolean {

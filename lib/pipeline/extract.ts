@@ -3,29 +3,9 @@ import type { SchemaProblem } from '../fhir/validation.ts';
 import { isJsonObject, parseJson } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { bundleEntries, ndjsonLines } from './envelopes.ts';
+import type { ExtractedPayload, ExtractedRecord, ReceivedPayload } from './payloads.ts';
 import { runStage } from './stageFrame.ts';
 import { recordableResourceType, type StageResult } from './stages.ts';
-
-/** The batch exactly as the API received it (kept encrypted, so nothing is lost). */
-export interface ReceivedPayload {
-  readonly contentType: string;
-  readonly body: string;
-}
-
-/** One input record, by its position in the batch; `record` is not yet validated. */
-export interface ExtractedRecord {
-  readonly index: number;
-  readonly resourceType: string | null;
-  readonly record: unknown;
-  /** A Bundle entry's fullUrl: other entries may refer to the resource by it. */
-  readonly fullUrl?: string;
-  /** Why there is no record to validate (an NDJSON line that is not JSON, an entry without a resource). */
-  readonly unreadable?: SchemaProblem;
-}
-
-export interface ExtractedPayload {
-  readonly records: readonly ExtractedRecord[];
-}
 
 function resourceTypeOf(record: unknown): string | null {
   return recordableResourceType(isJsonObject(record) ? record['resourceType'] : undefined);

@@ -15,38 +15,16 @@ import type { Rejection } from '../db/repositories/rejections.ts';
 import { referenceKey } from '../fhir/r4/mapping.ts';
 import type { FhirConsentRecord } from '../fhir/r4/model.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import type { ObservationEntry } from './fhirRecords.ts';
 import { patientIdentity, referenceIndex } from './patientIdentity.ts';
+import type {
+  ConsentDecision,
+  ConsentRefusal,
+  LinkedObservation,
+  PatientEntry,
+  PatientsPayload,
+  PendingDecision,
+} from './payloads.ts';
 import type { RunCounts } from './stages.ts';
-import type { ConsentRefusal, PatientEntry, PatientsPayload } from './validate.ts';
-
-/** A patient in this batch (by the record's position) or one already stored (by id). */
-export type PatientLink = { readonly recordIndex: number } | { readonly patientId: string };
-
-export interface LinkedObservation extends ObservationEntry {
-  readonly patient: PatientLink;
-}
-
-/** The consent a Consent resource records for its patient, once it is the newest one. */
-export interface ConsentDecision {
-  /** The Consent resource's position in the batch; -1 for one that waited in pending_consents. */
-  readonly index: number;
-  readonly patient: PatientLink;
-  readonly dataSharing: boolean;
-  readonly research: boolean;
-  /** ISO 8601: the Consent's dateTime, never later than the run that received it. */
-  readonly recordedAt: string;
-  /** Who sent a decision that waited; the run's actor otherwise. */
-  readonly recordedBy?: string;
-}
-
-/** A decision about a patient not stored yet, kept under the reference's blind index (base64). */
-export interface PendingDecision {
-  readonly refBidx: string;
-  readonly dataSharing: boolean;
-  readonly research: boolean;
-  readonly recordedAt: string;
-}
 
 export interface FhirConsentOutcome {
   readonly output: PatientsPayload;

@@ -11,13 +11,14 @@ import {
   patientFromFhir,
   patientReferenceKeys,
 } from '../fhir/r4/mapping.ts';
-import type {
-  FhirConsentRecord,
-  FhirObservationRecord,
-  FhirPatientRecord,
-} from '../fhir/r4/model.ts';
+import type { FhirPatientRecord } from '../fhir/r4/model.ts';
 import { createFhirValidator, type FhirValidator } from '../fhir/r4/validation.ts';
-import type { ExtractedPayload, ExtractedRecord } from './extract.ts';
+import type {
+  ConsentEntry,
+  ExtractedPayload,
+  ExtractedRecord,
+  ObservationEntry,
+} from './payloads.ts';
 import { duplicateRejection, schemaRejection } from './recordRejections.ts';
 
 /** The resource types the pipeline loads; any other R4 type is skipped. */
@@ -32,18 +33,6 @@ export interface FhirPatientEntry {
   readonly record: FhirPatientRecord;
   /** `Patient/<id>` keys other resources may name this patient by (its id, its fullUrl). */
   readonly referenceKeys: readonly string[];
-}
-
-export interface ObservationEntry {
-  readonly index: number;
-  readonly record: FhirObservationRecord;
-  /** What makes this Observation the same one when sent again: its id, else its fullUrl. */
-  readonly sourceKey?: string;
-}
-
-export interface ConsentEntry {
-  readonly index: number;
-  readonly record: FhirConsentRecord;
 }
 
 export interface FhirRecords {

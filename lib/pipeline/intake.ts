@@ -17,14 +17,14 @@ import {
 import { storePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { classifyBatch } from './envelopes.ts';
-import type { ReceivedPayload } from './extract.ts';
+import { RECEIVED_PAYLOAD, type ReceivedPayload } from './payloads.ts';
 import {
   type RunExecutionDependencies,
   reconcileRun,
   redriveRun,
   startWorkflow,
 } from './runExecutions.ts';
-import { RECEIVED_PAYLOAD, type SubmissionOutcome } from './stages.ts';
+import type { SubmissionOutcome } from './stages.ts';
 
 export interface Submission {
   readonly body: string;

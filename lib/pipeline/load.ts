@@ -9,9 +9,9 @@ import {
   upsertPendingConsents,
 } from '../db/repositories/pendingConsents.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import type { TransformedPayload } from './payloads.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-import type { TransformedPayload } from './transform.ts';
 
 /** One audit row per written id; `patientOf` names an Observation's patient, for the patient's trail. */
 function audited(

@@ -4,7 +4,7 @@
  */
 import type { Rejection } from '../db/repositories/rejections.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
-import type { ExtractedRecord } from './extract.ts';
+import type { ExtractedRecord } from './payloads.ts';
 
 type RecordPosition = Pick<ExtractedRecord, 'index' | 'resourceType'>;
 

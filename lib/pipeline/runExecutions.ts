@@ -11,7 +11,7 @@ import { ConflictError, RunNotFoundError, ServiceUnavailableError, toAppError } 
 import type { ExecutionState, WorkflowStarter } from '../workflow/workflowStarter.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { publish } from './outcome.ts';
-import { RECEIVED_PAYLOAD } from './stages.ts';
+import { RECEIVED_PAYLOAD } from './payloads.ts';
 
 /** What starts, re-drives and reconciles a run's executions: the pipeline's ports and the workflow. */
 export interface RunExecutionDependencies extends PipelineDependencies {

@@ -11,7 +11,8 @@ import { insertRejections, type Rejection } from '../db/repositories/rejections.
 import { RunEndedError, RunNotFoundError } from '../errors.ts';
 import { loadPayload, type PayloadEncoding, storePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import { type RunCounts, STAGE_PAYLOADS, type StageName, type StageResult } from './stages.ts';
+import { STAGE_PAYLOADS } from './payloads.ts';
+import type { RunCounts, StageName, StageResult } from './stages.ts';
 
 export interface StageContext {
   readonly run: IngestRun;

@@ -5,8 +5,6 @@ import r4ResourceTypes from '../fhir/r4/resourceTypes.json' with { type: 'json' 
 export const STAGES = ['extract', 'validate', 'consentCheck', 'transform', 'load'] as const;
 export type StageName = (typeof STAGES)[number];
 
-export const RECEIVED_PAYLOAD = 'received';
-
 /**
  * What became of a submitted batch: `accepted` by a new run; or, for a retry with the same
  * Idempotency-Key and body, that run `replayed` as it is, `redriven` because it had failed,
@@ -14,16 +12,6 @@ export const RECEIVED_PAYLOAD = 'received';
  */
 export const SUBMISSION_OUTCOMES = ['accepted', 'replayed', 'redriven', 'resumed'] as const;
 export type SubmissionOutcome = (typeof SUBMISSION_OUTCOMES)[number];
-
-/** The claim-check payload each stage reads, and the one it writes for the next. */
-export const STAGE_PAYLOADS: Readonly<Record<StageName, { reads: string; writes: string | null }>> =
-  {
-    extract: { reads: RECEIVED_PAYLOAD, writes: 'extracted' },
-    validate: { reads: 'extracted', writes: 'validated' },
-    consentCheck: { reads: 'validated', writes: 'consented' },
-    transform: { reads: 'consented', writes: 'transformed' },
-    load: { reads: 'transformed', writes: null },
-  };
 
 export type RunCounts = Counts;
 

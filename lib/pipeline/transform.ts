@@ -1,7 +1,7 @@
 import { createHmac, createSecretKey } from 'node:crypto';
 import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
 import { encryptField, type SecretKeyMaterial } from '../crypto/fieldCipher.ts';
-import type { ConsentRevocation, ConsentRow } from '../db/repositories/consents.ts';
+import type { ConsentRow } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import type { ObservationRow } from '../db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
@@ -11,11 +11,16 @@ import type { PatientRecord } from '../fhir/model.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
 import { canonicalJson } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import type { LinkedObservation, PatientLink } from './fhirConsent.ts';
 import { patientIdentity, referenceIndex } from './patientIdentity.ts';
+import type {
+  LinkedObservation,
+  PatientEntry,
+  PatientLink,
+  PatientsPayload,
+  TransformedPayload,
+} from './payloads.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-import type { PatientEntry, PatientsPayload } from './validate.ts';
 
 const OBSERVATION_ID_PURPOSE = 'observation-id';
 
@@ -30,20 +35,6 @@ export const PATIENT_COLUMNS = {
 } as const;
 
 export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } as const;
-
-/** The rows Load writes, as Transform built them (sealed in the binary encoding). */
-export interface TransformedPayload {
-  readonly patients: readonly PatientRow[];
-  readonly consents: readonly ConsentRow[];
-  /** Refusals by MRN blind index, for patients who may already be stored. */
-  readonly revocations?: readonly ConsentRevocation[];
-  /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
-  readonly references?: readonly PatientReferenceRow[];
-  /** FHIR only. */
-  readonly observations?: readonly ObservationRow[];
-  /** FHIR only: Consent decisions waiting for their patient, as ConsentCheck passed them on. */
-  readonly pendingConsents?: readonly PendingConsentRow[];
-}
 
 interface Keys {
   readonly dataKey: SecretKeyMaterial;

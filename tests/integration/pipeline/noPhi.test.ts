@@ -5,7 +5,7 @@ import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import { findStagePayload } from '../../../lib/db/repositories/stagePayloads.ts';
 import { KeyServiceRefusedError } from '../../../lib/errors.ts';
 import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
-import type { ReceivedPayload } from '../../../lib/pipeline/extract.ts';
+import type { ReceivedPayload } from '../../../lib/pipeline/payloads.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';

@@ -1,0 +1,137 @@
+/**
+ * The claim check's payloads: which one each stage reads and writes, and the shape of each.
+ * Everything that crosses a stage boundary is declared here, so stages depend on this file and
+ * never on each other.
+ */
+import type { ConsentRevocation, ConsentRow } from '../db/repositories/consents.ts';
+import type { ObservationRow } from '../db/repositories/observations.ts';
+import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
+import type { PatientRow } from '../db/repositories/patients.ts';
+import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
+import type { PatientRecord } from '../fhir/model.ts';
+import type { FhirConsentRecord, FhirObservationRecord } from '../fhir/r4/model.ts';
+import type { SchemaProblem } from '../fhir/validation.ts';
+import type { StageName } from './stages.ts';
+
+export const RECEIVED_PAYLOAD = 'received';
+
+/** The claim-check payload each stage reads, and the one it writes for the next. */
+export const STAGE_PAYLOADS: Readonly<Record<StageName, { reads: string; writes: string | null }>> =
+  {
+    extract: { reads: RECEIVED_PAYLOAD, writes: 'extracted' },
+    validate: { reads: 'extracted', writes: 'validated' },
+    consentCheck: { reads: 'validated', writes: 'consented' },
+    transform: { reads: 'consented', writes: 'transformed' },
+    load: { reads: 'transformed', writes: null },
+  };
+
+/** `received`: the batch exactly as the API received it (kept encrypted, so nothing is lost). */
+export interface ReceivedPayload {
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/** One input record, by its position in the batch; `record` is not yet validated. */
+export interface ExtractedRecord {
+  readonly index: number;
+  readonly resourceType: string | null;
+  readonly record: unknown;
+  /** A Bundle entry's fullUrl: other entries may refer to the resource by it. */
+  readonly fullUrl?: string;
+  /** Why there is no record to validate (an NDJSON line that is not JSON, an entry without a resource). */
+  readonly unreadable?: SchemaProblem;
+}
+
+/** `extracted`. */
+export interface ExtractedPayload {
+  readonly records: readonly ExtractedRecord[];
+}
+
+/** A record that passed validation, still known by its position in the batch. */
+export interface PatientEntry {
+  readonly index: number;
+  /** A flat record, or the canonical form of a FHIR Patient (a FhirPatientRecord). */
+  readonly record: PatientRecord;
+  /** FHIR only: the `Patient/<id>` keys other resources may name this patient by. */
+  readonly referenceKeys?: readonly string[];
+}
+
+export interface ObservationEntry {
+  readonly index: number;
+  readonly record: FhirObservationRecord;
+  /** What makes this Observation the same one when sent again: its id, else its fullUrl. */
+  readonly sourceKey?: string;
+}
+
+export interface ConsentEntry {
+  readonly index: number;
+  readonly record: FhirConsentRecord;
+}
+
+export interface ConsentRefusal {
+  readonly index: number;
+  readonly mrn: string;
+  readonly research: boolean;
+}
+
+/** A patient in this batch (by the record's position) or one already stored (by id). */
+export type PatientLink = { readonly recordIndex: number } | { readonly patientId: string };
+
+export interface LinkedObservation extends ObservationEntry {
+  readonly patient: PatientLink;
+}
+
+/** The consent a Consent resource records for its patient, once it is the newest one. */
+export interface ConsentDecision {
+  /** The Consent resource's position in the batch; -1 for one that waited in pending_consents. */
+  readonly index: number;
+  readonly patient: PatientLink;
+  readonly dataSharing: boolean;
+  readonly research: boolean;
+  /** ISO 8601: the Consent's dateTime, never later than the run that received it. */
+  readonly recordedAt: string;
+  /** Who sent a decision that waited; the run's actor otherwise. */
+  readonly recordedBy?: string;
+}
+
+/** A decision about a patient not stored yet, kept under the reference's blind index (base64). */
+export interface PendingDecision {
+  readonly refBidx: string;
+  readonly dataSharing: boolean;
+  readonly research: boolean;
+  readonly recordedAt: string;
+}
+
+/** `validated` and `consented`: the batch's patients, and for FHIR what names them. */
+export interface PatientsPayload {
+  readonly records: readonly PatientEntry[];
+  /**
+   * After ConsentCheck: explicit refusals (data_sharing false), MRN and research flag only,
+   * so that a patient already stored has its consent withdrawn. Never stored as a patient.
+   */
+  readonly refusals?: readonly ConsentRefusal[];
+  /** FHIR only, after Validate: Observations whose patient is not resolved yet. */
+  readonly observations?: readonly ObservationEntry[];
+  /** FHIR only, after Validate: Consent resources, not yet matched to their patients. */
+  readonly consents?: readonly ConsentEntry[];
+  /** FHIR only, after ConsentCheck: Observations let through, each linked to its patient. */
+  readonly linkedObservations?: readonly LinkedObservation[];
+  /** FHIR only, after ConsentCheck: the consent each Consent resource records. */
+  readonly consentDecisions?: readonly ConsentDecision[];
+  /** FHIR only, after ConsentCheck: decisions about patients not stored yet. */
+  readonly pendingConsents?: readonly PendingDecision[];
+}
+
+/** `transformed`: the rows Load writes, as Transform built them (sealed in the binary encoding). */
+export interface TransformedPayload {
+  readonly patients: readonly PatientRow[];
+  readonly consents: readonly ConsentRow[];
+  /** Refusals by MRN blind index, for patients who may already be stored. */
+  readonly revocations?: readonly ConsentRevocation[];
+  /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
+  readonly references?: readonly PatientReferenceRow[];
+  /** FHIR only. */
+  readonly observations?: readonly ObservationRow[];
+  /** FHIR only: Consent decisions waiting for their patient, as ConsentCheck passed them on. */
+  readonly pendingConsents?: readonly PendingConsentRow[];
+}
