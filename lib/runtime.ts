@@ -11,16 +11,12 @@ import { createPool, type Pool } from './db/pool.ts';
 import { ConfigError } from './errors.ts';
 import { type EventSink, TableEventSink } from './events/eventSink.ts';
 import { SqsEventSink } from './events/sqsEventSink.ts';
-import type { PipelineDependencies } from './pipeline/dependencies.ts';
+import type { PipelineDependencies, WorkflowStarter } from './pipeline/dependencies.ts';
 import type { IntakeDependencies } from './pipeline/intake.ts';
 import { SqsDeadLetterQueue } from './queue/deadLetterQueue.ts';
 import type { IngestQueueDependencies } from './queue/ingestQueue.ts';
 import { createSqsClient } from './queue/sqs.ts';
-import {
-  createSfnClient,
-  SfnWorkflowStarter,
-  type WorkflowStarter,
-} from './workflow/workflowStarter.ts';
+import { createSfnClient, SfnWorkflowStarter } from './workflow/workflowStarter.ts';
 
 /**
  * The composition root: the only place that turns configuration into adapters.

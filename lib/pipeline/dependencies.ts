@@ -11,3 +11,26 @@ export interface PipelineDependencies {
   readonly logger: Logger;
   readonly now: () => Date;
 }
+
+/**
+ * How a run's execution stands: Step Functions' own statuses (PENDING_REDRIVE counts as
+ * RUNNING), or MISSING when the workflow service has no such execution.
+ */
+export type ExecutionState =
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'ABORTED'
+  | 'MISSING';
+
+/**
+ * The port that starts the ingest state machine for a run, and tells how an execution stands:
+ * Step Functions in AWS and LocalStack (lib/workflow/workflowStarter.ts), the local endpoint
+ * embedded.
+ */
+export interface WorkflowStarter {
+  /** `attempt` 0 is the run's first execution; a re-drive n is another execution, named apart. */
+  start(runId: string, attempt?: number): Promise<void>;
+  executionState(runId: string, attempt: number): Promise<ExecutionState>;
+}

@@ -8,8 +8,7 @@ import {
 } from '../db/repositories/ingestRuns.ts';
 import { findStagePayload } from '../db/repositories/stagePayloads.ts';
 import { ConflictError, RunNotFoundError, ServiceUnavailableError, toAppError } from '../errors.ts';
-import type { ExecutionState, WorkflowStarter } from '../workflow/workflowStarter.ts';
-import type { PipelineDependencies } from './dependencies.ts';
+import type { ExecutionState, PipelineDependencies, WorkflowStarter } from './dependencies.ts';
 import { publish } from './outcome.ts';
 import { RECEIVED_PAYLOAD } from './payloads.ts';
 

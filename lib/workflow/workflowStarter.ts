@@ -5,29 +5,8 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import type { ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
 import { ServiceUnavailableError } from '../errors.ts';
-
-/**
- * How a run's execution stands: Step Functions' own statuses (PENDING_REDRIVE counts as
- * RUNNING), or MISSING when the workflow service has no such execution.
- */
-export type ExecutionState =
-  | 'RUNNING'
-  | 'SUCCEEDED'
-  | 'FAILED'
-  | 'TIMED_OUT'
-  | 'ABORTED'
-  | 'MISSING';
-
-/**
- * Starts the ingest state machine for a run, and tells how an execution stands: Step Functions
- * in AWS and LocalStack, the local endpoint embedded.
- */
-export interface WorkflowStarter {
-  /** `attempt` 0 is the run's first execution; a re-drive n is another execution, named apart. */
-  start(runId: string, attempt?: number): Promise<void>;
-  executionState(runId: string, attempt: number): Promise<ExecutionState>;
-}
 
 export function executionName(runId: string, attempt = 0): string {
   return attempt === 0 ? runId : `${runId}-redrive-${attempt}`;
@@ -38,6 +17,7 @@ export interface SfnWorkflowStarterOptions {
   readonly stateMachineArn: string;
 }
 
+/** The workflow port on Step Functions: AWS, LocalStack, and the local endpoint embedded. */
 export class SfnWorkflowStarter implements WorkflowStarter {
   readonly #client: SFNClient;
   readonly #stateMachineArn: string;

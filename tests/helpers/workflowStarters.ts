@@ -1,8 +1,5 @@
-import {
-  type ExecutionState,
-  executionName,
-  type WorkflowStarter,
-} from '../../lib/workflow/workflowStarter.ts';
+import type { ExecutionState, WorkflowStarter } from '../../lib/pipeline/dependencies.ts';
+import { executionName } from '../../lib/workflow/workflowStarter.ts';
 
 /**
  * The workflow port as a fake: remembers every start, and starts nothing. An execution it

@@ -6,13 +6,13 @@ import {
   ServiceUnavailableError,
 } from '../../../lib/errors.ts';
 import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
+import type { ExecutionState, WorkflowStarter } from '../../../lib/pipeline/dependencies.ts';
 import {
   type BatchRequest,
   type IntakeDependencies,
   submitBatch,
 } from '../../../lib/pipeline/intake.ts';
 import { RECEIVED_PAYLOAD, type ReceivedPayload } from '../../../lib/pipeline/payloads.ts';
-import type { ExecutionState, WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';

@@ -6,17 +6,14 @@ import {
   KeyServiceUnavailableError,
   ServiceUnavailableError,
 } from '../../../lib/errors.ts';
+import type { ExecutionState, WorkflowStarter } from '../../../lib/pipeline/dependencies.ts';
 import {
   type RunExecutionDependencies,
   reconcileRun,
   redriveRun,
   startWorkflow,
 } from '../../../lib/pipeline/runExecutions.ts';
-import {
-  type ExecutionState,
-  executionName,
-  type WorkflowStarter,
-} from '../../../lib/workflow/workflowStarter.ts';
+import { executionName } from '../../../lib/workflow/workflowStarter.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { createTestPipeline, flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';

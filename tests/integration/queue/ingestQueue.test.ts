@@ -15,7 +15,7 @@ import {
   type IngestQueueDependencies,
 } from '../../../lib/queue/ingestQueue.ts';
 import { createLogger } from '../../../lib/runtime.ts';
-import type { ExecutionState, WorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
+import type { ExecutionState, WorkflowStarter } from '../../../lib/pipeline/dependencies.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { bundle, consentFor, ndjson, patientResource } from '../../helpers/fhir.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
