@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { CountingKeyService } from '../lib/crypto/countingKeyService.ts';
 import { DataKeyCache } from '../lib/crypto/dataKeyCache.ts';
 import { Keyring } from '../lib/crypto/keyring.ts';
 import { LocalKeyService } from '../lib/crypto/localKeyService.ts';
@@ -16,13 +15,14 @@ import { classifyBatch } from '../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../lib/pipeline/intake.ts';
 import { STAGES, type StageName } from '../lib/pipeline/stages.ts';
 import { createLogger } from '../lib/runtime.ts';
-import { InProcessWorkflow } from '../lib/workflow/inProcessWorkflow.ts';
 import {
   createStageHandler,
   type StageHandler,
   TASK_STATES,
   type TaskState,
 } from '../lib/workflow/stageHandlers.ts';
+import { CountingKeyService } from '../local/countingKeyService.ts';
+import { InProcessWorkflow } from '../local/inProcessWorkflow.ts';
 import {
   type CopyFigures,
   constrainedCopyBaseline,

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { toAppError } from '../lib/errors.ts';
 import type { ExecutionStatus, ExecutionStore, StoredExecution } from './executionStore.ts';
+import { type ExecutionEvent, LocalStateMachine, type TaskInvoker } from './localStateMachine.ts';
 
 /**
  * A local Step Functions endpoint: the AWS JSON 1.0 protocol for StartExecution,
@@ -14,18 +15,15 @@ import type { ExecutionStatus, ExecutionStore, StoredExecution } from './executi
  * executions a stopped or killed process left running: every stage is idempotent, so the
  * stages that committed return at once and the rest do their work.
  */
-export type TaskInvoker = (stateName: string, input: unknown) => Promise<unknown>;
+export type { TaskInvoker } from './localStateMachine.ts';
 
-type JsonValue = Parameters<StateMachine['run']>[0];
-type EventLog =
-  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 /** Written where an execution was taken up again after its process stopped. */
 interface ResumedEvent {
   readonly type: 'ExecutionResumed';
   readonly timestamp: number;
   readonly resumes: number;
 }
-type HistoryEntry = EventLog | ResumedEvent;
+type HistoryEntry = ExecutionEvent | ResumedEvent;
 
 interface Execution {
   readonly executionArn: string;
@@ -217,7 +215,7 @@ const STORE_RETRY_MAX_MS = 2_000;
 export async function startLocalStepFunctions(
   options: LocalStepFunctionsOptions,
 ): Promise<RunningStepFunctions> {
-  const machine = new StateMachine(options.definition);
+  const machine = new LocalStateMachine(options.definition);
   const stateMachineArn = `arn:aws:states:${options.region}:${ACCOUNT}:stateMachine:${options.stateMachineName}`;
   const { store } = options;
   if (store !== undefined && !(await store.claim(stateMachineArn))) {
@@ -306,45 +304,23 @@ export async function startLocalStepFunctions(
 
   /** Runs the ASL for `execution` and follows it to its end, recording its events and outcome. */
   function begin(execution: Execution, resumed: boolean): void {
-    const taskResourceLocalHandlers = Object.fromEntries(
-      Object.entries(options.definition.States)
-        .filter(([, state]) => state.Type === 'Task')
-        .map(([stateName]) => [
-          stateName,
-          async (taskInput: JsonValue) =>
-            (await options.invokeTask(stateName, taskInput)) as JsonValue,
-        ]),
-    );
-    const retryIntervalOverrides =
-      options.retryIntervalMs === undefined
-        ? undefined
-        : Object.fromEntries(
-            Object.keys(taskResourceLocalHandlers).map((name) => [name, options.retryIntervalMs]),
-          );
-    const run = machine.run(JSON.parse(execution.input) as JsonValue, {
-      overrides: {
-        taskResourceLocalHandlers,
-        ...(retryIntervalOverrides === undefined
-          ? {}
-          : { retryIntervalOverrides: retryIntervalOverrides as Record<string, number> }),
+    const run = machine.run(JSON.parse(execution.input), {
+      invokeTask: options.invokeTask,
+      retryIntervalMs: options.retryIntervalMs,
+      onEvent: (event) => {
+        // A resumed execution started long ago; what follows its resume event is its history.
+        if (stopping || (resumed && event.type === 'ExecutionStarted')) return;
+        execution.events.push(event);
+        persistEvents(execution);
       },
     });
     execution.abort = run.abort;
-    const collecting = (async () => {
-      for await (const event of run.eventLogs) {
-        // A resumed execution started long ago; what follows its resume event is its history.
-        if (stopping || (resumed && event.type === 'ExecutionStarted')) continue;
-        execution.events.push(event);
-        persistEvents(execution);
-      }
-    })();
     execution.done = (async () => {
+      const ended = await run.ended;
       let end: Pick<Execution, 'status' | 'output' | 'error' | 'cause'>;
-      try {
-        end = { status: 'SUCCEEDED', output: JSON.stringify(await run.result) };
-        await collecting;
-      } catch (error) {
-        await collecting;
+      if (ended.status === 'SUCCEEDED') {
+        end = { status: 'SUCCEEDED', output: JSON.stringify(ended.output) };
+      } else {
         const has = (type: string) => execution.events.some((event) => event.type === type);
         const failed = execution.events.findLast((event) => event.type === 'ExecutionFailed');
         end = {
@@ -353,7 +329,7 @@ export async function startLocalStepFunctions(
             : has('ExecutionTimeout')
               ? 'TIMED_OUT'
               : 'FAILED',
-          error: failed?.type === 'ExecutionFailed' ? failed.Error : (error as Error).name,
+          error: failed?.type === 'ExecutionFailed' ? failed.Error : (ended.error as Error).name,
           cause: failed?.type === 'ExecutionFailed' ? String(failed.Cause ?? '') : '',
         };
       }

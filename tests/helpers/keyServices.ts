@@ -45,4 +45,4 @@ export class FaultyKeyService implements KeyService {
   }
 }
 
-export { CountingKeyService } from '../../lib/crypto/countingKeyService.ts';
+export { CountingKeyService } from '../../local/countingKeyService.ts';

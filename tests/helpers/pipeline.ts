@@ -8,8 +8,6 @@ import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
 import { classifyBatch } from '../../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../../lib/pipeline/intake.ts';
 import { createLogger } from '../../lib/runtime.ts';
-import { loadIngestDefinition } from '../../lib/workflow/ingestDefinition.ts';
-import { type ExecutionRecord, InProcessWorkflow } from '../../lib/workflow/inProcessWorkflow.ts';
 import {
   createStageHandler,
   createStageHandlers,
@@ -17,6 +15,8 @@ import {
   TASK_STATES,
   type TaskState,
 } from '../../lib/workflow/stageHandlers.ts';
+import { loadIngestDefinition } from '../../local/ingestDefinition.ts';
+import { type ExecutionRecord, InProcessWorkflow } from '../../local/inProcessWorkflow.ts';
 import type { TestDatabase } from './database.ts';
 
 export interface TestPipeline {

@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
-import { InProcessWorkflow } from '../../../lib/workflow/inProcessWorkflow.ts';
+import { InProcessWorkflow } from '../../../local/inProcessWorkflow.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { flatRecord } from '../../helpers/pipeline.ts';
 import { sqsEvent, sqsRecord } from '../../helpers/sqsEvents.ts';

@@ -9,8 +9,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadIngestDefinition } from '../../../lib/workflow/ingestDefinition.ts';
 import { ExecutionStore } from '../../../local/executionStore.ts';
+import { loadIngestDefinition } from '../../../local/ingestDefinition.ts';
 import {
   type RunningStepFunctions,
   startLocalStepFunctions,

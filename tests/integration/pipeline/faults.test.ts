@@ -18,16 +18,13 @@ import {
 import type { IntakeDependencies } from '../../../lib/pipeline/intake.ts';
 import { redriveRun } from '../../../lib/pipeline/runExecutions.ts';
 import type { RunOutcome, StageResult } from '../../../lib/pipeline/stages.ts';
-import {
-  type ExecutionRecord,
-  InProcessWorkflow,
-} from '../../../lib/workflow/inProcessWorkflow.ts';
 import type { StageHandler, TaskState } from '../../../lib/workflow/stageHandlers.ts';
 import {
   type RunningPostgres,
   randomPassword,
   startEmbeddedPostgres,
 } from '../../../local/embeddedPostgres.ts';
+import { type ExecutionRecord, InProcessWorkflow } from '../../../local/inProcessWorkflow.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';

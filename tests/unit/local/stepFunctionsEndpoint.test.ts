@@ -14,7 +14,7 @@ import {
   StateMachineDoesNotExist,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadIngestDefinition } from '../../../lib/workflow/ingestDefinition.ts';
+import { loadIngestDefinition } from '../../../local/ingestDefinition.ts';
 import {
   type RunningStepFunctions,
   startLocalStepFunctions,

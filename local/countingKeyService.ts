@@ -1,4 +1,4 @@
-import type { EncryptionContext, GeneratedDataKey, KeyService } from './keyService.ts';
+import type { EncryptionContext, GeneratedDataKey, KeyService } from '../lib/crypto/keyService.ts';
 
 export interface KeyServiceCall {
   readonly operation: 'generate' | 'decrypt';

@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import type { RunOutcome } from '../pipeline/stages.ts';
+import { ExecutionError, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { RunOutcome } from '../lib/pipeline/stages.ts';
+import type { StageHandler, TaskState } from '../lib/workflow/stageHandlers.ts';
 import { loadIngestDefinition } from './ingestDefinition.ts';
-import { type StageHandler, TASK_STATES, type TaskState } from './stageHandlers.ts';
-
-type JsonValue = Parameters<StateMachine['run']>[0];
-export type ExecutionEvent =
-  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+import { type ExecutionEvent, LocalStateMachine } from './localStateMachine.ts';
 
 export interface ExecutionRecord {
   readonly status: 'SUCCEEDED' | 'FAILED';
@@ -47,7 +44,7 @@ function lambdaContext(functionName: string): Context {
  * state overridden by its stage handler: the real definition, Retry and Catch included.
  */
 export class InProcessWorkflow {
-  readonly #machine: StateMachine;
+  readonly #machine: LocalStateMachine;
   readonly #handlers: Readonly<Record<TaskState, StageHandler>>;
   readonly #retryIntervalMs: number | undefined;
 
@@ -55,51 +52,32 @@ export class InProcessWorkflow {
     handlers: Readonly<Record<TaskState, StageHandler>>,
     options: InProcessWorkflowOptions = {},
   ) {
-    // Resources are ${...}FunctionArn placeholders: asl-validator accepts those as substitutions.
-    this.#machine = new StateMachine(options.definition ?? loadIngestDefinition());
+    this.#machine = new LocalStateMachine(options.definition ?? loadIngestDefinition());
     this.#handlers = handlers;
     this.#retryIntervalMs = options.retryIntervalMs;
   }
 
   async execute(runId: string): Promise<ExecutionRecord> {
-    const taskResourceLocalHandlers = Object.fromEntries(
-      TASK_STATES.map((state) => [
-        state,
-        async (input: JsonValue) =>
-          (await this.#handlers[state](input, lambdaContext(state))) as unknown as JsonValue,
-      ]),
-    );
-    const retryIntervalOverrides =
-      this.#retryIntervalMs === undefined
-        ? undefined
-        : Object.fromEntries(TASK_STATES.map((state) => [state, this.#retryIntervalMs as number]));
-    const execution = this.#machine.run(
+    const events: ExecutionEvent[] = [];
+    const end = await this.#machine.run(
       { runId },
       {
-        overrides: {
-          taskResourceLocalHandlers,
-          ...(retryIntervalOverrides === undefined ? {} : { retryIntervalOverrides }),
-        },
+        invokeTask: (state, input) =>
+          this.#handlers[state as TaskState](input, lambdaContext(state)),
+        retryIntervalMs: this.#retryIntervalMs,
+        onEvent: (event) => events.push(event),
       },
-    );
-    const events: ExecutionEvent[] = [];
-    const collecting = (async () => {
-      for await (const event of execution.eventLogs) events.push(event);
-    })();
-    try {
-      const output = (await execution.result) as unknown as RunOutcome;
-      await collecting;
-      return { status: 'SUCCEEDED', output, error: undefined, events };
-    } catch (error) {
-      await collecting;
-      if (!(error instanceof ExecutionError)) throw error;
-      const cause = error.cause instanceof Error ? error.cause : error;
-      return {
-        status: 'FAILED',
-        output: undefined,
-        error: { name: cause.name, message: cause.message },
-        events,
-      };
+    ).ended;
+    if (end.status === 'SUCCEEDED') {
+      return { status: 'SUCCEEDED', output: end.output as RunOutcome, error: undefined, events };
     }
+    if (!(end.error instanceof ExecutionError)) throw end.error;
+    const cause = end.error.cause instanceof Error ? end.error.cause : end.error;
+    return {
+      status: 'FAILED',
+      output: undefined,
+      error: { name: cause.name, message: cause.message },
+      events,
+    };
   }
 }
