@@ -5,8 +5,8 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import type { ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
 import { ServiceUnavailableError } from '../errors.ts';
+import type { ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
 
 export function executionName(runId: string, attempt = 0): string {
   return attempt === 0 ? runId : `${runId}-redrive-${attempt}`;

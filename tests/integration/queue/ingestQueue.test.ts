@@ -9,13 +9,13 @@ import {
   KeyServiceUnavailableError,
   ServiceUnavailableError,
 } from '../../../lib/errors.ts';
+import type { ExecutionState, WorkflowStarter } from '../../../lib/pipeline/dependencies.ts';
 import { SqsDeadLetterQueue } from '../../../lib/queue/deadLetterQueue.ts';
 import {
   consumeIngestQueue,
   type IngestQueueDependencies,
 } from '../../../lib/queue/ingestQueue.ts';
 import { createLogger } from '../../../lib/runtime.ts';
-import type { ExecutionState, WorkflowStarter } from '../../../lib/pipeline/dependencies.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
 import { bundle, consentFor, ndjson, patientResource } from '../../helpers/fhir.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
