@@ -1,4 +1,5 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { runView } from '../../lib/api/runViews.ts';
 import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
 import { RunNotFoundError } from '../../lib/errors.ts';
@@ -7,12 +8,9 @@ import { isUuid } from '../../lib/ids.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** GET /api/v1/runs/{runId}: status, current stage, per-stage timings and counts. */
-export const handler = apiHandler(
-  { anyOf: ['system/Patient.c', 'user/Patient.r'] },
-  async (event) => {
-    const runId = event.pathParameters?.['runId'];
-    const run = isUuid(runId) ? await findIngestRun(pipelineDependencies().pool, runId) : undefined;
-    if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
-    return jsonResponse(200, runView(run));
-  },
-);
+export const handler = apiHandler(ROUTES.getRun, async (event) => {
+  const runId = event.pathParameters?.['runId'];
+  const run = isUuid(runId) ? await findIngestRun(pipelineDependencies().pool, runId) : undefined;
+  if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
+  return jsonResponse(200, runView(run));
+});

@@ -1,4 +1,5 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
 import { headerValue, readBody } from '../../lib/http/body.ts';
 import { MAX_INGEST_BODY_BYTES } from '../../lib/http/mediaTypes.ts';
@@ -8,7 +9,7 @@ import { submitBatch } from '../../lib/pipeline/intake.ts';
 import { intakeDependencies } from '../../lib/runtime.ts';
 
 /** POST /api/v1/ingest: accept a batch (flat, FHIR Bundle or NDJSON), 202 with the run that will process it. */
-export const handler = apiHandler({ anyOf: ['system/Patient.c'] }, async (event) => {
+export const handler = apiHandler(ROUTES.ingestBatch, async (event) => {
   const { raw, contentType } = readBody(event, {
     maxBytes: MAX_INGEST_BODY_BYTES,
     accept: INGEST_MEDIA_TYPES,

@@ -1,4 +1,5 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { rejectionView } from '../../lib/api/runViews.ts';
 import { findIngestRun } from '../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../lib/db/repositories/rejections.ts';
@@ -8,14 +9,11 @@ import { isUuid } from '../../lib/ids.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** GET /api/v1/runs/{runId}/rejections: each rejected record's position, reason and schema paths. */
-export const handler = apiHandler(
-  { anyOf: ['system/Patient.c', 'user/Patient.r'] },
-  async (event) => {
-    const runId = event.pathParameters?.['runId'];
-    const { pool } = pipelineDependencies();
-    const run = isUuid(runId) ? await findIngestRun(pool, runId) : undefined;
-    if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
-    const rejections = await listRejections(pool, run.id);
-    return jsonResponse(200, { runId: run.id, data: rejections.map(rejectionView) });
-  },
-);
+export const handler = apiHandler(ROUTES.listRunRejections, async (event) => {
+  const runId = event.pathParameters?.['runId'];
+  const { pool } = pipelineDependencies();
+  const run = isUuid(runId) ? await findIngestRun(pool, runId) : undefined;
+  if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
+  const rejections = await listRejections(pool, run.id);
+  return jsonResponse(200, { runId: run.id, data: rejections.map(rejectionView) });
+});

@@ -1,6 +1,7 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { buildOpenApiDocument } from '../../lib/api/openapi.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { publicSettings } from '../../lib/config.ts';
-import { buildOpenApiDocument } from '../../lib/http/openapi.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
 
 const document = buildOpenApiDocument({
@@ -8,4 +9,6 @@ const document = buildOpenApiDocument({
 });
 
 /** GET /openapi.json: OpenAPI 3.1, built from the same JSON Schemas the validators compile. */
-export const handler = apiHandler({ anyOf: 'public' }, async () => jsonResponse(200, document));
+export const handler = apiHandler(ROUTES.getOpenApiDocument, async () =>
+  jsonResponse(200, document),
+);

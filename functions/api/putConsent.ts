@@ -1,4 +1,5 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
 import { readBody } from '../../lib/http/body.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
@@ -7,7 +8,7 @@ import { changeConsent } from '../../lib/patients/consentChanges.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** PUT /api/v1/patients/{id}/consent: grant or revoke; kept in history, audited, read next time. */
-export const handler = apiHandler({ anyOf: ['user/Consent.u'] }, async (event) => {
+export const handler = apiHandler(ROUTES.changeConsent, async (event) => {
   const { raw } = readBody(event, { maxBytes: 16 * 1024, accept: ['application/json'] });
   const consent = await changeConsent(
     pipelineDependencies(),

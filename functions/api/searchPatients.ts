@@ -1,4 +1,5 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
 import { InputValidationError } from '../../lib/errors.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
@@ -6,7 +7,7 @@ import { findPatientsByMrn } from '../../lib/patients/patientAccess.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** GET /api/v1/patients?mrn=: look-up by the MRN's blind index; consent and audit as by id. */
-export const handler = apiHandler({ anyOf: ['user/Patient.r'] }, async (event) => {
+export const handler = apiHandler(ROUTES.searchPatients, async (event) => {
   const mrn = event.queryStringParameters?.['mrn'];
   if (mrn === undefined || mrn === '') {
     throw new InputValidationError('the mrn query parameter is required', [

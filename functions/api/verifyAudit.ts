@@ -1,10 +1,11 @@
 import { apiHandler } from '../../lib/api/apiHandler.ts';
+import { ROUTES } from '../../lib/api/routes.ts';
 import { verifyAudit } from '../../lib/audit/auditQueries.ts';
 import { principalOf } from '../../lib/auth/middleware.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
 /** GET /api/v1/audit/verify: walks the hash chain and reports the first broken link. */
-export const handler = apiHandler({ anyOf: ['system/AuditEvent.r'] }, async (event) =>
+export const handler = apiHandler(ROUTES.verifyAudit, async (event) =>
   jsonResponse(200, await verifyAudit(pipelineDependencies(), principalOf(event).subject)),
 );

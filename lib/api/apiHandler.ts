@@ -3,36 +3,27 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type AuthenticatedEvent, authenticated } from '../auth/middleware.ts';
 import { config } from '../config.ts';
 import { httpErrors } from '../http/middleware.ts';
-import type { ErrorFormat } from '../http/problem.ts';
 import { pipelineDependencies, processLogger, tokenVerifier } from '../runtime.ts';
 import { rateLimited } from './rateLimit.ts';
+import type { Route } from './routes.ts';
 
 export type ApiHandler = MiddyfiedHandler<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>;
 
-export interface ApiHandlerOptions {
-  readonly anyOf: readonly string[] | 'public';
-  /** `operation-outcome` on the FHIR routes; problem+json otherwise. */
-  readonly errors?: ErrorFormat;
-}
-
 /**
- * An HTTP API function: errors become problem+json or OperationOutcome (registered first, so
- * its onError also sees authentication and rate-limit failures), then the bearer token and
- * scopes, the token's request rate, then the handler.
+ * An HTTP API function serving `route` (its entry in ROUTES): errors become problem+json or
+ * OperationOutcome (registered first, so its onError also sees authentication and rate-limit
+ * failures), then the bearer token and scopes, the token's request rate, then the handler.
  */
 export function apiHandler(
-  options: ApiHandlerOptions,
+  route: Pick<Route, 'anyOf' | 'errors'>,
   handle: (event: AuthenticatedEvent) => Promise<APIGatewayProxyStructuredResultV2>,
 ): ApiHandler {
   const handler = middy<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>().use(
-    httpErrors({
-      logger: processLogger(),
-      ...(options.errors === undefined ? {} : { format: options.errors }),
-    }),
+    httpErrors({ logger: processLogger(), format: route.errors }),
   );
-  if (options.anyOf !== 'public') {
+  if (route.anyOf !== 'public') {
     handler
-      .use(authenticated({ verifier: tokenVerifier, anyOf: options.anyOf }))
+      .use(authenticated({ verifier: tokenVerifier, anyOf: route.anyOf }))
       .use(
         rateLimited({ db: () => pipelineDependencies().pool, settings: () => config().rateLimit }),
       );

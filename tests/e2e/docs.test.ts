@@ -1,22 +1,22 @@
 import { describe, expect, it } from 'vitest';
+import { ROUTES, type Route } from '../../lib/api/routes.ts';
 import { call } from './api.ts';
 
+const DOCUMENTED_PATHS = Object.values<Route>(ROUTES)
+  .filter((route) => route.operation !== undefined)
+  .map((route) => route.path);
+
 describe('API documentation', () => {
-  it('/openapi.json is an OpenAPI 3.1 document describing the v1 API', async () => {
+  it('/openapi.json is an OpenAPI 3.1 document describing every route of the route table', async () => {
     // Act
     const response = await call('GET', '/openapi.json');
 
     // Assess
     expect(response.status).toBe(200);
     expect(response.json.openapi).toBe('3.1.0');
-    expect(Object.keys(response.json.paths)).toEqual(
-      expect.arrayContaining([
-        '/api/v1/ingest',
-        '/api/v1/runs/{runId}',
-        '/api/v1/runs/{runId}/rejections',
-        '/api/v1/patients/{id}',
-        '/api/v1/patients',
-      ]),
+    expect(Object.keys(response.json.paths)).toEqual(expect.arrayContaining(DOCUMENTED_PATHS));
+    expect(DOCUMENTED_PATHS).toEqual(
+      expect.arrayContaining(['/api/v1/ingest', '/api/v1/runs/{runId}', '/api/v1/patients']),
     );
     expect(response.json.components.schemas.PatientRecord.properties.ssn.pattern).toBe(
       '^\\d{3}-\\d{2}-\\d{4}$',

@@ -1,6 +1,8 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
+import { buildOpenApiDocument } from '../../../lib/api/openapi.ts';
+import { ROUTES, type Route, type RouteName } from '../../../lib/api/routes.ts';
 import {
   ConfigError,
   InputValidationError,
@@ -9,7 +11,6 @@ import {
   UnauthorizedError,
 } from '../../../lib/errors.ts';
 import { BIRTH_DATE_FORMAT, patientRecordSchema } from '../../../lib/fhir/flatSchema.ts';
-import { buildOpenApiDocument } from '../../../lib/http/openapi.ts';
 import { problemResponse } from '../../../lib/http/problem.ts';
 import { classifyBatch } from '../../../lib/pipeline/envelopes.ts';
 
@@ -351,58 +352,59 @@ describe('buildOpenApiDocument: component schemas', () => {
 });
 
 describe('buildOpenApiDocument: paths', () => {
-  const ingest = [{ bearer: ['system/Patient.c'] }];
-  const runs = [{ bearer: ['system/Patient.c'] }, { bearer: ['user/Patient.r'] }];
-  const patients = [{ bearer: ['user/Patient.r'] }];
-  const consent = [{ bearer: ['user/Consent.u'] }];
-  const audit = [{ bearer: ['system/AuditEvent.r'] }];
-  const observations = [{ bearer: ['user/Observation.s'] }];
   const paths = objectAt(document, 'paths');
-  const isFhir = (path: string) => path.startsWith('/fhir/');
+  const documented = Object.entries<Route>(ROUTES).filter(
+    ([, route]) => route.operation !== undefined,
+  );
+  const authenticatedErrors = ['401', '403', '429', '500', '503'];
+  /** What each route documents beyond its success and, when authenticated, those errors. */
+  const statuses: Partial<Record<RouteName, readonly string[]>> = {
+    ingestBatch: ['202', '400', '413', '415', '422'],
+    redriveRun: ['202', '404', '409'],
+    changeConsent: ['200', '400', '404', '409'],
+    listAudit: ['200', '400'],
+    verifyAudit: ['200'],
+    getRun: ['200', '400', '404'],
+    listRunRejections: ['200', '400', '404'],
+    getPatient: ['200', '404'],
+    searchPatients: ['200', '400'],
+    readFhirPatient: ['200', '404'],
+    searchFhirObservations: ['200', '400', '404'],
+    getHealth: ['200'],
+    getOpenApiDocument: ['200'],
+    getApiDocs: ['200'],
+  };
 
-  it.each<[string, string, unknown, string[]]>([
-    [
-      '/api/v1/ingest',
-      'post',
-      ingest,
-      ['202', '400', '401', '403', '413', '415', '422', '429', '503'],
-    ],
-    [
-      '/api/v1/runs/{runId}/redrive',
-      'post',
-      ingest,
-      ['202', '401', '403', '404', '409', '429', '503'],
-    ],
-    [
-      '/api/v1/patients/{id}/consent',
-      'put',
-      consent,
-      ['200', '400', '401', '403', '404', '409', '429', '503'],
-    ],
-    ['/api/v1/audit', 'get', audit, ['200', '400', '401', '403', '429', '503']],
-    ['/api/v1/audit/verify', 'get', audit, ['200', '401', '403', '429', '503']],
-    ['/api/v1/runs/{runId}', 'get', runs, ['200', '400', '401', '403', '404', '503']],
-    ['/api/v1/runs/{runId}/rejections', 'get', runs, ['200', '400', '401', '403', '404', '503']],
-    ['/api/v1/patients/{id}', 'get', patients, ['200', '401', '403', '404', '503']],
-    ['/api/v1/patients', 'get', patients, ['200', '400', '401', '403', '503']],
-    ['/fhir/r4/Patient/{id}', 'get', patients, ['200', '401', '403', '404', '429', '503']],
-    [
-      '/fhir/r4/Observation',
-      'get',
-      observations,
-      ['200', '400', '401', '403', '404', '429', '503'],
-    ],
-    ['/health', 'get', [], ['200']],
-    ['/openapi.json', 'get', [], ['200']],
-    ['/docs', 'get', [], ['200']],
-  ])('%s %s has its security and responses', (path, method, security, statuses) => {
+  it.each(documented)('%s has its route’s security and its responses', (name, route) => {
+    // Prepare
+    const security =
+      route.anyOf === 'public' ? [] : route.anyOf.map((scope) => ({ bearer: [scope] }));
+    const expected = [
+      ...(statuses[name as RouteName] ?? []),
+      ...(route.anyOf === 'public' ? [] : authenticatedErrors),
+    ];
+
     // Act
-    const operation = objectAt(paths, path, method);
+    const operation = objectAt(paths, route.path, route.method.toLowerCase());
 
     // Assess
     expect(operation['security']).toStrictEqual(security);
+    expect(operation['operationId']).toBe(name);
     expect(operation['operationId']).toMatch(/^[a-z][A-Za-z0-9]*$/);
-    expect(Object.keys(objectAt(operation, 'responses'))).toEqual(expect.arrayContaining(statuses));
+    expect(Object.keys(objectAt(operation, 'responses'))).toEqual(expect.arrayContaining(expected));
+  });
+
+  it('documents every route with an operation, and nothing else', () => {
+    // Act
+    const operations = Object.entries(paths).flatMap(([path, item]) =>
+      Object.keys(item as JsonObject).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+
+    // Assess
+    expect(operations.sort()).toStrictEqual(
+      documented.map(([, route]) => `${route.method} ${route.path}`).sort(),
+    );
+    expect(documented.length).toBeGreaterThanOrEqual(14);
   });
 
   it('gives every operation a distinct operationId', () => {
@@ -413,34 +415,35 @@ describe('buildOpenApiDocument: paths', () => {
     const ids = operations.map((operation) => (operation as JsonObject)['operationId']);
 
     // Assess
-    expect(ids).toHaveLength(14);
+    expect(ids).toHaveLength(documented.length);
     expect(new Set(ids).size).toBe(ids.length);
   });
 
   it.each([
-    ['the v1 API', false, 'application/problem+json', 'Problem'],
-    ['the FHIR routes', true, 'application/fhir+json', 'OperationOutcome'],
-  ])('answers every error of %s with %s and the %s schema', (_, fhir, mediaType, schema) => {
-    // Prepare
-    const responses = Object.entries(paths)
-      .filter(([path]) => isFhir(path) === fhir)
-      .flatMap(([, item]) =>
-        Object.values(item as JsonObject).flatMap((operation) =>
-          Object.entries(objectAt(operation, 'responses')),
-        ),
-      );
-    const errors = responses.filter(([status]) => Number(status) >= 400);
+    ['problem+json', 'application/problem+json', 'Problem'],
+    ['operation-outcome', 'application/fhir+json', 'OperationOutcome'],
+  ])(
+    'answers every error of the %s routes with %s and the %s schema',
+    (format, mediaType, schema) => {
+      // Prepare
+      const responses = documented
+        .filter(([, route]) => route.errors === format)
+        .flatMap(([, route]) =>
+          Object.entries(objectAt(paths, route.path, route.method.toLowerCase(), 'responses')),
+        );
+      const errors = responses.filter(([status]) => Number(status) >= 400);
 
-    // Assess
-    expect(errors.length).toBeGreaterThan(fhir ? 10 : 20);
-    for (const [status, response] of errors) {
-      const content = objectAt(dereference(response), 'content');
-      expect(Object.keys(content), status).toStrictEqual([mediaType]);
-      expect(objectAt(content, mediaType, 'schema')).toStrictEqual({
-        $ref: `#/components/schemas/${schema}`,
-      });
-    }
-  });
+      // Assess
+      expect(errors.length).toBeGreaterThan(format === 'operation-outcome' ? 10 : 20);
+      for (const [status, response] of errors) {
+        const content = objectAt(dereference(response), 'content');
+        expect(Object.keys(content), status).toStrictEqual([mediaType]);
+        expect(objectAt(content, mediaType, 'schema')).toStrictEqual({
+          $ref: `#/components/schemas/${schema}`,
+        });
+      }
+    },
+  );
 
   it('sends Retry-After with every 503 and 429 it documents, as problemResponse does', () => {
     // Prepare

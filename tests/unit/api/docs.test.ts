@@ -7,7 +7,7 @@ import {
   docsAssetResponse,
   docsPage,
   docsPageResponse,
-} from '../../../lib/http/docs.ts';
+} from '../../../lib/api/docs.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -1,0 +1,207 @@
+/** The components of the OpenAPI document: what the operations of lib/api/routes.ts refer to. */
+import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../../fhir/r4/search.ts';
+import { FHIR_JSON_MEDIA_TYPE } from '../../http/mediaTypes.ts';
+import { PROBLEM_CONTENT_TYPE } from '../../http/problem.ts';
+import { SCOPES } from '../routes.ts';
+import { headerRef, type JsonObject, schemaRef } from './references.ts';
+import { componentSchemas } from './schemas.ts';
+
+function problemResponse(description: string, headers: JsonObject = {}): JsonObject {
+  return {
+    description,
+    headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: schemaRef('Problem') } },
+  };
+}
+
+function outcomeResponse(description: string, headers: JsonObject = {}): JsonObject {
+  return {
+    description,
+    headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
+    content: { [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('OperationOutcome') } },
+  };
+}
+
+/** Everything the operations refer to: schemas, the bearer scheme, parameters, headers, responses. */
+export const components = (maxRecordsPerBatch: number): JsonObject => ({
+  schemas: componentSchemas(maxRecordsPerBatch),
+  securitySchemes: {
+    bearer: {
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+      description: [
+        'A JWT access token carrying SMART on FHIR scopes (v2 letters or v1 words):',
+        `\`${SCOPES.submitBatches}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
+        `\`${SCOPES.readPatients}\` (or \`user/Patient.read\`) to read patients and runs;`,
+        `\`${SCOPES.searchObservations}\` (granted by \`user/Observation.rs\` or \`user/Observation.read\`) to search observations;`,
+        `\`${SCOPES.changeConsent}\` to change consent; \`${SCOPES.readAudit}\` to read and verify the audit log.`,
+      ].join(' '),
+    },
+  },
+  parameters: {
+    CorrelationId: {
+      name: 'X-Correlation-Id',
+      in: 'header',
+      required: false,
+      description:
+        'Echoed back and written to every log line of the request; replaced by a server id when malformed.',
+      schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{8,128}$' },
+    },
+    RunId: {
+      name: 'runId',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    },
+    PatientId: {
+      name: 'id',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    },
+    FhirSearchPatient: {
+      name: 'patient',
+      in: 'query',
+      required: false,
+      description:
+        'The patient whose observations to list: `<id>` or `Patient/<id>`. One of `patient`, `subject` or `subject:Patient` is required; searching every patient is not allowed.',
+      schema: { type: 'string' },
+    },
+    FhirSearchSubject: {
+      name: 'subject',
+      in: 'query',
+      required: false,
+      description: 'Instead of `patient`: `Patient/<id>` (or `subject:Patient=<id>`).',
+      schema: { type: 'string' },
+    },
+    FhirCount: {
+      name: '_count',
+      in: 'query',
+      required: false,
+      schema: {
+        type: 'integer',
+        minimum: 1,
+        maximum: OBSERVATION_PAGE_MAX,
+        default: OBSERVATION_PAGE_DEFAULT,
+      },
+    },
+    FhirCursor: {
+      name: '_cursor',
+      in: 'query',
+      required: false,
+      description: 'Opaque: taken from the `next` link of the previous page.',
+      schema: { type: 'string' },
+    },
+    IdempotencyKey: {
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      description:
+        'Kept 24 hours per caller: the same key with the same body answers with the same run; with another body, 422.',
+      schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+    },
+    AuditPatient: {
+      name: 'patient',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', format: 'uuid' },
+    },
+    AuditActor: {
+      name: 'actor',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', maxLength: 256 },
+    },
+    AuditAction: {
+      name: 'action',
+      in: 'query',
+      required: false,
+      description: 'Comma-separated: CREATE, READ, UPDATE, DELETE, DENY',
+      schema: { type: 'string' },
+    },
+    AuditFrom: {
+      name: 'from',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', format: 'date-time' },
+    },
+    AuditTo: {
+      name: 'to',
+      in: 'query',
+      required: false,
+      schema: { type: 'string', format: 'date-time' },
+    },
+    AuditLimit: {
+      name: 'limit',
+      in: 'query',
+      required: false,
+      schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    },
+    AuditCursor: { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
+    Mrn: {
+      name: 'mrn',
+      in: 'query',
+      required: true,
+      description: 'The medical record number, matched exactly',
+      schema: { type: 'string', minLength: 1, maxLength: 64 },
+    },
+  },
+  headers: {
+    CorrelationId: {
+      description: 'The correlation id of the request, as logged',
+      schema: { type: 'string' },
+    },
+    Location: {
+      description: 'The URL of the created run',
+      schema: { type: 'string', format: 'uri-reference' },
+    },
+    WwwAuthenticate: {
+      description: 'The bearer challenge (RFC 6750)',
+      schema: { type: 'string' },
+    },
+    RetryAfter: {
+      description: 'Seconds to wait before calling again',
+      schema: { type: 'integer', minimum: 1 },
+    },
+  },
+  responses: {
+    BadRequest: problemResponse('The request is malformed; `errors` lists the failing paths.'),
+    Unauthorized: problemResponse('No valid bearer token.', {
+      'WWW-Authenticate': headerRef('WwwAuthenticate'),
+    }),
+    Forbidden: problemResponse('The token lacks the required scope.', {
+      'WWW-Authenticate': headerRef('WwwAuthenticate'),
+    }),
+    NotFound: problemResponse('No such resource, or none the caller may see.'),
+    ContentTooLarge: problemResponse('The body exceeds the size limit.'),
+    UnsupportedMediaType: problemResponse('The Content-Type or its charset is not accepted.'),
+    InternalError: problemResponse('The request failed; quote the correlation id.'),
+    ServiceUnavailable: problemResponse(
+      'A dependency (the database, the key service, the workflow service, the token issuer) is unavailable; retry after Retry-After.',
+      { 'Retry-After': headerRef('RetryAfter') },
+    ),
+    Conflict: problemResponse('The request conflicts with the current state.'),
+    UnprocessableContent: problemResponse('The Idempotency-Key was used with a different body.'),
+    TooManyRequests: problemResponse('The token used up its request rate.', {
+      'Retry-After': headerRef('RetryAfter'),
+    }),
+    FhirBadRequest: outcomeResponse('The search is malformed; one issue per failing parameter.'),
+    FhirUnauthorized: outcomeResponse('No valid bearer token.', {
+      'WWW-Authenticate': headerRef('WwwAuthenticate'),
+    }),
+    FhirForbidden: outcomeResponse(
+      'The token lacks the required scope, or the patient has not consented to data sharing (audited).',
+      { 'WWW-Authenticate': headerRef('WwwAuthenticate') },
+    ),
+    FhirNotFound: outcomeResponse('No such patient (audited).'),
+    FhirTooManyRequests: outcomeResponse('The token used up its request rate.', {
+      'Retry-After': headerRef('RetryAfter'),
+    }),
+    FhirInternalError: outcomeResponse('The request failed; quote the correlation id.'),
+    FhirServiceUnavailable: outcomeResponse(
+      'A dependency (the database, the key service, the token issuer) is unavailable; retry after Retry-After.',
+      { 'Retry-After': headerRef('RetryAfter') },
+    ),
+  },
+});

@@ -1,0 +1,436 @@
+/**
+ * The schemas of the OpenAPI document. The request schemas are the objects the validators
+ * compile (lib/fhir/flatSchema.ts), so the document cannot drift from what the API enforces.
+ */
+import { RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
+import { REJECTION_REASONS } from '../../db/repositories/rejections.ts';
+import { flatEnvelopeSchemaWith, patientRecordSchema } from '../../fhir/flatSchema.ts';
+import { GENDERS } from '../../fhir/model.ts';
+import { CORRELATION_ID_EXTENSION_URL } from '../../fhir/r4/resources.ts';
+import { consentChangeSchema } from '../../patients/consentChanges.ts';
+import { INGESTIBLE_BUNDLE_TYPES } from '../../pipeline/envelopes.ts';
+import { SUBMISSION_OUTCOMES } from '../../pipeline/stages.ts';
+import { type JsonObject, schemaRef } from './references.ts';
+
+const nullable = (type: string, extra: JsonObject = {}): JsonObject => ({
+  type: [type, 'null'],
+  ...extra,
+});
+
+/** A copy without `$id`: embedded under components, an `$id` would rebase every `$ref` inside it. */
+function withoutId(schema: Readonly<JsonObject>): JsonObject {
+  return Object.fromEntries(Object.entries(schema).filter(([keyword]) => keyword !== '$id'));
+}
+
+function flatEnvelope(maxRecordsPerBatch: number): JsonObject {
+  const envelope = flatEnvelopeSchemaWith(maxRecordsPerBatch);
+  return {
+    ...withoutId(envelope),
+    description:
+      'A batch of flat records. Each record is validated on its own: an invalid record becomes a rejection of the run, not a 400 for the batch.',
+    properties: {
+      records: { ...envelope.properties.records, items: schemaRef('PatientRecord') },
+    },
+  };
+}
+
+/** What intake checks of a Bundle; each entry's resource is validated on its own, in the run. */
+function ingestBundle(maxRecordsPerBatch: number): JsonObject {
+  return {
+    type: 'object',
+    description:
+      'A FHIR R4 Bundle of Patient, Observation and Consent resources, linked by id or urn:uuid fullUrl. Each entry is validated on its own against R4: an invalid entry becomes a rejection of the run, other resource types are skipped (unsupported-type).',
+    required: ['resourceType', 'type', 'entry'],
+    properties: {
+      resourceType: { const: 'Bundle' },
+      type: { enum: [...INGESTIBLE_BUNDLE_TYPES] },
+      entry: {
+        type: 'array',
+        minItems: 1,
+        maxItems: maxRecordsPerBatch,
+        items: {
+          type: 'object',
+          properties: {
+            fullUrl: { type: 'string' },
+            resource: { type: 'object', required: ['resourceType'] },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** FHIR R4 resources as the FHIR routes return them: the elements we set, the rest as R4 allows. */
+function fhirSchemas(): JsonObject {
+  const meta = {
+    type: 'object',
+    required: ['lastUpdated'],
+    properties: { lastUpdated: { type: 'string', format: 'date-time' } },
+  };
+  const reference = {
+    type: 'object',
+    required: ['reference'],
+    properties: { reference: { type: 'string', pattern: '^Patient/[0-9a-f-]{36}$' } },
+  };
+  return {
+    FhirPatient: {
+      type: 'object',
+      description:
+        'A FHIR R4 Patient: the resource as received under our id, or one built from a flat record (MR and SSN identifiers, name text, birth date, gender). Never our consent flags.',
+      required: ['resourceType', 'id', 'meta'],
+      properties: {
+        resourceType: { const: 'Patient' },
+        id: { type: 'string', format: 'uuid' },
+        meta,
+        identifier: { type: 'array', items: { type: 'object' } },
+        name: { type: 'array', items: { type: 'object' } },
+        gender: { enum: GENDERS },
+        birthDate: { type: 'string' },
+      },
+    },
+    FhirObservation: {
+      type: 'object',
+      description:
+        'A FHIR R4 Observation as received (values, units, codes and components untouched) under our id, its subject our Patient.',
+      required: ['resourceType', 'id', 'meta', 'status', 'code', 'subject'],
+      properties: {
+        resourceType: { const: 'Observation' },
+        id: { type: 'string', format: 'uuid' },
+        meta,
+        status: { type: 'string' },
+        code: { type: 'object' },
+        subject: reference,
+      },
+    },
+    FhirObservationSearchset: {
+      type: 'object',
+      description: 'A FHIR R4 searchset Bundle; `next` is present while more pages follow.',
+      required: ['resourceType', 'type', 'total', 'link', 'entry'],
+      properties: {
+        resourceType: { const: 'Bundle' },
+        type: { const: 'searchset' },
+        total: { type: 'integer', minimum: 0 },
+        link: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['relation', 'url'],
+            properties: { relation: { enum: ['self', 'next'] }, url: { type: 'string' } },
+          },
+        },
+        entry: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['fullUrl', 'resource', 'search'],
+            properties: {
+              fullUrl: { type: 'string' },
+              resource: schemaRef('FhirObservation'),
+              search: {
+                type: 'object',
+                required: ['mode'],
+                properties: { mode: { const: 'match' } },
+              },
+            },
+          },
+        },
+      },
+    },
+    OperationOutcome: {
+      type: 'object',
+      description:
+        'A FHIR R4 OperationOutcome: the issue type follows the HTTP status; 4xx diagnostics explain, 5xx diagnostics are generic. The correlation id is in the extension.',
+      required: ['resourceType', 'extension', 'issue'],
+      properties: {
+        resourceType: { const: 'OperationOutcome' },
+        extension: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['url', 'valueString'],
+            properties: {
+              url: { const: CORRELATION_ID_EXTENSION_URL },
+              valueString: { type: 'string' },
+            },
+          },
+        },
+        issue: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            required: ['severity', 'code', 'diagnostics'],
+            additionalProperties: false,
+            properties: {
+              severity: { const: 'error' },
+              code: {
+                enum: [
+                  'invalid',
+                  'processing',
+                  'login',
+                  'forbidden',
+                  'not-found',
+                  'not-supported',
+                  'conflict',
+                  'deleted',
+                  'too-costly',
+                  'throttled',
+                  'exception',
+                ],
+              },
+              diagnostics: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The component schemas: the validators' own JSON Schemas, and what the routes answer with. */
+export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
+  const validationProblem = {
+    type: 'object',
+    description: 'One failing location: a JSON pointer and the schema keyword, never the value.',
+    required: ['path', 'keyword', 'message'],
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', description: 'JSON pointer into the request body' },
+      keyword: { type: 'string' },
+      message: { type: 'string' },
+    },
+  };
+  const problem = {
+    type: 'object',
+    description:
+      'RFC 9457 problem details. 4xx problems carry a detail; 5xx problems only type, title, status and correlationId.',
+    required: ['type', 'title', 'status', 'correlationId'],
+    properties: {
+      type: {
+        type: 'string',
+        format: 'uri',
+        examples: ['urn:problem:healthcare-etl:validation-failed'],
+      },
+      title: { type: 'string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      detail: { type: 'string' },
+      correlationId: { type: 'string' },
+      errors: { type: 'array', items: schemaRef('ValidationProblem') },
+    },
+  };
+  const ingestAccepted = {
+    type: 'object',
+    required: ['runId', 'status', 'outcome', 'links'],
+    additionalProperties: false,
+    properties: {
+      runId: { type: 'string', format: 'uuid' },
+      status: { enum: RUN_STATUSES },
+      outcome: {
+        enum: SUBMISSION_OUTCOMES,
+        description:
+          'accepted: a new run takes the batch. A retry with the same Idempotency-Key and body gets that run: replayed, as it is; redriven, it had failed and is re-driven to load the batch; resumed, its execution was gone and is started again.',
+      },
+      links: {
+        type: 'object',
+        required: ['self'],
+        additionalProperties: false,
+        properties: { self: { type: 'string', format: 'uri-reference' } },
+      },
+    },
+  };
+  const run = {
+    type: 'object',
+    required: [
+      'runId',
+      'status',
+      'currentStage',
+      'counts',
+      'stageTimings',
+      'errorCode',
+      'createdAt',
+      'finishedAt',
+    ],
+    additionalProperties: false,
+    properties: {
+      runId: { type: 'string', format: 'uuid' },
+      status: { enum: RUN_STATUSES },
+      currentStage: nullable('string', { description: 'The last stage that committed' }),
+      counts: {
+        type: 'object',
+        description: 'Record counts by name (received, valid, rejected, ...)',
+        additionalProperties: { type: 'integer', minimum: 0 },
+      },
+      stageTimings: {
+        type: 'object',
+        description: 'Milliseconds each finished stage took, by stage',
+        additionalProperties: { type: 'number', minimum: 0 },
+      },
+      errorCode: nullable('string', { description: 'Set when the run failed' }),
+      createdAt: { type: 'string', format: 'date-time' },
+      finishedAt: nullable('string', { format: 'date-time' }),
+    },
+  };
+  const rejection = {
+    type: 'object',
+    required: ['recordIndex', 'resourceType', 'reason', 'details', 'stage'],
+    additionalProperties: false,
+    properties: {
+      recordIndex: { type: 'integer', minimum: 0 },
+      resourceType: nullable('string'),
+      reason: { enum: REJECTION_REASONS },
+      details: {
+        type: 'object',
+        description: 'Schema paths and keywords; never the offending values',
+      },
+      stage: { type: 'string' },
+    },
+  };
+  const patient = {
+    type: 'object',
+    required: ['id', 'mrn', 'consent'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      mrn: { type: 'string' },
+      name: nullable('string'),
+      birthDate: nullable('string', { format: 'date' }),
+      gender: { enum: [...GENDERS, null] },
+      ssn: nullable('string'),
+      consent: {
+        type: 'object',
+        required: ['dataSharing', 'research', 'recordedAt'],
+        additionalProperties: false,
+        properties: {
+          dataSharing: { type: 'boolean' },
+          research: { type: 'boolean' },
+          recordedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+  };
+  return {
+    PatientRecord: withoutId(patientRecordSchema),
+    FlatEnvelope: flatEnvelope(maxRecordsPerBatch),
+    IngestBundle: ingestBundle(maxRecordsPerBatch),
+    Problem: problem,
+    ValidationProblem: validationProblem,
+    IngestAccepted: ingestAccepted,
+    Run: run,
+    Rejection: rejection,
+    RejectionList: {
+      type: 'object',
+      required: ['data'],
+      additionalProperties: false,
+      properties: { data: { type: 'array', items: schemaRef('Rejection') } },
+    },
+    Patient: patient,
+    PatientSearchResult: {
+      type: 'object',
+      required: ['data'],
+      additionalProperties: false,
+      properties: { data: { type: 'array', items: schemaRef('Patient') } },
+    },
+    Health: {
+      type: 'object',
+      required: ['status'],
+      additionalProperties: false,
+      properties: { status: { const: 'ok' } },
+    },
+    ConsentChange: withoutId(consentChangeSchema),
+    Consent: {
+      type: 'object',
+      required: ['patientId', 'dataSharing', 'research', 'source', 'recordedAt', 'recordedBy'],
+      additionalProperties: false,
+      properties: {
+        patientId: { type: 'string', format: 'uuid' },
+        dataSharing: { type: 'boolean' },
+        research: { type: 'boolean' },
+        source: { type: 'string' },
+        recordedAt: { type: 'string', format: 'date-time' },
+        recordedBy: { type: 'string' },
+      },
+    },
+    AuditEntry: {
+      type: 'object',
+      required: [
+        'seq',
+        'id',
+        'at',
+        'actor',
+        'action',
+        'resourceType',
+        'outcome',
+        'details',
+        'prevHash',
+        'hash',
+      ],
+      additionalProperties: false,
+      properties: {
+        seq: { type: 'integer', minimum: 1 },
+        id: { type: 'string', format: 'uuid' },
+        at: { type: 'string', format: 'date-time' },
+        actor: { type: 'string' },
+        action: { enum: ['CREATE', 'READ', 'UPDATE', 'DELETE', 'DENY'] },
+        resourceType: { type: 'string' },
+        resourceId: nullable('string'),
+        runId: nullable('string', { format: 'uuid' }),
+        outcome: { enum: ['success', 'denied', 'failure'] },
+        details: { type: 'object', description: 'Identifiers, reasons and counts; never PHI.' },
+        prevHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      },
+    },
+    AuditPage: {
+      type: 'object',
+      required: ['data', 'links'],
+      additionalProperties: false,
+      properties: {
+        data: { type: 'array', items: schemaRef('AuditEntry') },
+        links: {
+          type: 'object',
+          required: ['next'],
+          properties: { next: nullable('string', { format: 'uri-reference' }) },
+        },
+      },
+    },
+    AuditVerification: {
+      type: 'object',
+      required: ['valid', 'rowsChecked', 'firstBreak', 'checkedAt'],
+      additionalProperties: false,
+      properties: {
+        valid: { type: 'boolean' },
+        rowsChecked: { type: 'integer', minimum: 0 },
+        firstBreak: {
+          oneOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              required: ['seq', 'problem'],
+              properties: {
+                seq: { type: 'integer' },
+                problem: { enum: ['prev-hash-mismatch', 'hash-mismatch', 'head-mismatch'] },
+              },
+            },
+          ],
+        },
+        checkedAt: { type: 'string', format: 'date-time' },
+      },
+    },
+    ...fhirSchemas(),
+    RedriveAccepted: {
+      type: 'object',
+      required: ['runId', 'status', 'attempt', 'links'],
+      additionalProperties: false,
+      properties: {
+        runId: { type: 'string', format: 'uuid' },
+        status: { const: 'running' },
+        attempt: { type: 'integer', minimum: 1 },
+        links: {
+          type: 'object',
+          required: ['self'],
+          properties: { self: { type: 'string', format: 'uri-reference' } },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,369 @@
+/**
+ * Every route of the HTTP API, once: the handlers take their scopes and error format from
+ * their entry, the OpenAPI paths are built from the table, and tests/unit/deploy/httpApi.test.ts
+ * holds serverless.yml's httpApi events to it. Adding a route is an entry here, a handler in
+ * functions/ and its serverless.yml event.
+ */
+
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
+import type { ErrorFormat } from '../http/problem.ts';
+import {
+  fhirOkResponse,
+  headerRef,
+  type JsonObject,
+  jsonContent,
+  okResponse,
+  parameterRef,
+  responseRef,
+  schemaRef,
+} from './openapi/references.ts';
+
+/** The SMART scopes the routes require; broader scopes grant them too (lib/auth/scopes.ts). */
+export const SCOPES = {
+  submitBatches: 'system/Patient.c',
+  readPatients: 'user/Patient.r',
+  searchObservations: 'user/Observation.s',
+  changeConsent: 'user/Consent.u',
+  readAudit: 'system/AuditEvent.r',
+} as const;
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT';
+
+/** What the document's text may depend on: settings, not constants. */
+export interface DocumentSettings {
+  readonly maxRecordsPerBatch: number;
+}
+
+/**
+ * A route's OpenAPI operation, less what the builder derives from the route: the operationId
+ * (its key in ROUTES), the security (from `anyOf`) and, on authenticated routes, the
+ * 401, 403, 429, 500 and 503 every token check and rate limit can answer.
+ */
+export interface Operation {
+  readonly tags: readonly string[];
+  readonly summary: string;
+  readonly description?: string | ((settings: DocumentSettings) => string);
+  readonly parameters?: readonly JsonObject[];
+  readonly requestBody?: JsonObject;
+  readonly responses: Readonly<Record<string, JsonObject>>;
+}
+
+export interface Route {
+  readonly method: HttpMethod;
+  /** API Gateway's path template, as serverless.yml's httpApi event names it. */
+  readonly path: string;
+  /** The serverless.yml function the route invokes. */
+  readonly functionName: string;
+  /** The scopes of which a token needs one, or `public`: no token and no rate limit. */
+  readonly anyOf: readonly string[] | 'public';
+  /** How errors are written: problem+json, or OperationOutcome on the FHIR routes. */
+  readonly errors: ErrorFormat;
+  /** Left out of the OpenAPI document when absent. */
+  readonly operation?: Operation;
+}
+
+const RUN_READERS = [SCOPES.submitBatches, SCOPES.readPatients];
+
+/** Keyed by operationId, in the order the document lists them. */
+export const ROUTES = {
+  ingestBatch: {
+    method: 'POST',
+    path: '/api/v1/ingest',
+    functionName: 'ingest',
+    anyOf: [SCOPES.submitBatches],
+    errors: 'problem+json',
+    operation: {
+      tags: ['ingest'],
+      summary: 'Submit a batch of patient records',
+      description: ({ maxRecordsPerBatch }) =>
+        `Stores the batch encrypted and starts a pipeline run. At most ${maxRecordsPerBatch} records a batch: flat records, Bundle entries or NDJSON lines. Under application/json a body with a resourceType is read as a FHIR Bundle.`,
+      parameters: [parameterRef('IdempotencyKey'), parameterRef('CorrelationId')],
+      requestBody: {
+        required: true,
+        content: {
+          [JSON_MEDIA_TYPE]: {
+            schema: { oneOf: [schemaRef('FlatEnvelope'), schemaRef('IngestBundle')] },
+          },
+          [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('IngestBundle') },
+          [NDJSON_MEDIA_TYPE]: {
+            schema: {
+              type: 'string',
+              description:
+                'One FHIR R4 resource per line (FHIR Bulk Data). Each line is parsed and validated on its own: a bad line becomes a rejection of the run, naming its position.',
+            },
+          },
+        },
+      },
+      responses: {
+        '202': {
+          description: 'The batch is accepted and its run queued.',
+          headers: {
+            Location: headerRef('Location'),
+            'X-Correlation-Id': headerRef('CorrelationId'),
+          },
+          content: jsonContent(schemaRef('IngestAccepted')),
+        },
+        '400': responseRef('BadRequest'),
+        '413': responseRef('ContentTooLarge'),
+        '415': responseRef('UnsupportedMediaType'),
+        '422': responseRef('UnprocessableContent'),
+      },
+    },
+  },
+  redriveRun: {
+    method: 'POST',
+    path: '/api/v1/runs/{runId}/redrive',
+    functionName: 'redriveRun',
+    anyOf: [SCOPES.submitBatches],
+    errors: 'problem+json',
+    operation: {
+      tags: ['runs'],
+      summary: 'Run a failed run again from where it failed',
+      description: 'The stages that committed before the failure are not repeated.',
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '202': okResponse('The run is running again.', schemaRef('RedriveAccepted')),
+        '404': responseRef('NotFound'),
+        '409': responseRef('Conflict'),
+      },
+    },
+  },
+  changeConsent: {
+    method: 'PUT',
+    path: '/api/v1/patients/{id}/consent',
+    functionName: 'putConsent',
+    anyOf: [SCOPES.changeConsent],
+    errors: 'problem+json',
+    operation: {
+      tags: ['patients'],
+      summary: 'Grant or revoke data-sharing and research consent',
+      description:
+        'Kept in the consent history (who, when, what, source) and audited; the next read obeys it. A decision older than the one on record is refused (409).',
+      parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
+      requestBody: { required: true, content: jsonContent(schemaRef('ConsentChange')) },
+      responses: {
+        '200': okResponse('The consent now on record.', schemaRef('Consent')),
+        '400': responseRef('BadRequest'),
+        '404': responseRef('NotFound'),
+        '409': responseRef('Conflict'),
+        '415': responseRef('UnsupportedMediaType'),
+      },
+    },
+  },
+  listAudit: {
+    method: 'GET',
+    path: '/api/v1/audit',
+    functionName: 'listAudit',
+    anyOf: [SCOPES.readAudit],
+    errors: 'problem+json',
+    operation: {
+      tags: ['audit'],
+      summary: 'Audit entries by patient, actor, action and time, a page at a time',
+      description:
+        'Entries carry identifiers, reasons and counts, never PHI. Reading them is audited too.',
+      parameters: [
+        parameterRef('AuditPatient'),
+        parameterRef('AuditActor'),
+        parameterRef('AuditAction'),
+        parameterRef('AuditFrom'),
+        parameterRef('AuditTo'),
+        parameterRef('AuditLimit'),
+        parameterRef('AuditCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': okResponse('A page of entries in chain order.', schemaRef('AuditPage')),
+        '400': responseRef('BadRequest'),
+      },
+    },
+  },
+  verifyAudit: {
+    method: 'GET',
+    path: '/api/v1/audit/verify',
+    functionName: 'verifyAudit',
+    anyOf: [SCOPES.readAudit],
+    errors: 'problem+json',
+    operation: {
+      tags: ['audit'],
+      summary: 'Walk the hash chain and report the first broken link',
+      parameters: [parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The verification.', schemaRef('AuditVerification')),
+      },
+    },
+  },
+  getRun: {
+    method: 'GET',
+    path: '/api/v1/runs/{runId}',
+    functionName: 'getRun',
+    anyOf: RUN_READERS,
+    errors: 'problem+json',
+    operation: {
+      tags: ['runs'],
+      summary: 'Status, counts and stage timings of a run',
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The run.', schemaRef('Run')),
+        '400': responseRef('BadRequest'),
+        '404': responseRef('NotFound'),
+      },
+    },
+  },
+  listRunRejections: {
+    method: 'GET',
+    path: '/api/v1/runs/{runId}/rejections',
+    functionName: 'listRunRejections',
+    anyOf: RUN_READERS,
+    errors: 'problem+json',
+    operation: {
+      tags: ['runs'],
+      summary: 'The records a run rejected, with reasons and schema paths',
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The run’s rejections, in record order.', schemaRef('RejectionList')),
+        '400': responseRef('BadRequest'),
+        '404': responseRef('NotFound'),
+      },
+    },
+  },
+  getPatient: {
+    method: 'GET',
+    path: '/api/v1/patients/{id}',
+    functionName: 'getPatient',
+    anyOf: [SCOPES.readPatients],
+    errors: 'problem+json',
+    operation: {
+      tags: ['patients'],
+      summary: 'A decrypted patient, when their consent allows data sharing',
+      description: 'Every read and every denial is audited.',
+      parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The patient.', schemaRef('Patient')),
+        '404': responseRef('NotFound'),
+      },
+    },
+  },
+  searchPatients: {
+    method: 'GET',
+    path: '/api/v1/patients',
+    functionName: 'searchPatients',
+    anyOf: [SCOPES.readPatients],
+    errors: 'problem+json',
+    operation: {
+      tags: ['patients'],
+      summary: 'Find a patient by MRN',
+      description:
+        'Only patients whose consent allows data sharing are returned; every read is audited.',
+      parameters: [parameterRef('Mrn'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The matching patients.', schemaRef('PatientSearchResult')),
+        '400': responseRef('BadRequest'),
+      },
+    },
+  },
+  readFhirPatient: {
+    method: 'GET',
+    path: '/fhir/r4/Patient/{id}',
+    functionName: 'fhirReadPatient',
+    anyOf: [SCOPES.readPatients],
+    errors: 'operation-outcome',
+    operation: {
+      tags: ['fhir'],
+      summary: 'A patient as a FHIR R4 Patient, when their consent allows data sharing',
+      description: 'The same consent rule and audit as GET /api/v1/patients/{id}.',
+      parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': fhirOkResponse('The patient.', schemaRef('FhirPatient')),
+        '404': responseRef('FhirNotFound'),
+      },
+    },
+  },
+  searchFhirObservations: {
+    method: 'GET',
+    path: '/fhir/r4/Observation',
+    functionName: 'fhirSearchObservations',
+    anyOf: [SCOPES.searchObservations],
+    errors: 'operation-outcome',
+    operation: {
+      tags: ['fhir'],
+      summary: 'One patient’s observations as a FHIR R4 searchset Bundle',
+      description:
+        'Only with the patient’s data-sharing consent (403 and an audited denial otherwise). Ordered by effective time, then id, a page at a time (keyset cursor in the `next` link); every Observation returned is audited.',
+      parameters: [
+        parameterRef('FhirSearchPatient'),
+        parameterRef('FhirSearchSubject'),
+        parameterRef('FhirCount'),
+        parameterRef('FhirCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': fhirOkResponse('A page of matches.', schemaRef('FhirObservationSearchset')),
+        '400': responseRef('FhirBadRequest'),
+        '404': responseRef('FhirNotFound'),
+      },
+    },
+  },
+  getHealth: {
+    method: 'GET',
+    path: '/health',
+    functionName: 'health',
+    anyOf: 'public',
+    errors: 'problem+json',
+    operation: {
+      tags: ['meta'],
+      summary: 'Liveness',
+      responses: { '200': { description: 'Alive.', content: jsonContent(schemaRef('Health')) } },
+    },
+  },
+  getOpenApiDocument: {
+    method: 'GET',
+    path: '/openapi.json',
+    functionName: 'openapi',
+    anyOf: 'public',
+    errors: 'problem+json',
+    operation: {
+      tags: ['meta'],
+      summary: 'This document',
+      responses: {
+        '200': {
+          description: 'The OpenAPI 3.1 document.',
+          content: jsonContent({ type: 'object' }),
+        },
+      },
+    },
+  },
+  getApiDocs: {
+    method: 'GET',
+    path: '/docs',
+    functionName: 'docs',
+    anyOf: 'public',
+    errors: 'problem+json',
+    operation: {
+      tags: ['meta'],
+      summary: 'Swagger UI for this document',
+      responses: {
+        '200': {
+          description: 'The Swagger UI page.',
+          content: { 'text/html': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  },
+  // The page's own scripts and styles: part of /docs, not an operation of the API.
+  getApiDocsAsset: {
+    method: 'GET',
+    path: '/docs/assets/{asset}',
+    functionName: 'docs',
+    anyOf: 'public',
+    errors: 'problem+json',
+  },
+} satisfies Readonly<Record<string, Route>>;
+
+export type RouteName = keyof typeof ROUTES;
+
+/** Every scope some route requires: what a token for all of the API carries. */
+export const ROUTE_SCOPES: readonly string[] = [
+  ...new Set(
+    Object.values(ROUTES).flatMap((route: Route) => (route.anyOf === 'public' ? [] : route.anyOf)),
+  ),
+];
