@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { ROUTE_SCOPES } from '../lib/api/routes.ts';
 import { loadJwtSecret, mintToken } from '../lib/auth/tokens.ts';
 import { authConfig } from '../lib/config.ts';
 import { loadLocalMasterKey } from '../lib/crypto/masterKey.ts';
@@ -33,13 +34,6 @@ function env(name: string): string | undefined {
 
 const REGION = env('AWS_REGION') ?? 'us-east-1';
 const DATABASE = 'healthcare_etl';
-const ALL_SCOPES = [
-  'system/Patient.c',
-  'user/Patient.r',
-  'user/Observation.rs',
-  'user/Consent.u',
-  'system/AuditEvent.r',
-];
 
 /** A whole number of at least 1 from the environment, or `fallback` when unset. */
 function positiveInteger(name: string, fallback: number): number {
@@ -321,7 +315,7 @@ async function main(): Promise<void> {
     auth.keys.kind === 'secret'
       ? await mintToken(loadJwtSecret(auth.keys), {
           subject: 'dev-user',
-          scopes: ALL_SCOPES,
+          scopes: ROUTE_SCOPES,
           issuer: auth.issuer,
           audience: auth.audience,
           ttlSeconds: 12 * 60 * 60,
