@@ -212,28 +212,36 @@ export class InternalError extends AppError {
   readonly code = 'internal-error';
 }
 
-/** Error names the state machine retries; statemachine/ingest.asl.json lists the same names. */
-export const RETRYABLE_ERROR_NAMES = [
-  'TransientDatabaseError',
-  'KeyServiceUnavailableError',
-  'QueueUnavailableError',
+/**
+ * One of each error a stage can end with (the messages are never read): the state machine tells
+ * them apart by name, and a failed run stores the code its error's name maps to.
+ */
+const STAGE_ERRORS = [
+  new ConfigError('config'),
+  new StageInputError('stage input'),
+  new StagePayloadMissingError('run', 'stage'),
+  new EnvelopeError('envelope'),
+  new RunNotFoundError('run'),
+  new RunEndedError('run'),
+  new DecryptionError('decryption'),
+  new KeyServiceUnavailableError('key service'),
+  new KeyServiceRefusedError('key service'),
+  new QueueUnavailableError('queue'),
+  new QueueRefusedError('queue'),
+  new TransientDatabaseError('database'),
+  new DatabaseError('database'),
+  new InternalError('internal'),
 ] as const;
 
+type RetryableStageError = Extract<(typeof STAGE_ERRORS)[number], { readonly retryable: true }>;
+
+/** Error names the state machine retries; statemachine/ingest.asl.json lists the same names. */
+export const RETRYABLE_ERROR_NAMES: readonly RetryableStageError['name'][] = STAGE_ERRORS.filter(
+  (error): error is RetryableStageError => error.retryable,
+).map((error) => error.name);
+
 const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
-  ['ConfigError', 'config-invalid'],
-  ['StageInputError', 'stage-input-invalid'],
-  ['StagePayloadMissingError', 'stage-payload-missing'],
-  ['EnvelopeError', 'envelope-invalid'],
-  ['RunNotFoundError', 'run-not-found'],
-  ['RunEndedError', 'run-ended'],
-  ['DecryptionError', 'decryption-failed'],
-  ['KeyServiceUnavailableError', 'key-service-unavailable'],
-  ['KeyServiceRefusedError', 'key-service-refused'],
-  ['QueueUnavailableError', 'queue-unavailable'],
-  ['QueueRefusedError', 'queue-refused'],
-  ['TransientDatabaseError', 'database-unavailable'],
-  ['DatabaseError', 'database-error'],
-  ['InternalError', 'internal-error'],
+  ...STAGE_ERRORS.map((error) => [error.name, error.code] as const),
   ['States.Timeout', 'stage-timeout'],
   ['States.TaskFailed', 'stage-failed'],
 ]);

@@ -12,7 +12,10 @@ import {
   KeyServiceUnavailableError,
   QueueRefusedError,
   QueueUnavailableError,
+  RETRYABLE_ERROR_NAMES,
+  RunEndedError,
   RunNotFoundError,
+  ServiceUnavailableError,
   StageInputError,
   StagePayloadMissingError,
   TransientDatabaseError,
@@ -196,6 +199,7 @@ describe('errorCodeForName', () => {
     ['StagePayloadMissingError', 'stage-payload-missing'],
     ['EnvelopeError', 'envelope-invalid'],
     ['RunNotFoundError', 'run-not-found'],
+    ['RunEndedError', 'run-ended'],
     ['DecryptionError', 'decryption-failed'],
     ['KeyServiceUnavailableError', 'key-service-unavailable'],
     ['KeyServiceRefusedError', 'key-service-refused'],
@@ -214,7 +218,7 @@ describe('errorCodeForName', () => {
     expect(mapped).toBe(code);
   });
 
-  it.each(['TypeError', 'Lambda.ServiceException', 'States.ALL', ''])(
+  it.each(['TypeError', 'Lambda.ServiceException', 'States.ALL', '', 'ServiceUnavailableError'])(
     'maps the unknown name %j to internal-error',
     (name) => {
       // Act
@@ -231,6 +235,7 @@ describe('errorCodeForName', () => {
     new StagePayloadMissingError(RUN_ID, 'extracted'),
     new EnvelopeError('bad'),
     new RunNotFoundError(RUN_ID),
+    new RunEndedError(RUN_ID),
     new DecryptionError('bad'),
     new KeyServiceUnavailableError('bad'),
     new KeyServiceRefusedError('bad'),
@@ -246,6 +251,33 @@ describe('errorCodeForName', () => {
     // Assess
     expect(mapped).toBe(error.code);
   });
+});
+
+describe('RETRYABLE_ERROR_NAMES', () => {
+  it.each([
+    new TransientDatabaseError('bad'),
+    new KeyServiceUnavailableError('bad'),
+    new QueueUnavailableError('bad'),
+  ] satisfies AppError[])('holds $name, a retryable error a stage can end with', (error) => {
+    // Assess
+    expect(error.retryable).toBe(true);
+    expect(RETRYABLE_ERROR_NAMES).toContain(error.name);
+  });
+
+  it.each([
+    new DatabaseError('bad'),
+    new KeyServiceRefusedError('bad'),
+    new QueueRefusedError('bad'),
+    new InternalError('bad'),
+    new ServiceUnavailableError('bad'),
+    new InputValidationError('bad', []),
+  ] satisfies AppError[])(
+    'leaves out $name: not retryable, or never the end of a stage',
+    (error) => {
+      // Assess
+      expect(RETRYABLE_ERROR_NAMES).not.toContain(error.name);
+    },
+  );
 });
 
 describe('HTTP exposure', () => {
