@@ -8,10 +8,11 @@ import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import {
   countObservationsByPatient,
   listObservationPage,
+  OBSERVATION_COLUMNS,
   type ObservationPosition,
   type StoredObservation,
 } from '../db/repositories/observations.ts';
-import type { StoredPatient } from '../db/repositories/patients.ts';
+import { PATIENT_COLUMNS, type StoredPatient } from '../db/repositories/patients.ts';
 import { InternalError } from '../errors.ts';
 import {
   type FhirJson,
@@ -21,7 +22,6 @@ import {
 } from '../fhir/r4/resources.ts';
 import type { ObservationSearch } from '../fhir/r4/search.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
-import { OBSERVATION_COLUMNS, PATIENT_COLUMNS } from '../pipeline/transform.ts';
 import { decryptPatientColumns, patientAudit, readPatientWith } from './patientAccess.ts';
 
 export const FHIR_READ_VIA = 'fhir-read';

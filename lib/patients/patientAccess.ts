@@ -6,13 +6,13 @@ import { type ConsentRow, findConsent, lockConsent } from '../db/repositories/co
 import {
   findPatientById,
   findPatientByMrnIndex,
+  PATIENT_COLUMNS,
   type StoredPatient,
 } from '../db/repositories/patients.ts';
 import { ForbiddenError, InputValidationError, NotFoundError } from '../errors.ts';
 import { MRN_PATTERN } from '../fhir/flatSchema.ts';
 import { isUuid } from '../ids.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
-import { PATIENT_COLUMNS } from '../pipeline/transform.ts';
 
 /** A patient as an authorised reader sees it: decrypted, with the consent that allowed the read. */
 export interface PatientView {

@@ -3,9 +3,9 @@ import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
 import { encryptField, type SecretKeyMaterial } from '../crypto/fieldCipher.ts';
 import type { ConsentRow } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
-import type { ObservationRow } from '../db/repositories/observations.ts';
+import { OBSERVATION_COLUMNS, type ObservationRow } from '../db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
-import type { PatientRow } from '../db/repositories/patients.ts';
+import { PATIENT_COLUMNS, type PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
@@ -23,18 +23,6 @@ import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
 
 const OBSERVATION_ID_PURPOSE = 'observation-id';
-
-export const PATIENT_COLUMNS = {
-  mrn: 'mrn_enc',
-  name: 'name_enc',
-  birthDate: 'birth_date_enc',
-  ssn: 'ssn_enc',
-  address: 'address_enc',
-  telecom: 'telecom_enc',
-  source: 'source_enc',
-} as const;
-
-export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } as const;
 
 interface Keys {
   readonly dataKey: SecretKeyMaterial;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../pool.ts';
+import type { UpsertOutcome } from '../upsertOutcome.ts';
 
 export interface ConsentRow {
   readonly patientId: string;
@@ -11,11 +12,6 @@ export interface ConsentRow {
   readonly runId: string | null;
 }
 
-export interface ConsentUpsertOutcome {
-  readonly created: readonly string[];
-  readonly updated: readonly string[];
-}
-
 /**
  * Upserts current consent per patient. A decision recorded earlier than the stored one
  * never overwrites it; history is kept by the consents_history_insert and
@@ -24,8 +20,8 @@ export interface ConsentUpsertOutcome {
 export async function upsertConsents(
   db: Queryable,
   rows: readonly ConsentRow[],
-): Promise<ConsentUpsertOutcome> {
-  if (rows.length === 0) return { created: [], updated: [] };
+): Promise<UpsertOutcome> {
+  if (rows.length === 0) return { created: [], updated: [], unchanged: [] };
   // One lock order for every writer: concurrent runs sharing patients cannot deadlock.
   const ordered = rows.toSorted((a, b) =>
     a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0,
@@ -51,9 +47,11 @@ export async function upsertConsents(
       ordered.map((row) => row.runId),
     ],
   );
+  const touched = new Set(written.map((row) => row.patient_id));
   return {
     created: written.filter((row) => row.inserted).map((row) => row.patient_id),
     updated: written.filter((row) => !row.inserted).map((row) => row.patient_id),
+    unchanged: rows.map((row) => row.patientId).filter((id) => !touched.has(id)),
   };
 }
 

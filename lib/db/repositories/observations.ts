@@ -1,4 +1,8 @@
 import type { Queryable } from '../pool.ts';
+import type { UpsertOutcome } from '../upsertOutcome.ts';
+
+/** The encrypted columns of `observations`, as each field's ciphertext is bound to by its AAD. */
+export const OBSERVATION_COLUMNS = { value: 'value_enc', source: 'source_enc' } as const;
 
 /** An observation row: what it is and when in clear (for search), its value and source encrypted. */
 export interface ObservationRow {
@@ -15,18 +19,12 @@ export interface ObservationRow {
   readonly dataKeyId: string;
 }
 
-export interface ObservationUpsertOutcome {
-  readonly created: readonly string[];
-  readonly updated: readonly string[];
-  readonly unchanged: readonly string[];
-}
-
 /** Upserts by id; an observation whose record digest did not change is left untouched. */
 export async function upsertObservations(
   db: Queryable,
   runId: string | null,
   rows: readonly ObservationRow[],
-): Promise<ObservationUpsertOutcome> {
+): Promise<UpsertOutcome> {
   if (rows.length === 0) return { created: [], updated: [], unchanged: [] };
   // One lock order for every writer: concurrent runs cannot deadlock.
   const ordered = rows.toSorted((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -1,4 +1,16 @@
 import type { Queryable } from '../pool.ts';
+import type { UpsertOutcome } from '../upsertOutcome.ts';
+
+/** The encrypted columns of `patients`, as each field's ciphertext is bound to by its AAD. */
+export const PATIENT_COLUMNS = {
+  mrn: 'mrn_enc',
+  name: 'name_enc',
+  birthDate: 'birth_date_enc',
+  ssn: 'ssn_enc',
+  address: 'address_enc',
+  telecom: 'telecom_enc',
+  source: 'source_enc',
+} as const;
 
 /** A patient row as Transform builds it: every PHI column already ciphertext. */
 export interface PatientRow {
@@ -20,13 +32,6 @@ export interface PatientRow {
 export interface StoredPatient extends PatientRow {
   readonly createdAt: Date;
   readonly updatedAt: Date;
-}
-
-export interface UpsertOutcome {
-  readonly created: readonly string[];
-  readonly updated: readonly string[];
-  /** Rows whose stored record was already identical: left untouched. */
-  readonly unchanged: readonly string[];
 }
 
 /**

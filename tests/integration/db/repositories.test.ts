@@ -59,9 +59,9 @@ describe('repositories on real PostgreSQL', () => {
 
     // Assess
     expect([first, newer, older]).toEqual([
-      { created: [patientId], updated: [] },
-      { created: [], updated: [patientId] },
-      { created: [], updated: [] },
+      { created: [patientId], updated: [], unchanged: [] },
+      { created: [], updated: [patientId], unchanged: [] },
+      { created: [], updated: [], unchanged: [patientId] },
     ]);
     expect(await findConsent(database.pool, patientId)).toMatchObject({
       dataSharing: false,
