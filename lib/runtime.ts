@@ -1,10 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts';
+import { createAwsClient } from './aws/clients.ts';
 import { type Config, config, type KeyConfig, publicSettings } from './config.ts';
 import { DataKeyCache } from './crypto/dataKeyCache.ts';
 import { Keyring } from './crypto/keyring.ts';
 import type { KeyService } from './crypto/keyService.ts';
-import { createKmsClient, KmsKeyService } from './crypto/kmsKeyService.ts';
+import { KmsKeyService } from './crypto/kmsKeyService.ts';
 import { LocalKeyService } from './crypto/localKeyService.ts';
 import { loadLocalMasterKey } from './crypto/masterKey.ts';
 import { createPool, type Pool } from './db/pool.ts';
@@ -15,8 +19,7 @@ import type { PipelineDependencies, WorkflowStarter } from './pipeline/dependenc
 import type { IntakeDependencies } from './pipeline/intake.ts';
 import { SqsDeadLetterQueue } from './queue/deadLetterQueue.ts';
 import type { IngestQueueDependencies } from './queue/ingestQueue.ts';
-import { createSqsClient } from './queue/sqs.ts';
-import { createSfnClient, SfnWorkflowStarter } from './workflow/workflowStarter.ts';
+import { SfnWorkflowStarter } from './workflow/workflowStarter.ts';
 
 /**
  * The composition root: the only place that turns configuration into adapters.
@@ -25,7 +28,7 @@ import { createSfnClient, SfnWorkflowStarter } from './workflow/workflowStarter.
 export function createKeyService(keys: KeyConfig): KeyService {
   if (keys.provider === 'kms') {
     return new KmsKeyService({
-      client: createKmsClient({ endpoint: keys.endpoint, region: keys.region }),
+      client: createAwsClient(KMSClient, { endpoint: keys.endpoint, region: keys.region }),
       keyId: keys.keyId,
     });
   }
@@ -41,7 +44,7 @@ export function createEventSink(settings: Pick<Config, 'queues'>, pool: Pool): E
   const { pipelineEventsUrl } = settings.queues;
   if (pipelineEventsUrl === undefined) return new TableEventSink(pool);
   return new SqsEventSink({
-    client: createSqsClient(settings.queues),
+    client: createAwsClient(SQSClient, settings.queues),
     queueUrl: pipelineEventsUrl,
   });
 }
@@ -70,7 +73,10 @@ export function createWorkflowStarter(settings: Config): WorkflowStarter {
   if (stateMachineArn === undefined) {
     throw new ConfigError('STATE_MACHINE_ARN is required: the state machine that runs ingests');
   }
-  return new SfnWorkflowStarter({ client: createSfnClient({ endpoint, region }), stateMachineArn });
+  return new SfnWorkflowStarter({
+    client: createAwsClient(SFNClient, { endpoint, region }),
+    stateMachineArn,
+  });
 }
 
 let intake: IntakeDependencies | undefined;
@@ -99,7 +105,7 @@ export function createIngestQueueDependencies(
   return {
     intake,
     deadLetters: new SqsDeadLetterQueue({
-      client: createSqsClient(settings.queues),
+      client: createAwsClient(SQSClient, settings.queues),
       queueUrl: ingestDeadLetterUrl,
     }),
     actor: ingestActor,

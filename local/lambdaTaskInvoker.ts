@@ -1,4 +1,5 @@
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import { createAwsClient } from '../lib/aws/clients.ts';
 import type { TaskInvoker } from './stepFunctionsEndpoint.ts';
 
 interface FunctionErrorPayload {
@@ -33,7 +34,7 @@ export function lambdaTaskInvoker(options: {
   readonly region: string;
   readonly functionNames: Readonly<Record<string, string>>;
 }): TaskInvoker {
-  const client = new LambdaClient({
+  const client = createAwsClient(LambdaClient, {
     endpoint: options.endpoint,
     region: options.region,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },

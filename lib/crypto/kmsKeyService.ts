@@ -2,8 +2,7 @@ import {
   DecryptCommand,
   GenerateDataKeyCommand,
   type GenerateDataKeyCommandOutput,
-  KMSClient,
-  type KMSClientConfig,
+  type KMSClient,
 } from '@aws-sdk/client-kms';
 import {
   AppError,
@@ -94,18 +93,4 @@ export class KmsKeyService implements KeyService {
     if (plaintext === undefined) throw new KeyServiceRefusedError('KMS Decrypt returned no key');
     return asBuffer(plaintext);
   }
-}
-
-export interface KmsClientOptions {
-  /** LocalStack's URL; undefined for AWS. */
-  readonly endpoint: string | undefined;
-  /** undefined lets the SDK resolve the region (AWS_REGION in Lambda). */
-  readonly region: string | undefined;
-}
-
-export function createKmsClient(options: KmsClientOptions): KMSClient {
-  const config: KMSClientConfig = {};
-  if (options.endpoint !== undefined) config.endpoint = options.endpoint;
-  if (options.region !== undefined) config.region = options.region;
-  return new KMSClient(config);
 }

@@ -1,4 +1,3 @@
-import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import {
   AppError,
   isTransientServiceError,
@@ -31,18 +30,4 @@ export function toQueueError(operation: string, error: unknown): AppError {
   return isTransientServiceError(error, UNAVAILABLE_NAMES)
     ? new QueueUnavailableError(`SQS ${operation} unavailable (${label})`, { cause: error })
     : new QueueRefusedError(`SQS ${operation} refused (${label})`, { cause: error });
-}
-
-export interface SqsClientOptions {
-  /** LocalStack's URL; undefined for AWS. */
-  readonly endpoint: string | undefined;
-  /** undefined lets the SDK resolve the region (AWS_REGION in Lambda). */
-  readonly region: string | undefined;
-}
-
-export function createSqsClient(options: SqsClientOptions): SQSClient {
-  const config: SQSClientConfig = {};
-  if (options.endpoint !== undefined) config.endpoint = options.endpoint;
-  if (options.region !== undefined) config.region = options.region;
-  return new SQSClient(config);
 }

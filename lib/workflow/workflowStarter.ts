@@ -2,7 +2,7 @@ import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
-  SFNClient,
+  type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { ServiceUnavailableError } from '../errors.ts';
@@ -57,14 +57,4 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       });
     }
   }
-}
-
-export function createSfnClient(options: {
-  endpoint: string | undefined;
-  region: string | undefined;
-}): SFNClient {
-  return new SFNClient({
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-    ...(options.region === undefined ? {} : { region: options.region }),
-  });
 }

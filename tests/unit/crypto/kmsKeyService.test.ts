@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createKmsClient, KmsKeyService } from '../../../lib/crypto/kmsKeyService.ts';
+import { KmsKeyService } from '../../../lib/crypto/kmsKeyService.ts';
 import { KeyServiceRefusedError, KeyServiceUnavailableError } from '../../../lib/errors.ts';
 
 const keyId = 'alias/healthcare-etl';
@@ -180,29 +180,5 @@ describe('KmsKeyService', () => {
 
     // Assess
     await expect(decrypting).rejects.toBeInstanceOf(KeyServiceRefusedError);
-  });
-});
-
-describe('createKmsClient', () => {
-  it('sends requests to the given endpoint', async () => {
-    // Prepare
-    const endpoint = 'http://localstack.test:4566';
-
-    // Act
-    const client = createKmsClient({ endpoint, region: 'us-east-1' });
-
-    // Assess
-    const resolved = await client.config.endpoint?.();
-    expect(resolved?.hostname).toBe('localstack.test');
-    expect(resolved?.port).toBe(4566);
-    await expect(client.config.region()).resolves.toBe('us-east-1');
-  });
-
-  it('leaves the endpoint to the SDK without one', () => {
-    // Act
-    const client = createKmsClient({ endpoint: undefined, region: 'eu-west-1' });
-
-    // Assess
-    expect(client.config.endpoint).toBeUndefined();
   });
 });

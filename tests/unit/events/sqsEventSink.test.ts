@@ -14,7 +14,6 @@ import {
 } from '../../../lib/errors.ts';
 import type { RunOutcomeEvent } from '../../../lib/events/eventSink.ts';
 import { SqsEventSink } from '../../../lib/events/sqsEventSink.ts';
-import { createSqsClient } from '../../../lib/queue/sqs.ts';
 
 const queueUrl = 'https://sqs.us-east-1.amazonaws.com/000000000000/pipeline-events';
 const runId = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
@@ -173,29 +172,5 @@ describe('SqsEventSink', () => {
 
     // Assess
     await expect(publishing).rejects.toThrow(/^SQS SendMessage refused \(AccessDenied\)$/);
-  });
-});
-
-describe('createSqsClient', () => {
-  it('sends requests to the given endpoint', async () => {
-    // Act
-    const client = createSqsClient({
-      endpoint: 'http://localstack.test:4566',
-      region: 'us-east-1',
-    });
-
-    // Assess
-    const resolved = await client.config.endpoint?.();
-    expect(resolved?.hostname).toBe('localstack.test');
-    expect(resolved?.port).toBe(4566);
-    await expect(client.config.region()).resolves.toBe('us-east-1');
-  });
-
-  it('leaves the endpoint to the SDK without one', () => {
-    // Act
-    const client = createSqsClient({ endpoint: undefined, region: 'eu-west-1' });
-
-    // Assess
-    expect(client.config.endpoint).toBeUndefined();
   });
 });

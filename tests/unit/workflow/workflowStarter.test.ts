@@ -10,8 +10,9 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAwsClient } from '../../../lib/aws/clients.ts';
 import { ServiceUnavailableError } from '../../../lib/errors.ts';
-import { createSfnClient, SfnWorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
+import { SfnWorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
 
 const stateMachineArn =
   'arn:aws:states:us-east-1:000000000000:stateMachine:healthcare-etl-test-ingest';
@@ -129,33 +130,7 @@ describe('SfnWorkflowStarter', () => {
   );
 });
 
-describe('createSfnClient', () => {
-  it.each([
-    ['http://127.0.0.1:8083', { hostname: '127.0.0.1', port: 8083, protocol: 'http:' }],
-    [
-      'https://localstack.test:4566',
-      { hostname: 'localstack.test', port: 4566, protocol: 'https:' },
-    ],
-  ])('sends requests to the endpoint %s in the given region', async (endpoint, expected) => {
-    // Act
-    const client = createSfnClient({ endpoint, region: 'eu-west-3' });
-
-    // Assess
-    expect(await client.config.endpoint?.()).toMatchObject(expected);
-    await expect(client.config.region()).resolves.toBe('eu-west-3');
-  });
-
-  it('leaves the endpoint to the SDK when none is configured', async () => {
-    // Act
-    const client = createSfnClient({ endpoint: undefined, region: 'eu-west-3' });
-
-    // Assess
-    expect(client.config.endpoint).toBeUndefined();
-    await expect(client.config.region()).resolves.toBe('eu-west-3');
-  });
-});
-
-describe('SfnWorkflowStarter over HTTP, with createSfnClient', () => {
+describe('SfnWorkflowStarter over HTTP, with createAwsClient', () => {
   interface Received {
     readonly url: string | undefined;
     readonly headers: IncomingHttpHeaders;
@@ -187,7 +162,7 @@ describe('SfnWorkflowStarter over HTTP, with createSfnClient', () => {
 
   beforeEach(() => {
     received.length = 0;
-    // createSfnClient takes credentials from the environment, as Lambda provides them.
+    // Without credentials of its own, the client takes them from the environment, as in Lambda.
     process.env['AWS_ACCESS_KEY_ID'] = 'AKIDLOCALTEST';
     process.env['AWS_SECRET_ACCESS_KEY'] = 'local-secret';
     delete process.env['AWS_SESSION_TOKEN'];
@@ -209,7 +184,7 @@ describe('SfnWorkflowStarter over HTTP, with createSfnClient', () => {
       body: { executionArn: `${stateMachineArn}:${runId}`, startDate: 1_764_000_000 },
     };
     const starter = new SfnWorkflowStarter({
-      client: createSfnClient({ endpoint, region: 'eu-west-3' }),
+      client: createAwsClient(SFNClient, { endpoint, region: 'eu-west-3' }),
       stateMachineArn,
     });
 
@@ -236,7 +211,7 @@ describe('SfnWorkflowStarter over HTTP, with createSfnClient', () => {
       body: { __type: 'ExecutionAlreadyExists', message: 'Execution Already Exists' },
     };
     const starter = new SfnWorkflowStarter({
-      client: createSfnClient({ endpoint, region: 'us-east-1' }),
+      client: createAwsClient(SFNClient, { endpoint, region: 'us-east-1' }),
       stateMachineArn,
     });
 
@@ -255,7 +230,7 @@ describe('SfnWorkflowStarter over HTTP, with createSfnClient', () => {
       body: { __type: 'StateMachineDoesNotExist', message: `no ${stateMachineArn}` },
     };
     const starter = new SfnWorkflowStarter({
-      client: createSfnClient({ endpoint, region: 'us-east-1' }),
+      client: createAwsClient(SFNClient, { endpoint, region: 'us-east-1' }),
       stateMachineArn,
     });
 
