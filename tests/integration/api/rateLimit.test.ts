@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { takeRequest } from '../../../lib/api/rateLimit.ts';
 import { TooManyRequestsError } from '../../../lib/errors.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 
 const SETTINGS = { perMinute: 60, burst: 5 } as const;
@@ -12,7 +12,7 @@ const SETTINGS = { perMinute: 60, burst: 5 } as const;
 const bearer = () => `Bearer eyJ${randomBytes(24).toString('base64url')}`;
 
 describe('takeRequest: the per-token bucket in PostgreSQL', () => {
-  let database: TestDatabase;
+  const database = useTestDatabase();
 
   /** Takes `n` requests one after the other; returns what each threw, undefined when it passed. */
   async function take(
@@ -26,14 +26,6 @@ describe('takeRequest: the per-token bucket in PostgreSQL', () => {
     }
     return outcomes;
   }
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it('lets a burst of 5 through and refuses the sixth with 429 and Retry-After 1', async () => {
     // Prepare

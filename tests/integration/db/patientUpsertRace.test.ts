@@ -1,20 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { withTransaction } from '../../../lib/db/pool.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { upsertPatients } from '../../../lib/db/repositories/patients.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { opaquePatientRow } from '../../helpers/rows.ts';
 
 /** Opaque stand-ins for ciphertext: this is about the SQL, not the crypto. */
 const bytes = (n = 24) => randomBytes(n);
 
 describe('upsertPatients under concurrent first inserts of the same MRN', () => {
-  let database: TestDatabase;
+  const database = useTestDatabase();
   let dataKeyId: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
     dataKeyId = randomUUID();
     await insertDataKey(database.pool, {
       id: dataKeyId,
@@ -23,10 +22,6 @@ describe('upsertPatients under concurrent first inserts of the same MRN', () => 
       encryptedKey: bytes(61),
       encryptionContext: { purpose: 'run', runId: 'none' },
     });
-  });
-
-  afterAll(async () => {
-    await database.drop();
   });
 
   it('never fails with a unique violation: one writer creates the row, the others see it', async () => {

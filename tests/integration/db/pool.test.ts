@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPool, type TransactionClient, withTransaction } from '../../../lib/db/pool.ts';
 import { TransientDatabaseError } from '../../../lib/errors.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 
 async function backendPid(client: TransactionClient): Promise<number> {
@@ -33,13 +33,12 @@ const KILLS: ReadonlyArray<
 ];
 
 describe('withTransaction when the database terminates its backend', () => {
-  let database: TestDatabase;
+  const database = useTestDatabase();
   let admin: pg.Client;
   const uncaught: unknown[] = [];
   const onUncaught = (error: unknown) => uncaught.push(error);
 
   beforeAll(async () => {
-    database = await createTestDatabase();
     admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     await admin.query('CREATE TABLE pool_probe (label text NOT NULL)');
@@ -47,7 +46,6 @@ describe('withTransaction when the database terminates its backend', () => {
 
   afterAll(async () => {
     await admin.end();
-    await database.drop();
   });
 
   beforeEach(() => {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   countConsentHistory,
   findConsent,
@@ -12,19 +12,18 @@ import {
   upsertObservations,
 } from '../../../lib/db/repositories/observations.ts';
 import { upsertPatients } from '../../../lib/db/repositories/patients.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { opaquePatientRow } from '../../helpers/rows.ts';
 
 /** Opaque stand-ins for ciphertext: these tests are about the SQL, not the crypto. */
 const bytes = () => randomBytes(24);
 
 describe('repositories on real PostgreSQL', () => {
-  let database: TestDatabase;
+  const database = useTestDatabase();
   let dataKeyId: string;
   let patientId: string;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
     dataKeyId = randomUUID();
     await insertDataKey(database.pool, {
       id: dataKeyId,
@@ -35,10 +34,6 @@ describe('repositories on real PostgreSQL', () => {
     });
     patientId = randomUUID();
     await upsertPatients(database.pool, null, [opaquePatientRow(dataKeyId, { id: patientId })]);
-  });
-
-  afterAll(async () => {
-    await database.drop();
   });
 
   it('consents: a newer decision replaces the current one, an older one does not, history keeps both kinds', async () => {

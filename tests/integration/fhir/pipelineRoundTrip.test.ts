@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listAudit } from '../../../lib/db/repositories/auditLog.ts';
 import { readFhirPatient, searchObservations } from '../../../lib/patients/fhirAccess.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import {
   consentFor,
   type FhirJson,
@@ -9,7 +9,7 @@ import {
   patientResource,
   syntheaResources,
 } from '../../helpers/fhir.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const NDJSON = 'application/fhir+ndjson';
 /** The patient Observation.sample.ndjson refers to. */
@@ -24,8 +24,8 @@ function sentContent(resource: FhirJson): string {
 }
 
 describe('FHIR R4 reads of what the real pipeline stored', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   async function storedPatientOf(runId: string): Promise<string> {
     const { rows } = await database.pool.query<{ id: string }>(
@@ -35,15 +35,6 @@ describe('FHIR R4 reads of what the real pipeline stored', () => {
     expect(rows).toHaveLength(1);
     return rows[0]!.id;
   }
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it('returns the NDJSON Patient and Observations as sent, under our ids', async () => {
     // Prepare

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ExecutionStore, type StoredExecution } from '../../../local/executionStore.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 
 const MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:retention';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -22,15 +22,7 @@ function execution(name: string, startDate: number): StoredExecution {
 }
 
 describe('ExecutionStore', () => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
 
   it('keeps ended executions for 90 days, as Step Functions does, and running ones however old', async () => {
     // Prepare

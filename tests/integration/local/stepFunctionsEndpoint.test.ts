@@ -8,7 +8,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ExecutionStore } from '../../../local/executionStore.ts';
 import { loadIngestDefinition } from '../../../local/ingestDefinition.ts';
 import {
@@ -16,7 +16,7 @@ import {
   startLocalStepFunctions,
   type TaskInvoker,
 } from '../../../local/stepFunctionsEndpoint.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 
 const REGION = 'us-east-1';
 const TASKS = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load', 'Publish'];
@@ -71,19 +71,11 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 }
 
 describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
-  let database: TestDatabase;
+  const database = useTestDatabase();
   const running: RunningStepFunctions[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
 
   afterEach(async () => {
     for (const endpoint of running.splice(0)) await endpoint.stop();
-  });
-
-  afterAll(async () => {
-    await database.drop();
   });
 
   async function start(stages: Stages, name = 'ingest') {

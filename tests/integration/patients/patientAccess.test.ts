@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ForbiddenError, InputValidationError, NotFoundError } from '../../../lib/errors.ts';
 import { findPatientsByMrn, readPatient } from '../../../lib/patients/patientAccess.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
+import { createTestPipeline, flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 interface AuditRecord {
   actor: string;
@@ -45,8 +45,8 @@ async function thrownBy(act: () => Promise<unknown>): Promise<unknown> {
 }
 
 describe('patient access: consent-gated, audited reads', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   /** Ingests one consented patient through the real ASL and returns its id. */
   async function ingestPatient(phi: Phi): Promise<string> {
@@ -68,15 +68,6 @@ describe('patient access: consent-gated, audited reads', () => {
     );
     expect(rowCount).toBe(1);
   }
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it.each([
     ['by id', 'id'],
@@ -385,15 +376,7 @@ describe('patient access: consent-gated, audited reads', () => {
 });
 
 describe('patient access on a fresh database', () => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
 
   it('answers a search by MRN with [] and creates no blind-index key', async () => {
     // Prepare

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decryptFieldText } from '../../../lib/crypto/fieldCipher.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listObservationsByPatient } from '../../../lib/db/repositories/observations.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import { findPatientsByMrn } from '../../../lib/patients/patientAccess.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import {
   bundle,
@@ -19,7 +19,7 @@ import {
   syntheaResources,
   syntheaText,
 } from '../../helpers/fhir.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const NDJSON = 'application/fhir+ndjson';
 const FHIR_JSON = 'application/fhir+json';
@@ -43,17 +43,8 @@ async function createdBy(database: TestDatabase, table: string, runId: string): 
 }
 
 describe('FHIR R4 input through the real pipeline', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('Patient.100.ndjson with a Consent for every other patient: exactly that half loads, with no plaintext PHI', async () => {
     // Prepare

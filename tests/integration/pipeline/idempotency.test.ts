@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findIngestRun, markIngestRunFailed } from '../../../lib/db/repositories/ingestRuns.ts';
 import { IdempotencyConflictError, InputValidationError } from '../../../lib/errors.ts';
 import {
@@ -12,8 +12,8 @@ import {
 } from '../../../lib/pipeline/intake.ts';
 import { ENDED_EXECUTION_CODES } from '../../../lib/pipeline/runExecutions.ts';
 import { executionName } from '../../../lib/workflow/workflowStarter.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 import { RecordingStarter } from '../../helpers/workflowStarters.ts';
 
@@ -48,8 +48,8 @@ async function waitForLockWaiters(client: pg.Client, n: number): Promise<void> {
 const freshActor = (name: string) => `system:${name}-${randomUUID().slice(0, 8)}`;
 
 describe('submitBatch with an Idempotency-Key', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   const intake = (starter: RecordingStarter): IntakeDependencies => ({
     ...pipeline.deps,
@@ -76,15 +76,6 @@ describe('submitBatch with an Idempotency-Key', () => {
     );
     return rows;
   }
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it('answers the same key and body again with the same run, replayed, started once', async () => {
     // Prepare

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decryptFieldText } from '../../../lib/crypto/fieldCipher.ts';
 import { listAuditByRun, verifyAuditChain } from '../../../lib/db/repositories/auditLog.ts';
 import { findConsent } from '../../../lib/db/repositories/consents.ts';
@@ -9,9 +9,9 @@ import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
 import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences } from '../../helpers/databaseSweep.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 async function patientIds(database: TestDatabase): Promise<string[]> {
   const { rows } = await database.pool.query<{ id: string }>('SELECT id FROM patients ORDER BY id');
@@ -48,17 +48,8 @@ function containsBytes(cell: Buffer | string, needle: string): boolean {
 }
 
 describe('ingest through the real ASL', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('stores the DESIGN.md record as ciphertext only, and decrypts it back exactly', async () => {
     // Prepare
@@ -278,17 +269,8 @@ describe('ingest through the real ASL', () => {
 });
 
 describe('validation and consent', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('rejects invalid records by path, never by value, and still loads the valid ones', async () => {
     // Prepare

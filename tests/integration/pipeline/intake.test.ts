@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findIngestRun, type IngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import {
   InputValidationError,
@@ -13,9 +13,9 @@ import {
   submitBatch,
 } from '../../../lib/pipeline/intake.ts';
 import { RECEIVED_PAYLOAD, type ReceivedPayload } from '../../../lib/pipeline/payloads.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const MAX_RECORDS = 3;
 
@@ -61,8 +61,8 @@ async function thrownBy(act: () => Promise<unknown>): Promise<unknown> {
 }
 
 describe('submitBatch', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   const intakeDeps = (workflow: WorkflowStarter): IntakeDependencies => ({
     ...pipeline.deps,
@@ -90,15 +90,6 @@ describe('submitBatch', () => {
     const key = await pipeline.deps.keyring.runKey(database.pool, run.dataKeyId, run.id);
     return openPayload<ReceivedPayload>(key, run.id, RECEIVED_PAYLOAD, rows[0]!.ciphertext);
   }
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it('queues a valid batch: the run committed, the body sealed, then the workflow started once', async () => {
     // Prepare

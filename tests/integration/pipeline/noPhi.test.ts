@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
@@ -6,7 +6,7 @@ import { findStagePayload } from '../../../lib/db/repositories/stagePayloads.ts'
 import { KeyServiceRefusedError } from '../../../lib/errors.ts';
 import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { ReceivedPayload } from '../../../lib/pipeline/payloads.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { captureOutput } from '../../helpers/output.ts';
@@ -48,15 +48,7 @@ function leaks(haystack: string): string[] {
 }
 
 describe('no PHI leaves the encrypted columns', () => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
 
   it.each([
     ['a run that succeeds', undefined, []],

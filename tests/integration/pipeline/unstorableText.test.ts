@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import {
   bundle,
   consentFor,
@@ -10,7 +10,7 @@ import {
   ndjson,
   patientResource,
 } from '../../helpers/fhir.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const NDJSON = 'application/fhir+ndjson';
 const FHIR_JSON = 'application/fhir+json';
@@ -69,17 +69,8 @@ async function createdBy(database: TestDatabase, table: string, runId: string): 
 }
 
 describe('text PostgreSQL cannot store: that record is rejected, the rest of the batch loads', () => {
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
 
   it('200 Consent, Patient and Observation triples and one Observation whose code holds NUL: the run succeeds and all 200 load', async () => {
     // Prepare

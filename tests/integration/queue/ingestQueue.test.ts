@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RequestThrottled, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { KeyService } from '../../../lib/crypto/keyService.ts';
 import {
   KeyServiceRefusedError,
@@ -16,7 +16,7 @@ import {
   type IngestQueueDependencies,
 } from '../../../lib/queue/ingestQueue.ts';
 import { createLogger } from '../../../lib/runtime.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 import { bundle, consentFor, ndjson, patientResource } from '../../helpers/fhir.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { captureOutput } from '../../helpers/output.ts';
@@ -71,7 +71,7 @@ function flatBody(mrn: string, overrides: Record<string, unknown> = {}): string 
 
 describe('consumeIngestQueue: ingest-queue batches through intake, with partial batch failures', () => {
   const sqsMock = mockClient(SQSClient);
-  let database: TestDatabase;
+  const database = useTestDatabase();
 
   function queueDeps(
     actor: string,
@@ -110,10 +110,6 @@ describe('consumeIngestQueue: ingest-queue batches through intake, with partial 
     return sqsMock.commandCalls(SendMessageCommand).map((call) => call.args[0].input);
   }
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
   beforeEach(() => {
     sqsMock.reset();
     sqsMock.on(SendMessageCommand).resolves({ MessageId: randomUUID() });
@@ -121,7 +117,6 @@ describe('consumeIngestQueue: ingest-queue batches through intake, with partial 
 
   afterAll(async () => {
     sqsMock.restore();
-    await database.drop();
   });
 
   it('starts one run per message for a flat envelope, a FHIR Bundle and NDJSON', async () => {
