@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DataKeyCache } from '../../../lib/crypto/dataKeyCache.ts';
 import { decryptFieldText, encryptField } from '../../../lib/crypto/fieldCipher.ts';
 import { Keyring } from '../../../lib/crypto/keyring.ts';
@@ -13,7 +13,7 @@ import { LocalKeyService } from '../../../lib/crypto/localKeyService.ts';
 import type { Queryable } from '../../../lib/db/pool.ts';
 import { findBlindIndexKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { CountingKeyService } from '../../helpers/keyServices.ts';
 import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
 
@@ -97,17 +97,12 @@ class CountedReads implements Queryable {
 }
 
 describe('Keyring on real PostgreSQL', () => {
-  let database: TestDatabase;
+  // A fresh database each time: the blind-index key is created once per store.
+  const database = useTestDatabase({ perTest: true });
   let keyService: CountingKeyService;
 
   beforeEach(async () => {
-    // A fresh database each time: the blind-index key is created once per store.
-    database = await createTestDatabase();
     keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
-  });
-
-  afterEach(async () => {
-    await database.drop();
   });
 
   it('serves a run key from the cache after createRunKey, and unwraps it once when cold', async () => {
@@ -298,16 +293,8 @@ describe('Keyring on real PostgreSQL', () => {
 });
 
 describe('key-service calls for a whole run through the ASL', () => {
-  let database: TestDatabase;
-
-  beforeEach(async () => {
-    // A fresh database each time: the run creates the blind-index key, as a store's first run does.
-    database = await createTestDatabase();
-  });
-
-  afterEach(async () => {
-    await database.drop();
-  });
+  // A fresh database each time: the run creates the blind-index key, as a store's first run does.
+  const database = useTestDatabase({ perTest: true });
 
   const batch = Array.from({ length: 40 }, (_, i) =>
     flatRecord({ mrn: `MRN-KMS-${i}`, name: `Kms Patient ${i}` }),

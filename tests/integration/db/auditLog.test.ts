@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
   appendAudit,
   verifyAuditChain,
 } from '../../../lib/db/repositories/auditLog.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
 
 const entry = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
   actor: 'system:test',
@@ -19,15 +19,7 @@ const entry = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
 });
 
 describe('audit_log', () => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase();
 
   it('chains each row to the previous one and verifies clean', async () => {
     // Prepare
@@ -161,7 +153,8 @@ describe('audit_log', () => {
 });
 
 describe('audit_log tampering', () => {
-  let database: TestDatabase;
+  // A fresh chain of three rows for each forgery.
+  const database = useTestDatabase({ perTest: true });
 
   /** What only a superuser can do: switch the append-only trigger off around `statement`. */
   async function behindTheTrigger(statement: string): Promise<void> {
@@ -181,17 +174,11 @@ describe('audit_log tampering', () => {
   }
 
   beforeEach(async () => {
-    // A fresh chain of three rows for each forgery.
-    database = await createTestDatabase();
     await appendAudit(database.pool, [
       entry(),
       entry({ action: 'READ' }),
       entry({ action: 'UPDATE' }),
     ]);
-  });
-
-  afterEach(async () => {
-    await database.drop();
   });
 
   it.each([

@@ -1,11 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listAuditByRun } from '../../../lib/db/repositories/auditLog.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import { KeyServiceRefusedError, KeyServiceUnavailableError } from '../../../lib/errors.ts';
 import { acceptSubmission } from '../../../lib/pipeline/intake.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { createTestPipeline, flatRecord, transientMaxAttempts } from '../../helpers/pipeline.ts';
 
@@ -20,16 +20,8 @@ const blindIndexKeyGeneration = (call: { operation: string; context: Record<stri
   call.operation === 'generate' && call.context['purpose'] === 'blind-index';
 
 describe('failures through the ASL Retry and Catch', () => {
-  let database: TestDatabase;
-
-  beforeEach(async () => {
-    // A fresh database each time: the blind-index key is generated on the first Transform.
-    database = await createTestDatabase();
-  });
-
-  afterEach(async () => {
-    await database.drop();
-  });
+  // A fresh database each time: the blind-index key is generated on the first Transform.
+  const database = useTestDatabase({ perTest: true });
 
   it('a failing Transform ends the run failed with an error code, nothing loaded', async () => {
     // Prepare
@@ -169,15 +161,7 @@ describe('failures through the ASL Retry and Catch', () => {
 });
 
 describe('idempotent stages', () => {
-  let database: TestDatabase;
-
-  beforeEach(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase({ perTest: true });
 
   it('a stage invoked again after its commit does no work twice, and the run completes', async () => {
     // Prepare

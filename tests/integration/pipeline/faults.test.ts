@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import middy from '@middy/core';
 import type pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../../lib/db/migrate.ts';
 import { createPool } from '../../../lib/db/pool.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
@@ -25,7 +25,7 @@ import {
   startEmbeddedPostgres,
 } from '../../../local/embeddedPostgres.ts';
 import { type ExecutionRecord, InProcessWorkflow } from '../../../local/inProcessWorkflow.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { createTestPipeline, flatRecord, transientMaxAttempts } from '../../helpers/pipeline.ts';
@@ -218,15 +218,7 @@ describe('PostgreSQL stopped during Load', () => {
 });
 
 describe('faults on the shared test server', () => {
-  let database: TestDatabase;
-
-  beforeEach(async () => {
-    database = await createTestDatabase();
-  });
-
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase({ perTest: true });
 
   it('a Validate that crashes after its commit is retried, returns the committed counts, and writes its rejections once', async () => {
     // Prepare
