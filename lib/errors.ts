@@ -1,3 +1,5 @@
+import { TRANSIENT_SOCKET_CODES } from './socketErrors.ts';
+
 /**
  * The error hierarchy. Every message is written here or by a caller that passes
  * identifiers only: no error message may carry PHI, because messages reach logs,
@@ -253,50 +255,9 @@ export function errorCodeForName(name: string): string {
 
 const TRANSIENT_PG_CLASSES = ['08', '53', '57P'] as const;
 const TRANSIENT_PG_CODES = new Set(['40001', '40P01', '55P03', '57014']);
-/** Node's socket error codes that mean the peer could not be reached: worth retrying. */
-export const TRANSIENT_NODE_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 /** pg's and pg-pool's words for a connection that died, never came, or was used after it died. */
 const LOST_CONNECTION_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable/i;
-
-function property(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null
-    ? (value as Record<string, unknown>)[key]
-    : undefined;
-}
-
-/**
- * Whether an AWS SDK failure may pass on a retry: a name the service lists as transient
- * (throttling, its own internal errors, timeouts), a socket error, or an HTTP 5xx.
- */
-export function isTransientServiceError(
-  error: unknown,
-  transientNames: ReadonlySet<string>,
-): boolean {
-  const name = property(error, 'name');
-  const code = property(error, 'code');
-  const status = property(property(error, '$metadata'), 'httpStatusCode');
-  return (
-    (typeof name === 'string' && transientNames.has(name)) ||
-    (typeof code === 'string' && TRANSIENT_NODE_CODES.has(code)) ||
-    (typeof status === 'number' && status >= 500)
-  );
-}
-
-/** An SDK error's name for a message or a log line: the name only, since SDK messages can quote requests. */
-export function serviceErrorLabel(error: unknown): string {
-  const name = property(error, 'name');
-  return typeof name === 'string' && /^[A-Za-z][\w.]{0,63}$/.test(name) ? name : 'unknown error';
-}
 
 function stringProperty(value: unknown, key: string): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
@@ -313,7 +274,7 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const code = stringProperty(error, 'code');
   // Node's socket codes first: EPIPE has the shape of a SQLSTATE.
-  if (code !== undefined && TRANSIENT_NODE_CODES.has(code)) {
+  if (code !== undefined && TRANSIENT_SOCKET_CODES.has(code)) {
     return new TransientDatabaseError(`connection failed (${code})`, { cause: error });
   }
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('E')) {

@@ -4,34 +4,9 @@ import {
   type GenerateDataKeyCommandOutput,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import {
-  AppError,
-  isTransientServiceError,
-  KeyServiceRefusedError,
-  KeyServiceUnavailableError,
-  serviceErrorLabel,
-} from '../errors.ts';
+import { toKeyServiceError } from '../aws/errors.ts';
+import { KeyServiceRefusedError } from '../errors.ts';
 import type { EncryptionContext, GeneratedDataKey, KeyService } from './keyService.ts';
-
-const UNAVAILABLE_NAMES: ReadonlySet<string> = new Set([
-  'ThrottlingException',
-  'KMSInternalException',
-  'DependencyTimeoutException',
-  'KeyUnavailableException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
-/** The one mapping from KMS and network failures to the errors the state machine tells apart. */
-function toKeyServiceError(operation: string, error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  // Only the error name survives: SDK messages can quote request details.
-  const label = serviceErrorLabel(error);
-  return isTransientServiceError(error, UNAVAILABLE_NAMES)
-    ? new KeyServiceUnavailableError(`KMS ${operation} unavailable (${label})`, { cause: error })
-    : new KeyServiceRefusedError(`KMS ${operation} refused (${label})`, { cause: error });
-}
 
 /** Wraps the SDK's Uint8Array without copying key material. */
 function asBuffer(bytes: Uint8Array): Buffer {

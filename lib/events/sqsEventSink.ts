@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { toQueueError } from '../queue/sqs.ts';
+import { toQueueError } from '../aws/errors.ts';
 import type { EventSink, RunOutcomeEvent } from './eventSink.ts';
 
 export interface SqsEventSinkOptions {

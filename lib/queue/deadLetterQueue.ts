@@ -3,13 +3,13 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { toQueueError } from '../aws/errors.ts';
 import {
   CONTENT_TYPE_ATTRIBUTE,
   type DeadLetter,
   type DeadLetterQueue,
   IDEMPOTENCY_KEY_ATTRIBUTE,
 } from './ingestQueue.ts';
-import { toQueueError } from './sqs.ts';
 
 /** Why the message is in the dead-letter queue: the error code it was refused with. */
 export const FAILURE_CODE_ATTRIBUTE = 'failureCode';

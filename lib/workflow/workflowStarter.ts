@@ -5,7 +5,7 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { ServiceUnavailableError } from '../errors.ts';
+import { toWorkflowError } from '../aws/errors.ts';
 import type { ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
 
 export function executionName(runId: string, attempt = 0): string {
@@ -34,9 +34,7 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       return status === 'PENDING_REDRIVE' || status === undefined ? 'RUNNING' : status;
     } catch (error) {
       if (error instanceof ExecutionDoesNotExist) return 'MISSING';
-      throw new ServiceUnavailableError('the workflow service did not describe the run', {
-        cause: error,
-      });
+      throw toWorkflowError('describe the run', error);
     }
   }
 
@@ -52,9 +50,7 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       );
     } catch (error) {
       if (error instanceof ExecutionAlreadyExists) return;
-      throw new ServiceUnavailableError('the workflow service did not start the run', {
-        cause: error,
-      });
+      throw toWorkflowError('start the run', error);
     }
   }
 }
