@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
-import { toAppError } from '../lib/errors.ts';
+import { toAppError } from '../lib/db/errors.ts';
 import type { ExecutionStatus, ExecutionStore, StoredExecution } from './executionStore.ts';
 import { type ExecutionEvent, LocalStateMachine, type TaskInvoker } from './localStateMachine.ts';
 

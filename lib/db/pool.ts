@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Config } from '../config.ts';
-import { AppError, TransientDatabaseError, toAppError } from '../errors.ts';
+import { AppError, TransientDatabaseError } from '../errors.ts';
+import { toAppError } from './errors.ts';
 
 /** Anything that runs a query: the pool, or a client inside a transaction. */
 export interface Queryable {

@@ -8,8 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { toAppError } from '../db/errors.ts';
 import type { AppError } from '../errors.ts';
-import { ConfigError, toAppError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 import { headerValue } from './body.ts';
 import {
   CORRELATION_ID_HEADER,

@@ -6,8 +6,9 @@
  * correlation id, whatever the error carried.
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { toAppError } from '../db/errors.ts';
 import type { AppError } from '../errors.ts';
-import { InputValidationError, TooManyRequestsError, toAppError } from '../errors.ts';
+import { InputValidationError, TooManyRequestsError } from '../errors.ts';
 import { operationOutcome } from '../fhir/r4/resources.ts';
 import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE } from './mediaTypes.ts';
 

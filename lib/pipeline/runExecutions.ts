@@ -1,3 +1,4 @@
+import { toAppError } from '../db/errors.ts';
 import {
   failRunOfEndedExecution,
   findIngestRun,
@@ -7,7 +8,7 @@ import {
   reopenFailedRun,
 } from '../db/repositories/ingestRuns.ts';
 import { findStagePayload } from '../db/repositories/stagePayloads.ts';
-import { ConflictError, RunNotFoundError, ServiceUnavailableError, toAppError } from '../errors.ts';
+import { ConflictError, RunNotFoundError, ServiceUnavailableError } from '../errors.ts';
 import type { ExecutionState, PipelineDependencies, WorkflowStarter } from './dependencies.ts';
 import { publish } from './outcome.ts';
 import { RECEIVED_PAYLOAD } from './payloads.ts';

@@ -28,7 +28,8 @@
  * never a body.
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { type AppError, InputValidationError, toAppError } from '../errors.ts';
+import { toAppError } from '../db/errors.ts';
+import { type AppError, InputValidationError } from '../errors.ts';
 import { checkDecodedText, checkMediaType } from '../http/body.ts';
 import { JSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
 import { INGEST_MEDIA_TYPES } from '../pipeline/envelopes.ts';

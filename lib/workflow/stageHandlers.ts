@@ -1,6 +1,7 @@
 import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { type AppError, StageInputError, toAppError } from '../errors.ts';
+import { toAppError } from '../db/errors.ts';
+import { type AppError, StageInputError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { consentCheck } from '../pipeline/consentCheck.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
