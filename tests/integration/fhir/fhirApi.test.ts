@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiHandler } from '../../../lib/api/apiHandler.ts';
 import { takeRequest } from '../../../lib/api/rateLimit.ts';
 import type { AuthenticatedEvent } from '../../../lib/auth/middleware.ts';
@@ -15,7 +15,8 @@ import {
 import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/patients.ts';
 import { OBSERVATION_VALUE_ELEMENTS } from '../../../lib/fhir/r4/mapping.ts';
 import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
 import { syntheaLines } from '../../helpers/fhir.ts';
 
 type Json = Record<string, unknown>;
@@ -142,12 +143,19 @@ function valueElements(source: Json): Json {
 }
 
 describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and consent', () => {
-  let database: TestDatabase;
+  const database = useTestDatabase();
+  useDeployedEnvironment(database, {
+    AUTH_JWT_SECRET: JWT_SECRET.toString('base64'),
+    AUTH_ISSUER: ISSUER,
+    AUTH_AUDIENCE: AUDIENCE,
+    AUTH_JWKS_URL: undefined,
+    RATE_LIMIT_PER_MINUTE: String(RATE.perMinute),
+    RATE_LIMIT_BURST: String(RATE.burst),
+  });
   let deps: PipelineDependencies;
   let readPatient: ApiHandler;
   let searchObservations: ApiHandler;
   let getPatientV1: ApiHandler;
-  const saved = { ...process.env };
 
   /** Stores a patient and its observations the way the pipeline does: real keys, real AAD. */
   async function seed(spec: PatientSpec): Promise<Seeded> {
@@ -265,17 +273,6 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    process.env['DATABASE_URL'] = database.url;
-    process.env['LOCAL_MASTER_KEY'] = randomBytes(32).toString('base64');
-    process.env['AUTH_JWT_SECRET'] = JWT_SECRET.toString('base64');
-    process.env['AUTH_ISSUER'] = ISSUER;
-    process.env['AUTH_AUDIENCE'] = AUDIENCE;
-    process.env['RATE_LIMIT_PER_MINUTE'] = String(RATE.perMinute);
-    process.env['RATE_LIMIT_BURST'] = String(RATE.burst);
-    process.env['LOG_LEVEL'] = 'SILENT';
-    delete process.env['KMS_KEY_ID'];
-    delete process.env['AUTH_JWKS_URL'];
     ({ handler: readPatient } = await import('../../../functions/fhir/readPatient.ts'));
     ({ handler: searchObservations } = await import(
       '../../../functions/fhir/searchObservations.ts'
@@ -283,12 +280,6 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
     ({ handler: getPatientV1 } = await import('../../../functions/api/getPatient.ts'));
     const { pipelineDependencies } = await import('../../../lib/runtime.ts');
     deps = pipelineDependencies();
-  });
-
-  afterAll(async () => {
-    await deps.pool.end();
-    process.env = saved;
-    await database.drop();
   });
 
   describe('GET /fhir/r4/Patient/{id}', () => {

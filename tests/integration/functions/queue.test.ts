@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -9,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { InProcessWorkflow } from '../../../local/inProcessWorkflow.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
 import { flatRecord } from '../../helpers/pipeline.ts';
 import { sqsEvent, sqsRecord } from '../../helpers/sqsEvents.ts';
 import { stageFunctionHandlers } from '../../helpers/stageFunctions.ts';
@@ -31,39 +29,25 @@ type QueueHandler = (
 describe('functions/queue/ingest and Publish, configured from the environment as deployed', () => {
   const sfnMock = mockClient(SFNClient);
   const sqsMock = mockClient(SQSClient);
-  let database: TestDatabase;
-  let keyDir: string;
-  const saved = { ...process.env };
+  const database = useTestDatabase();
+  useDeployedEnvironment(database, {
+    AWS_REGION: 'us-east-1',
+    STATE_MACHINE_ARN,
+    INGEST_QUEUE_DLQ_URL: DLQ_URL,
+    PIPELINE_EVENTS_QUEUE_URL: EVENTS_URL,
+    INGEST_QUEUE_ACTOR: undefined,
+  });
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    keyDir = mkdtempSync(join(tmpdir(), 'etl-keys-'));
-    Object.assign(process.env, {
-      DATABASE_URL: database.url,
-      LOCAL_MASTER_KEY_FILE: join(keyDir, 'master.key'),
-      LOG_LEVEL: 'SILENT',
-      AWS_REGION: 'us-east-1',
-      STATE_MACHINE_ARN,
-      INGEST_QUEUE_DLQ_URL: DLQ_URL,
-      PIPELINE_EVENTS_QUEUE_URL: EVENTS_URL,
-    });
-    for (const name of ['KMS_KEY_ID', 'LOCAL_MASTER_KEY', 'INGEST_QUEUE_ACTOR']) {
-      delete process.env[name];
-    }
+  beforeAll(() => {
     sfnMock
       .on(StartExecutionCommand)
       .resolves({ executionArn: 'arn:execution', startDate: new Date() });
     sqsMock.on(SendMessageCommand).resolves({ MessageId: 'c0ffee00-0000-4000-8000-000000000003' });
   });
 
-  afterAll(async () => {
-    const { pipelineDependencies } = await import('../../../lib/runtime.ts');
-    await pipelineDependencies().pool.end();
+  afterAll(() => {
     sfnMock.restore();
     sqsMock.restore();
-    process.env = saved;
-    rmSync(keyDir, { recursive: true, force: true });
-    await database.drop();
   });
 
   it('starts a run per good message, dead-letters the bad one, and Publish sends the outcome to pipeline-events', async () => {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
   ExecutionDoesNotExist,
@@ -13,8 +10,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findIngestRun, markIngestRunFailed } from '../../../lib/db/repositories/ingestRuns.ts';
 import type { ReconcileSummary } from '../../../lib/pipeline/runExecutions.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
-import { createTestPipeline, flatRecord, type TestPipeline } from '../../helpers/pipeline.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 import { lambdaContext } from '../../unit/http/httpEvent.ts';
 
 const STATE_MACHINE_ARN =
@@ -34,11 +32,16 @@ type ReconcileHandler = (
 describe('functions/queue/reconcileRuns, configured from the environment as deployed', () => {
   const sfnMock = mockClient(SFNClient);
   const sqsMock = mockClient(SQSClient);
-  let database: TestDatabase;
-  let pipeline: TestPipeline;
-  let keyDir: string;
+  const database = useTestDatabase();
+  const pipeline = useTestPipeline(database);
+  useDeployedEnvironment(database, {
+    AWS_REGION: 'us-east-1',
+    STATE_MACHINE_ARN,
+    PIPELINE_EVENTS_QUEUE_URL: EVENTS_URL,
+    RECONCILE_IDLE_SECONDS: String(IDLE_SECONDS),
+    RECONCILE_MAX_RUNS: '100',
+  });
   let handler: ReconcileHandler;
-  const saved = { ...process.env };
 
   /** A run accepted as intake does, left queued, and idle for `idleSeconds`. */
   async function idleRun(idleSeconds: number): Promise<string> {
@@ -51,20 +54,6 @@ describe('functions/queue/reconcileRuns, configured from the environment as depl
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pipeline = createTestPipeline(database);
-    keyDir = mkdtempSync(join(tmpdir(), 'etl-keys-'));
-    Object.assign(process.env, {
-      DATABASE_URL: database.url,
-      LOCAL_MASTER_KEY_FILE: join(keyDir, 'master.key'),
-      LOG_LEVEL: 'SILENT',
-      AWS_REGION: 'us-east-1',
-      STATE_MACHINE_ARN,
-      PIPELINE_EVENTS_QUEUE_URL: EVENTS_URL,
-      RECONCILE_IDLE_SECONDS: String(IDLE_SECONDS),
-      RECONCILE_MAX_RUNS: '100',
-    });
-    for (const name of ['KMS_KEY_ID', 'LOCAL_MASTER_KEY']) delete process.env[name];
     ({ handler } = (await import('../../../functions/queue/reconcileRuns.ts')) as {
       handler: ReconcileHandler;
     });
@@ -83,14 +72,9 @@ describe('functions/queue/reconcileRuns, configured from the environment as depl
     );
   });
 
-  afterAll(async () => {
-    const { pipelineDependencies } = await import('../../../lib/runtime.ts');
-    await pipelineDependencies().pool.end();
+  afterAll(() => {
     sfnMock.restore();
     sqsMock.restore();
-    process.env = saved;
-    rmSync(keyDir, { recursive: true, force: true });
-    await database.drop();
   });
 
   it('settles each idle run by its execution: running left, missing started, ended failed and published', async () => {

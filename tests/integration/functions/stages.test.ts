@@ -1,38 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { acceptSubmission } from '../../../lib/pipeline/intake.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { InProcessWorkflow } from '../../../local/inProcessWorkflow.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
 import { flatRecord } from '../../helpers/pipeline.ts';
 import { stageFunctionHandlers } from '../../helpers/stageFunctions.ts';
 
 describe('functions/stages: the Lambda entry points, configured from the environment', () => {
-  let database: TestDatabase;
-  let keyDir: string;
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    keyDir = mkdtempSync(join(tmpdir(), 'etl-keys-'));
-    process.env['DATABASE_URL'] = database.url;
-    process.env['LOCAL_MASTER_KEY_FILE'] = join(keyDir, 'master.key');
-    process.env['LOG_LEVEL'] = 'SILENT';
-    delete process.env['KMS_KEY_ID'];
-    delete process.env['LOCAL_MASTER_KEY'];
-  });
-
-  afterAll(async () => {
-    const { pipelineDependencies } = await import('../../../lib/runtime.ts');
-    await pipelineDependencies().pool.end();
-    process.env = saved;
-    rmSync(keyDir, { recursive: true, force: true });
-    await database.drop();
-  });
+  const database = useTestDatabase();
+  useDeployedEnvironment(database);
 
   it('runs a batch through the ASL with each Task bound to its function module', async () => {
     // Prepare
