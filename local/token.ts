@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ROUTE_SCOPES } from '../lib/api/routes.ts';
 import { parseScope } from '../lib/auth/scopes.ts';
 import { loadJwtSecret, mintToken } from '../lib/auth/tokens.ts';
 import { authConfig } from '../lib/config.ts';
@@ -7,13 +8,8 @@ import { authConfig } from '../lib/config.ts';
  * `npm run -s token -- --scope "system/Patient.c user/Patient.r" [--sub name] [--ttl seconds]`:
  * prints a development bearer token signed with the local secret, and nothing else on stdout.
  */
-const KNOWN_SCOPES = [
-  'system/Patient.c',
-  'user/Patient.r',
-  'user/Observation.rs',
-  'user/Consent.u',
-  'system/AuditEvent.r',
-];
+/** Named in the usage message: every scope some route requires (any SMART scope is accepted). */
+const KNOWN_SCOPES = ROUTE_SCOPES;
 const MAX_TTL_SECONDS = 86_400;
 
 class UsageError extends Error {
