@@ -40,6 +40,11 @@ export interface Config {
     /** How many idle runs one scheduled pass checks, the longest idle first. */
     readonly maxRuns: number;
   };
+  /** The scheduled purges of what nothing reads any more (lib/db/retention.ts). */
+  readonly purge: {
+    /** The most rows each purge deletes in one pass. */
+    readonly batchSize: number;
+  };
   readonly logLevel: LogLevel;
 }
 
@@ -269,6 +274,7 @@ export function loadConfig(env: Environment): Config {
       idleSeconds: integer(env, 'RECONCILE_IDLE_SECONDS', DEFAULT_RUN_IDLE_SECONDS, 1, 86_400),
       maxRuns: integer(env, 'RECONCILE_MAX_RUNS', 100, 1, 10_000),
     },
+    purge: { batchSize: integer(env, 'PURGE_BATCH_SIZE', 10_000, 1, 100_000) },
   };
 }
 

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
         ingestActor: 'system:ingest-queue',
       },
       reconcile: { idleSeconds: 300, maxRuns: 100 },
+      purge: { batchSize: 10_000 },
       logLevel: 'INFO',
     } satisfies Config);
   });
@@ -158,6 +159,13 @@ describe('loadConfig', () => {
         min: 1,
         max: 10_000,
         read: (c) => c.reconcile.maxRuns,
+        unit: 1,
+      },
+      {
+        name: 'PURGE_BATCH_SIZE',
+        min: 1,
+        max: 100_000,
+        read: (c) => c.purge.batchSize,
         unit: 1,
       },
     ];

@@ -40,7 +40,13 @@ export async function claimIdempotencyKey(
   return rowCount === 1;
 }
 
-export async function purgeExpiredIdempotencyKeys(db: Queryable): Promise<number> {
-  const { rowCount } = await db.query('DELETE FROM idempotency_keys WHERE expires_at <= now()');
+/** Deletes up to `limit` expired claims, the longest expired first: nothing reads them any more. */
+export async function purgeExpiredIdempotencyKeys(db: Queryable, limit: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM idempotency_keys WHERE (actor, key) IN (
+       SELECT actor, key FROM idempotency_keys WHERE expires_at <= now()
+       ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+    [limit],
+  );
   return rowCount ?? 0;
 }

@@ -1,0 +1,42 @@
+import type { Config } from '../config.ts';
+import type { Queryable } from './pool.ts';
+import { purgeExpiredIdempotencyKeys } from './repositories/idempotencyKeys.ts';
+import { purgeFullRateLimitBuckets } from './repositories/rateLimits.ts';
+import { purgeStagePayloadsOfSucceededRuns } from './repositories/stagePayloads.ts';
+
+/**
+ * How long a succeeded run keeps payloads Publish did not purge: statemachine/ingest.asl.json's
+ * TimeoutSeconds, past which no execution that could still read them is running.
+ */
+export const ENDED_RUN_PAYLOAD_SECONDS = 3600;
+
+/** Rows each purge deleted in one pass. */
+export interface PurgeSummary {
+  readonly idempotencyKeys: number;
+  readonly rateLimitBuckets: number;
+  readonly stagePayloads: number;
+}
+
+/**
+ * One pass of the scheduled purges, each of at most `purge.batchSize` rows: what the tables
+ * would otherwise keep for ever though nothing reads it any more.
+ */
+export async function purgeExpired(
+  db: Queryable,
+  settings: Pick<Config, 'purge' | 'rateLimit'>,
+): Promise<PurgeSummary> {
+  const { batchSize } = settings.purge;
+  const bucket = {
+    capacity: settings.rateLimit.burst,
+    perSecond: settings.rateLimit.perMinute / 60,
+  };
+  return {
+    idempotencyKeys: await purgeExpiredIdempotencyKeys(db, batchSize),
+    rateLimitBuckets: await purgeFullRateLimitBuckets(db, bucket, batchSize),
+    stagePayloads: await purgeStagePayloadsOfSucceededRuns(
+      db,
+      ENDED_RUN_PAYLOAD_SECONDS,
+      batchSize,
+    ),
+  };
+}
