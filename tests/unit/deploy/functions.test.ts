@@ -21,6 +21,15 @@ import {
 const OUTSIDE_VPC = ['docs', 'health', 'openapi'];
 const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
 
+/** The EventBridge rule whose target is this function. */
+function scheduleOf(functionLogicalId: string): Readonly<Record<string, unknown>> {
+  const rules = resourcesOfType('AWS::Events::Rule')
+    .map(([, rule]) => rule.Properties ?? {})
+    .filter((rule) => JSON.stringify(rule['Targets']).includes(`"${functionLogicalId}"`));
+  if (rules.length !== 1) throw new Error(`${rules.length} rules target ${functionLogicalId}`);
+  return rules[0] ?? {};
+}
+
 function handlerFile(fn: LambdaFunction): string {
   return `${String(fn.properties['Handler']).replace(/\.handler$/, '')}.mjs`;
 }
@@ -127,16 +136,42 @@ describe('the Lambda functions in the packaged template', () => {
     ).toEqual(['publish', 'reconcileRuns']);
   });
 
-  it('runs the reconciler every five minutes, with its bounds from the stack', () => {
+  it('schedules the reconciler and the purges, and nothing else', () => {
     // Act
     const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties ?? {});
+
+    // Assess
+    expect(rules).toHaveLength(2);
+    expect(rules.map((rule) => JSON.stringify(rule['Targets'])).sort()).toEqual([
+      expect.stringContaining('PurgeExpiredLambdaFunction'),
+      expect.stringContaining('ReconcileRunsLambdaFunction'),
+    ]);
+  });
+
+  it('runs the reconciler every five minutes, with its bounds from the stack', () => {
+    // Act
+    const rule = scheduleOf('ReconcileRunsLambdaFunction');
     const environment = environmentOf(lambdaFunction('reconcileRuns'));
 
     // Assess
-    expect(rules).toHaveLength(1);
-    expect(rules[0]).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
-    expect(JSON.stringify(rules[0]?.['Targets'])).toContain('ReconcileRunsLambdaFunction');
+    expect(rule).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    expect(JSON.stringify(rule['Targets'])).toContain('ReconcileRunsLambdaFunction');
     expect(environment).toMatchObject({ RECONCILE_IDLE_SECONDS: '300', RECONCILE_MAX_RUNS: '100' });
+  });
+
+  it('runs the purges every hour in the database VPC, with their batch size from the stack', () => {
+    // Act
+    const rule = scheduleOf('PurgeExpiredLambdaFunction');
+    const fn = lambdaFunction('purgeExpired');
+
+    // Assess
+    expect(rule).toMatchObject({ ScheduleExpression: 'rate(1 hour)', State: 'ENABLED' });
+    expect(fn.properties).toMatchObject({
+      Handler: 'functions/queue/purgeExpired.handler',
+      Timeout: 120,
+    });
+    expect(fn.properties['VpcConfig']).toBeDefined();
+    expect(environmentOf(fn)).toMatchObject({ PURGE_BATCH_SIZE: '10000' });
   });
 });
 

@@ -85,6 +85,8 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
     database: true,
     grants: [START_RUNS, DESCRIBE_RUNS, 'sqs:SendMessage PipelineEventsQueue'],
   },
+  // Scheduled: deletes expired rows; it decrypts, starts and sends nothing.
+  purgeExpired: { database: true, grants: [] },
   extract: { database: true, grants: [READ_RUN_KEYS] },
   validate: { database: true, grants: [READ_RUN_KEYS] },
   // The first stage to need the blind-index key creates it.
