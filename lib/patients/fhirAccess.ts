@@ -22,7 +22,7 @@ import {
 } from '../fhir/r4/resources.ts';
 import type { ObservationSearch } from '../fhir/r4/search.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
-import { decryptPatientColumns, patientAudit, readPatientWith } from './patientAccess.ts';
+import { patientAudit, readPatientWith } from './patientAccess.ts';
 
 export const FHIR_READ_VIA = 'fhir-read';
 export const FHIR_SEARCH_VIA = 'fhir-search';
@@ -36,12 +36,8 @@ function storedResource(text: string, resourceType: string, where: string): Fhir
   return resource;
 }
 
-/** What a patient row holds: the source as received, or for old rows its decrypted columns. */
+/** The patient's source as received: a FHIR Patient, or a flat record. */
 function patientSource(key: Buffer, patient: StoredPatient): FhirJson {
-  if (patient.sourceEnc === null) {
-    const { id: _id, ...columns } = decryptPatientColumns(key, patient);
-    return { resourceType: 'Patient', ...columns };
-  }
   const text = decryptFieldText(key, patient.sourceEnc, {
     table: 'patients',
     column: PATIENT_COLUMNS.source,
@@ -87,8 +83,6 @@ export interface ObservationPage {
 }
 
 function observationOf(key: Buffer, row: StoredObservation): FhirJson {
-  const open = (column: string, value: Buffer) =>
-    decryptFieldText(key, value, { table: 'observations', column, rowId: row.id });
   const columns = {
     id: row.id,
     lastUpdated: row.updatedAt,
@@ -99,17 +93,13 @@ function observationOf(key: Buffer, row: StoredObservation): FhirJson {
     code: row.code,
     effectiveAt: row.effectiveAt,
   };
-  if (row.sourceEnc !== null) {
-    const text = open(OBSERVATION_COLUMNS.source, row.sourceEnc);
-    const source = storedResource(text, 'Observation', `observations.source_enc of ${row.id}`);
-    return observationResource({ source }, columns);
-  }
-  const value =
-    row.valueEnc === null ? {} : storedJson(open(OBSERVATION_COLUMNS.value, row.valueEnc));
-  if (value === undefined) {
-    throw new InternalError(`observations.value_enc of ${row.id} does not hold value elements`);
-  }
-  return observationResource({ source: null, value }, columns);
+  const text = decryptFieldText(key, row.sourceEnc, {
+    table: 'observations',
+    column: OBSERVATION_COLUMNS.source,
+    rowId: row.id,
+  });
+  const source = storedResource(text, 'Observation', `observations.source_enc of ${row.id}`);
+  return observationResource({ source }, columns);
 }
 
 /** Decrypts a page of observations; rows of one run share a data key, fetched once. */

@@ -44,10 +44,10 @@ const asJson = (value: unknown): string | undefined =>
 
 export function buildPatientRow(record: PatientRecord, keys: Keys): PatientRow {
   const { id, mrnBidx } = patientIdentity(keys.indexKey, record.mrn);
+  const sealed = (column: string, value: string): Buffer =>
+    encryptField(keys.dataKey, value, { table: 'patients', column, rowId: id });
   const seal = (column: string, value: string | undefined): Buffer | null =>
-    value === undefined
-      ? null
-      : encryptField(keys.dataKey, value, { table: 'patients', column, rowId: id });
+    value === undefined ? null : sealed(column, value);
   const fhir = isFhirPatient(record) ? record : undefined;
   // The consent object is not the patient's data: it lives in `consents`, with its history.
   const { consent: _consent, ...content } = record;
@@ -55,18 +55,14 @@ export function buildPatientRow(record: PatientRecord, keys: Keys): PatientRow {
     id,
     mrnBidx,
     ssnBidx: record.ssn === undefined ? null : blindIndex(keys.indexKey, 'ssn', record.ssn),
-    mrnEnc: encryptField(keys.dataKey, record.mrn, {
-      table: 'patients',
-      column: PATIENT_COLUMNS.mrn,
-      rowId: id,
-    }),
+    mrnEnc: sealed(PATIENT_COLUMNS.mrn, record.mrn),
     nameEnc: seal(PATIENT_COLUMNS.name, record.name),
     birthDateEnc: seal(PATIENT_COLUMNS.birthDate, record.birthDate),
     ssnEnc: seal(PATIENT_COLUMNS.ssn, record.ssn),
     addressEnc: seal(PATIENT_COLUMNS.address, asJson(fhir?.address)),
     telecomEnc: seal(PATIENT_COLUMNS.telecom, asJson(fhir?.telecom)),
     // A FHIR Patient is kept whole, as received, so nothing it carried is lost.
-    sourceEnc: seal(PATIENT_COLUMNS.source, JSON.stringify(fhir?.source ?? record)),
+    sourceEnc: sealed(PATIENT_COLUMNS.source, JSON.stringify(fhir?.source ?? record)),
     gender: record.gender ?? null,
     recordDigest: contentDigest(keys.indexKey, 'patient-record', content),
     dataKeyId: keys.dataKeyId,

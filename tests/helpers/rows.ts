@@ -3,7 +3,7 @@ import type { PatientRow } from '../../lib/db/repositories/patients.ts';
 
 /**
  * A patient row for tests about SQL, not crypto: random bytes stand in for the blind indexes,
- * digest and sealed MRN (HMAC-sized where an HMAC goes), and no other field is set.
+ * digest and sealed MRN and source (HMAC-sized where an HMAC goes), and no other field is set.
  */
 export function opaquePatientRow(
   dataKeyId: string,
@@ -19,7 +19,7 @@ export function opaquePatientRow(
     ssnEnc: null,
     addressEnc: null,
     telecomEnc: null,
-    sourceEnc: null,
+    sourceEnc: randomBytes(64),
     gender: null,
     recordDigest: randomBytes(32),
     dataKeyId,

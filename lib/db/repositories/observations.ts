@@ -14,7 +14,8 @@ export interface ObservationRow {
   readonly effectiveAt: Date | null;
   readonly status: string | null;
   readonly valueEnc: Buffer | null;
-  readonly sourceEnc: Buffer | null;
+  /** The Observation as received. */
+  readonly sourceEnc: Buffer;
   readonly recordDigest: Buffer;
   readonly dataKeyId: string;
 }
@@ -92,7 +93,7 @@ interface ObservationRecord {
   effective_at: Date | null;
   status: string | null;
   value_enc: Buffer | null;
-  source_enc: Buffer | null;
+  source_enc: Buffer;
   record_digest: Buffer;
   data_key_id: string;
   created_at: Date;

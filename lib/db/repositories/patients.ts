@@ -23,7 +23,8 @@ export interface PatientRow {
   readonly ssnEnc: Buffer | null;
   readonly addressEnc: Buffer | null;
   readonly telecomEnc: Buffer | null;
-  readonly sourceEnc: Buffer | null;
+  /** The resource as received (a flat record's JSON for a flat patient). */
+  readonly sourceEnc: Buffer;
   readonly gender: string | null;
   readonly recordDigest: Buffer;
   readonly dataKeyId: string;
@@ -96,7 +97,7 @@ interface PatientRecordRow {
   ssn_enc: Buffer | null;
   address_enc: Buffer | null;
   telecom_enc: Buffer | null;
-  source_enc: Buffer | null;
+  source_enc: Buffer;
   gender: string | null;
   record_digest: Buffer;
   data_key_id: string;

@@ -37,8 +37,8 @@ interface Seeded {
 
 interface PatientSpec {
   readonly mrn: string;
-  /** What source_enc holds; null for an old row that only has the columns. */
-  readonly source: Json | null;
+  /** What source_enc holds. */
+  readonly source: Json;
   readonly name?: string;
   readonly birthDate?: string;
   readonly ssn?: string;
@@ -175,10 +175,11 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
       ssnEnc: seal('patients', 'ssn_enc', id, spec.ssn),
       addressEnc: null,
       telecomEnc: null,
-      sourceEnc:
-        spec.source === null
-          ? null
-          : seal('patients', 'source_enc', id, JSON.stringify(spec.source)),
+      sourceEnc: encryptField(key, JSON.stringify(spec.source), {
+        table: 'patients',
+        column: 'source_enc',
+        rowId: id,
+      }),
       gender: spec.gender ?? null,
       recordDigest: randomBytes(32),
       dataKeyId,
@@ -213,7 +214,11 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
         effectiveAt: typeof effective === 'string' ? new Date(effective) : null,
         status: String(source['status']),
         valueEnc: seal('observations', 'value_enc', rowId, JSON.stringify(valueElements(source))),
-        sourceEnc: seal('observations', 'source_enc', rowId, JSON.stringify(source)),
+        sourceEnc: encryptField(key, JSON.stringify(source), {
+          table: 'observations',
+          column: 'source_enc',
+          rowId,
+        }),
         recordDigest: randomBytes(32),
         dataKeyId,
       };
@@ -355,34 +360,6 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
         birthDate: '1984-06-07',
       });
       expect(response.body).not.toContain('data_sharing');
-    });
-
-    it('builds the Patient of an old row without a source from its decrypted columns', async () => {
-      // Prepare
-      const { id } = await seed({
-        mrn: 'MRN-FHIR-OLD-1',
-        name: 'Olga Oldrow',
-        birthDate: '1950-01-02',
-        gender: 'other',
-        source: null,
-        consent: true,
-      });
-      const actor = 'user:fhir-read-old';
-
-      // Act
-      const response = await readAs(await token(actor, [PATIENT_SCOPE]), id);
-
-      // Assess
-      expect(response.statusCode).toBe(200);
-      expect(bodyOf(response)).toMatchObject({
-        resourceType: 'Patient',
-        id,
-        identifier: [{ value: 'MRN-FHIR-OLD-1' }],
-        name: [{ text: 'Olga Oldrow' }],
-        gender: 'other',
-        birthDate: '1950-01-02',
-      });
-      expect((bodyOf(response)['identifier'] as unknown[]).length).toBe(1);
     });
 
     it.each([
@@ -848,7 +825,11 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
 
     it('still answers a refused v1 read with problem+json', async () => {
       // Prepare
-      const { id } = await seed({ mrn: 'MRN-V1-BESIDE-2', source: null, consent: false });
+      const { id } = await seed({
+        mrn: 'MRN-V1-BESIDE-2',
+        source: patientFixtures[7]!,
+        consent: false,
+      });
       const actor = 'user:v1-beside-denied';
 
       // Act
