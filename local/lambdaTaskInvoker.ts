@@ -1,6 +1,6 @@
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { createAwsClient } from '../lib/aws/clients.ts';
-import type { TaskInvoker } from './stepFunctionsEndpoint.ts';
+import type { TaskInvoker } from './localStateMachine.ts';
 
 interface FunctionErrorPayload {
   errorType?: unknown;

@@ -6,17 +6,6 @@ import { toAppError } from '../lib/db/errors.ts';
 import type { ExecutionStatus, ExecutionStore, StoredExecution } from './executionStore.ts';
 import { type ExecutionEvent, LocalStateMachine, type TaskInvoker } from './localStateMachine.ts';
 
-/**
- * A local Step Functions endpoint: the AWS JSON 1.0 protocol for StartExecution,
- * DescribeExecution, ListExecutions and GetExecutionHistory, enough for @aws-sdk/client-sfn
- * and the AWS CLI. Executions run the real ASL with aws-local-stepfunctions; what each Task
- * does is the caller's `invokeTask` (the embedded stack invokes the stage Lambda). Given a
- * store, executions and their history are durable, and `resumeInterrupted` runs again the
- * executions a stopped or killed process left running: every stage is idempotent, so the
- * stages that committed return at once and the rest do their work.
- */
-export type { TaskInvoker } from './localStateMachine.ts';
-
 /** Written where an execution was taken up again after its process stopped. */
 interface ResumedEvent {
   readonly type: 'ExecutionResumed';
@@ -212,6 +201,15 @@ function pause(ms: number): Promise<void> {
 
 const STORE_RETRY_MAX_MS = 2_000;
 
+/**
+ * A local Step Functions endpoint: the AWS JSON 1.0 protocol for StartExecution,
+ * DescribeExecution, ListExecutions and GetExecutionHistory, enough for @aws-sdk/client-sfn
+ * and the AWS CLI. Executions run the real ASL with aws-local-stepfunctions; what each Task
+ * does is the caller's `invokeTask` (the embedded stack invokes the stage Lambda). Given a
+ * store, executions and their history are durable, and `resumeInterrupted` runs again the
+ * executions a stopped or killed process left running: every stage is idempotent, so the
+ * stages that committed return at once and the rest do their work.
+ */
 export async function startLocalStepFunctions(
   options: LocalStepFunctionsOptions,
 ): Promise<RunningStepFunctions> {

@@ -11,10 +11,10 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExecutionStore } from '../../../local/executionStore.ts';
 import { loadIngestDefinition } from '../../../local/ingestDefinition.ts';
+import type { TaskInvoker } from '../../../local/localStateMachine.ts';
 import {
   type RunningStepFunctions,
   startLocalStepFunctions,
-  type TaskInvoker,
 } from '../../../local/stepFunctionsEndpoint.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TASK_STATES } from '../../../lib/workflow/stageHandlers.ts';
 import { lambdaTaskInvoker } from '../../../local/lambdaTaskInvoker.ts';
-import type { TaskInvoker } from '../../../local/stepFunctionsEndpoint.ts';
+import type { TaskInvoker } from '../../../local/localStateMachine.ts';
 
 const REGION = 'us-east-1';
 const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
