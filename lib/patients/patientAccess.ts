@@ -50,7 +50,7 @@ export function patientAudit(
 }
 
 /** The patient's PHI columns, decrypted under the row's data key. */
-export function decryptPatientColumns(
+function decryptPatientColumns(
   key: Buffer,
   patient: StoredPatient,
 ): Omit<PatientView, 'consent'> {
