@@ -1,4 +1,4 @@
-/** A function serverless.yml runs on a `schedule` event: serverless-offline runs none, so `npm start` does. */
+/** A function serverless.yml runs on a `schedule` event, as `npm start` runs it too. */
 export interface ScheduledFunction {
   /** Its name in serverless.yml. */
   readonly name: string;
@@ -43,7 +43,8 @@ export interface ScheduleOutput {
 }
 
 /**
- * Invokes `fn` once now, for what a stop left undone, and then at its rate. A failed pass is
+ * Invokes `fn` once now, for what a stop left undone (serverless-offline runs a schedule only on
+ * the wall-clock boundaries of its rate, never at start), and then at its rate. A failed pass is
  * reported by its error's name (never its message, which could quote data) and the next one
  * runs. Returns what stops the schedule.
  */
