@@ -85,7 +85,7 @@ export function patientResource(source: FhirJson, meta: StoredResourceMeta): Fhi
   };
 }
 
-/** What is kept in clear about an observation: enough to rebuild one whose source is gone. */
+/** What is kept in clear about an observation: what search needs, and our ids. */
 export interface ObservationColumns extends StoredResourceMeta {
   readonly patientId: string;
   readonly status: string | null;
@@ -99,43 +99,15 @@ function patientReference(patientId: string): FhirJson {
   return { reference: `Patient/${patientId}` };
 }
 
-/** An Observation from its clear columns and decrypted value elements, when no source was kept. */
-function rebuiltObservation(columns: ObservationColumns, value: FhirJson): FhirJson {
-  const coding =
-    columns.code === null
-      ? []
-      : [
-          {
-            ...(columns.codeSystem === null ? {} : { system: columns.codeSystem }),
-            code: columns.code,
-          },
-        ];
-  return {
-    resourceType: 'Observation',
-    id: columns.id,
-    meta: ourMeta(undefined, columns.lastUpdated),
-    status: columns.status ?? 'unknown',
-    ...(columns.category === null ? {} : { category: [{ coding: [{ code: columns.category }] }] }),
-    code: { coding },
-    subject: patientReference(columns.patientId),
-    ...(columns.effectiveAt === null
-      ? {}
-      : { effectiveDateTime: columns.effectiveAt.toISOString() }),
-    ...value,
-  };
-}
-
 /**
  * The FHIR Observation of a stored one: the source as sent (values, units, codes and
  * components untouched) under our id, with its subject pointing at our Patient, since the
- * sender's reference names the sender's ids. Without a source, rebuilt from the columns and
- * the value elements.
+ * sender's reference names the sender's ids.
  */
 export function observationResource(
-  stored: { readonly source: FhirJson } | { readonly source: null; readonly value: FhirJson },
+  stored: { readonly source: FhirJson },
   columns: ObservationColumns,
 ): FhirJson {
-  if (stored.source === null) return rebuiltObservation(columns, stored.value);
   const {
     resourceType: _type,
     id: _senderId,

@@ -194,27 +194,6 @@ describe('observationResource', () => {
     expect(resource['subject']).toStrictEqual({ reference: `Patient/${OUR_PATIENT}` });
     expect(resource['meta']).toStrictEqual({ lastUpdated: '2030-02-03T04:05:06.789Z' });
   });
-
-  it('rebuilds an Observation from its columns and value elements when no source was kept', () => {
-    // Prepare
-    const value = { valueQuantity: { value: 4.39, unit: 'mg/g', code: 'mg/g' } };
-
-    // Act
-    const resource = observationResource({ source: null, value }, columnsOf({}));
-
-    // Assess
-    expect(resource).toStrictEqual({
-      resourceType: 'Observation',
-      id: OUR_ID,
-      meta: { lastUpdated: '2030-02-03T04:05:06.789Z' },
-      status: 'final',
-      category: [{ coding: [{ code: 'laboratory' }] }],
-      code: { coding: [{ system: 'http://loinc.org', code: '14959-1' }] },
-      subject: { reference: `Patient/${OUR_PATIENT}` },
-      effectiveDateTime: '2022-04-01T15:46:59.000Z',
-      valueQuantity: { value: 4.39, unit: 'mg/g', code: 'mg/g' },
-    });
-  });
 });
 
 describe('searchsetBundle', () => {
