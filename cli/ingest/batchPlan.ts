@@ -1,4 +1,4 @@
-import { FHIR_JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../../lib/http/mediaTypes.ts';
+import { FHIR_JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../../lib/mediaTypes.ts';
 import type { BundleRecord, InputFile, NdjsonRecord, RecordIdentity } from './inputRecords.ts';
 
 export interface Batch {

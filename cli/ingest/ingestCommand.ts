@@ -1,5 +1,5 @@
 import { basename, join, resolve } from 'node:path';
-import { MAX_INGEST_BODY_BYTES, NDJSON_MEDIA_TYPE } from '../../lib/http/mediaTypes.ts';
+import { MAX_INGEST_BODY_BYTES, NDJSON_MEDIA_TYPE } from '../../lib/mediaTypes.ts';
 import { createApiClient } from './apiClient.ts';
 import { writeFileAtomically } from './atomicFile.ts';
 import { type BatchFailure, deliverBatches } from './batchDelivery.ts';

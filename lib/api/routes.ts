@@ -5,8 +5,8 @@
  * functions/ and its serverless.yml event.
  */
 
-import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
 import type { ErrorFormat } from '../http/problem.ts';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../mediaTypes.ts';
 import {
   fhirOkResponse,
   headerRef,

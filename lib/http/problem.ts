@@ -10,7 +10,7 @@ import { toAppError } from '../db/errors.ts';
 import type { AppError } from '../errors.ts';
 import { InputValidationError, TooManyRequestsError } from '../errors.ts';
 import { operationOutcome } from '../fhir/r4/resources.ts';
-import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE } from './mediaTypes.ts';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE } from '../mediaTypes.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const CORRELATION_ID_HEADER = 'x-correlation-id';

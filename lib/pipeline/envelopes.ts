@@ -8,8 +8,8 @@ import type { InputFormat } from '../db/repositories/ingestRuns.ts';
 import { InputValidationError, PayloadTooLargeError } from '../errors.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
 import { createFlatEnvelopeValidator } from '../fhir/validation.ts';
-import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
 import { isJsonObject, parseJson } from '../json.ts';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../mediaTypes.ts';
 
 /** What `POST /api/v1/ingest` accepts. */
 export const INGEST_MEDIA_TYPES = [JSON_MEDIA_TYPE, FHIR_JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE];

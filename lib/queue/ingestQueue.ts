@@ -31,7 +31,7 @@ import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 
 import { toAppError } from '../db/errors.ts';
 import { type AppError, InputValidationError } from '../errors.ts';
 import { checkDecodedText, checkMediaType } from '../http/body.ts';
-import { JSON_MEDIA_TYPE } from '../http/mediaTypes.ts';
+import { JSON_MEDIA_TYPE } from '../mediaTypes.ts';
 import { INGEST_MEDIA_TYPES } from '../pipeline/envelopes.ts';
 import { type BatchRequest, type IntakeDependencies, submitBatch } from '../pipeline/intake.ts';
 

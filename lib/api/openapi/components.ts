@@ -1,7 +1,7 @@
 /** The components of the OpenAPI document: what the operations of lib/api/routes.ts refer to. */
 import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../../fhir/r4/search.ts';
-import { FHIR_JSON_MEDIA_TYPE } from '../../http/mediaTypes.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../http/problem.ts';
+import { FHIR_JSON_MEDIA_TYPE } from '../../mediaTypes.ts';
 import { SCOPES } from '../routes.ts';
 import { headerRef, type JsonObject, schemaRef } from './references.ts';
 import { componentSchemas } from './schemas.ts';

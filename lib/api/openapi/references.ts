@@ -1,5 +1,5 @@
 /** The pieces operations and components are written with: references into `components`, content. */
-import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE } from '../../http/mediaTypes.ts';
+import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE } from '../../mediaTypes.ts';
 
 export type JsonObject = Record<string, unknown>;
 

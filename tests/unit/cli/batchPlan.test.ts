@@ -5,7 +5,7 @@ import {
   FHIR_JSON_MEDIA_TYPE,
   MAX_INGEST_BODY_BYTES,
   NDJSON_MEDIA_TYPE,
-} from '../../../lib/http/mediaTypes.ts';
+} from '../../../lib/mediaTypes.ts';
 
 function resource(type: string, id: string, padding = 0): Record<string, unknown> {
   return { resourceType: type, id, ...(padding > 0 ? { text: { div: 'x'.repeat(padding) } } : {}) };

@@ -8,12 +8,12 @@ import {
 } from '../../../lib/errors.ts';
 import type { ReadBodyOptions } from '../../../lib/http/body.ts';
 import { headerValue, readBody } from '../../../lib/http/body.ts';
+import { problemResponse } from '../../../lib/http/problem.ts';
 import {
   FHIR_JSON_MEDIA_TYPE,
   JSON_MEDIA_TYPE,
   NDJSON_MEDIA_TYPE,
-} from '../../../lib/http/mediaTypes.ts';
-import { problemResponse } from '../../../lib/http/problem.ts';
+} from '../../../lib/mediaTypes.ts';
 import { httpEvent } from './httpEvent.ts';
 
 const JSON_ONLY: ReadBodyOptions = { maxBytes: 100, accept: ['application/json'] };

@@ -4,7 +4,7 @@ import {
   FHIR_JSON_MEDIA_TYPE,
   JSON_MEDIA_TYPE,
   NDJSON_MEDIA_TYPE,
-} from '../../../lib/http/mediaTypes.ts';
+} from '../../../lib/mediaTypes.ts';
 import { bundleEntries, classifyBatch, ndjsonLines } from '../../../lib/pipeline/envelopes.ts';
 
 const PATIENT = { resourceType: 'Patient', id: 'p1', name: [{ family: 'Zyqxv' }] };
