@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { loadJwtSecret } from '../../lib/auth/tokens.ts';
+import { createAwsClient } from '../../lib/aws/clients.ts';
 import { authConfig } from '../../lib/config.ts';
 import { migrate } from '../../lib/db/migrate.ts';
 
@@ -63,7 +64,7 @@ function osls(args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 async function stackOutputs(): Promise<Map<string, string>> {
-  const client = new CloudFormationClient({
+  const client = createAwsClient(CloudFormationClient, {
     endpoint: ENDPOINT,
     region: REGION,
     credentials: CREDENTIALS,
