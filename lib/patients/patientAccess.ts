@@ -50,10 +50,7 @@ export function patientAudit(
 }
 
 /** The patient's PHI columns, decrypted under the row's data key. */
-function decryptPatientColumns(
-  key: Buffer,
-  patient: StoredPatient,
-): Omit<PatientView, 'consent'> {
+function decryptPatientColumns(key: Buffer, patient: StoredPatient): Omit<PatientView, 'consent'> {
   const open = (column: string, value: Buffer | null) =>
     value === null
       ? null
