@@ -7,3 +7,13 @@ export async function thrownBy(act: () => Promise<unknown>): Promise<unknown> {
   }
   return undefined;
 }
+
+/** What `act` threw, or undefined when it returned. */
+export function thrownBySync(act: () => unknown): unknown {
+  try {
+    act();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}

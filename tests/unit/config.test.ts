@@ -3,20 +3,12 @@ import { describe, expect, it } from 'vitest';
 import type { Config, Environment } from '../../lib/config.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { thrownBySync } from '../helpers/thrown.ts';
 
 const DATABASE_URL = 'postgres://etl@localhost:5432/etl';
 
 function withDatabase(env: Environment = {}): Environment {
   return { DATABASE_URL, ...env };
-}
-
-function thrownBy(act: () => unknown): unknown {
-  try {
-    act();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 describe('loadConfig', () => {
@@ -82,7 +74,7 @@ describe('loadConfig', () => {
       ['an http:// URL', { DATABASE_URL: 'http://localhost:5432/etl' }],
     ])('is refused when %s, by name', (_, env: Environment) => {
       // Act
-      const error = thrownBy(() => loadConfig(env));
+      const error = thrownBySync(() => loadConfig(env));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -94,7 +86,7 @@ describe('loadConfig', () => {
       const url = 'mysql://etl:s3cret-pw@db.internal:3306/etl';
 
       // Act
-      const error = thrownBy(() => loadConfig({ DATABASE_URL: url }));
+      const error = thrownBySync(() => loadConfig({ DATABASE_URL: url }));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -192,7 +184,7 @@ describe('loadConfig', () => {
 
     it.each(refused)('refuses $name=$raw, by name', ({ name, raw }) => {
       // Act
-      const error = thrownBy(() => loadConfig(withDatabase({ [name]: raw })));
+      const error = thrownBySync(() => loadConfig(withDatabase({ [name]: raw })));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -237,7 +229,7 @@ describe('loadConfig', () => {
       ['STEP_FUNCTIONS_ENDPOINT', 'localhost:4566'],
     ])('refuses a malformed %s, by name, without echoing a secret', (name, raw) => {
       // Act
-      const error = thrownBy(() => loadConfig(withDatabase({ [name]: raw })));
+      const error = thrownBySync(() => loadConfig(withDatabase({ [name]: raw })));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -264,7 +256,7 @@ describe('loadConfig', () => {
 
     it.each(['yes', 'no', 'on'])('refuses %j, by name', (raw) => {
       // Act
-      const error = thrownBy(() => loadConfig(withDatabase({ DB_SSL: raw })));
+      const error = thrownBySync(() => loadConfig(withDatabase({ DB_SSL: raw })));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -289,7 +281,7 @@ describe('loadConfig', () => {
 
     it.each(['verbose', 'TRACE', 'warning'])('refuses %j, by name', (raw) => {
       // Act
-      const error = thrownBy(() => loadConfig(withDatabase({ LOG_LEVEL: raw })));
+      const error = thrownBySync(() => loadConfig(withDatabase({ LOG_LEVEL: raw })));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -341,7 +333,7 @@ describe('loadConfig', () => {
 
     it.each(['not a url', '//localhost:4566'])('refuses KMS_ENDPOINT %j, by name', (endpoint) => {
       // Act
-      const error = thrownBy(() =>
+      const error = thrownBySync(() =>
         loadConfig(withDatabase({ KMS_KEY_ID: keyId, KMS_ENDPOINT: endpoint })),
       );
 
@@ -384,7 +376,7 @@ describe('loadConfig', () => {
       ['INGEST_QUEUE_ACTOR', 'x'.repeat(256)],
     ])('refuses a malformed %s, by name', (name, raw) => {
       // Act
-      const error = thrownBy(() => loadConfig(withDatabase({ [name]: raw })));
+      const error = thrownBySync(() => loadConfig(withDatabase({ [name]: raw })));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);
@@ -429,7 +421,7 @@ describe('loadConfig', () => {
       ['text that is not base64', 'correct horse battery staple, not a key!!'],
     ])('refuses a LOCAL_MASTER_KEY of %s without repeating it', (_, value) => {
       // Act
-      const error = thrownBy(() => loadConfig(withDatabase({ LOCAL_MASTER_KEY: value })));
+      const error = thrownBySync(() => loadConfig(withDatabase({ LOCAL_MASTER_KEY: value })));
 
       // Assess
       expect(error).toBeInstanceOf(ConfigError);

@@ -4,17 +4,9 @@ import { InputValidationError } from '../../lib/errors.ts';
 import { problemResponse } from '../../lib/http/problem.ts';
 import { canonicalJson, isJsonObject, MAX_JSON_DEPTH, parseJson } from '../../lib/json.ts';
 import { SYNTHEA_FILES, syntheaResources } from '../helpers/fhir.ts';
+import { thrownBySync } from '../helpers/thrown.ts';
 
 const BATCH = '{"records":[{"resourceType":"Patient","mrn":"MRN-001"}]}';
-
-function thrownBy(act: () => unknown): unknown {
-  try {
-    act();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 function nested(depth: number): string {
   return `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -118,7 +110,7 @@ describe('parseJson', () => {
     ['a single-quoted string', "{'name': 'Jane Canary'}"],
   ])('refuses %s without quoting any of it', (_, raw) => {
     // Act
-    const error = thrownBy(() => parseJson(raw));
+    const error = thrownBySync(() => parseJson(raw));
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
@@ -156,7 +148,7 @@ describe('parseJson', () => {
     ['an unclosed hostile prefix', '['.repeat(100_000)],
   ])(`refuses %s nested deeper than ${MAX_JSON_DEPTH} levels`, (_, raw) => {
     // Act
-    const error = thrownBy(() => parseJson(raw));
+    const error = thrownBySync(() => parseJson(raw));
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
@@ -191,7 +183,7 @@ describe('parseJson', () => {
     const raw = `["\\\\",${nested(MAX_JSON_DEPTH)}]`;
 
     // Act
-    const error = thrownBy(() => parseJson(raw));
+    const error = thrownBySync(() => parseJson(raw));
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);

@@ -3,6 +3,7 @@ import { ForbiddenError, InputValidationError, NotFoundError } from '../../../li
 import { findPatientsByMrn, readPatient } from '../../../lib/patients/patientAccess.ts';
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { createTestPipeline, flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
+import { thrownBy } from '../../helpers/thrown.ts';
 
 interface AuditRecord {
   actor: string;
@@ -33,15 +34,6 @@ async function auditRowsOf(database: TestDatabase, actor: string): Promise<Audit
 
 function phiValues(phi: Phi): string[] {
   return [phi.mrn, phi.name, phi.birthDate, phi.ssn];
-}
-
-async function thrownBy(act: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await act();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 describe('patient access: consent-gated, audited reads', () => {

@@ -16,6 +16,7 @@ import { RECEIVED_PAYLOAD, type ReceivedPayload } from '../../../lib/pipeline/pa
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
+import { thrownBy } from '../../helpers/thrown.ts';
 
 const MAX_RECORDS = 3;
 
@@ -49,15 +50,6 @@ function batch(parsed: unknown, actor: string): BatchRequest {
     actor,
     source: 'api',
   };
-}
-
-async function thrownBy(act: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await act();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 describe('submitBatch', () => {

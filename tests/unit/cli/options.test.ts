@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../cli/ingest/errors.ts';
 import { type IngestOptions, parseCommandLine } from '../../../cli/ingest/options.ts';
-
-function thrownBy(act: () => unknown): unknown {
-  try {
-    act();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
+import { thrownBySync } from '../../helpers/thrown.ts';
 
 describe('parseCommandLine', () => {
   it('applies the defaults to a bare input path', () => {
@@ -86,7 +78,7 @@ describe('parseCommandLine', () => {
   it('trims a token read from a file, and refuses one with inner whitespace', () => {
     // Act
     const trimmed = parseCommandLine(['in.ndjson'], { ETL_TOKEN: 'abc.def.ghi\n' });
-    const error = thrownBy(() => parseCommandLine(['in.ndjson', '--token', 'abc def'], {}));
+    const error = thrownBySync(() => parseCommandLine(['in.ndjson', '--token', 'abc def'], {}));
 
     // Assess
     expect(trimmed).toMatchObject({ token: 'abc.def.ghi' });
@@ -119,7 +111,7 @@ describe('parseCommandLine', () => {
     ['an API URL that is not a URL', ['a.ndjson', '--api', 'localhost:3000x'], /--api must be/],
   ])('refuses %s with a UsageError', (_case, argv, message) => {
     // Act
-    const error = thrownBy(() => parseCommandLine(argv, {}));
+    const error = thrownBySync(() => parseCommandLine(argv, {}));
 
     // Assess
     expect(error).toBeInstanceOf(UsageError);

@@ -14,19 +14,11 @@ import {
   JSON_MEDIA_TYPE,
   NDJSON_MEDIA_TYPE,
 } from '../../../lib/mediaTypes.ts';
+import { thrownBySync } from '../../helpers/thrown.ts';
 import { httpEvent } from './httpEvent.ts';
 
 const JSON_ONLY: ReadBodyOptions = { maxBytes: 100, accept: ['application/json'] };
 const BATCH = '{"records":[{"resourceType":"Patient","mrn":"MRN-001"}]}';
-
-function thrownBy(act: () => unknown): unknown {
-  try {
-    act();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('readBody: media type', () => {
   it.each([
@@ -87,7 +79,7 @@ describe('readBody: media type', () => {
     const event = httpEvent({ headers, body: BATCH });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(UnsupportedMediaTypeError);
@@ -106,7 +98,7 @@ describe('readBody: size', () => {
     });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(PayloadTooLargeError);
@@ -121,7 +113,7 @@ describe('readBody: size', () => {
     const event = httpEvent({ headers: { 'content-type': 'application/json' }, body });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(PayloadTooLargeError);
@@ -136,7 +128,7 @@ describe('readBody: size', () => {
     });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(PayloadTooLargeError);
@@ -182,7 +174,7 @@ describe('readBody: encoding', () => {
     });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(PayloadTooLargeError);
@@ -201,7 +193,7 @@ describe('readBody: encoding', () => {
     });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
@@ -224,7 +216,7 @@ describe('readBody: encoding', () => {
     });
 
     // Act
-    const error = thrownBy(() => readBody(event, JSON_ONLY));
+    const error = thrownBySync(() => readBody(event, JSON_ONLY));
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
@@ -256,7 +248,7 @@ describe('readBody: invalid bytes in a body the front end decoded as text', () =
       const event = httpEvent({ headers: { 'content-type': contentType }, body });
 
       // Act
-      const error = thrownBy(() => readBody(event, INGEST));
+      const error = thrownBySync(() => readBody(event, INGEST));
 
       // Assess
       expect(decodedInvalidBytes).toContain('\uFFFD');
@@ -287,7 +279,7 @@ describe('readBody: invalid bytes in a body the front end decoded as text', () =
       });
 
       // Act
-      const error = thrownBy(() => readBody(event, INGEST));
+      const error = thrownBySync(() => readBody(event, INGEST));
 
       // Assess
       expect(error).toBeInstanceOf(InputValidationError);
@@ -322,7 +314,7 @@ describe('readBody: options', () => {
     const event = httpEvent({ headers: { 'content-type': 'application/json' }, body: BATCH });
 
     // Act
-    const error = thrownBy(() => readBody(event, options));
+    const error = thrownBySync(() => readBody(event, options));
 
     // Assess
     expect(error).toBeInstanceOf(ConfigError);

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { StageInputError } from '../../../lib/errors.ts';
 import { parseStageEvent } from '../../../lib/workflow/stageHandlers.ts';
+import { thrownBySync } from '../../helpers/thrown.ts';
 
 const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
-
-function thrownBy(act: () => unknown): unknown {
-  try {
-    act();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('parseStageEvent', () => {
   it.each([
@@ -99,7 +91,7 @@ describe('parseStageEvent', () => {
     ['a UUID followed by SQL', { runId: `${RUN_ID}'; DROP TABLE patients; --` }],
   ])('refuses %s with a StageInputError that does not echo it', (_, input) => {
     // Act
-    const error = thrownBy(() => parseStageEvent(input));
+    const error = thrownBySync(() => parseStageEvent(input));
 
     // Assess
     expect(error).toBeInstanceOf(StageInputError);
