@@ -6,8 +6,10 @@ import { upsertPatientReferences } from '../db/repositories/patientReferences.ts
 import { upsertPatients } from '../db/repositories/patients.ts';
 import {
   deletePendingConsents,
+  type PendingConsentRow,
   upsertPendingConsents,
 } from '../db/repositories/pendingConsents.ts';
+import { StageInputError } from '../errors.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import type { TransformedPayload } from './payloads.ts';
 import { runStage } from './stageFrame.ts';
@@ -35,6 +37,26 @@ function audited(
 }
 
 /**
+ * The pending consents of a `transformed` payload, refused unless their blind indexes are bytes
+ * and their times are dates, as Transform builds them. A payload sealed by a version that wrote
+ * them as text must fail the run: stored as text, a waiting refusal would never be matched.
+ */
+export function pendingConsentRowsOf(
+  transformed: TransformedPayload,
+): readonly PendingConsentRow[] {
+  const rows = transformed.pendingConsents ?? [];
+  for (const row of rows as readonly unknown[]) {
+    const { refBidx, recordedAt } = row as Partial<Record<keyof PendingConsentRow, unknown>>;
+    if (!Buffer.isBuffer(refBidx) || !(recordedAt instanceof Date)) {
+      throw new StageInputError(
+        'The transformed payload holds pending consents in a form this version does not read; submit the batch again',
+      );
+    }
+  }
+  return rows;
+}
+
+/**
  * Load: one transaction upserts patients, the references they are known by, consents and
  * observations, audits each change, and ends the run.
  */
@@ -51,7 +73,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         client,
         references.map((reference) => reference.refBidx),
       );
-      const pending = await upsertPendingConsents(client, transformed.pendingConsents ?? []);
+      const pending = await upsertPendingConsents(client, pendingConsentRowsOf(transformed));
       const consents = await upsertConsents(client, transformed.consents);
       const observationRows = transformed.observations ?? [];
       const observations = await upsertObservations(client, runId, observationRows);
