@@ -2,7 +2,7 @@
  * FHIR R4 test data: the Synthea fixtures in ../shared/fixtures/synthea, and the Consent,
  * Patient and Bundle resources the tests build around them.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const FIXTURES = new URL('../../../shared/fixtures/synthea/', import.meta.url);
 
@@ -50,6 +50,22 @@ export function syntheaText(file: SyntheaFile): string {
 
 export function syntheaResources(file: SyntheaFile): FhirJson[] {
   return syntheaLines(file).map(({ resource }) => resource as FhirJson);
+}
+
+/** The 10-patient Synthea Bulk Data export: one NDJSON file per resource type. */
+export const EXPORT_10 = new URL('export-10/', FIXTURES);
+
+/** Every resource of the export, file by file in name order. */
+export function export10Resources(): FhirJson[] {
+  return readdirSync(EXPORT_10)
+    .filter((file) => file.endsWith('.ndjson'))
+    .sort()
+    .flatMap((file) =>
+      readFileSync(new URL(file, EXPORT_10), 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as FhirJson),
+    );
 }
 
 export function ndjson(resources: readonly unknown[]): string {

@@ -59,7 +59,7 @@ function rejected<T>(problems: readonly SchemaProblem[]): RecordValidation<T> {
   return { ok: false, problems: sortedProblems(problems) };
 }
 
-function hasCoding(
+export function hasCoding(
   concept: FhirCodeableConcept | undefined,
   system: string,
   code: string,
@@ -74,7 +74,10 @@ const LATEST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
  * ISO 8601 in UTC, which sorts as text; a date without a time stands for its first instant in
  * UTC. A problem for a leap second (R4 allows :60), which Date cannot hold, and past 9999 in UTC.
  */
-function utcInstant(value: string, path: string): { instant: string } | { problem: SchemaProblem } {
+export function utcInstant(
+  value: string,
+  path: string,
+): { instant: string } | { problem: SchemaProblem } {
   const time = Date.parse(value);
   if (Number.isNaN(time)) {
     return {
