@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS local_stepfunctions.executions (
   cause text,
   resumes integer NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS local_stepfunctions.state_machines (
+  state_machine_arn text PRIMARY KEY,
+  definition text NOT NULL,
+  creation_date timestamptz NOT NULL,
+  update_date timestamptz NOT NULL
+);
 CREATE INDEX IF NOT EXISTS executions_by_machine_and_start
   ON local_stepfunctions.executions (state_machine_arn, start_date DESC);
 CREATE TABLE IF NOT EXISTS local_stepfunctions.execution_events (
@@ -167,6 +173,32 @@ export class ExecutionStore {
       throw error;
     }
     return new ExecutionStore(pool, databaseUrl);
+  }
+
+  /**
+   * Records the state machine as this start runs it: created the first time, updated when its
+   * definition changed since. Its dates, as DescribeStateMachine tells them.
+   */
+  async registerStateMachine(
+    stateMachineArn: string,
+    definition: string,
+  ): Promise<{ creationDate: number; updateDate: number }> {
+    await this.#pool.query(
+      `INSERT INTO local_stepfunctions.state_machines AS machine
+         (state_machine_arn, definition, creation_date, update_date)
+       VALUES ($1, $2, now(), now())
+       ON CONFLICT (state_machine_arn) DO UPDATE SET definition = $2, update_date = now()
+       WHERE machine.definition <> $2`,
+      [stateMachineArn, definition],
+    );
+    const { rows } = await this.#pool.query<{ creation_date: Date; update_date: Date }>(
+      `SELECT creation_date, update_date FROM local_stepfunctions.state_machines
+       WHERE state_machine_arn = $1`,
+      [stateMachineArn],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new Error('the state machine was not recorded');
+    return { creationDate: row.creation_date.getTime(), updateDate: row.update_date.getTime() };
   }
 
   /** Records a new execution; false when one of that ARN already exists. */

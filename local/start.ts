@@ -10,13 +10,14 @@ import { loadLocalMasterKey } from '../lib/crypto/masterKey.ts';
 import { readOrCreateSecretFile } from '../lib/crypto/secretFile.ts';
 import { migrate } from '../lib/db/migrate.ts';
 import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
-import { type ApiGatewayLimits, type RunningApiGateway, startApiGateway } from './apiGateway.ts';
+import { type ApiGatewayLimits, startApiGateway } from './apiGateway.ts';
 import { freePort, type RunningPostgres, startEmbeddedPostgres } from './embeddedPostgres.ts';
 import { ExecutionStore } from './executionStore.ts';
 import { loadIngestDefinition } from './ingestDefinition.ts';
 import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
 import { LaunchedProcesses, stopStalePostmaster } from './launchedProcesses.ts';
 import { runOnSchedule, SCHEDULED_FUNCTIONS } from './scheduledFunctions.ts';
+import { positiveInteger, setting, stackPorts } from './stackSettings.ts';
 import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
 
 /**
@@ -28,30 +29,16 @@ import { type RunningStepFunctions, startLocalStepFunctions } from './stepFuncti
 const SERVICE = 'healthcare-etl';
 const STAGE = 'local';
 /** An environment variable, with blank treated as unset (as lib/config.ts does). */
-function env(name: string): string | undefined {
-  const value = process.env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-}
+const env = (name: string) => setting(process.env, name);
 
 const REGION = env('AWS_REGION') ?? 'us-east-1';
 const DATABASE = 'healthcare_etl';
-
-/** A whole number of at least 1 from the environment, or `fallback` when unset. */
-function positiveInteger(name: string, fallback: number): number {
-  const text = env(name);
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new Error(`${name} must be a whole number of at least 1, not "${text}"`);
-  }
-  return value;
-}
 
 const dataDir = resolve(env('DATA_DIR') ?? '.data');
 const stops: Array<() => Promise<void>> = [];
 let launched: LaunchedProcesses | undefined;
 let stopping = false;
-/** How long PORT may stay busy (a stack that is just exiting) before the launcher gives up. */
+/** How long a port may stay busy (a stack that is just exiting) before the launcher gives up. */
 const PORT_BUSY_WAIT_MS = 5_000;
 
 function say(line = ''): void {
@@ -115,17 +102,17 @@ function waitForReady(child: ChildProcess, marker: string, timeoutMs: number): P
   });
 }
 
-/** The API's front door on PORT; a port that stays busy ends the start with one line naming it. */
-async function startFront(port: number, limits: ApiGatewayLimits): Promise<RunningApiGateway> {
+/** Starts what listens on `port`; a port that stays busy ends the start with one line naming `name`. */
+async function listening<T>(name: string, port: number, start: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + PORT_BUSY_WAIT_MS;
   for (;;) {
     try {
-      return await startApiGateway({ port, limits });
+      return await start();
     } catch (error) {
       const busy = error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
       if (!busy) throw error;
       if (Date.now() >= deadline) {
-        throw new Error(`PORT ${port} is in use by another process; free it or set PORT`);
+        throw new Error(`${name} ${port} is in use by another process; free it or set ${name}`);
       }
       await new Promise((resolvePromise) => setTimeout(resolvePromise, 250));
     }
@@ -215,11 +202,15 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
   launched = await LaunchedProcesses.reclaim(dataDir);
-  const front = await startFront(Number(env('PORT') ?? 3000), {
-    maxInFlight: positiveInteger('API_MAX_IN_FLIGHT', 8),
-    maxQueued: positiveInteger('API_MAX_QUEUED', 64),
+  const listen = stackPorts(process.env);
+  const limits: ApiGatewayLimits = {
+    maxInFlight: positiveInteger(process.env, 'API_MAX_IN_FLIGHT', 8),
+    maxQueued: positiveInteger(process.env, 'API_MAX_QUEUED', 64),
     maxQueueWaitMs: 10_000,
-  });
+  };
+  const front = await listening('PORT', listen.api, () =>
+    startApiGateway({ port: listen.api, limits }),
+  );
 
   const databaseUrl = await startDatabase();
   await migrate(databaseUrl);
@@ -253,14 +244,20 @@ async function main(): Promise<void> {
       ),
     },
   });
-  const stepFunctions: RunningStepFunctions = await startLocalStepFunctions({
-    definition: loadIngestDefinition(),
-    stateMachineName: `${SERVICE}-${STAGE}-ingest`,
-    region: REGION,
-    invokeTask: invokeFunction,
-    // Executions outlive this process, as they do in Step Functions.
-    store: await ExecutionStore.open(databaseUrl),
-  });
+  const stepFunctions: RunningStepFunctions = await listening(
+    'STEP_FUNCTIONS_PORT',
+    listen.stepFunctions,
+    async () =>
+      startLocalStepFunctions({
+        definition: loadIngestDefinition(),
+        stateMachineName: `${SERVICE}-${STAGE}-ingest`,
+        region: REGION,
+        invokeTask: invokeFunction,
+        // Executions outlive this process, as they do in Step Functions.
+        store: await ExecutionStore.open(databaseUrl),
+        port: listen.stepFunctions,
+      }),
+  );
 
   await startOffline(
     {
@@ -313,6 +310,10 @@ async function main(): Promise<void> {
   say(`  API             ${api}`);
   say(`  Docs            ${api}/docs`);
   say(`  Step Functions  ${stepFunctions.endpoint}  (${stepFunctions.stateMachineArn})`);
+  // The local endpoint accepts any signature; the AWS CLI insists on credentials and a region.
+  say(
+    `  AWS CLI         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --region ${REGION} --endpoint-url ${stepFunctions.endpoint} stepfunctions list-executions --state-machine-arn ${stepFunctions.stateMachineArn}`,
+  );
   say(`  Data            ${dataDir}`);
   if (token !== undefined) say(`  Dev token       ${token}`);
   say('  (12 hours, all scopes; mint others with: npm run token -- --scope "user/Patient.r")');

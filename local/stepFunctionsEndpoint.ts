@@ -12,7 +12,20 @@ interface ResumedEvent {
   readonly timestamp: number;
   readonly resumes: number;
 }
-type HistoryEntry = ExecutionEvent | ResumedEvent;
+/** Written where StopExecution stopped an execution: the caller's error and cause, if any. */
+interface StoppedEvent {
+  readonly type: 'ExecutionAborted';
+  readonly timestamp: number;
+  readonly error?: string;
+  readonly cause?: string;
+}
+type HistoryEntry = ExecutionEvent | ResumedEvent | StoppedEvent;
+
+/** What a StopExecution asked for: both optional, as on AWS. */
+interface StopDetails {
+  readonly error?: string;
+  readonly cause?: string;
+}
 
 interface Execution {
   readonly executionArn: string;
@@ -27,6 +40,8 @@ interface Execution {
   cause?: string;
   resumes: number;
   resumeDate?: number;
+  /** Set by StopExecution before it aborts the run. */
+  stopped?: StopDetails;
   readonly events: HistoryEntry[];
   /** How many of `events` the store holds. */
   persisted: number;
@@ -56,11 +71,15 @@ export interface LocalStepFunctionsOptions {
   readonly store?: ExecutionStore;
   /** Milliseconds between task retries, overriding the ASL's backoff (tests). */
   readonly retryIntervalMs?: number;
+  /** The loopback port to listen on; any free one when unset (tests). */
+  readonly port?: number;
 }
 
 export interface RunningStepFunctions {
   readonly endpoint: string;
   readonly stateMachineArn: string;
+  /** The port it listens on, in `endpoint`. */
+  readonly port: number;
   /** Runs again every stored execution still RUNNING that this process is not running. */
   resumeInterrupted(): Promise<number>;
   /**
@@ -72,6 +91,12 @@ export interface RunningStepFunctions {
 
 const seconds = (ms: number) => ms / 1000;
 const ACCOUNT = '000000000000';
+const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/local`;
+/** What DescribeStateMachine tells of a Standard state machine without logs or X-Ray. */
+const UNCONFIGURED = {
+  loggingConfiguration: { level: 'OFF', includeExecutionData: false },
+  tracingConfiguration: { enabled: false },
+} as const;
 
 const HISTORY_STATE_TYPES: Record<string, string> = {
   Task: 'Task',
@@ -96,7 +121,7 @@ function historyEvents(execution: Execution, includeData: boolean): Record<strin
           type: 'ExecutionStarted',
           executionStartedEventDetails: {
             input: data(event.input),
-            roleArn: `arn:aws:iam::${ACCOUNT}:role/local`,
+            roleArn: ROLE_ARN,
           },
         };
       case 'ExecutionSucceeded':
@@ -111,8 +136,21 @@ function historyEvents(execution: Execution, includeData: boolean): Record<strin
           type: 'ExecutionFailed',
           executionFailedEventDetails: { error: event.Error, cause: String(event.Cause ?? '') },
         };
-      case 'ExecutionAborted':
-        return { ...base, type: 'ExecutionAborted' };
+      case 'ExecutionAborted': {
+        const { error, cause } = event as StoppedEvent;
+        return {
+          ...base,
+          type: 'ExecutionAborted',
+          ...(error === undefined && cause === undefined
+            ? {}
+            : {
+                executionAbortedEventDetails: {
+                  ...(error === undefined ? {} : { error }),
+                  ...(cause === undefined ? {} : { cause }),
+                },
+              }),
+        };
+      }
       case 'ExecutionResumed':
         // Step Functions' own word for an execution taken up again where it stopped.
         return {
@@ -195,6 +233,48 @@ function stringField(body: Record<string, unknown>, name: string): string {
   return value;
 }
 
+/** An optional string of at most `max` characters. */
+function optionalString(body: Record<string, unknown>, name: string, max: number) {
+  const value = body[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > max) {
+    throw new ServiceError(
+      'ValidationException',
+      `${name} must be a string of at most ${max} characters`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The ARN in `name`, refused as Step Functions refuses it (InvalidArn) unless it names a
+ * resource of `kind`: arn:partition:states:region:account:stateMachine:name[:version], or
+ * arn:partition:states:region:account:execution:stateMachineName:executionName.
+ */
+function arnField(
+  body: Record<string, unknown>,
+  name: string,
+  kind: 'stateMachine' | 'execution',
+): string {
+  const arn = stringField(body, name);
+  const parts = arn.split(':');
+  if (parts.length < 7 || parts[0] !== 'arn' || parts[2] !== 'states') {
+    throw new ServiceError('InvalidArn', `Invalid Arn: '${arn}'`);
+  }
+  if (parts[5] !== kind) {
+    throw new ServiceError(
+      'InvalidArn',
+      `Invalid Arn: 'Resource type not valid in this context: ${parts[5]}'`,
+    );
+  }
+  const names = parts.slice(6);
+  const counted = kind === 'execution' ? names.length === 2 : names.length <= 2;
+  if (!counted || names.some((part) => part === '')) {
+    throw new ServiceError('InvalidArn', `Invalid Arn: '${arn}'`);
+  }
+  return arn;
+}
+
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -202,24 +282,40 @@ function pause(ms: number): Promise<void> {
 const STORE_RETRY_MAX_MS = 2_000;
 
 /**
- * A local Step Functions endpoint: the AWS JSON 1.0 protocol for StartExecution,
- * DescribeExecution, ListExecutions and GetExecutionHistory, enough for @aws-sdk/client-sfn
- * and the AWS CLI. Executions run the real ASL with aws-local-stepfunctions; what each Task
- * does is the caller's `invokeTask` (the embedded stack invokes the stage Lambda). Given a
- * store, executions and their history are durable, and `resumeInterrupted` runs again the
- * executions a stopped or killed process left running: every stage is idempotent, so the
- * stages that committed return at once and the rest do their work.
+ * A local Step Functions endpoint: the AWS JSON 1.0 protocol for ListStateMachines,
+ * DescribeStateMachine, StartExecution, StopExecution, DescribeExecution,
+ * DescribeStateMachineForExecution, ListExecutions and GetExecutionHistory, answered as Step
+ * Functions answers them, for @aws-sdk/client-sfn and the AWS CLI. Executions run the real ASL
+ * with aws-local-stepfunctions; what each Task does is the caller's `invokeTask` (the
+ * embedded stack invokes the stage Lambda). Given a store, executions and their history are
+ * durable, and `resumeInterrupted` runs again the executions a stopped or killed process left
+ * running: every stage is idempotent, so the stages that committed return at once and the
+ * rest do their work.
  */
 export async function startLocalStepFunctions(
   options: LocalStepFunctionsOptions,
 ): Promise<RunningStepFunctions> {
+  // As given: the interpreter adds its defaults to the definition it is handed.
+  const definition = JSON.stringify(options.definition);
   const machine = new LocalStateMachine(options.definition);
   const stateMachineArn = `arn:aws:states:${options.region}:${ACCOUNT}:stateMachine:${options.stateMachineName}`;
   const { store } = options;
-  if (store !== undefined && !(await store.claim(stateMachineArn))) {
-    throw new Error(
-      `another local Step Functions endpoint runs ${options.stateMachineName} on this database`,
-    );
+  // From here on the store is the endpoint's: closed by stop(), or by a start that fails.
+  let dates: { creationDate: number; updateDate: number };
+  try {
+    if (store !== undefined && !(await store.claim(stateMachineArn))) {
+      throw new Error(
+        `another local Step Functions endpoint runs ${options.stateMachineName} on this database`,
+      );
+    }
+    const now = Date.now();
+    dates = (await store?.registerStateMachine(stateMachineArn, definition)) ?? {
+      creationDate: now,
+      updateDate: now,
+    };
+  } catch (error) {
+    await store?.close().catch(() => undefined);
+    throw error;
   }
   /** Executions this process runs, and (without a store) every one it ran. */
   const executions = new Map<string, Execution>();
@@ -290,14 +386,41 @@ export async function startLocalStepFunctions(
     };
   }
 
+  function noSuchExecution(executionArn: string): ServiceError {
+    return new ServiceError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+  }
+
   async function find(body: Record<string, unknown>): Promise<Execution> {
-    const executionArn = stringField(body, 'executionArn');
+    const executionArn = arnField(body, 'executionArn', 'execution');
     const live = executions.get(executionArn);
     if (live !== undefined) return live;
     const stored = await store?.find(executionArn);
-    if (stored === undefined)
-      throw new ServiceError('ExecutionDoesNotExist', 'execution does not exist');
+    if (stored === undefined) throw noSuchExecution(executionArn);
     return fromStore(stored, (await store?.events(executionArn)) as HistoryEntry[]);
+  }
+
+  /** The state machine `body` names, which must be this one. */
+  function stateMachineOf(body: Record<string, unknown>): string {
+    const arn = arnField(body, 'stateMachineArn', 'stateMachine');
+    if (arn !== stateMachineArn) {
+      throw new ServiceError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+    }
+    return arn;
+  }
+
+  /**
+   * Runs `work` once the execution's earlier `work` has ended: taking up an execution no one
+   * runs, and stopping one, read and write the store, and must not interleave.
+   */
+  const turns = new Map<string, Promise<unknown>>();
+  function inTurn<T>(executionArn: string, work: () => Promise<T>): Promise<T> {
+    const result = (turns.get(executionArn) ?? Promise.resolve()).then(work);
+    const settled = result.catch(() => undefined);
+    turns.set(executionArn, settled);
+    void settled.then(() => {
+      if (turns.get(executionArn) === settled) turns.delete(executionArn);
+    });
+    return result;
   }
 
   /** Runs the ASL for `execution` and follows it to its end, recording its events and outcome. */
@@ -308,7 +431,9 @@ export async function startLocalStepFunctions(
       onEvent: (event) => {
         // A resumed execution started long ago; what follows its resume event is its history.
         if (stopping || (resumed && event.type === 'ExecutionStarted')) return;
-        execution.events.push(event);
+        execution.events.push(
+          event.type === 'ExecutionAborted' ? { ...event, ...execution.stopped } : event,
+        );
         persistEvents(execution);
       },
     });
@@ -321,15 +446,16 @@ export async function startLocalStepFunctions(
       } else {
         const has = (type: string) => execution.events.some((event) => event.type === type);
         const failed = execution.events.findLast((event) => event.type === 'ExecutionFailed');
-        end = {
-          status: has('ExecutionAborted')
-            ? 'ABORTED'
-            : has('ExecutionTimeout')
-              ? 'TIMED_OUT'
-              : 'FAILED',
-          error: failed?.type === 'ExecutionFailed' ? failed.Error : (ended.error as Error).name,
-          cause: failed?.type === 'ExecutionFailed' ? String(failed.Cause ?? '') : '',
-        };
+        if (has('ExecutionAborted')) {
+          // As on AWS: an execution stopped tells the error and cause its stop gave, if any.
+          end = { status: 'ABORTED', ...execution.stopped };
+        } else {
+          end = {
+            status: has('ExecutionTimeout') ? 'TIMED_OUT' : 'FAILED',
+            error: failed?.type === 'ExecutionFailed' ? failed.Error : (ended.error as Error).name,
+            cause: failed?.type === 'ExecutionFailed' ? String(failed.Cause ?? '') : '',
+          };
+        }
       }
       // Stopped by this process's end, not finished: it stays RUNNING for the next start.
       if (stopping && store !== undefined) return;
@@ -351,9 +477,7 @@ export async function startLocalStepFunctions(
   }
 
   async function startExecution(body: Record<string, unknown>) {
-    if (stringField(body, 'stateMachineArn') !== stateMachineArn) {
-      throw new ServiceError('StateMachineDoesNotExist', 'state machine does not exist');
-    }
+    stateMachineOf(body);
     const name = typeof body['name'] === 'string' ? body['name'] : randomUUID();
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
       throw new ServiceError('InvalidName', 'invalid execution name');
@@ -409,25 +533,81 @@ export async function startLocalStepFunctions(
    * the state machine (ExecutionStore.claim), so nothing else does either. One that had begun
    * is resumed; one whose start was stored but never begun starts now.
    */
-  async function takeUp(stored: StoredExecution): Promise<boolean> {
-    if (store === undefined) return false;
-    const events = (await retried(() => store.events(stored.executionArn))) as HistoryEntry[];
-    const resumes =
-      events.length === 0 ? 0 : await retried(() => store.markResumed(stored.executionArn));
-    // Another request took it up while this one read the store.
-    if (executions.has(stored.executionArn)) return false;
-    const execution = fromStore(stored, events);
-    executions.set(execution.executionArn, execution);
-    if (events.length === 0) {
-      begin(execution, false);
+  function takeUp({ executionArn }: StoredExecution): Promise<boolean> {
+    return inTurn(executionArn, async () => {
+      if (store === undefined || executions.has(executionArn)) return false;
+      // Stopped since it was read, by StopExecution.
+      const stored = await retried(() => store.find(executionArn));
+      if (stored?.status !== 'RUNNING') return false;
+      const events = (await retried(() => store.events(executionArn))) as HistoryEntry[];
+      const resumes =
+        events.length === 0 ? 0 : await retried(() => store.markResumed(executionArn));
+      // Another request took it up while this one read the store.
+      if (executions.has(executionArn)) return false;
+      run(fromStore(stored, events), resumes);
       return true;
+    });
+  }
+
+  /** Runs a stored execution taken up: from its start, or resumed where its history ends. */
+  function run(execution: Execution, resumes: number): void {
+    executions.set(execution.executionArn, execution);
+    if (execution.events.length === 0) {
+      begin(execution, false);
+      return;
     }
     execution.resumes = resumes;
     execution.resumeDate = Date.now();
     execution.events.push({ type: 'ExecutionResumed', timestamp: execution.resumeDate, resumes });
     persistEvents(execution);
     begin(execution, true);
-    return true;
+  }
+
+  /**
+   * Stops an execution as StopExecution does: a running one is aborted where it is, with an
+   * ExecutionAborted event and status ABORTED, durably, before the answer; an ended one is left
+   * as it is. Its stop date either way.
+   */
+  async function stopExecution(body: Record<string, unknown>) {
+    const executionArn = arnField(body, 'executionArn', 'execution');
+    const requested = {
+      error: optionalString(body, 'error', 256),
+      cause: optionalString(body, 'cause', 32_768),
+    };
+    const details: StopDetails = Object.fromEntries(
+      Object.entries(requested).filter(([, value]) => value !== undefined),
+    );
+    const stopLive = async (execution: Execution) => {
+      if (execution.status === 'RUNNING' && execution.stopped === undefined) {
+        execution.stopped = details;
+        execution.abort();
+      }
+      await execution.done;
+      return { stopDate: seconds(execution.stopDate ?? Date.now()) };
+    };
+    const live = executions.get(executionArn);
+    if (live !== undefined) return stopLive(live);
+    if (store === undefined) throw noSuchExecution(executionArn);
+    return inTurn(executionArn, async () => {
+      const takenUp = executions.get(executionArn);
+      if (takenUp !== undefined) return stopLive(takenUp);
+      const stored = await store.find(executionArn);
+      if (stored === undefined) throw noSuchExecution(executionArn);
+      if (stored.status !== 'RUNNING') return { stopDate: seconds(stored.stopDate ?? Date.now()) };
+      // Left running by a process that stopped: stopped where its history ends, never resumed.
+      const stopDate = Date.now();
+      const events = await store.events(executionArn);
+      const aborted: StoppedEvent = { type: 'ExecutionAborted', timestamp: stopDate, ...details };
+      await store.appendEvents(executionArn, events.length + 1, [aborted]);
+      await store.end(executionArn, {
+        status: 'ABORTED',
+        stopDate,
+        output: undefined,
+        error: details.error,
+        cause: details.cause,
+      });
+      return { stopDate: seconds(stopDate) };
+    });
   }
 
   async function resumeInterrupted(): Promise<number> {
@@ -450,7 +630,39 @@ export async function startLocalStepFunctions(
   }
 
   const operations: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
+    ListStateMachines: async () => ({
+      stateMachines: [
+        {
+          stateMachineArn,
+          name: options.stateMachineName,
+          type: 'STANDARD',
+          creationDate: seconds(dates.creationDate),
+        },
+      ],
+    }),
+    DescribeStateMachine: async (body) => ({
+      stateMachineArn: stateMachineOf(body),
+      name: options.stateMachineName,
+      status: 'ACTIVE',
+      definition,
+      roleArn: ROLE_ARN,
+      type: 'STANDARD',
+      creationDate: seconds(dates.creationDate),
+      ...UNCONFIGURED,
+    }),
+    DescribeStateMachineForExecution: async (body) => {
+      const execution = await find(body);
+      return {
+        stateMachineArn: execution.stateMachineArn,
+        name: options.stateMachineName,
+        definition,
+        roleArn: ROLE_ARN,
+        updateDate: seconds(dates.updateDate),
+        ...UNCONFIGURED,
+      };
+    },
     StartExecution: startExecution,
+    StopExecution: stopExecution,
     DescribeExecution: async (body) => {
       const execution = await find(body);
       return {
@@ -463,6 +675,7 @@ export async function startLocalStepFunctions(
       };
     },
     ListExecutions: async (body) => {
+      stateMachineOf(body);
       const statusFilter =
         typeof body['statusFilter'] === 'string' ? body['statusFilter'] : undefined;
       const { limit, offset } = pageOf(body, 100);
@@ -530,10 +743,23 @@ export async function startLocalStepFunctions(
   }
 
   const server: Server = createServer((request, response) => void handle(request, response));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    // A busy port (EADDRINUSE) is the caller's to name; the claim goes with the store.
+    await store?.close().catch(() => undefined);
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    port,
     stateMachineArn,
     resumeInterrupted,
     stop: async () => {

@@ -8,8 +8,9 @@ import { freePort } from '../../local/embeddedPostgres.ts';
 import { processesMentioning, processTree, startStack, stillRunning } from './stack.ts';
 
 /** As on a fresh machine: no database, no keys given; the launcher makes its own. */
-function freshMachineEnv(port: number): NodeJS.ProcessEnv {
+function freshMachineEnv(port: number, stepFunctionsPort?: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PORT: String(port) };
+  if (stepFunctionsPort !== undefined) env['STEP_FUNCTIONS_PORT'] = String(stepFunctionsPort);
   for (const name of [
     'DATABASE_URL',
     'KMS_KEY_ID',
@@ -37,7 +38,12 @@ async function failedStart(
   env: NodeJS.ProcessEnv,
 ): Promise<{ exitCode: number | null; stderr: string[] }> {
   const launcher = spawn(process.execPath, ['local/start.ts'], {
-    env: { ...process.env, ...env, DATA_DIR: dataDir },
+    env: {
+      ...process.env,
+      STEP_FUNCTIONS_PORT: String(await freePort()),
+      ...env,
+      DATA_DIR: dataDir,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -138,6 +144,48 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
       `npm start failed: PORT ${port} is in use by another process; free it or set PORT`,
     ]);
     expect(processesMentioning(dataDir)).toEqual([]);
+  });
+
+  it('exits non-zero with one line naming STEP_FUNCTIONS_PORT when that port stays busy', async () => {
+    // Prepare
+    const stepFunctionsPort = await freePort();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(stepFunctionsPort, '127.0.0.1', resolve));
+
+    // Act
+    const { exitCode, stderr } = await failedStart(
+      dataDir,
+      freshMachineEnv(await freePort(), stepFunctionsPort),
+    );
+    await new Promise<void>((resolve) => holder.close(() => resolve()));
+
+    // Assess
+    expect(exitCode).not.toBe(0);
+    expect(stderr).toEqual([
+      `npm start failed: STEP_FUNCTIONS_PORT ${stepFunctionsPort} is in use by another process; free it or set STEP_FUNCTIONS_PORT`,
+    ]);
+    expect(processesMentioning(dataDir)).toEqual([]);
+  });
+
+  it('serves the Step Functions endpoint on STEP_FUNCTIONS_PORT, and prints an AWS CLI command for it', async () => {
+    // Prepare
+    const stepFunctionsPort = await freePort();
+
+    // Act
+    const stack = await startStack({
+      dataDir,
+      env: freshMachineEnv(await freePort(), stepFunctionsPort),
+    });
+    const banner = stack.output();
+    await stack.stop();
+
+    // Assess
+    const endpoint = `http://127.0.0.1:${stepFunctionsPort}`;
+    const region = stack.stateMachineArn.split(':')[3];
+    expect(stack.stepFunctionsEndpoint).toBe(endpoint);
+    expect(banner).toContain(
+      `AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --region ${region} --endpoint-url ${endpoint} stepfunctions list-executions --state-machine-arn ${stack.stateMachineArn}\n`,
+    );
   });
 
   it('refuses to start on a data directory whose launcher is running', async () => {

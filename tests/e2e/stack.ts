@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../local/embeddedPostgres.ts';
 
 /** A running `npm start` (local/start.ts), as a person would run it. */
 export interface RunningStack {
@@ -10,10 +11,15 @@ export interface RunningStack {
   readonly stepFunctionsEndpoint: string;
   readonly stateMachineArn: string;
   readonly logFile: string;
+  /** What it printed so far, stdout and stderr. */
+  output(): string;
   stop(): Promise<number | null>;
 }
 
-/** Starts local/start.ts with `env` and waits for its banner (the dev token is its last line). */
+/**
+ * Starts local/start.ts with `env` and waits for its banner (the dev token is its last line).
+ * Unless `env` names one, the Step Functions endpoint gets a free port: stacks run side by side.
+ */
 export async function startStack(options: {
   readonly dataDir: string;
   readonly env: NodeJS.ProcessEnv;
@@ -24,7 +30,12 @@ export async function startStack(options: {
   const logFile = join(options.dataDir, 'stack.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, ['local/start.ts'], {
-    env: { ...process.env, ...options.env, DATA_DIR: options.dataDir },
+    env: {
+      ...process.env,
+      STEP_FUNCTIONS_PORT: String(await freePort()),
+      ...options.env,
+      DATA_DIR: options.dataDir,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.ownProcessGroup === true,
   });
@@ -78,6 +89,7 @@ export async function startStack(options: {
     stepFunctionsEndpoint,
     stateMachineArn,
     logFile,
+    output: () => output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const code = await exited;

@@ -1,10 +1,13 @@
 import {
   DescribeExecutionCommand,
+  DescribeStateMachineCommand,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
+  ListStateMachinesCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import { describe, expect, inject, it } from 'vitest';
+import { loadIngestDefinition } from '../../local/ingestDefinition.ts';
 import { ingest, token, waitForRun } from './api.ts';
 
 const CANARY = {
@@ -15,6 +18,29 @@ const CANARY = {
 };
 
 describe("the stack's Step Functions endpoint, through @aws-sdk/client-sfn", () => {
+  it('lists and describes the ingest state machine, whose definition is statemachine/ingest.asl.json', async () => {
+    // Prepare
+    const client = new SFNClient({
+      endpoint: inject('stepFunctionsEndpoint'),
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const stateMachineArn = inject('stateMachineArn');
+
+    // Act
+    const { stateMachines } = await client.send(new ListStateMachinesCommand({}));
+    const described = await client.send(new DescribeStateMachineCommand({ stateMachineArn }));
+
+    // Assess
+    expect(stateMachines?.map((machine) => machine.stateMachineArn)).toEqual([stateMachineArn]);
+    expect(described).toMatchObject({
+      name: 'healthcare-etl-local-ingest',
+      status: 'ACTIVE',
+      type: 'STANDARD',
+    });
+    expect(JSON.parse(described.definition ?? '{}')).toStrictEqual(loadIngestDefinition());
+  });
+
   it('shows the run as an execution named after it, whose history holds ids and counts only', async () => {
     // Prepare
     const client = new SFNClient({

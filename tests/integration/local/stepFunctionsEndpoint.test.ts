@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import {
   DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  DescribeStateMachineForExecutionCommand,
   ExecutionAlreadyExists,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
   SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../../local/embeddedPostgres.ts';
 import { ExecutionStore } from '../../../local/executionStore.ts';
 import { loadIngestDefinition } from '../../../local/ingestDefinition.ts';
 import type { TaskInvoker } from '../../../local/localStateMachine.ts';
@@ -78,13 +83,14 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     for (const endpoint of running.splice(0)) await endpoint.stop();
   });
 
-  async function start(stages: Stages, name = 'ingest') {
+  async function start(stages: Stages, name = 'ingest', port?: number) {
     const endpoint = await startLocalStepFunctions({
       definition: loadIngestDefinition(),
       stateMachineName: name,
       region: REGION,
       invokeTask: stages.invoke,
       store: await ExecutionStore.open(database.url),
+      ...(port === undefined ? {} : { port }),
     });
     running.push(endpoint);
     const client = new SFNClient({
@@ -312,5 +318,166 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     expect(retried.executionArn).toBe(executionArn);
     expect(ended.redriveCount).toBeUndefined();
     expect(stages.calls).toEqual(TASKS);
+  });
+  it('stops a running execution for good: ABORTED in the store with its history, not resumed by the next start', async () => {
+    // Prepare
+    const firstStages = new Stages();
+    const held = firstStages.hold('Validate');
+    const first = await start(firstStages, 'stopped');
+    const runId = randomUUID();
+    const { executionArn } = await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    await held.reached;
+
+    // Act
+    const { stopDate } = await first.client.send(
+      new StopExecutionCommand({ executionArn, error: 'Operator.Stop', cause: 'stopped by hand' }),
+    );
+    held.release();
+    await stopped(first.endpoint);
+    const secondStages = new Stages();
+    const second = await start(secondStages, 'stopped');
+    const resumed = await second.endpoint.resumeInterrupted();
+    const described = await second.client.send(new DescribeExecutionCommand({ executionArn }));
+    const history = await second.client.send(new GetExecutionHistoryCommand({ executionArn }));
+    const listed = await second.client.send(
+      new ListExecutionsCommand({
+        stateMachineArn: second.endpoint.stateMachineArn,
+        statusFilter: 'ABORTED',
+      }),
+    );
+
+    // Assess
+    expect(resumed).toBe(0);
+    expect(secondStages.calls).toEqual([]);
+    expect(firstStages.calls).toEqual(['Extract', 'Validate']);
+    expect(described).toMatchObject({
+      status: 'ABORTED',
+      stopDate,
+      error: 'Operator.Stop',
+      cause: 'stopped by hand',
+    });
+    expect(history.events?.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskStateExited',
+      'TaskStateEntered',
+      'ExecutionAborted',
+    ]);
+    expect(history.events?.at(-1)?.executionAbortedEventDetails).toStrictEqual({
+      error: 'Operator.Stop',
+      cause: 'stopped by hand',
+    });
+    expect(listed.executions?.map((execution) => execution.executionArn)).toEqual([executionArn]);
+  });
+
+  it('stops an execution its stopped process left running, so that no start resumes it', async () => {
+    // Prepare: the first process stops while Transform runs.
+    const firstStages = new Stages();
+    const held = firstStages.hold('Transform');
+    const first = await start(firstStages, 'interrupted');
+    const runId = randomUUID();
+    const { executionArn } = await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    await held.reached;
+    await stopped(first.endpoint);
+    held.release();
+    const secondStages = new Stages();
+    const second = await start(secondStages, 'interrupted');
+
+    // Act
+    const { stopDate } = await second.client.send(new StopExecutionCommand({ executionArn }));
+    const resumed = await second.endpoint.resumeInterrupted();
+    const again = await second.client.send(new StopExecutionCommand({ executionArn }));
+    const described = await second.client.send(new DescribeExecutionCommand({ executionArn }));
+    const history = await second.client.send(new GetExecutionHistoryCommand({ executionArn }));
+
+    // Assess
+    expect(resumed).toBe(0);
+    expect(secondStages.calls).toEqual([]);
+    expect(again.stopDate).toEqual(stopDate);
+    expect(described).toMatchObject({ status: 'ABORTED', stopDate });
+    expect(described.error).toBeUndefined();
+    const types = history.events?.map((event) => event.type) ?? [];
+    expect(types.at(-1)).toBe('ExecutionAborted');
+    expect(types.filter((type) => type === 'ExecutionAborted')).toHaveLength(1);
+    expect(history.events?.flatMap((event) => event.stateEnteredEventDetails?.name ?? [])).toEqual([
+      'Extract',
+      'Validate',
+      'ConsentCheck',
+      'Transform',
+    ]);
+  });
+
+  it('keeps the state machine across restarts: its creation date, and the state machine of an execution from before', async () => {
+    // Prepare
+    const first = await start(new Stages(), 'described');
+    const runId = randomUUID();
+    const { executionArn } = await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    const before = await first.client.send(
+      new DescribeStateMachineCommand({ stateMachineArn: first.endpoint.stateMachineArn }),
+    );
+    await until('the execution to succeed', async () => {
+      const { status } = await first.client.send(new DescribeExecutionCommand({ executionArn }));
+      return status === 'SUCCEEDED' ? status : undefined;
+    });
+    await stopped(first.endpoint);
+
+    // Act
+    const second = await start(new Stages(), 'described');
+    const after = await second.client.send(
+      new DescribeStateMachineCommand({ stateMachineArn: second.endpoint.stateMachineArn }),
+    );
+    const forExecution = await second.client.send(
+      new DescribeStateMachineForExecutionCommand({ executionArn }),
+    );
+
+    // Assess
+    expect(after.creationDate).toEqual(before.creationDate);
+    expect(after.definition).toBe(before.definition);
+    expect(forExecution).toMatchObject({
+      stateMachineArn: second.endpoint.stateMachineArn,
+      name: 'described',
+      definition: before.definition,
+      updateDate: before.creationDate,
+    });
+  });
+
+  it('gives up a busy port with its store closed, so that a start on another port runs the state machine', async () => {
+    // Prepare
+    const port = await freePort();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+
+    // Act
+    const busy = start(new Stages(), 'busy', port);
+    const refused = await busy.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await new Promise<void>((resolve) => holder.close(() => resolve()));
+    const elsewhere = await start(new Stages(), 'busy', await freePort());
+
+    // Assess
+    expect(refused).toMatchObject({ code: 'EADDRINUSE' });
+    expect(elsewhere.endpoint.stateMachineArn).toBe(
+      `arn:aws:states:${REGION}:000000000000:stateMachine:busy`,
+    );
   });
 });

@@ -1,19 +1,27 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
+  DescribeStateMachineCommand,
+  DescribeStateMachineForExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
   type ExecutionStatus,
   GetExecutionHistoryCommand,
   type HistoryEvent,
+  InvalidArn,
   ListExecutionsCommand,
+  ListStateMachinesCommand,
   paginateGetExecutionHistory,
   SFNClient,
   StartExecutionCommand,
   StateMachineDoesNotExist,
+  StopExecutionCommand,
+  ValidationException,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../local/embeddedPostgres.ts';
 import { loadIngestDefinition } from '../../../local/ingestDefinition.ts';
 import {
   type RunningStepFunctions,
@@ -23,6 +31,7 @@ import {
 const REGION = 'us-east-1';
 const STAGES = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'] as const;
 const HAPPY_PATH = [...STAGES, 'Publish'];
+const OTHER_MACHINE = `arn:aws:states:${REGION}:000000000000:stateMachine:no-such-machine`;
 
 /** An error as a stage Lambda reports it: the name is what the ASL's Retry and Catch match. */
 function stageError(name: string): Error {
@@ -565,6 +574,308 @@ describe('the local Step Functions endpoint, through @aws-sdk/client-sfn', () =>
     // Assess
     expect(error).toBeInstanceOf(ExecutionDoesNotExist);
     expect((error as Error).name).toBe('ExecutionDoesNotExist');
+  });
+
+  it('lists its one state machine, a Standard workflow', async () => {
+    // Act
+    const { stateMachines, nextToken } = await client.send(new ListStateMachinesCommand({}));
+
+    // Assess
+    expect(nextToken).toBeUndefined();
+    expect(stateMachines).toStrictEqual([
+      {
+        stateMachineArn: stepFunctions.stateMachineArn,
+        name: 'test-ingest',
+        type: 'STANDARD',
+        creationDate: expect.any(Date),
+      },
+    ]);
+  });
+
+  it('describes the state machine with the definition it runs', async () => {
+    // Act
+    const described = await client.send(
+      new DescribeStateMachineCommand({ stateMachineArn: stepFunctions.stateMachineArn }),
+    );
+
+    // Assess
+    const { $metadata, ...fields } = described;
+    expect(fields).toStrictEqual({
+      stateMachineArn: stepFunctions.stateMachineArn,
+      name: 'test-ingest',
+      status: 'ACTIVE',
+      definition: expect.any(String),
+      roleArn: 'arn:aws:iam::000000000000:role/local',
+      type: 'STANDARD',
+      creationDate: expect.any(Date),
+      loggingConfiguration: { level: 'OFF', includeExecutionData: false },
+      tracingConfiguration: { enabled: false },
+    });
+    expect(JSON.parse(described.definition!)).toStrictEqual(loadIngestDefinition());
+    const [listed] = (await client.send(new ListStateMachinesCommand({}))).stateMachines ?? [];
+    expect(described.creationDate).toEqual(listed?.creationDate);
+  });
+
+  it('describes the state machine an execution ran', async () => {
+    // Prepare
+    const executionArn = await start(randomUUID());
+    await finished(executionArn);
+    const machine = await client.send(
+      new DescribeStateMachineCommand({ stateMachineArn: stepFunctions.stateMachineArn }),
+    );
+
+    // Act
+    const described = await client.send(
+      new DescribeStateMachineForExecutionCommand({ executionArn }),
+    );
+
+    // Assess
+    const { $metadata, ...fields } = described;
+    expect(fields).toStrictEqual({
+      stateMachineArn: stepFunctions.stateMachineArn,
+      name: 'test-ingest',
+      definition: machine.definition,
+      roleArn: machine.roleArn,
+      updateDate: machine.creationDate,
+      loggingConfiguration: machine.loggingConfiguration,
+      tracingConfiguration: machine.tracingConfiguration,
+    });
+  });
+
+  it('stops a running execution: aborted where it was, ABORTED with the error and cause given', async () => {
+    // Prepare
+    const runId = randomUUID();
+    const release = stages.hold(runId);
+    const executionArn = await start(runId);
+
+    // Act
+    const stopped = await client.send(
+      new StopExecutionCommand({ executionArn, error: 'Operator.Stop', cause: 'not needed' }),
+    );
+    const described = await client.send(new DescribeExecutionCommand({ executionArn }));
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    // Assess
+    expect(stopped.stopDate).toBeInstanceOf(Date);
+    expect(described).toMatchObject({
+      status: 'ABORTED',
+      error: 'Operator.Stop',
+      cause: 'not needed',
+      stopDate: stopped.stopDate,
+    });
+    expect(described.output).toBeUndefined();
+    const events = await history(executionArn);
+    expect(events.at(-1)).toMatchObject({
+      type: 'ExecutionAborted',
+      executionAbortedEventDetails: { error: 'Operator.Stop', cause: 'not needed' },
+    });
+    expect(events.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'ExecutionAborted',
+    ]);
+    expect(stages.callsOf(runId).map((call) => call.state)).toEqual(['Extract']);
+  });
+
+  it('stops a running execution without an error or cause: none told', async () => {
+    // Prepare
+    const runId = randomUUID();
+    const release = stages.hold(runId);
+    const executionArn = await start(runId);
+
+    // Act
+    await client.send(new StopExecutionCommand({ executionArn }));
+    const described = await client.send(new DescribeExecutionCommand({ executionArn }));
+    release();
+
+    // Assess
+    expect(described.status).toBe('ABORTED');
+    expect(described.error).toBeUndefined();
+    expect(described.cause).toBeUndefined();
+    const aborted = (await history(executionArn)).at(-1);
+    expect(aborted?.type).toBe('ExecutionAborted');
+    expect(aborted?.executionAbortedEventDetails).toBeUndefined();
+  });
+
+  it('leaves an ended execution as it is when asked to stop it', async () => {
+    // Prepare
+    const executionArn = await start(randomUUID());
+    const before = await finished(executionArn);
+
+    // Act
+    const stopped = await client.send(
+      new StopExecutionCommand({ executionArn, error: 'Too.Late' }),
+    );
+    const after = await client.send(new DescribeExecutionCommand({ executionArn }));
+
+    // Assess
+    expect(stopped.stopDate).toEqual(before.stopDate);
+    expect(after).toMatchObject({ status: 'SUCCEEDED', stopDate: before.stopDate });
+    expect(after.error).toBeUndefined();
+    expect((await history(executionArn)).at(-1)?.type).toBe('ExecutionSucceeded');
+  });
+
+  it('refuses an error of more than 256 characters: ValidationException', async () => {
+    // Prepare
+    const runId = randomUUID();
+    const release = stages.hold(runId);
+    const executionArn = await start(runId);
+
+    // Act
+    const error = await rejectionOf(
+      client.send(new StopExecutionCommand({ executionArn, error: 'e'.repeat(257) })),
+    );
+    const described = await client.send(new DescribeExecutionCommand({ executionArn }));
+    release();
+
+    // Assess
+    expect(error).toBeInstanceOf(ValidationException);
+    expect(described.status).toBe('RUNNING');
+    expect((await finished(executionArn)).status).toBe('SUCCEEDED');
+  });
+
+  it.each([
+    [
+      'ListExecutions',
+      () => client.send(new ListExecutionsCommand({ stateMachineArn: OTHER_MACHINE })),
+    ],
+    [
+      'DescribeStateMachine',
+      () => client.send(new DescribeStateMachineCommand({ stateMachineArn: OTHER_MACHINE })),
+    ],
+  ])('answers %s of another state machine with StateMachineDoesNotExist', async (_, send) => {
+    // Act
+    const error = await rejectionOf(send());
+
+    // Assess
+    expect(error).toBeInstanceOf(StateMachineDoesNotExist);
+    expect((error as Error).message).toBe(`State Machine Does Not Exist: '${OTHER_MACHINE}'`);
+  });
+
+  it.each([
+    [
+      'DescribeStateMachineForExecution',
+      (executionArn: string) =>
+        client.send(new DescribeStateMachineForExecutionCommand({ executionArn })),
+    ],
+    [
+      'StopExecution',
+      (executionArn: string) => client.send(new StopExecutionCommand({ executionArn })),
+    ],
+  ])('answers %s of an unknown execution with ExecutionDoesNotExist', async (_, send) => {
+    // Prepare
+    const executionArn = `arn:aws:states:${REGION}:000000000000:execution:test-ingest:${randomUUID()}`;
+
+    // Act
+    const error = await rejectionOf(send(executionArn));
+
+    // Assess
+    expect(error).toBeInstanceOf(ExecutionDoesNotExist);
+    expect((error as Error).message).toBe(`Execution Does Not Exist: '${executionArn}'`);
+  });
+
+  it.each([
+    [
+      'DescribeExecution with a state machine ARN',
+      () =>
+        client.send(new DescribeExecutionCommand({ executionArn: stepFunctions.stateMachineArn })),
+    ],
+    [
+      'GetExecutionHistory with a word',
+      () => client.send(new GetExecutionHistoryCommand({ executionArn: 'run-1' })),
+    ],
+    [
+      'StopExecution with an ARN of another service',
+      () =>
+        client.send(
+          new StopExecutionCommand({
+            executionArn: 'arn:aws:lambda:us-east-1:000000000000:function:f',
+          }),
+        ),
+    ],
+    [
+      'DescribeStateMachineForExecution without an execution name',
+      () =>
+        client.send(
+          new DescribeStateMachineForExecutionCommand({
+            executionArn: `arn:aws:states:${REGION}:000000000000:execution:test-ingest`,
+          }),
+        ),
+    ],
+    [
+      'DescribeStateMachine with an execution ARN',
+      () =>
+        client.send(
+          new DescribeStateMachineCommand({
+            stateMachineArn: `arn:aws:states:${REGION}:000000000000:execution:test-ingest:run-1`,
+          }),
+        ),
+    ],
+    [
+      'StartExecution with a word',
+      () =>
+        client.send(new StartExecutionCommand({ stateMachineArn: 'ingest', name: randomUUID() })),
+    ],
+    [
+      'ListExecutions with a word',
+      () => client.send(new ListExecutionsCommand({ stateMachineArn: 'ingest' })),
+    ],
+  ])('refuses %s: InvalidArn', async (_, send) => {
+    // Act
+    const error = await rejectionOf(send());
+
+    // Assess
+    expect(error).toBeInstanceOf(InvalidArn);
+    expect((error as Error).name).toBe('InvalidArn');
+  });
+});
+
+describe('the port of the local Step Functions endpoint', () => {
+  it('is the one given', async () => {
+    // Prepare
+    const port = await freePort();
+
+    // Act
+    const stepFunctions = await startLocalStepFunctions({
+      definition: loadIngestDefinition(),
+      stateMachineName: 'test-ingest-port',
+      region: REGION,
+      invokeTask: new FakeStages().invokeTask,
+      port,
+    });
+    const client = sfnClient(`http://127.0.0.1:${port}`);
+    const listed = await client.send(new ListStateMachinesCommand({})).finally(async () => {
+      client.destroy();
+      await stepFunctions.stop();
+    });
+
+    // Assess
+    expect(stepFunctions.endpoint).toBe(`http://127.0.0.1:${port}`);
+    expect(stepFunctions.port).toBe(port);
+    expect(listed.stateMachines?.[0]?.name).toBe('test-ingest-port');
+  });
+
+  it('refuses to start on a busy port, with the error of the listen (EADDRINUSE)', async () => {
+    // Prepare
+    const port = await freePort();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+
+    // Act
+    const error = await rejectionOf(
+      startLocalStepFunctions({
+        definition: loadIngestDefinition(),
+        stateMachineName: 'test-ingest-busy',
+        region: REGION,
+        invokeTask: new FakeStages().invokeTask,
+        port,
+      }),
+    );
+    await new Promise<void>((resolve) => holder.close(() => resolve()));
+
+    // Assess
+    expect(error).toMatchObject({ code: 'EADDRINUSE' });
   });
 });
 
