@@ -15,8 +15,6 @@ export interface OpenApiOptions {
   readonly maxRecordsPerBatch: number;
 }
 
-export const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
-
 /** Every authenticated route checks its token and rate limit against services that can be down: 503. */
 const AUTHENTICATED_ERRORS: Readonly<Record<ErrorFormat, JsonObject>> = {
   'problem+json': {
@@ -74,7 +72,6 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
   const { maxRecordsPerBatch, serverUrl } = options;
   return {
     openapi: '3.1.0',
-    jsonSchemaDialect: JSON_SCHEMA_DIALECT,
     info: {
       title: 'Healthcare ETL pipeline API',
       version: '1.0.0',

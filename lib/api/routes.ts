@@ -8,6 +8,7 @@
 import type { ErrorFormat } from '../http/problem.ts';
 import { FHIR_JSON_MEDIA_TYPE, JSON_MEDIA_TYPE, NDJSON_MEDIA_TYPE } from '../mediaTypes.ts';
 import {
+  exampleRef,
   fhirOkResponse,
   headerRef,
   type JsonObject,
@@ -49,7 +50,8 @@ export interface Operation {
 }
 
 export interface Route {
-  readonly method: HttpMethod;
+  /** `*` with the path `*`: API Gateway's `$default` route, taking what no other route matches. */
+  readonly method: HttpMethod | '*';
   /** API Gateway's path template, as serverless.yml's httpApi event names it. */
   readonly path: string;
   /** The serverless.yml function the route invokes. */
@@ -83,9 +85,17 @@ export const ROUTES = {
         content: {
           [JSON_MEDIA_TYPE]: {
             schema: { oneOf: [schemaRef('FlatEnvelope'), schemaRef('IngestBundle')] },
+            examples: {
+              flatRecord: exampleRef('FlatRecord'),
+              fhirBundle: exampleRef('FhirBundle'),
+            },
           },
-          [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('IngestBundle') },
+          [FHIR_JSON_MEDIA_TYPE]: {
+            schema: schemaRef('IngestBundle'),
+            examples: { fhirBundle: exampleRef('FhirBundle') },
+          },
           [NDJSON_MEDIA_TYPE]: {
+            examples: { ndjsonPair: exampleRef('NdjsonPair') },
             schema: {
               type: 'string',
               description:
@@ -123,7 +133,7 @@ export const ROUTES = {
       parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
       responses: {
         '202': okResponse('The run is running again.', schemaRef('RedriveAccepted')),
-        '404': responseRef('NotFound'),
+        '404': responseRef('RunNotFound'),
         '409': responseRef('Conflict'),
       },
     },
@@ -205,7 +215,7 @@ export const ROUTES = {
       responses: {
         '200': okResponse('The run.', schemaRef('Run')),
         '400': responseRef('BadRequest'),
-        '404': responseRef('NotFound'),
+        '404': responseRef('RunNotFound'),
       },
     },
   },
@@ -222,7 +232,7 @@ export const ROUTES = {
       responses: {
         '200': okResponse('The run’s rejections, in record order.', schemaRef('RejectionList')),
         '400': responseRef('BadRequest'),
-        '404': responseRef('NotFound'),
+        '404': responseRef('RunNotFound'),
       },
     },
   },
@@ -357,9 +367,22 @@ export const ROUTES = {
     anyOf: 'public',
     errors: 'problem+json',
   },
+  // What no other route matches (serverless.yml's httpApi '*'): a 404 like every other error.
+  routeNotFound: {
+    method: '*',
+    path: '*',
+    functionName: 'notFound',
+    anyOf: 'public',
+    errors: 'problem+json',
+  },
 } satisfies Readonly<Record<string, Route>>;
 
 export type RouteName = keyof typeof ROUTES;
+
+/** The route's key as API Gateway names it: `GET /health`, or `$default` for the `*` route. */
+export function routeKeyOf(route: Pick<Route, 'method' | 'path'>): string {
+  return route.method === '*' ? '$default' : `${route.method} ${route.path}`;
+}
 
 /** Every scope some route requires: what a token for all of the API carries. */
 export const ROUTE_SCOPES: readonly string[] = [

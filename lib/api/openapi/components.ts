@@ -1,207 +1,302 @@
 /** The components of the OpenAPI document: what the operations of lib/api/routes.ts refer to. */
 import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../../fhir/r4/search.ts';
+import { RUN_SOURCES, RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../http/problem.ts';
 import { FHIR_JSON_MEDIA_TYPE } from '../../mediaTypes.ts';
 import { SCOPES } from '../routes.ts';
+import { RUN_PAGE_DEFAULT, RUN_PAGE_MAX } from '../runQueries.ts';
+import {
+  type ExampleResponseName,
+  errorExample,
+  exampleErrors,
+  INGEST_EXAMPLES,
+} from './examples.ts';
 import { headerRef, type JsonObject, schemaRef } from './references.ts';
 import { componentSchemas } from './schemas.ts';
 
-function problemResponse(description: string, headers: JsonObject = {}): JsonObject {
+function problemResponse(description: string, example: JsonObject, headers: JsonObject = {}) {
   return {
     description,
     headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: schemaRef('Problem') } },
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: schemaRef('Problem'), example } },
   };
 }
 
-function outcomeResponse(description: string, headers: JsonObject = {}): JsonObject {
+function outcomeResponse(description: string, example: JsonObject, headers: JsonObject = {}) {
   return {
     description,
     headers: { 'X-Correlation-Id': headerRef('CorrelationId'), ...headers },
-    content: { [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('OperationOutcome') } },
+    content: { [FHIR_JSON_MEDIA_TYPE]: { schema: schemaRef('OperationOutcome'), example } },
   };
 }
 
 /** Everything the operations refer to: schemas, the bearer scheme, parameters, headers, responses. */
-export const components = (maxRecordsPerBatch: number): JsonObject => ({
-  schemas: componentSchemas(maxRecordsPerBatch),
-  securitySchemes: {
-    bearer: {
-      type: 'http',
-      scheme: 'bearer',
-      bearerFormat: 'JWT',
-      description: [
-        'A JWT access token carrying SMART on FHIR scopes (v2 letters or v1 words):',
-        `\`${SCOPES.submitBatches}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
-        `\`${SCOPES.readPatients}\` (or \`user/Patient.read\`) to read patients and runs;`,
-        `\`${SCOPES.searchObservations}\` (granted by \`user/Observation.rs\` or \`user/Observation.read\`) to search observations;`,
-        `\`${SCOPES.changeConsent}\` to change consent; \`${SCOPES.readAudit}\` to read and verify the audit log.`,
-      ].join(' '),
-    },
-  },
-  parameters: {
-    CorrelationId: {
-      name: 'X-Correlation-Id',
-      in: 'header',
-      required: false,
-      description:
-        'Echoed back and written to every log line of the request; replaced by a server id when malformed.',
-      schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{8,128}$' },
-    },
-    RunId: {
-      name: 'runId',
-      in: 'path',
-      required: true,
-      schema: { type: 'string', format: 'uuid' },
-    },
-    PatientId: {
-      name: 'id',
-      in: 'path',
-      required: true,
-      schema: { type: 'string', format: 'uuid' },
-    },
-    FhirSearchPatient: {
-      name: 'patient',
-      in: 'query',
-      required: false,
-      description:
-        'The patient whose observations to list: `<id>` or `Patient/<id>`. One of `patient`, `subject` or `subject:Patient` is required; searching every patient is not allowed.',
-      schema: { type: 'string' },
-    },
-    FhirSearchSubject: {
-      name: 'subject',
-      in: 'query',
-      required: false,
-      description: 'Instead of `patient`: `Patient/<id>` (or `subject:Patient=<id>`).',
-      schema: { type: 'string' },
-    },
-    FhirCount: {
-      name: '_count',
-      in: 'query',
-      required: false,
-      schema: {
-        type: 'integer',
-        minimum: 1,
-        maximum: OBSERVATION_PAGE_MAX,
-        default: OBSERVATION_PAGE_DEFAULT,
+export function components(maxRecordsPerBatch: number): JsonObject {
+  const errors = exampleErrors(maxRecordsPerBatch);
+  const problem = (name: ExampleResponseName) => errorExample(errors[name], 'problem+json');
+  const outcome = (name: ExampleResponseName) => errorExample(errors[name], 'operation-outcome');
+  return {
+    schemas: componentSchemas(maxRecordsPerBatch),
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: [
+          'A JWT access token carrying SMART on FHIR scopes (v2 letters or v1 words):',
+          `\`${SCOPES.submitBatches}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
+          `\`${SCOPES.readPatients}\` (or \`user/Patient.read\`) to read patients and runs;`,
+          `\`${SCOPES.searchObservations}\` (granted by \`user/Observation.rs\` or \`user/Observation.read\`) to search observations;`,
+          `\`${SCOPES.changeConsent}\` to change consent; \`${SCOPES.readAudit}\` to read and verify the audit log.`,
+          'On the embedded stack (`npm start`) make one with `npm run token -- --scope "system/Patient.c user/Patient.r"` (any of the scopes above, space-separated);',
+          'on AWS, the identity provider the stack trusts (its issuer and audience are deploy parameters) issues them.',
+        ].join(' '),
       },
     },
-    FhirCursor: {
-      name: '_cursor',
-      in: 'query',
-      required: false,
-      description: 'Opaque: taken from the `next` link of the previous page.',
-      schema: { type: 'string' },
+    parameters: {
+      CorrelationId: {
+        name: 'X-Correlation-Id',
+        in: 'header',
+        required: false,
+        description:
+          'Echoed back and written to every log line of the request; replaced by a server id when malformed.',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{8,128}$' },
+      },
+      RunId: {
+        name: 'runId',
+        in: 'path',
+        required: true,
+        schema: { type: 'string', format: 'uuid' },
+      },
+      PatientId: {
+        name: 'id',
+        in: 'path',
+        required: true,
+        schema: { type: 'string', format: 'uuid' },
+      },
+      FhirSearchPatient: {
+        name: 'patient',
+        in: 'query',
+        required: false,
+        description:
+          'The patient whose observations to list: `<id>` or `Patient/<id>`. One of `patient`, `subject` or `subject:Patient` is required; searching every patient is not allowed.',
+        schema: { type: 'string' },
+      },
+      FhirSearchSubject: {
+        name: 'subject',
+        in: 'query',
+        required: false,
+        description: 'Instead of `patient`: `Patient/<id>` (or `subject:Patient=<id>`).',
+        schema: { type: 'string' },
+      },
+      FhirCount: {
+        name: '_count',
+        in: 'query',
+        required: false,
+        schema: {
+          type: 'integer',
+          minimum: 1,
+          maximum: OBSERVATION_PAGE_MAX,
+          default: OBSERVATION_PAGE_DEFAULT,
+        },
+      },
+      FhirCursor: {
+        name: '_cursor',
+        in: 'query',
+        required: false,
+        description: 'Opaque: taken from the `next` link of the previous page.',
+        schema: { type: 'string' },
+      },
+      IdempotencyKey: {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description:
+          'Kept 24 hours per caller: the same key with the same body answers with the same run; with another body, 422.',
+        schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+      },
+      AuditPatient: {
+        name: 'patient',
+        in: 'query',
+        required: false,
+        schema: { type: 'string', format: 'uuid' },
+      },
+      AuditActor: {
+        name: 'actor',
+        in: 'query',
+        required: false,
+        schema: { type: 'string', maxLength: 256 },
+      },
+      AuditAction: {
+        name: 'action',
+        in: 'query',
+        required: false,
+        description: 'Comma-separated: CREATE, READ, UPDATE, DELETE, DENY',
+        schema: { type: 'string' },
+      },
+      AuditFrom: {
+        name: 'from',
+        in: 'query',
+        required: false,
+        schema: { type: 'string', format: 'date-time' },
+      },
+      AuditTo: {
+        name: 'to',
+        in: 'query',
+        required: false,
+        schema: { type: 'string', format: 'date-time' },
+      },
+      AuditLimit: {
+        name: 'limit',
+        in: 'query',
+        required: false,
+        schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+      },
+      AuditCursor: { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
+      RunStatusFilter: {
+        name: 'status',
+        in: 'query',
+        required: false,
+        description: `Comma-separated: ${RUN_STATUSES.join(', ')}`,
+        schema: { type: 'string' },
+      },
+      RunSourceFilter: {
+        name: 'source',
+        in: 'query',
+        required: false,
+        schema: { enum: RUN_SOURCES },
+      },
+      RunFrom: {
+        name: 'from',
+        in: 'query',
+        required: false,
+        description: 'Runs created at or after',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      RunTo: {
+        name: 'to',
+        in: 'query',
+        required: false,
+        description: 'Runs created before',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      RunLimit: {
+        name: 'limit',
+        in: 'query',
+        required: false,
+        schema: { type: 'integer', minimum: 1, maximum: RUN_PAGE_MAX, default: RUN_PAGE_DEFAULT },
+      },
+      RunCursor: {
+        name: 'cursor',
+        in: 'query',
+        required: false,
+        description: 'Opaque: taken from the `next` link of the previous page.',
+        schema: { type: 'string' },
+      },
+      Mrn: {
+        name: 'mrn',
+        in: 'query',
+        required: true,
+        description: 'The medical record number, matched exactly',
+        schema: { type: 'string', minLength: 1, maxLength: 64 },
+      },
     },
-    IdempotencyKey: {
-      name: 'Idempotency-Key',
-      in: 'header',
-      required: false,
-      description:
-        'Kept 24 hours per caller: the same key with the same body answers with the same run; with another body, 422.',
-      schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+    headers: {
+      CorrelationId: {
+        description: 'The correlation id of the request, as logged',
+        schema: { type: 'string' },
+      },
+      Location: {
+        description: 'The URL of the created run',
+        schema: { type: 'string', format: 'uri-reference' },
+      },
+      WwwAuthenticate: {
+        description: 'The bearer challenge (RFC 6750)',
+        schema: { type: 'string' },
+      },
+      RetryAfter: {
+        description: 'Seconds to wait before calling again',
+        schema: { type: 'integer', minimum: 1 },
+      },
     },
-    AuditPatient: {
-      name: 'patient',
-      in: 'query',
-      required: false,
-      schema: { type: 'string', format: 'uuid' },
+    responses: {
+      BadRequest: problemResponse(
+        'The request is malformed; `errors` lists the failing paths.',
+        problem('BadRequest'),
+      ),
+      Unauthorized: problemResponse('No valid bearer token.', problem('Unauthorized'), {
+        'WWW-Authenticate': headerRef('WwwAuthenticate'),
+      }),
+      Forbidden: problemResponse('The token lacks the required scope.', problem('Forbidden'), {
+        'WWW-Authenticate': headerRef('WwwAuthenticate'),
+      }),
+      NotFound: problemResponse(
+        'No such resource, or none the caller may see.',
+        problem('NotFound'),
+      ),
+      RunNotFound: problemResponse('No such run.', problem('RunNotFound')),
+      ContentTooLarge: problemResponse(
+        'The body exceeds the size limit.',
+        problem('ContentTooLarge'),
+      ),
+      UnsupportedMediaType: problemResponse(
+        'The Content-Type or its charset is not accepted.',
+        problem('UnsupportedMediaType'),
+      ),
+      InternalError: problemResponse(
+        'The request failed; quote the correlation id.',
+        problem('InternalError'),
+      ),
+      ServiceUnavailable: problemResponse(
+        'A dependency (the database, the key service, the workflow service, the token issuer) is unavailable; retry after Retry-After.',
+        problem('ServiceUnavailable'),
+        { 'Retry-After': headerRef('RetryAfter') },
+      ),
+      Conflict: problemResponse(
+        'The request conflicts with the current state.',
+        problem('Conflict'),
+      ),
+      UnprocessableContent: problemResponse(
+        'The Idempotency-Key was used with a different body.',
+        problem('UnprocessableContent'),
+      ),
+      TooManyRequests: problemResponse(
+        'The token used up its request rate.',
+        problem('TooManyRequests'),
+        {
+          'Retry-After': headerRef('RetryAfter'),
+        },
+      ),
+      FhirBadRequest: outcomeResponse(
+        'The search is malformed; one issue per failing parameter.',
+        outcome('FhirBadRequest'),
+      ),
+      FhirUnauthorized: outcomeResponse('No valid bearer token.', outcome('FhirUnauthorized'), {
+        'WWW-Authenticate': headerRef('WwwAuthenticate'),
+      }),
+      FhirForbidden: outcomeResponse(
+        'The token lacks the required scope, or the patient has not consented to data sharing (audited).',
+        outcome('FhirForbidden'),
+        { 'WWW-Authenticate': headerRef('WwwAuthenticate') },
+      ),
+      FhirNotFound: outcomeResponse('No such patient (audited).', outcome('FhirNotFound')),
+      FhirTooManyRequests: outcomeResponse(
+        'The token used up its request rate.',
+        outcome('FhirTooManyRequests'),
+        {
+          'Retry-After': headerRef('RetryAfter'),
+        },
+      ),
+      FhirInternalError: outcomeResponse(
+        'The request failed; quote the correlation id.',
+        outcome('FhirInternalError'),
+      ),
+      FhirServiceUnavailable: outcomeResponse(
+        'A dependency (the database, the key service, the token issuer) is unavailable; retry after Retry-After.',
+        outcome('FhirServiceUnavailable'),
+        { 'Retry-After': headerRef('RetryAfter') },
+      ),
     },
-    AuditActor: {
-      name: 'actor',
-      in: 'query',
-      required: false,
-      schema: { type: 'string', maxLength: 256 },
-    },
-    AuditAction: {
-      name: 'action',
-      in: 'query',
-      required: false,
-      description: 'Comma-separated: CREATE, READ, UPDATE, DELETE, DENY',
-      schema: { type: 'string' },
-    },
-    AuditFrom: {
-      name: 'from',
-      in: 'query',
-      required: false,
-      schema: { type: 'string', format: 'date-time' },
-    },
-    AuditTo: {
-      name: 'to',
-      in: 'query',
-      required: false,
-      schema: { type: 'string', format: 'date-time' },
-    },
-    AuditLimit: {
-      name: 'limit',
-      in: 'query',
-      required: false,
-      schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-    },
-    AuditCursor: { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
-    Mrn: {
-      name: 'mrn',
-      in: 'query',
-      required: true,
-      description: 'The medical record number, matched exactly',
-      schema: { type: 'string', minLength: 1, maxLength: 64 },
-    },
-  },
-  headers: {
-    CorrelationId: {
-      description: 'The correlation id of the request, as logged',
-      schema: { type: 'string' },
-    },
-    Location: {
-      description: 'The URL of the created run',
-      schema: { type: 'string', format: 'uri-reference' },
-    },
-    WwwAuthenticate: {
-      description: 'The bearer challenge (RFC 6750)',
-      schema: { type: 'string' },
-    },
-    RetryAfter: {
-      description: 'Seconds to wait before calling again',
-      schema: { type: 'integer', minimum: 1 },
-    },
-  },
-  responses: {
-    BadRequest: problemResponse('The request is malformed; `errors` lists the failing paths.'),
-    Unauthorized: problemResponse('No valid bearer token.', {
-      'WWW-Authenticate': headerRef('WwwAuthenticate'),
-    }),
-    Forbidden: problemResponse('The token lacks the required scope.', {
-      'WWW-Authenticate': headerRef('WwwAuthenticate'),
-    }),
-    NotFound: problemResponse('No such resource, or none the caller may see.'),
-    ContentTooLarge: problemResponse('The body exceeds the size limit.'),
-    UnsupportedMediaType: problemResponse('The Content-Type or its charset is not accepted.'),
-    InternalError: problemResponse('The request failed; quote the correlation id.'),
-    ServiceUnavailable: problemResponse(
-      'A dependency (the database, the key service, the workflow service, the token issuer) is unavailable; retry after Retry-After.',
-      { 'Retry-After': headerRef('RetryAfter') },
-    ),
-    Conflict: problemResponse('The request conflicts with the current state.'),
-    UnprocessableContent: problemResponse('The Idempotency-Key was used with a different body.'),
-    TooManyRequests: problemResponse('The token used up its request rate.', {
-      'Retry-After': headerRef('RetryAfter'),
-    }),
-    FhirBadRequest: outcomeResponse('The search is malformed; one issue per failing parameter.'),
-    FhirUnauthorized: outcomeResponse('No valid bearer token.', {
-      'WWW-Authenticate': headerRef('WwwAuthenticate'),
-    }),
-    FhirForbidden: outcomeResponse(
-      'The token lacks the required scope, or the patient has not consented to data sharing (audited).',
-      { 'WWW-Authenticate': headerRef('WwwAuthenticate') },
-    ),
-    FhirNotFound: outcomeResponse('No such patient (audited).'),
-    FhirTooManyRequests: outcomeResponse('The token used up its request rate.', {
-      'Retry-After': headerRef('RetryAfter'),
-    }),
-    FhirInternalError: outcomeResponse('The request failed; quote the correlation id.'),
-    FhirServiceUnavailable: outcomeResponse(
-      'A dependency (the database, the key service, the token issuer) is unavailable; retry after Retry-After.',
-      { 'Retry-After': headerRef('RetryAfter') },
-    ),
-  },
-});
+    examples: INGEST_EXAMPLES,
+  };
+}

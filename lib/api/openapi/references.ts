@@ -8,6 +8,7 @@ export const schemaRef = (name: string): JsonObject => ref('schemas', name);
 export const responseRef = (name: string): JsonObject => ref('responses', name);
 export const parameterRef = (name: string): JsonObject => ref('parameters', name);
 export const headerRef = (name: string): JsonObject => ref('headers', name);
+export const exampleRef = (name: string): JsonObject => ref('examples', name);
 
 export function jsonContent(schema: JsonObject): JsonObject {
   return { [JSON_MEDIA_TYPE]: { schema } };

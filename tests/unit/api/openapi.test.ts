@@ -1,14 +1,27 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
+import { handler as getRun } from '../../../functions/api/getRun.ts';
+import { handler as notFound } from '../../../functions/api/notFound.ts';
+import { handler as readPatient } from '../../../functions/fhir/readPatient.ts';
+import { EXAMPLE_CORRELATION_ID, EXAMPLE_RUN_ID } from '../../../lib/api/openapi/examples.ts';
 import { buildOpenApiDocument } from '../../../lib/api/openapi.ts';
 import { ROUTES, type Route, type RouteName } from '../../../lib/api/routes.ts';
 import {
   ConfigError,
+  ConflictError,
+  ForbiddenError,
+  IdempotencyConflictError,
   InputValidationError,
   InternalError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RunNotFoundError,
+  ServiceUnavailableError,
+  TooManyRequestsError,
   TransientDatabaseError,
   UnauthorizedError,
+  UnsupportedMediaTypeError,
 } from '../../../lib/errors.ts';
 import { BIRTH_DATE_FORMAT, patientRecordSchema } from '../../../lib/fhir/flatSchema.ts';
 import { problemResponse } from '../../../lib/http/problem.ts';
@@ -35,6 +48,46 @@ function objectAt(value: unknown, ...keys: string[]): JsonObject {
 }
 
 const components = objectAt(document, 'components');
+
+/** One of each error a handler answers with, as lib/errors.ts defines them. */
+const THROWN = [
+  new InputValidationError('invalid', []),
+  new UnauthorizedError('no token'),
+  new ForbiddenError('no scope'),
+  new NotFoundError('none'),
+  new RunNotFoundError(RUN_ID),
+  new PayloadTooLargeError('too large'),
+  new UnsupportedMediaTypeError('media type'),
+  new ConflictError('conflict'),
+  new IdempotencyConflictError('key reused'),
+  new TooManyRequestsError(1),
+  new InternalError('failed'),
+  new ServiceUnavailableError('down'),
+];
+
+type LambdaHandler = (
+  event: unknown,
+  context: unknown,
+) => Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
+
+const getRunHandler = getRun as unknown as LambdaHandler;
+const readPatientHandler = readPatient as unknown as LambdaHandler;
+const notFoundHandler = notFound as unknown as LambdaHandler;
+
+const LAMBDA_CONTEXT = { awsRequestId: 'openapi-test', getRemainingTimeInMillis: () => 10_000 };
+
+/** An API Gateway v2 event as the HTTP API sends it, carrying the examples' correlation id. */
+function requestEvent(method: string, path: string, headers: Record<string, string>) {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: '',
+    headers: { 'x-correlation-id': EXAMPLE_CORRELATION_ID, ...headers },
+    requestContext: { http: { method, path, sourceIp: '192.0.2.1' }, requestId: 'openapi-test' },
+    isBase64Encoded: false,
+  };
+}
 const schemas = objectAt(components, 'schemas');
 
 /** Every `$ref` string anywhere in the document. */
@@ -80,10 +133,11 @@ function validatorFor(ajv: Ajv2020, name: string) {
 }
 
 describe('buildOpenApiDocument: the document', () => {
-  it('is OpenAPI 3.1.0 in the 2020-12 dialect', () => {
+  it('is OpenAPI 3.1.0 in its default dialect (JSON Schema 2020-12 with the OAS vocabulary)', () => {
     // Assess
     expect(document['openapi']).toBe('3.1.0');
-    expect(document['jsonSchemaDialect']).toBe('https://json-schema.org/draft/2020-12/schema');
+    // Swagger UI refuses any jsonSchemaDialect, even the 2020-12 meta-schema; the default is what we use.
+    expect(document).not.toHaveProperty('jsonSchemaDialect');
     expect(objectAt(document, 'info')).toMatchObject({ version: expect.any(String) });
   });
 
@@ -114,7 +168,9 @@ describe('buildOpenApiDocument: the document', () => {
     // Assess
     expect(refs.length).toBeGreaterThan(20);
     for (const reference of refs) {
-      expect(reference).toMatch(/^#\/components\/(schemas|responses|parameters|headers)\/\w+$/);
+      expect(reference).toMatch(
+        /^#\/components\/(schemas|responses|parameters|headers|examples)\/\w+$/,
+      );
       expect(resolvePointer(reference), reference).toBeDefined();
     }
   });
@@ -517,5 +573,165 @@ describe('buildOpenApiDocument: paths', () => {
     expect(bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     expect(bearer['description']).toContain('system/Patient.c');
     expect(bearer['description']).toContain('user/Patient.r');
+  });
+});
+
+describe('buildOpenApiDocument: examples', () => {
+  const ajv = createAjv();
+  const paths = objectAt(document, 'paths');
+  const mediaTypeOf = {
+    'problem+json': 'application/problem+json',
+    'operation-outcome': 'application/fhir+json',
+  };
+
+  /** Every error response an operation documents: route, status and the example it shows. */
+  const errorResponses = Object.entries<Route>(ROUTES).flatMap(([name, route]) =>
+    route.operation === undefined
+      ? []
+      : Object.entries(objectAt(paths, route.path, route.method.toLowerCase(), 'responses'))
+          .filter(([status]) => Number(status) >= 400)
+          .map(([status, response]) => ({
+            name,
+            status: Number(status),
+            format: route.errors,
+            example: objectAt(
+              dereference(response),
+              'content',
+              mediaTypeOf[route.errors],
+              'example',
+            ),
+          })),
+  );
+
+  it.each(errorResponses)(
+    '$name shows for $status what problemResponse writes ($format) for an error of that status',
+    ({ status, format, example }) => {
+      // Prepare
+      const validate = validatorFor(
+        ajv,
+        format === 'problem+json' ? 'Problem' : 'OperationOutcome',
+      );
+      const written = THROWN.map((error) => problemResponse(error, EXAMPLE_CORRELATION_ID, format))
+        .filter((response) => response.statusCode === status)
+        .map((response) => JSON.parse(response.body ?? ''));
+      const shape: (body: JsonObject) => JsonObject =
+        format === 'problem+json'
+          ? ({ type, title, status }: JsonObject) => ({ type, title, status })
+          : ({ issue }: JsonObject) => ({ code: (issue as JsonObject[])[0]?.['code'] });
+
+      // Assess
+      expect(validate(example), JSON.stringify(validate.errors)).toBe(true);
+      expect(written.length, `nothing answers ${status}`).toBeGreaterThan(0);
+      expect(written.map(shape)).toContainEqual(shape(example));
+    },
+  );
+
+  it.each<[string, string, LambdaHandler, string]>([
+    ['Unauthorized', 'GET /api/v1/runs/{runId}', getRunHandler, 'application/problem+json'],
+    ['FhirUnauthorized', 'GET /fhir/r4/Patient/{id}', readPatientHandler, 'application/fhir+json'],
+  ])(
+    '%s is what %s answers a request without a token',
+    async (component, _, handler, mediaType) => {
+      // Act
+      const response = await handler(requestEvent('GET', '/x', {}), LAMBDA_CONTEXT);
+
+      // Assess
+      expect(response.statusCode).toBe(401);
+      expect(JSON.parse(response.body)).toStrictEqual(
+        objectAt(components, 'responses', component, 'content', mediaType, 'example'),
+      );
+    },
+  );
+
+  it('NotFound is what the default route answers, which never names the path it was asked', async () => {
+    // Prepare
+    const example = objectAt(
+      components,
+      'responses',
+      'NotFound',
+      'content',
+      'application/problem+json',
+      'example',
+    );
+
+    // Act
+    const response = await notFoundHandler(
+      requestEvent('POST', '/api/v1/nope', {}),
+      LAMBDA_CONTEXT,
+    );
+    const body = JSON.parse(response.body);
+
+    // Assess
+    expect(response.statusCode).toBe(404);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect({ ...body, detail: example['detail'] }).toStrictEqual(example);
+    expect(response.body).not.toContain('nope');
+  });
+
+  it.each(['IngestAccepted', 'RedriveAccepted'])(
+    '%s shows an example of its own schema, linking to a run',
+    (name) => {
+      // Prepare
+      const validate = validatorFor(ajv, name);
+      const [example] =
+        schemas[name] === undefined ? [] : (objectAt(schemas, name)['examples'] as JsonObject[]);
+
+      // Assess
+      expect(validate(example), JSON.stringify(validate.errors)).toBe(true);
+      expect(objectAt(example, 'links')['self']).toBe(`/api/v1/runs/${EXAMPLE_RUN_ID}`);
+    },
+  );
+
+  it.each<[string, string, string]>([
+    ['application/json', 'flatRecord', 'FlatEnvelope'],
+    ['application/json', 'fhirBundle', 'IngestBundle'],
+    ['application/fhir+json', 'fhirBundle', 'IngestBundle'],
+  ])('offers under %s the %s example, which intake accepts as %s', (mediaType, example, schema) => {
+    // Prepare
+    const validate = validatorFor(ajv, schema);
+    const reference = objectAt(
+      paths,
+      '/api/v1/ingest',
+      'post',
+      'requestBody',
+      'content',
+      mediaType,
+      'examples',
+      example,
+    );
+
+    // Act
+    const { value } = resolvePointer(String(reference['$ref'])) as { value: unknown };
+
+    // Assess
+    expect(validate(value), JSON.stringify(validate.errors)).toBe(true);
+    expect(classifyBatch(JSON.stringify(value), mediaType, MAX_RECORDS).recordCount).toBe(
+      (value as { records?: unknown[]; entry?: unknown[] }).records?.length ??
+        (value as { entry: unknown[] }).entry.length,
+    );
+  });
+
+  it('offers an NDJSON example of one resource a line', () => {
+    // Act
+    const reference = objectAt(
+      paths,
+      '/api/v1/ingest',
+      'post',
+      'requestBody',
+      'content',
+      'application/fhir+ndjson',
+      'examples',
+      'ndjsonPair',
+    );
+    const { value } = resolvePointer(String(reference['$ref'])) as { value: string };
+
+    // Assess
+    expect(
+      value
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line).resourceType),
+    ).toStrictEqual(['Patient', 'Consent']);
+    expect(classifyBatch(value, 'application/fhir+ndjson', MAX_RECORDS).recordCount).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ROUTE_SCOPES, ROUTES, type Route } from '../../../lib/api/routes.ts';
+import { ROUTE_SCOPES, ROUTES, type Route, routeKeyOf } from '../../../lib/api/routes.ts';
 import { parseScope, satisfiesAny } from '../../../lib/auth/scopes.ts';
 
 const routes = Object.entries<Route>(ROUTES);
@@ -15,12 +15,22 @@ describe('ROUTES', () => {
 
   it('serves each method and path once', () => {
     // Act
-    const keys = routes.map(([, route]) => `${route.method} ${route.path}`);
+    const keys = routes.map(([, route]) => routeKeyOf(route));
 
     // Assess
     expect(keys.length).toBeGreaterThanOrEqual(15);
     expect(new Set(keys).size).toBe(keys.length);
-    for (const [, route] of routes) expect(route.path).toMatch(/^\/[\w./{}-]*$/);
+    for (const key of keys) expect(key).toMatch(/^(?:(?:GET|POST|PUT) \/[\w./{}-]*|\$default)$/);
+  });
+
+  it('sends what no route matches to one public, undocumented route: API Gateway’s $default', () => {
+    // Act
+    const defaults = routes.filter(([, route]) => routeKeyOf(route) === '$default');
+
+    // Assess
+    expect(defaults).toHaveLength(1);
+    expect(defaults[0]?.[1]).toMatchObject({ method: '*', path: '*', anyOf: 'public' });
+    expect(defaults[0]?.[1].operation).toBeUndefined();
   });
 
   it('gives the routes of one function the same scopes and error format, as its one handler has', () => {

@@ -19,7 +19,7 @@ import {
 } from './packagedStack.ts';
 
 /** The functions that never open a database connection, so run outside the database VPC. */
-const OUTSIDE_VPC = ['docs', 'health', 'openapi'];
+const OUTSIDE_VPC = ['docs', 'health', 'notFound', 'openapi'];
 const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
 
 const RATE_UNIT_MS: Readonly<Record<string, number>> = {
@@ -234,6 +234,7 @@ results.calls = {
   health: await call('health', 'functions/api/health.mjs', '/health'),
   openapi: await call('openapi', 'functions/api/openapi.mjs', '/openapi.json'),
   docsAsset: await call('docs', 'functions/api/docs.mjs', '/docs/assets/swagger-ui-bundle.js', 'swagger-ui-bundle.js'),
+  notFound: await call('notFound', 'functions/api/notFound.mjs', '/no-such-route'),
 };
 process.stdout.write(JSON.stringify(results));
 `;
@@ -287,6 +288,14 @@ describe('the function bundles', () => {
     expect(loaded.calls['openapi']).toMatchObject({
       statusCode: 200,
       contentType: 'application/json',
+    });
+  });
+
+  it('answers what no route matches with a problem+json 404 from the notFound bundle', () => {
+    // Assess
+    expect(loaded.calls['notFound']).toMatchObject({
+      statusCode: 404,
+      contentType: 'application/problem+json',
     });
   });
 

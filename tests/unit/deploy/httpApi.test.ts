@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ROUTES, type Route } from '../../../lib/api/routes.ts';
+import { ROUTES, type Route, routeKeyOf } from '../../../lib/api/routes.ts';
 import {
   lambdaFunctions,
   PARAMS,
@@ -8,9 +8,9 @@ import {
   resourcesOfType,
 } from './packagedStack.ts';
 
-/** Every route of the route table as the gateway knows it: `GET /api/v1/runs/{runId}`. */
+/** Every route of the route table as the gateway knows it: `GET /api/v1/runs/{runId}`, `$default`. */
 const TABLE = Object.values<Route>(ROUTES).map((route) => ({
-  routeKey: `${route.method} ${route.path}`,
+  routeKey: routeKeyOf(route),
   functionName: route.functionName,
   access: route.anyOf === 'public' ? 'public' : 'jwt',
 }));

@@ -64,6 +64,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   health: { database: false, grants: [] },
   openapi: { database: false, grants: [] },
   docs: { database: false, grants: [] },
+  notFound: { database: false, grants: [] },
   ingestQueue: {
     database: true,
     grants: [
