@@ -23,10 +23,14 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Saves the page's screenshot as `<name>.png` under SCREENSHOT_DIR and returns its path. */
-export async function saveScreenshot(page: Page, name: string): Promise<string> {
+/** Saves the page's screenshot (the viewport, or all of it) as `<name>.png` under SCREENSHOT_DIR. */
+export async function saveScreenshot(
+  page: Page,
+  name: string,
+  options: { readonly fullPage?: boolean } = {},
+): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const path = join(SCREENSHOT_DIR, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage: options.fullPage ?? false });
   return path;
 }

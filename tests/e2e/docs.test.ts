@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { ROUTES, type Route } from '../../lib/api/routes.ts';
-import { call } from './api.ts';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROUTES, type Route, SCOPES } from '../../lib/api/routes.ts';
+import { call, token, waitForRun } from './api.ts';
+import { launchBrowser, saveScreenshot } from './browser.ts';
 
 const DOCUMENTED_PATHS = Object.values<Route>(ROUTES)
   .filter((route) => route.operation !== undefined)
@@ -48,5 +50,98 @@ describe('API documentation', () => {
     }
     expect(initializer?.response.text).toContain('SwaggerUIBundle');
     expect((await call('GET', '/docs/assets/..%2Fpackage.json')).status).toBe(404);
+  });
+});
+
+describe('the docs page in Chromium', () => {
+  let browser: Browser;
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('lists the operations without an error box, shows each status its own example and where a token comes from', async () => {
+    // Prepare
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+
+    // Act
+    await page.goto(`${inject('apiUrl')}/docs`);
+    await page.locator('.opblock').first().waitFor();
+    const operations = await page.locator('.opblock').count();
+    await saveScreenshot(page, 'docs');
+    const getRun = page.locator('#operations-runs-getRun');
+    await getRun.locator('.opblock-summary-control').click();
+    const unauthorized = await getRun
+      .locator('tr.response[data-code="401"] .microlight')
+      .first()
+      .textContent();
+    const notFound = await getRun
+      .locator('tr.response[data-code="404"] .microlight')
+      .first()
+      .textContent();
+    const ingest = page.locator('#operations-ingest-ingestBatch');
+    await ingest.locator('.opblock-summary-control').click();
+    const accepted = await ingest
+      .locator('tr.response[data-code="202"] .microlight')
+      .first()
+      .textContent();
+    const requestExamples = await ingest.locator('.examples-select option').allTextContents();
+    await page.locator('button.authorize').first().click();
+    const authorize = await page.locator('.modal-ux').textContent();
+    await page.locator('.modal-ux button.close-modal').click();
+
+    // Assess
+    expect(await page.locator('.errors-wrapper').count()).toBe(0);
+    expect(pageErrors).toStrictEqual([]);
+    expect(operations).toBe(DOCUMENTED_PATHS.length);
+    expect(JSON.parse(unauthorized ?? '')).toMatchObject({
+      type: 'urn:problem:healthcare-etl:unauthorized',
+      status: 401,
+    });
+    expect(JSON.parse(notFound ?? '')).toMatchObject({
+      type: 'urn:problem:healthcare-etl:run-not-found',
+      status: 404,
+    });
+    expect(JSON.parse(accepted ?? '').links.self).toMatch(/^\/api\/v1\/runs\/[0-9a-f-]{36}$/);
+    expect(requestExamples.length).toBeGreaterThanOrEqual(2);
+    expect(authorize).toContain('npm run token');
+    expect(authorize).toContain('identity provider');
+    await page.close();
+  });
+});
+
+describe('the ingest examples of the document', () => {
+  it.each<[string, string, Record<string, number>]>([
+    ['FlatRecord', 'application/json', { loaded: 1 }],
+    ['FhirBundle', 'application/fhir+json', { loaded: 1, observationsLoaded: 1 }],
+    ['FhirBundle', 'application/json', { loaded: 1, observationsLoaded: 1 }],
+    ['NdjsonPair', 'application/fhir+ndjson', { loaded: 1 }],
+  ])('%s sent as %s loads every record: %o', async (name, mediaType, loaded) => {
+    // Prepare
+    const bearer = await token([SCOPES.submitBatches]);
+    const document = (await call('GET', '/openapi.json')).json;
+    const { value } = document.components.examples[name];
+
+    // Act
+    const accepted = await call('POST', '/api/v1/ingest', {
+      token: bearer,
+      body: typeof value === 'string' ? value : JSON.stringify(value),
+      headers: { 'content-type': mediaType },
+    });
+    const run = await waitForRun(accepted.json.runId, bearer);
+    const rejections = await call('GET', `/api/v1/runs/${accepted.json.runId}/rejections`, {
+      token: bearer,
+    });
+
+    // Assess
+    expect(accepted.status).toBe(202);
+    expect(run).toMatchObject({ status: 'succeeded', counts: loaded });
+    expect(rejections.json.data).toStrictEqual([]);
   });
 });
