@@ -202,6 +202,32 @@ export const ROUTES = {
       },
     },
   },
+  listRuns: {
+    method: 'GET',
+    path: '/api/v1/runs',
+    functionName: 'listRuns',
+    anyOf: RUN_READERS,
+    errors: 'problem+json',
+    operation: {
+      tags: ['runs'],
+      summary: 'Runs newest first, by status, source and creation time, a page at a time',
+      description:
+        'Each run as GET /api/v1/runs/{runId} shows it: status, stage, source, submitter, counts, rejections by reason, duration and records per second; never a record’s content. Ordered by creation time, then id, both descending; keyset paging (the `next` link).',
+      parameters: [
+        parameterRef('RunStatusFilter'),
+        parameterRef('RunSourceFilter'),
+        parameterRef('RunFrom'),
+        parameterRef('RunTo'),
+        parameterRef('RunLimit'),
+        parameterRef('RunCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': okResponse('A page of runs, newest first.', schemaRef('RunPage')),
+        '400': responseRef('BadRequest'),
+      },
+    },
+  },
   getRun: {
     method: 'GET',
     path: '/api/v1/runs/{runId}',

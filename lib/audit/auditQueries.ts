@@ -10,6 +10,12 @@ import {
   verifyAuditChain,
 } from '../db/repositories/auditLog.ts';
 import { InputValidationError, type ValidationProblem } from '../errors.ts';
+import {
+  instantParameter,
+  limitParameter,
+  type QueryParameters,
+  refuseUnknownParameters,
+} from '../http/queryParameters.ts';
 import { isUuid } from '../ids.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 
@@ -20,41 +26,14 @@ const ACTOR = /^[\x21-\x7e]{1,256}$/;
 const CURSOR = /^[1-9]\d{0,18}$/;
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
-export type AuditQuery = Readonly<Record<string, string | undefined>>;
+export type AuditQuery = QueryParameters;
 
-function instant(
-  value: string | undefined,
-  name: string,
-  problems: ValidationProblem[],
-): Date | undefined {
-  if (value === undefined) return undefined;
-  const date = new Date(value);
-  if (
-    !/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(value) ||
-    Number.isNaN(date.getTime())
-  ) {
-    problems.push({
-      path: `/${name}`,
-      keyword: 'format',
-      message: 'must be an ISO 8601 date or date-time',
-    });
-    return undefined;
-  }
-  return date;
-}
+const AUDIT_PARAMETERS = ['patient', 'actor', 'action', 'from', 'to', 'limit', 'cursor'];
 
 /** Parses the query string of GET /api/v1/audit; a bad parameter is named, its value never echoed. */
 export function parseAuditQuery(query: AuditQuery): { filter: AuditFilter; limit: number } {
   const problems: ValidationProblem[] = [];
-  const known = new Set(['patient', 'actor', 'action', 'from', 'to', 'limit', 'cursor']);
-  for (const name of Object.keys(query)) {
-    if (!known.has(name))
-      problems.push({
-        path: '',
-        keyword: 'additionalProperties',
-        message: 'unknown query parameter',
-      });
-  }
+  refuseUnknownParameters(query, AUDIT_PARAMETERS, problems);
   const { patient, actor, action, cursor } = query;
   if (patient !== undefined && !isUuid(patient)) {
     problems.push({ path: '/patient', keyword: 'format', message: 'must be a patient id (UUID)' });
@@ -84,16 +63,13 @@ export function parseAuditQuery(query: AuditQuery): { filter: AuditFilter; limit
       message: 'must be a cursor from a previous page',
     });
   }
-  const limit = query['limit'] === undefined ? AUDIT_PAGE_DEFAULT : Number(query['limit']);
-  if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_PAGE_MAX) {
-    problems.push({
-      path: '/limit',
-      keyword: 'maximum',
-      message: `must be a whole number from 1 to ${AUDIT_PAGE_MAX}`,
-    });
-  }
-  const from = instant(query['from'], 'from', problems);
-  const to = instant(query['to'], 'to', problems);
+  const limit = limitParameter(
+    query['limit'],
+    { fallback: AUDIT_PAGE_DEFAULT, max: AUDIT_PAGE_MAX },
+    problems,
+  );
+  const from = instantParameter(query['from'], 'from', problems);
+  const to = instantParameter(query['to'], 'to', problems);
   if (problems.length > 0) throw new InputValidationError('the audit query is invalid', problems);
   return {
     filter: {

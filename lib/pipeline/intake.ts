@@ -6,6 +6,7 @@ import {
   findIngestRun,
   type InputFormat,
   insertIngestRun,
+  type RunSource,
   type RunStatus,
 } from '../db/repositories/ingestRuns.ts';
 import {
@@ -95,7 +96,7 @@ export interface BatchRequest {
   /** The media type without parameters: it tells the flat envelope, a Bundle and NDJSON apart. */
   readonly contentType: string;
   readonly actor: string;
-  readonly source: 'api' | 'queue';
+  readonly source: RunSource;
   /** The client's Idempotency-Key, if it sent one. */
   readonly idempotencyKey?: string;
 }

@@ -1,8 +1,11 @@
 /** The components of the OpenAPI document: what the operations of lib/api/routes.ts refer to. */
+
+import { RUN_SOURCES, RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
 import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../../fhir/r4/search.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../http/problem.ts';
 import { FHIR_JSON_MEDIA_TYPE } from '../../mediaTypes.ts';
 import { SCOPES } from '../routes.ts';
+import { RUN_PAGE_DEFAULT, RUN_PAGE_MAX } from '../runQueries.ts';
 import {
   type ExampleResponseName,
   errorExample,
@@ -151,6 +154,46 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
       },
       AuditCursor: { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
+      RunStatusFilter: {
+        name: 'status',
+        in: 'query',
+        required: false,
+        description: `Comma-separated: ${RUN_STATUSES.join(', ')}`,
+        schema: { type: 'string' },
+      },
+      RunSourceFilter: {
+        name: 'source',
+        in: 'query',
+        required: false,
+        schema: { enum: RUN_SOURCES },
+      },
+      RunFrom: {
+        name: 'from',
+        in: 'query',
+        required: false,
+        description: 'Runs created at or after',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      RunTo: {
+        name: 'to',
+        in: 'query',
+        required: false,
+        description: 'Runs created before',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      RunLimit: {
+        name: 'limit',
+        in: 'query',
+        required: false,
+        schema: { type: 'integer', minimum: 1, maximum: RUN_PAGE_MAX, default: RUN_PAGE_DEFAULT },
+      },
+      RunCursor: {
+        name: 'cursor',
+        in: 'query',
+        required: false,
+        description: 'Opaque: taken from the `next` link of the previous page.',
+        schema: { type: 'string' },
+      },
       Mrn: {
         name: 'mrn',
         in: 'query',

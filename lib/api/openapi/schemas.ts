@@ -2,14 +2,14 @@
  * The schemas of the OpenAPI document. The request schemas are the objects the validators
  * compile (lib/fhir/flatSchema.ts), so the document cannot drift from what the API enforces.
  */
-import { RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
+import { RUN_SOURCES, RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
 import { REJECTION_REASONS } from '../../db/repositories/rejections.ts';
 import { flatEnvelopeSchemaWith, patientRecordSchema } from '../../fhir/flatSchema.ts';
 import { GENDERS } from '../../fhir/model.ts';
 import { CORRELATION_ID_EXTENSION_URL } from '../../fhir/r4/resources.ts';
 import { consentChangeSchema } from '../../patients/consentChanges.ts';
 import { INGESTIBLE_BUNDLE_TYPES } from '../../pipeline/envelopes.ts';
-import { SUBMISSION_OUTCOMES } from '../../pipeline/stages.ts';
+import { STAGES, SUBMISSION_OUTCOMES } from '../../pipeline/stages.ts';
 import { EXAMPLE_RUN_ID, EXAMPLE_RUN_LINK } from './examples.ts';
 import { type JsonObject, schemaRef } from './references.ts';
 
@@ -253,21 +253,45 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
       'runId',
       'status',
       'currentStage',
+      'failedStage',
+      'source',
+      'submitter',
       'counts',
+      'rejectedByReason',
       'stageTimings',
       'errorCode',
       'createdAt',
       'finishedAt',
+      'durationMs',
+      'recordsPerSecond',
+      'links',
     ],
     additionalProperties: false,
     properties: {
       runId: { type: 'string', format: 'uuid' },
       status: { enum: RUN_STATUSES },
-      currentStage: nullable('string', { description: 'The last stage that committed' }),
+      currentStage: nullable('string', {
+        enum: [...STAGES, null],
+        description:
+          'While the run is queued or running, the stage it is in or waits for (the first that has not committed); null once it has ended.',
+      }),
+      failedStage: nullable('string', {
+        enum: [...STAGES, null],
+        description:
+          'For a failed run, the stage it failed in (the first that had not committed); null otherwise, and when no stage ran (its workflow never started).',
+      }),
+      source: { enum: RUN_SOURCES, description: 'How the batch came in' },
+      submitter: { type: 'string', description: 'The subject of the token that submitted it' },
       counts: {
         type: 'object',
-        description: 'Record counts by name (received, valid, rejected, ...)',
+        description: 'Record counts by name (received, valid, rejected, loaded, ...)',
         additionalProperties: { type: 'integer', minimum: 0 },
+      },
+      rejectedByReason: {
+        type: 'object',
+        description: 'Rejected records counted by reason; a reason that rejected none is absent',
+        propertyNames: { enum: REJECTION_REASONS },
+        additionalProperties: { type: 'integer', minimum: 1 },
       },
       stageTimings: {
         type: 'object',
@@ -277,7 +301,43 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
       errorCode: nullable('string', { description: 'Set when the run failed' }),
       createdAt: { type: 'string', format: 'date-time' },
       finishedAt: nullable('string', { format: 'date-time' }),
+      durationMs: nullable('integer', {
+        minimum: 0,
+        description: 'From creation to the end, re-drives included; null until the run ends',
+      }),
+      recordsPerSecond: nullable('number', {
+        minimum: 0,
+        description: 'Records received over the duration; null until the run ends',
+      }),
+      links: {
+        type: 'object',
+        required: ['self', 'rejections'],
+        additionalProperties: false,
+        properties: {
+          self: { type: 'string', format: 'uri-reference' },
+          rejections: { type: 'string', format: 'uri-reference' },
+        },
+      },
     },
+    examples: [
+      {
+        runId: EXAMPLE_RUN_ID,
+        status: 'succeeded',
+        currentStage: null,
+        failedStage: null,
+        source: 'api',
+        submitter: 'system:ingest-client',
+        counts: { received: 3, extracted: 3, valid: 2, invalid: 1, rejected: 1, loaded: 2 },
+        rejectedByReason: { schema: 1 },
+        stageTimings: { extract: 41, validate: 12, consentCheck: 18, transform: 25, load: 63 },
+        errorCode: null,
+        createdAt: '2030-01-01T00:00:00.000Z',
+        finishedAt: '2030-01-01T00:00:01.840Z',
+        durationMs: 1840,
+        recordsPerSecond: 1.63,
+        links: { self: EXAMPLE_RUN_LINK, rejections: `${EXAMPLE_RUN_LINK}/rejections` },
+      },
+    ],
   };
   const rejection = {
     type: 'object',
@@ -325,6 +385,20 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
     ValidationProblem: validationProblem,
     IngestAccepted: ingestAccepted,
     Run: run,
+    RunPage: {
+      type: 'object',
+      required: ['data', 'links'],
+      additionalProperties: false,
+      properties: {
+        data: { type: 'array', items: schemaRef('Run') },
+        links: {
+          type: 'object',
+          required: ['next'],
+          additionalProperties: false,
+          properties: { next: nullable('string', { format: 'uri-reference' }) },
+        },
+      },
+    },
     Rejection: rejection,
     RejectionList: {
       type: 'object',

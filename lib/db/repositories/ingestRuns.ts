@@ -2,6 +2,9 @@ import type { Queryable } from '../pool.ts';
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Where a batch came in: the HTTP API or the ingest queue. */
+export const RUN_SOURCES = ['api', 'queue'] as const;
+export type RunSource = (typeof RUN_SOURCES)[number];
 export type InputFormat = 'flat' | 'fhir-bundle' | 'ndjson';
 export type Counts = Readonly<Record<string, number>>;
 
@@ -213,4 +216,60 @@ export async function markIngestRunPublished(db: Queryable, id: string): Promise
     'UPDATE ingest_runs SET published_at = now(), updated_at = now() WHERE id = $1 AND published_at IS NULL',
     [id],
   );
+}
+
+/** A run's place in newest-first order: its creation time in microseconds since 1970, then its id. */
+export interface RunPosition {
+  /** Decimal digits: PostgreSQL keeps microseconds, which a Date would round away. */
+  readonly createdAtMicros: string;
+  readonly id: string;
+}
+
+export interface RunFilter {
+  readonly statuses?: readonly RunStatus[];
+  readonly source?: RunSource;
+  /** Created at or after. */
+  readonly from?: Date;
+  /** Created before. */
+  readonly to?: Date;
+  /** Only the runs after this one in newest-first order. */
+  readonly after?: RunPosition;
+}
+
+export interface PositionedRun {
+  readonly run: IngestRun;
+  readonly position: RunPosition;
+}
+
+/** Runs newest first (ties by id, descending), filtered; served by ingest_runs_newest and ingest_runs_status_newest. */
+export async function listIngestRuns(
+  db: Queryable,
+  filter: RunFilter,
+  limit: number,
+): Promise<PositionedRun[]> {
+  const { rows } = await db.query<IngestRunRecord & { created_micros: string }>(
+    `SELECT ${COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint AS created_micros
+     FROM ingest_runs
+     WHERE ($1::text[] IS NULL OR status = ANY($1))
+       AND ($2::text IS NULL OR source = $2)
+       AND ($3::timestamptz IS NULL OR created_at >= $3)
+       AND ($4::timestamptz IS NULL OR created_at < $4)
+       AND ($5::bigint IS NULL
+         OR (created_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
+     ORDER BY created_at DESC, id DESC
+     LIMIT $7`,
+    [
+      filter.statuses ?? null,
+      filter.source ?? null,
+      filter.from ?? null,
+      filter.to ?? null,
+      filter.after?.createdAtMicros ?? null,
+      filter.after?.id ?? null,
+      limit,
+    ],
+  );
+  return rows.map((row) => ({
+    run: fromRecord(row),
+    position: { createdAtMicros: row.created_micros, id: row.id },
+  }));
 }

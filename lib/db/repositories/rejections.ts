@@ -66,3 +66,26 @@ export async function listRejections(db: Queryable, runId: string): Promise<Reje
     details: row.details,
   }));
 }
+
+/** How many records each reason rejected, of each run that rejected any. */
+export type RejectionTally = Readonly<Partial<Record<RejectionReason, number>>>;
+
+/** Rejections counted by reason for a set of runs, in one query; a run without any is absent. */
+export async function countRejectionsByReason(
+  db: Queryable,
+  runIds: readonly string[],
+): Promise<Map<string, RejectionTally>> {
+  const { rows } = await db.query<{ run_id: string; reason: RejectionReason; count: number }>(
+    `SELECT run_id, reason, count(*)::int AS count
+     FROM rejections WHERE run_id = ANY($1::uuid[])
+     GROUP BY run_id, reason ORDER BY run_id, reason`,
+    [runIds],
+  );
+  const tallies = new Map<string, Record<string, number>>();
+  for (const row of rows) {
+    const tally = tallies.get(row.run_id) ?? {};
+    tally[row.reason] = row.count;
+    tallies.set(row.run_id, tally);
+  }
+  return tallies;
+}

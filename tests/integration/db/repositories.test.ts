@@ -1,11 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { QueryResultRow } from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Queryable } from '../../../lib/db/pool.ts';
 import {
   countConsentHistory,
   findConsent,
   upsertConsents,
 } from '../../../lib/db/repositories/consents.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
+import { listIngestRuns, type RunFilter } from '../../../lib/db/repositories/ingestRuns.ts';
 import {
   listObservationsByPatient,
   type ObservationRow,
@@ -162,5 +165,99 @@ describe('repositories on real PostgreSQL', () => {
       [earlier.id, 'amended'],
       [later.id, 'final'],
     ]);
+  });
+});
+
+interface PlanNode {
+  readonly 'Node Type': string;
+  readonly 'Index Name'?: string;
+  readonly 'Index Cond'?: string;
+  readonly Plans?: readonly PlanNode[];
+}
+
+function planNodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(planNodes)];
+}
+
+describe('listIngestRuns: the plan PostgreSQL chooses', () => {
+  const database = useTestDatabase();
+
+  /** The plan of the very statement listIngestRuns sends, with its parameters. */
+  async function planOf(filter: RunFilter): Promise<PlanNode[]> {
+    let sent: { text: string; values: readonly unknown[] } | undefined;
+    const capturing: Queryable = {
+      query: <R extends QueryResultRow>(text: string, values: readonly unknown[] = []) => {
+        sent = { text, values };
+        return database.pool.query<R>(text, [...values]);
+      },
+    };
+    await listIngestRuns(capturing, filter, 51);
+    if (sent === undefined) throw new Error('listIngestRuns sent nothing');
+    const { rows } = await database.pool.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (FORMAT JSON) ${sent.text}`,
+      [...sent.values],
+    );
+    return planNodes(rows[0]!['QUERY PLAN'][0].Plan);
+  }
+
+  beforeAll(async () => {
+    const dataKeyId = randomUUID();
+    await insertDataKey(database.pool, {
+      id: dataKeyId,
+      purpose: 'run',
+      masterKeyId: 'local',
+      encryptedKey: bytes(),
+      encryptionContext: { purpose: 'run', runId: 'none' },
+    });
+    // A year of runs, a few hundred a day, one in 500 failed: the plans of a store in use.
+    await database.pool.query(
+      `INSERT INTO ingest_runs (id, status, format, source, actor, data_key_id, created_at, finished_at)
+       SELECT gen_random_uuid(), CASE WHEN n % 500 = 0 THEN 'failed' ELSE 'succeeded' END, 'flat',
+              CASE WHEN n % 10 = 0 THEN 'queue' ELSE 'api' END, 'system:seeder', $1,
+              timestamptz '2030-01-01' - make_interval(secs => n * 300),
+              timestamptz '2030-01-01' - make_interval(secs => n * 300 - 2)
+       FROM generate_series(1, 100000) AS n`,
+      [dataKeyId],
+    );
+    await database.pool.query('ANALYZE ingest_runs');
+  });
+
+  it.each<[string, RunFilter]>([
+    ['the newest page', {}],
+    ['a page after a cursor', { after: { createdAtMicros: '1880000000000000', id: randomUUID() } }],
+    ['a time range', { from: new Date('2029-06-01'), to: new Date('2029-07-01') }],
+    ['a common status and a source', { statuses: ['succeeded'], source: 'queue' }],
+  ])('reads %s newest first from ingest_runs_newest, without sorting', async (_, filter) => {
+    // Act
+    const nodes = await planOf(filter);
+
+    // Assess
+    expect(nodes.map((node) => node['Node Type'])).toStrictEqual(['Limit', 'Index Scan']);
+    expect(nodes[1]?.['Index Name']).toBe('ingest_runs_newest');
+  });
+
+  it('bounds the scan by the cursor and the time range, not by a filter', async () => {
+    // Act
+    const nodes = await planOf({
+      from: new Date('2029-06-01'),
+      to: new Date('2029-07-01'),
+      after: { createdAtMicros: '1877000000000000', id: randomUUID() },
+    });
+
+    // Assess
+    const condition = nodes[1]?.['Index Cond'] ?? '';
+    expect(condition).toContain('created_at >=');
+    expect(condition).toContain('created_at <');
+    expect(condition).toMatch(/ROW\(created_at, id\) < ROW/);
+  });
+
+  it('reads a rare status from ingest_runs_status_newest: only its runs, never the whole table', async () => {
+    // Act
+    const nodes = await planOf({ statuses: ['failed'] });
+
+    // Assess
+    const scans = nodes.filter((node) => node['Node Type'].includes('Scan'));
+    expect(scans.map((node) => node['Index Name'])).toStrictEqual(['ingest_runs_status_newest']);
+    expect(nodes.some((node) => node['Node Type'] === 'Seq Scan')).toBe(false);
   });
 });

@@ -7,6 +7,8 @@ import { handler as readPatient } from '../../../functions/fhir/readPatient.ts';
 import { EXAMPLE_CORRELATION_ID, EXAMPLE_RUN_ID } from '../../../lib/api/openapi/examples.ts';
 import { buildOpenApiDocument } from '../../../lib/api/openapi.ts';
 import { ROUTES, type Route, type RouteName } from '../../../lib/api/routes.ts';
+import { runView } from '../../../lib/api/runViews.ts';
+import type { IngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import {
   ConfigError,
   ConflictError,
@@ -36,6 +38,37 @@ const MAX_RECORDS = 3;
 const DOCUMENT_ID = 'https://healthcare-etl.example/openapi.json';
 const document = buildOpenApiDocument({ maxRecordsPerBatch: MAX_RECORDS });
 const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
+const RUN = {
+  id: RUN_ID,
+  status: 'running',
+  currentStage: 'extract',
+  format: 'flat',
+  source: 'api',
+  actor: 'system:submitter',
+  dataKeyId: '0f2c8e1a-5b7d-4c3e-8a9f-1b2c3d4e5f60',
+  counts: { received: 3, extracted: 3 },
+  stageTimings: { extract: 12.5 },
+  errorCode: null,
+  createdAt: new Date('2030-01-01T00:00:00.000Z'),
+  updatedAt: new Date('2030-01-01T00:00:00.000Z'),
+  finishedAt: null,
+  publishedAt: null,
+  redrives: 0,
+} satisfies IngestRun;
+const SUCCEEDED_RUN = {
+  ...RUN,
+  status: 'succeeded',
+  currentStage: 'load',
+  counts: { received: 3, rejected: 1, loaded: 2 },
+  stageTimings: { extract: 12.5, validate: 3, consentCheck: 4, transform: 5, load: 40 },
+  finishedAt: new Date('2030-01-01T00:00:01.000Z'),
+} satisfies IngestRun;
+const FAILED_RUN = {
+  ...RUN,
+  status: 'failed',
+  errorCode: 'database-unavailable',
+  finishedAt: new Date('2030-01-01T00:00:01.000Z'),
+} satisfies IngestRun;
 
 function objectAt(value: unknown, ...keys: string[]): JsonObject {
   let current: unknown = value;
@@ -335,19 +368,18 @@ describe('buildOpenApiDocument: component schemas', () => {
         links: { self: `/api/v1/runs/${RUN_ID}` },
       },
     ],
+    ['Run (its example)', (objectAt(schemas, 'Run')['examples'] as unknown[])[0]],
+    ['Run (running, as runView writes it)', runView(RUN, {})],
+    ['Run (succeeded, as runView writes it)', runView(SUCCEEDED_RUN, { schema: 1 })],
+    ['Run (failed, as runView writes it)', runView(FAILED_RUN, {})],
     [
-      'Run',
+      'RunPage',
       {
-        runId: RUN_ID,
-        status: 'succeeded',
-        currentStage: 'load',
-        counts: { received: 3, rejected: 1 },
-        stageTimings: { extract: 12.5, load: 40 },
-        errorCode: null,
-        createdAt: '2030-01-01T00:00:00.000Z',
-        finishedAt: '2030-01-01T00:00:01.000Z',
+        data: [runView(SUCCEEDED_RUN, { schema: 1 }), runView(RUN, {})],
+        links: { next: '/api/v1/runs?status=succeeded&cursor=MTg5MzQ1NjAwMDAwMDAwMC4z' },
       },
     ],
+    ['RunPage (the last)', { data: [], links: { next: null } }],
     [
       'RejectionList',
       {
@@ -381,7 +413,7 @@ describe('buildOpenApiDocument: component schemas', () => {
     ['Health', { status: 'ok' }],
   ])('%s accepts a typical value', (name, value) => {
     // Prepare
-    const validate = validatorFor(ajv, name);
+    const validate = validatorFor(ajv, name.split(' ')[0] ?? name);
 
     // Act
     const valid = validate(value);
@@ -393,6 +425,9 @@ describe('buildOpenApiDocument: component schemas', () => {
 
   it.each<[string, unknown]>([
     ['Run', { runId: RUN_ID, status: 'paused' }],
+    ['Run', { ...runView(RUN, {}), rejectedByReason: { typo: 1 } }],
+    ['Run', { ...runView(RUN, {}), currentStage: 'publish' }],
+    ['RunPage', { data: [runView(RUN, {})] }],
     ['Rejection', { recordIndex: 0, resourceType: null, reason: 'typo', details: {}, stage: 'x' }],
     ['Patient', { id: RUN_ID, mrn: 'M', consent: { dataSharing: true } }],
   ])('%s refuses a malformed value', (name, value) => {
@@ -420,6 +455,7 @@ describe('buildOpenApiDocument: paths', () => {
     changeConsent: ['200', '400', '404', '409'],
     listAudit: ['200', '400'],
     verifyAudit: ['200'],
+    listRuns: ['200', '400'],
     getRun: ['200', '400', '404'],
     listRunRejections: ['200', '400', '404'],
     getPatient: ['200', '404'],

@@ -51,6 +51,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   ingest: { database: true, grants: [CREATE_RUN_KEYS, START_RUNS, DESCRIBE_RUNS] },
   // A re-drive is a new execution of the failed run; its key and payloads already exist.
   redriveRun: { database: true, grants: [START_RUNS] },
+  listRuns: { database: true, grants: [] },
   getRun: { database: true, grants: [] },
   listRunRejections: { database: true, grants: [] },
   putConsent: { database: true, grants: [] },
