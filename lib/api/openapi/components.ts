@@ -158,8 +158,10 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         name: 'status',
         in: 'query',
         required: false,
-        description: `Comma-separated: ${RUN_STATUSES.join(', ')}`,
-        schema: { type: 'string' },
+        description: 'One status or more, comma-separated',
+        style: 'form',
+        explode: false,
+        schema: { type: 'array', minItems: 1, items: { enum: RUN_STATUSES } },
       },
       RunSourceFilter: {
         name: 'source',
