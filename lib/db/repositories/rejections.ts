@@ -75,6 +75,7 @@ export async function countRejectionsByReason(
   db: Queryable,
   runIds: readonly string[],
 ): Promise<Map<string, RejectionTally>> {
+  if (runIds.length === 0) return new Map();
   const { rows } = await db.query<{ run_id: string; reason: RejectionReason; count: number }>(
     `SELECT run_id, reason, count(*)::int AS count
      FROM rejections WHERE run_id = ANY($1::uuid[])
