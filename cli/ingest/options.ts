@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
 
-export const DEFAULT_API_URL = 'http://localhost:3000';
+/** The embedded stack's front without PORT (local/stackSettings.ts). */
+export const DEFAULT_API_PORT = 3000;
 export const DEFAULT_BATCH_SIZE = 1000;
 export const DEFAULT_STATE_DIR = '.data/ingest';
 export const DEFAULT_RUN_TIMEOUT_SECONDS = 600;
@@ -29,7 +30,8 @@ Input
   so send the Patient again after its Consent. Put Observations after their Patients.
 
 Options
-  --api URL            the API (env ETL_API_URL; default ${DEFAULT_API_URL})
+  --api URL            the API (env ETL_API_URL; else http://127.0.0.1:$PORT, as npm start
+                       listens; default http://127.0.0.1:${DEFAULT_API_PORT})
   --token TOKEN        bearer token with scope system/Patient.c (env ETL_TOKEN); without one,
                        a 1-hour token is minted with the local development secret
                        (AUTH_JWT_SECRET or .data/jwt-secret, as npm run token does)
@@ -93,16 +95,26 @@ function apiUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new UsageError(`--api must be an http(s) URL, e.g. ${DEFAULT_API_URL}`);
+    throw new UsageError(`--api must be an http(s) URL, e.g. http://127.0.0.1:${DEFAULT_API_PORT}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`--api must be an http(s) URL, e.g. ${DEFAULT_API_URL}`);
+    throw new UsageError(`--api must be an http(s) URL, e.g. http://127.0.0.1:${DEFAULT_API_PORT}`);
   }
   return url.toString().replace(/\/+$/, '');
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** Where `npm start` listens when ETL_API_URL does not say: its PORT, as it reads it. */
+function localApiUrl(env: Environment): string {
+  const port = nonEmpty(env['PORT'])?.trim();
+  if (port === undefined) return `http://127.0.0.1:${DEFAULT_API_PORT}`;
+  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) {
+    throw new UsageError(`PORT must be a port number from 1 to 65535, not "${port}"`);
+  }
+  return `http://127.0.0.1:${Number(port)}`;
 }
 
 function bearerToken(value: string | undefined): string | undefined {
@@ -138,7 +150,7 @@ function parse(argv: readonly string[]) {
   }
 }
 
-/** The command line and the ETL_* environment, checked; throws UsageError with what is wrong. */
+/** The command line and the environment (ETL_*, PORT), checked; throws UsageError with what is wrong. */
 export function parseCommandLine(argv: readonly string[], env: Environment): CommandLine {
   const { values, positionals } = parse(argv);
   if (values.help) return { help: true };
@@ -150,7 +162,7 @@ export function parseCommandLine(argv: readonly string[], env: Environment): Com
   return {
     help: false,
     inputPath,
-    apiUrl: apiUrl(nonEmpty(values.api) ?? nonEmpty(env['ETL_API_URL']) ?? DEFAULT_API_URL),
+    apiUrl: apiUrl(nonEmpty(values.api) ?? nonEmpty(env['ETL_API_URL']) ?? localApiUrl(env)),
     token: bearerToken(nonEmpty(values.token) ?? env['ETL_TOKEN']),
     batchSize: wholeNumber('--batch-size', values['batch-size'], MAX_BATCH_SIZE),
     outcomesFile: nonEmpty(values.outcomes),

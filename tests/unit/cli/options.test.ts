@@ -12,7 +12,7 @@ describe('parseCommandLine', () => {
     expect(commandLine).toStrictEqual({
       help: false,
       inputPath: 'data/Patient.ndjson',
-      apiUrl: 'http://localhost:3000',
+      apiUrl: 'http://127.0.0.1:3000',
       token: undefined,
       batchSize: undefined,
       outcomesFile: undefined,
@@ -73,6 +73,32 @@ describe('parseCommandLine', () => {
 
     // Assess
     expect(commandLine).toMatchObject({ apiUrl: 'http://127.0.0.1:4000', token: 'token-from-env' });
+  });
+
+  it.each<[string, Record<string, string>, string]>([
+    [
+      'ETL_API_URL over PORT',
+      { ETL_API_URL: 'http://etl.example:8000', PORT: '4100' },
+      'http://etl.example:8000',
+    ],
+    ['PORT without ETL_API_URL', { PORT: '4100' }, 'http://127.0.0.1:4100'],
+    ['PORT when ETL_API_URL is blank', { ETL_API_URL: ' ', PORT: '4100' }, 'http://127.0.0.1:4100'],
+    ['port 3000 when PORT is blank', { PORT: '' }, 'http://127.0.0.1:3000'],
+  ])('finds the API from %s', (_case, env, expected) => {
+    // Act
+    const commandLine = parseCommandLine(['in.ndjson'], env);
+
+    // Assess
+    expect(commandLine).toMatchObject({ apiUrl: expected });
+  });
+
+  it.each([['0'], ['65536'], ['30x0']])('refuses PORT=%s with a UsageError naming PORT', (port) => {
+    // Act
+    const error = thrownBySync(() => parseCommandLine(['in.ndjson'], { PORT: port }));
+
+    // Assess
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(/^PORT must be a port number/);
   });
 
   it('trims a token read from a file, and refuses one with inner whitespace', () => {
