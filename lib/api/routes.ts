@@ -393,6 +393,33 @@ export const ROUTES = {
     anyOf: 'public',
     errors: 'problem+json',
   },
+  getConsole: {
+    method: 'GET',
+    path: '/console',
+    functionName: 'console',
+    anyOf: 'public',
+    errors: 'problem+json',
+    operation: {
+      tags: ['meta'],
+      summary: 'The runs console: runs, each run on the state machine, throughput and audit',
+      description:
+        'A static page: it reads the run, rejection and audit routes with a bearer token pasted into it, so it shows no PHI.',
+      responses: {
+        '200': {
+          description: 'The console page.',
+          content: { 'text/html': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  },
+  // The console's bundled script and stylesheet: part of /console, not an operation of the API.
+  getConsoleAsset: {
+    method: 'GET',
+    path: '/console/assets/{asset}',
+    functionName: 'console',
+    anyOf: 'public',
+    errors: 'problem+json',
+  },
   // What no other route matches (serverless.yml's httpApi '*'): a 404 like every other error.
   routeNotFound: {
     method: '*',

@@ -19,7 +19,7 @@ import {
 } from './packagedStack.ts';
 
 /** The functions that never open a database connection, so run outside the database VPC. */
-const OUTSIDE_VPC = ['docs', 'health', 'notFound', 'openapi'];
+const OUTSIDE_VPC = ['console', 'docs', 'health', 'notFound', 'openapi'];
 const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
 
 const RATE_UNIT_MS: Readonly<Record<string, number>> = {
@@ -235,6 +235,7 @@ results.calls = {
   openapi: await call('openapi', 'functions/api/openapi.mjs', '/openapi.json'),
   docsAsset: await call('docs', 'functions/api/docs.mjs', '/docs/assets/swagger-ui-bundle.js', 'swagger-ui-bundle.js'),
   notFound: await call('notFound', 'functions/api/notFound.mjs', '/no-such-route'),
+  consoleAsset: await call('console', 'functions/api/console.mjs', '/console/assets/console.js', 'console.js'),
 };
 process.stdout.write('\\n' + JSON.stringify(results));
 `;
@@ -307,5 +308,14 @@ describe('the function bundles', () => {
       contentType: 'text/javascript; charset=utf-8',
     });
     expect(loaded.calls['docsAsset']?.bytes).toBeGreaterThan(100_000);
+  });
+
+  it("serves the console's bundle from the files the console package ships", () => {
+    // Assess
+    expect(loaded.calls['consoleAsset']).toMatchObject({
+      statusCode: 200,
+      contentType: 'text/javascript; charset=utf-8',
+    });
+    expect(loaded.calls['consoleAsset']?.bytes).toBeGreaterThan(50_000);
   });
 });

@@ -65,6 +65,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   health: { database: false, grants: [] },
   openapi: { database: false, grants: [] },
   docs: { database: false, grants: [] },
+  console: { database: false, grants: [] },
   notFound: { database: false, grants: [] },
   ingestQueue: {
     database: true,

@@ -1,0 +1,182 @@
+/** One run: its figures, the state machine coloured by its progress, its rejections, re-drive. */
+import { STAGES } from '../lib/pipeline/stages.ts';
+import definition from '../statemachine/ingest.asl.json' with { type: 'json' };
+import {
+  getRun,
+  listRejections,
+  mayRedrive,
+  type Principal,
+  type RejectionView,
+  type RunView,
+  redriveRun,
+} from './api.ts';
+import { h } from './dom.ts';
+import { byReason, formatDuration, formatRate, formatTime } from './format.ts';
+import { layOut } from './graphLayout.ts';
+import { stateMachineSvg } from './graphView.ts';
+import { rejectionDetailLines } from './rejections.ts';
+import { graphOf, type StateStatus, stateStatuses } from './stateMachineGraph.ts';
+
+const POLL_MS = 1_000;
+const graph = graphOf(definition);
+const layout = layOut(graph);
+const stages: ReadonlySet<string> = new Set(STAGES);
+const LEGEND: readonly StateStatus[] = ['done', 'running', 'failed', 'not-reached'];
+
+function facts(run: RunView): HTMLElement {
+  const rows: [string, string][] = [
+    ['Status', run.status],
+    ['Source', run.source],
+    ['Submitter', run.submitter],
+    ['Created', formatTime(run.createdAt)],
+    ['Finished', run.finishedAt === null ? '—' : formatTime(run.finishedAt)],
+    ['Duration', formatDuration(run.durationMs)],
+    ['Records/s', formatRate(run.recordsPerSecond)],
+    [
+      'Counts',
+      Object.entries(run.counts)
+        .map(([name, n]) => `${name} ${n}`)
+        .join(', ') || '—',
+    ],
+    ['Rejected by reason', byReason(run.rejectedByReason)],
+    ['Failed in', run.failedStage ?? '—'],
+    ['Error', run.errorCode ?? '—'],
+  ];
+  return h(
+    'dl',
+    { class: 'facts' },
+    ...rows.flatMap(([name, value]) => [h('dt', {}, name), h('dd', { 'data-fact': name }, value)]),
+  );
+}
+
+function rejectionTable(rejections: readonly RejectionView[]): HTMLElement {
+  if (rejections.length === 0) return h('p', { class: 'empty' }, 'No record was rejected.');
+  return h(
+    'table',
+    { class: 'rejections' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['Record', 'Type', 'Reason', 'Stage', 'Where (schema paths)'].map((title) =>
+          h('th', {}, title),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      ...rejections.map((rejection) =>
+        h(
+          'tr',
+          { 'data-reason': rejection.reason },
+          h('td', { class: 'number' }, rejection.recordIndex),
+          h('td', {}, rejection.resourceType ?? '—'),
+          h('td', {}, rejection.reason),
+          h('td', {}, rejection.stage),
+          h(
+            'td',
+            {},
+            h(
+              'ul',
+              { class: 'details' },
+              ...rejectionDetailLines(rejection.details).map((line) => h('li', {}, line)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export function runView(
+  runId: string,
+  principal: Principal,
+  onError: (error: unknown) => void,
+): { element: HTMLElement; stop: () => void } {
+  const header = h('div', { class: 'run-header' });
+  const drawing = h('div', { class: 'graph' });
+  const rejections = h('div', { class: 'rejections-view' });
+  const message = h('p', { class: 'message', role: 'status' });
+  let timer: number | undefined;
+  let stopped = false;
+
+  async function redrive(button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    try {
+      await redriveRun(runId);
+      message.textContent = 'Re-driven: the run continues from the stage that failed.';
+      await refresh();
+    } catch (error) {
+      button.disabled = false;
+      onError(error);
+    }
+  }
+
+  function render(run: RunView, rejected: readonly RejectionView[]): void {
+    const statuses = stateStatuses(definition, run, stages);
+    const redriveButton =
+      run.status === 'failed' && mayRedrive(principal)
+        ? h('button', { type: 'button', class: 'redrive' }, 'Re-drive')
+        : null;
+    redriveButton?.addEventListener('click', () => redrive(redriveButton));
+    header.replaceChildren(
+      h(
+        'h2',
+        {},
+        'Run ',
+        h('code', {}, run.runId),
+        ' ',
+        h('span', { class: `status status--${run.status}` }, run.status),
+        ' ',
+        redriveButton,
+      ),
+      facts(run),
+    );
+    drawing.replaceChildren(
+      h(
+        'ul',
+        { class: 'legend' },
+        ...LEGEND.map((status) =>
+          h('li', {}, h('span', { class: `swatch state--${status}` }), status),
+        ),
+        h('li', {}, h('span', { class: 'swatch swatch--catch' }), 'Catch (failure path)'),
+        h('li', {}, '↻n: retries'),
+      ),
+      stateMachineSvg(graph, layout, statuses, run),
+    );
+    rejections.replaceChildren(
+      h('h3', {}, `Rejections (${rejected.length})`),
+      rejectionTable(rejected),
+    );
+  }
+
+  async function refresh(): Promise<void> {
+    const [run, rejected] = await Promise.all([getRun(runId), listRejections(runId)]);
+    if (stopped) return;
+    render(run, rejected.data);
+    window.clearTimeout(timer);
+    if (run.status === 'queued' || run.status === 'running') {
+      timer = window.setTimeout(() => refresh().catch(onError), POLL_MS);
+    }
+  }
+
+  refresh().catch(onError);
+  return {
+    element: h(
+      'section',
+      { class: 'run-view' },
+      h('p', {}, h('a', { href: '#/runs' }, '← All runs')),
+      header,
+      message,
+      drawing,
+      rejections,
+    ),
+    stop: () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,2 @@
+// esbuild bundles imported stylesheets into console.css.
+declare module '*.css';
