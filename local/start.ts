@@ -9,13 +9,14 @@ import { authConfig } from '../lib/config.ts';
 import { loadLocalMasterKey } from '../lib/crypto/masterKey.ts';
 import { readOrCreateSecretFile } from '../lib/crypto/secretFile.ts';
 import { migrate } from '../lib/db/migrate.ts';
-import { TASK_STATES } from '../lib/workflow/stageHandlers.ts';
+import { TASK_STATES, WARM_UP_EVENT } from '../lib/workflow/stageHandlers.ts';
 import { type ApiGatewayLimits, startApiGateway } from './apiGateway.ts';
 import { freePort, type RunningPostgres, startEmbeddedPostgres } from './embeddedPostgres.ts';
 import { ExecutionStore } from './executionStore.ts';
 import { loadIngestDefinition } from './ingestDefinition.ts';
 import { lambdaTaskInvoker } from './lambdaTaskInvoker.ts';
 import { LaunchedProcesses, stopStalePostmaster } from './launchedProcesses.ts';
+import type { TaskInvoker } from './localStateMachine.ts';
 import { runOnSchedule, SCHEDULED_FUNCTIONS } from './scheduledFunctions.ts';
 import { positiveInteger, setting, stackPorts } from './stackSettings.ts';
 import { type RunningStepFunctions, startLocalStepFunctions } from './stepFunctionsEndpoint.ts';
@@ -38,6 +39,8 @@ const dataDir = resolve(env('DATA_DIR') ?? '.data');
 const stops: Array<() => Promise<void>> = [];
 let launched: LaunchedProcesses | undefined;
 let stopping = false;
+/** How long serverless-offline keeps an idle function's worker: a day (setTimeout's ceiling is 24.8 days). */
+const IDLE_WORKER_SECONDS = 24 * 60 * 60;
 /** How long a port may stay busy (a stack that is just exiting) before the launcher gives up. */
 const PORT_BUSY_WAIT_MS = 5_000;
 
@@ -139,6 +142,9 @@ async function startOffline(
       String(ports.lambda),
       '--websocketPort',
       String(ports.websocket),
+      // Workers idle for a minute are stopped by default: the warm stage functions would go cold.
+      '--terminateIdleLambdaTime',
+      String(IDLE_WORKER_SECONDS),
     ],
     // Its own process group, so stopping it stops every worker it started.
     { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
@@ -155,6 +161,28 @@ async function startOffline(
     }
   });
   return child;
+}
+
+/**
+ * Starts every stage function's worker now, with the warm-up event its handler answers without
+ * work, so that the first run does not wait for seven cold workers one after the other.
+ */
+async function warmStageFunctions(invoke: TaskInvoker): Promise<void> {
+  const started = performance.now();
+  const answers = await Promise.allSettled(
+    TASK_STATES.map(async (state) => ({ state, answer: await invoke(state, WARM_UP_EVENT) })),
+  );
+  const cold = answers.flatMap((settled, index) =>
+    settled.status === 'fulfilled' &&
+    (settled.value.answer as { warm?: unknown })?.warm === settled.value.state
+      ? []
+      : [TASK_STATES[index]],
+  );
+  if (cold.length > 0) {
+    process.stderr.write(`Stage functions that did not answer the warm-up: ${cold.join(', ')}\n`);
+    return;
+  }
+  say(`Stage functions warm (${((performance.now() - started) / 1000).toFixed(1)} s).`);
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -283,6 +311,7 @@ async function main(): Promise<void> {
   // Ready means answering through the front; the /health worker is then warm before any burst.
   const health = await fetch(`${front.url}/health`, { signal: AbortSignal.timeout(60_000) });
   if (health.status !== 200) throw new Error(`GET /health answered ${health.status}`);
+  await warmStageFunctions(invokeFunction);
   const resumed = await stepFunctions.resumeInterrupted();
   if (resumed > 0)
     say(`Resumed ${resumed} execution${resumed === 1 ? '' : 's'} left running by the last stop.`);

@@ -24,7 +24,29 @@ export const TASK_STATES = [
 ] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
+/**
+ * What a stage function is invoked with to start its worker before the first run (`npm start`
+ * does, so that the first run is as fast as the next). It has no runId, so it never reaches a
+ * stage's work: the function answers it at once, touching no database, key or payload.
+ */
+export const WARM_UP_EVENT = { warmUp: true } as const;
+
+/** How a stage function answers the warm-up event: the Task state it serves. */
+export interface WarmUpAnswer {
+  readonly warm: TaskState;
+}
+
+/** What a stage event gets; the warm-up event alone gets a WarmUpAnswer, ahead of the work. */
 export type StageHandler = MiddyfiedHandler<unknown, StageResult | RunOutcome>;
+
+/** Exactly `{ "warmUp": true }`: an event with anything more is a stage event, parsed as one. */
+export function isWarmUpEvent(event: unknown): boolean {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return false;
+  const keys = Object.keys(event);
+  return (
+    keys.length === 1 && keys[0] === 'warmUp' && (event as { warmUp?: unknown }).warmUp === true
+  );
+}
 
 const ERROR_NAME = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
 
@@ -68,6 +90,16 @@ function runIdOf(event: unknown): string | undefined {
   return isUuid(runId) ? runId : undefined;
 }
 
+/** Answers the warm-up event before anything else runs: the handler's work is never reached. */
+function warmUpAnswer(state: TaskState): MiddlewareObj<unknown, StageResult | RunOutcome> {
+  return {
+    name: 'warmUpAnswer',
+    // middy ends the request with what a `before` returns (its early response).
+    before: (request): WarmUpAnswer | undefined =>
+      isWarmUpEvent(request.event) ? { warm: state } : undefined,
+  };
+}
+
 /**
  * Replaces whatever a stage threw with an AppError: its name is what the ASL's Retry and
  * Catch match, and its message is ours, never a driver's (which can quote the data).
@@ -103,6 +135,7 @@ export function createStageHandler(
 ): StageHandler {
   const work = STAGE_WORK[state];
   return middy<unknown, StageResult | RunOutcome>()
+    .use(warmUpAnswer(state))
     .use(stageErrorBoundary(state, dependencies))
     .handler(async (event: unknown, _context: Context) => {
       const deps = dependencies();

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TASK_STATES } from '../../lib/workflow/stageHandlers.ts';
 import { freePort } from '../../local/embeddedPostgres.ts';
 import { processesMentioning, processTree, startStack, stillRunning } from './stack.ts';
 
@@ -203,5 +204,55 @@ describe('npm start (local/start.ts) on a fresh data directory', () => {
       `npm start failed: another npm start (pid ${stack.child.pid}) is running on DATA_DIR ${dataDir}`,
     ]);
     expect(health.status).toBe(200);
+  });
+
+  it('invokes every stage function once before the banner, so the first run finds their workers started', async () => {
+    // Prepare
+    const stack = await startStack({ dataDir, env: freshMachineEnv(await freePort()) });
+    const output = stack.output();
+    const beforeBanner = output.slice(0, output.indexOf('embedded stack running'));
+    const record = {
+      resourceType: 'Patient',
+      mrn: 'MRN-WARM-1',
+      name: 'Jane Doe',
+      birthDate: '1990-01-15',
+      gender: 'female',
+      consent: { data_sharing: true, research: false },
+    };
+
+    // Act
+    const started = performance.now();
+    const accepted = await fetch(`${stack.apiUrl}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.devToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ records: [record] }),
+    });
+    const { runId } = (await accepted.json()) as { runId: string };
+    let status: string | undefined;
+    while (status !== 'succeeded' && status !== 'failed') {
+      const run = await fetch(`${stack.apiUrl}/api/v1/runs/${runId}`, {
+        headers: { authorization: `Bearer ${stack.devToken}` },
+      });
+      ({ status } = (await run.json()) as { status: string });
+      if (status !== 'succeeded' && status !== 'failed')
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    const firstRunMs = performance.now() - started;
+    await stack.stop();
+
+    // Assess
+    // Printed, never asserted: no test times anything.
+    console.log(`first ingest after npm start, one record: ${(firstRunMs / 1000).toFixed(2)} s`);
+    expect(status).toBe('succeeded');
+    // serverless-offline prints one line per invocation of a function, after it answered.
+    const invoked = (name: string) =>
+      beforeBanner.match(new RegExp(`^\\(λ: ${name}\\) RequestId: `, 'gm'))?.length ?? 0;
+    const stageFunctions = TASK_STATES.map(
+      (state) => `${state[0]?.toLowerCase()}${state.slice(1)}`,
+    );
+    expect(Object.fromEntries(stageFunctions.map((name) => [name, invoked(name)]))).toEqual(
+      Object.fromEntries(stageFunctions.map((name) => [name, 1])),
+    );
+    expect(beforeBanner).toMatch(/^Stage functions warm \(\d+\.\d s\)\.$/m);
   });
 });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { StageInputError } from '../../../lib/errors.ts';
-import { parseStageEvent } from '../../../lib/workflow/stageHandlers.ts';
-import { thrownBySync } from '../../helpers/thrown.ts';
+import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
+import {
+  createStageHandler,
+  isWarmUpEvent,
+  parseStageEvent,
+  TASK_STATES,
+  WARM_UP_EVENT,
+} from '../../../lib/workflow/stageHandlers.ts';
+import { thrownBy, thrownBySync } from '../../helpers/thrown.ts';
 
 const RUN_ID = '3f1c2a9e-8b7d-4c6e-9a5f-0d1e2f3a4b5c';
 
@@ -99,5 +106,74 @@ describe('parseStageEvent', () => {
     expect(message).not.toContain('DROP TABLE');
     expect(message).not.toContain('jane-doe');
     expect(message).not.toContain(RUN_ID.slice(0, 8));
+  });
+});
+
+describe('the warm-up event', () => {
+  /** Dependencies that count how often a stage reached for them: a stage doing work does. */
+  const countedDependencies = () => {
+    const reached = { count: 0 };
+    const dependencies = (): PipelineDependencies => {
+      reached.count += 1;
+      return { logger: { error: () => undefined } } as unknown as PipelineDependencies;
+    };
+    return { reached, dependencies };
+  };
+  const context = {} as Parameters<ReturnType<typeof createStageHandler>>[1];
+
+  it.each(TASK_STATES)(
+    '%s answers it with its state name, without touching its dependencies',
+    async (state) => {
+      // Prepare
+      const { reached, dependencies } = countedDependencies();
+      const handler = createStageHandler(state, dependencies);
+
+      // Act
+      const answer = await handler(structuredClone(WARM_UP_EVENT), context);
+
+      // Assess
+      expect(answer).toStrictEqual({ warm: state });
+      expect(reached.count).toBe(0);
+    },
+  );
+
+  it.each([
+    ['a runId beside it', { warmUp: true, runId: RUN_ID }],
+    ['counts beside it', { warmUp: true, counts: {} }],
+    ['an error beside it', { warmUp: true, error: { Error: 'States.ALL' } }],
+    ['warmUp "true" as a string', { warmUp: 'true' }],
+    ['warmUp false', { warmUp: false }],
+    ['an array', [WARM_UP_EVENT]],
+    ['null', null],
+  ])('is only ever exactly { warmUp: true }: not with %s', (_, event) => {
+    // Act
+    const recognised = isWarmUpEvent(event);
+
+    // Assess
+    expect(recognised).toBe(false);
+  });
+
+  it('a stage event that also says warmUp is parsed as a stage event and does the work', async () => {
+    // Prepare
+    const { reached, dependencies } = countedDependencies();
+    const handler = createStageHandler('Load', dependencies);
+
+    // Act
+    await thrownBy(() => handler({ warmUp: true, runId: RUN_ID }, context));
+
+    // Assess
+    expect(reached.count).toBeGreaterThan(0);
+  });
+
+  it('an event that is almost the warm-up event is refused as stage input', async () => {
+    // Prepare
+    const { dependencies } = countedDependencies();
+    const handler = createStageHandler('Load', dependencies);
+
+    // Act
+    const error = await thrownBy(() => handler({ warmUp: 1 }, context));
+
+    // Assess
+    expect(error).toBeInstanceOf(StageInputError);
   });
 });
