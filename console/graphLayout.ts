@@ -5,7 +5,7 @@
 import { type EdgeLabel, Graph, layout } from '@dagrejs/dagre';
 import { forwardEdges, type GraphEdge, type StateMachineGraph } from './stateMachineGraph.ts';
 
-export const NODE_WIDTH = 168;
+export const NODE_WIDTH = 200;
 export const NODE_HEIGHT = 52;
 
 export interface Point {

@@ -18,6 +18,13 @@ function pathOf(points: readonly Point[]): string {
   return points.map((point, index) => `${index === 0 ? 'M' : 'L'}${point.x},${point.y}`).join(' ');
 }
 
+/** A Choice's rule beside its edge, halfway along. */
+function edgeLabel(points: readonly Point[], label: string): SVGTextElement | null {
+  const middle = points[Math.floor(points.length / 2)];
+  if (middle === undefined) return null;
+  return svg('text', { class: 'edge-label', x: middle.x + 6, y: middle.y }, label);
+}
+
 function detailOf(stateId: string, run: RunView): string {
   const stage = stageOfState(stateId);
   const timing = run.stageTimings[stage];
@@ -58,6 +65,7 @@ export function stateMachineSvg(
         d: pathOf(edge.points),
         'marker-end': `url(#arrow-${edge.kind === 'catch' ? 'catch' : 'next'})`,
       }),
+      edge.kind === 'choice' || edge.kind === 'default' ? edgeLabel(edge.points, edge.label) : null,
     ),
   );
   const nodes = graph.nodes.map((node) => {

@@ -10,8 +10,14 @@ const MAX_PAGES = 5;
 const CHART_HEIGHT = 240;
 const STAGE_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#d62728'];
 
-async function endedRunsSince(hours: number): Promise<RunView[]> {
-  const from = new Date(Date.now() - hours * 3_600_000).toISOString();
+/** The chart's time axis: the window asked for, in seconds. */
+interface TimeWindow {
+  readonly from: number;
+  readonly to: number;
+}
+
+async function endedRunsSince(span: TimeWindow): Promise<RunView[]> {
+  const from = new Date(span.from * 1000).toISOString();
   const runs: RunView[] = [];
   let path: string | null = runsPath({ statuses: [], source: '', from, to: '' }, PAGE_SIZE);
   for (let page = 0; path !== null && page < MAX_PAGES; page += 1) {
@@ -27,13 +33,13 @@ function secondsOf(run: RunView): number {
   return new Date(run.createdAt).getTime() / 1000;
 }
 
-function rateChart(runs: readonly RunView[], width: number): HTMLElement {
+function rateChart(runs: readonly RunView[], span: TimeWindow, width: number): HTMLElement {
   const target = h('div', { class: 'chart', 'data-chart': 'records-per-second' });
   new uPlot(
     {
       width,
       height: CHART_HEIGHT,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: [span.from, span.to] } },
       axes: [{}, { label: 'records/s' }],
       series: [
         {},
@@ -51,13 +57,13 @@ function rateChart(runs: readonly RunView[], width: number): HTMLElement {
   return target;
 }
 
-function stageChart(runs: readonly RunView[], width: number): HTMLElement {
+function stageChart(runs: readonly RunView[], span: TimeWindow, width: number): HTMLElement {
   const target = h('div', { class: 'chart', 'data-chart': 'stage-time' });
   new uPlot(
     {
       width,
       height: CHART_HEIGHT,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: [span.from, span.to] } },
       axes: [{}, { label: 'ms per stage' }],
       series: [
         {},
@@ -126,16 +132,18 @@ export function throughputView(onError: (error: unknown) => void): HTMLElement {
   );
 
   async function draw(): Promise<void> {
-    const runs = await endedRunsSince(Number(hours.value));
+    const to = Date.now() / 1000;
+    const span = { from: to - Number(hours.value) * 3_600, to };
+    const runs = await endedRunsSince(span);
     const width = Math.max(480, Math.min(1100, section.clientWidth - 24));
     content.replaceChildren(
       ...(runs.length === 0
         ? [h('p', { class: 'empty' }, 'No run ended in this window.')]
         : [
             h('h3', {}, `Records per second, ${runs.length} ended runs`),
-            rateChart(runs, width),
+            rateChart(runs, span, width),
             h('h3', {}, 'Stage time per run'),
-            stageChart(runs, width),
+            stageChart(runs, span, width),
             h('h3', {}, 'Stage time split'),
             stageSplit(runs),
           ]),

@@ -32,6 +32,7 @@ export function consolePage(): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Healthcare ETL console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${CONSOLE_ASSET_PATH}console.css">
 <script src="${CONSOLE_ASSET_PATH}console.js" defer></script>
 </head>

@@ -1,0 +1,274 @@
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { SCOPES } from '../../lib/api/routes.ts';
+import { mintToken } from '../../lib/auth/tokens.ts';
+import { call, ingest, query, token, waitForRun } from './api.ts';
+import { launchBrowser, saveScreenshot } from './browser.ts';
+
+/** The submitter whose runs fail at Load: a trigger refuses their patients until it is dropped. */
+const FAULTY_SUBMITTER = 'console-e2e-faulty-loader';
+const NAME = 'Consolette Hidden-Name';
+const BAD_BIRTH_DATE = '31/02/1999-not-a-date';
+const MRN = 'MRN-CONSOLE-E2E';
+
+const STAGE_STATES = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'];
+
+async function faultyToken(): Promise<string> {
+  return mintToken(readFileSync(inject('jwtSecretFile')), {
+    subject: FAULTY_SUBMITTER,
+    scopes: [SCOPES.submitBatches],
+    issuer: 'healthcare-etl-local',
+    audience: 'healthcare-etl-api',
+    ttlSeconds: 600,
+  });
+}
+
+async function armLoadFault(): Promise<void> {
+  await query(`CREATE OR REPLACE FUNCTION console_e2e_refuse_load() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM ingest_runs WHERE id = NEW.created_run_id AND actor = '${FAULTY_SUBMITTER}') THEN
+        RAISE EXCEPTION 'console e2e: load refused';
+      END IF;
+      RETURN NEW;
+    END $$`);
+  await query(`CREATE OR REPLACE TRIGGER console_e2e_refuse_load BEFORE INSERT ON patients
+    FOR EACH ROW EXECUTE FUNCTION console_e2e_refuse_load()`);
+}
+
+async function disarmLoadFault(): Promise<void> {
+  await query('DROP TRIGGER IF EXISTS console_e2e_refuse_load ON patients');
+  await query('DROP FUNCTION IF EXISTS console_e2e_refuse_load()');
+}
+
+/** Each state of the drawn state machine and the status it is coloured by. */
+async function stateColours(page: Page): Promise<Record<string, string>> {
+  await page.locator('svg.state-machine g.state').first().waitFor();
+  return page
+    .locator('svg.state-machine g.state')
+    .evaluateAll((nodes) =>
+      Object.fromEntries(
+        nodes.map((node) => [
+          node.getAttribute('data-state') ?? '',
+          [...node.classList].find((name) => /^state--/.test(name))?.slice('state--'.length) ?? '',
+        ]),
+      ),
+    );
+}
+
+async function signIn(page: Page, bearer: string): Promise<void> {
+  await page.goto(`${inject('apiUrl')}/console`);
+  await page.locator('form.sign-in textarea').fill(bearer);
+  await page.locator('form.sign-in button[type=submit]').click();
+  await page.locator('table.runs').waitFor();
+}
+
+describe('the console in Chromium', () => {
+  let browser: Browser;
+  let operator: string;
+  let succeededRun: string;
+  let failedRun: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    const writer = await token([SCOPES.submitBatches]);
+    operator = await token([SCOPES.submitBatches, SCOPES.readPatients, SCOPES.readAudit]);
+    await armLoadFault();
+    const good = await ingest(
+      [
+        { resourceType: 'Patient', mrn: `${MRN}-1`, name: NAME, consent: { data_sharing: true } },
+        { resourceType: 'Patient', mrn: `${MRN}-2`, name: NAME, birthDate: BAD_BIRTH_DATE },
+      ],
+      writer,
+    );
+    const bad = await ingest(
+      [{ resourceType: 'Patient', mrn: `${MRN}-3`, name: NAME, consent: { data_sharing: true } }],
+      await faultyToken(),
+    );
+    succeededRun = good.json.runId;
+    failedRun = bad.json.runId;
+    expect((await waitForRun(succeededRun, writer)).status).toBe('succeeded');
+    expect(await waitForRun(failedRun, writer)).toMatchObject({
+      status: 'failed',
+      failedStage: 'load',
+    });
+    browser = await launchBrowser();
+  }, 120_000);
+
+  afterAll(async () => {
+    await disarmLoadFault();
+    await browser?.close();
+  });
+
+  async function openPage(): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') {
+        pageErrors.push(`${message.text()} ${message.location().url}`);
+      }
+    });
+    return page;
+  }
+
+  it('is a static page with a strict policy, and says where a token comes from', async () => {
+    // Act
+    const response = await call('GET', '/console');
+    const page = await openPage();
+    await page.goto(`${inject('apiUrl')}/console`);
+    const signInText = await page.locator('form.sign-in').textContent();
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-security-policy')).toContain("connect-src 'self'");
+    expect(signInText).toContain(
+      'npm run token -- --scope "system/Patient.c user/Patient.r system/AuditEvent.r"',
+    );
+    expect(signInText).toContain('identity provider');
+    await page.close();
+  });
+
+  it('signs in with a pasted token kept in sessionStorage, never in the URL, and lists the runs newest first', async () => {
+    // Prepare
+    const page = await openPage();
+
+    // Act
+    await signIn(page, operator);
+    await page.locator(`tr[data-run-id="${failedRun}"]`).waitFor();
+    const stored = await page.evaluate(() => Object.values(sessionStorage));
+    const runIds = await page
+      .locator('table.runs tbody tr')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run-id')));
+    const failedRow = await page
+      .locator(`tr[data-run-id="${failedRun}"]`)
+      .getAttribute('data-status');
+    await page.locator('input[name=status][value=failed]').check();
+    await page.locator('form.filters button[type=submit]').click();
+    await page.locator(`tr[data-run-id="${succeededRun}"]`).waitFor({ state: 'detached' });
+    const filtered = await page
+      .locator('table.runs tbody tr')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-status')));
+
+    // Assess
+    expect(stored).toEqual([operator]);
+    expect(page.url()).not.toContain(operator.slice(-20));
+    expect(runIds.indexOf(failedRun)).toBeLessThan(runIds.indexOf(succeededRun));
+    expect(failedRow).toBe('failed');
+    expect(new Set(filtered)).toEqual(new Set(['failed']));
+    await page.close();
+  });
+
+  it('draws a succeeded run’s path done, and its rejection by schema path without the value', async () => {
+    // Prepare
+    const page = await openPage();
+    await signIn(page, operator);
+
+    // Act
+    await page.goto(`${inject('apiUrl')}/console#/runs/${succeededRun}`);
+    const colours = await stateColours(page);
+    await page.locator('table.rejections tbody tr').first().waitFor();
+    const rejections = await page.locator('table.rejections tbody tr').allTextContents();
+    const text = (await page.locator('body').textContent()) ?? '';
+
+    // Assess
+    for (const state of [...STAGE_STATES, 'Publish', 'RunOutcome', 'RunSucceeded']) {
+      expect(colours[state], state).toBe('done');
+    }
+    for (const state of ['MarkFailed', 'RunFailed', 'OutcomeNotPublished']) {
+      expect(colours[state], state).toBe('not-reached');
+    }
+    expect(rejections).toHaveLength(1);
+    expect(rejections[0]).toContain('schema');
+    expect(rejections[0]).toContain('/birthDate');
+    expect(text).not.toContain(BAD_BIRTH_DATE);
+    expect(text).not.toContain(NAME);
+    expect(text).not.toContain(MRN);
+    await page.close();
+  });
+
+  it('offers no re-drive to a token that may only read runs', async () => {
+    // Prepare
+    const page = await openPage();
+    await signIn(page, await token([SCOPES.readPatients]));
+
+    // Act
+    await page.goto(`${inject('apiUrl')}/console#/runs/${failedRun}`);
+    const colours = await stateColours(page);
+
+    // Assess
+    expect(colours['Load']).toBe('failed');
+    expect(await page.locator('button.redrive').count()).toBe(0);
+    await page.close();
+  });
+
+  it('draws a failed run failed at Load and down the Catch path, and re-drives it to succeeded', async () => {
+    // Prepare
+    const page = await openPage();
+    await signIn(page, operator);
+    await page.goto(`${inject('apiUrl')}/console#/runs/${failedRun}`);
+    const failedColours = await stateColours(page);
+    const catchEdges = await page.locator('svg.state-machine g.edge--catch').count();
+    // The README's picture of the console (docs/console.png) is this screenshot.
+    await saveScreenshot(page, 'console-run-failed', { fullPage: true });
+    await disarmLoadFault();
+
+    // Act
+    await page.locator('button.redrive').click();
+    // The page says so once the API accepted the re-drive (202): the run is running again.
+    await page.getByText('Re-driven').waitFor();
+    const redriven = await waitForRun(failedRun, operator);
+    await page.locator('.run-header .status--succeeded').waitFor({ timeout: 10_000 });
+    const succeededColours = await stateColours(page);
+    await saveScreenshot(page, 'console-run-redriven', { fullPage: true });
+
+    // Assess
+    expect(failedColours).toMatchObject({
+      Extract: 'done',
+      Transform: 'done',
+      Load: 'failed',
+      MarkFailed: 'done',
+      Publish: 'done',
+      RunFailed: 'failed',
+      RunSucceeded: 'not-reached',
+    });
+    expect(catchEdges).toBeGreaterThanOrEqual(STAGE_STATES.length);
+    expect(redriven.status).toBe('succeeded');
+    expect(succeededColours).toMatchObject({
+      Load: 'done',
+      MarkFailed: 'not-reached',
+      RunSucceeded: 'done',
+      RunFailed: 'not-reached',
+    });
+    await page.close();
+  });
+
+  it('charts throughput and the stage time split, and shows the audit chain verified', async () => {
+    // Prepare
+    const page = await openPage();
+    await signIn(page, operator);
+
+    // Act
+    await page.locator('nav a[href="#/throughput"]').click();
+    await page.locator('[data-chart=records-per-second] canvas').waitFor();
+    const charts = await page.locator('.chart canvas').count();
+    const stages = await page
+      .locator('table.stage-split tbody tr')
+      .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-stage')));
+    await saveScreenshot(page, 'console-throughput', { fullPage: true });
+    await page.locator('nav a[href="#/audit"]').click();
+    await page.locator('.chain').waitFor();
+    const chain = await page.locator('.chain').textContent();
+    const entries = await page.locator('table.audit tbody tr').count();
+    const auditText = (await page.locator('table.audit').textContent()) ?? '';
+    await saveScreenshot(page, 'console-audit', { fullPage: true });
+
+    // Assess
+    expect(charts).toBe(2);
+    expect(stages).toEqual(['extract', 'validate', 'consentCheck', 'transform', 'load']);
+    expect(chain).toContain('Chain verified');
+    expect(entries).toBeGreaterThan(0);
+    expect(auditText).not.toContain(NAME);
+    expect(pageErrors).toStrictEqual([]);
+    await page.close();
+  });
+});
