@@ -1,5 +1,138 @@
-import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { call, ingest, query, token, waitForRun } from './api.ts';
+
+const REPOSITORY = resolve(import.meta.dirname, '../..');
+
+/** A ```sh or ```bash block of the README, with what the comment before it says about it. */
+interface ShellBlock {
+  /** Its fence's line number in README.md. */
+  readonly line: number;
+  /** `<!-- readme-test: run (…) -->` or `<!-- readme-test: skip (why) -->`; undefined: unmarked. */
+  readonly marker: 'run' | 'skip' | undefined;
+  readonly code: string;
+  /** What it shows it printing: its `# → …` lines, where … stands for anything on the line. */
+  readonly shows: readonly string[];
+}
+
+function readmeShellBlocks(markdown: string): ShellBlock[] {
+  const lines = markdown.split('\n');
+  const blocks: ShellBlock[] = [];
+  for (let index = 0; index < lines.length; index += 1) {
+    const fence = /^( *)```(?:sh|bash)$/.exec(lines[index] ?? '');
+    if (fence === null) continue;
+    const indent = fence[1]?.length ?? 0;
+    const end = lines.findIndex((line, at) => at > index && line.trim() === '```');
+    const code = lines.slice(index + 1, end).map((line) => line.slice(indent));
+    const marker = /^ *<!-- readme-test: (run|skip) \(.+\) -->$/.exec(lines[index - 1] ?? '');
+    blocks.push({
+      line: index + 1,
+      marker: marker === null ? undefined : (marker[1] as 'run' | 'skip'),
+      code: code.join('\n'),
+      shows: code.flatMap((line) => /^# → (.+)$/.exec(line)?.[1] ?? []),
+    });
+    index = end;
+  }
+  return blocks;
+}
+
+/** The `shows` lines that `output` does not contain, in order (… matches anything on a line). */
+function notShown(output: string, shows: readonly string[]): string[] {
+  let from = 0;
+  const missing: string[] = [];
+  for (const shown of shows) {
+    const pattern = new RegExp(
+      shown
+        .split('…')
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^\\n]*?'),
+      'g',
+    );
+    pattern.lastIndex = from;
+    const match = pattern.exec(output);
+    if (match === null) missing.push(shown);
+    else from = match.index + match[0].length;
+  }
+  return missing;
+}
+
+/**
+ * A fresh clone as a reader has it after `npm install && npm start`: the repository's files
+ * (linked), ../shared beside it, and in .data/ the signing secret of the stack it talks to.
+ */
+function freshClone(): string {
+  const root = mkdtempSync(join(tmpdir(), 'etl-readme-'));
+  const clone = join(root, 'main');
+  mkdirSync(clone);
+  symlinkSync(resolve(REPOSITORY, '../shared'), join(root, 'shared'));
+  for (const entry of readdirSync(REPOSITORY)) {
+    if (entry !== '.data' && entry !== '.git')
+      symlinkSync(join(REPOSITORY, entry), join(clone, entry));
+  }
+  mkdirSync(join(clone, '.data'), { mode: 0o700 });
+  copyFileSync(inject('jwtSecretFile'), join(clone, '.data', 'jwt-secret'));
+  return clone;
+}
+
+interface BlockResult {
+  readonly line: number;
+  /** undefined: the shell stopped before the block ended (set -e: a command failed). */
+  readonly exitStatus: number | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `blocks` in order in one bash, as pasted one after the other into one terminal, with
+ * `set -eo pipefail` so that any failing command stops it; each block's output kept apart.
+ */
+async function runInOneShell(
+  blocks: readonly ShellBlock[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<BlockResult[]> {
+  const outputs = mkdtempSync(join(tmpdir(), 'etl-readme-out-'));
+  const script = [
+    'set -eo pipefail',
+    ...blocks.map(
+      (block, index) =>
+        `{\n${block.code}\n} > ${outputs}/${index}.out 2> ${outputs}/${index}.err\necho 0 > ${outputs}/${index}.status`,
+    ),
+  ].join('\n');
+  const shell = spawn('bash', ['-c', script], { cwd, env, stdio: 'ignore' });
+  const timer = setTimeout(() => shell.kill('SIGKILL'), 120_000);
+  await new Promise((resolvePromise) => shell.once('exit', resolvePromise));
+  clearTimeout(timer);
+  const read = (name: string) => {
+    try {
+      return readFileSync(join(outputs, name), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const results = blocks.map((block, index) => {
+    const status = read(`${index}.status`);
+    return {
+      line: block.line,
+      exitStatus: status === undefined ? undefined : Number(status),
+      stdout: read(`${index}.out`) ?? '',
+      stderr: read(`${index}.err`) ?? '',
+    };
+  });
+  rmSync(outputs, { recursive: true, force: true });
+  return results;
+}
 
 /** The README's curl example, as a person would send it. */
 const README_RECORD = {
@@ -125,5 +258,43 @@ describe('the README example over HTTP', () => {
     ]);
     expect(rejections.text).not.toContain('1990-02-31');
     expect(rejections.text).not.toContain('MRN-BAD-DATE-1');
+  });
+});
+
+describe("the README's shell blocks", () => {
+  const blocks = readmeShellBlocks(readFileSync(join(REPOSITORY, 'README.md'), 'utf8'));
+  const clone = freshClone();
+
+  afterAll(() => {
+    rmSync(resolve(clone, '..'), { recursive: true, force: true });
+  });
+
+  it('each says whether the tests run it, and why not when they do not', () => {
+    // Act
+    const unmarked = blocks.filter(({ marker }) => marker === undefined).map(({ line }) => line);
+
+    // Assess
+    expect(unmarked).toEqual([]);
+    expect(blocks.filter(({ marker }) => marker === 'run').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('those meant to run work as written on a fresh clone against the stack on PORT, printing what they show', async () => {
+    // Prepare
+    const runnable = blocks.filter(({ marker }) => marker === 'run');
+    const env = {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      PORT: new URL(inject('apiUrl')).port,
+    };
+
+    // Act
+    const results = await runInOneShell(runnable, clone, env);
+
+    // Assess
+    for (const [index, result] of results.entries()) {
+      const context = `README.md line ${result.line}:\n${result.stdout}\n${result.stderr}`;
+      expect(result.exitStatus, context).toBe(0);
+      expect(notShown(result.stdout, runnable[index]?.shows ?? []), context).toEqual([]);
+    }
   });
 });
