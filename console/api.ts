@@ -37,6 +37,15 @@ export interface RejectionView {
   readonly stage: string;
 }
 
+export interface HistoryEventView {
+  readonly attempt: number;
+  readonly id: number;
+  readonly type: string;
+  readonly timestamp: string;
+  readonly stateName: string | null;
+  readonly error: string | null;
+}
+
 export interface AuditEntryView {
   readonly seq: number;
   readonly at: string;
@@ -181,6 +190,10 @@ export function getRun(runId: string): Promise<RunView> {
 
 export function listRejections(runId: string): Promise<Page<RejectionView>> {
   return request('GET', `${runPath(runId)}/rejections`);
+}
+
+export function runHistory(runId: string): Promise<{ readonly data: readonly HistoryEventView[] }> {
+  return request('GET', ROUTES.getRunHistory.path.replace('{runId}', encodeURIComponent(runId)));
 }
 
 export function redriveRun(runId: string): Promise<unknown> {

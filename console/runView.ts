@@ -2,16 +2,19 @@
 import { STAGES } from '../lib/pipeline/stages.ts';
 import definition from '../statemachine/ingest.asl.json' with { type: 'json' };
 import {
+  ApiError,
   getRun,
+  type HistoryEventView,
   listRejections,
   mayRedrive,
   type Principal,
   type RejectionView,
   type RunView,
   redriveRun,
+  runHistory,
 } from './api.ts';
 import { h } from './dom.ts';
-import { byReason, formatDuration, formatRate, formatTime } from './format.ts';
+import { byReason, formatDuration, formatMs, formatRate, formatTime } from './format.ts';
 import { layOut } from './graphLayout.ts';
 import { stateMachineSvg } from './graphView.ts';
 import { rejectionDetailLines } from './rejections.ts';
@@ -91,6 +94,59 @@ function rejectionTable(rejections: readonly RejectionView[]): HTMLElement {
   );
 }
 
+function historyTable(events: readonly HistoryEventView[]): HTMLElement {
+  if (events.length === 0) return h('p', { class: 'empty' }, 'No execution recorded yet.');
+  const started = new Map<number, number>();
+  for (const event of events) {
+    if (!started.has(event.attempt)) started.set(event.attempt, Date.parse(event.timestamp));
+  }
+  return h(
+    'table',
+    { class: 'history' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['Execution', '#', 'At', 'Event', 'State', 'Error'].map((title) => h('th', {}, title)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      ...events.map((event) =>
+        h(
+          'tr',
+          { class: event.error === null ? '' : 'history--error', 'data-type': event.type },
+          h('td', {}, event.attempt === 0 ? 'first' : `re-drive ${event.attempt}`),
+          h('td', { class: 'number' }, event.id),
+          h(
+            'td',
+            { class: 'number', title: event.timestamp },
+            `+${formatMs(Date.parse(event.timestamp) - (started.get(event.attempt) ?? 0))}`,
+          ),
+          h('td', {}, event.type),
+          h('td', {}, event.stateName ?? '—'),
+          h('td', {}, event.error ?? ''),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The history, or what stands in for it when the workflow service could not say. */
+async function historyOf(runId: string): Promise<readonly HistoryEventView[] | string> {
+  try {
+    return (await runHistory(runId)).data;
+  } catch (error) {
+    if (error instanceof ApiError && error.status !== 401) {
+      return `The execution history is unavailable (${error.status}: ${error.message}).`;
+    }
+    throw error;
+  }
+}
+
 export function runView(
   runId: string,
   principal: Principal,
@@ -99,6 +155,7 @@ export function runView(
   const header = h('div', { class: 'run-header' });
   const drawing = h('div', { class: 'graph' });
   const rejections = h('div', { class: 'rejections-view' });
+  const history = h('div', { class: 'history-view' });
   const message = h('p', { class: 'message', role: 'status' });
   let timer: number | undefined;
   let stopped = false;
@@ -115,7 +172,11 @@ export function runView(
     }
   }
 
-  function render(run: RunView, rejected: readonly RejectionView[]): void {
+  function render(
+    run: RunView,
+    rejected: readonly RejectionView[],
+    events: readonly HistoryEventView[] | string,
+  ): void {
     const statuses = stateStatuses(definition, run, stages);
     const redriveButton =
       run.status === 'failed' && mayRedrive(principal)
@@ -151,12 +212,20 @@ export function runView(
       h('h3', {}, `Rejections (${rejected.length})`),
       rejectionTable(rejected),
     );
+    history.replaceChildren(
+      h('h3', {}, 'Execution history'),
+      typeof events === 'string' ? h('p', { class: 'empty' }, events) : historyTable(events),
+    );
   }
 
   async function refresh(): Promise<void> {
-    const [run, rejected] = await Promise.all([getRun(runId), listRejections(runId)]);
+    const [run, rejected, events] = await Promise.all([
+      getRun(runId),
+      listRejections(runId),
+      historyOf(runId),
+    ]);
     if (stopped) return;
-    render(run, rejected.data);
+    render(run, rejected.data, events);
     window.clearTimeout(timer);
     if (run.status === 'queued' || run.status === 'running') {
       timer = window.setTimeout(() => refresh().catch(onError), POLL_MS);
@@ -173,6 +242,7 @@ export function runView(
       message,
       drawing,
       rejections,
+      history,
     ),
     stop: () => {
       stopped = true;

@@ -262,6 +262,25 @@ export const ROUTES = {
       },
     },
   },
+  getRunHistory: {
+    method: 'GET',
+    path: '/api/v1/runs/{runId}/history',
+    functionName: 'getRunHistory',
+    anyOf: RUN_READERS,
+    errors: 'problem+json',
+    operation: {
+      tags: ['runs'],
+      summary: 'The events of the run’s executions, as Step Functions recorded them',
+      description:
+        'Each event’s type, time, state and error name, execution by execution (attempt 0, then each re-drive); never a state’s input or output, nor an error’s cause.',
+      parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
+      responses: {
+        '200': okResponse('The events, in order.', schemaRef('RunHistory')),
+        '400': responseRef('BadRequest'),
+        '404': responseRef('RunNotFound'),
+      },
+    },
+  },
   getPatient: {
     method: 'GET',
     path: '/api/v1/patients/{id}',

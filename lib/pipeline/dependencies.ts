@@ -33,4 +33,21 @@ export interface WorkflowStarter {
   /** `attempt` 0 is the run's first execution; a re-drive n is another execution, named apart. */
   start(runId: string, attempt?: number): Promise<void>;
   executionState(runId: string, attempt: number): Promise<ExecutionState>;
+  /** The execution's events in order, or `undefined` when it does not exist. */
+  executionHistory(runId: string, attempt: number): Promise<readonly ExecutionEvent[] | undefined>;
+}
+
+/**
+ * One event of an execution's history, without its input or output (a state's data is the run
+ * id and counts, but the history of another machine could hold anything): what happened, when,
+ * in which state, and the name of the error when one was raised.
+ */
+export interface ExecutionEvent {
+  readonly id: number;
+  readonly type: string;
+  readonly timestamp: string;
+  /** The state the event belongs to; null for the execution's own events. */
+  readonly stateName: string | null;
+  /** The error's name (`DatabaseError`, `States.Timeout`); never its cause. */
+  readonly error: string | null;
 }

@@ -2,14 +2,51 @@ import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { toWorkflowError } from '../aws/errors.ts';
-import type { ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
+import type { ExecutionEvent, ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
+
+const HISTORY_PAGE_SIZE = 1000;
 
 export function executionName(runId: string, attempt = 0): string {
   return attempt === 0 ? runId : `${runId}-redrive-${attempt}`;
+}
+
+/** The error name an event's details carry (`taskFailedEventDetails.error`, ...), if any. */
+function errorNameOf(event: HistoryEvent): string | null {
+  for (const [key, details] of Object.entries(event)) {
+    if (!key.endsWith('EventDetails') || typeof details !== 'object' || details === null) continue;
+    const error: unknown = (details as Record<string, unknown>)['error'];
+    if (typeof error === 'string') return error;
+  }
+  return null;
+}
+
+/**
+ * Step Functions' history as ExecutionEvents: names, times, states and error names, never an
+ * input, an output or an error's cause. Events between a state's entry and exit (a task
+ * scheduled, failed) belong to that state.
+ */
+export function executionEvents(history: readonly HistoryEvent[]): ExecutionEvent[] {
+  let inState: string | null = null;
+  return history.map((event) => {
+    const entered = event.stateEnteredEventDetails?.name;
+    const exited = event.stateExitedEventDetails?.name;
+    if (entered !== undefined) inState = entered;
+    const stateName = entered ?? exited ?? (event.type?.startsWith('Execution') ? null : inState);
+    if (exited !== undefined) inState = null;
+    return {
+      id: event.id ?? 0,
+      type: event.type ?? 'Unknown',
+      timestamp: (event.timestamp ?? new Date(0)).toISOString(),
+      stateName,
+      error: errorNameOf(event),
+    };
+  });
 }
 
 export interface SfnWorkflowStarterOptions {
@@ -27,8 +64,12 @@ export class SfnWorkflowStarter implements WorkflowStarter {
     this.#stateMachineArn = options.stateMachineArn;
   }
 
+  #executionArn(runId: string, attempt: number): string {
+    return `${this.#stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName(runId, attempt)}`;
+  }
+
   async executionState(runId: string, attempt: number): Promise<ExecutionState> {
-    const executionArn = `${this.#stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName(runId, attempt)}`;
+    const executionArn = this.#executionArn(runId, attempt);
     try {
       const { status } = await this.#client.send(new DescribeExecutionCommand({ executionArn }));
       return status === 'PENDING_REDRIVE' || status === undefined ? 'RUNNING' : status;
@@ -36,6 +77,33 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       if (error instanceof ExecutionDoesNotExist) return 'MISSING';
       throw toWorkflowError('describe the run', error);
     }
+  }
+
+  async executionHistory(
+    runId: string,
+    attempt: number,
+  ): Promise<readonly ExecutionEvent[] | undefined> {
+    const executionArn = this.#executionArn(runId, attempt);
+    const history: HistoryEvent[] = [];
+    let nextToken: string | undefined;
+    try {
+      do {
+        const page = await this.#client.send(
+          new GetExecutionHistoryCommand({
+            executionArn,
+            maxResults: HISTORY_PAGE_SIZE,
+            includeExecutionData: false,
+            ...(nextToken === undefined ? {} : { nextToken }),
+          }),
+        );
+        history.push(...(page.events ?? []));
+        nextToken = page.nextToken;
+      } while (nextToken !== undefined);
+    } catch (error) {
+      if (error instanceof ExecutionDoesNotExist) return undefined;
+      throw toWorkflowError('read the run history', error);
+    }
+    return executionEvents(history);
   }
 
   async start(runId: string, attempt = 0): Promise<void> {

@@ -67,6 +67,19 @@ const GRANTS = {
       },
     },
   ],
+  // The console shows a run's execution events: this machine's executions only.
+  readRunHistory: [
+    {
+      Sid: 'ReadRunHistory',
+      Effect: 'Allow',
+      Action: 'states:GetExecutionHistory',
+      Resource: {
+        'Fn::Sub':
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${IngestStateMachine.Name}:*',
+      },
+    },
+  ],
   consumeIngestQueue: [
     {
       Sid: 'ConsumeIngestQueue',

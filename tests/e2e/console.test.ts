@@ -201,13 +201,15 @@ describe('the console in Chromium', () => {
     await page.close();
   });
 
-  it('draws a failed run failed at Load and down the Catch path, and re-drives it to succeeded', async () => {
+  it('draws a failed run failed at Load and down the Catch path with its execution history, and re-drives it to succeeded', async () => {
     // Prepare
     const page = await openPage();
     await signIn(page, operator);
     await page.goto(`${inject('apiUrl')}/console#/runs/${failedRun}`);
     const failedColours = await stateColours(page);
     const catchEdges = await page.locator('svg.state-machine g.edge--catch').count();
+    await page.locator('table.history tbody tr.history--error').first().waitFor();
+    const failures = await page.locator('table.history tbody tr.history--error').allTextContents();
     // The README's picture of the console (docs/console.png) is this screenshot.
     await saveScreenshot(page, 'console-run-failed', { fullPage: true });
     await disarmLoadFault();
@@ -219,6 +221,10 @@ describe('the console in Chromium', () => {
     const redriven = await waitForRun(failedRun, operator);
     await page.locator('.run-header .status--succeeded').waitFor({ timeout: 10_000 });
     const succeededColours = await stateColours(page);
+    const executions = await page
+      .locator('table.history tbody tr td:first-child')
+      .allTextContents();
+    const history = await call('GET', `/api/v1/runs/${failedRun}/history`, { token: operator });
     await saveScreenshot(page, 'console-run-redriven', { fullPage: true });
 
     // Assess
@@ -232,6 +238,14 @@ describe('the console in Chromium', () => {
       RunSucceeded: 'not-reached',
     });
     expect(catchEdges).toBeGreaterThanOrEqual(STAGE_STATES.length);
+    expect(failures.some((row) => row.includes('Load'))).toBe(true);
+    expect(new Set(executions)).toEqual(new Set(['first', 're-drive 1']));
+    expect(history.status).toBe(200);
+    expect(new Set(history.json.data.map((event: { attempt: number }) => event.attempt))).toEqual(
+      new Set([0, 1]),
+    );
+    expect(history.text).not.toMatch(/"(input|output|cause)"/);
+    expect(history.text).not.toContain(MRN);
     expect(redriven.status).toBe('succeeded');
     expect(succeededColours).toMatchObject({
       Load: 'done',

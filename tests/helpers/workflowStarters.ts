@@ -1,14 +1,21 @@
-import type { ExecutionState, WorkflowStarter } from '../../lib/pipeline/dependencies.ts';
+import type {
+  ExecutionEvent,
+  ExecutionState,
+  WorkflowStarter,
+} from '../../lib/pipeline/dependencies.ts';
 import { executionName } from '../../lib/workflow/workflowStarter.ts';
 
 /**
  * The workflow port as a fake: remembers every start, and starts nothing. An execution it
- * started is RUNNING, any other MISSING, unless a test set its state.
+ * started is RUNNING, any other MISSING, unless a test set its state; its history is what a
+ * test set, else empty for an execution it started.
  */
 export class RecordingStarter implements WorkflowStarter {
   readonly calls: Array<{ readonly runId: string; readonly attempt: number }> = [];
   /** Execution states by execution name, as a test sets them. */
   readonly states = new Map<string, ExecutionState>();
+  /** Execution histories by execution name, as a test sets them. */
+  readonly histories = new Map<string, readonly ExecutionEvent[]>();
 
   async start(runId: string, attempt = 0): Promise<void> {
     this.calls.push({ runId, attempt });
@@ -19,5 +26,15 @@ export class RecordingStarter implements WorkflowStarter {
     if (set !== undefined) return set;
     const started = this.calls.some((call) => call.runId === runId && call.attempt === attempt);
     return started ? 'RUNNING' : 'MISSING';
+  }
+
+  async executionHistory(
+    runId: string,
+    attempt: number,
+  ): Promise<readonly ExecutionEvent[] | undefined> {
+    const set = this.histories.get(executionName(runId, attempt));
+    if (set !== undefined) return set;
+    const started = this.calls.some((call) => call.runId === runId && call.attempt === attempt);
+    return started ? [] : undefined;
   }
 }

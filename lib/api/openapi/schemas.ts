@@ -406,6 +406,33 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
       additionalProperties: false,
       properties: { data: { type: 'array', items: schemaRef('Rejection') } },
     },
+    RunHistory: {
+      type: 'object',
+      required: ['data'],
+      additionalProperties: false,
+      properties: {
+        data: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['attempt', 'id', 'type', 'timestamp', 'stateName', 'error'],
+            additionalProperties: false,
+            properties: {
+              attempt: {
+                type: 'integer',
+                minimum: 0,
+                description: 'The execution: 0 the first, n the n-th re-drive',
+              },
+              id: { type: 'integer', description: 'The event’s id within its execution' },
+              type: { type: 'string', examples: ['TaskStateEntered', 'LambdaFunctionFailed'] },
+              timestamp: { type: 'string', format: 'date-time' },
+              stateName: nullable('string'),
+              error: nullable('string', { description: 'The error’s name; never its cause' }),
+            },
+          },
+        },
+      },
+    },
     Patient: patient,
     PatientSearchResult: {
       type: 'object',

@@ -37,6 +37,10 @@ class RecordingStarter implements WorkflowStarter {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  async executionHistory(): Promise<undefined> {
+    return undefined;
+  }
+
   async executionState(runId: string): Promise<ExecutionState> {
     const started = this.#failure === undefined && this.calls.some((call) => call.runId === runId);
     return started ? 'RUNNING' : 'MISSING';

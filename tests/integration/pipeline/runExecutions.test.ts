@@ -96,6 +96,7 @@ describe('startWorkflow', () => {
       throw new ServiceUnavailableError('the workflow service did not answer');
     },
     executionState: async () => state,
+    executionHistory: async () => undefined,
   });
 
   it('takes a start that failed after the service took it as started', async () => {

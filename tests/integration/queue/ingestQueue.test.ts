@@ -42,6 +42,10 @@ class ScriptedStarter implements WorkflowStarter {
     }
   }
 
+  async executionHistory(): Promise<undefined> {
+    return undefined;
+  }
+
   async executionState(runId: string, attempt: number): Promise<ExecutionState> {
     const started = this.calls.some(
       (call, index) =>

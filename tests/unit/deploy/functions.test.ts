@@ -21,6 +21,8 @@ import {
 /** The functions that never open a database connection, so run outside the database VPC. */
 const OUTSIDE_VPC = ['console', 'docs', 'health', 'notFound', 'openapi'];
 const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
+/** The functions that name the state machine: those that start runs, and the history reader. */
+const NAME_THE_STATE_MACHINE = [...STARTS_RUNS, 'getRunHistory'].sort();
 
 const RATE_UNIT_MS: Readonly<Record<string, number>> = {
   minute: 60_000,
@@ -123,14 +125,14 @@ describe('the Lambda functions in the packaged template', () => {
     expect(lambdaFunction(name).properties['MemorySize']).toBe(memory);
   });
 
-  it('names the state machine to the functions that start runs, and to no stage it runs', () => {
+  it('names the state machine to the functions that start runs or read their history, and to no stage it runs', () => {
     // Act
     const named = lambdaFunctions().filter(
       (fn) => environmentOf(fn)['STATE_MACHINE_ARN'] !== undefined,
     );
 
     // Assess
-    expect(named.map((fn) => fn.name).sort()).toEqual(STARTS_RUNS);
+    expect(named.map((fn) => fn.name).sort()).toEqual(NAME_THE_STATE_MACHINE);
     for (const fn of named) {
       expect(environmentOf(fn)['STATE_MACHINE_ARN']).toEqual({ Ref: 'IngestStateMachine' });
     }

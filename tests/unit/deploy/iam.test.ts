@@ -38,6 +38,7 @@ const CREATE_INDEX_KEY = 'kms:GenerateDataKey DataKey purpose=blind-index';
 const READ_INDEX_KEY = 'kms:Decrypt DataKey purpose=blind-index';
 const START_RUNS = 'states:StartExecution IngestStateMachine';
 const DESCRIBE_RUNS = 'states:DescribeExecution executions-of-IngestStateMachine';
+const READ_RUN_HISTORY = 'states:GetExecutionHistory executions-of-IngestStateMachine';
 
 interface Expected {
   /** Runs in the database VPC (everything that opens a PostgreSQL connection). */
@@ -53,6 +54,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   redriveRun: { database: true, grants: [START_RUNS] },
   listRuns: { database: true, grants: [] },
   getRun: { database: true, grants: [] },
+  getRunHistory: { database: true, grants: [READ_RUN_HISTORY] },
   listRunRejections: { database: true, grants: [] },
   putConsent: { database: true, grants: [] },
   listAudit: { database: true, grants: [] },
@@ -284,6 +286,7 @@ describe('IAM in the packaged template', () => {
       'ingestQueue',
       'reconcileRuns',
     ]);
+    expect(functionsAllowed('states:GetExecutionHistory')).toEqual(['getRunHistory']);
     for (const { statement } of starting) {
       const [action] = asList(statement.Action);
       expect(asList(statement.Action)).toHaveLength(1);

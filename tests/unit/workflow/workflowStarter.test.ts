@@ -2,7 +2,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
   ExecutionLimitExceeded,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
   InvalidArn,
   SFNClient,
   StartExecutionCommand,
@@ -12,7 +15,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsClient } from '../../../lib/aws/clients.ts';
 import { ServiceUnavailableError } from '../../../lib/errors.ts';
-import { SfnWorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
+import { executionEvents, SfnWorkflowStarter } from '../../../lib/workflow/workflowStarter.ts';
 
 const stateMachineArn =
   'arn:aws:states:us-east-1:000000000000:stateMachine:healthcare-etl-test-ingest';
@@ -242,5 +245,151 @@ describe('SfnWorkflowStarter over HTTP, with createAwsClient', () => {
     await expect(starting).rejects.toMatchObject({
       cause: expect.objectContaining({ name: 'StateMachineDoesNotExist' }),
     });
+  });
+});
+
+describe('executionEvents', () => {
+  it('keeps each event’s type, time, state and error name, and never an input, output or cause', () => {
+    // Prepare
+    const at = new Date('2030-01-01T00:00:00.000Z');
+    const history = [
+      {
+        id: 1,
+        type: 'ExecutionStarted',
+        timestamp: at,
+        executionStartedEventDetails: { input: '{"runId":"r"}' },
+      },
+      {
+        id: 2,
+        type: 'TaskStateEntered',
+        timestamp: at,
+        stateEnteredEventDetails: { name: 'Load', input: '{"mrn":"x"}' },
+      },
+      {
+        id: 3,
+        type: 'LambdaFunctionFailed',
+        timestamp: at,
+        lambdaFunctionFailedEventDetails: {
+          error: 'DatabaseError',
+          cause: 'patient MRN-1 refused',
+        },
+      },
+      {
+        id: 4,
+        type: 'TaskStateExited',
+        timestamp: at,
+        stateExitedEventDetails: { name: 'Load', output: '{"error":{}}' },
+      },
+      {
+        id: 5,
+        type: 'ExecutionFailed',
+        timestamp: at,
+        executionFailedEventDetails: { error: 'States.TaskFailed', cause: 'MRN-1' },
+      },
+    ] satisfies HistoryEvent[];
+
+    // Act
+    const events = executionEvents(history);
+
+    // Assess
+    expect(events).toEqual([
+      {
+        id: 1,
+        type: 'ExecutionStarted',
+        timestamp: at.toISOString(),
+        stateName: null,
+        error: null,
+      },
+      {
+        id: 2,
+        type: 'TaskStateEntered',
+        timestamp: at.toISOString(),
+        stateName: 'Load',
+        error: null,
+      },
+      {
+        id: 3,
+        type: 'LambdaFunctionFailed',
+        timestamp: at.toISOString(),
+        stateName: 'Load',
+        error: 'DatabaseError',
+      },
+      {
+        id: 4,
+        type: 'TaskStateExited',
+        timestamp: at.toISOString(),
+        stateName: 'Load',
+        error: null,
+      },
+      {
+        id: 5,
+        type: 'ExecutionFailed',
+        timestamp: at.toISOString(),
+        stateName: null,
+        error: 'States.TaskFailed',
+      },
+    ]);
+    expect(JSON.stringify(events)).not.toMatch(/MRN|mrn|runId|refused/);
+  });
+});
+
+describe('SfnWorkflowStarter.executionHistory', () => {
+  const sfnMock = mockClient(SFNClient);
+  const starter = new SfnWorkflowStarter({
+    client: new SFNClient({ region: 'us-east-1' }),
+    stateMachineArn,
+  });
+  const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${runId}-redrive-1`;
+
+  beforeEach(() => {
+    sfnMock.reset();
+  });
+
+  afterAll(() => {
+    sfnMock.restore();
+  });
+
+  it('reads every page of the execution’s history, asking for no execution data', async () => {
+    // Prepare
+    const at = new Date('2030-01-01T00:00:00.000Z');
+    sfnMock
+      .on(GetExecutionHistoryCommand, {
+        executionArn,
+        maxResults: 1000,
+        includeExecutionData: false,
+      })
+      .resolvesOnce({
+        events: [{ id: 1, type: 'ExecutionStarted', timestamp: at }],
+        nextToken: 'page-2',
+      })
+      .resolvesOnce({ events: [{ id: 2, type: 'ExecutionSucceeded', timestamp: at }] });
+
+    // Act
+    const events = await starter.executionHistory(runId, 1);
+
+    // Assess
+    expect(events?.map((event) => event.type)).toEqual(['ExecutionStarted', 'ExecutionSucceeded']);
+    const calls = sfnMock.commandCalls(GetExecutionHistoryCommand);
+    expect(calls.map((call) => call.args[0].input.nextToken)).toEqual([undefined, 'page-2']);
+  });
+
+  it('answers undefined for an execution that does not exist', async () => {
+    // Prepare
+    sfnMock
+      .on(GetExecutionHistoryCommand)
+      .rejects(new ExecutionDoesNotExist({ message: 'no such execution', $metadata: {} }));
+
+    // Act / Assess
+    await expect(starter.executionHistory(runId, 1)).resolves.toBeUndefined();
+  });
+
+  it('answers a service fault with ServiceUnavailableError', async () => {
+    // Prepare
+    sfnMock.on(GetExecutionHistoryCommand).rejects(new Error('socket hang up'));
+
+    // Act / Assess
+    await expect(starter.executionHistory(runId, 1)).rejects.toBeInstanceOf(
+      ServiceUnavailableError,
+    );
   });
 });
