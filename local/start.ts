@@ -338,6 +338,7 @@ async function main(): Promise<void> {
   say('Healthcare ETL pipeline: embedded stack running');
   say(`  API             ${api}`);
   say(`  Docs            ${api}/docs`);
+  say(`  Console         ${api}/console`);
   say(`  Step Functions  ${stepFunctions.endpoint}  (${stepFunctions.stateMachineArn})`);
   // The local endpoint accepts any signature; the AWS CLI insists on credentials and a region.
   say(

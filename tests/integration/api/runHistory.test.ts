@@ -1,0 +1,89 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readRunHistory } from '../../../lib/api/runHistory.ts';
+import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
+import { insertIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
+import type { ExecutionEvent } from '../../../lib/pipeline/dependencies.ts';
+import { executionName } from '../../../lib/workflow/workflowStarter.ts';
+import { useTestDatabase } from '../../helpers/database.ts';
+import { RecordingStarter } from '../../helpers/workflowStarters.ts';
+
+function event(id: number, type: string, stateName: string | null = null): ExecutionEvent {
+  return { id, type, timestamp: `2030-01-01T00:00:0${id}.000Z`, stateName, error: null };
+}
+
+describe('readRunHistory on real PostgreSQL', () => {
+  const database = useTestDatabase();
+  let dataKeyId: string;
+
+  async function seedRun(redrives: number): Promise<string> {
+    const id = randomUUID();
+    await insertIngestRun(database.pool, {
+      id,
+      format: 'flat',
+      source: 'api',
+      actor: 'system:seeder',
+      dataKeyId,
+      counts: { received: 1 },
+    });
+    await database.pool.query('UPDATE ingest_runs SET redrives = $2 WHERE id = $1', [id, redrives]);
+    return id;
+  }
+
+  beforeAll(async () => {
+    dataKeyId = randomUUID();
+    await insertDataKey(database.pool, {
+      id: dataKeyId,
+      purpose: 'run',
+      masterKeyId: 'local',
+      encryptedKey: randomBytes(24),
+      encryptionContext: { purpose: 'run', runId: 'none' },
+    });
+  });
+
+  it('lists the events of the first execution, then of each re-drive, each with its attempt', async () => {
+    // Prepare
+    const runId = await seedRun(1);
+    const workflow = new RecordingStarter();
+    workflow.histories.set(executionName(runId, 0), [
+      event(1, 'ExecutionStarted'),
+      event(2, 'ExecutionFailed'),
+    ]);
+    workflow.histories.set(executionName(runId, 1), [event(1, 'ExecutionStarted')]);
+
+    // Act
+    const history = await readRunHistory({ pool: database.pool, workflow }, runId);
+
+    // Assess
+    expect(history?.map(({ attempt, id, type }) => ({ attempt, id, type }))).toEqual([
+      { attempt: 0, id: 1, type: 'ExecutionStarted' },
+      { attempt: 0, id: 2, type: 'ExecutionFailed' },
+      { attempt: 1, id: 1, type: 'ExecutionStarted' },
+    ]);
+  });
+
+  it('adds nothing for an execution that does not exist (a workflow that never started)', async () => {
+    // Prepare
+    const runId = await seedRun(0);
+
+    // Act
+    const history = await readRunHistory(
+      { pool: database.pool, workflow: new RecordingStarter() },
+      runId,
+    );
+
+    // Assess
+    expect(history).toEqual([]);
+  });
+
+  it('answers undefined for a run that does not exist', async () => {
+    // Act
+    const history = await readRunHistory(
+      { pool: database.pool, workflow: new RecordingStarter() },
+      randomUUID(),
+    );
+
+    // Assess
+    expect(history).toBeUndefined();
+  });
+});
