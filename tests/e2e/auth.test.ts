@@ -47,6 +47,20 @@ const endpoints: Endpoint[] = [
     wrongScope: 'system/AuditEvent.r',
   },
   {
+    route: 'GET /api/v1/runs',
+    method: 'GET',
+    path: () => '/api/v1/runs?limit=1',
+    scope: 'user/Patient.r',
+    wrongScope: 'system/AuditEvent.r',
+  },
+  {
+    route: 'GET /api/v1/runs/{runId}/history',
+    method: 'GET',
+    path: () => `/api/v1/runs/${runId}/history`,
+    scope: 'system/Patient.c',
+    wrongScope: 'user/Consent.u',
+  },
+  {
     route: 'GET /api/v1/patients/{id}',
     method: 'GET',
     path: () => `/api/v1/patients/${patientId}`,
@@ -130,7 +144,7 @@ describe('the auth matrix: every endpoint × {no token, bad signature, expired, 
     },
   );
 
-  it.each(['/health', '/openapi.json', '/docs'])('%s needs no token', async (path) => {
+  it.each(['/health', '/openapi.json', '/docs', '/console'])('%s needs no token', async (path) => {
     // Act
     const response = await call('GET', path);
 
