@@ -1,8 +1,11 @@
-/** The state machine drawn as SVG: dagre's layout, each state coloured by the run's progress. */
+/**
+ * The state machine drawn as SVG: each box as wide as its text, placed by dagre, and coloured by
+ * the run's progress.
+ */
 import type { RunView } from './api.ts';
 import { svg } from './dom.ts';
 import { formatMs } from './format.ts';
-import { type GraphLayout, NODE_HEIGHT, NODE_WIDTH, type Point } from './graphLayout.ts';
+import { boxWidth, layOut, type Point } from './graphLayout.ts';
 import { type StateMachineGraph, type StateStatus, stageOfState } from './stateMachineGraph.ts';
 
 /** The counts each stage adds to the run, shown under its name. */
@@ -34,12 +37,51 @@ function detailOf(stateId: string, run: RunView): string {
   return [timing === undefined ? '' : formatMs(timing), ...counts].filter(Boolean).join(' · ');
 }
 
+/** Each state's lines of text, as the page draws them. */
+function linesOf(graph: StateMachineGraph, run: RunView): Map<string, [string, string]> {
+  return new Map(graph.nodes.map((node) => [node.id, [node.id, detailOf(node.id, run)]]));
+}
+
+/**
+ * Each state's box width, from its lines measured as the page's stylesheet renders them: in a
+ * hidden drawing of the same classes, attached for the moment it takes.
+ */
+function measuredWidths(
+  lines: ReadonlyMap<string, readonly [string, string]>,
+): Map<string, number> {
+  const texts = new Map(
+    [...lines].map(([id, [name, detail]]) => [
+      id,
+      [svg('text', { class: 'state-name' }, name), svg('text', { class: 'state-detail' }, detail)],
+    ]),
+  );
+  const probe = svg(
+    'svg',
+    { class: 'state-machine', 'aria-hidden': 'true', width: 0, height: 0 },
+    ...[...texts.values()].flat(),
+  );
+  // Removed before the page paints again: never seen, and no change of the page's layout shows.
+  document.body.append(probe);
+  try {
+    return new Map(
+      [...texts].map(([id, elements]) => [
+        id,
+        boxWidth(elements.map((element) => element.getComputedTextLength())),
+      ]),
+    );
+  } finally {
+    probe.remove();
+  }
+}
+
 export function stateMachineSvg(
   graph: StateMachineGraph,
-  layout: GraphLayout,
   statuses: ReadonlyMap<string, StateStatus>,
   run: RunView,
 ): SVGSVGElement {
+  const lines = linesOf(graph, run);
+  const widths = measuredWidths(lines);
+  const layout = layOut(graph, (id) => widths.get(id) ?? boxWidth([]));
   const width = layout.width + 60;
   const marker = (id: string, className: string) =>
     svg(
@@ -72,8 +114,9 @@ export function stateMachineSvg(
     const placed = layout.nodes.get(node.id);
     if (placed === undefined) return null;
     const status = statuses.get(node.id) ?? 'not-reached';
-    const left = placed.x - NODE_WIDTH / 2;
-    const top = placed.y - NODE_HEIGHT / 2;
+    const [name, detail] = lines.get(node.id) ?? [node.id, ''];
+    const left = placed.x - placed.width / 2;
+    const top = placed.y - placed.height / 2;
     const retries = graph.edges.filter((edge) => edge.kind === 'retry' && edge.from === node.id);
     return svg(
       'g',
@@ -90,12 +133,12 @@ export function stateMachineSvg(
       svg('rect', {
         x: left,
         y: top,
-        width: NODE_WIDTH,
-        height: NODE_HEIGHT,
+        width: placed.width,
+        height: placed.height,
         rx: node.type === 'Choice' ? 18 : 6,
       }),
-      svg('text', { class: 'state-name', x: placed.x, y: top + 20 }, node.id),
-      svg('text', { class: 'state-detail', x: placed.x, y: top + 38 }, detailOf(node.id, run)),
+      svg('text', { class: 'state-name', x: placed.x, y: top + 20 }, name),
+      svg('text', { class: 'state-detail', x: placed.x, y: top + 38 }, detail),
       retries.length === 0
         ? null
         : svg(
@@ -103,12 +146,12 @@ export function stateMachineSvg(
             { class: 'retry' },
             svg('title', {}, retries.map((edge) => `Retry on ${edge.label}`).join('\n')),
             svg('path', {
-              d: `M${left + NODE_WIDTH},${top + 12} c 22,-6 22,34 0,28`,
+              d: `M${left + placed.width},${top + 12} c 22,-6 22,34 0,28`,
               'marker-end': 'url(#arrow-next)',
             }),
             svg(
               'text',
-              { x: left + NODE_WIDTH + 20, y: top + NODE_HEIGHT / 2 + 4 },
+              { x: left + placed.width + 20, y: top + placed.height / 2 + 4 },
               `↻${node.retryAttempts}`,
             ),
           ),

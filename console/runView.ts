@@ -15,14 +15,12 @@ import {
 } from './api.ts';
 import { h } from './dom.ts';
 import { byReason, formatDuration, formatMs, formatRate, formatTime } from './format.ts';
-import { layOut } from './graphLayout.ts';
 import { stateMachineSvg } from './graphView.ts';
 import { rejectionDetailLines } from './rejections.ts';
 import { graphOf, type StateStatus, stateStatuses } from './stateMachineGraph.ts';
 
 const POLL_MS = 1_000;
 const graph = graphOf(definition);
-const layout = layOut(graph);
 const stages: ReadonlySet<string> = new Set(STAGES);
 const LEGEND: readonly StateStatus[] = ['done', 'running', 'failed', 'not-reached'];
 
@@ -206,7 +204,7 @@ export function runView(
         h('li', {}, h('span', { class: 'swatch swatch--catch' }), 'Catch (failure path)'),
         h('li', {}, '↻n: retries'),
       ),
-      stateMachineSvg(graph, layout, statuses, run),
+      stateMachineSvg(graph, statuses, run),
     );
     rejections.replaceChildren(
       h('h3', {}, `Rejections (${rejected.length})`),

@@ -1,8 +1,9 @@
 /** Runs: newest first, filtered, a keyset page at a time; the first page refreshes itself. */
-import { listRuns, type RunFilter, type RunView, runsPath } from './api.ts';
+import { listRuns, type Page, type RunFilter, type RunView, runsPath } from './api.ts';
 import { h } from './dom.ts';
 import { byReason, formatDuration, formatRate, formatTime } from './format.ts';
 
+/** Runs a page unless the page-size field says otherwise (the API caps it: a 400 names the limit). */
 const PAGE_SIZE = 25;
 const STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
 const SOURCES = ['api', 'queue'] as const;
@@ -49,6 +50,15 @@ export function runsView(onError: (error: unknown) => void): {
   );
   const from = h('input', { type: 'datetime-local', name: 'from' });
   const to = h('input', { type: 'datetime-local', name: 'to' });
+  const pageSize = h('input', {
+    type: 'number',
+    name: 'limit',
+    min: 1,
+    step: 1,
+    required: true,
+    value: PAGE_SIZE,
+    class: 'page-size',
+  });
   const form = h(
     'form',
     { class: 'filters' },
@@ -61,6 +71,7 @@ export function runsView(onError: (error: unknown) => void): {
     h('label', {}, 'Source ', source),
     h('label', {}, 'From ', from),
     h('label', {}, 'To ', to),
+    h('label', {}, 'Per page ', pageSize),
     h('button', { type: 'submit' }, 'Apply'),
   );
   const body = h('tbody');
@@ -97,6 +108,9 @@ export function runsView(onError: (error: unknown) => void): {
   let shown = '';
   let next: string | null = null;
   let timer: number | undefined;
+  /** Counts the requests for a page: only the latest one's answer is shown. */
+  let latest = 0;
+  let busy = false;
 
   const filter = (): RunFilter => ({
     statuses: statusBoxes.filter((box) => box.checked).map((box) => box.value),
@@ -105,8 +119,23 @@ export function runsView(onError: (error: unknown) => void): {
     to: instantOf(to),
   });
 
+  /** Shows the page at `path`; the table is aria-busy until the latest request's page is in. */
   async function show(path: string): Promise<void> {
-    const page = await listRuns(path);
+    latest += 1;
+    const request = latest;
+    busy = true;
+    table.setAttribute('aria-busy', 'true');
+    let page: Page<RunView>;
+    try {
+      page = await listRuns(path);
+    } finally {
+      if (request === latest) {
+        busy = false;
+        table.removeAttribute('aria-busy');
+      }
+    }
+    // A poll that answered after an Apply or a paging click: the click's page wins.
+    if (request !== latest) return;
     shown = path;
     next = page.links.next;
     body.replaceChildren(
@@ -125,13 +154,14 @@ export function runsView(onError: (error: unknown) => void): {
   function poll(): void {
     window.clearTimeout(timer);
     timer = window.setTimeout(async () => {
-      if (shown === firstPage) await show(firstPage).catch(onError);
+      // Never over a click's request still on its way.
+      if (shown === firstPage && !busy) await show(firstPage).catch(onError);
       poll();
     }, POLL_MS);
   }
 
   function restart(): void {
-    firstPage = runsPath(filter(), PAGE_SIZE);
+    firstPage = runsPath(filter(), pageSize.valueAsNumber);
     show(firstPage).catch(onError);
   }
 

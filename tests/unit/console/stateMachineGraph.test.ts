@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { layOut } from '../../../console/graphLayout.ts';
 import {
   type AslDefinition,
   graphOf,
@@ -71,22 +70,6 @@ describe('graphOf', () => {
 
     // Act / Assess
     expect(() => graphOf(broken)).toThrow('state A goes to Nowhere');
-  });
-});
-
-describe('layOut', () => {
-  it('places every state, the main path top to bottom, and routes every forward edge', () => {
-    // Act
-    const layout = layOut(graphOf(definition));
-    const y = (id: string) => layout.nodes.get(id)?.y ?? Number.NaN;
-
-    // Assess
-    expect(layout.nodes.size).toBe(Object.keys(definition.States).length);
-    expect(y('Extract')).toBeLessThan(y('Validate'));
-    expect(y('Load')).toBeLessThan(y('Publish'));
-    expect(y('Publish')).toBeLessThan(y('RunSucceeded'));
-    expect(layout.edges.every((edge) => edge.points.length >= 2)).toBe(true);
-    expect(layout.edges.some((edge) => edge.kind === 'retry')).toBe(false);
   });
 });
 
