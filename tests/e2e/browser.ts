@@ -23,14 +23,30 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Saves the page's screenshot (the viewport, or all of it) as `<name>.png` under SCREENSHOT_DIR. */
+export interface ScreenshotOptions {
+  /** All of the page, not just the viewport. */
+  readonly fullPage?: boolean;
+  /** Only this area of the page, in CSS pixels. */
+  readonly clip?: {
+    readonly x: number;
+    readonly y: number;
+    readonly width: number;
+    readonly height: number;
+  };
+}
+
+/** Saves the page's screenshot (the viewport, all of it, or an area) as `<name>.png` under SCREENSHOT_DIR. */
 export async function saveScreenshot(
   page: Page,
   name: string,
-  options: { readonly fullPage?: boolean } = {},
+  options: ScreenshotOptions = {},
 ): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const path = join(SCREENSHOT_DIR, `${name}.png`);
-  await page.screenshot({ path, fullPage: options.fullPage ?? false });
+  await page.screenshot({
+    path,
+    fullPage: options.fullPage ?? false,
+    ...(options.clip === undefined ? {} : { clip: { ...options.clip } }),
+  });
   return path;
 }

@@ -14,6 +14,9 @@ const MRN = 'MRN-CONSOLE-E2E';
 
 const STAGE_STATES = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'];
 
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
 async function faultyToken(): Promise<string> {
   return mintToken(readFileSync(inject('jwtSecretFile')), {
     subject: FAULTY_SUBMITTER,
@@ -54,6 +57,51 @@ async function stateColours(page: Page): Promise<Record<string, string>> {
         ]),
       ),
     );
+}
+
+/** The states whose name or counts run past their box, as the page rendered them. */
+async function overflowingStates(page: Page): Promise<string[]> {
+  await page.locator('svg.state-machine g.state').first().waitFor();
+  return page.locator('svg.state-machine g.state').evaluateAll((nodes) =>
+    nodes
+      .filter((node) => {
+        const box = node.querySelector('rect')?.getBBox();
+        if (box === undefined) return true;
+        // The retry count beside a box is outside it on purpose: its name and counts are not.
+        return [...node.querySelectorAll('text')]
+          .filter((text) => text.matches('.state-name, .state-detail') && text.textContent !== '')
+          .some((text) => {
+            const line = text.getBBox();
+            return line.x < box.x || line.x + line.width > box.x + box.width;
+          });
+      })
+      .map((node) => node.getAttribute('data-state') ?? ''),
+  );
+}
+
+/** The runs the list shows once its latest request is in, top to bottom. */
+async function listedRuns(page: Page): Promise<string[]> {
+  await page.locator('table.runs:not([aria-busy])').waitFor();
+  const ids = await page
+    .locator('table.runs tbody tr')
+    .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run-id')));
+  return ids.filter((id): id is string => id !== null);
+}
+
+/** A datetime-local field's value for `instant`, in the UTC the test's pages run in. */
+function localField(instant: Date): string {
+  return instant.toISOString().slice(0, 16);
+}
+
+async function filterRuns(
+  page: Page,
+  filter: { from: Date | null; to: Date; source: '' | 'api' | 'queue'; perPage: number },
+): Promise<void> {
+  await page.locator('input[name=from]').fill(filter.from === null ? '' : localField(filter.from));
+  await page.locator('input[name=to]').fill(localField(filter.to));
+  await page.locator('select[name=source]').selectOption(filter.source);
+  await page.locator('input[name=limit]').fill(String(filter.perPage));
+  await page.locator('form.filters button[type=submit]').click();
 }
 
 async function signIn(page: Page, bearer: string): Promise<void> {
@@ -101,7 +149,11 @@ describe('the console in Chromium', () => {
   });
 
   async function openPage(): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    // In UTC, so the time filters' datetime-local fields read as the test writes them.
+    const page = await browser.newPage({
+      viewport: { width: 1400, height: 1000 },
+      timezoneId: 'UTC',
+    });
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => {
       if (message.type() === 'error') {
@@ -166,6 +218,7 @@ describe('the console in Chromium', () => {
     // Act
     await page.goto(`${inject('apiUrl')}/console#/runs/${succeededRun}`);
     const colours = await stateColours(page);
+    const overflowing = await overflowingStates(page);
     await page.locator('table.rejections tbody tr').first().waitFor();
     const rejections = await page.locator('table.rejections tbody tr').allTextContents();
     const text = (await page.locator('body').textContent()) ?? '';
@@ -177,6 +230,7 @@ describe('the console in Chromium', () => {
     for (const state of ['MarkFailed', 'RunFailed', 'OutcomeNotPublished']) {
       expect(colours[state], state).toBe('not-reached');
     }
+    expect(overflowing).toStrictEqual([]);
     expect(rejections).toHaveLength(1);
     expect(rejections[0]).toContain('schema');
     expect(rejections[0]).toContain('/birthDate');
@@ -207,11 +261,22 @@ describe('the console in Chromium', () => {
     await signIn(page, operator);
     await page.goto(`${inject('apiUrl')}/console#/runs/${failedRun}`);
     const failedColours = await stateColours(page);
+    const overflowing = await overflowingStates(page);
     const catchEdges = await page.locator('svg.state-machine g.edge--catch').count();
     await page.locator('table.history tbody tr.history--error').first().waitFor();
     const failures = await page.locator('table.history tbody tr.history--error').allTextContents();
-    // The README's picture of the console (docs/console.png) is this screenshot.
     await saveScreenshot(page, 'console-run-failed', { fullPage: true });
+    // The README's picture (docs/console.png): the page from its top to the graph's foot.
+    const graph = await page.locator('.graph').boundingBox();
+    await saveScreenshot(page, 'console-readme', {
+      fullPage: true,
+      clip: {
+        x: 0,
+        y: 0,
+        width: Math.max(1000, Math.ceil((graph?.x ?? 0) + (graph?.width ?? 0) + 20)),
+        height: Math.ceil((graph?.y ?? 0) + (graph?.height ?? 0)),
+      },
+    });
     await disarmLoadFault();
 
     // Act
@@ -237,6 +302,7 @@ describe('the console in Chromium', () => {
       RunFailed: 'failed',
       RunSucceeded: 'not-reached',
     });
+    expect(overflowing).toStrictEqual([]);
     expect(catchEdges).toBeGreaterThanOrEqual(STAGE_STATES.length);
     expect(failures.some((row) => row.includes('Load'))).toBe(true);
     expect(new Set(executions)).toEqual(new Set(['first', 're-drive 1']));
@@ -254,6 +320,105 @@ describe('the console in Chromium', () => {
       RunFailed: 'not-reached',
     });
     await page.close();
+  });
+
+  describe('the run list’s source and time filters and its pages', () => {
+    /** A past hour no other run shares: three days back, on the hour. */
+    const windowStart = new Date(Math.floor(Date.now() / HOUR) * HOUR - 72 * HOUR);
+    const windowEnd = new Date(windowStart.getTime() + HOUR);
+    /** Our runs inside the window, newest first. */
+    let inWindow: string[];
+    /** Ours half an hour before the window. */
+    let before: string;
+    /** The one of inWindow recorded as the ingest queue's. */
+    let fromQueue: string;
+
+    beforeAll(async () => {
+      const writer = await token([SCOPES.submitBatches]);
+      const accepted = await Promise.all(
+        Array.from({ length: 6 }, (_, n) =>
+          ingest(
+            [
+              {
+                resourceType: 'Patient',
+                mrn: `${MRN}-PAGED-${n}`,
+                name: NAME,
+                consent: { data_sharing: true },
+              },
+            ],
+            writer,
+          ),
+        ),
+      );
+      const runIds: string[] = accepted.map((response) => response.json.runId);
+      for (const runId of runIds)
+        expect((await waitForRun(runId, writer)).status).toBe('succeeded');
+      // Moved into the past hour, each a minute after the last, the whole run shifted alike.
+      const createdAt = runIds.map((_, n) =>
+        n === 0
+          ? new Date(windowStart.getTime() - 30 * MINUTE)
+          : new Date(windowStart.getTime() + n * MINUTE),
+      );
+      for (const [n, runId] of runIds.entries()) {
+        await query(
+          `UPDATE ingest_runs SET created_at = $2,
+             updated_at = updated_at + ($2 - created_at), finished_at = finished_at + ($2 - created_at)
+           WHERE id = $1`,
+          [runId, createdAt[n]],
+        );
+      }
+      [before] = runIds as [string];
+      inWindow = runIds.slice(1).reverse();
+      fromQueue = runIds[3] as string;
+      // The embedded stack has no SQS queue: the run is labelled as the queue consumer's runs are.
+      await query(`UPDATE ingest_runs SET source = 'queue' WHERE id = $1`, [fromQueue]);
+    }, 120_000);
+
+    it('shows the queue’s runs or the API’s by source, and no run from before the window’s start', async () => {
+      // Prepare
+      const page = await openPage();
+      await signIn(page, operator);
+
+      // Act
+      await filterRuns(page, { from: windowStart, to: windowEnd, source: 'queue', perPage: 25 });
+      const queued = await listedRuns(page);
+      await filterRuns(page, { from: windowStart, to: windowEnd, source: 'api', perPage: 25 });
+      const viaApi = await listedRuns(page);
+      await filterRuns(page, { from: windowStart, to: windowEnd, source: '', perPage: 25 });
+      const inTheWindow = await listedRuns(page);
+      await filterRuns(page, { from: null, to: windowEnd, source: '', perPage: 25 });
+      const untilTheWindowEnds = await listedRuns(page);
+
+      // Assess
+      expect(queued).toStrictEqual([fromQueue]);
+      expect(viaApi).toStrictEqual(inWindow.filter((runId) => runId !== fromQueue));
+      expect(inTheWindow).toStrictEqual(inWindow);
+      expect(untilTheWindowEnds.slice(0, inWindow.length + 1)).toStrictEqual([...inWindow, before]);
+      await page.close();
+    });
+
+    it('pages the window two runs at a time, newest first, no run repeated or skipped', async () => {
+      // Prepare
+      const page = await openPage();
+      await signIn(page, operator);
+      const older = page.locator('button.older');
+
+      // Act
+      await filterRuns(page, { from: windowStart, to: windowEnd, source: '', perPage: 2 });
+      const pages = [await listedRuns(page)];
+      while ((await older.isEnabled()) && pages.length <= inWindow.length) {
+        await older.click();
+        pages.push(await listedRuns(page));
+      }
+      const live = await page.locator('.live').textContent();
+      const url = page.url();
+
+      // Assess
+      expect(pages).toStrictEqual([inWindow.slice(0, 2), inWindow.slice(2, 4), inWindow.slice(4)]);
+      expect(live).toBe('paused (older page)');
+      expect(url).not.toContain(operator.slice(-20));
+      await page.close();
+    });
   });
 
   it('charts throughput and the stage time split, and shows the audit chain verified', async () => {
