@@ -5,7 +5,7 @@ import { principalOf } from '../../lib/auth/middleware.ts';
 import { jsonResponse } from '../../lib/http/problem.ts';
 import { pipelineDependencies } from '../../lib/runtime.ts';
 
-/** GET /api/v1/audit: entries by patient, actor, action and time, a page at a time (cursor). */
+/** GET /api/v1/audit: entries by patient, actor, action and time, oldest or newest first, a page at a time (cursor). */
 export const handler = apiHandler(ROUTES.listAudit, async (event) => {
   const page = await queryAudit(
     pipelineDependencies(),

@@ -170,19 +170,20 @@ export const ROUTES = {
       tags: ['audit'],
       summary: 'Audit entries by patient, actor, action and time, a page at a time',
       description:
-        'Entries carry identifiers, reasons and counts, never PHI. Reading them is audited too.',
+        'Entries carry identifiers, reasons and counts, never PHI. Reading them is audited too. In chain order by default, newest first with `order=desc`; keyset paging (the `next` link) in either.',
       parameters: [
         parameterRef('AuditPatient'),
         parameterRef('AuditActor'),
         parameterRef('AuditAction'),
         parameterRef('AuditFrom'),
         parameterRef('AuditTo'),
+        parameterRef('AuditOrder'),
         parameterRef('AuditLimit'),
         parameterRef('AuditCursor'),
         parameterRef('CorrelationId'),
       ],
       responses: {
-        '200': okResponse('A page of entries in chain order.', schemaRef('AuditPage')),
+        '200': okResponse('A page of entries in the order asked for.', schemaRef('AuditPage')),
         '400': responseRef('BadRequest'),
       },
     },

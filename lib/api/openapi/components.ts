@@ -153,7 +153,21 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         required: false,
         schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
       },
-      AuditCursor: { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } },
+      AuditOrder: {
+        name: 'order',
+        in: 'query',
+        required: false,
+        description: '`asc`: chain order, oldest first; `desc`: newest first.',
+        schema: { type: 'string', enum: ['asc', 'desc'], default: 'asc' },
+      },
+      AuditCursor: {
+        name: 'cursor',
+        in: 'query',
+        required: false,
+        description:
+          'From the previous page’s `next` link; it names its order, and is refused (400) with the other one.',
+        schema: { type: 'string' },
+      },
       RunStatusFilter: {
         name: 'status',
         in: 'query',

@@ -86,16 +86,22 @@ export interface AuditFilter {
   readonly actions?: readonly AuditAction[];
   readonly from?: Date;
   readonly to?: Date;
-  /** Entries after this seq (the cursor of the previous page). */
-  readonly afterSeq?: string;
+  /** Entries past this seq in the page's order (the cursor of the previous page). */
+  readonly pastSeq?: string;
 }
 
-/** One page of entries in chain order, filtered; `limit + 1` are read to know whether more follow. */
+/** Chain order (`asc`) or newest first (`desc`). */
+export type AuditOrder = 'asc' | 'desc';
+
+/** One page of entries in `order`, filtered; `limit + 1` are read to know whether more follow. */
 export async function listAudit(
   db: Queryable,
   filter: AuditFilter,
+  order: AuditOrder,
   limit: number,
 ): Promise<AuditRow[]> {
+  // One of two fixed spellings: nothing from the request is spliced into the SQL.
+  const [past, direction] = order === 'asc' ? ['>', 'ASC'] : ['<', 'DESC'];
   const { rows } = await db.query<AuditRecord>(
     `SELECT * FROM audit_log
      WHERE ($1::text IS NULL
@@ -105,8 +111,8 @@ export async function listAudit(
        AND ($3::text[] IS NULL OR action = ANY($3))
        AND ($4::timestamptz IS NULL OR at >= $4)
        AND ($5::timestamptz IS NULL OR at < $5)
-       AND ($6::bigint IS NULL OR seq > $6)
-     ORDER BY seq
+       AND ($6::bigint IS NULL OR seq ${past} $6)
+     ORDER BY seq ${direction}
      LIMIT $7`,
     [
       filter.patientId ?? null,
@@ -114,7 +120,7 @@ export async function listAudit(
       filter.actions ?? null,
       filter.from ?? null,
       filter.to ?? null,
-      filter.afterSeq ?? null,
+      filter.pastSeq ?? null,
       limit,
     ],
   );

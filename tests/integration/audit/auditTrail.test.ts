@@ -478,6 +478,110 @@ describe('queryAudit', () => {
     },
   );
 
+  it.each([
+    ['9 rows (a multiple of the page)', 9],
+    ['10 rows', 10],
+    ['1 row', 1],
+  ])(
+    'walks %s of one actor newest first (order=desc) with limit 3: each once, then stops',
+    async (_, total) => {
+      // Prepare
+      const actor = `user:newest-${randomUUID().slice(0, 8)}`;
+      await appendAudit(
+        database.pool,
+        Array.from({ length: total }, () => entry(actor, 'READ', 'Patient', randomUUID())),
+      );
+      const { rows } = await database.pool.query<{ id: string }>(
+        'SELECT id FROM audit_log WHERE actor = $1 ORDER BY seq DESC',
+        [actor],
+      );
+
+      // Act
+      const pages: string[][] = [];
+      let cursor: string | null = null;
+      do {
+        const page: Awaited<ReturnType<typeof queryAudit>> = await queryAudit(
+          pipeline.deps,
+          auditor,
+          { actor, order: 'desc', limit: '3', ...(cursor === null ? {} : { cursor }) },
+        );
+        pages.push(page.data.map((row) => row.id));
+        cursor = page.nextCursor;
+      } while (cursor !== null && pages.length <= total);
+
+      // Assess
+      expect(pages.flat()).toEqual(rows.map((row) => row.id));
+      expect(pages.map((page) => page.length)).toEqual(
+        Array.from({ length: Math.ceil(total / 3) }, (_, n) => Math.min(3, total - n * 3)),
+      );
+    },
+  );
+
+  it('reads the latest entries first with order=desc, the rows each read appends included', async () => {
+    // Prepare: one read appends a row the next one sees first
+    await queryAudit(pipeline.deps, auditor, { limit: '1' });
+    const { rows } = await database.pool.query<{ seq: string }>(
+      'SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 5',
+    );
+
+    // Act
+    const page = await queryAudit(pipeline.deps, auditor, { order: 'desc', limit: '5' });
+
+    // Assess
+    expect(page.data.map((row) => row.seq)).toEqual(rows.map((row) => Number(row.seq)));
+    expect(page.data[0]!.actor).toBe(auditor);
+    expect(page.nextCursor).toBe(`desc.${rows.at(-1)!.seq}`);
+  });
+
+  it('pages the same filtered rows with order=asc and order=desc, one the reverse of the other', async () => {
+    // Act
+    const walk = async (order: string): Promise<string[]> => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: Awaited<ReturnType<typeof queryAudit>> = await queryAudit(
+          pipeline.deps,
+          auditor,
+          { actor: actorX, order, limit: '2', ...(cursor === null ? {} : { cursor }) },
+        );
+        seen.push(...page.data.map((row) => row.id));
+        cursor = page.nextCursor;
+      } while (cursor !== null && seen.length <= 10);
+      return seen;
+    };
+    const ascending = await walk('asc');
+    const descending = await walk('desc');
+
+    // Assess
+    expect(ascending).toEqual(ids('r1', 'r2', 'r5', 'r6', 'r8'));
+    expect(descending).toEqual([...ascending].reverse());
+  });
+
+  it.each([
+    ['an asc cursor with order=desc', { order: 'desc', cursor: 'asc.5' }],
+    ['a desc cursor with order=asc', { order: 'asc', cursor: 'desc.5' }],
+    ['a desc cursor with no order (asc)', { cursor: 'desc.5' }],
+  ])('refuses %s on /cursor, and appends no audit row', async (_, query) => {
+    // Prepare
+    const before = await auditCount(database);
+
+    // Act
+    const error = await thrownBy(() => queryAudit(pipeline.deps, auditor, query));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    const invalid = error as InputValidationError;
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.problems).toEqual([
+      {
+        path: '/cursor',
+        keyword: 'const',
+        message: 'must be a cursor from a previous page in the same order',
+      },
+    ]);
+    expect(await auditCount(database)).toBe(before);
+  });
+
   it('walks the whole log with limit 3: every row once, in seq order, and stops', async () => {
     // Act: each page appends its own READ row, which a later page then visits
     const seqs: number[] = [];
@@ -515,6 +619,14 @@ describe('queryAudit', () => {
     ['a to that does not exist', { to: '2024-13-45' }, '/to', ['2024-13-45']],
     ['an actor with a space', { actor: 'Jane Doe' }, '/actor', ['Jane Doe']],
     ['a cursor that is no seq', { cursor: 'MRN-001' }, '/cursor', ['MRN-001']],
+    ['a bare seq as a cursor (no order)', { cursor: '12' }, '/cursor', []],
+    ['an order that is neither asc nor desc', { order: 'Jane Doe' }, '/order', ['Jane Doe']],
+    [
+      'an unknown order with a cursor',
+      { order: 'sideways', cursor: 'asc.3' },
+      '/order',
+      ['sideways'],
+    ],
   ])(
     'refuses %s with InputValidationError naming the parameter, not its value',
     async (_, query, path, needles) => {
@@ -539,8 +651,8 @@ describe('queryAudit', () => {
   );
 
   it.each([
-    ['one past the largest bigint', '9223372036854775808'],
-    ['19 nines', '9999999999999999999'],
+    ['one past the largest bigint', 'asc.9223372036854775808'],
+    ['19 nines', 'desc.9999999999999999999'],
   ])(
     'refuses a cursor past the range of a seq, %s, on /cursor (a 400, not a 500)',
     async (_, cursor) => {
@@ -555,12 +667,29 @@ describe('queryAudit', () => {
     },
   );
 
-  it('takes the largest bigint as a cursor: an empty last page', async () => {
+  it('takes the largest bigint as an asc cursor: an empty last page', async () => {
     // Act
-    const page = await queryAudit(pipeline.deps, auditor, { cursor: '9223372036854775807' });
+    const page = await queryAudit(pipeline.deps, auditor, { cursor: 'asc.9223372036854775807' });
 
     // Assess
     expect(page).toEqual({ data: [], nextCursor: null });
+  });
+
+  it('takes the largest bigint as a desc cursor: the newest entries', async () => {
+    // Prepare
+    const { rows } = await database.pool.query<{ seq: string }>(
+      'SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 2',
+    );
+
+    // Act
+    const page = await queryAudit(pipeline.deps, auditor, {
+      order: 'desc',
+      limit: '2',
+      cursor: 'desc.9223372036854775807',
+    });
+
+    // Assess
+    expect(page.data.map((row) => row.seq)).toEqual(rows.map((row) => Number(row.seq)));
   });
 });
 

@@ -74,7 +74,7 @@ describe('FHIR R4 reads of what the real pipeline stored', () => {
       observations.map(sentContent).sort(),
     );
     // The patient's audit trail holds each Observation's creation and each read of it.
-    const trail = await listAudit(database.pool, { patientId: id }, 1_000);
+    const trail = await listAudit(database.pool, { patientId: id }, 'asc', 1_000);
     const observationRows = trail.filter((row) => row.resourceType === 'Observation');
     const observationIds = page.resources.map((resource) => resource['id']).sort();
     for (const action of ['CREATE', 'READ'] as const) {
