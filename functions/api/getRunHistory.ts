@@ -9,7 +9,8 @@ import { intakeDependencies } from '../../lib/runtime.ts';
 /** GET /api/v1/runs/{runId}/history: its executions' events, without inputs or outputs. */
 export const handler = apiHandler(ROUTES.getRunHistory, async (event) => {
   const runId = event.pathParameters?.['runId'];
-  const events = isUuid(runId) ? await readRunHistory(intakeDependencies(), runId) : undefined;
-  if (events === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
-  return jsonResponse(200, { data: events });
+  const history = isUuid(runId) ? await readRunHistory(intakeDependencies(), runId) : undefined;
+  if (history === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
+  const { events, olderAttemptsOmitted, truncatedAttempts } = history;
+  return jsonResponse(200, { data: events, olderAttemptsOmitted, truncatedAttempts });
 });

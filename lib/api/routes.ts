@@ -273,7 +273,7 @@ export const ROUTES = {
       tags: ['runs'],
       summary: 'The events of the run’s executions, as Step Functions recorded them',
       description:
-        'Each event’s type, time, state and error name, execution by execution (attempt 0, then each re-drive); never a state’s input or output, nor an error’s cause.',
+        'Each event’s type, time, state and error name, execution by execution (attempt 0, then each re-drive); never a state’s input or output, nor an error’s cause. Only the latest executions are read, and the first events of each: the response tells how many older attempts were left out and which attempts were cut short.',
       parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
       responses: {
         '200': okResponse('The events, in order.', schemaRef('RunHistory')),

@@ -33,8 +33,18 @@ export interface WorkflowStarter {
   /** `attempt` 0 is the run's first execution; a re-drive n is another execution, named apart. */
   start(runId: string, attempt?: number): Promise<void>;
   executionState(runId: string, attempt: number): Promise<ExecutionState>;
-  /** The execution's events in order, or `undefined` when it does not exist. */
-  executionHistory(runId: string, attempt: number): Promise<readonly ExecutionEvent[] | undefined>;
+  /** The execution's first `maxEvents` events in order, or `undefined` when it does not exist. */
+  executionHistory(
+    runId: string,
+    attempt: number,
+    maxEvents: number,
+  ): Promise<ExecutionHistory | undefined>;
+}
+
+/** The first events of an execution's history; `complete` is false when more were left unread. */
+export interface ExecutionHistory {
+  readonly events: readonly ExecutionEvent[];
+  readonly complete: boolean;
 }
 
 /**

@@ -8,7 +8,12 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { toWorkflowError } from '../aws/errors.ts';
-import type { ExecutionEvent, ExecutionState, WorkflowStarter } from '../pipeline/dependencies.ts';
+import type {
+  ExecutionEvent,
+  ExecutionHistory,
+  ExecutionState,
+  WorkflowStarter,
+} from '../pipeline/dependencies.ts';
 
 const HISTORY_PAGE_SIZE = 1000;
 
@@ -82,7 +87,8 @@ export class SfnWorkflowStarter implements WorkflowStarter {
   async executionHistory(
     runId: string,
     attempt: number,
-  ): Promise<readonly ExecutionEvent[] | undefined> {
+    maxEvents: number,
+  ): Promise<ExecutionHistory | undefined> {
     const executionArn = this.#executionArn(runId, attempt);
     const history: HistoryEvent[] = [];
     let nextToken: string | undefined;
@@ -91,19 +97,22 @@ export class SfnWorkflowStarter implements WorkflowStarter {
         const page = await this.#client.send(
           new GetExecutionHistoryCommand({
             executionArn,
-            maxResults: HISTORY_PAGE_SIZE,
+            maxResults: Math.min(HISTORY_PAGE_SIZE, maxEvents - history.length),
             includeExecutionData: false,
             ...(nextToken === undefined ? {} : { nextToken }),
           }),
         );
         history.push(...(page.events ?? []));
         nextToken = page.nextToken;
-      } while (nextToken !== undefined);
+      } while (nextToken !== undefined && history.length < maxEvents);
     } catch (error) {
       if (error instanceof ExecutionDoesNotExist) return undefined;
       throw toWorkflowError('read the run history', error);
     }
-    return executionEvents(history);
+    return {
+      events: executionEvents(history.slice(0, maxEvents)),
+      complete: nextToken === undefined && history.length <= maxEvents,
+    };
   }
 
   async start(runId: string, attempt = 0): Promise<void> {

@@ -10,6 +10,7 @@ import { CORRELATION_ID_EXTENSION_URL } from '../../fhir/r4/resources.ts';
 import { consentChangeSchema } from '../../patients/consentChanges.ts';
 import { INGESTIBLE_BUNDLE_TYPES } from '../../pipeline/envelopes.ts';
 import { STAGES, SUBMISSION_OUTCOMES } from '../../pipeline/stages.ts';
+import { MAX_ATTEMPTS_READ, MAX_EVENTS_PER_ATTEMPT } from '../runHistory.ts';
 import { EXAMPLE_RUN_ID, EXAMPLE_RUN_LINK } from './examples.ts';
 import { type JsonObject, schemaRef } from './references.ts';
 
@@ -408,9 +409,19 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
     },
     RunHistory: {
       type: 'object',
-      required: ['data'],
+      required: ['data', 'olderAttemptsOmitted', 'truncatedAttempts'],
       additionalProperties: false,
       properties: {
+        olderAttemptsOmitted: {
+          type: 'integer',
+          minimum: 0,
+          description: `Only the latest ${MAX_ATTEMPTS_READ} executions are read: how many of the oldest (attempt 0 onwards) were left out`,
+        },
+        truncatedAttempts: {
+          type: 'array',
+          items: { type: 'integer', minimum: 0 },
+          description: `The attempts of which only the first ${MAX_EVENTS_PER_ATTEMPT} events are listed`,
+        },
         data: {
           type: 'array',
           items: {

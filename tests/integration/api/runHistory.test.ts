@@ -1,6 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readRunHistory } from '../../../lib/api/runHistory.ts';
+import {
+  MAX_ATTEMPTS_READ,
+  MAX_EVENTS_PER_ATTEMPT,
+  readRunHistory,
+} from '../../../lib/api/runHistory.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { insertIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import type { ExecutionEvent } from '../../../lib/pipeline/dependencies.ts';
@@ -9,7 +13,13 @@ import { useTestDatabase } from '../../helpers/database.ts';
 import { RecordingStarter } from '../../helpers/workflowStarters.ts';
 
 function event(id: number, type: string, stateName: string | null = null): ExecutionEvent {
-  return { id, type, timestamp: `2030-01-01T00:00:0${id}.000Z`, stateName, error: null };
+  return {
+    id,
+    type,
+    timestamp: new Date(Date.UTC(2030, 0, 1, 0, 0, id)).toISOString(),
+    stateName,
+    error: null,
+  };
 }
 
 describe('readRunHistory on real PostgreSQL', () => {
@@ -55,11 +65,53 @@ describe('readRunHistory on real PostgreSQL', () => {
     const history = await readRunHistory({ pool: database.pool, workflow }, runId);
 
     // Assess
-    expect(history?.map(({ attempt, id, type }) => ({ attempt, id, type }))).toEqual([
+    expect(history?.events.map(({ attempt, id, type }) => ({ attempt, id, type }))).toEqual([
       { attempt: 0, id: 1, type: 'ExecutionStarted' },
       { attempt: 0, id: 2, type: 'ExecutionFailed' },
       { attempt: 1, id: 1, type: 'ExecutionStarted' },
     ]);
+    expect(history).toMatchObject({ olderAttemptsOmitted: 0, truncatedAttempts: [] });
+  });
+
+  it('reads the latest attempts one after another, telling how many older ones it left out', async () => {
+    // Prepare
+    const redrives = MAX_ATTEMPTS_READ + 4;
+    const runId = await seedRun(redrives);
+    const workflow = new RecordingStarter();
+    for (let attempt = 0; attempt <= redrives; attempt += 1) {
+      workflow.histories.set(executionName(runId, attempt), [event(1, 'ExecutionStarted')]);
+    }
+
+    // Act
+    const history = await readRunHistory({ pool: database.pool, workflow }, runId);
+
+    // Assess
+    const older = redrives + 1 - MAX_ATTEMPTS_READ;
+    const latest = Array.from({ length: MAX_ATTEMPTS_READ }, (_, index) => older + index);
+    expect(workflow.historyReads.map(({ attempt }) => attempt)).toEqual(latest);
+    expect(workflow.mostHistoriesReadAtOnce).toBe(1);
+    expect(history?.events.map(({ attempt }) => attempt)).toEqual(latest);
+    expect(history).toMatchObject({ olderAttemptsOmitted: older, truncatedAttempts: [] });
+  });
+
+  it('lists at most the first MAX_EVENTS_PER_ATTEMPT events of an attempt, naming it cut short', async () => {
+    // Prepare
+    const runId = await seedRun(1);
+    const workflow = new RecordingStarter();
+    const long = Array.from({ length: MAX_EVENTS_PER_ATTEMPT + 1 }, (_, index) =>
+      event(index + 1, 'TaskStateEntered', 'Validate'),
+    );
+    workflow.histories.set(executionName(runId, 0), long);
+    workflow.histories.set(executionName(runId, 1), [event(1, 'ExecutionStarted')]);
+
+    // Act
+    const history = await readRunHistory({ pool: database.pool, workflow }, runId);
+
+    // Assess
+    expect(history?.events.filter(({ attempt }) => attempt === 0)).toHaveLength(
+      MAX_EVENTS_PER_ATTEMPT,
+    );
+    expect(history).toMatchObject({ olderAttemptsOmitted: 0, truncatedAttempts: [0] });
   });
 
   it('adds nothing for an execution that does not exist (a workflow that never started)', async () => {
@@ -73,7 +125,7 @@ describe('readRunHistory on real PostgreSQL', () => {
     );
 
     // Assess
-    expect(history).toEqual([]);
+    expect(history).toEqual({ events: [], olderAttemptsOmitted: 0, truncatedAttempts: [] });
   });
 
   it('answers undefined for a run that does not exist', async () => {

@@ -365,12 +365,41 @@ describe('SfnWorkflowStarter.executionHistory', () => {
       .resolvesOnce({ events: [{ id: 2, type: 'ExecutionSucceeded', timestamp: at }] });
 
     // Act
-    const events = await starter.executionHistory(runId, 1);
+    const history = await starter.executionHistory(runId, 1, 5000);
 
     // Assess
-    expect(events?.map((event) => event.type)).toEqual(['ExecutionStarted', 'ExecutionSucceeded']);
+    expect(history?.events.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'ExecutionSucceeded',
+    ]);
+    expect(history?.complete).toBe(true);
     const calls = sfnMock.commandCalls(GetExecutionHistoryCommand);
     expect(calls.map((call) => call.args[0].input.nextToken)).toEqual([undefined, 'page-2']);
+  });
+
+  it('stops at maxEvents, asking for no more than it lacks, and says the history is incomplete', async () => {
+    // Prepare
+    const at = new Date('2030-01-01T00:00:00.000Z');
+    const page = (from: number, length: number) =>
+      Array.from({ length }, (_, index) => ({
+        id: from + index,
+        type: 'PassStateEntered' as const,
+        timestamp: at,
+      }));
+    sfnMock
+      .on(GetExecutionHistoryCommand)
+      .resolvesOnce({ events: page(1, 1000), nextToken: 'page-2' })
+      .resolvesOnce({ events: page(1001, 500), nextToken: 'page-3' })
+      .resolves({ events: page(1501, 1000), nextToken: 'page-n' });
+
+    // Act
+    const history = await starter.executionHistory(runId, 1, 1500);
+
+    // Assess
+    expect(history?.events).toHaveLength(1500);
+    expect(history?.complete).toBe(false);
+    const calls = sfnMock.commandCalls(GetExecutionHistoryCommand);
+    expect(calls.map((call) => call.args[0].input.maxResults)).toEqual([1000, 500]);
   });
 
   it('answers undefined for an execution that does not exist', async () => {
@@ -380,7 +409,7 @@ describe('SfnWorkflowStarter.executionHistory', () => {
       .rejects(new ExecutionDoesNotExist({ message: 'no such execution', $metadata: {} }));
 
     // Act / Assess
-    await expect(starter.executionHistory(runId, 1)).resolves.toBeUndefined();
+    await expect(starter.executionHistory(runId, 1, 1000)).resolves.toBeUndefined();
   });
 
   it('answers a service fault with ServiceUnavailableError', async () => {
@@ -388,7 +417,7 @@ describe('SfnWorkflowStarter.executionHistory', () => {
     sfnMock.on(GetExecutionHistoryCommand).rejects(new Error('socket hang up'));
 
     // Act / Assess
-    await expect(starter.executionHistory(runId, 1)).rejects.toBeInstanceOf(
+    await expect(starter.executionHistory(runId, 1, 1000)).rejects.toBeInstanceOf(
       ServiceUnavailableError,
     );
   });
