@@ -250,3 +250,11 @@ const CODES_BY_NAME: ReadonlyMap<string, string> = new Map([
 export function errorCodeForName(name: string): string {
   return CODES_BY_NAME.get(name) ?? 'internal-error';
 }
+
+// An error's name is shown (logs, run history) only when it is an identifier, never free text.
+const ERROR_NAME = /^[A-Za-z_$][\w$.-]{0,63}$/;
+
+/** `name` when it is an identifier (`DatabaseError`, `States.Timeout`), else `unnamed`. */
+export function displayableErrorName(name: string): string {
+  return ERROR_NAME.test(name) ? name : 'unnamed';
+}

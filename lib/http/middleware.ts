@@ -10,7 +10,7 @@ import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { toAppError } from '../db/errors.ts';
 import type { AppError } from '../errors.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, displayableErrorName } from '../errors.ts';
 import { headerValue } from './body.ts';
 import {
   CORRELATION_ID_HEADER,
@@ -35,7 +35,6 @@ type HttpMiddleware = MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStruc
 const CLIENT_CORRELATION_ID = /^[A-Za-z0-9._-]{8,128}$/;
 // API Gateway's own ids are trusted, but only header-safe ones are echoed back.
 const GATEWAY_REQUEST_ID = /^[!-~]{1,128}$/;
-const ERROR_NAME = /^[A-Za-z_$][\w$.-]{0,63}$/;
 
 // Keyed by the event so the id lives exactly as long as the request it belongs to.
 const correlationIds = new WeakMap<APIGatewayProxyEventV2, string>();
@@ -71,7 +70,7 @@ function withCorrelationId(
 function causeNameOf(error: AppError): string | undefined {
   const { cause } = error;
   if (!(cause instanceof Error)) return undefined;
-  return ERROR_NAME.test(cause.name) ? cause.name : 'unnamed';
+  return displayableErrorName(cause.name);
 }
 
 function logOutcome(

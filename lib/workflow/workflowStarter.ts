@@ -8,6 +8,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { toWorkflowError } from '../aws/errors.ts';
+import { displayableErrorName } from '../errors.ts';
 import type {
   ExecutionEvent,
   ExecutionHistory,
@@ -21,12 +22,15 @@ export function executionName(runId: string, attempt = 0): string {
   return attempt === 0 ? runId : `${runId}-redrive-${attempt}`;
 }
 
-/** The error name an event's details carry (`taskFailedEventDetails.error`, ...), if any. */
+/**
+ * The error name an event's details carry (`taskFailedEventDetails.error`, ...), if any; any
+ * caller of StopExecution may put free text there, so only an identifier is passed on.
+ */
 function errorNameOf(event: HistoryEvent): string | null {
   for (const [key, details] of Object.entries(event)) {
     if (!key.endsWith('EventDetails') || typeof details !== 'object' || details === null) continue;
     const error: unknown = (details as Record<string, unknown>)['error'];
-    if (typeof error === 'string') return error;
+    if (typeof error === 'string') return displayableErrorName(error);
   }
   return null;
 }

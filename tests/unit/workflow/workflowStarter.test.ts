@@ -331,6 +331,29 @@ describe('executionEvents', () => {
     ]);
     expect(JSON.stringify(events)).not.toMatch(/MRN|mrn|runId|refused/);
   });
+
+  it.each([
+    ['free text, as StopExecution accepts it', 'Patient MRN-1 asked to stop'],
+    ['an empty name', ''],
+    ['a name over 64 characters', `E${'x'.repeat(64)}`],
+    ['markup', '<img src=x onerror=alert(1)>'],
+  ])('names an error given as %s unnamed', (_, error) => {
+    // Prepare
+    const history = [
+      {
+        id: 1,
+        type: 'ExecutionAborted',
+        timestamp: new Date('2030-01-01T00:00:00.000Z'),
+        executionAbortedEventDetails: { error, cause: 'stopped' },
+      },
+    ] satisfies HistoryEvent[];
+
+    // Act
+    const [event] = executionEvents(history);
+
+    // Assess
+    expect(event?.error).toBe('unnamed');
+  });
 });
 
 describe('SfnWorkflowStarter.executionHistory', () => {
