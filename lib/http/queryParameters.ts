@@ -22,18 +22,37 @@ export function refuseUnknownParameters(
   }
 }
 
-/** An ISO 8601 date or date-time with a zone. */
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2})))?$/;
+
+/** Whether each field is a possible one: `Date` rolls `02-31` over to 3 March instead. */
+function fieldsPossible(fields: RegExpExecArray): boolean {
+  const [, year, month, day, hour, minute, second, offsetHour, offsetMinute] = fields;
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  const atMost = (field: string | undefined, max: number) =>
+    field === undefined || Number(field) <= max;
+  return (
+    date.getUTCFullYear() === Number(year) &&
+    date.getUTCMonth() + 1 === Number(month) &&
+    date.getUTCDate() === Number(day) &&
+    atMost(hour, 23) &&
+    atMost(minute, 59) &&
+    atMost(second, 59) &&
+    atMost(offsetHour, 23) &&
+    atMost(offsetMinute, 59)
+  );
+}
+
+/** An ISO 8601 date or date-time with a zone, every field a possible one. */
 export function instantParameter(
   value: string | undefined,
   name: string,
   problems: ValidationProblem[],
 ): Date | undefined {
   if (value === undefined) return undefined;
+  const fields = INSTANT.exec(value);
   const date = new Date(value);
-  if (
-    !/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(value) ||
-    Number.isNaN(date.getTime())
-  ) {
+  if (fields === null || !fieldsPossible(fields) || Number.isNaN(date.getTime())) {
     problems.push({
       path: `/${name}`,
       keyword: 'format',
