@@ -1,47 +1,48 @@
 /** Audit: the hash chain's verification and the latest entries (identifiers only, never PHI). */
 import { ROUTES } from '../lib/api/routes.ts';
-import { type AuditEntryView, listAudit, verifyAudit } from './api.ts';
+import { listAudit, verifyAudit } from './api.ts';
 import { h } from './dom.ts';
 import { formatTime } from './format.ts';
 
 const LATEST = 50;
-const PAGE_SIZE = 500;
-const MAX_PAGES = 10;
-const WINDOW_HOURS = 24;
 
-/** The last LATEST entries of the window, newest first (the API pages in chain order). */
-async function latestEntries(): Promise<AuditEntryView[]> {
-  const from = new Date(Date.now() - WINDOW_HOURS * 3_600_000).toISOString();
-  let path: string | null =
-    `${ROUTES.listAudit.path}?${new URLSearchParams({ from, limit: String(PAGE_SIZE) })}`;
-  let latest: AuditEntryView[] = [];
-  for (let page = 0; path !== null && page < MAX_PAGES; page += 1) {
-    const { data, links }: Awaited<ReturnType<typeof listAudit>> = await listAudit(path);
-    latest = [...latest, ...data].slice(-LATEST);
-    path = links.next;
-  }
-  return latest.reverse();
-}
+/** The latest entries, newest first: one page, whatever the log's length. */
+const LATEST_ENTRIES_PATH = `${ROUTES.listAudit.path}?${new URLSearchParams({
+  order: 'desc',
+  limit: String(LATEST),
+})}`;
 
 export function auditView(onError: (error: unknown) => void): HTMLElement {
-  const verification = h('div', { class: 'verification' }, 'Verifying the chain…');
+  const verify = h('button', { type: 'button', class: 'verify' }, 'Verify chain');
+  const verification = h('div', { class: 'verification', 'aria-live': 'polite' });
   const entries = h('div', { class: 'audit-entries' });
 
-  async function load(): Promise<void> {
-    const [verified, latest] = await Promise.all([verifyAudit(), latestEntries()]);
-    verification.replaceChildren(
-      h(
-        'p',
-        { class: `chain chain--${verified.valid ? 'valid' : 'broken'}` },
-        verified.valid ? '✔ Chain verified' : '✘ Chain broken',
-        ` · ${verified.rowsChecked} entries checked at ${formatTime(verified.checkedAt)}`,
-        verified.firstBreak === null
-          ? ''
-          : ` · first break at #${verified.firstBreak.seq} (${verified.firstBreak.problem})`,
-      ),
-    );
+  async function verifyChain(): Promise<void> {
+    verify.disabled = true;
+    verification.setAttribute('aria-busy', 'true');
+    try {
+      const verified = await verifyAudit();
+      verification.replaceChildren(
+        h(
+          'p',
+          { class: `chain chain--${verified.valid ? 'valid' : 'broken'}` },
+          verified.valid ? '✔ Chain verified' : '✘ Chain broken',
+          ` · ${verified.rowsChecked} entries checked at ${formatTime(verified.checkedAt)}`,
+          verified.firstBreak === null
+            ? ''
+            : ` · first break at #${verified.firstBreak.seq} (${verified.firstBreak.problem})`,
+        ),
+      );
+    } finally {
+      verify.disabled = false;
+      verification.removeAttribute('aria-busy');
+    }
+  }
+
+  async function showLatest(): Promise<void> {
+    const latest = (await listAudit(LATEST_ENTRIES_PATH)).data;
     entries.replaceChildren(
-      h('h3', {}, `Latest ${latest.length} entries (last ${WINDOW_HOURS} h)`),
+      h('h3', {}, `Latest ${latest.length} entries, newest first`),
       h(
         'table',
         { class: 'audit' },
@@ -84,13 +85,22 @@ export function auditView(onError: (error: unknown) => void): HTMLElement {
     );
   }
 
-  const refresh = h('button', { type: 'button' }, 'Verify again');
-  refresh.addEventListener('click', () => load().catch(onError));
-  queueMicrotask(() => load().catch(onError));
+  verify.addEventListener('click', () => verifyChain().catch(onError));
+  queueMicrotask(() => showLatest().catch(onError));
   return h(
     'section',
     { class: 'audit-view' },
-    h('h2', {}, 'Audit ', refresh),
+    h('h2', {}, 'Audit'),
+    h(
+      'div',
+      { class: 'verify-chain' },
+      verify,
+      h(
+        'p',
+        { class: 'hint' },
+        'Verification reads and rehashes the whole audit log, every entry since the first, so it takes longer as the log grows; it runs only when asked.',
+      ),
+    ),
     verification,
     entries,
   );

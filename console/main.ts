@@ -15,6 +15,7 @@ import {
 } from './api.ts';
 import { auditView } from './auditView.ts';
 import { h } from './dom.ts';
+import { routeOf } from './route.ts';
 import { runsView } from './runsView.ts';
 import { runView } from './runView.ts';
 import { throughputView } from './throughputView.ts';
@@ -120,15 +121,22 @@ function route(): void {
     signIn();
     return;
   }
-  const [, section, id] = window.location.hash.split('/');
+  const target = routeOf(window.location.hash);
   let view: HTMLElement;
-  if (section === 'runs' && id !== undefined && id !== '') {
-    const shown = runView(decodeURIComponent(id), principal, showError);
+  if (target.view === 'run') {
+    const shown = runView(target.runId, principal, showError);
     stopCurrent = shown.stop;
     view = shown.element;
-  } else if (section === 'throughput') {
+  } else if (target.view === 'no-such-run') {
+    view = h(
+      'section',
+      { class: 'no-such-run' },
+      h('p', { class: 'empty' }, 'No such run: the address does not name a run id.'),
+      h('p', {}, h('a', { href: '#/runs' }, '← All runs')),
+    );
+  } else if (target.view === 'throughput') {
     view = throughputView(showError);
-  } else if (section === 'audit') {
+  } else if (target.view === 'audit') {
     view = auditView(showError);
   } else {
     const shown = runsView(showError);

@@ -16,10 +16,11 @@ import {
 import { h } from './dom.ts';
 import { byReason, formatDuration, formatMs, formatRate, formatTime } from './format.ts';
 import { stateMachineSvg } from './graphView.ts';
+import { type DetailsRead, detailsDue, type Poller, startPolling } from './polling.ts';
 import { rejectionDetailLines } from './rejections.ts';
 import { graphOf, type StateStatus, stateStatuses } from './stateMachineGraph.ts';
 
-const POLL_MS = 1_000;
+const POLL_MS = 2_000;
 const graph = graphOf(definition);
 const stages: ReadonlySet<string> = new Set(STAGES);
 const LEGEND: readonly StateStatus[] = ['done', 'running', 'failed', 'not-reached'];
@@ -155,19 +156,23 @@ export function runView(
   const rejections = h('div', { class: 'rejections-view' });
   const history = h('div', { class: 'history-view' });
   const message = h('p', { class: 'message', role: 'status' });
-  let timer: number | undefined;
+  let poller: Poller | undefined;
   let stopped = false;
+  let detailsRead: DetailsRead | undefined;
+  let rejected: readonly RejectionView[] = [];
+  let events: readonly HistoryEventView[] | string = [];
 
   async function redrive(button: HTMLButtonElement): Promise<void> {
     button.disabled = true;
     try {
       await redriveRun(runId);
-      message.textContent = 'Re-driven: the run continues from the stage that failed.';
-      await refresh();
     } catch (error) {
       button.disabled = false;
       onError(error);
+      return;
     }
+    message.textContent = 'Re-driven: the run continues from the stage that failed.';
+    follow();
   }
 
   function render(
@@ -216,21 +221,47 @@ export function runView(
     );
   }
 
-  async function refresh(): Promise<void> {
-    const [run, rejected, events] = await Promise.all([
-      getRun(runId),
-      listRejections(runId),
-      historyOf(runId),
-    ]);
-    if (stopped) return;
-    render(run, rejected.data, events);
-    window.clearTimeout(timer);
-    if (run.status === 'queued' || run.status === 'running') {
-      timer = window.setTimeout(() => refresh().catch(onError), POLL_MS);
+  /** Reads the run, and its rejections and history when due; whether it is still under way. */
+  async function refresh(): Promise<boolean> {
+    const run = await getRun(runId);
+    if (stopped) return false;
+    if (detailsDue(detailsRead, run, Date.now())) {
+      const [rejectionPage, historyRead] = await Promise.all([
+        listRejections(runId),
+        historyOf(runId),
+      ]);
+      if (stopped) return false;
+      rejected = rejectionPage.data;
+      events = historyRead;
+      detailsRead = { status: run.status, currentStage: run.currentStage, atMs: Date.now() };
     }
+    render(run, rejected, events);
+    return run.status === 'queued' || run.status === 'running';
   }
 
-  refresh().catch(onError);
+  /** Shows the run now, then every POLL_MS while it is under way; an error is shown, not final. */
+  function follow(): void {
+    poller?.stop();
+    if (stopped) return;
+    poller = startPolling(
+      async () => {
+        try {
+          return await refresh();
+        } catch (error) {
+          // No such run: nothing to wait for. Any other error may pass.
+          if (error instanceof ApiError && error.status === 404) {
+            onError(error);
+            return false;
+          }
+          throw error;
+        }
+      },
+      onError,
+      { everyMs: POLL_MS, firstMs: 0 },
+    );
+  }
+
+  follow();
   return {
     element: h(
       'section',
@@ -244,7 +275,7 @@ export function runView(
     ),
     stop: () => {
       stopped = true;
-      window.clearTimeout(timer);
+      poller?.stop();
     },
   };
 }

@@ -2,6 +2,7 @@
 import { listRuns, type Page, type RunFilter, type RunView, runsPath } from './api.ts';
 import { h } from './dom.ts';
 import { byReason, formatDuration, formatRate, formatTime } from './format.ts';
+import { startPolling } from './polling.ts';
 
 /** Runs a page unless the page-size field says otherwise (the API caps it: a 400 names the limit). */
 const PAGE_SIZE = 25;
@@ -107,7 +108,6 @@ export function runsView(onError: (error: unknown) => void): {
   let firstPage = '';
   let shown = '';
   let next: string | null = null;
-  let timer: number | undefined;
   /** Counts the requests for a page: only the latest one's answer is shown. */
   let latest = 0;
   let busy = false;
@@ -151,15 +151,6 @@ export function runsView(onError: (error: unknown) => void): {
         : 'paused (older page)';
   }
 
-  function poll(): void {
-    window.clearTimeout(timer);
-    timer = window.setTimeout(async () => {
-      // Never over a click's request still on its way.
-      if (shown === firstPage && !busy) await show(firstPage).catch(onError);
-      poll();
-    }, POLL_MS);
-  }
-
   function restart(): void {
     firstPage = runsPath(filter(), pageSize.valueAsNumber);
     show(firstPage).catch(onError);
@@ -174,7 +165,15 @@ export function runsView(onError: (error: unknown) => void): {
     if (next !== null) show(next).catch(onError);
   });
   restart();
-  poll();
+  // The first page refreshes itself, never over a click's request still on its way.
+  const poller = startPolling(
+    async () => {
+      if (shown === firstPage && !busy) await show(firstPage);
+      return true;
+    },
+    onError,
+    { everyMs: POLL_MS },
+  );
 
   return {
     element: h(
@@ -185,6 +184,6 @@ export function runsView(onError: (error: unknown) => void): {
       table,
       h('div', { class: 'pager' }, newest, older),
     ),
-    stop: () => window.clearTimeout(timer),
+    stop: poller.stop,
   };
 }

@@ -421,7 +421,7 @@ describe('the console in Chromium', () => {
     });
   });
 
-  it('charts throughput and the stage time split, and shows the audit chain verified', async () => {
+  it('charts throughput and the stage time split', async () => {
     // Prepare
     const page = await openPage();
     await signIn(page, operator);
@@ -434,19 +434,77 @@ describe('the console in Chromium', () => {
       .locator('table.stage-split tbody tr')
       .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-stage')));
     await saveScreenshot(page, 'console-throughput', { fullPage: true });
-    await page.locator('nav a[href="#/audit"]').click();
-    await page.locator('.chain').waitFor();
-    const chain = await page.locator('.chain').textContent();
-    const entries = await page.locator('table.audit tbody tr').count();
-    const auditText = (await page.locator('table.audit').textContent()) ?? '';
-    await saveScreenshot(page, 'console-audit', { fullPage: true });
 
     // Assess
     expect(charts).toBe(2);
     expect(stages).toEqual(['extract', 'validate', 'consentCheck', 'transform', 'load']);
+    expect(pageErrors).toStrictEqual([]);
+    await page.close();
+  });
+
+  it('shows the latest audit entries newest first in one read, and verifies the chain only when asked', async () => {
+    // Prepare
+    const page = await openPage();
+    await signIn(page, operator);
+    const auditReads: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.startsWith('/api/v1/audit')) auditReads.push(`${url.pathname}${url.search}`);
+    });
+    const [logged] = await query<{ last: string; entries: number }>(
+      'SELECT max(seq) AS last, count(*)::int AS entries FROM audit_log',
+    );
+    const last = Number(logged!.last);
+
+    // Act: open the view, then verify
+    await page.locator('nav a[href="#/audit"]').click();
+    await page.locator('table.audit tbody tr').first().waitFor();
+    const seqs = (await page.locator('table.audit tbody tr td:first-child').allTextContents()).map(
+      Number,
+    );
+    const auditText = (await page.locator('table.audit').textContent()) ?? '';
+    const hint = await page.locator('.verify-chain').textContent();
+    const readsBeforeClick = [...auditReads];
+    const chainBeforeClick = await page.locator('.chain').count();
+    await page.getByRole('button', { name: 'Verify chain' }).click();
+    await page.locator('.chain').waitFor();
+    const chain = await page.locator('.chain').textContent();
+    await saveScreenshot(page, 'console-audit', { fullPage: true });
+
+    // Assess
+    expect(readsBeforeClick).toEqual(['/api/v1/audit?order=desc&limit=50']);
+    expect(chainBeforeClick).toBe(0);
+    expect(hint).toContain('whole audit log');
+    expect(auditReads).toEqual(['/api/v1/audit?order=desc&limit=50', '/api/v1/audit/verify']);
     expect(chain).toContain('Chain verified');
-    expect(entries).toBeGreaterThan(0);
+    expect(seqs.length).toBe(Math.min(50, logged!.entries));
+    expect(seqs[0]).toBeGreaterThanOrEqual(last);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
     expect(auditText).not.toContain(NAME);
+    expect(pageErrors).toStrictEqual([]);
+    await page.close();
+  });
+
+  it('names no run for an address whose run id is no UUID, and asks the API nothing about it', async () => {
+    // Prepare
+    const page = await openPage();
+    await signIn(page, operator);
+    const runReads: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.startsWith('/api/v1/runs/')) runReads.push(url.pathname);
+    });
+
+    // Act
+    await page.goto(`${inject('apiUrl')}/console#/runs/%E0%A4%A`);
+    const malformed = await page.locator('.no-such-run').textContent();
+    await page.goto(`${inject('apiUrl')}/console#/runs/..%2F..%2Faudit`);
+    const traversal = await page.locator('.no-such-run').textContent();
+
+    // Assess
+    expect(malformed).toContain('No such run');
+    expect(traversal).toContain('No such run');
+    expect(runReads).toEqual([]);
     expect(pageErrors).toStrictEqual([]);
     await page.close();
   });
