@@ -20,6 +20,14 @@ import {
 
 /** The functions that never open a database connection, so run outside the database VPC. */
 const OUTSIDE_VPC = ['console', 'docs', 'health', 'notFound', 'openapi'];
+/** The public functions' reserved concurrency: each caps what anyone can make it use. */
+const PUBLIC_CONCURRENCY: Readonly<Record<string, number>> = {
+  console: 10,
+  docs: 10,
+  health: 3,
+  notFound: 3,
+  openapi: 3,
+};
 const STARTS_RUNS = ['ingest', 'ingestQueue', 'reconcileRuns', 'redriveRun'];
 /** The functions that name the state machine: those that start runs, and the history reader. */
 const NAME_THE_STATE_MACHINE = [...STARTS_RUNS, 'getRunHistory'].sort();
@@ -108,6 +116,17 @@ describe('the Lambda functions in the packaged template', () => {
         AUTH_JWT_SECRET: '',
       });
       expect(JSON.stringify(environment)).not.toMatch(/postgres(ql)?:\/\//);
+    },
+  );
+
+  it.each(lambdaFunctions().map((fn) => [fn.name, fn] as const))(
+    'caps %s’s concurrency when it is public (no authorizer bounds who invokes it), else not',
+    (name, fn) => {
+      // Act
+      const reserved = fn.properties['ReservedConcurrentExecutions'];
+
+      // Assess
+      expect(reserved).toBe(PUBLIC_CONCURRENCY[name]);
     },
   );
 
