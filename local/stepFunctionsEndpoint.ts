@@ -42,6 +42,8 @@ interface Execution {
   resumeDate?: number;
   /** Set by StopExecution before it aborts the run. */
   stopped?: StopDetails;
+  /** Whether its end, and every event before it, is in the store (set when it ends). */
+  endStored?: boolean;
   readonly events: HistoryEntry[];
   /** How many of `events` the store holds. */
   persisted: number;
@@ -84,7 +86,8 @@ export interface RunningStepFunctions {
   resumeInterrupted(): Promise<number>;
   /**
    * Closes the server. Running executions stop here and stay RUNNING in the store, so that
-   * the next start resumes them; without a store they are aborted.
+   * the next start resumes them; without a store they are aborted. A StopExecution meanwhile
+   * is answered ServiceUnavailable.
    */
   stop(): Promise<void>;
 }
@@ -275,6 +278,10 @@ function arnField(
   return arn;
 }
 
+function unavailable(): ServiceError {
+  return new ServiceError('ServiceUnavailable', 'service unavailable', 503);
+}
+
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -322,17 +329,17 @@ export async function startLocalStepFunctions(
   let stopping = false;
 
   /**
-   * A store write that outlives database faults: retried with backoff until it succeeds,
+   * A store write that outlives database faults: retried with backoff until it succeeds (true),
    * or until the endpoint stops (what was not written then is resumed from what was).
    */
-  async function durably(write: () => Promise<void>): Promise<void> {
+  async function durably(write: () => Promise<void>): Promise<boolean> {
     for (let delay = 50; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
       try {
         await write();
-        return;
+        return true;
       } catch (error) {
         // A write the database refuses for what it holds would be refused forever.
-        if (stopping || !toAppError(error).retryable) return;
+        if (stopping || !toAppError(error).retryable) return false;
         await pause(delay);
       }
     }
@@ -350,8 +357,10 @@ export async function startLocalStepFunctions(
     }
   }
 
-  function enqueue(execution: Execution, write: () => Promise<void>): void {
-    execution.writes = execution.writes.then(() => durably(write));
+  function enqueue(execution: Execution, write: () => Promise<void>): Promise<boolean> {
+    const written = execution.writes.then(() => durably(write));
+    execution.writes = written.then(() => undefined);
+    return written;
   }
 
   /** Writes the events not written yet, in one statement. */
@@ -429,8 +438,10 @@ export async function startLocalStepFunctions(
       invokeTask: options.invokeTask,
       retryIntervalMs: options.retryIntervalMs,
       onEvent: (event) => {
+        // Left RUNNING by this process's end unless StopExecution stopped it first.
+        if (stopping && execution.stopped === undefined) return;
         // A resumed execution started long ago; what follows its resume event is its history.
-        if (stopping || (resumed && event.type === 'ExecutionStarted')) return;
+        if (resumed && event.type === 'ExecutionStarted') return;
         execution.events.push(
           event.type === 'ExecutionAborted' ? { ...event, ...execution.stopped } : event,
         );
@@ -458,10 +469,10 @@ export async function startLocalStepFunctions(
         }
       }
       // Stopped by this process's end, not finished: it stays RUNNING for the next start.
-      if (stopping && store !== undefined) return;
+      if (stopping && store !== undefined && execution.stopped === undefined) return;
       Object.assign(execution, end, { stopDate: Date.now() });
       if (store === undefined) return;
-      enqueue(execution, () =>
+      const endWritten = await enqueue(execution, () =>
         store.end(execution.executionArn, {
           status: end.status as Exclude<ExecutionStatus, 'RUNNING'>,
           stopDate: execution.stopDate ?? Date.now(),
@@ -470,7 +481,7 @@ export async function startLocalStepFunctions(
           cause: end.cause,
         }),
       );
-      await execution.writes;
+      execution.endStored = endWritten && execution.persisted === execution.events.length;
       // Stored for good: later reads go to the store, and memory does not grow with history.
       executions.delete(execution.executionArn);
     })();
@@ -577,12 +588,20 @@ export async function startLocalStepFunctions(
     const details: StopDetails = Object.fromEntries(
       Object.entries(requested).filter(([, value]) => value !== undefined),
     );
+    // A process ending leaves its executions RUNNING: a stop now could not be kept.
+    if (stopping) throw unavailable();
     const stopLive = async (execution: Execution) => {
       if (execution.status === 'RUNNING' && execution.stopped === undefined) {
         execution.stopped = details;
         execution.abort();
       }
       await execution.done;
+      // Never a success for a stop the store did not keep: the next start would resume it.
+      if (store !== undefined && execution.stopped !== undefined && !execution.endStored) {
+        throw stopping
+          ? unavailable()
+          : new ServiceError('InternalFailure', 'the stop could not be recorded', 500);
+      }
       return { stopDate: seconds(execution.stopDate ?? Date.now()) };
     };
     const live = executions.get(executionArn);
@@ -619,14 +638,29 @@ export async function startLocalStepFunctions(
     return resumed;
   }
 
+  /** maxResults from 0 (the default) to 1000, and a nextToken this endpoint gave, as on AWS. */
   function pageOf(body: Record<string, unknown>, fallback: number) {
-    const limit =
-      typeof body['maxResults'] === 'number' && body['maxResults'] > 0
-        ? body['maxResults']
-        : fallback;
-    const offset =
-      typeof body['nextToken'] === 'string' ? Number.parseInt(body['nextToken'], 10) || 0 : 0;
-    return { limit, offset };
+    const maxResults = body['maxResults'] ?? 0;
+    if (typeof maxResults !== 'number' || !Number.isInteger(maxResults)) {
+      throw new ServiceError('ValidationException', 'maxResults must be an integer');
+    }
+    if (maxResults < 0 || maxResults > 1000) {
+      throw new ServiceError(
+        'ValidationException',
+        `1 validation error detected: Value '${maxResults}' at 'maxResults' failed to satisfy constraint: Member must have value between 0 and 1000`,
+      );
+    }
+    const nextToken = body['nextToken'] ?? undefined;
+    if (
+      nextToken !== undefined &&
+      (typeof nextToken !== 'string' || !/^\d{1,9}$/.test(nextToken))
+    ) {
+      throw new ServiceError('InvalidToken', 'Invalid Token');
+    }
+    return {
+      limit: maxResults === 0 ? fallback : maxResults,
+      offset: nextToken === undefined ? 0 : Number(nextToken),
+    };
   }
 
   const operations: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
@@ -730,10 +764,7 @@ export async function startLocalStepFunctions(
       send(200, await operation(await readJson(request)));
     } catch (error) {
       // The store unreachable is the service unavailable: callers retry, as they would on AWS.
-      const serviceError =
-        error instanceof ServiceError
-          ? error
-          : new ServiceError('ServiceUnavailable', 'service unavailable', 503);
+      const serviceError = error instanceof ServiceError ? error : unavailable();
       send(
         serviceError.status,
         { __type: serviceError.type, message: serviceError.message },

@@ -65,6 +65,15 @@ class Stages {
   };
 }
 
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -83,13 +92,13 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     for (const endpoint of running.splice(0)) await endpoint.stop();
   });
 
-  async function start(stages: Stages, name = 'ingest', port?: number) {
+  async function start(stages: Stages, name = 'ingest', port?: number, store?: ExecutionStore) {
     const endpoint = await startLocalStepFunctions({
       definition: loadIngestDefinition(),
       stateMachineName: name,
       region: REGION,
       invokeTask: stages.invoke,
-      store: await ExecutionStore.open(database.url),
+      store: store ?? (await ExecutionStore.open(database.url)),
       ...(port === undefined ? {} : { port }),
     });
     running.push(endpoint);
@@ -374,6 +383,94 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
       cause: 'stopped by hand',
     });
     expect(listed.executions?.map((execution) => execution.executionArn)).toEqual([executionArn]);
+  });
+
+  it('answers ServiceUnavailable to a StopExecution that arrives while the endpoint stops, leaving the execution to resume', async () => {
+    // Prepare: a store write held open keeps stop() from closing the server.
+    const store = await ExecutionStore.open(database.url);
+    const appendEvents = store.appendEvents.bind(store);
+    let openGate = () => {};
+    let gate: Promise<void> | undefined;
+    store.appendEvents = async (...args) => {
+      await gate;
+      return appendEvents(...args);
+    };
+    const firstStages = new Stages();
+    const held = firstStages.hold('Extract');
+    const first = await start(firstStages, 'stopping', undefined, store);
+    const runId = randomUUID();
+    const { executionArn } = await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    await held.reached;
+    gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    // Another execution, whose history the store now holds back.
+    const otherId = randomUUID();
+    await first.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.endpoint.stateMachineArn,
+        name: otherId,
+        input: JSON.stringify({ runId: otherId }),
+      }),
+    );
+
+    // Act
+    const stopping = stopped(first.endpoint);
+    const refusal = await rejectionOf(
+      first.client.send(new StopExecutionCommand({ executionArn, error: 'Operator.Stop' })),
+    );
+    openGate();
+    held.release();
+    await stopping;
+    const second = await start(new Stages(), 'stopping');
+    const resumed = await second.endpoint.resumeInterrupted();
+    const ended = await until('the execution to end', async () => {
+      const { status } = await second.client.send(new DescribeExecutionCommand({ executionArn }));
+      return status === 'RUNNING' ? undefined : status;
+    });
+
+    // Assess: not stopped, as the answer said, so the next start ran it to its end.
+    expect(refusal).toMatchObject({
+      name: 'ServiceUnavailable',
+      $metadata: { httpStatusCode: 503 },
+    });
+    expect(resumed).toBe(1);
+    expect(ended).toBe('SUCCEEDED');
+  });
+
+  it('answers InternalFailure to a StopExecution whose end the store refuses', async () => {
+    // Prepare
+    const store = await ExecutionStore.open(database.url);
+    store.end = async () => {
+      throw Object.assign(new Error('check constraint refused'), { code: '23514' });
+    };
+    const stages = new Stages();
+    const held = stages.hold('Extract');
+    const { endpoint, client } = await start(stages, 'refused', undefined, store);
+    const runId = randomUUID();
+    const { executionArn } = await client.send(
+      new StartExecutionCommand({
+        stateMachineArn: endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    await held.reached;
+
+    // Act
+    const refusal = await rejectionOf(client.send(new StopExecutionCommand({ executionArn })));
+    held.release();
+    const described = await client.send(new DescribeExecutionCommand({ executionArn }));
+
+    // Assess
+    expect(refusal).toMatchObject({ name: 'InternalFailure', $metadata: { httpStatusCode: 500 } });
+    expect(described.status).toBe('RUNNING');
   });
 
   it('stops an execution its stopped process left running, so that no start resumes it', async () => {

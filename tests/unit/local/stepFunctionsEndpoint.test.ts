@@ -380,6 +380,44 @@ describe('the local Step Functions endpoint, through @aws-sdk/client-sfn', () =>
     expect(reversed.events).toEqual([...whole].reverse());
   });
 
+  it.each([
+    ['a negative nextToken', 'InvalidToken', { nextToken: '-2' }],
+    ['a nextToken it never gave', 'InvalidToken', { nextToken: 'page-2' }],
+    ['maxResults over 1000', 'ValidationException', { maxResults: 1001 }],
+    ['a negative maxResults', 'ValidationException', { maxResults: -1 }],
+  ] as const)('refuses %s in GetExecutionHistory and ListExecutions: %s', async (_, name, page) => {
+    // Prepare
+    const executionArn = await start(randomUUID());
+    await finished(executionArn);
+
+    // Act
+    const refusals = await Promise.all([
+      rejectionOf(client.send(new GetExecutionHistoryCommand({ executionArn, ...page }))),
+      rejectionOf(
+        client.send(
+          new ListExecutionsCommand({ stateMachineArn: stepFunctions.stateMachineArn, ...page }),
+        ),
+      ),
+    ]);
+
+    // Assess
+    for (const refusal of refusals) {
+      expect(refusal).toMatchObject({ name, $metadata: { httpStatusCode: 400 } });
+    }
+  });
+
+  it('reads maxResults 0 as the default page size', async () => {
+    // Prepare
+    const executionArn = await start(randomUUID());
+    await finished(executionArn);
+
+    // Act
+    const page = await client.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 0 }));
+
+    // Assess
+    expect(page.events).toEqual(await history(executionArn));
+  });
+
   it('retries a Task that failed with a retryable error, and succeeds', async () => {
     // Prepare
     const runId = randomUUID();
