@@ -1,10 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiHandler } from '../../../lib/api/apiHandler.ts';
 import { takeRequest } from '../../../lib/api/rateLimit.ts';
 import type { AuthenticatedEvent } from '../../../lib/auth/middleware.ts';
-import { mintToken } from '../../../lib/auth/tokens.ts';
 import { blindIndex } from '../../../lib/crypto/blindIndex.ts';
 import { encryptField } from '../../../lib/crypto/fieldCipher.ts';
 import { upsertConsents } from '../../../lib/db/repositories/consents.ts';
@@ -18,6 +17,13 @@ import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts
 import { useTestDatabase } from '../../helpers/database.ts';
 import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
 import { syntheaLines } from '../../helpers/fhir.ts';
+import {
+  bearerToken,
+  gatewayGetEvent,
+  lambdaContextOf,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+} from '../../helpers/gatewayEvents.ts';
 
 type Json = Record<string, unknown>;
 
@@ -48,8 +54,6 @@ interface PatientSpec {
   readonly observations?: readonly Json[];
 }
 
-const ISSUER = 'healthcare-etl-local';
-const AUDIENCE = 'healthcare-etl-api';
 const HOST = 'fhir.example.test';
 const BASE = `https://${HOST}/fhir/r4`;
 const JWT_SECRET = randomBytes(32);
@@ -57,11 +61,7 @@ const RATE = { perMinute: 600, burst: 20 };
 const PATIENT_SCOPE = 'user/Patient.r';
 const OBSERVATION_SCOPE = 'user/Observation.rs';
 
-const lambdaContext = {
-  functionName: 'fhir',
-  awsRequestId: 'lambda-request-1',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const lambdaContext = lambdaContextOf('fhir');
 
 const patientFixtures = syntheaLines('Patient.10.ndjson').map((line) => line.resource);
 const observationFixtures = syntheaLines('Observation.sample.ndjson').map((line) => line.resource);
@@ -70,13 +70,7 @@ const observationFixtures = syntheaLines('Observation.sample.ndjson').map((line)
 const OBSERVATION_VALUES = ['4.39', 'mg/g', 'mm[Hg]', 'Bradtke', '10828004'];
 
 function token(subject: string, scopes: readonly string[]): Promise<string> {
-  return mintToken(JWT_SECRET, {
-    subject,
-    scopes,
-    issuer: ISSUER,
-    audience: AUDIENCE,
-    ttlSeconds: 600,
-  });
+  return bearerToken(JWT_SECRET, subject, scopes);
 }
 
 function getEvent(
@@ -87,40 +81,7 @@ function getEvent(
     readonly query?: Record<string, string>;
   },
 ): AuthenticatedEvent {
-  const query = options.query ?? {};
-  const rawQueryString = new URLSearchParams(query).toString();
-  return {
-    version: '2.0',
-    routeKey: `GET ${path}`,
-    rawPath: path,
-    rawQueryString,
-    headers: {
-      host: HOST,
-      'x-forwarded-proto': 'https',
-      ...(options.bearer === undefined ? {} : { authorization: `Bearer ${options.bearer}` }),
-    },
-    ...(Object.keys(query).length === 0 ? {} : { queryStringParameters: query }),
-    ...(options.pathParameters === undefined ? {} : { pathParameters: options.pathParameters }),
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'api',
-      domainName: HOST,
-      domainPrefix: 'fhir',
-      http: {
-        method: 'GET',
-        path,
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 'vitest',
-      },
-      requestId: `gw-${randomUUID()}`,
-      routeKey: `GET ${path}`,
-      stage: '$default',
-      time: '01/Jan/2030:00:00:00 +0000',
-      timeEpoch: 1_893_456_000_000,
-    },
-  };
+  return gatewayGetEvent(path, { host: HOST, ...options });
 }
 
 function bodyOf(response: APIGatewayProxyStructuredResultV2): Json {
@@ -146,8 +107,8 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
   const database = useTestDatabase();
   useDeployedEnvironment(database, {
     AUTH_JWT_SECRET: JWT_SECRET.toString('base64'),
-    AUTH_ISSUER: ISSUER,
-    AUTH_AUDIENCE: AUDIENCE,
+    AUTH_ISSUER: TOKEN_ISSUER,
+    AUTH_AUDIENCE: TOKEN_AUDIENCE,
     AUTH_JWKS_URL: undefined,
     RATE_LIMIT_PER_MINUTE: String(RATE.perMinute),
     RATE_LIMIT_BURST: String(RATE.burst),

@@ -1,84 +1,46 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiHandler } from '../../../lib/api/apiHandler.ts';
 import { buildOpenApiDocument } from '../../../lib/api/openapi.ts';
 import type { AuthenticatedEvent } from '../../../lib/auth/middleware.ts';
-import { mintToken } from '../../../lib/auth/tokens.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { insertIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { insertRejections } from '../../../lib/db/repositories/rejections.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
+import {
+  bearerToken,
+  gatewayGetEvent,
+  lambdaContextOf,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+} from '../../helpers/gatewayEvents.ts';
 
 type Json = Record<string, unknown>;
 
 const addFormats = addFormatsModule.default;
-const ISSUER = 'healthcare-etl-local';
-const AUDIENCE = 'healthcare-etl-api';
 const HOST = 'api.example.test';
 const JWT_SECRET = randomBytes(32);
 const DOCUMENT_ID = 'https://healthcare-etl.example/openapi.json';
 
-const lambdaContext = {
-  functionName: 'listRuns',
-  awsRequestId: 'lambda-request-1',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const lambdaContext = lambdaContextOf('listRuns');
 
 function token(subject: string, scopes: readonly string[]): Promise<string> {
-  return mintToken(JWT_SECRET, {
-    subject,
-    scopes,
-    issuer: ISSUER,
-    audience: AUDIENCE,
-    ttlSeconds: 600,
-  });
+  return bearerToken(JWT_SECRET, subject, scopes);
 }
 
 function getEvent(
   path: string,
   options: {
     readonly bearer?: string;
-    readonly query?: Record<string, string>;
     readonly pathParameters?: Record<string, string>;
+    readonly query?: Record<string, string>;
   },
 ): AuthenticatedEvent {
-  const query = options.query ?? {};
-  return {
-    version: '2.0',
-    routeKey: `GET ${path}`,
-    rawPath: path,
-    rawQueryString: new URLSearchParams(query).toString(),
-    headers: {
-      host: HOST,
-      'x-forwarded-proto': 'https',
-      ...(options.bearer === undefined ? {} : { authorization: `Bearer ${options.bearer}` }),
-    },
-    ...(Object.keys(query).length === 0 ? {} : { queryStringParameters: query }),
-    ...(options.pathParameters === undefined ? {} : { pathParameters: options.pathParameters }),
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'api',
-      domainName: HOST,
-      domainPrefix: 'api',
-      http: {
-        method: 'GET',
-        path,
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 'vitest',
-      },
-      requestId: `gw-${randomUUID()}`,
-      routeKey: `GET ${path}`,
-      stage: '$default',
-      time: '01/Jan/2030:00:00:00 +0000',
-      timeEpoch: 1_893_456_000_000,
-    },
-  };
+  return gatewayGetEvent(path, { host: HOST, ...options });
 }
 
 function bodyOf(response: APIGatewayProxyStructuredResultV2): Json {
@@ -99,8 +61,8 @@ describe('GET /api/v1/runs and GET /api/v1/runs/{runId}: the handlers against Po
   const database = useTestDatabase();
   useDeployedEnvironment(database, {
     AUTH_JWT_SECRET: JWT_SECRET.toString('base64'),
-    AUTH_ISSUER: ISSUER,
-    AUTH_AUDIENCE: AUDIENCE,
+    AUTH_ISSUER: TOKEN_ISSUER,
+    AUTH_AUDIENCE: TOKEN_AUDIENCE,
     AUTH_JWKS_URL: undefined,
     RATE_LIMIT_PER_MINUTE: '600',
     RATE_LIMIT_BURST: '100',
