@@ -192,7 +192,15 @@ export function listRejections(runId: string): Promise<Page<RejectionView>> {
   return request('GET', `${runPath(runId)}/rejections`);
 }
 
-export function runHistory(runId: string): Promise<{ readonly data: readonly HistoryEventView[] }> {
+export interface RunHistoryView {
+  readonly data: readonly HistoryEventView[];
+  /** How many of the oldest executions the API left out (it reads only the latest ones). */
+  readonly olderAttemptsOmitted: number;
+  /** The executions of which only the first events are listed. */
+  readonly truncatedAttempts: readonly number[];
+}
+
+export function runHistory(runId: string): Promise<RunHistoryView> {
   return request('GET', ROUTES.getRunHistory.path.replace('{runId}', encodeURIComponent(runId)));
 }
 

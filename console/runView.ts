@@ -16,6 +16,7 @@ import {
 import { h } from './dom.ts';
 import { byReason, formatDuration, formatMs, formatRate, formatTime } from './format.ts';
 import { stateMachineSvg } from './graphView.ts';
+import { historyLimitsNote } from './history.ts';
 import { type DetailsRead, detailsDue, type Poller, startPolling } from './polling.ts';
 import { rejectionDetailLines } from './rejections.ts';
 import { graphOf, type StateStatus, stateStatuses } from './stateMachineGraph.ts';
@@ -134,10 +135,16 @@ function historyTable(events: readonly HistoryEventView[]): HTMLElement {
   );
 }
 
-/** The history, or what stands in for it when the workflow service could not say. */
-async function historyOf(runId: string): Promise<readonly HistoryEventView[] | string> {
+/** The history and what it leaves out, or what stands in for it when the workflow service could not say. */
+type HistoryRead =
+  | { readonly events: readonly HistoryEventView[]; readonly note?: string }
+  | string;
+
+async function historyOf(runId: string): Promise<HistoryRead> {
   try {
-    return (await runHistory(runId)).data;
+    const history = await runHistory(runId);
+    const note = historyLimitsNote(history);
+    return note === undefined ? { events: history.data } : { events: history.data, note };
   } catch (error) {
     if (error instanceof ApiError && error.status !== 401) {
       return `The execution history is unavailable (${error.status}: ${error.message}).`;
@@ -160,7 +167,7 @@ export function runView(
   let stopped = false;
   let detailsRead: DetailsRead | undefined;
   let rejected: readonly RejectionView[] = [];
-  let events: readonly HistoryEventView[] | string = [];
+  let events: HistoryRead = { events: [] };
 
   async function redrive(button: HTMLButtonElement): Promise<void> {
     button.disabled = true;
@@ -175,11 +182,7 @@ export function runView(
     follow();
   }
 
-  function render(
-    run: RunView,
-    rejected: readonly RejectionView[],
-    events: readonly HistoryEventView[] | string,
-  ): void {
+  function render(run: RunView, rejected: readonly RejectionView[], events: HistoryRead): void {
     const statuses = stateStatuses(definition, run, stages);
     const redriveButton =
       run.status === 'failed' && mayRedrive(principal)
@@ -217,7 +220,11 @@ export function runView(
     );
     history.replaceChildren(
       h('h3', {}, 'Execution history'),
-      typeof events === 'string' ? h('p', { class: 'empty' }, events) : historyTable(events),
+      ...(typeof events === 'string'
+        ? [h('p', { class: 'empty' }, events)]
+        : events.note === undefined
+          ? [historyTable(events.events)]
+          : [h('p', { class: 'history-note' }, events.note), historyTable(events.events)]),
     );
   }
 
