@@ -44,9 +44,14 @@ function port(environment: Environment, name: string, fallback: number): number 
   return value;
 }
 
+/** PORT: where the API's front listens, as `npm start` and the clients of its API read it. */
+export function apiPort(environment: Environment): number {
+  return port(environment, 'PORT', DEFAULT_API_PORT);
+}
+
 export function stackPorts(environment: Environment): StackPorts {
   return {
-    api: port(environment, 'PORT', DEFAULT_API_PORT),
+    api: apiPort(environment),
     stepFunctions: port(environment, 'STEP_FUNCTIONS_PORT', DEFAULT_STEP_FUNCTIONS_PORT),
   };
 }

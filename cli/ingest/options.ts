@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
+import { apiPort, DEFAULT_API_PORT } from '../../local/stackSettings.ts';
 import { UsageError } from './errors.ts';
 
-/** The embedded stack's front without PORT (local/stackSettings.ts). */
-export const DEFAULT_API_PORT = 3000;
 export const DEFAULT_BATCH_SIZE = 1000;
 export const DEFAULT_STATE_DIR = '.data/ingest';
 export const DEFAULT_RUN_TIMEOUT_SECONDS = 600;
@@ -109,12 +108,11 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 /** Where `npm start` listens when ETL_API_URL does not say: its PORT, as it reads it. */
 function localApiUrl(env: Environment): string {
-  const port = nonEmpty(env['PORT'])?.trim();
-  if (port === undefined) return `http://127.0.0.1:${DEFAULT_API_PORT}`;
-  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) {
-    throw new UsageError(`PORT must be a port number from 1 to 65535, not "${port}"`);
+  try {
+    return `http://127.0.0.1:${apiPort(env)}`;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  return `http://127.0.0.1:${Number(port)}`;
 }
 
 function bearerToken(value: string | undefined): string | undefined {
