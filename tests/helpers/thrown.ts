@@ -17,3 +17,13 @@ export function thrownBySync(act: () => unknown): unknown {
   }
   return undefined;
 }
+
+/** What `promise` rejected with, or undefined when it resolved. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}

@@ -22,6 +22,7 @@ import {
   startLocalStepFunctions,
 } from '../../../local/stepFunctionsEndpoint.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
+import { rejectionOf } from '../../helpers/thrown.ts';
 
 const REGION = 'us-east-1';
 const TASKS = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load', 'Publish'];
@@ -65,15 +66,6 @@ class Stages {
   };
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
-
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -109,6 +101,22 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
       maxAttempts: 1,
     });
     return { endpoint, client };
+  }
+
+  /** Starts an execution named by a fresh run id, as intake names them. */
+  async function startRun(running: {
+    readonly endpoint: RunningStepFunctions;
+    readonly client: SFNClient;
+  }): Promise<{ runId: string; executionArn: string }> {
+    const runId = randomUUID();
+    const { executionArn } = await running.client.send(
+      new StartExecutionCommand({
+        stateMachineArn: running.endpoint.stateMachineArn,
+        name: runId,
+        input: JSON.stringify({ runId }),
+      }),
+    );
+    return { runId, executionArn: executionArn as string };
   }
 
   async function stopped(endpoint: RunningStepFunctions): Promise<void> {
@@ -180,14 +188,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     const firstStages = new Stages();
     const held = firstStages.hold('ConsentCheck');
     const first = await start(firstStages, 'resumed');
-    const runId = randomUUID();
-    const { executionArn } = await first.client.send(
-      new StartExecutionCommand({
-        stateMachineArn: first.endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun(first);
     await held.reached;
     await stopped(first.endpoint);
     held.release();
@@ -226,14 +227,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     const stages = new Stages();
     const held = stages.hold('Transform');
     const { endpoint, client } = await start(stages, 'faults');
-    const runId = randomUUID();
-    const { executionArn } = await client.send(
-      new StartExecutionCommand({
-        stateMachineArn: endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun({ endpoint, client });
     await held.reached;
     const killer = new pg.Client({ connectionString: database.url });
     await killer.connect();
@@ -333,14 +327,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     const firstStages = new Stages();
     const held = firstStages.hold('Validate');
     const first = await start(firstStages, 'stopped');
-    const runId = randomUUID();
-    const { executionArn } = await first.client.send(
-      new StartExecutionCommand({
-        stateMachineArn: first.endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun(first);
     await held.reached;
 
     // Act
@@ -398,14 +385,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     const firstStages = new Stages();
     const held = firstStages.hold('Extract');
     const first = await start(firstStages, 'stopping', undefined, store);
-    const runId = randomUUID();
-    const { executionArn } = await first.client.send(
-      new StartExecutionCommand({
-        stateMachineArn: first.endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun(first);
     await held.reached;
     gate = new Promise<void>((resolve) => {
       openGate = resolve;
@@ -453,14 +433,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     const stages = new Stages();
     const held = stages.hold('Extract');
     const { endpoint, client } = await start(stages, 'refused', undefined, store);
-    const runId = randomUUID();
-    const { executionArn } = await client.send(
-      new StartExecutionCommand({
-        stateMachineArn: endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun({ endpoint, client });
     await held.reached;
 
     // Act
@@ -478,14 +451,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
     const firstStages = new Stages();
     const held = firstStages.hold('Transform');
     const first = await start(firstStages, 'interrupted');
-    const runId = randomUUID();
-    const { executionArn } = await first.client.send(
-      new StartExecutionCommand({
-        stateMachineArn: first.endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun(first);
     await held.reached;
     await stopped(first.endpoint);
     held.release();
@@ -519,14 +485,7 @@ describe('the local Step Functions endpoint with a store in PostgreSQL', () => {
   it('keeps the state machine across restarts: its creation date, and the state machine of an execution from before', async () => {
     // Prepare
     const first = await start(new Stages(), 'described');
-    const runId = randomUUID();
-    const { executionArn } = await first.client.send(
-      new StartExecutionCommand({
-        stateMachineArn: first.endpoint.stateMachineArn,
-        name: runId,
-        input: JSON.stringify({ runId }),
-      }),
-    );
+    const { executionArn } = await startRun(first);
     const before = await first.client.send(
       new DescribeStateMachineCommand({ stateMachineArn: first.endpoint.stateMachineArn }),
     );

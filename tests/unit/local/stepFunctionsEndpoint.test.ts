@@ -27,6 +27,7 @@ import {
   type RunningStepFunctions,
   startLocalStepFunctions,
 } from '../../../local/stepFunctionsEndpoint.ts';
+import { rejectionOf } from '../../helpers/thrown.ts';
 
 const REGION = 'us-east-1';
 const STAGES = ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'] as const;
@@ -94,15 +95,6 @@ function sfnClient(endpoint: string): SFNClient {
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
   });
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 describe('the local Step Functions endpoint, through @aws-sdk/client-sfn', () => {
