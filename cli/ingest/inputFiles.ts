@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { descriptorOf } from '../../lib/fhir/r4/descriptors.ts';
 import { InputError } from './errors.ts';
 
 /** One file of the input, by the name the outcome file gives it and where it lies. */
@@ -22,14 +23,17 @@ function resourceTypeOf(name: string): string | undefined {
 }
 
 /**
- * Consents first (a decision about a patient not stored yet waits for the Patient), then
- * Patients (what refers to a patient finds only one already stored), then the rest.
+ * The groups a directory is sent in. Consents first (a decision about a patient not stored
+ * yet waits for the Patient), then Patients (what refers to a patient finds one already
+ * stored), then the resources many patients share (what refers to an Organization or a
+ * Practitioner finds it), then the rest.
  */
-const TYPE_ORDER = ['Consent', 'Patient'];
-
 function rank(name: string): number {
-  const position = TYPE_ORDER.indexOf(resourceTypeOf(name) ?? '');
-  return position < 0 ? TYPE_ORDER.length : position;
+  const resourceType = resourceTypeOf(name) ?? '';
+  if (resourceType === 'Consent') return 0;
+  if (resourceType === 'Patient') return 1;
+  if (descriptorOf(resourceType)?.kind === 'shared') return 2;
+  return 3;
 }
 
 function byCodePoint(left: string, right: string): number {
@@ -38,8 +42,9 @@ function byCodePoint(left: string, right: string): number {
 }
 
 /**
- * The order a directory's files are sent in: Consent.*, then Patient.*, then the others,
- * each group by name (code point order, not locale).
+ * The order a directory's files are sent in: Consent.*, then Patient.*, then the types no
+ * patient owns (Organization.*, Practitioner.*, …), then the others; each group by name
+ * (code point order, not locale).
  */
 export function directoryOrder(names: readonly string[]): string[] {
   return names

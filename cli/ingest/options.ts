@@ -20,8 +20,10 @@ Input
                 one batch (--batch-size entries and 6 MB); otherwise its entries are split, in
                 order, into collection Bundles of at most --batch-size entries, and a urn:uuid
                 reference to an entry that lands in another batch no longer resolves
-  directory     its *.ndjson and *.json files (not subdirectories): Consent.* files first,
-                then Patient.*, then the others by name
+  directory     its *.ndjson and *.json files (not subdirectories), such as a Bulk Data
+                export: Consent.* files first, then Patient.*, then the types no patient
+                owns (Organization.*, Location.*, Practitioner.*, Medication.*, …), then
+                the others; each group by name
 
   A new Patient is stored only with an active permit Consent, sent with it or before it
   (a Consent for a patient not stored yet waits for that Patient). A Patient sent without

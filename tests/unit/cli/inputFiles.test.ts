@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../../../cli/ingest/errors.ts';
 import { directoryOrder, locateInput } from '../../../cli/ingest/inputFiles.ts';
+import { EXPORT_10 } from '../../helpers/fhir.ts';
 
 describe('directoryOrder', () => {
   it.each<[string, string[], string[]]>([
@@ -38,6 +39,11 @@ describe('directoryOrder', () => {
       ['B.ndjson', 'Z.json', 'a.ndjson', 'b.ndjson'],
     ],
     [
+      'types no patient owns after Patient, before the patient data',
+      ['Encounter.ndjson', 'Organization.ndjson', 'Medication.ndjson', 'Patient.ndjson'],
+      ['Patient.ndjson', 'Medication.ndjson', 'Organization.ndjson', 'Encounter.ndjson'],
+    ],
+    [
       'a file whose name merely starts with Patient among the others',
       ['PatientConsent.ndjson', 'Patient.ndjson', 'Encounter.ndjson'],
       ['Patient.ndjson', 'Encounter.ndjson', 'PatientConsent.ndjson'],
@@ -48,6 +54,28 @@ describe('directoryOrder', () => {
 
     // Assess
     expect(ordered).toStrictEqual(expected);
+  });
+
+  it("the Synthea export's files: Patient, then the shared types, then the patient data", () => {
+    // Act
+    const ordered = directoryOrder(readdirSync(EXPORT_10));
+
+    // Assess
+    expect(ordered).toStrictEqual([
+      'Patient.000.ndjson',
+      'Location.000.ndjson',
+      'Organization.000.ndjson',
+      'Practitioner.000.ndjson',
+      'PractitionerRole.000.ndjson',
+      'AllergyIntolerance.000.ndjson',
+      'Condition.000.ndjson',
+      'Device.000.ndjson',
+      'DocumentReference.000.ndjson',
+      'Encounter.000.ndjson',
+      'Immunization.000.ndjson',
+      'MedicationRequest.000.ndjson',
+      'Procedure.000.ndjson',
+    ]);
   });
 });
 
