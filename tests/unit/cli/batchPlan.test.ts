@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { type BatchPlan, planBatches } from '../../../cli/ingest/batchPlan.ts';
-import { bundleRecords, type InputFile, ndjsonRecords } from '../../../cli/ingest/inputRecords.ts';
+import {
+  bundleRecords,
+  type InputFile,
+  ndjsonRecords,
+  readInputFile,
+} from '../../../cli/ingest/inputRecords.ts';
+import { DEFAULT_BATCH_SIZE } from '../../../cli/ingest/options.ts';
 import {
   FHIR_JSON_MEDIA_TYPE,
   MAX_INGEST_BODY_BYTES,
   NDJSON_MEDIA_TYPE,
 } from '../../../lib/mediaTypes.ts';
+import { EXPORT_10 } from '../../helpers/fhir.ts';
 
 function resource(type: string, id: string, padding = 0): Record<string, unknown> {
   return { resourceType: type, id, ...(padding > 0 ? { text: { div: 'x'.repeat(padding) } } : {}) };
@@ -214,4 +221,28 @@ describe('planBatches', () => {
       layout(plan).flat(),
     );
   });
+
+  it.each<[string, number, number]>([
+    ['the default limits', DEFAULT_BATCH_SIZE, MAX_INGEST_BODY_BYTES],
+    ['a 1 MiB body limit, cut by bytes alone', 100_000, 1024 * 1024],
+  ])(
+    "the Synthea export's DocumentReferences (base64 notes, 3.9 MB) at %s: every body within the limit, every line sent once",
+    (_case, batchSize, maxBodyBytes) => {
+      // Prepare
+      const name = 'DocumentReference.000.ndjson';
+      const file = readInputFile({ name, path: new URL(name, EXPORT_10).pathname });
+
+      // Act
+      const plan = planBatches([file], { batchSize, maxBodyBytes });
+
+      // Assess
+      expect(file.records).toHaveLength(1215);
+      expect(plan.placements.every((placement) => placement.kind === 'batch')).toBe(true);
+      const bodies = plan.batches.map((batch) => batch.body());
+      expect(bodies.length).toBeGreaterThanOrEqual(Math.ceil(file.bytes.length / maxBodyBytes));
+      for (const body of bodies) expect(body.length).toBeLessThanOrEqual(maxBodyBytes);
+      expect(Buffer.concat(bodies).equals(file.bytes)).toBe(true);
+      expect(plan.batches.map((batch) => batch.records.length).reduce((a, b) => a + b)).toBe(1215);
+    },
+  );
 });
