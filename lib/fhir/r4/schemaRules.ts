@@ -3,11 +3,15 @@
  * `fhir.schema.json`, kept in one place so the build script that applies them
  * (scripts/extract-fhir-schema.ts) and the validator that enforces them agree.
  */
+import r4ResourceTypes from './resourceTypes.json' with { type: 'json' };
 
 export const FHIR_R4_SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
 
-/** The definitions the pipeline validates; everything they reach comes along. */
-export const SCHEMA_ROOTS = ['Patient', 'Observation', 'Consent', 'Bundle'] as const;
+/**
+ * The definitions the pipeline validates, every R4 resource type; everything they reach comes
+ * along. The validator compiles one type's closure on its first use, never the whole file.
+ */
+export const SCHEMA_ROOTS: readonly string[] = r4ResourceTypes;
 
 /**
  * Stands in for `ResourceList` (the oneOf over every resource type) in contained resources

@@ -7,11 +7,12 @@ import {
   FHIR_R4_SCHEMA_ID,
   FHIR_STRING_MAX_LENGTH,
   PATTERN_REPLACEMENTS,
+  SCHEMA_ROOTS,
 } from '../../../../lib/fhir/r4/schemaRules.ts';
 import type { JsonObject, JsonValue } from '../../../../scripts/extract-fhir-schema.ts';
 import {
   extractFhirR4Schema,
-  formatSchemaJson,
+  formatCompactJson,
   generateFhirR4SchemaFile,
   generateResourceTypesFile,
   RESOURCE_TYPES_FILE,
@@ -37,7 +38,9 @@ const DATE_TIME_PATTERN = '^\\d{4}(-\\d{2}(-\\d{2})?)?$';
 const INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T.+$';
 const OFFICIAL_BASE64 = [...PATTERN_REPLACEMENTS.keys()][0] ?? '';
 
-/** A stand-in for the official file: the four roots and the primitives the rules read. */
+const ROOTS = ['Patient', 'Observation', 'Consent', 'Bundle'];
+
+/** A stand-in for the official file: four roots and the primitives the rules read. */
 function officialSchema(extra: JsonObject = {}): JsonObject {
   return {
     $schema: 'http://json-schema.org/draft-06/schema#',
@@ -86,14 +89,15 @@ describe('lib/fhir/r4/fhirR4.schema.json', () => {
     expect(committed, 'regenerate it: npm run generate:fhir-schema').toBe(generated);
   });
 
-  it('holds the supported resource types and the stub for embedded resources', () => {
+  it('holds every R4 resource type, no type Medplum adds, and the stub for embedded ones', () => {
     // Assess
     expect(schema.$id).toBe(FHIR_R4_SCHEMA_ID);
+    expect(SCHEMA_ROOTS).toEqual(expect.arrayContaining(['Condition', 'Immunization', 'Patient']));
     expect(Object.keys(schema.definitions)).toEqual(
-      expect.arrayContaining(['Patient', 'Observation', 'Consent', 'Bundle', 'Bundle_Entry']),
+      expect.arrayContaining([...SCHEMA_ROOTS, 'Bundle_Entry']),
     );
     expect(schema.definitions['ResourceList']).toEqual(EMBEDDED_RESOURCE_STUB);
-    expect(Object.keys(schema.definitions)).not.toContain('Immunization');
+    expect(Object.keys(schema.definitions)).not.toContain('Project');
   });
 
   it('refers only to definitions it holds, never through a bare $ref', () => {
@@ -127,7 +131,7 @@ describe('lib/fhir/r4/fhirR4.schema.json', () => {
 describe('extractFhirR4Schema', () => {
   it('keeps what the roots reach, without annotations, with the rules applied', () => {
     // Act
-    const extracted = extractFhirR4Schema(officialSchema());
+    const extracted = extractFhirR4Schema(officialSchema(), ROOTS);
 
     // Assess
     expect(extracted).toEqual({
@@ -190,30 +194,27 @@ describe('extractFhirR4Schema', () => {
     },
   ])('fails the build on $label', ({ official, message }) => {
     // Act
-    const act = (): unknown => extractFhirR4Schema(official);
+    const act = (): unknown => extractFhirR4Schema(official, ROOTS);
 
     // Assess
     expect(act).toThrow(message);
   });
 });
 
-describe('formatSchemaJson', () => {
-  it('lays JSON out as Biome does: objects open, scalar arrays on one line when they fit', () => {
+describe('formatCompactJson', () => {
+  it('lays JSON out as Biome does: what fits in 100 columns on one line, else a member a line', () => {
     // Prepare
     const long = Array.from({ length: 12 }, (_, i) => `value-number-${i}`);
+    const value = { a: { required: ['x', 'y'], empty: {}, none: [] }, long };
 
     // Act
-    const text = formatSchemaJson({ a: { required: ['x', 'y'], empty: {}, none: [] }, long });
+    const text = formatCompactJson(value);
 
     // Assess
     expect(text).toBe(
       [
         '{',
-        '  "a": {',
-        '    "required": ["x", "y"],',
-        '    "empty": {},',
-        '    "none": []',
-        '  },',
+        '  "a": { "required": ["x", "y"], "empty": {}, "none": [] },',
         '  "long": [',
         ...long.map((item, i) => `    "${item}"${i < long.length - 1 ? ',' : ''}`),
         '  ]',
@@ -221,7 +222,7 @@ describe('formatSchemaJson', () => {
         '',
       ].join('\n'),
     );
-    expect(JSON.parse(text)).toEqual({ a: { required: ['x', 'y'], empty: {}, none: [] }, long });
+    expect(JSON.parse(text)).toEqual(value);
   });
 });
 
@@ -236,7 +237,7 @@ describe('lib/fhir/r4/resourceTypes.json', () => {
     expect(resourceTypes, 'regenerate it: npm run generate:fhir-schema').toBe(generated);
   });
 
-  it('names the concrete R4 resource types and nothing a server added', () => {
+  it('names the concrete R4 resource types and nothing a server or R4B added', () => {
     // Prepare
     const names: unknown = JSON.parse(resourceTypes);
 
@@ -248,5 +249,6 @@ describe('lib/fhir/r4/resourceTypes.json', () => {
     expect(names).not.toEqual(expect.arrayContaining(['DomainResource']));
     expect(names).not.toEqual(expect.arrayContaining(['Project']));
     expect(names).not.toEqual(expect.arrayContaining(['Bot']));
+    expect(names).not.toEqual(expect.arrayContaining(['SubscriptionStatus']));
   });
 });
