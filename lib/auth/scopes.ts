@@ -81,3 +81,24 @@ export function satisfiesAny(granted: readonly string[], anyOf: readonly string[
   const parsed = granted.map(parseScope).filter((scope) => scope !== undefined);
   return wanted.some((required) => parsed.some((scope) => covers(scope, required)));
 }
+
+/** The contexts whose scopes the FHIR reads honour; `patient/` needs a launch context first. */
+const READ_CONTEXTS: readonly ScopeContext[] = ['user', 'system'];
+
+/**
+ * Whether the granted scopes let a token read (`r`) or search (`s`) resources of that type, in
+ * the user or system context: `user/Condition.rs`, `user/*.read`, `system/*.rs`.
+ */
+export function canRead(
+  granted: readonly string[],
+  resourceType: string,
+  permission: 'r' | 's',
+): boolean {
+  const parsed = granted.map(parseScope).filter((scope) => scope !== undefined);
+  return parsed.some(
+    (scope) =>
+      READ_CONTEXTS.includes(scope.context) &&
+      (scope.resource === '*' || scope.resource === resourceType) &&
+      scope.permissions.has(permission),
+  );
+}

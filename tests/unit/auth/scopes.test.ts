@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasScope, parseScope, satisfiesAny } from '../../../lib/auth/scopes.ts';
+import { canRead, hasScope, parseScope, satisfiesAny } from '../../../lib/auth/scopes.ts';
 import { ConfigError } from '../../../lib/errors.ts';
 
 describe('parseScope', () => {
@@ -121,5 +121,30 @@ describe('satisfiesAny', () => {
 
     // Assess
     expect(satisfied).toBe(false);
+  });
+});
+
+describe('canRead', () => {
+  it.each<[string, string[], string, 'r' | 's', boolean]>([
+    ['its own type', ['user/Condition.rs'], 'Condition', 'r', true],
+    ['its own type, searched', ['user/Condition.rs'], 'Condition', 's', true],
+    ['another type', ['user/Condition.rs'], 'Encounter', 'r', false],
+    ['a read without the search letter', ['user/Condition.r'], 'Condition', 's', false],
+    ['a search without the read letter', ['user/Condition.s'], 'Condition', 'r', false],
+    ['every type with v1 read', ['user/*.read'], 'Encounter', 's', true],
+    ['every type with v1 read, read', ['user/*.read'], 'Practitioner', 'r', true],
+    ['every type in the system context', ['system/*.rs'], 'MedicationRequest', 'r', true],
+    ['one type in the system context', ['system/Encounter.r'], 'Encounter', 'r', true],
+    ['the patient context, left for a launch context', ['patient/*.rs'], 'Condition', 'r', false],
+    ['writes only', ['user/*.cud'], 'Condition', 'r', false],
+    ['nothing', [], 'Condition', 'r', false],
+    ['a malformed scope', ['user/Condition.rr'], 'Condition', 'r', false],
+    ['a filtered v2 scope', ['user/Condition.rs?category=x'], 'Condition', 'r', false],
+  ])('with %s', (_, granted, type, permission, expected) => {
+    // Act
+    const allowed = canRead(granted, type, permission);
+
+    // Assess
+    expect(allowed).toBe(expected);
   });
 });
