@@ -29,10 +29,15 @@ export class RunTimeoutError extends Error {
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
+/** A run's counts as GET /api/v1/runs/{runId} has them, e.g. `created`, `Condition.created`. */
+export type RunCounts = Readonly<Record<string, number>>;
+
 export interface RunState {
   readonly runId: string;
   readonly status: RunStatus;
   readonly errorCode: string | null;
+  /** Its numeric counts so far; none in the answer to POST /api/v1/ingest. */
+  readonly counts: RunCounts;
 }
 
 export interface RunRejection {
@@ -127,9 +132,20 @@ async function problemOf(response: Response): Promise<ApiProblemError> {
   return new ApiProblemError(response.status, code, `HTTP ${response.status}: ${text}`);
 }
 
+/** The numbers among a run's counts; what is not a number (a tally by reason) is not a count. */
+function countsOf(counts: unknown): RunCounts {
+  if (!isJsonObject(counts)) return {};
+  return Object.fromEntries(
+    Object.entries(counts).filter(
+      (entry): entry is [string, number] =>
+        typeof entry[1] === 'number' && Number.isFinite(entry[1]),
+    ),
+  );
+}
+
 function runStateOf(body: unknown, what: string): RunState {
   if (!isJsonObject(body)) throw unexpected(what);
-  const { runId, status, errorCode } = body;
+  const { runId, status, errorCode, counts } = body;
   if (typeof runId !== 'string' || typeof status !== 'string' || !RUN_STATUSES.includes(status)) {
     throw unexpected(what);
   }
@@ -137,6 +153,7 @@ function runStateOf(body: unknown, what: string): RunState {
     runId,
     status: status as RunStatus,
     errorCode: typeof errorCode === 'string' ? errorCode : null,
+    counts: countsOf(counts),
   };
 }
 

@@ -68,7 +68,7 @@ describe('createApiClient against a real HTTP server', () => {
     const run = await client.submitBatch(SUBMISSION);
 
     // Assess
-    expect(run).toStrictEqual({ runId: RUN_ID, status: 'queued', errorCode: null });
+    expect(run).toStrictEqual({ runId: RUN_ID, status: 'queued', errorCode: null, counts: {} });
     const [request] = server!.requests;
     expect(request).toMatchObject({
       method: 'POST',
@@ -217,12 +217,44 @@ describe('createApiClient against a real HTTP server', () => {
     });
 
     // Assess
-    expect(ended).toStrictEqual({ runId: RUN_ID, status: 'failed', errorCode: 'load-failed' });
+    expect(ended).toStrictEqual({
+      runId: RUN_ID,
+      status: 'failed',
+      errorCode: 'load-failed',
+      counts: {},
+    });
     expect(polled).toStrictEqual(['queued', 'running', 'failed']);
     expect(waits).toStrictEqual([250, 250]);
     expect(server!.requests.map((request) => `${request.method} ${request.path}`)).toStrictEqual(
       Array.from({ length: 3 }, () => `GET /api/v1/runs/${RUN_ID}`),
     );
+  });
+
+  it("reads a run's counts: its numbers by key, not its tally by reason", async () => {
+    // Prepare
+    const client = await clientFor([
+      {
+        status: 200,
+        body: {
+          runId: RUN_ID,
+          status: 'succeeded',
+          counts: {
+            received: 5,
+            created: 2,
+            'Condition.created': 3,
+            rejectedByReason: { consent: 1 },
+            note: 'x',
+          },
+          errorCode: null,
+        },
+      },
+    ]);
+
+    // Act
+    const run = await client.getRun(RUN_ID);
+
+    // Assess
+    expect(run.counts).toStrictEqual({ received: 5, created: 2, 'Condition.created': 3 });
   });
 
   it('stops waiting for a run at the timeout, saying it may still finish', async () => {
