@@ -2,6 +2,7 @@ import {
   type ApiClient,
   ApiProblemError,
   ApiUnreachableError,
+  type RunCounts,
   type RunState,
   RunTimeoutError,
 } from './apiClient.ts';
@@ -44,6 +45,8 @@ export interface DeliveryReport {
   /** Every batch with a known outcome: finished before or now, or failed now. */
   readonly results: ReadonlyMap<number, BatchResult>;
   readonly sentNow: number;
+  /** The counts of the runs seen to end in this delivery, by run id. */
+  readonly runCounts: ReadonlyMap<string, RunCounts>;
   /** The batch that stopped the delivery, when one did. */
   readonly failure: BatchFailure | undefined;
 }
@@ -90,7 +93,7 @@ async function deliverBatch(
   batch: Batch,
   saved: BatchProgress | undefined,
   onPoll: (run: RunState) => void,
-): Promise<BatchProgress> {
+): Promise<{ readonly progress: BatchProgress; readonly counts: RunCounts }> {
   const { client, state } = options;
   const attempt = attemptOf(saved);
   const wait = { pollIntervalMs: options.pollIntervalMs, timeoutMs: options.runTimeoutMs, onPoll };
@@ -138,7 +141,7 @@ async function deliverBatch(
     outcomes,
   };
   saveBatchProgress(state, progress);
-  return progress;
+  return { progress, counts: run.counts };
 }
 
 /**
@@ -149,6 +152,7 @@ async function deliverBatch(
 export async function deliverBatches(options: DeliveryOptions): Promise<DeliveryReport> {
   const { plan, state } = options;
   const results = new Map<number, BatchResult>();
+  const runCounts = new Map<string, RunCounts>();
   for (const [index, saved] of state.batches) {
     if (saved.status !== 'sent') results.set(index, saved);
   }
@@ -173,9 +177,11 @@ export async function deliverBatches(options: DeliveryOptions): Promise<Delivery
     sentNow += 1;
     let progress: BatchProgress;
     try {
-      progress = await deliverBatch(options, batch, state.batches.get(batch.index), (run) =>
+      const delivered = await deliverBatch(options, batch, state.batches.get(batch.index), (run) =>
         report(`${label} ${run.status}`),
       );
+      progress = delivered.progress;
+      runCounts.set(progress.runId, delivered.counts);
     } catch (error) {
       if (!isDeliveryError(error)) throw error;
       const saved = state.batches.get(batch.index);
@@ -183,7 +189,7 @@ export async function deliverBatches(options: DeliveryOptions): Promise<Delivery
         runId: saved?.status === 'sent' ? saved.runId : null,
         outcomes: failedOutcomes(batch.records.length, error.code),
       });
-      return { results, sentNow, failure: failureOf(batch, error) };
+      return { results, sentNow, runCounts, failure: failureOf(batch, error) };
     }
     results.set(batch.index, progress);
     done += batch.records.length;
@@ -191,8 +197,40 @@ export async function deliverBatches(options: DeliveryOptions): Promise<Delivery
     if (progress.status === 'failed') {
       const code = progress.errorCode ?? 'run-failed';
       const message = `run ${progress.runId} failed (${code}); run the same command again to send the batch again`;
-      return { results, sentNow, failure: { batch, code, message } };
+      return { results, sentNow, runCounts, failure: { batch, code, message } };
     }
   }
-  return { results, sentNow, failure: undefined };
+  return { results, sentNow, runCounts, failure: undefined };
+}
+
+/**
+ * The counts of these runs: those seen to end in this delivery as they ended, the others
+ * (ended in an earlier invocation) read again. A run that has not ended, or that the API no
+ * longer knows, has none; an unreachable API ends the reading, so it costs one request's
+ * retries, not one per run.
+ */
+export async function endedRunCounts(
+  client: ApiClient,
+  runIds: ReadonlySet<string>,
+  seen: ReadonlyMap<string, RunCounts>,
+): Promise<Map<string, RunCounts>> {
+  const counts = new Map<string, RunCounts>();
+  const unseen: string[] = [];
+  for (const runId of runIds) {
+    const known = seen.get(runId);
+    if (known === undefined) unseen.push(runId);
+    else counts.set(runId, known);
+  }
+  for (const runId of unseen) {
+    let run: RunState;
+    try {
+      run = await client.getRun(runId);
+    } catch (error) {
+      if (error instanceof ApiUnreachableError) break;
+      if (error instanceof ApiProblemError) continue;
+      throw error;
+    }
+    if (run.status === 'succeeded' || run.status === 'failed') counts.set(runId, run.counts);
+  }
+  return counts;
 }

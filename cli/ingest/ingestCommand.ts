@@ -2,7 +2,7 @@ import { basename, join, resolve } from 'node:path';
 import { MAX_INGEST_BODY_BYTES, NDJSON_MEDIA_TYPE } from '../../lib/mediaTypes.ts';
 import { createApiClient } from './apiClient.ts';
 import { writeFileAtomically } from './atomicFile.ts';
-import { type BatchFailure, deliverBatches } from './batchDelivery.ts';
+import { type BatchFailure, deliverBatches, endedRunCounts } from './batchDelivery.ts';
 import { planBatches } from './batchPlan.ts';
 import { bearerTokenSource } from './bearerToken.ts';
 import { InputError, UsageError } from './errors.ts';
@@ -81,9 +81,10 @@ async function ingest(options: IngestOptions, context: CommandContext): Promise<
     );
   }
 
+  const client = createApiClient({ baseUrl: options.apiUrl, bearer });
   const bar = createProgressBar(context.stderr, options.progress && context.stderr.isTTY === true);
   const report = await deliverBatches({
-    client: createApiClient({ baseUrl: options.apiUrl, bearer }),
+    client,
     plan,
     state,
     contentHash: hash,
@@ -96,7 +97,13 @@ async function ingest(options: IngestOptions, context: CommandContext): Promise<
 
   const lines = outcomeLines(plan, report.results);
   writeFileAtomically(outcomesFile, outcomeFileText(lines));
-  const summary = summarize(lines);
+  const runIds = new Set(lines.flatMap((line) => line.runId ?? []));
+  // An API the delivery found unreachable is not asked again, run by run.
+  const runCounts =
+    report.failure?.code === 'api-unreachable'
+      ? report.runCounts
+      : await endedRunCounts(client, runIds, report.runCounts);
+  const summary = summarize(lines, runCounts);
   context.stdout.write(
     summaryTable(summary, {
       batches: plan.batches.length,

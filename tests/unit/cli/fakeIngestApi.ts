@@ -11,6 +11,8 @@ interface FakeRun {
   status: 'queued' | 'running' | 'succeeded' | 'failed';
   errorCode: string | null;
   polls: number;
+  /** What it stored by type: `created` for Patients, `<Type>.created` for the others. */
+  readonly counts: Record<string, number>;
   readonly rejections: { recordIndex: number; resourceType: string | null; reason: string }[];
 }
 
@@ -52,7 +54,8 @@ function resourcesOf(contentType: string | undefined, body: string): unknown[] {
 /**
  * A stand-in for the API the CLI talks to, with the documented contract and simple rules:
  * a record that is not JSON is a schema rejection, a type other than Patient, Observation
- * and Consent unsupported, a Patient with `active: false` a consent rejection.
+ * and Consent unsupported, a Patient with `active: false` a consent rejection; any other
+ * record is created.
  */
 export async function startFakeIngestApi(): Promise<FakeIngestApi> {
   const behaviour: FakeIngestBehaviour = { pollsBeforeEnd: 0 };
@@ -81,6 +84,7 @@ export async function startFakeIngestApi(): Promise<FakeIngestApi> {
       status: 'queued',
       errorCode: null,
       polls: 0,
+      counts: { received: resources.length },
       rejections: [],
     };
     resources.forEach((resource, recordIndex) => {
@@ -94,6 +98,10 @@ export async function startFakeIngestApi(): Promise<FakeIngestApi> {
         run.rejections.push({ recordIndex, resourceType: type, reason: 'unsupported-type' });
       else if (type === 'Patient' && active === false)
         run.rejections.push({ recordIndex, resourceType: type, reason: 'consent' });
+      else {
+        const key = type === 'Patient' ? 'created' : `${type}.created`;
+        run.counts[key] = (run.counts[key] ?? 0) + 1;
+      }
     });
     runs.set(run.runId, run);
     if (key !== undefined) idempotency.set(key, { runId: run.runId, bodyHash });
@@ -119,7 +127,7 @@ export async function startFakeIngestApi(): Promise<FakeIngestApi> {
       body: {
         runId: run.runId,
         status: run.status,
-        counts: {},
+        counts: run.counts,
         errorCode: run.status === 'failed' ? run.errorCode : null,
       },
     };

@@ -128,11 +128,19 @@ describe('ingestCommand against a stand-in API', () => {
     expect(result.stdout).toMatch(/^rejected: schema +1$/m);
     expect(result.stdout).toMatch(/^skipped +1$/m);
     expect(result.stdout).toMatch(/^runs +3$/m);
+    expect(result.stdout.split('\n').slice(0, 6)).toStrictEqual([
+      'type          received  created  updated  unchanged  rejected: consent  rejected: schema  skipped',
+      'Patient              4        3        0          0                  1                 0        0',
+      'Immunization         1        0        0          0                  0                 0        1',
+      '(no type)            1        0        0          0                  0                 1        0',
+      'Observation          1        1        0          0                  0                 0        0',
+      '',
+    ]);
     expect(result.stdout).toContain(`outcomes written to ${outcomesFile}`);
     expect(result.stderr).toBe('');
   });
 
-  it('a second run on the same input sends nothing and reports the same outcomes', async () => {
+  it("a second run on the same input sends nothing, reads the runs' counts again and reports the same", async () => {
     // Prepare
     const first = await ingest(['--batch-size', '3']);
     const firstOutcomes = readFileSync(outcomesFile, 'utf8');
@@ -143,11 +151,32 @@ describe('ingestCommand against a stand-in API', () => {
 
     // Assess
     expect(second.code).toBe(0);
-    expect(api.requests.length).toBe(requestsBefore);
+    const runIds = [...api.runs.keys()];
+    expect(
+      api.requests.slice(requestsBefore).map((request) => `${request.method} ${request.path}`),
+    ).toStrictEqual(runIds.map((runId) => `GET /api/v1/runs/${runId}`));
     expect(readFileSync(outcomesFile, 'utf8')).toBe(firstOutcomes);
     expect(stableSummary(second.stdout)).toBe(stableSummary(first.stdout));
     expect(second.stdout).toMatch(/^batches sent now +0$/m);
     expect(second.stderr).toMatch(/resuming: 3 of 3 batches finished before/);
+  });
+
+  it('a resumed run whose earlier run the API no longer knows: the summary says its counts are left out', async () => {
+    // Prepare
+    await ingest(['--batch-size', '3']);
+    const [forgotten] = api.runs.keys();
+    (api.runs as Map<string, unknown>).delete(forgotten as string);
+
+    // Act
+    const second = await ingest(['--batch-size', '3']);
+
+    // Assess
+    expect(second.code).toBe(0);
+    expect(api.runsStarted()).toBe(3);
+    expect(second.stdout).toMatch(/^runs without counts +1$/m);
+    // The forgotten run stored p1; p3 and p4 are counted.
+    expect(second.stdout).toMatch(/^Patient +4 +2 +0 +0 +1 +0 +0$/m);
+    expect(second.stderr).not.toMatch(/^ingest: (?!resuming)/m);
   });
 
   it('--max-batches stops early with the rest pending, and the next run sends only the rest', async () => {
