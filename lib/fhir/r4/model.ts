@@ -175,6 +175,14 @@ export interface FhirBundle {
 
 export type FhirResource = FhirPatient | FhirObservation | FhirConsent | FhirBundle;
 
+/** A resource of any R4 type, as its type's definition accepted it. */
+export interface FhirAnyResource {
+  readonly resourceType: string;
+  readonly id?: string;
+  readonly meta?: unknown;
+  readonly [element: string]: unknown;
+}
+
 /** The canonical patient of a FHIR Patient: the flat record's fields and what only FHIR carries. */
 export interface FhirPatientRecord extends PatientRecord {
   /** Every HumanName (official, maiden, nicknames): `name` shows only the official one. */

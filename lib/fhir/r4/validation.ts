@@ -1,7 +1,9 @@
 /**
- * FHIR R4 JSON Schema validation of the supported resources, against the definitions
- * scripts/extract-fhir-schema.ts extracted at build time. Problems follow the flat validator:
- * they name schema locations and keywords only, never what the sender wrote.
+ * FHIR R4 JSON Schema validation of every R4 resource type, against the definitions
+ * scripts/extract-fhir-schema.ts extracted at build time. Each type's validator is compiled on
+ * its first use and kept: compiling the whole schema takes seconds, too long for a cold start.
+ * Problems follow the flat validator: they name schema locations and keywords only, never what
+ * the sender wrote.
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
@@ -10,10 +12,15 @@ import { type SchemaMessages, schemaMessage } from '../schemaMessages.ts';
 import { unstorableTexts } from '../storableText.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import fhirR4Schema from './fhirR4.schema.json' with { type: 'json' };
-import type { FhirResource } from './model.ts';
+import type { FhirAnyResource, FhirResource } from './model.ts';
 import { FHIR_RESOURCE_TYPES } from './model.ts';
 import { sortedProblems } from './problems.ts';
-import { BASE64_PATTERN, CALENDAR_DATE_FORMAT, FHIR_R4_SCHEMA_ID } from './schemaRules.ts';
+import {
+  BASE64_PATTERN,
+  CALENDAR_DATE_FORMAT,
+  FHIR_R4_SCHEMA_ID,
+  SCHEMA_ROOTS,
+} from './schemaRules.ts';
 
 export type FhirValidator = (resource: unknown) => RecordValidation<FhirResource>;
 
@@ -128,20 +135,25 @@ function problemsOf(
   );
 }
 
-function rejected(problem: SchemaProblem): RecordValidation<FhirResource> {
+function rejected<T>(problem: SchemaProblem): RecordValidation<T> {
   return { ok: false, problems: [problem] };
 }
 
+const R4_RESOURCE_TYPES: ReadonlySet<string> = new Set(SCHEMA_ROOTS);
+const LOADED_RESOURCE_TYPES: ReadonlySet<string> = new Set(FHIR_RESOURCE_TYPES);
+
 interface CompiledType {
-  readonly validate: ValidateFunction<FhirResource>;
+  readonly validate: ValidateFunction;
   readonly root: SchemaNode;
 }
 
-let compiled: ReadonlyMap<string, CompiledType> | undefined;
+// One per process: a type compiled for one batch serves every later one.
+let compiler: Ajv | undefined;
+const compiledTypes = new Map<string, CompiledType>();
 
-/** Compiles the four resource types once; they share the data types' compiled code. */
-function compiledTypes(): ReadonlyMap<string, CompiledType> {
-  if (compiled !== undefined) return compiled;
+/** The schema registered, nothing compiled: ajv compiles what a type reaches when it is asked. */
+function schemaCompiler(): Ajv {
+  if (compiler !== undefined) return compiler;
   // R4 omits `type: object` and puts `pattern` on numbers, which strict mode refuses; without
   // ajv's messages (messageFor writes its own) and code optimisation, compiling takes ~40% less.
   const ajv = new Ajv({
@@ -152,41 +164,66 @@ function compiledTypes(): ReadonlyMap<string, CompiledType> {
   });
   ajv.addFormat(CALENDAR_DATE_FORMAT, { type: 'string', validate: isCalendarDate });
   ajv.addSchema(schema);
-  const types = new Map<string, CompiledType>();
-  for (const type of FHIR_RESOURCE_TYPES) {
-    const root: SchemaNode = { $ref: `${DEFINITION_REF}${type}` };
-    const validate = ajv.compile<FhirResource>({ $ref: `${FHIR_R4_SCHEMA_ID}${root.$ref}` });
-    types.set(type, { validate, root });
+  compiler = ajv;
+  return ajv;
+}
+
+/** One type's validator, compiled on its first use; types share the data types' compiled code. */
+function compiledType(resourceType: string): CompiledType {
+  const found = compiledTypes.get(resourceType);
+  if (found !== undefined) return found;
+  const root: SchemaNode = { $ref: `${DEFINITION_REF}${resourceType}` };
+  const validate = schemaCompiler().compile({ $ref: `${FHIR_R4_SCHEMA_ID}${root.$ref}` });
+  const type = { validate, root };
+  compiledTypes.set(resourceType, type);
+  return type;
+}
+
+/** An object naming one of `known` in `resourceType`, checked against that type's definition. */
+function validateAs<T extends { readonly resourceType: string }>(
+  resource: unknown,
+  known: ReadonlySet<string>,
+  unknownType: SchemaProblem,
+): RecordValidation<T> {
+  if (!isJsonObject(resource)) {
+    return rejected({ path: '', keyword: 'type', message: 'must be object' });
   }
-  compiled = types;
-  return types;
+  if (!Object.hasOwn(resource, 'resourceType')) {
+    return rejected({ path: '', keyword: 'required', message: 'is required: resourceType' });
+  }
+  const resourceType = resource['resourceType'];
+  if (typeof resourceType !== 'string' || !known.has(resourceType)) return rejected(unknownType);
+  const type = compiledType(resourceType);
+  const valid = type.validate(resource);
+  const problems = problemsOf(valid ? [] : type.validate.errors, type.root, resource);
+  // The definition `resourceType` names has accepted it, and T is what that definition describes.
+  return valid && problems.length === 0
+    ? { ok: true, value: resource as T }
+    : { ok: false, problems };
 }
 
 /**
- * Validates one resource against the R4 definition its `resourceType` names. A Bundle's
- * entries are checked for a `resourceType` only: validate each entry's resource on its own.
- * Call once per cold start: the first call compiles the schema.
+ * Validates one resource of any R4 type against the definition its `resourceType` names,
+ * compiling that type's validator on its first use. A Bundle's entries and contained resources
+ * are checked for a `resourceType` only: validate each one on its own.
+ */
+export function validateR4Resource(resource: unknown): RecordValidation<FhirAnyResource> {
+  return validateAs(resource, R4_RESOURCE_TYPES, {
+    path: '/resourceType',
+    keyword: 'enum',
+    message: 'must be one of the R4 resource types',
+  });
+}
+
+/**
+ * Validates one Patient, Observation, Consent or Bundle as validateR4Resource does; any other
+ * type is refused on /resourceType.
  */
 export function createFhirValidator(): FhirValidator {
-  const types = compiledTypes();
-  return (resource) => {
-    if (!isJsonObject(resource)) {
-      return rejected({ path: '', keyword: 'type', message: 'must be object' });
-    }
-    if (!Object.hasOwn(resource, 'resourceType')) {
-      return rejected({ path: '', keyword: 'required', message: 'is required: resourceType' });
-    }
-    const resourceType = resource['resourceType'];
-    const type = typeof resourceType === 'string' ? types.get(resourceType) : undefined;
-    if (type === undefined) {
-      return rejected({
-        path: '/resourceType',
-        keyword: 'resourceType',
-        message: `must be one of ${FHIR_RESOURCE_TYPES.join(', ')}`,
-      });
-    }
-    const valid = type.validate(resource);
-    const problems = problemsOf(valid ? [] : type.validate.errors, type.root, resource);
-    return valid && problems.length === 0 ? { ok: true, value: resource } : { ok: false, problems };
-  };
+  return (resource) =>
+    validateAs<FhirResource>(resource, LOADED_RESOURCE_TYPES, {
+      path: '/resourceType',
+      keyword: 'resourceType',
+      message: `must be one of ${FHIR_RESOURCE_TYPES.join(', ')}`,
+    });
 }
