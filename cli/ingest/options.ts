@@ -61,6 +61,9 @@ Outcome file: one JSON line per record, in input order, rewritten whole at the e
   error code, or the API's problem code when it refused the batch) or pending (not sent
   yet).
 
+Summary (stdout): one row per resource type, received; created, updated and unchanged as its
+  runs counted them; rejected by reason; skipped; then the whole input's totals.
+
 Exit status: 0 when every batch sent has a succeeded run (rejections are not failures),
 1 when a batch failed or the API stayed unreachable, 2 for a usage or input error.`;
 
