@@ -124,6 +124,20 @@ export function observationResource(
   };
 }
 
+/**
+ * A stored resource as the API returns it: as the sender wrote it (the caller has rewritten its
+ * references to our ids), under our id and with our lastUpdated in the sender's meta.
+ */
+export function resourceView(source: FhirJson, meta: StoredResourceMeta): FhirJson {
+  const { resourceType, id: _senderId, meta: sentMeta, ...elements } = source;
+  return {
+    resourceType,
+    id: meta.id,
+    meta: ourMeta(sentMeta, meta.lastUpdated),
+    ...elements,
+  };
+}
+
 /** The absolute URL of a resource on this server; `base` is the FHIR base, e.g. `https://host/fhir/r4`. */
 export function resourceUrl(base: string, resourceType: string, id: string): string {
   return `${base}/${resourceType}/${encodeURIComponent(id)}`;
@@ -136,9 +150,19 @@ export interface SearchsetPage {
   readonly selfUrl: string;
   readonly nextUrl: string | null;
   readonly resources: readonly FhirJson[];
+  /** Resources the matches name, returned beside them (`search.mode` include). */
+  readonly included?: readonly FhirJson[];
 }
 
-/** A searchset Bundle: every resource a match, `next` only while more pages follow. */
+function entryOf(base: string, resource: FhirJson, mode: 'match' | 'include'): FhirJson {
+  return {
+    fullUrl: resourceUrl(base, String(resource['resourceType']), String(resource['id'])),
+    resource,
+    search: { mode },
+  };
+}
+
+/** A searchset Bundle: the matches, then what they include; `next` only while more pages follow. */
 export function searchsetBundle(page: SearchsetPage): FhirJson {
   const link = [{ relation: 'self', url: page.selfUrl }];
   if (page.nextUrl !== null) link.push({ relation: 'next', url: page.nextUrl });
@@ -147,11 +171,10 @@ export function searchsetBundle(page: SearchsetPage): FhirJson {
     type: 'searchset',
     total: page.total,
     link,
-    entry: page.resources.map((resource) => ({
-      fullUrl: resourceUrl(page.base, String(resource['resourceType']), String(resource['id'])),
-      resource,
-      search: { mode: 'match' },
-    })),
+    entry: [
+      ...page.resources.map((resource) => entryOf(page.base, resource, 'match')),
+      ...(page.included ?? []).map((resource) => entryOf(page.base, resource, 'include')),
+    ],
   };
 }
 

@@ -7,6 +7,7 @@ import {
   observationResource,
   operationOutcome,
   patientResource,
+  resourceView,
   searchsetBundle,
   storedJson,
 } from '../../../../lib/fhir/r4/resources.ts';
@@ -249,6 +250,76 @@ describe('searchsetBundle', () => {
 
     // Assess
     expect(bundle).toMatchObject({ total: 0, entry: [] });
+  });
+});
+
+describe('searchsetBundle with included resources', () => {
+  it('lists the included resources after the matches, in mode include', () => {
+    // Prepare
+    const match = { resourceType: 'Encounter', id: 'e1' };
+    const included = { resourceType: 'Practitioner', id: 'p1' };
+
+    // Act
+    const bundle = searchsetBundle({
+      base: BASE,
+      total: 1,
+      selfUrl: `${BASE}/Patient/x/$everything`,
+      nextUrl: null,
+      resources: [match],
+      included: [included],
+    });
+
+    // Assess
+    expect(bundle['entry']).toStrictEqual([
+      { fullUrl: `${BASE}/Encounter/e1`, resource: match, search: { mode: 'match' } },
+      { fullUrl: `${BASE}/Practitioner/p1`, resource: included, search: { mode: 'include' } },
+    ]);
+  });
+});
+
+describe('resourceView', () => {
+  it('keeps the resource as sent under our id, with our lastUpdated in the sender’s meta', () => {
+    // Prepare
+    const source = {
+      resourceType: 'Condition',
+      id: 'sender-condition-1',
+      meta: { versionId: '7', lastUpdated: '2001-01-01T00:00:00Z', profile: ['http://x/p'] },
+      subject: { reference: `Patient/${OUR_PATIENT}` },
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '44054006' }] },
+      onsetDateTime: '2020-02-03',
+    };
+
+    // Act
+    const resource = resourceView(source, {
+      id: OUR_ID,
+      lastUpdated: new Date('2030-02-03T04:05:06.789Z'),
+    });
+
+    // Assess
+    expect(resource).toStrictEqual({
+      resourceType: 'Condition',
+      id: OUR_ID,
+      meta: { profile: ['http://x/p'], lastUpdated: '2030-02-03T04:05:06.789Z' },
+      subject: { reference: `Patient/${OUR_PATIENT}` },
+      code: source.code,
+      onsetDateTime: '2020-02-03',
+    });
+  });
+
+  it('gives a resource sent without meta ours', () => {
+    // Act
+    const resource = resourceView(
+      { resourceType: 'Practitioner', id: 'p-1', name: [{ family: 'Chalmers' }] },
+      { id: OUR_ID, lastUpdated: new Date('2030-02-03T04:05:06.789Z') },
+    );
+
+    // Assess
+    expect(resource).toStrictEqual({
+      resourceType: 'Practitioner',
+      id: OUR_ID,
+      meta: { lastUpdated: '2030-02-03T04:05:06.789Z' },
+      name: [{ family: 'Chalmers' }],
+    });
   });
 });
 
