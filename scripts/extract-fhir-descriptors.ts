@@ -59,6 +59,7 @@ const DATE_OVERRIDES: Readonly<
 export interface DescriptorJson {
   /** Patient-compartment parameter → the Reference elements it reads. */
   readonly patient?: Readonly<Record<string, readonly string[]>>;
+  /** The `status` parameter's element, else `clinical-status`'s (Condition, AllergyIntolerance). */
   readonly status?: string;
   /** Token elements: a `code`, a Coding, or a CodeableConcept's `.coding`. */
   readonly code?: readonly string[];
@@ -307,7 +308,9 @@ export function extractDescriptors(sources: Sources): Record<string, DescriptorJ
       parameters.has(`${resourceType}.${code}`)
         ? unique(tokenPaths(elementsOf(resourceType, code, 'token')))
         : [];
-    const [status, ...otherStatus] = tokens('status');
+    const [status, ...otherStatus] = tokens(
+      parameters.has(`${resourceType}.status`) ? 'status' : 'clinical-status',
+    );
     if (otherStatus.length > 0) throw new Error(`${resourceType} has more than one status`);
     const code = tokens('code');
     const category = tokens('category');

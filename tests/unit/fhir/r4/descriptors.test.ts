@@ -178,6 +178,7 @@ describe('descriptorOf', () => {
       kind: 'patient-data',
       patientParams: { patient: ['subject'], asserter: ['asserter'] },
       patientPaths: ['subject', 'asserter'],
+      statusPath: 'clinicalStatus.coding',
       codePaths: ['code.coding'],
       categoryPaths: ['category.coding'],
       datePaths: ['onsetDateTime', 'onsetPeriod.start', 'recordedDate'],
@@ -200,6 +201,16 @@ describe('descriptorOf', () => {
     // Assess
     expect(found.kind).toBe('patient-data');
     expect(found.patientParams).toEqual(patientParams);
+  });
+
+  it.each([
+    ['Observation', 'status'],
+    ['Encounter', 'status'],
+    ['Condition', 'clinicalStatus.coding'],
+    ['AllergyIntolerance', 'clinicalStatus.coding'],
+  ])('reads the status of %s from %s (clinical-status where R4 has no status)', (type, path) => {
+    // Assess
+    expect(descriptor(type).statusPath).toBe(path);
   });
 
   it('reads codes from a CodeableConcept choice and category from a plain code', () => {
@@ -390,6 +401,31 @@ describe('searchValuesOf', () => {
     expect(values).toMatchObject({
       ok: true,
       value: { codeSystem: 'http://snomed.info/sct', code: '44054006', date },
+    });
+  });
+
+  it.each([
+    ['Condition', 'subject', 'http://terminology.hl7.org/CodeSystem/condition-clinical'],
+    [
+      'AllergyIntolerance',
+      'patient',
+      'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical',
+    ],
+  ])('reads the status of a %s from its clinicalStatus coding', (resourceType, patient, system) => {
+    // Prepare
+    const resource = {
+      resourceType,
+      [patient]: { reference: 'Patient/p-1' },
+      clinicalStatus: { coding: [{ system, code: 'active' }] },
+    };
+
+    // Act
+    const values = valuesOf(resource);
+
+    // Assess
+    expect(values).toMatchObject({
+      ok: true,
+      value: { patientReferences: ['Patient/p-1'], status: 'active' },
     });
   });
 
