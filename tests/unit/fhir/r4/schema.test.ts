@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BASE64_PATTERN,
   CALENDAR_DATE_FORMAT,
+  ELEMENT_TYPE,
   EMBEDDED_RESOURCE_STUB,
   FHIR_R4_SCHEMA_ID,
   FHIR_STRING_MAX_LENGTH,
@@ -113,6 +114,23 @@ describe('lib/fhir/r4/fhirR4.schema.json', () => {
     }
   });
 
+  it('types as an object every node that declares properties', () => {
+    // Prepare
+    const untyped: string[] = [];
+    const visit = (node: JsonValue, where: string): void => {
+      if (node === null || typeof node !== 'object' || Array.isArray(node)) return;
+      if (Object.hasOwn(node, 'properties') && node['type'] === undefined) untyped.push(where);
+      for (const [key, child] of Object.entries(node)) visit(child, `${where}/${key}`);
+    };
+
+    // Act
+    visit(schema.definitions, '');
+
+    // Assess
+    expect(untyped).toEqual([]);
+    expect(schema.definitions['Reference']).toMatchObject({ type: ELEMENT_TYPE });
+  });
+
   it('carries the calendar format, the string limit and the linear base64 pattern', () => {
     // Prepare
     const patterns = valuesOf(schema.definitions, 'pattern');
@@ -137,8 +155,8 @@ describe('extractFhirR4Schema', () => {
     expect(extracted).toEqual({
       $id: FHIR_R4_SCHEMA_ID,
       definitions: {
-        Bundle: { properties: { type: { enum: ['collection'] } } },
-        Consent: { properties: { status: { enum: ['active', 'inactive'] } } },
+        Bundle: { properties: { type: { enum: ['collection'] } }, type: 'object' },
+        Consent: { properties: { status: { enum: ['active', 'inactive'] } }, type: 'object' },
         Observation: {
           properties: {
             effectiveDateTime: {
@@ -153,6 +171,7 @@ describe('extractFhirR4Schema', () => {
             },
             valueBase64Binary: { pattern: BASE64_PATTERN, type: 'string' },
           },
+          type: 'object',
         },
         Patient: {
           properties: {
@@ -161,6 +180,7 @@ describe('extractFhirR4Schema', () => {
             birthDate: { $ref: '#/definitions/date' },
             contained: { items: { $ref: '#/definitions/ResourceList' }, type: 'array' },
           },
+          type: 'object',
           additionalProperties: false,
           required: ['resourceType'],
         },
