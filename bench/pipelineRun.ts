@@ -28,9 +28,10 @@ import {
   constrainedCopyBaseline,
   copyBaseline,
   exportStored,
-  STORED_TABLES,
+  storedTables,
   type TableFigures,
   tableFigures,
+  uncopiedTables,
   walBytesSince,
   walPosition,
 } from './copyBaseline.ts';
@@ -48,9 +49,19 @@ export interface RunOptions {
   readonly observations: number;
 }
 
-export interface RunFigures {
-  readonly options: RunOptions;
-  /** Input records: patients and observations. */
+/** One run's input: a body as the API receives it. */
+export interface RunInput {
+  readonly body: string;
+  readonly contentType: string;
+  readonly records: number;
+}
+
+/** Sends one run through intake and the workflow, resolving when the run has ended. */
+export type SubmitRun = (run: RunInput) => Promise<void>;
+
+/** What `drivePipeline` measures of the runs a workload submitted, and the baselines. */
+export interface PipelineFigures {
+  /** Input records, summed over the runs submitted. */
   readonly records: number;
   readonly runs: number;
   readonly failedRuns: number;
@@ -85,7 +96,14 @@ export interface RunFigures {
   readonly stored: readonly TableFigures[];
   readonly storedRows: number;
   readonly walBytes: number;
+  /** Rejections by reason (`rejected: <reason>`). */
   readonly outcomes: Readonly<Record<string, number>>;
+  /** Rejections by reason, then by resource type (`none` where the record named none). */
+  readonly rejectionsByType: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** ingest_runs.counts summed over the runs, key by key. */
+  readonly runCounts: Readonly<Record<string, number>>;
+  /** Tables holding rows that no baseline copies, with their row counts (none, normally). */
+  readonly uncopiedTables: Readonly<Record<string, number>>;
   /** The most resident memory sampled while the pipeline ran (not the COPY baseline's buffers). */
   readonly pipelinePeakRssBytes: number;
   /**
@@ -94,6 +112,10 @@ export interface RunFigures {
    * bound). Exact only at concurrency 1, when one state runs at a time.
    */
   readonly peakGrowthByStateBytes: Readonly<Record<string, number>>;
+}
+
+export interface RunFigures extends PipelineFigures {
+  readonly options: RunOptions;
 }
 
 function stageDependencies(
@@ -107,8 +129,17 @@ function stageDependencies(
   };
 }
 
-export async function benchmarkRun(server: BenchServer, options: RunOptions): Promise<RunFigures> {
-  const database = await server.database(options.concurrency * 3 + 2);
+/**
+ * Runs `workload` against the real pipeline on a fresh database, `concurrency` runs in flight
+ * at most (the workload keeps to it; the pool is sized for it), then the COPY baselines of
+ * what it stored.
+ */
+export async function drivePipeline(
+  server: BenchServer,
+  concurrency: number,
+  workload: (submit: SubmitRun) => Promise<void>,
+): Promise<PipelineFigures> {
+  const database = await server.database(concurrency * 3 + 2);
   try {
     const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const base = {
@@ -145,13 +176,32 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     ) as unknown as Record<TaskState, StageHandler>;
     const workflow = new InProcessWorkflow(handlers);
 
-    const batches = Math.ceil(options.patients / options.batchSize);
-    const outcomes: Record<string, number> = {};
     let runs = 0;
     let records = 0;
     let failedRuns = 0;
     let intakeMs = 0;
     let executionMs = 0;
+    const submit: SubmitRun = async (run) => {
+      const submitted = performance.now();
+      const { format, recordCount } = classifyBatch(run.body, run.contentType, run.records);
+      const { runId } = await acceptSubmission(intake, {
+        body: run.body,
+        contentType: run.contentType,
+        format,
+        recordCount,
+        actor: 'system:bench',
+        source: 'bench',
+      });
+      const accepted = performance.now();
+      const execution = await workflow.execute(runId);
+      executionMs += performance.now() - accepted;
+      intakeMs += accepted - submitted;
+      records += run.records;
+      runs += 1;
+      if (execution.status !== 'SUCCEEDED' || execution.output?.status !== 'succeeded') {
+        failedRuns += 1;
+      }
+    };
 
     let pipelinePeakRssBytes = process.memoryUsage.rss();
     const sampler = setInterval(() => {
@@ -163,38 +213,13 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     const walFrom = await walPosition(database.pool);
     const cpuSpent = await startCpuCount(database.pool);
     const started = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: options.concurrency }, async () => {
-        for (let batch = next++; batch < batches; batch = next++) {
-          // A batch's Observations name its patients, so they follow its patient run.
-          for (const run of batchRuns(batch, options)) {
-            const submitted = performance.now();
-            const { format, recordCount } = classifyBatch(run.body, run.contentType, run.records);
-            const { runId } = await acceptSubmission(intake, {
-              body: run.body,
-              contentType: run.contentType,
-              format,
-              recordCount,
-              actor: 'system:bench',
-              source: 'bench',
-            });
-            const accepted = performance.now();
-            const execution = await workflow.execute(runId);
-            executionMs += performance.now() - accepted;
-            intakeMs += accepted - submitted;
-            records += run.records;
-            runs += 1;
-            if (execution.status !== 'SUCCEEDED' || execution.output?.status !== 'succeeded') {
-              failedRuns += 1;
-            }
-          }
-        }
-      }),
-    );
+    try {
+      await workload(submit);
+    } finally {
+      clearInterval(sampler);
+    }
     const pipelineMs = performance.now() - started;
     const cpuMs = cpuSpent();
-    clearInterval(sampler);
     const walBytes = await walBytesSince(database.pool, walFrom);
 
     const { rows: timings } = await database.pool.query<{ stage: StageName; ms: string }>(
@@ -208,15 +233,28 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     for (const { stage, ms } of timings) stageMs[stage] = Number(ms);
     const inStages = STAGES.reduce((sum, stage) => sum + stageMs[stage], 0);
 
-    const { rows: reasons } = await database.pool.query<{ reason: string; n: string }>(
-      'SELECT reason, count(*) AS n FROM rejections GROUP BY reason ORDER BY reason',
+    const { rows: reasons } = await database.pool.query<{
+      reason: string;
+      type: string | null;
+      n: string;
+    }>(
+      `SELECT reason, resource_type AS type, count(*) AS n FROM rejections
+       GROUP BY reason, resource_type ORDER BY reason, resource_type`,
     );
-    for (const { reason, n } of reasons) outcomes[`rejected: ${reason}`] = Number(n);
-    const stored = await tableFigures(database.pool, 'public', STORED_TABLES);
-    const rowsOf = (table: string) => stored.find((figure) => figure.table === table)?.rows ?? 0;
-    outcomes['patients stored'] = rowsOf('patients');
-    outcomes['observations stored'] = rowsOf('observations');
-    outcomes['audit rows'] = rowsOf('audit_log');
+    const outcomes: Record<string, number> = {};
+    const rejectionsByType: Record<string, Record<string, number>> = {};
+    for (const { reason, type, n } of reasons) {
+      outcomes[`rejected: ${reason}`] = (outcomes[`rejected: ${reason}`] ?? 0) + Number(n);
+      rejectionsByType[reason] = { ...rejectionsByType[reason], [type ?? 'none']: Number(n) };
+    }
+    const { rows: counted } = await database.pool.query<{ key: string; n: string }>(
+      `SELECT key, sum(value::numeric) AS n
+       FROM ingest_runs, jsonb_each_text(counts)
+       WHERE jsonb_typeof(counts -> key) = 'number' GROUP BY key ORDER BY key`,
+    );
+    const runCounts = Object.fromEntries(counted.map(({ key, n }) => [key, Number(n)]));
+    const stored = await tableFigures(database.pool, 'public', await storedTables(database.pool));
+    const uncopied = await uncopiedTables(database.pool);
 
     const callsByRun = new Map<string, number>();
     let shared = 0;
@@ -227,11 +265,11 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     }
 
     const exported = await exportStored(database.pool);
-    const copy = await copyBaseline(database.pool, exported, options.concurrency);
-    const target = await server.database(options.concurrency + 1);
+    const copy = await copyBaseline(database.pool, exported, concurrency);
+    const target = await server.database(concurrency + 1);
     let constrainedCopy: CopyFigures;
     try {
-      constrainedCopy = await constrainedCopyBaseline(target.pool, exported, options.concurrency);
+      constrainedCopy = await constrainedCopyBaseline(target.pool, exported, concurrency);
     } finally {
       await target.drop();
     }
@@ -239,7 +277,6 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     const copyRecordsPerSecond = records / (copy.ms / 1000);
     const constrainedCopyRecordsPerSecond = records / (constrainedCopy.ms / 1000);
     return {
-      options,
       records,
       runs,
       failedRuns,
@@ -268,10 +305,42 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
       storedRows: stored.reduce((sum, figure) => sum + figure.rows, 0),
       walBytes,
       outcomes,
+      rejectionsByType,
+      runCounts,
+      uncopiedTables: uncopied,
       pipelinePeakRssBytes,
       peakGrowthByStateBytes: peakGrowthByState,
     };
   } finally {
     await database.drop();
   }
+}
+
+/** The default workload: `options.patients` synthetic patients in batches, and their Observations. */
+export async function benchmarkRun(server: BenchServer, options: RunOptions): Promise<RunFigures> {
+  const batches = Math.ceil(options.patients / options.batchSize);
+  const figures = await drivePipeline(server, options.concurrency, async (submit) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        for (let batch = next++; batch < batches; batch = next++) {
+          // A batch's Observations name its patients, so they follow its patient run.
+          for (const run of batchRuns(batch, options)) await submit(run);
+        }
+      }),
+    );
+  });
+  const rowsOf = (table: string) =>
+    figures.stored.find((figure) => figure.table === table)?.rows ?? 0;
+  return {
+    ...figures,
+    options,
+    outcomes: {
+      ...figures.outcomes,
+      'patients stored': rowsOf('patients'),
+      // Observations are rows of fhir_resources once every FHIR type is stored.
+      'observations stored': rowsOf('observations') + rowsOf('fhir_resources'),
+      'audit rows': rowsOf('audit_log'),
+    },
+  };
 }
