@@ -4,18 +4,31 @@
  *
  *   npm run bench -- [--patients N] [--batch B] [--concurrency C] [--observations K]
  *                    [--json FILE] [--scale]
+ *   npm run bench -- --fhir DIR [--copies N] [--permit-share S] [--batch B] [--concurrency C]
+ *                    [--json FILE]
  *
  * Defaults: 50,000 patients, batches of 1,000, concurrency 2, 2 observations per patient.
- * `--scale` runs N = 10,000, 50,000 and 200,000, each on a fresh database.
+ * `--scale` runs N = 10,000, 50,000 and 200,000, each on a fresh database. `--fhir` sends a
+ * Synthea bulk export instead, copied N times (1), 90% of patients permitted (bench/fhirBench.ts).
  * DATABASE_URL names the server to use; without it an embedded PostgreSQL is started.
  */
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { STAGES } from '../lib/pipeline/stages.ts';
 import { type BenchServer, startBenchServer } from './database.ts';
+import { type FhirBenchOptions, fhirBenchmarkRun, printFhirRun } from './fhirBench.ts';
+import { DEFAULT_PERMIT_SHARE } from './fhirExport.ts';
 import { benchmarkRun, type RunFigures, type RunOptions, TARGET_RATIO } from './pipelineRun.ts';
-import type { CpuFigures } from './processCpu.ts';
+import {
+  cpuSpent,
+  cpuTotal,
+  fixed,
+  integer,
+  machine,
+  mib,
+  peakRssBytes,
+  printRows,
+} from './report.ts';
 
 const SCALE = [10_000, 50_000, 200_000];
 
@@ -34,7 +47,24 @@ function integerOption(
   return number;
 }
 
-function options(): { run: RunOptions; json: string | undefined; scale: boolean } {
+/** A share from 0 to 1. */
+function shareOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const share = Number(value);
+  if (value.trim() === '' || !(share >= 0 && share <= 1)) {
+    throw new Error(`--${name} must be a number from 0 to 1`);
+  }
+  return share;
+}
+
+type Options =
+  | { kind: 'synthetic'; run: RunOptions; json: string | undefined; scale: boolean }
+  | { kind: 'fhir'; run: FhirBenchOptions; json: string | undefined };
+
+const SYNTHETIC_ONLY = ['patients', 'observations', 'scale'] as const;
+const FHIR_ONLY = ['copies', 'permit-share'] as const;
+
+function options(): Options {
   const { values } = parseArgs({
     options: {
       patients: { type: 'string' },
@@ -42,52 +72,46 @@ function options(): { run: RunOptions; json: string | undefined; scale: boolean 
       concurrency: { type: 'string' },
       observations: { type: 'string' },
       json: { type: 'string' },
-      scale: { type: 'boolean', default: false },
+      scale: { type: 'boolean' },
+      fhir: { type: 'string' },
+      copies: { type: 'string' },
+      'permit-share': { type: 'string' },
     },
     strict: true,
   });
+  const batchSize = integerOption('batch', values.batch, 1_000);
+  const concurrency = integerOption('concurrency', values.concurrency, 2);
+  const fhir = values.fhir;
+  const misplaced = (fhir === undefined ? FHIR_ONLY : SYNTHETIC_ONLY).find(
+    (name) => values[name] !== undefined,
+  );
+  if (misplaced !== undefined) {
+    throw new Error(`--${misplaced} ${fhir === undefined ? 'needs' : 'does not go with'} --fhir`);
+  }
+  if (fhir !== undefined) {
+    return {
+      kind: 'fhir',
+      run: {
+        directory: fhir,
+        copies: integerOption('copies', values.copies, 1),
+        batchSize,
+        concurrency,
+        permitShare: shareOption('permit-share', values['permit-share'], DEFAULT_PERMIT_SHARE),
+      },
+      json: values.json,
+    };
+  }
   return {
+    kind: 'synthetic',
     run: {
       patients: integerOption('patients', values.patients, 50_000),
-      batchSize: integerOption('batch', values.batch, 1_000),
-      concurrency: integerOption('concurrency', values.concurrency, 2),
+      batchSize,
+      concurrency,
       observations: integerOption('observations', values.observations, 2, 0),
     },
     json: values.json,
-    scale: values.scale,
+    scale: values.scale ?? false,
   };
-}
-
-const integer = (value: number): string => Math.round(value).toLocaleString('en-US');
-const fixed = (value: number, digits = 2): string => value.toFixed(digits);
-const mib = (bytes: number): string => `${fixed(bytes / 1_048_576, 1)} MiB`;
-
-function machine(server: BenchServer) {
-  return {
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model.trim() ?? 'unknown',
-    memory: mib(totalmem()),
-    node: process.version,
-    postgres: server.version,
-    database: server.where,
-  };
-}
-
-function peakRssBytes(): number {
-  return process.resourceUsage().maxRSS * 1024;
-}
-
-const NOT_MEASURED = 'not measured (server elsewhere)';
-
-/** CPU seconds spent in this process and the server, against the machine's cores for `ms`. */
-function cpuSpent(cpu: CpuFigures, ms: number): string {
-  const postgres = cpu.postgres === null ? NOT_MEASURED : `${fixed(cpu.postgres / 1000)} s`;
-  return `${fixed(cpu.node / 1000)} s / ${postgres} (of ${fixed((availableParallelism() * ms) / 1000)} core-s)`;
-}
-
-/** Both together, which only means something when the server's was measured. */
-function cpuTotal(cpu: CpuFigures): string {
-  return cpu.postgres === null ? NOT_MEASURED : fixed((cpu.node + cpu.postgres) / 1000);
 }
 
 function printRun(figures: RunFigures, peakRss: number): void {
@@ -154,42 +178,67 @@ function printRun(figures: RunFigures, peakRss: number): void {
   for (const [outcome, count] of Object.entries(figures.outcomes)) {
     rows.push([outcome, integer(count)]);
   }
-  const width = Math.max(...rows.map(([label]) => label.length));
-  for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`);
+  printRows(rows);
+}
+
+async function runSynthetic(
+  server: BenchServer,
+  run: RunOptions,
+  scale: boolean,
+): Promise<{ results: { figures: RunFigures; peakRssBytes: number }[]; failed: boolean }> {
+  const results: { figures: RunFigures; peakRssBytes: number }[] = [];
+  for (const patients of scale ? SCALE : [run.patients]) {
+    console.log('');
+    const figures = await benchmarkRun(server, { ...run, patients });
+    const peak = peakRssBytes();
+    results.push({ figures, peakRssBytes: peak });
+    printRun(figures, peak);
+  }
+  if (scale) {
+    console.log('\nscale: records/s as the tables grow');
+    for (const { figures } of results) {
+      console.log(
+        `${integer(figures.options.patients).padStart(8)} patients  ${integer(figures.recordsPerSecond).padStart(7)} records/s  ratio ${fixed(figures.ratio, 3)}×, to the real tables ${fixed(figures.constrainedRatio, 3)}×`,
+      );
+    }
+    const first = results[0]?.figures.recordsPerSecond ?? Number.NaN;
+    const last = results.at(-1)?.figures.recordsPerSecond ?? Number.NaN;
+    console.log(`200,000 against 10,000: ${fixed((100 * last) / first, 1)} %`);
+  }
+  return { results, failed: results.some(({ figures }) => figures.failedRuns > 0) };
+}
+
+function printMachine(host: ReturnType<typeof machine>): void {
+  console.log(
+    `machine: ${host.cores} cores (${host.cpu}), ${host.memory}, Node ${host.node}, PostgreSQL ${host.postgres} (${host.database})`,
+  );
 }
 
 async function main(): Promise<void> {
-  const { run, json, scale } = options();
+  const chosen = options();
   const server = await startBenchServer();
   try {
     const host = machine(server);
-    console.log(
-      `machine: ${host.cores} cores (${host.cpu}), ${host.memory}, Node ${host.node}, PostgreSQL ${host.postgres} (${host.database})`,
-    );
-    const results: { figures: RunFigures; peakRssBytes: number }[] = [];
-    for (const patients of scale ? SCALE : [run.patients]) {
+    printMachine(host);
+    let results: unknown[];
+    let failed: boolean;
+    if (chosen.kind === 'fhir') {
       console.log('');
-      const figures = await benchmarkRun(server, { ...run, patients });
+      const figures = await fhirBenchmarkRun(server, chosen.run);
       const peak = peakRssBytes();
-      results.push({ figures, peakRssBytes: peak });
-      printRun(figures, peak);
+      printFhirRun(figures, peak);
+      results = [{ figures, peakRssBytes: peak }];
+      failed = figures.failedRuns > 0;
+    } else {
+      const synthetic = await runSynthetic(server, chosen.run, chosen.scale);
+      results = synthetic.results;
+      failed = synthetic.failed;
     }
-    if (scale) {
-      console.log('\nscale: records/s as the tables grow');
-      for (const { figures } of results) {
-        console.log(
-          `${integer(figures.options.patients).padStart(8)} patients  ${integer(figures.recordsPerSecond).padStart(7)} records/s  ratio ${fixed(figures.ratio, 3)}×, to the real tables ${fixed(figures.constrainedRatio, 3)}×`,
-        );
-      }
-      const first = results[0]?.figures.recordsPerSecond ?? Number.NaN;
-      const last = results.at(-1)?.figures.recordsPerSecond ?? Number.NaN;
-      console.log(`200,000 against 10,000: ${fixed((100 * last) / first, 1)} %`);
+    if (chosen.json !== undefined) {
+      writeFileSync(chosen.json, `${JSON.stringify({ machine: host, results }, null, 2)}\n`);
+      console.log(`\nwrote ${chosen.json}`);
     }
-    if (json !== undefined) {
-      writeFileSync(json, `${JSON.stringify({ machine: host, results }, null, 2)}\n`);
-      console.log(`\nwrote ${json}`);
-    }
-    if (results.some(({ figures }) => figures.failedRuns > 0)) process.exitCode = 1;
+    if (failed) process.exitCode = 1;
   } finally {
     await server.stop();
   }
