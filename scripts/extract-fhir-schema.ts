@@ -17,6 +17,7 @@ import {
   FHIR_R4_SCHEMA_ID,
   FHIR_STRING_MAX_LENGTH,
   LENGTH_LIMITED_TYPES,
+  MISSING_PATTERNS,
   PATTERN_REPLACEMENTS,
 } from '../lib/fhir/r4/schemaRules.ts';
 
@@ -126,7 +127,12 @@ export function extractFhirR4Schema(official: unknown, roots: readonly string[])
     }
     if (!Object.hasOwn(source, name)) throw new Error(`definition ${name} is missing`);
     const walk: Walk = { patterns, refs: new Set() };
-    extracted.set(name, transformNode(schemaAt(source[name], name), name, walk));
+    const definition = transformNode(schemaAt(source[name], name), name, walk);
+    const missingPattern = MISSING_PATTERNS.get(name);
+    if (missingPattern !== undefined && definition['pattern'] === undefined) {
+      definition['pattern'] = missingPattern;
+    }
+    extracted.set(name, definition);
     pending.push(...walk.refs);
   }
   const definitions: JsonObject = {};

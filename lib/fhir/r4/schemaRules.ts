@@ -54,3 +54,11 @@ export const BASE64_PATTERN = '^\\s*(?:[0-9a-zA-Z\\+/=]{4}\\s*)+$';
 export const PATTERN_REPLACEMENTS: ReadonlyMap<string, string> = new Map([
   ['^(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+$', BASE64_PATTERN],
 ]);
+
+/**
+ * Primitive definitions the official schema leaves without the pattern their inline uses
+ * (valueBase64Binary) carry: without it Attachment.data would take any string.
+ */
+export const MISSING_PATTERNS: ReadonlyMap<string, string> = new Map([
+  ['base64Binary', BASE64_PATTERN],
+]);

@@ -139,6 +139,7 @@ describe('lib/fhir/r4/fhirR4.schema.json', () => {
     expect(schema.definitions['date']).toMatchObject({ format: CALENDAR_DATE_FORMAT });
     expect(schema.definitions['string']).toMatchObject({ maxLength: FHIR_STRING_MAX_LENGTH });
     expect(patterns).toContain(BASE64_PATTERN);
+    expect(schema.definitions['base64Binary']).toEqual({ type: 'string', pattern: BASE64_PATTERN });
     expect(patterns).not.toContain(OFFICIAL_BASE64);
     expect(valuesOf(schema.definitions['Observation'] ?? {}, 'format')).toContain(
       CALENDAR_DATE_FORMAT,
