@@ -1,8 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { Ajv } from 'ajv';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FHIR_STRING_MAX_LENGTH } from '../../../../lib/fhir/r4/schemaRules.ts';
-import { createFhirValidator } from '../../../../lib/fhir/r4/validation.ts';
+import { createFhirValidator, validateR4Resource } from '../../../../lib/fhir/r4/validation.ts';
 import type { SchemaProblem } from '../../../../lib/fhir/validation.ts';
-import { LOADED_SYNTHEA_FILES, syntheaLines } from '../../../helpers/fhir.ts';
+import {
+  export10Resources,
+  type FhirJson,
+  LOADED_SYNTHEA_FILES,
+  syntheaLines,
+} from '../../../helpers/fhir.ts';
 
 const patient = {
   resourceType: 'Patient',
@@ -429,5 +435,218 @@ describe('createFhirValidator: text PostgreSQL cannot store', () => {
 
     // Assess
     expect(result).toEqual({ ok: true, value: resource });
+  });
+});
+
+const exportResources = export10Resources();
+
+/** The first resource of a type in the export: the first line of its NDJSON file. */
+function firstOf(resourceType: string): FhirJson {
+  const found = exportResources.find((resource) => resource.resourceType === resourceType);
+  if (found === undefined) throw new Error(`the export holds no ${resourceType}`);
+  return found;
+}
+
+const R4_TYPE_MESSAGE = 'must be one of the R4 resource types';
+
+describe('validateR4Resource on the 10-patient Synthea export', () => {
+  it.each([
+    'Condition',
+    'Encounter',
+    'DocumentReference',
+    'MedicationRequest',
+    'Practitioner',
+    'Organization',
+  ])('accepts the first %s', (resourceType) => {
+    // Prepare
+    const resource = firstOf(resourceType);
+
+    // Act
+    const result = validateR4Resource(resource);
+
+    // Assess
+    expect(result).toEqual({ ok: true, value: resource });
+  });
+
+  it('accepts a DocumentReference whose attachment is base64 data', () => {
+    // Prepare
+    const resource = firstOf('DocumentReference');
+
+    // Act
+    const result = validateR4Resource(resource);
+
+    // Assess
+    expect(resource).toMatchObject({
+      content: [{ attachment: { data: expect.stringMatching(/^[0-9a-zA-Z+/=]{100,}$/) } }],
+    });
+    expect(result).toEqual({ ok: true, value: resource });
+  });
+
+  it('accepts every resource of every file', () => {
+    // Act
+    const rejected = exportResources.flatMap((resource) => {
+      const result = validateR4Resource(resource);
+      return result.ok ? [] : [{ resourceType: resource.resourceType, id: resource.id, result }];
+    });
+
+    // Assess
+    expect(exportResources).toHaveLength(7160);
+    expect(rejected).toEqual([]);
+  }, 60_000);
+});
+
+describe('validateR4Resource', () => {
+  const condition = firstOf('Condition');
+  const encounter = firstOf('Encounter');
+  const documentReference = firstOf('DocumentReference');
+  const attachment = (documentReference['content'] as { attachment: object }[])[0]?.attachment;
+
+  const invalidCases: ReadonlyArray<{
+    label: string;
+    resource: unknown;
+    /** What the sender wrote that no problem may repeat. */
+    offending?: string;
+    problems: SchemaProblem[];
+  }> = [
+    {
+      label: 'a Condition whose subject is a string',
+      resource: { ...condition, subject: 'Patient/jane-doe-1990' },
+      offending: 'jane-doe-1990',
+      problems: [problem('/subject', 'type', 'must be object')],
+    },
+    {
+      label: 'an Encounter that starts on Feb 30',
+      resource: { ...encounter, period: { start: '2020-02-30T10:00:00Z' } },
+      offending: '2020-02-30',
+      problems: [problem('/period/start', 'format', CALENDAR_MESSAGE)],
+    },
+    {
+      label: 'a DocumentReference whose attachment is not base64',
+      resource: {
+        ...documentReference,
+        content: [{ attachment: { ...attachment, data: 'Jane Doe, born 1990!' } }],
+      },
+      offending: 'Jane Doe',
+      problems: [problem('/content/0/attachment/data', 'pattern', 'must be base64')],
+    },
+    {
+      label: 'a Practitioner with an unexpected property',
+      resource: { ...firstOf('Practitioner'), ssn: '999-12-3456' },
+      offending: '999-12-3456',
+      problems: [problem('', 'additionalProperties', 'unexpected property')],
+    },
+    {
+      label: 'a MedicationRequest without a subject',
+      resource: { resourceType: 'MedicationRequest', note: [{ text: 'Jane Doe asked' }] },
+      offending: 'Jane Doe',
+      problems: [problem('', 'required', 'is required: subject')],
+    },
+    {
+      label: 'an unknown resourceType',
+      resource: { resourceType: 'JaneDoeRecord', id: 'x-1' },
+      offending: 'JaneDoeRecord',
+      problems: [problem('/resourceType', 'enum', R4_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a data type named as a resourceType',
+      resource: { resourceType: 'CodeableConcept', text: 'Jane Doe' },
+      offending: 'Jane Doe',
+      problems: [problem('/resourceType', 'enum', R4_TYPE_MESSAGE)],
+    },
+    {
+      label: 'an R4B resourceType',
+      resource: { resourceType: 'SubscriptionStatus' },
+      offending: 'SubscriptionStatus',
+      problems: [problem('/resourceType', 'enum', R4_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a resourceType of __proto__',
+      resource: JSON.parse('{"resourceType":"__proto__"}'),
+      offending: '__proto__',
+      problems: [problem('/resourceType', 'enum', R4_TYPE_MESSAGE)],
+    },
+    {
+      label: 'a missing resourceType',
+      resource: { code: { text: 'Jane Doe' } },
+      offending: 'Jane Doe',
+      problems: [problem('', 'required', 'is required: resourceType')],
+    },
+    {
+      label: 'an array',
+      resource: [condition],
+      problems: [problem('', 'type', 'must be object')],
+    },
+  ];
+
+  it.each(invalidCases)('rejects $label', ({ resource, problems }) => {
+    // Act
+    const result = validateR4Resource(resource);
+
+    // Assess
+    expect(result).toEqual({ ok: false, problems });
+  });
+
+  it.each(
+    invalidCases.flatMap(({ label, resource, offending }) =>
+      offending === undefined ? [] : [{ label, resource, offending }],
+    ),
+  )('does not echo the offending value for $label', ({ resource, offending }) => {
+    // Act
+    const serialised = JSON.stringify(validateR4Resource(resource));
+
+    // Assess
+    expect(serialised).toContain('"ok":false');
+    expect(serialised).not.toContain(offending);
+  });
+
+  it('refuses every type but the four createFhirValidator loads, as before', () => {
+    // Act
+    const results = [validateR4Resource(condition), createFhirValidator()(condition)];
+
+    // Assess
+    expect(results).toEqual([
+      { ok: true, value: condition },
+      { ok: false, problems: [problem('/resourceType', 'resourceType', RESOURCE_TYPE_MESSAGE)] },
+    ]);
+  });
+});
+
+describe('validateR4Resource on a cold start', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('compiles nothing when imported, then each type once, on its first use', async () => {
+    // Prepare
+    vi.resetModules();
+    const compile = vi.spyOn(Ajv.prototype, 'compile');
+    const goal = {
+      resourceType: 'Goal',
+      lifecycleStatus: 'active',
+      description: { text: 'Walk daily' },
+      subject: { reference: 'Patient/p-1' },
+    };
+    const flag = {
+      resourceType: 'Flag',
+      status: 'active',
+      code: { text: 'Fall risk' },
+      subject: { reference: 'Patient/p-1' },
+    };
+
+    // Act
+    const fresh = await import('../../../../lib/fhir/r4/validation.ts');
+    const compiledAtImport = compile.mock.calls.length;
+    const results = [
+      fresh.validateR4Resource(goal),
+      fresh.validateR4Resource({ ...goal, lifecycleStatus: 'completed' }),
+      fresh.validateR4Resource(flag),
+      fresh.validateR4Resource({ ...goal, lifecycleStatus: 'done-ish' }),
+      fresh.validateR4Resource(flag),
+    ];
+
+    // Assess
+    expect(compiledAtImport).toBe(0);
+    expect(results.map(({ ok }) => ok)).toEqual([true, true, true, false, true]);
+    expect(compile).toHaveBeenCalledTimes(2);
   });
 });
