@@ -7,8 +7,12 @@ import { ConfigError } from '../../errors.ts';
 import { FHIR_JSON_MEDIA_TYPE } from '../../mediaTypes.ts';
 import { descriptorOf } from './descriptors.ts';
 import type { FhirJson } from './resources.ts';
-import resourceTypes from './resourceTypes.json' with { type: 'json' };
-import { isStoredType, patientDataDescriptor, searchParametersOf } from './search.ts';
+import {
+  PATIENT_DATA_TYPES,
+  patientDataDescriptor,
+  STORED_TYPES,
+  searchParametersOf,
+} from './search.ts';
 
 export const FHIR_BASE_PATH = '/fhir/r4';
 
@@ -41,10 +45,7 @@ interface Served {
 /** The types a path segment stands for: a literal type, or `{type}`, every one the route takes. */
 function typesOf(segment: string, interaction: Interaction | 'operation'): readonly string[] {
   if (segment !== '{type}') return descriptorOf(segment) === undefined ? [] : [segment];
-  const all = resourceTypes as readonly string[];
-  return interaction === 'search-type'
-    ? all.filter((type) => patientDataDescriptor(type) !== undefined)
-    : all.filter(isStoredType);
+  return interaction === 'search-type' ? PATIENT_DATA_TYPES : STORED_TYPES;
 }
 
 /** What the FHIR GET routes serve, type by type. */

@@ -6,6 +6,7 @@
 import { InputValidationError, type ValidationProblem } from '../../errors.ts';
 import { isUuid } from '../../ids.ts';
 import { descriptorOf, type ResourceDescriptor } from './descriptors.ts';
+import resourceTypes from './resourceTypes.json' with { type: 'json' };
 
 export const SEARCH_PAGE_DEFAULT = 100;
 export const SEARCH_PAGE_MAX = 1000;
@@ -33,6 +34,16 @@ export function patientDataDescriptor(resourceType: string): ResourceDescriptor 
 export function isStoredType(resourceType: string): boolean {
   return descriptorOf(resourceType) !== undefined && !NOT_STORED.has(resourceType);
 }
+
+/** Every R4 type the store holds, in name order: Patient, patient-data and shared types. */
+export const STORED_TYPES: readonly string[] = (resourceTypes as readonly string[])
+  .filter(isStoredType)
+  .sort();
+
+/** Every patient-data type, in name order: what a search and `$everything` read. */
+export const PATIENT_DATA_TYPES: readonly string[] = STORED_TYPES.filter(
+  (type) => patientDataDescriptor(type) !== undefined,
+);
 
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json']);
 const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$/;

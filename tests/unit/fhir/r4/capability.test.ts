@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ROUTES, type Route } from '../../../../lib/api/routes.ts';
 import { ConfigError } from '../../../../lib/errors.ts';
 import { capabilityStatement } from '../../../../lib/fhir/r4/capability.ts';
+import { descriptorOf, type ResourceDescriptor } from '../../../../lib/fhir/r4/descriptors.ts';
 import type { FhirJson } from '../../../../lib/fhir/r4/resources.ts';
+import { PATIENT_DATA_TYPES } from '../../../../lib/fhir/r4/search.ts';
 
 const BASE = 'https://fhir.example.test/fhir/r4';
 
@@ -118,13 +120,21 @@ describe('capabilityStatement', () => {
       'status',
       '_count',
     ]);
-    expect(entries.get('AllergyIntolerance')?.searchParam?.map(({ name }) => name)).toEqual([
-      'patient',
-      'date',
-      'code',
-      'category',
-      '_count',
-    ]);
+    for (const type of PATIENT_DATA_TYPES) {
+      const descriptor = descriptorOf(type) as ResourceDescriptor;
+      expect(
+        entries.get(type)?.searchParam?.map(({ name }) => name),
+        type,
+      ).toEqual([
+        'patient',
+        ...(descriptor.patientPaths.includes('subject') ? ['subject'] : []),
+        ...(descriptor.datePaths.length > 0 ? ['date'] : []),
+        ...(descriptor.codePaths.length > 0 ? ['code'] : []),
+        ...(descriptor.categoryPaths.length > 0 ? ['category'] : []),
+        ...(descriptor.statusPath === undefined ? [] : ['status']),
+        '_count',
+      ]);
+    }
     for (const type of ['Patient', 'Practitioner', 'Organization']) {
       expect(entries.get(type)?.interaction).toStrictEqual([{ code: 'read' }]);
       expect(entries.get(type)?.searchParam).toBeUndefined();

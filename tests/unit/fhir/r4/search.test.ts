@@ -10,6 +10,7 @@ import {
   isStoredType,
   OBSERVATION_PAGE_DEFAULT,
   observationSearchUrl,
+  PATIENT_DATA_TYPES,
   parseEverything,
   parseObservationSearch,
   parseResourceSearch,
@@ -17,6 +18,7 @@ import {
   resourceSearchUrl,
   SEARCH_PAGE_DEFAULT,
   type SearchQuery,
+  STORED_TYPES,
   searchParametersOf,
 } from '../../../../lib/fhir/r4/search.ts';
 
@@ -256,6 +258,21 @@ describe('patientDataDescriptor and isStoredType', () => {
   });
 });
 
+describe('STORED_TYPES and PATIENT_DATA_TYPES', () => {
+  it('lists the stored types in name order, patient data among them', () => {
+    // Assess
+    expect(STORED_TYPES).toEqual([...STORED_TYPES].sort());
+    expect(STORED_TYPES).toEqual(expect.arrayContaining(['Patient', 'Practitioner', 'Condition']));
+    expect(STORED_TYPES).not.toContain('Consent');
+    expect(PATIENT_DATA_TYPES.every((type) => STORED_TYPES.includes(type))).toBe(true);
+    expect(PATIENT_DATA_TYPES.every((type) => patientDataDescriptor(type) !== undefined)).toBe(
+      true,
+    );
+    expect(PATIENT_DATA_TYPES).toEqual(expect.arrayContaining(['Observation', 'Encounter']));
+    expect(PATIENT_DATA_TYPES).not.toContain('Practitioner');
+  });
+});
+
 describe('parseResourceSearch: the patient and paging', () => {
   it('reads a Condition search by patient, with the default page size', () => {
     // Act
@@ -450,7 +467,7 @@ describe('parseResourceSearch: code, category and status', () => {
   it.each<[string, string]>([
     ['Encounter', 'code'],
     ['Encounter', 'category'],
-    ['AllergyIntolerance', 'status'],
+    ['AdverseEvent', 'status'],
     ['AppointmentResponse', 'date'],
   ])('refuses on %s the %s its descriptor has no path for', (type, name) => {
     // Act
