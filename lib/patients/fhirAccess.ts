@@ -6,12 +6,12 @@ import { decryptFieldText } from '../crypto/fieldCipher.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import {
-  countObservationsByPatient,
-  listObservationPage,
-  OBSERVATION_COLUMNS,
-  type ObservationPosition,
-  type StoredObservation,
-} from '../db/repositories/observations.ts';
+  countPatientResources,
+  FHIR_RESOURCE_SOURCE_COLUMN,
+  listPatientResourcePage,
+  type ResourcePosition,
+  type StoredFhirResource,
+} from '../db/repositories/fhirResources.ts';
 import { PATIENT_COLUMNS, type StoredPatient } from '../db/repositories/patients.ts';
 import { InternalError } from '../errors.ts';
 import {
@@ -79,26 +79,26 @@ export interface ObservationPage {
   readonly total: number;
   readonly resources: readonly FhirJson[];
   /** Where the next page starts after; null on the last page. */
-  readonly next: ObservationPosition | null;
+  readonly next: ResourcePosition | null;
 }
 
-function observationOf(key: Buffer, row: StoredObservation): FhirJson {
+function observationOf(key: Buffer, row: StoredFhirResource): FhirJson {
   const columns = {
     id: row.id,
     lastUpdated: row.updatedAt,
-    patientId: row.patientId,
+    patientId: row.patientId ?? '',
     status: row.status,
     category: row.category,
     codeSystem: row.codeSystem,
     code: row.code,
-    effectiveAt: row.effectiveAt,
+    effectiveAt: row.principalAt,
   };
   const text = decryptFieldText(key, row.sourceEnc, {
-    table: 'observations',
-    column: OBSERVATION_COLUMNS.source,
+    table: row.sealedAs,
+    column: FHIR_RESOURCE_SOURCE_COLUMN,
     rowId: row.id,
   });
-  const source = storedResource(text, 'Observation', `observations.source_enc of ${row.id}`);
+  const source = storedResource(text, 'Observation', `fhir_resources.source_enc of ${row.id}`);
   return observationResource({ source }, columns);
 }
 
@@ -106,7 +106,7 @@ function observationOf(key: Buffer, row: StoredObservation): FhirJson {
 async function decryptObservations(
   deps: PipelineDependencies,
   db: Queryable,
-  rows: readonly StoredObservation[],
+  rows: readonly StoredFhirResource[],
 ): Promise<FhirJson[]> {
   const keys = new Map<string, Buffer>();
   try {
@@ -151,8 +151,14 @@ export async function searchObservations(
   return readPatientWith(deps, actor, search.patientId, {
     via: FHIR_SEARCH_VIA,
     reveal: async (client, patient) => {
-      const total = await countObservationsByPatient(client, patient.id);
-      const rows = await listObservationPage(client, patient.id, search.after, search.count + 1);
+      const total = await countPatientResources(client, patient.id, 'Observation');
+      const rows = await listPatientResourcePage(
+        client,
+        patient.id,
+        'Observation',
+        search.after,
+        search.count + 1,
+      );
       const page = rows.slice(0, search.count);
       const resources = await decryptObservations(deps, client, page);
       const last = page.at(-1);

@@ -1,9 +1,11 @@
 /**
- * ConsentCheck for FHIR input. Every Observation and Consent is matched to its patient: one
- * in the same batch (by id or fullUrl) or one already stored (by reference blind index), or,
- * for an Observation naming its patient by MR identifier, the patient with that MRN. A
- * patient's consent is the newest of the batch's Consent resources and the stored decision;
- * only an explicit permit lets the patient, and the patient's Observations, through.
+ * ConsentCheck for FHIR input. Every Consent, and every resource of patient data (any type with
+ * a Patient-compartment parameter), is matched to its patient: one in the same batch (by id or
+ * fullUrl) or one already stored (by reference blind index, in the sender's namespace), or, for
+ * a resource naming its patient by MR identifier, the patient with that MRN. A patient's consent
+ * is the newest of the batch's Consent resources and the stored decision; only an explicit
+ * permit lets the patient, and the patient's data, through. Resources shared by many patients
+ * (a Practitioner, an Organization) name no patient and pass.
  *
  * Three steps: `resolveConsentFacts` reads what the database knows, `decideFhirConsent` (pure)
  * gives each record its verdict, and `blockFhirRecords` (pure) turns the verdicts into what goes
@@ -16,20 +18,24 @@ import { findPatientsByReference } from '../db/repositories/patientReferences.ts
 import { findStoredPatientIds } from '../db/repositories/patients.ts';
 import { findPendingConsents, type PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
+import { findWithheldPatients, type WithheldPatient } from '../db/repositories/withheldPatients.ts';
+import { descriptorOf } from '../fhir/r4/descriptors.ts';
 import { referenceKey } from '../fhir/r4/mapping.ts';
 import type { FhirConsentRecord } from '../fhir/r4/model.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import { patientIdentity, referenceIndex } from './patientIdentity.ts';
+import { patientIdentity } from './patientIdentity.ts';
 import type {
   ConsentDecision,
   ConsentRefusal,
-  LinkedObservation,
-  ObservationEntry,
+  LinkedResource,
   PatientEntry,
   PatientLink,
   PatientsPayload,
   PendingDecision,
+  ResourceEntry,
+  WithheldPatientEntry,
 } from './payloads.ts';
+import { referenceIndex, sourceNamespace } from './resourceIdentity.ts';
 import type { RunCounts } from './stages.ts';
 
 export interface FhirConsentOutcome {
@@ -43,7 +49,7 @@ export interface FhirConsentOutcome {
 export interface ConsentFacts {
   /** The id of each Patient of the batch, derived from its MRN, by its position. */
   readonly patientIds: ReadonlyMap<number, string>;
-  /** The id each MR identifier an Observation names its patient by gives. */
+  /** The id each MR identifier a resource names its patient by gives. */
   readonly idOfMrn: ReadonlyMap<string, string>;
   /** Of those ids, the ones of stored patients not in the batch. */
   readonly storedIds: ReadonlySet<string>;
@@ -51,6 +57,12 @@ export interface ConsentFacts {
   readonly referenceIndexes: ReadonlyMap<string, string>;
   /** The stored patient each of those reference keys names, when one does. */
   readonly storedByReference: ReadonlyMap<string, string>;
+  /**
+   * Patients the consent stage stopped before, by the reference keys and MRN ids that name no
+   * stored patient: what names them is stopped for their consent, not an orphan.
+   */
+  readonly withheldByReference: ReadonlyMap<string, WithheldPatient>;
+  readonly withheldById: ReadonlyMap<string, WithheldPatient>;
   /** Decisions that waited in pending_consents, by the reference key of a Patient of the batch. */
   readonly waiting: ReadonlyMap<
     string,
@@ -68,12 +80,15 @@ export type EffectiveConsent = 'permit' | 'refused' | 'absent';
 
 export interface PatientVerdict {
   readonly entry: PatientEntry;
+  /** The id its MRN gives. */
+  readonly patientId: string;
   readonly consent: EffectiveConsent;
   /** The batch's decision (or one that waited for the patient) when it is the one in force. */
   readonly decision?: ConsentDecision;
 }
 
-export type ObservationVerdict = { readonly observation: ObservationEntry } & (
+export type ResourceVerdict = { readonly resource: ResourceEntry } & (
+  | { readonly kind: 'shared' }
   | { readonly kind: 'linked'; readonly patient: PatientLink }
   | { readonly kind: 'orphan'; readonly why: UnresolvedReason }
   | { readonly kind: 'blocked'; readonly consent: Exclude<EffectiveConsent, 'permit'> }
@@ -91,7 +106,7 @@ export interface ConsentResourceVerdict {
 /** Each record's verdict, and the decisions to record. */
 export interface ConsentVerdicts {
   readonly patients: readonly PatientVerdict[];
-  readonly observations: readonly ObservationVerdict[];
+  readonly resources: readonly ResourceVerdict[];
   readonly consents: readonly ConsentResourceVerdict[];
   /** The batch's decisions about stored patients not in it, where they are the newest. */
   readonly decisionsOnStored: readonly ConsentDecision[];
@@ -99,12 +114,18 @@ export interface ConsentVerdicts {
   readonly pending: readonly PendingDecision[];
 }
 
-type UnresolvedReason = 'not-a-patient' | 'not-found';
+/** `missing`: patient data that names no patient at all. */
+type UnresolvedReason = 'not-a-patient' | 'not-found' | 'missing';
 
 type Target =
   | { readonly kind: 'batch'; readonly recordIndex: number; readonly patientId: string }
   | { readonly kind: 'stored'; readonly patientId: string }
-  | { readonly kind: 'unresolved'; readonly why: UnresolvedReason };
+  | {
+      readonly kind: 'unresolved';
+      readonly why: UnresolvedReason;
+      /** Not stored, because the consent stage stopped the patient. */
+      readonly withheld?: WithheldPatient;
+    };
 
 interface Candidate extends ConsentDecision {
   readonly patientId: string;
@@ -113,6 +134,7 @@ interface Candidate extends ConsentDecision {
 /** Reads what the batch's patients and references are known as, and the decisions on record. */
 export async function resolveConsentFacts(
   deps: PipelineDependencies,
+  namespace: string,
   validated: PatientsPayload,
 ): Promise<ConsentFacts> {
   const indexKey = await deps.keyring.blindIndexKeyObject(deps.pool);
@@ -128,7 +150,7 @@ export async function resolveConsentFacts(
   const indexOf = (key: string): Buffer => {
     let index = indexes.get(key);
     if (index === undefined) {
-      index = referenceIndex(indexKey, key);
+      index = referenceIndex(indexKey, namespace, key);
       indexes.set(key, index);
     }
     return index;
@@ -144,7 +166,7 @@ export async function resolveConsentFacts(
 
   const outside = new Set<string>();
   for (const reference of [
-    ...(validated.observations ?? []).map(({ record }) => record.subjectReference),
+    ...(validated.resources ?? []).flatMap(({ search }) => search.patientReferences),
     ...(validated.consents ?? []).map(({ record }) => record.patientReference),
   ]) {
     const key = reference === undefined ? undefined : referenceKey(reference);
@@ -160,11 +182,11 @@ export async function resolveConsentFacts(
     if (patientId !== undefined) storedByReference.set(key, patientId);
   }
 
-  // Observations naming their patient by MRN: the patient's id follows from the MRN.
+  // Resources naming their patient by MRN: the patient's id follows from the MRN.
   const idOfMrn = new Map<string, string>();
-  for (const { record } of validated.observations ?? []) {
-    if (record.subjectMrn !== undefined && !idOfMrn.has(record.subjectMrn)) {
-      idOfMrn.set(record.subjectMrn, patientIdentity(indexKey, record.subjectMrn).id);
+  for (const { search } of validated.resources ?? []) {
+    for (const mrn of search.patientMrns) {
+      if (!idOfMrn.has(mrn)) idOfMrn.set(mrn, patientIdentity(indexKey, mrn).id);
     }
   }
   const batchIds = new Set(patientIds.values());
@@ -172,6 +194,17 @@ export async function resolveConsentFacts(
     deps.pool,
     [...new Set(idOfMrn.values())].filter((id) => !batchIds.has(id)),
   );
+  const unknownKeys = [...outside].filter((key) => !storedByReference.has(key));
+  const withheld = await findWithheldPatients(
+    deps.pool,
+    unknownKeys.map(indexOf),
+    [...new Set(idOfMrn.values())].filter((id) => !batchIds.has(id) && !storedIds.has(id)),
+  );
+  const withheldByReference = new Map<string, WithheldPatient>();
+  for (const key of unknownKeys) {
+    const found = withheld.byReference.get(indexOf(key).toString('base64'));
+    if (found !== undefined) withheldByReference.set(key, found);
+  }
 
   const onRecord = await findConsents(deps.pool, [
     ...new Set([...patientIds.values(), ...storedByIndex.values(), ...storedIds]),
@@ -182,6 +215,8 @@ export async function resolveConsentFacts(
     storedIds,
     referenceIndexes,
     storedByReference,
+    withheldByReference,
+    withheldById: withheld.byId,
     waiting,
     onRecord,
   };
@@ -237,9 +272,13 @@ export function decideFhirConsent(
     const patientId = facts.idOfMrn.get(mrn) ?? '';
     const entry = entryById.get(patientId);
     if (entry !== undefined) return { kind: 'batch', recordIndex: entry.index, patientId };
-    return facts.storedIds.has(patientId)
-      ? { kind: 'stored', patientId }
-      : { kind: 'unresolved', why: 'not-found' };
+    if (facts.storedIds.has(patientId)) return { kind: 'stored', patientId };
+    const withheld = facts.withheldById.get(patientId);
+    return {
+      kind: 'unresolved',
+      why: 'not-found',
+      ...(withheld === undefined ? {} : { withheld }),
+    };
   };
   const target = (reference: string): Target => {
     const key = referenceKey(reference);
@@ -249,9 +288,13 @@ export function decideFhirConsent(
       return { kind: 'batch', recordIndex: entry.index, patientId: idOf(entry) };
     }
     const patientId = facts.storedByReference.get(key);
-    return patientId === undefined
-      ? { kind: 'unresolved', why: 'not-found' }
-      : { kind: 'stored', patientId };
+    if (patientId !== undefined) return { kind: 'stored', patientId };
+    const withheld = facts.withheldByReference.get(key);
+    return {
+      kind: 'unresolved',
+      why: 'not-found',
+      ...(withheld === undefined ? {} : { withheld }),
+    };
   };
 
   // The newest decision of the batch per patient; ties go to the later resource.
@@ -337,6 +380,7 @@ export function decideFhirConsent(
     const decision = winning(patientId);
     return {
       entry,
+      patientId,
       consent: effectiveOf(patientId),
       ...(decision === undefined ? {} : { decision: withoutPatientId(decision) }),
     };
@@ -350,17 +394,30 @@ export function decideFhirConsent(
     }
   }
 
-  const observations = (validated.observations ?? []).map((observation): ObservationVerdict => {
-    const { subjectMrn, subjectReference } = observation.record;
-    const resolved = subjectMrn === undefined ? target(subjectReference) : targetByMrn(subjectMrn);
-    if (resolved.kind === 'unresolved') return { observation, kind: 'orphan', why: resolved.why };
-    const consent = effectiveOf(resolved.patientId);
-    return consent === 'permit'
-      ? { observation, kind: 'linked', patient: linkOf(resolved) }
-      : { observation, kind: 'blocked', consent };
+  const resources = (validated.resources ?? []).map((resource): ResourceVerdict => {
+    if (descriptorOf(resource.resourceType)?.kind !== 'patient-data') {
+      return { resource, kind: 'shared' };
+    }
+    const { patientReferences, patientMrns } = resource.search;
+    // The first patient named is the one the resource is about (subject before performer);
+    // every other patient it names that is known must consent as well.
+    const targets = [...patientReferences.map(target), ...patientMrns.map(targetByMrn)];
+    const [primary] = targets;
+    if (primary === undefined) return { resource, kind: 'orphan', why: 'missing' };
+    if (primary.kind === 'unresolved') {
+      return primary.withheld === undefined
+        ? { resource, kind: 'orphan', why: primary.why }
+        : { resource, kind: 'blocked', consent: primary.withheld.consent };
+    }
+    for (const named of targets) {
+      if (named.kind === 'unresolved') continue;
+      const consent = effectiveOf(named.patientId);
+      if (consent !== 'permit') return { resource, kind: 'blocked', consent };
+    }
+    return { resource, kind: 'linked', patient: linkOf(primary) };
   });
 
-  return { patients, observations, consents, decisionsOnStored, pending: [...pending.values()] };
+  return { patients, resources, consents, decisionsOnStored, pending: [...pending.values()] };
 }
 
 /** A record the consent stage stops: its rejection and the audited denial, always together. */
@@ -417,11 +474,15 @@ export function blockFhirRecords(run: IngestRun, verdicts: ConsentVerdicts): Fhi
   const consented: PatientEntry[] = [];
   const refusals: ConsentRefusal[] = [];
   const decisions: ConsentDecision[] = [];
-  for (const { entry, consent, decision } of verdicts.patients) {
+  const withheld: WithheldPatientEntry[] = [];
+  for (const { entry, patientId, consent, decision } of verdicts.patients) {
     if (consent === 'permit') {
       consented.push(entry);
       if (decision !== undefined) decisions.push(decision);
       continue;
+    }
+    if ((entry.referenceKeys ?? []).length > 0) {
+      withheld.push({ patientId, referenceKeys: entry.referenceKeys ?? [], consent });
     }
     // A refusal withdraws the consent of a patient already stored; a new one is never stored.
     if (decision !== undefined) {
@@ -431,15 +492,18 @@ export function blockFhirRecords(run: IngestRun, verdicts: ConsentVerdicts): Fhi
   }
   decisions.push(...verdicts.decisionsOnStored);
 
-  const linkedObservations: LinkedObservation[] = [];
-  for (const verdict of verdicts.observations) {
-    const { observation } = verdict;
+  const linkedResources: LinkedResource[] = [];
+  for (const verdict of verdicts.resources) {
+    const { resource } = verdict;
     if (verdict.kind === 'orphan') {
-      rejections.push(orphan(observation.index, 'Observation', 'subject', verdict.why));
+      const element = descriptorOf(resource.resourceType)?.patientPaths[0] ?? 'subject';
+      rejections.push(orphan(resource.index, resource.resourceType, element, verdict.why));
     } else if (verdict.kind === 'blocked') {
-      stop(observation.index, 'Observation', verdict.consent);
+      stop(resource.index, resource.resourceType, verdict.consent);
+    } else if (verdict.kind === 'linked') {
+      linkedResources.push({ ...resource, patient: verdict.patient });
     } else {
-      linkedObservations.push({ ...observation, patient: verdict.patient });
+      linkedResources.push(resource);
     }
   }
 
@@ -447,9 +511,10 @@ export function blockFhirRecords(run: IngestRun, verdicts: ConsentVerdicts): Fhi
     output: {
       records: consented,
       refusals,
-      linkedObservations,
+      linkedResources,
       consentDecisions: decisions,
       pendingConsents: verdicts.pending,
+      withheldPatients: withheld,
     },
     rejections,
     audit,
@@ -457,7 +522,8 @@ export function blockFhirRecords(run: IngestRun, verdicts: ConsentVerdicts): Fhi
       consented: consented.length,
       blocked: rejections.filter(({ reason }) => reason === 'consent').length,
       orphans: rejections.filter(({ reason }) => reason === 'orphan-reference').length,
-      observationsConsented: linkedObservations.length,
+      resourcesConsented: linkedResources.filter(({ patient }) => patient !== undefined).length,
+      resourcesShared: linkedResources.filter(({ patient }) => patient === undefined).length,
       consentsUndecided: verdicts.consents.filter(({ kind }) => kind === 'undecided').length,
       consentsPending: verdicts.pending.length,
     },
@@ -470,6 +536,6 @@ export async function checkFhirConsent(
   run: IngestRun,
   validated: PatientsPayload,
 ): Promise<FhirConsentOutcome> {
-  const facts = await resolveConsentFacts(deps, validated);
+  const facts = await resolveConsentFacts(deps, sourceNamespace(run), validated);
   return blockFhirRecords(run, decideFhirConsent(validated, facts, run.createdAt));
 }

@@ -1,31 +1,27 @@
 /**
- * Validate for FHIR input (Bundles and NDJSON): each resource against the R4 schema, then
- * mapped to the pipeline's shapes. Types the pipeline does not load are skipped and counted
- * (`unsupported-type`), never a failed run. References are resolved later, in ConsentCheck.
+ * Validate for FHIR input (Bundles and NDJSON): each resource against the R4 schema of its type,
+ * then read as the pipeline needs it: a Patient mapped to its record, a Consent to its decision,
+ * and every other type through its descriptor (the patients it names, what it is searched by).
+ * References are resolved later, in ConsentCheck.
  */
 import { normalizeMrn } from '../crypto/blindIndex.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
-import {
-  consentFromFhir,
-  observationFromFhir,
-  patientFromFhir,
-  patientReferenceKeys,
-} from '../fhir/r4/mapping.ts';
-import type { FhirPatientRecord } from '../fhir/r4/model.ts';
-import { createFhirValidator, type FhirValidator } from '../fhir/r4/validation.ts';
-import type {
-  ConsentEntry,
-  ExtractedPayload,
-  ExtractedRecord,
-  ObservationEntry,
-} from './payloads.ts';
+import { descriptorOf, searchValuesOf } from '../fhir/r4/descriptors.ts';
+import { consentFromFhir, patientFromFhir, patientReferenceKeys } from '../fhir/r4/mapping.ts';
+import type { FhirConsent, FhirPatient, FhirPatientRecord } from '../fhir/r4/model.ts';
+import { validateR4Resource } from '../fhir/r4/validation.ts';
+import type { ConsentEntry, ExtractedPayload, ExtractedRecord, ResourceEntry } from './payloads.ts';
 import { duplicateRejection, schemaRejection } from './recordRejections.ts';
 
-/** The resource types the pipeline loads; any other R4 type is skipped. */
-export const LOADED_RESOURCE_TYPES: ReadonlySet<string> = new Set([
-  'Patient',
-  'Observation',
-  'Consent',
+/**
+ * R4 types the pipeline does not store, and why: each could carry a patient's data without naming
+ * the patient, so it would pass no consent gate.
+ */
+export const REFUSED_RESOURCE_TYPES: ReadonlyMap<string, string> = new Map([
+  ['Bundle', 'a Bundle inside a batch is not stored: send its entries'],
+  ['Binary', 'a Binary names no patient, so no consent could gate it'],
+  ['Parameters', 'Parameters are an operation’s input, not a resource to store'],
+  ['OperationOutcome', 'an OperationOutcome is a response, not a resource to store'],
 ]);
 
 export interface FhirPatientEntry {
@@ -37,28 +33,29 @@ export interface FhirPatientEntry {
 
 export interface FhirRecords {
   readonly patients: FhirPatientEntry[];
-  readonly observations: ObservationEntry[];
+  readonly resources: ResourceEntry[];
   readonly consents: ConsentEntry[];
   readonly rejections: Rejection[];
 }
 
-// Compiled once per cold start, not per run.
-let validator: FhirValidator | undefined;
-
-/** The R4 type a record names (Extract read it) when it is one the pipeline does not load. */
-function unsupportedType({ resourceType }: ExtractedRecord): string | undefined {
-  return resourceType !== null && !LOADED_RESOURCE_TYPES.has(resourceType)
-    ? resourceType
-    : undefined;
+function refused({ index, resourceType }: ExtractedRecord): Rejection | undefined {
+  const why = resourceType === null ? undefined : REFUSED_RESOURCE_TYPES.get(resourceType);
+  return why === undefined
+    ? undefined
+    : {
+        recordIndex: index,
+        resourceType,
+        reason: 'unsupported-type',
+        details: { resourceType, why },
+      };
 }
 
 /** Validates and maps every record; each one either becomes an entry or a rejection. */
 export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
-  validator ??= createFhirValidator();
-  const out: FhirRecords = { patients: [], observations: [], consents: [], rejections: [] };
+  const out: FhirRecords = { patients: [], resources: [], consents: [], rejections: [] };
   const firstIndexByMrn = new Map<string, number>();
   const firstIndexByReference = new Map<string, number>();
-  const firstIndexByObservation = new Map<string, number>();
+  const firstIndexBySource = new Map<string, number>();
 
   for (const extractedRecord of extracted.records) {
     const { index, record, fullUrl, unreadable } = extractedRecord;
@@ -66,24 +63,21 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       out.rejections.push(schemaRejection(extractedRecord, [unreadable]));
       continue;
     }
-    const skipped = unsupportedType(extractedRecord);
-    if (skipped !== undefined) {
-      out.rejections.push({
-        recordIndex: index,
-        resourceType: skipped,
-        reason: 'unsupported-type',
-        details: { resourceType: skipped },
-      });
+    const refusal = refused(extractedRecord);
+    if (refusal !== undefined) {
+      out.rejections.push(refusal);
       continue;
     }
-    const valid = validator(record);
+    const valid = validateR4Resource(record);
     if (!valid.ok) {
       out.rejections.push(schemaRejection(extractedRecord, valid.problems));
       continue;
     }
     const resource = valid.value;
-    if (resource.resourceType === 'Patient') {
-      const mapped = patientFromFhir(resource);
+    const { resourceType } = resource;
+    if (resourceType === 'Patient') {
+      const patient = resource as unknown as FhirPatient;
+      const mapped = patientFromFhir(patient);
       if (!mapped.ok) {
         out.rejections.push(schemaRejection(extractedRecord, mapped.problems));
         continue;
@@ -94,7 +88,7 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
         out.rejections.push(duplicateRejection(extractedRecord, sameMrn, 'mrn'));
         continue;
       }
-      const referenceKeys = patientReferenceKeys(resource, fullUrl);
+      const referenceKeys = patientReferenceKeys(patient, fullUrl);
       const sameReference = referenceKeys
         .map((key) => firstIndexByReference.get(key))
         .find((first) => first !== undefined);
@@ -105,40 +99,48 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       firstIndexByMrn.set(mrn, index);
       for (const key of referenceKeys) firstIndexByReference.set(key, index);
       out.patients.push({ index, record: mapped.value, referenceKeys });
-    } else if (resource.resourceType === 'Observation') {
-      const mapped = observationFromFhir(resource);
-      if (!mapped.ok) {
-        out.rejections.push(schemaRejection(extractedRecord, mapped.problems));
-        continue;
-      }
-      const sourceKey = resource.id === undefined ? fullUrl : `Observation/${resource.id}`;
-      const first = sourceKey === undefined ? undefined : firstIndexByObservation.get(sourceKey);
-      if (first !== undefined) {
-        out.rejections.push(duplicateRejection(extractedRecord, first, 'id'));
-        continue;
-      }
-      if (sourceKey !== undefined) firstIndexByObservation.set(sourceKey, index);
-      out.observations.push({
-        index,
-        record: mapped.value,
-        ...(sourceKey === undefined ? {} : { sourceKey }),
-      });
-    } else if (resource.resourceType === 'Consent') {
-      const mapped = consentFromFhir(resource);
+      continue;
+    }
+    if (resourceType === 'Consent') {
+      const mapped = consentFromFhir(resource as unknown as FhirConsent);
       if (!mapped.ok) {
         out.rejections.push(schemaRejection(extractedRecord, mapped.problems));
         continue;
       }
       out.consents.push({ index, record: mapped.value });
-    } else {
-      // A Bundle: unsupportedType skipped it above; kept for the compiler's exhaustiveness.
+      continue;
+    }
+    const descriptor = descriptorOf(resourceType);
+    if (descriptor === undefined) {
+      // The validator knows only R4 types, and every R4 type has a descriptor.
       out.rejections.push({
         recordIndex: index,
-        resourceType: resource.resourceType,
+        resourceType: null,
         reason: 'unsupported-type',
-        details: { resourceType: resource.resourceType },
+        details: {},
       });
+      continue;
     }
+    const search = searchValuesOf(descriptor, resource);
+    if (!search.ok) {
+      out.rejections.push(schemaRejection(extractedRecord, search.problems));
+      continue;
+    }
+    const sourceKey = resource.id === undefined ? fullUrl : `${resourceType}/${resource.id}`;
+    const first = sourceKey === undefined ? undefined : firstIndexBySource.get(sourceKey);
+    if (first !== undefined) {
+      out.rejections.push(duplicateRejection(extractedRecord, first, 'id'));
+      continue;
+    }
+    if (sourceKey !== undefined) firstIndexBySource.set(sourceKey, index);
+    out.resources.push({
+      index,
+      resourceType,
+      resource,
+      search: search.value,
+      ...(sourceKey === undefined ? {} : { sourceKey }),
+      ...(fullUrl === undefined ? {} : { fullUrl }),
+    });
   }
   return out;
 }

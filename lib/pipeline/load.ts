@@ -1,7 +1,11 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { appendAudit } from '../db/repositories/auditLog.ts';
 import { revokeConsentsByMrnIndex, upsertConsents } from '../db/repositories/consents.ts';
-import { upsertObservations } from '../db/repositories/observations.ts';
+import {
+  type FhirResourceRow,
+  upsertFhirResources,
+  upsertResourceReferences,
+} from '../db/repositories/fhirResources.ts';
 import { upsertPatientReferences } from '../db/repositories/patientReferences.ts';
 import { upsertPatients } from '../db/repositories/patients.ts';
 import {
@@ -9,20 +13,23 @@ import {
   type PendingConsentRow,
   upsertPendingConsents,
 } from '../db/repositories/pendingConsents.ts';
+import {
+  deleteWithheldReferences,
+  upsertWithheldReferences,
+} from '../db/repositories/withheldPatients.ts';
 import { StageInputError } from '../errors.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import type { TransformedPayload } from './payloads.ts';
 import { runStage } from './stageFrame.ts';
-import type { StageResult } from './stages.ts';
+import type { RunCounts, StageResult } from './stages.ts';
 
-/** One audit row per written id; `patientOf` names an Observation's patient, for the patient's trail. */
+/** One audit row per written id of a Patient or a Consent. */
 function audited(
   actor: string,
   runId: string,
   resourceType: string,
   action: 'CREATE' | 'UPDATE',
   ids: readonly string[],
-  patientOf?: (id: string) => string | null,
 ): AuditEntry[] {
   return ids.map((id) => ({
     actor,
@@ -31,8 +38,7 @@ function audited(
     resourceId: id,
     runId,
     outcome: 'success',
-    details:
-      patientOf === undefined ? { stage: 'load' } : { stage: 'load', patientId: patientOf(id) },
+    details: { stage: 'load' },
   }));
 }
 
@@ -56,9 +62,25 @@ export function pendingConsentRowsOf(
   return rows;
 }
 
+/** What the upsert did with each type's resources: `<Type>.created`, `.updated`, `.unchanged`. */
+function countsByType(
+  rows: readonly FhirResourceRow[],
+  outcome: Awaited<ReturnType<typeof upsertFhirResources>>,
+): RunCounts {
+  const typeOf = new Map(rows.map((row) => [row.id, row.resourceType]));
+  const counts: Record<string, number> = {};
+  for (const [name, ids] of Object.entries(outcome)) {
+    for (const id of ids as readonly string[]) {
+      const key = `${typeOf.get(id) ?? 'unknown'}.${name}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
 /**
- * Load: one transaction upserts patients, the references they are known by, consents and
- * observations, audits each change, and ends the run.
+ * Load: one transaction upserts patients, the references they are known by, consents and every
+ * other resource, audits each change, and ends the run.
  */
 export function load(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<TransformedPayload>(deps, 'load', runId, async (transformed) => ({
@@ -73,37 +95,54 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         client,
         references.map((reference) => reference.refBidx),
       );
+      await deleteWithheldReferences(
+        client,
+        references.map((reference) => reference.refBidx),
+      );
+      await upsertWithheldReferences(client, runId, transformed.withheldReferences ?? []);
       const pending = await upsertPendingConsents(client, pendingConsentRowsOf(transformed));
       const consents = await upsertConsents(client, transformed.consents);
-      const observationRows = transformed.observations ?? [];
-      const observations = await upsertObservations(client, runId, observationRows);
-      const patientIds = new Map(observationRows.map((row) => [row.id, row.patientId]));
-      const patientOf = (id: string) => patientIds.get(id) ?? null;
+      const resourceRows = transformed.resources ?? [];
+      const resources = await upsertFhirResources(client, runId, resourceRows);
+      await upsertResourceReferences(client, runId, transformed.resourceReferences ?? []);
+      const rowById = new Map(resourceRows.map((row) => [row.id, row]));
       const revoked = await revokeConsentsByMrnIndex(client, transformed.revocations ?? [], {
         recordedAt: run.createdAt,
         recordedBy: run.actor,
         runId,
       });
+      const resourceAudit = (action: 'CREATE' | 'UPDATE', ids: readonly string[]) =>
+        ids.map((id): AuditEntry => {
+          const row = rowById.get(id);
+          return {
+            actor: run.actor,
+            action,
+            resourceType: row?.resourceType ?? 'unknown',
+            resourceId: id,
+            runId,
+            outcome: 'success',
+            details:
+              row?.patientId == null
+                ? { stage: 'load' }
+                : { stage: 'load', patientId: row.patientId },
+          };
+        });
       await appendAudit(client, [
         ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
         ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
         ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
         ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
-        ...audited(run.actor, runId, 'Observation', 'CREATE', observations.created, patientOf),
-        ...audited(run.actor, runId, 'Observation', 'UPDATE', observations.updated, patientOf),
+        ...resourceAudit('CREATE', resources.created),
+        ...resourceAudit('UPDATE', resources.updated),
       ]);
-      const observationCounts =
+      const resourceCounts =
         run.format === 'flat'
           ? {}
           : {
-              observationsCreated: observations.created.length,
-              observationsUpdated: observations.updated.length,
-              observationsUnchanged: observations.unchanged.length,
-              observationsLoaded:
-                observations.created.length +
-                observations.updated.length +
-                observations.unchanged.length,
+              ...countsByType(resourceRows, resources),
+              resourcesLoaded:
+                resources.created.length + resources.updated.length + resources.unchanged.length,
               consentsRecorded: consents.created.length + consents.updated.length,
               consentsPendingRecorded: pending,
             };
@@ -113,7 +152,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
         unchanged: patients.unchanged.length,
         revoked: revoked.length,
         loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
-        ...observationCounts,
+        ...resourceCounts,
       };
     },
   }));

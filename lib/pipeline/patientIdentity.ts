@@ -14,8 +14,3 @@ export function patientIdentity(indexKey: SecretKeyMaterial, mrn: string): Patie
   const mrnBidx = blindIndex(indexKey, 'mrn', mrn);
   return { id: deterministicId(indexKey, PATIENT_ID_PURPOSE, mrnBidx), mrnBidx };
 }
-
-/** The blind index of a reference key (`Patient/<id>`, from `referenceKey`). */
-export function referenceIndex(indexKey: SecretKeyMaterial, key: string): Buffer {
-  return blindIndex(indexKey, 'reference', key);
-}

@@ -4,12 +4,15 @@
  * never on each other.
  */
 import type { ConsentRevocation, ConsentRow } from '../db/repositories/consents.ts';
-import type { ObservationRow } from '../db/repositories/observations.ts';
+import type { FhirResourceRow, ResourceReferenceRow } from '../db/repositories/fhirResources.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
 import type { PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
+import type { WithheldReferenceRow } from '../db/repositories/withheldPatients.ts';
 import type { PatientRecord } from '../fhir/model.ts';
-import type { FhirConsentRecord, FhirObservationRecord } from '../fhir/r4/model.ts';
+import type { SearchValues } from '../fhir/r4/descriptors.ts';
+import type { FhirConsentRecord } from '../fhir/r4/model.ts';
+import type { FhirJson } from '../fhir/r4/resources.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
 import type { StageName } from './stages.ts';
 
@@ -56,11 +59,18 @@ export interface PatientEntry {
   readonly referenceKeys?: readonly string[];
 }
 
-export interface ObservationEntry {
+/** A FHIR resource other than a Patient or a Consent: patient data, or shared by many patients. */
+export interface ResourceEntry {
   readonly index: number;
-  readonly record: FhirObservationRecord;
-  /** What makes this Observation the same one when sent again: its id, else its fullUrl. */
+  readonly resourceType: string;
+  /** The resource as sent (and validated). */
+  readonly resource: FhirJson;
+  /** What makes it the same resource when sent again: `Type/<id>`, else its fullUrl. */
   readonly sourceKey?: string;
+  /** Its Bundle entry's fullUrl: other resources may name it by that. */
+  readonly fullUrl?: string;
+  /** Read through its type's descriptor: the patients it names, and what it is searched by. */
+  readonly search: SearchValues;
 }
 
 export interface ConsentEntry {
@@ -77,8 +87,9 @@ export interface ConsentRefusal {
 /** A patient in this batch (by the record's position) or one already stored (by id). */
 export type PatientLink = { readonly recordIndex: number } | { readonly patientId: string };
 
-export interface LinkedObservation extends ObservationEntry {
-  readonly patient: PatientLink;
+/** A resource let through: patient data with its patient, or a shared resource (no patient). */
+export interface LinkedResource extends ResourceEntry {
+  readonly patient?: PatientLink;
 }
 
 /** The consent a Consent resource records for its patient, once it is the newest one. */
@@ -102,6 +113,13 @@ export interface PendingDecision {
   readonly recordedAt: string;
 }
 
+/** A FHIR Patient the consent stage stopped: what later resources may name it by. */
+export interface WithheldPatientEntry {
+  readonly patientId: string;
+  readonly referenceKeys: readonly string[];
+  readonly consent: 'absent' | 'refused';
+}
+
 /** `validated` and `consented`: the batch's patients, and for FHIR what names them. */
 export interface PatientsPayload {
   readonly records: readonly PatientEntry[];
@@ -110,16 +128,18 @@ export interface PatientsPayload {
    * so that a patient already stored has its consent withdrawn. Never stored as a patient.
    */
   readonly refusals?: readonly ConsentRefusal[];
-  /** FHIR only, after Validate: Observations whose patient is not resolved yet. */
-  readonly observations?: readonly ObservationEntry[];
+  /** FHIR only, after Validate: every other resource, its patient not resolved yet. */
+  readonly resources?: readonly ResourceEntry[];
   /** FHIR only, after Validate: Consent resources, not yet matched to their patients. */
   readonly consents?: readonly ConsentEntry[];
-  /** FHIR only, after ConsentCheck: Observations let through, each linked to its patient. */
-  readonly linkedObservations?: readonly LinkedObservation[];
+  /** FHIR only, after ConsentCheck: resources let through, patient data linked to its patient. */
+  readonly linkedResources?: readonly LinkedResource[];
   /** FHIR only, after ConsentCheck: the consent each Consent resource records. */
   readonly consentDecisions?: readonly ConsentDecision[];
   /** FHIR only, after ConsentCheck: decisions about patients not stored yet. */
   readonly pendingConsents?: readonly PendingDecision[];
+  /** FHIR only, after ConsentCheck: the Patients it stopped. */
+  readonly withheldPatients?: readonly WithheldPatientEntry[];
 }
 
 /** `transformed`: the rows Load writes, as Transform built them (sealed in the binary encoding). */
@@ -130,8 +150,12 @@ export interface TransformedPayload {
   readonly revocations?: readonly ConsentRevocation[];
   /** FHIR only: the `Patient/<id>` references each loaded patient is known by. */
   readonly references?: readonly PatientReferenceRow[];
-  /** FHIR only. */
-  readonly observations?: readonly ObservationRow[];
+  /** FHIR only: every other resource. */
+  readonly resources?: readonly FhirResourceRow[];
+  /** FHIR only: the fullUrls and identifiers those resources are known by. */
+  readonly resourceReferences?: readonly ResourceReferenceRow[];
   /** FHIR only: Consent decisions waiting for their patient, as ConsentCheck passed them on. */
   readonly pendingConsents?: readonly PendingConsentRow[];
+  /** FHIR only: the references of the Patients ConsentCheck stopped. */
+  readonly withheldReferences?: readonly WithheldReferenceRow[];
 }

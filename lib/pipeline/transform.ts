@@ -1,33 +1,41 @@
 import { createHmac, createSecretKey } from 'node:crypto';
-import { blindIndex, deterministicId } from '../crypto/blindIndex.ts';
+import { blindIndex } from '../crypto/blindIndex.ts';
 import { encryptField, type SecretKeyMaterial } from '../crypto/fieldCipher.ts';
 import type { ConsentRow } from '../db/repositories/consents.ts';
+import {
+  FHIR_RESOURCE_SOURCE_COLUMN,
+  FHIR_RESOURCES_TABLE,
+  type FhirResourceRow,
+  type ResourceReferenceRow,
+} from '../db/repositories/fhirResources.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
-import { OBSERVATION_COLUMNS, type ObservationRow } from '../db/repositories/observations.ts';
 import type { PatientReferenceRow } from '../db/repositories/patientReferences.ts';
 import { PATIENT_COLUMNS, type PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { PatientRecord } from '../fhir/model.ts';
+import { descriptorOf } from '../fhir/r4/descriptors.ts';
 import type { FhirPatientRecord } from '../fhir/r4/model.ts';
+import { identifierKeys } from '../fhir/r4/references.ts';
 import { canonicalJson } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import { patientIdentity, referenceIndex } from './patientIdentity.ts';
+import { patientIdentity } from './patientIdentity.ts';
 import type {
-  LinkedObservation,
+  LinkedResource,
   PatientEntry,
   PatientLink,
   PatientsPayload,
   TransformedPayload,
 } from './payloads.ts';
+import { referenceIndex, resourceIdOf, sourceNamespace } from './resourceIdentity.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
-
-const OBSERVATION_ID_PURPOSE = 'observation-id';
 
 interface Keys {
   readonly dataKey: SecretKeyMaterial;
   readonly dataKeyId: string;
   readonly indexKey: SecretKeyMaterial;
+  /** The sender's namespace its ids and references are kept in. */
+  readonly namespace: string;
 }
 
 /** A keyed digest of content: equal content, equal digest, and nothing learnt from it. */
@@ -69,38 +77,66 @@ export function buildPatientRow(record: PatientRecord, keys: Keys): PatientRow {
   };
 }
 
+const dateOf = (value: string | undefined): Date | null =>
+  value === undefined ? null : new Date(value);
+
 /**
- * An Observation's id is derived from its patient and what names it at the source (its id,
- * else its fullUrl, else its content), so sending it again updates the same row.
+ * A resource's row: our id from the sender's namespace and what names it at the source (its
+ * `Type/id`, else its fullUrl, else its content), so sending it again updates the same row;
+ * the resource sealed whole; in clear only what its descriptor says search needs.
  */
-export function buildObservationRow(
-  observation: LinkedObservation,
-  patientId: string,
+export function buildResourceRow(
+  resource: LinkedResource,
+  patientId: string | null,
   keys: Keys,
-): ObservationRow {
-  const { record } = observation;
+): FhirResourceRow {
   const sourceKey =
-    observation.sourceKey ??
-    `digest:${contentDigest(keys.indexKey, 'observation-source', record.source).toString('base64')}`;
-  const id = deterministicId(keys.indexKey, OBSERVATION_ID_PURPOSE, `${patientId}|${sourceKey}`);
-  const seal = (column: string, value: unknown): Buffer =>
-    encryptField(keys.dataKey, JSON.stringify(value), { table: 'observations', column, rowId: id });
+    resource.sourceKey ??
+    `digest:${contentDigest(keys.indexKey, 'resource-source', resource.resource).toString('base64')}`;
+  const id = resourceIdOf(keys.indexKey, keys.namespace, sourceKey);
+  const { search } = resource;
   return {
     id,
+    resourceType: resource.resourceType,
     patientId,
-    category: record.category ?? null,
-    codeSystem: record.codeSystem ?? null,
-    code: record.code,
-    effectiveAt: record.effectiveAt === undefined ? null : new Date(record.effectiveAt),
-    status: record.status,
-    valueEnc: seal(OBSERVATION_COLUMNS.value, record.value),
-    sourceEnc: seal(OBSERVATION_COLUMNS.source, record.source),
-    recordDigest: contentDigest(keys.indexKey, 'observation-record', {
+    status: search.status ?? null,
+    codeSystem: search.codeSystem ?? null,
+    code: search.code ?? null,
+    category: search.category ?? null,
+    principalAt: dateOf(search.date),
+    sourceEnc: encryptField(keys.dataKey, JSON.stringify(resource.resource), {
+      table: FHIR_RESOURCES_TABLE,
+      column: FHIR_RESOURCE_SOURCE_COLUMN,
+      rowId: id,
+    }),
+    recordDigest: contentDigest(keys.indexKey, 'fhir-resource', {
       patientId,
-      source: record.source,
+      resource: resource.resource,
     }),
     dataKeyId: keys.dataKeyId,
   };
+}
+
+/**
+ * The other keys a resource is named by: its fullUrl, and, for a resource shared by many
+ * patients, `Type?identifier=system|value` per identifier (conditional references).
+ */
+function resourceReferenceRows(
+  resource: LinkedResource,
+  id: string,
+  keys: Keys,
+): ResourceReferenceRow[] {
+  const named = new Set<string>();
+  if (resource.fullUrl !== undefined && resource.fullUrl !== resource.sourceKey) {
+    named.add(resource.fullUrl);
+  }
+  if (descriptorOf(resource.resourceType)?.kind === 'shared') {
+    for (const key of identifierKeys(resource.resourceType, resource.resource)) named.add(key);
+  }
+  return [...named].map((key) => ({
+    refBidx: referenceIndex(keys.indexKey, keys.namespace, key),
+    resourceId: id,
+  }));
 }
 
 function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): ConsentRow {
@@ -120,7 +156,12 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
   return runStage<PatientsPayload>(deps, 'transform', runId, async (consented, { run, key }) => {
     const indexKey = await deps.keyring.blindIndexKeyObject(deps.pool);
     // A key object made once: thousands of fields are sealed under it.
-    const keys: Keys = { dataKey: createSecretKey(key), dataKeyId: run.dataKeyId, indexKey };
+    const keys: Keys = {
+      dataKey: createSecretKey(key),
+      dataKeyId: run.dataKeyId,
+      indexKey,
+      namespace: sourceNamespace(run),
+    };
     const patients: PatientRow[] = [];
     const consents: ConsentRow[] = [];
     const references: PatientReferenceRow[] = [];
@@ -130,7 +171,10 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
       idByIndex.set(entry.index, row.id);
       patients.push(row);
       for (const referenceKey of entry.referenceKeys ?? []) {
-        references.push({ refBidx: referenceIndex(indexKey, referenceKey), patientId: row.id });
+        references.push({
+          refBidx: referenceIndex(indexKey, keys.namespace, referenceKey),
+          patientId: row.id,
+        });
       }
       if (run.format === 'flat') consents.push(consentRow(entry, row.id, run));
     }
@@ -149,15 +193,18 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         runId: run.id,
       });
     }
-    // Keyed by id: copies of an Observation that names itself by content alone are one row.
-    const observationRows = new Map<string, ObservationRow>();
-    for (const observation of consented.linkedObservations ?? []) {
-      const patientId = patientIdOf(observation.patient);
+    // Keyed by id: copies of a resource that names itself by content alone are one row.
+    const resourceRows = new Map<string, FhirResourceRow>();
+    const resourceReferences: ResourceReferenceRow[] = [];
+    for (const resource of consented.linkedResources ?? []) {
+      const patientId = resource.patient === undefined ? null : patientIdOf(resource.patient);
       if (patientId === undefined) continue;
-      const row = buildObservationRow(observation, patientId, keys);
-      if (!observationRows.has(row.id)) observationRows.set(row.id, row);
+      const row = buildResourceRow(resource, patientId, keys);
+      if (resourceRows.has(row.id)) continue;
+      resourceRows.set(row.id, row);
+      resourceReferences.push(...resourceReferenceRows(resource, row.id, keys));
     }
-    const observations = [...observationRows.values()];
+    const resources = [...resourceRows.values()];
     const revocations = (consented.refusals ?? []).map((refusal) => ({
       mrnBidx: blindIndex(indexKey, 'mrn', refusal.mrn),
       research: refusal.research,
@@ -172,13 +219,22 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         runId: run.id,
       }),
     );
+    const withheldReferences = (consented.withheldPatients ?? []).flatMap((withheld) =>
+      withheld.referenceKeys.map((referenceKey) => ({
+        refBidx: referenceIndex(indexKey, keys.namespace, referenceKey),
+        patientId: withheld.patientId,
+        consent: withheld.consent,
+      })),
+    );
     const output: TransformedPayload = {
       patients,
       consents,
       revocations,
       references,
-      observations,
+      resources,
+      resourceReferences,
       pendingConsents,
+      withheldReferences,
     };
     return {
       output,
@@ -186,7 +242,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
       outputEncoding: 'binary',
       counts: {
         transformed: patients.length,
-        ...(run.format === 'flat' ? {} : { observationsTransformed: observations.length }),
+        ...(run.format === 'flat' ? {} : { resourcesTransformed: resources.length }),
       },
     };
   });

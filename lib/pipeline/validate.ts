@@ -58,7 +58,7 @@ export function validate(deps: PipelineDependencies, runId: string): Promise<Sta
       const fhir = validateFhirRecords(extracted);
       output = {
         records: fhir.patients,
-        observations: fhir.observations,
+        resources: fhir.resources,
         consents: fhir.consents,
       };
       rejections = fhir.rejections;

@@ -119,8 +119,8 @@ describe('the docs page in Chromium', () => {
 describe('the ingest examples of the document', () => {
   it.each<[string, string, Record<string, number>]>([
     ['FlatRecord', 'application/json', { loaded: 1 }],
-    ['FhirBundle', 'application/fhir+json', { loaded: 1, observationsLoaded: 1 }],
-    ['FhirBundle', 'application/json', { loaded: 1, observationsLoaded: 1 }],
+    ['FhirBundle', 'application/fhir+json', { loaded: 1, resourcesLoaded: 1 }],
+    ['FhirBundle', 'application/json', { loaded: 1, resourcesLoaded: 1 }],
     ['NdjsonPair', 'application/fhir+ndjson', { loaded: 1 }],
   ])('%s sent as %s loads every record: %o', async (name, mediaType, loaded) => {
     // Prepare

@@ -66,7 +66,7 @@ describe('FHIR R4 over HTTP', () => {
       Array.from({ length: 9 }, () => 'orphan-reference'),
     );
     expect(patientRun).toMatchObject({ status: 'succeeded', counts: { loaded: 1 } });
-    expect(storedRun).toMatchObject({ status: 'succeeded', counts: { observationsLoaded: 9 } });
+    expect(storedRun).toMatchObject({ status: 'succeeded', counts: { resourcesLoaded: 9 } });
     expect(fhirPatient.status).toBe(200);
     expect(fhirPatient.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
     expect(fhirPatient.json).toMatchObject({

@@ -106,7 +106,7 @@ export async function listAudit(
     `SELECT * FROM audit_log
      WHERE ($1::text IS NULL
          OR (resource_id = $1 AND resource_type IN ('Patient', 'Consent'))
-         OR (resource_type = 'Observation' AND details ->> 'patientId' = $1))
+         OR (details ? 'patientId' AND details ->> 'patientId' = $1))
        AND ($2::text IS NULL OR actor = $2)
        AND ($3::text[] IS NULL OR action = ANY($3))
        AND ($4::timestamptz IS NULL OR at >= $4)

@@ -8,12 +8,12 @@ import {
   upsertConsents,
 } from '../../../lib/db/repositories/consents.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
-import { listIngestRuns, type RunFilter } from '../../../lib/db/repositories/ingestRuns.ts';
 import {
-  listObservationsByPatient,
-  type ObservationRow,
-  upsertObservations,
-} from '../../../lib/db/repositories/observations.ts';
+  type FhirResourceRow,
+  listPatientResources,
+  upsertFhirResources,
+} from '../../../lib/db/repositories/fhirResources.ts';
+import { listIngestRuns, type RunFilter } from '../../../lib/db/repositories/ingestRuns.ts';
 import { upsertPatients } from '../../../lib/db/repositories/patients.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { opaquePatientRow } from '../../helpers/rows.ts';
@@ -127,32 +127,35 @@ describe('repositories on real PostgreSQL', () => {
     );
   });
 
-  it('observations: insert, skip identical, update changed, list by patient in time order', async () => {
+  it('FHIR resources: insert, skip identical, update changed, list by patient and type in date order', async () => {
     // Prepare
-    const row = (overrides: Partial<ObservationRow>): ObservationRow => ({
+    const row = (overrides: Partial<FhirResourceRow>): FhirResourceRow => ({
       id: randomUUID(),
+      resourceType: 'Observation',
       patientId,
       category: 'vital-signs',
       codeSystem: 'http://loinc.org',
       code: '8867-4',
-      effectiveAt: new Date('2026-03-01T10:00:00Z'),
+      principalAt: new Date('2026-03-01T10:00:00Z'),
       status: 'final',
-      valueEnc: bytes(),
       sourceEnc: bytes(),
       recordDigest: bytes(),
       dataKeyId,
       ...overrides,
     });
-    const later = row({ effectiveAt: new Date('2026-03-02T10:00:00Z') });
+    const later = row({ principalAt: new Date('2026-03-02T10:00:00Z') });
     const earlier = row({});
+    const condition = row({ resourceType: 'Condition', principalAt: null });
 
     // Act
-    const inserted = await upsertObservations(database.pool, null, [later, earlier]);
-    const again = await upsertObservations(database.pool, null, [
+    const inserted = await upsertFhirResources(database.pool, null, [later, earlier]);
+    const again = await upsertFhirResources(database.pool, null, [
       later,
       { ...earlier, status: 'amended', recordDigest: bytes() },
     ]);
-    const listed = await listObservationsByPatient(database.pool, patientId);
+    await upsertFhirResources(database.pool, null, [condition]);
+    const listed = await listPatientResources(database.pool, patientId, 'Observation');
+    const conditions = await listPatientResources(database.pool, patientId, 'Condition');
 
     // Assess
     expect({ ...inserted, created: inserted.created.toSorted() }).toEqual({
@@ -165,6 +168,7 @@ describe('repositories on real PostgreSQL', () => {
       [earlier.id, 'amended'],
       [later.id, 'final'],
     ]);
+    expect(conditions.map((c) => c.id)).toEqual([condition.id]);
   });
 });
 

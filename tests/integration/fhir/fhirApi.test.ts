@@ -8,11 +8,10 @@ import { blindIndex } from '../../../lib/crypto/blindIndex.ts';
 import { encryptField } from '../../../lib/crypto/fieldCipher.ts';
 import { upsertConsents } from '../../../lib/db/repositories/consents.ts';
 import {
-  type ObservationRow,
-  upsertObservations,
-} from '../../../lib/db/repositories/observations.ts';
+  type FhirResourceRow,
+  upsertFhirResources,
+} from '../../../lib/db/repositories/fhirResources.ts';
 import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/patients.ts';
-import { OBSERVATION_VALUE_ELEMENTS } from '../../../lib/fhir/r4/mapping.ts';
 import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
@@ -94,15 +93,6 @@ function issuesOf(response: APIGatewayProxyStructuredResultV2): Json[] {
   return body['issue'] as Json[];
 }
 
-function valueElements(source: Json): Json {
-  return Object.fromEntries(
-    OBSERVATION_VALUE_ELEMENTS.filter((name) => source[name] !== undefined).map((name) => [
-      name,
-      source[name],
-    ]),
-  );
-}
-
 describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and consent', () => {
   const database = useTestDatabase();
   useDeployedEnvironment(database, {
@@ -161,22 +151,22 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
       ]);
     }
     const observations = new Map<string, string>();
-    const rows: ObservationRow[] = (spec.observations ?? []).map((source) => {
+    const rows: FhirResourceRow[] = (spec.observations ?? []).map((source) => {
       const rowId = randomUUID();
       observations.set(String(source['id']), rowId);
       const coding = (source['code'] as { coding: { system?: string; code: string }[] }).coding[0];
       const effective = source['effectiveDateTime'];
       return {
         id: rowId,
+        resourceType: 'Observation',
         patientId: id,
         category: 'laboratory',
         codeSystem: coding?.system ?? null,
         code: coding?.code ?? null,
-        effectiveAt: typeof effective === 'string' ? new Date(effective) : null,
+        principalAt: typeof effective === 'string' ? new Date(effective) : null,
         status: String(source['status']),
-        valueEnc: seal('observations', 'value_enc', rowId, JSON.stringify(valueElements(source))),
         sourceEnc: encryptField(key, JSON.stringify(source), {
-          table: 'observations',
+          table: 'fhir_resources',
           column: 'source_enc',
           rowId,
         }),
@@ -184,7 +174,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
         dataKeyId,
       };
     });
-    await upsertObservations(pool, null, rows);
+    await upsertFhirResources(pool, null, rows);
     key.fill(0);
     return { id, observations };
   }
@@ -198,7 +188,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
     return rows;
   }
 
-  async function updatedAtOf(table: 'patients' | 'observations', id: string): Promise<string> {
+  async function updatedAtOf(table: 'patients' | 'fhir_resources', id: string): Promise<string> {
     const { rows } = await database.pool.query<{ updated_at: Date }>(
       `SELECT updated_at FROM ${table} WHERE id = $1`,
       [id],
@@ -232,7 +222,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
       id: rowId,
       meta: {
         ...(meta as Json | undefined),
-        lastUpdated: await updatedAtOf('observations', rowId),
+        lastUpdated: await updatedAtOf('fhir_resources', rowId),
       },
       subject: { reference: `Patient/${patientId}` },
     };
@@ -612,7 +602,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
           observations: [...observationFixtures, ...undated],
         });
         const { rows: ordered } = await database.pool.query<{ id: string }>(
-          'SELECT id FROM observations WHERE patient_id = $1 ORDER BY effective_at NULLS LAST, id',
+          'SELECT id FROM fhir_resources WHERE patient_id = $1 ORDER BY principal_at NULLS LAST, id',
           [patient.id],
         );
         const actor = `user:fhir-search-pages-${count}`;

@@ -91,10 +91,10 @@ describe('text PostgreSQL cannot store: that record is rejected, the rest of the
     expect(execution.status).toBe('SUCCEEDED');
     expect(await findIngestRun(database.pool, runId)).toMatchObject({
       status: 'succeeded',
-      counts: { created: 200, loaded: 200, observationsCreated: 200, invalid: 1 },
+      counts: { created: 200, loaded: 200, 'Observation.created': 200, invalid: 1 },
     });
     expect(await createdBy(database, 'patients', runId)).toBe(200);
-    expect(await createdBy(database, 'observations', runId)).toBe(200);
+    expect(await createdBy(database, 'fhir_resources', runId)).toBe(200);
     expect(await rejectionsOf(database, runId)).toEqual([[600, 'schema', ['/code/coding/0/code']]]);
   });
 
@@ -181,10 +181,10 @@ describe('text PostgreSQL cannot store: that record is rejected, the rest of the
         [12, 'schema', ['/category/0/text']],
       ]);
       expect(await findIngestRun(database.pool, runId)).toMatchObject({
-        counts: { created: 1, observationsCreated: 1, consentsRecorded: 1, consentsPending: 1 },
+        counts: { created: 1, 'Observation.created': 1, consentsRecorded: 1, consentsPending: 1 },
       });
       expect(await createdBy(database, 'patients', runId)).toBe(1);
-      expect(await createdBy(database, 'observations', runId)).toBe(1);
+      expect(await createdBy(database, 'fhir_resources', runId)).toBe(1);
     },
   );
 

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ConsentRevocation, ConsentRow } from '../../../lib/db/repositories/consents.ts';
-import type { ObservationRow } from '../../../lib/db/repositories/observations.ts';
+import type { FhirResourceRow } from '../../../lib/db/repositories/fhirResources.ts';
 import type { PatientReferenceRow } from '../../../lib/db/repositories/patientReferences.ts';
 import type { PendingConsentRow } from '../../../lib/db/repositories/pendingConsents.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
@@ -38,24 +38,23 @@ const consent: ConsentRow = {
   recordedBy: 'system:test',
   runId: randomUUID(),
 };
-const observation: ObservationRow = {
+const observation: FhirResourceRow = {
   id: randomUUID(),
+  resourceType: 'Observation',
   patientId: patient.id,
   category: 'vital-signs',
   codeSystem: 'http://loinc.org',
   code: '8867-4',
-  effectiveAt: null,
+  principalAt: null,
   status: 'final',
-  valueEnc: randomBytes(60),
   sourceEnc: randomBytes(400),
   recordDigest: randomBytes(32),
   dataKeyId,
 };
-const timedObservation: ObservationRow = {
+const timedObservation: FhirResourceRow = {
   ...observation,
   id: randomUUID(),
-  effectiveAt: new Date('2019-03-01T10:15:00Z'),
-  valueEnc: null,
+  principalAt: new Date('2019-03-01T10:15:00Z'),
 };
 const pending: PendingConsentRow = {
   refBidx: randomBytes(32),

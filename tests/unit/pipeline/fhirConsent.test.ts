@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
-import type { FhirConsentStatus, FhirObservationSubject } from '../../../lib/fhir/r4/model.ts';
+import type { FhirConsentStatus } from '../../../lib/fhir/r4/model.ts';
 import {
   blockFhirRecords,
   type ConsentFacts,
@@ -9,9 +9,9 @@ import {
 } from '../../../lib/pipeline/fhirConsent.ts';
 import type {
   ConsentEntry,
-  ObservationEntry,
   PatientEntry,
   PatientsPayload,
+  ResourceEntry,
 } from '../../../lib/pipeline/payloads.ts';
 
 const RECEIVED_AT = new Date('2026-11-24T12:00:00.000Z');
@@ -43,16 +43,20 @@ const P1: PatientEntry = {
 const P1_ID = 'id-of-mrn-1';
 const STORED_ID = 'id-of-a-stored-patient';
 
-function observation(index: number, subject: FhirObservationSubject): ObservationEntry {
+/** An Observation naming its patient as a subject by reference or by MR identifier. */
+function observation(
+  index: number,
+  subject: { subjectReference: string } | { subjectMrn: string },
+): ResourceEntry {
   return {
     index,
-    record: {
-      resourceType: 'Observation',
-      code: '8867-4',
+    resourceType: 'Observation',
+    resource: { resourceType: 'Observation', code: { text: 'heart rate' } },
+    search: {
+      patientReferences: 'subjectReference' in subject ? [subject.subjectReference] : [],
+      patientMrns: 'subjectMrn' in subject ? [subject.subjectMrn] : [],
       status: 'final',
-      value: { valueString: 'value' },
-      source: { resourceType: 'Observation', code: { text: 'heart rate' } },
-      ...subject,
+      code: '8867-4',
     },
   };
 }
@@ -82,9 +86,9 @@ function consent(
 }
 
 function batch(
-  parts: { observations?: ObservationEntry[]; consents?: ConsentEntry[] } = {},
+  parts: { resources?: ResourceEntry[]; consents?: ConsentEntry[] } = {},
 ): PatientsPayload {
-  return { records: [P1], observations: parts.observations ?? [], consents: parts.consents ?? [] };
+  return { records: [P1], resources: parts.resources ?? [], consents: parts.consents ?? [] };
 }
 
 function factsWith(overrides: Partial<ConsentFacts> = {}): ConsentFacts {
@@ -94,6 +98,8 @@ function factsWith(overrides: Partial<ConsentFacts> = {}): ConsentFacts {
     storedIds: new Set(),
     referenceIndexes: new Map(),
     storedByReference: new Map(),
+    withheldByReference: new Map(),
+    withheldById: new Map(),
     waiting: new Map(),
     onRecord: new Map(),
     ...overrides,
@@ -122,6 +128,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     expect(verdicts.patients).toStrictEqual([
       {
         entry: P1,
+        patientId: P1_ID,
         consent: expected,
         decision: {
           index: 1,
@@ -140,7 +147,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     const verdicts = decideFhirConsent(batch(), factsWith(), RECEIVED_AT);
 
     // Assess
-    expect(verdicts.patients).toStrictEqual([{ entry: P1, consent: 'absent' }]);
+    expect(verdicts.patients).toStrictEqual([{ entry: P1, patientId: P1_ID, consent: 'absent' }]);
   });
 
   it.each(['draft', 'proposed', 'entered-in-error'] as const)(
@@ -153,7 +160,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
       const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
 
       // Assess
-      expect(verdicts.patients).toStrictEqual([{ entry: P1, consent: 'absent' }]);
+      expect(verdicts.patients).toStrictEqual([{ entry: P1, patientId: P1_ID, consent: 'absent' }]);
       expect(verdicts.consents).toStrictEqual([{ index: 1, kind: 'undecided' }]);
     },
   );
@@ -181,7 +188,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     const verdicts = decideFhirConsent(validated, factsWith({ onRecord }), RECEIVED_AT);
 
     // Assess
-    expect(verdicts.patients).toStrictEqual([{ entry: P1, consent: 'refused' }]);
+    expect(verdicts.patients).toStrictEqual([{ entry: P1, patientId: P1_ID, consent: 'refused' }]);
   });
 
   it('takes the batch decision when it is as new as the one on record', () => {
@@ -211,7 +218,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     const verdicts = decideFhirConsent(batch(), factsWith({ onRecord }), RECEIVED_AT);
 
     // Assess
-    expect(verdicts.patients).toStrictEqual([{ entry: P1, consent: 'permit' }]);
+    expect(verdicts.patients).toStrictEqual([{ entry: P1, patientId: P1_ID, consent: 'permit' }]);
   });
 
   it('takes the newest of several Consents, and of two as new the later resource', () => {
@@ -282,6 +289,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     expect(verdicts.patients).toStrictEqual([
       {
         entry: P1,
+        patientId: P1_ID,
         consent: 'permit',
         decision: {
           index: -1,
@@ -425,15 +433,15 @@ describe('decideFhirConsent: an Observation', () => {
     'naming a permitted Patient of the batch by %s is linked to it',
     (_label, subject) => {
       // Prepare
-      const validated = batch({ observations: [observation(1, subject)], consents: permitted });
+      const validated = batch({ resources: [observation(1, subject)], consents: permitted });
       const facts = factsWith({ idOfMrn: new Map([['MRN-1', P1_ID]]) });
 
       // Act
       const verdicts = decideFhirConsent(validated, facts, RECEIVED_AT);
 
       // Assess
-      expect(verdicts.observations).toStrictEqual([
-        { observation: validated.observations?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+      expect(verdicts.resources).toStrictEqual([
+        { resource: validated.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
       ]);
     },
   );
@@ -445,7 +453,7 @@ describe('decideFhirConsent: an Observation', () => {
     'naming a permitted stored patient by %s is linked to it by id',
     (_label, subject) => {
       // Prepare
-      const validated = batch({ observations: [observation(1, subject)] });
+      const validated = batch({ resources: [observation(1, subject)] });
       const facts = factsWith({
         storedByReference: new Map([['Patient/s1', STORED_ID]]),
         idOfMrn: new Map([['MRN-STORED', STORED_ID]]),
@@ -457,9 +465,9 @@ describe('decideFhirConsent: an Observation', () => {
       const verdicts = decideFhirConsent(validated, facts, RECEIVED_AT);
 
       // Assess
-      expect(verdicts.observations).toStrictEqual([
+      expect(verdicts.resources).toStrictEqual([
         {
-          observation: validated.observations?.[0],
+          resource: validated.resources?.[0],
           kind: 'linked',
           patient: { patientId: STORED_ID },
         },
@@ -473,15 +481,15 @@ describe('decideFhirConsent: an Observation', () => {
     ['a reference to another type', { subjectReference: 'Group/g1' }, 'not-a-patient'],
   ] as const)('naming %s is an orphan', (_label, subject, why) => {
     // Prepare
-    const validated = batch({ observations: [observation(1, subject)], consents: permitted });
+    const validated = batch({ resources: [observation(1, subject)], consents: permitted });
     const facts = factsWith({ idOfMrn: new Map([['MRN-NOWHERE', 'id-of-nobody']]) });
 
     // Act
     const verdicts = decideFhirConsent(validated, facts, RECEIVED_AT);
 
     // Assess
-    expect(verdicts.observations).toStrictEqual([
-      { observation: validated.observations?.[0], kind: 'orphan', why },
+    expect(verdicts.resources).toStrictEqual([
+      { resource: validated.resources?.[0], kind: 'orphan', why },
     ]);
   });
 
@@ -491,7 +499,7 @@ describe('decideFhirConsent: an Observation', () => {
   ] as const)('of a patient %s is blocked with the patient', (_label, consents, expected) => {
     // Prepare
     const validated = batch({
-      observations: [observation(1, { subjectReference: 'Patient/p1' })],
+      resources: [observation(1, { subjectReference: 'Patient/p1' })],
       consents: [...consents],
     });
 
@@ -499,18 +507,130 @@ describe('decideFhirConsent: an Observation', () => {
     const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
 
     // Assess
-    expect(verdicts.observations).toStrictEqual([
-      { observation: validated.observations?.[0], kind: 'blocked', consent: expected },
+    expect(verdicts.resources).toStrictEqual([
+      { resource: validated.resources?.[0], kind: 'blocked', consent: expected },
+    ]);
+  });
+});
+
+describe('decideFhirConsent: any other resource type', () => {
+  const permitted = [consent(9, 'Patient/p1')];
+  const resource = (
+    index: number,
+    resourceType: string,
+    patientReferences: string[] = [],
+  ): ResourceEntry => ({
+    index,
+    resourceType,
+    resource: { resourceType },
+    search: { patientReferences, patientMrns: [] },
+  });
+
+  it('passes a type no patient owns without a patient or a consent', () => {
+    // Prepare
+    const validated = batch({ resources: [resource(1, 'Organization')] });
+
+    // Act
+    const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.resources).toStrictEqual([
+      { resource: validated.resources?.[0], kind: 'shared' },
+    ]);
+  });
+
+  it('makes patient data that names no patient an orphan, whatever the consents', () => {
+    // Prepare
+    const validated = batch({ resources: [resource(1, 'Encounter')], consents: permitted });
+
+    // Act
+    const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.resources).toStrictEqual([
+      { resource: validated.resources?.[0], kind: 'orphan', why: 'missing' },
+    ]);
+  });
+
+  it.each([
+    ['reference', ['Patient/w1'], []],
+    ['MR identifier', [], ['MRN-W']],
+  ] as const)(
+    'blocks data naming by %s a patient the consent stage stopped before, for that patient’s consent',
+    (_label, patientReferences, patientMrns) => {
+      // Prepare
+      const withheld = { patientId: 'id-of-mrn-w', consent: 'refused' } as const;
+      const facts = factsWith({
+        idOfMrn: new Map([['MRN-W', 'id-of-mrn-w']]),
+        withheldByReference: new Map([['Patient/w1', withheld]]),
+        withheldById: new Map([['id-of-mrn-w', withheld]]),
+      });
+      const validated = batch({
+        resources: [
+          {
+            ...resource(1, 'Encounter', [...patientReferences]),
+            search: { patientReferences: [...patientReferences], patientMrns: [...patientMrns] },
+          },
+        ],
+      });
+
+      // Act
+      const verdicts = decideFhirConsent(validated, facts, RECEIVED_AT);
+
+      // Assess
+      expect(verdicts.resources).toStrictEqual([
+        { resource: validated.resources?.[0], kind: 'blocked', consent: 'refused' },
+      ]);
+    },
+  );
+
+  it('links a Condition to its permitted patient, and blocks one also naming a patient who refused', () => {
+    // Prepare
+    const facts = factsWith({
+      storedByReference: new Map([['Patient/s1', STORED_ID]]),
+      onRecord: new Map([
+        [
+          STORED_ID,
+          { dataSharing: false, research: false, recordedAt: new Date('2026-01-01T00:00:00Z') },
+        ],
+      ]),
+    });
+    const validated = batch({
+      resources: [
+        resource(1, 'Condition', ['Patient/p1']),
+        resource(2, 'Condition', ['Patient/p1', 'Patient/s1']),
+      ],
+      consents: permitted,
+    });
+
+    // Act
+    const verdicts = decideFhirConsent(validated, facts, RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.resources).toStrictEqual([
+      { resource: validated.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+      { resource: validated.resources?.[1], kind: 'blocked', consent: 'refused' },
     ]);
   });
 });
 
 describe('blockFhirRecords', () => {
-  const P2: PatientEntry = { index: 1, record: { resourceType: 'Patient', mrn: 'MRN-2' } };
+  const P2: PatientEntry = {
+    index: 1,
+    record: { resourceType: 'Patient', mrn: 'MRN-2' },
+    referenceKeys: ['Patient/p2'],
+  };
   const P3: PatientEntry = { index: 2, record: { resourceType: 'Patient', mrn: 'MRN-3' } };
   const linked = observation(3, { subjectReference: 'Patient/p1' });
   const orphaned = observation(4, { subjectReference: 'Patient/nowhere' });
   const held = observation(5, { subjectMrn: 'MRN-2' });
+  const practitioner: ResourceEntry = {
+    index: 12,
+    resourceType: 'Practitioner',
+    resource: { resourceType: 'Practitioner', id: 'pr1' },
+    sourceKey: 'Practitioner/pr1',
+    search: { patientReferences: [], patientMrns: [] },
+  };
   const decision = (index: number, dataSharing: boolean, research = false) => ({
     index,
     patient: { recordIndex: 0 },
@@ -522,14 +642,20 @@ describe('blockFhirRecords', () => {
   const pending = { refBidx: 'bidx', dataSharing: true, research: false, recordedAt: '2026-01-01' };
   const verdicts: ConsentVerdicts = {
     patients: [
-      { entry: P1, consent: 'permit', decision: decision(6, true) },
-      { entry: P2, consent: 'refused', decision: decision(7, false, true) },
-      { entry: P3, consent: 'absent' },
+      { entry: P1, patientId: P1_ID, consent: 'permit', decision: decision(6, true) },
+      {
+        entry: P2,
+        patientId: 'id-of-mrn-2',
+        consent: 'refused',
+        decision: decision(7, false, true),
+      },
+      { entry: P3, patientId: 'id-of-mrn-3', consent: 'absent' },
     ],
-    observations: [
-      { observation: linked, kind: 'linked', patient: { recordIndex: 0 } },
-      { observation: orphaned, kind: 'orphan', why: 'not-found' },
-      { observation: held, kind: 'blocked', consent: 'refused' },
+    resources: [
+      { resource: linked, kind: 'linked', patient: { recordIndex: 0 } },
+      { resource: orphaned, kind: 'orphan', why: 'not-found' },
+      { resource: held, kind: 'blocked', consent: 'refused' },
+      { resource: practitioner, kind: 'shared' },
     ],
     consents: [
       { index: 6, kind: 'decided' },
@@ -551,9 +677,12 @@ describe('blockFhirRecords', () => {
     expect(output).toStrictEqual({
       records: [P1],
       refusals: [{ index: 1, mrn: 'MRN-2', research: true }],
-      linkedObservations: [{ ...linked, patient: { recordIndex: 0 } }],
+      linkedResources: [{ ...linked, patient: { recordIndex: 0 } }, practitioner],
       consentDecisions: [decision(6, true), onStored],
       pendingConsents: [pending],
+      withheldPatients: [
+        { patientId: 'id-of-mrn-2', referenceKeys: ['Patient/p2'], consent: 'refused' },
+      ],
     });
   });
 
@@ -610,7 +739,8 @@ describe('blockFhirRecords', () => {
       consented: 1,
       blocked: 3,
       orphans: 2,
-      observationsConsented: 1,
+      resourcesConsented: 1,
+      resourcesShared: 1,
       consentsUndecided: 1,
       consentsPending: 1,
     });
