@@ -55,6 +55,8 @@ export interface FhirBenchFigures extends PipelineFigures {
   /** CPU microseconds per resource sent while the pipeline ran. */
   readonly cpuPerResourceUs: { readonly node: number; readonly postgres: number | null };
   readonly byType: readonly TypeFigures[];
+  /** Resources the run counts say were stored (created, updated or unchanged; Consents recorded). */
+  readonly storedResources: number;
 }
 
 /** The copies' resources as NDJSON runs, by type in load order. */
@@ -114,6 +116,7 @@ export async function fhirBenchmarkRun(
       });
     }
   });
+  const byType = timed.map((type) => ({ ...type, stored: storedOf(type.type, figures.runCounts) }));
   const perSecond = (ms: number) => figures.records / (ms / 1000);
   const resourcesPerSecond = perSecond(figures.pipelineMs);
   const copyResourcesPerSecond = perSecond(figures.copy.ms);
@@ -132,7 +135,15 @@ export async function fhirBenchmarkRun(
       postgres:
         figures.cpuMs.postgres === null ? null : (1000 * figures.cpuMs.postgres) / figures.records,
     },
-    byType: timed.map((type) => ({ ...type, stored: storedOf(type.type, figures.runCounts) })),
+    byType,
+    storedResources: byType.reduce(
+      (sum, { type, stored }) =>
+        sum +
+        (type === 'Consent'
+          ? (stored['recorded'] ?? 0)
+          : OUTCOMES.reduce((all, outcome) => all + (stored[outcome] ?? 0), 0)),
+      0,
+    ),
   };
 }
 
@@ -149,6 +160,10 @@ export function printFhirRun(figures: FhirBenchFigures, peakRss: number): void {
     ['runs (failed)', `${integer(figures.runs)} (${figures.failedRuns})`],
     ['pipeline, end to end', `${fixed(figures.pipelineMs / 1000)} s`],
     ['  resources/s', perCore(figures.resourcesPerSecond)],
+    [
+      'resources stored (run counts), per second',
+      `${integer(figures.storedResources)}, ${integer(figures.storedResources / (figures.pipelineMs / 1000))}/s`,
+    ],
     [`COPY of the same ${integer(figures.copy.rows)} rows`, `${fixed(figures.copy.ms / 1000)} s`],
     ['  resources/s', integer(figures.copyResourcesPerSecond)],
     ['ratio pipeline / COPY', `${fixed(figures.ratio, 3)}×`],
