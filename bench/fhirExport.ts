@@ -9,20 +9,13 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { descriptorOf } from '../lib/fhir/r4/descriptors.ts';
 import { CONSENT_SCOPE_SYSTEM, PRIVACY_SCOPE_CODE } from '../lib/fhir/r4/mapping.ts';
 
 export type FhirJson = Record<string, unknown>;
 
 /** Resources by type, in the order their files list them. */
 export type ResourcesByType = ReadonlyMap<string, readonly FhirJson[]>;
-
-/** Types shared by many patients: stored without a consent gate. */
-export const SHARED_TYPES: ReadonlySet<string> = new Set([
-  'Practitioner',
-  'Organization',
-  'Location',
-  'PractitionerRole',
-]);
 
 export const DEFAULT_PERMIT_SHARE = 0.9;
 /** When the generated Consents were recorded: a fixed instant, so copies are reproducible. */
@@ -323,16 +316,13 @@ function afterWhatTheyName(
 export function loadOrder(source: ResourcesByType): string[] {
   const named = referencedTypes(source);
   const types = [...new Set([...source.keys(), 'Consent'])];
-  const rest = types.filter(
-    (type) => type !== 'Consent' && type !== 'Patient' && !SHARED_TYPES.has(type),
-  );
+  // Shared by many patients (Practitioner, Organization, ...): stored without a consent gate.
+  const isShared = (type: string) => descriptorOf(type)?.kind === 'shared';
+  const rest = types.filter((type) => type !== 'Consent' && type !== 'Patient' && !isShared(type));
   return [
     'Consent',
     ...(types.includes('Patient') ? ['Patient'] : []),
-    ...afterWhatTheyName(
-      types.filter((type) => SHARED_TYPES.has(type)),
-      named,
-    ),
+    ...afterWhatTheyName(types.filter(isShared), named),
     ...afterWhatTheyName(rest, named),
   ];
 }
