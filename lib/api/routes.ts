@@ -23,6 +23,7 @@ import {
 export const SCOPES = {
   submitBatches: 'system/Patient.c',
   readPatients: 'user/Patient.r',
+  readPatientsAsSystem: 'system/Patient.r',
   searchObservations: 'user/Observation.s',
   changeConsent: 'user/Consent.u',
   readAudit: 'system/AuditEvent.r',
@@ -65,6 +66,11 @@ export interface Route {
 }
 
 const RUN_READERS = [SCOPES.submitBatches, SCOPES.readPatients];
+/**
+ * What every FHIR reader holds: reading patients, as a user or a system. Each type read is
+ * checked against the token's scopes besides (lib/auth/scopes.ts canRead).
+ */
+const FHIR_READERS = [SCOPES.readPatients, SCOPES.readPatientsAsSystem];
 
 /** Keyed by operationId, in the order the document lists them. */
 export const ROUTES = {
@@ -344,16 +350,114 @@ export const ROUTES = {
       tags: ['fhir'],
       summary: 'One patient’s observations as a FHIR R4 searchset Bundle',
       description:
-        'Only with the patient’s data-sharing consent (403 and an audited denial otherwise). Ordered by effective time, then id, a page at a time (keyset cursor in the `next` link); every Observation returned is audited.',
+        'As GET /fhir/r4/{type} for Observation, with the scope it always had. Only with the patient’s data-sharing consent (403 and an audited denial otherwise). Ordered by effective time, then id, a page at a time (keyset cursor in the `next` link); every Observation returned is audited.',
       parameters: [
         parameterRef('FhirSearchPatient'),
         parameterRef('FhirSearchSubject'),
+        parameterRef('FhirDate'),
+        parameterRef('FhirCode'),
+        parameterRef('FhirCategory'),
+        parameterRef('FhirStatus'),
         parameterRef('FhirCount'),
         parameterRef('FhirCursor'),
         parameterRef('CorrelationId'),
       ],
       responses: {
         '200': fhirOkResponse('A page of matches.', schemaRef('FhirObservationSearchset')),
+        '400': responseRef('FhirBadRequest'),
+        '404': responseRef('FhirNotFound'),
+      },
+    },
+  },
+  getFhirMetadata: {
+    method: 'GET',
+    path: '/fhir/r4/metadata',
+    functionName: 'fhirMetadata',
+    anyOf: 'public',
+    errors: 'operation-outcome',
+    operation: {
+      tags: ['fhir'],
+      summary: 'The server’s FHIR R4 CapabilityStatement',
+      description:
+        'Built from this route table and the per-type descriptors: each type read, each type searched with its parameters, Patient $everything, SMART on FHIR security.',
+      responses: {
+        '200': fhirOkResponse('The CapabilityStatement.', schemaRef('FhirCapabilityStatement')),
+      },
+    },
+  },
+  readFhirResource: {
+    method: 'GET',
+    path: '/fhir/r4/{type}/{id}',
+    functionName: 'fhirRead',
+    anyOf: FHIR_READERS,
+    errors: 'operation-outcome',
+    operation: {
+      tags: ['fhir'],
+      summary: 'Any stored resource by type and id, as sent, under our ids',
+      description:
+        'The token needs read (`r`) on the type (`user/Condition.r`, `user/*.rs`, `system/*.read`), else 403. Patient data only with its patient’s data-sharing consent (403 and an audited denial otherwise); shared resources (Practitioner, Organization, Location, …) without. References to stored resources point at our ids; others stay as sent. Every read is audited.',
+      parameters: [
+        parameterRef('FhirResourceType'),
+        parameterRef('FhirResourceId'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': fhirOkResponse('The resource.', schemaRef('FhirResource')),
+        '404': responseRef('FhirNotFound'),
+      },
+    },
+  },
+  searchFhirResources: {
+    method: 'GET',
+    path: '/fhir/r4/{type}',
+    functionName: 'fhirSearch',
+    anyOf: FHIR_READERS,
+    errors: 'operation-outcome',
+    operation: {
+      tags: ['fhir'],
+      summary: 'One patient’s resources of a type as a FHIR R4 searchset Bundle',
+      description:
+        'For every patient-data type (404 for others). The token needs search (`s`) on the type. Only with the patient’s data-sharing consent (403 and an audited denial otherwise). date, code, category and status where the type has them (GET /fhir/r4/metadata lists them); ordered by the type’s principal date, then id, a page at a time; every resource returned is audited.',
+      parameters: [
+        parameterRef('FhirResourceType'),
+        parameterRef('FhirSearchPatient'),
+        parameterRef('FhirSearchSubject'),
+        parameterRef('FhirDate'),
+        parameterRef('FhirCode'),
+        parameterRef('FhirCategory'),
+        parameterRef('FhirStatus'),
+        parameterRef('FhirCount'),
+        parameterRef('FhirCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': fhirOkResponse('A page of matches.', schemaRef('FhirSearchset')),
+        '400': responseRef('FhirBadRequest'),
+        '404': responseRef('FhirNotFound'),
+      },
+    },
+  },
+  readFhirPatientEverything: {
+    method: 'GET',
+    path: '/fhir/r4/Patient/{id}/$everything',
+    functionName: 'fhirEverything',
+    anyOf: FHIR_READERS,
+    errors: 'operation-outcome',
+    operation: {
+      tags: ['fhir'],
+      summary: 'A patient and everything of their compartment, a page at a time',
+      description:
+        'Only with the patient’s data-sharing consent (403 and an audited denial otherwise). The Patient (first page), then their resources by type, principal date and id, of the types the token may read (others are left out) and `_type` names, changed since `_since`; the shared resources they reference are included beside them. One READ audit row per resource returned.',
+      parameters: [
+        parameterRef('PatientId'),
+        parameterRef('FhirSince'),
+        parameterRef('FhirTypes'),
+        parameterRef('FhirCount'),
+        parameterRef('FhirCursor'),
+        parameterRef('CorrelationId'),
+      ],
+      responses: {
+        '200': fhirOkResponse('A page of the compartment.', schemaRef('FhirSearchset')),
         '400': responseRef('FhirBadRequest'),
         '404': responseRef('FhirNotFound'),
       },

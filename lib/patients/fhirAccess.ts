@@ -1,28 +1,48 @@
 /**
- * The FHIR R4 reads: a Patient by id and a patient's Observations, through the same consent
- * gate and audit as the v1 reads (lib/patients/patientAccess.ts).
+ * The FHIR R4 reads: a Patient by id, any stored resource by type and id, a patient's resources
+ * of one type, and a patient's compartment ($everything), through the same consent gate and
+ * audit as the v1 reads (lib/patients/patientAccess.ts). Resources come back as sent, under our
+ * ids, their references to stored resources rewritten to our ids.
  */
+import { canRead } from '../auth/scopes.ts';
+import { normalizeMrn } from '../crypto/blindIndex.ts';
 import { decryptFieldText } from '../crypto/fieldCipher.ts';
-import type { Queryable } from '../db/pool.ts';
-import type { AuditEntry } from '../db/repositories/auditLog.ts';
+import { type Queryable, withTransaction } from '../db/pool.ts';
+import { type AuditEntry, appendAudit } from '../db/repositories/auditLog.ts';
 import {
+  type CompartmentFilters,
+  countCompartment,
   countPatientResources,
   FHIR_RESOURCE_SOURCE_COLUMN,
-  listPatientResourcePage,
+  findFhirResource,
+  findFhirResources,
+  listCompartmentPage,
+  type ResourceFilters,
   type ResourcePosition,
   type StoredFhirResource,
+  searchPatientResources,
 } from '../db/repositories/fhirResources.ts';
 import { PATIENT_COLUMNS, type StoredPatient } from '../db/repositories/patients.ts';
-import { InternalError } from '../errors.ts';
+import { ForbiddenError, InternalError, NotFoundError } from '../errors.ts';
+import { descriptorOf } from '../fhir/r4/descriptors.ts';
+import { referencesIn, rewriteReferences } from '../fhir/r4/references.ts';
+import { type FhirJson, patientResource, resourceView, storedJson } from '../fhir/r4/resources.ts';
 import {
-  type FhirJson,
-  observationResource,
-  patientResource,
-  storedJson,
-} from '../fhir/r4/resources.ts';
-import type { ObservationSearch } from '../fhir/r4/search.ts';
+  type EverythingPosition,
+  type EverythingSearch,
+  isStoredType,
+  PATIENT_DATA_TYPES,
+  parseResourceSearch,
+  patientDataDescriptor,
+  type ResourceSearch,
+  type SearchQuery,
+} from '../fhir/r4/search.ts';
+import { isUuid } from '../ids.ts';
+import { isJsonObject } from '../json.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
-import { patientAudit, readPatientWith } from './patientAccess.ts';
+import { patientIdentity } from '../pipeline/patientIdentity.ts';
+import { type ReferenceResolution, resolveReferences } from './fhirReferences.ts';
+import { type Disclosure, patientAudit, readPatientWith } from './patientAccess.ts';
 
 export const FHIR_READ_VIA = 'fhir-read';
 export const FHIR_SEARCH_VIA = 'fhir-search';
@@ -46,6 +66,23 @@ function patientSource(key: Buffer, patient: StoredPatient): FhirJson {
   return storedResource(text, 'Patient', `patients.source_enc of ${patient.id}`);
 }
 
+/** The stored patient as a FHIR Patient, decrypted under its row's data key. */
+async function fhirPatientOf(
+  deps: PipelineDependencies,
+  db: Queryable,
+  patient: StoredPatient,
+): Promise<FhirJson> {
+  const key = await deps.keyring.rowKey(db, patient.dataKeyId);
+  try {
+    return patientResource(patientSource(key, patient), {
+      id: patient.id,
+      lastUpdated: patient.updatedAt,
+    });
+  } finally {
+    key.fill(0);
+  }
+}
+
 /** GET /fhir/r4/Patient/{id}: the patient as a FHIR Patient, audited like a v1 read. */
 export async function readFhirPatient(
   deps: PipelineDependencies,
@@ -54,122 +91,364 @@ export async function readFhirPatient(
 ): Promise<FhirJson> {
   return readPatientWith(deps, actor, id, {
     via: FHIR_READ_VIA,
-    reveal: async (client, patient) => {
-      const key = await deps.keyring.rowKey(client, patient.dataKeyId);
-      try {
-        const resource = patientResource(patientSource(key, patient), {
-          id: patient.id,
-          lastUpdated: patient.updatedAt,
-        });
-        return {
-          value: resource,
-          audit: [patientAudit(actor, patient.id, 'success', { via: FHIR_READ_VIA })],
-        };
-      } finally {
-        key.fill(0);
-      }
-    },
+    reveal: async (client, patient) => ({
+      value: await fhirPatientOf(deps, client, patient),
+      audit: [patientAudit(actor, patient.id, 'success', { via: FHIR_READ_VIA })],
+    }),
   });
 }
 
-export interface ObservationPage {
-  /** Our id of the patient searched. */
-  readonly patientId: string;
-  /** Every observation of the patient, not only this page's. */
+export const FHIR_EVERYTHING_VIA = 'fhir-everything';
+
+/** Who reads: the audit's actor and the scopes that say which types they may. */
+export interface FhirReader {
+  readonly subject: string;
+  readonly scopes: readonly string[];
+}
+
+function requireScope(reader: FhirReader, resourceType: string, permission: 'r' | 's'): void {
+  if (!canRead(reader.scopes, resourceType, permission)) {
+    throw new ForbiddenError(
+      `the token may not ${permission === 'r' ? 'read' : 'search'} ${resourceType} resources`,
+    );
+  }
+}
+
+/** The source of a stored resource as sent, decrypted under its row's data key. */
+function resourceSource(key: Buffer, row: StoredFhirResource): FhirJson {
+  const text = decryptFieldText(key, row.sourceEnc, {
+    table: row.sealedAs,
+    column: FHIR_RESOURCE_SOURCE_COLUMN,
+    rowId: row.id,
+  });
+  return storedResource(text, row.resourceType, `fhir_resources.source_enc of ${row.id}`);
+}
+
+/** Runs `use` with each row's data key, fetched once per key and wiped after. */
+async function withRowKeys<T>(
+  deps: PipelineDependencies,
+  db: Queryable,
+  rows: readonly { readonly dataKeyId: string }[],
+  use: (keyOf: (dataKeyId: string) => Buffer) => T,
+): Promise<T> {
+  const keys = new Map<string, Buffer>();
+  try {
+    for (const { dataKeyId } of rows) {
+      if (!keys.has(dataKeyId)) keys.set(dataKeyId, await deps.keyring.rowKey(db, dataKeyId));
+    }
+    return use((dataKeyId) => keys.get(dataKeyId) as Buffer);
+  } finally {
+    for (const key of keys.values()) key.fill(0);
+  }
+}
+
+const NO_REFERENCES: ReferenceResolution = {
+  targetOf: () => undefined,
+  replace: () => undefined,
+  resources: [],
+};
+
+/** Every object at a dotted path below the resource, arrays crossed. */
+function elementsAt(resource: unknown, path: string): Record<string, unknown>[] {
+  let found: unknown[] = [resource];
+  for (const name of path.split('.')) {
+    found = found.flatMap((value) => {
+      if (!isJsonObject(value)) return [];
+      const child = value[name];
+      return Array.isArray(child) ? child : child === undefined ? [] : [child];
+    });
+  }
+  return found.filter(isJsonObject) as Record<string, unknown>[];
+}
+
+/**
+ * Points the logical references (an MR identifier, no reference) that name the row's own
+ * patient at our Patient, as the pipeline linked them: by the MRN's derived id.
+ */
+function linkLogicalPatient(
+  resource: FhirJson,
+  row: StoredFhirResource,
+  indexKey: Buffer | undefined,
+): void {
+  const descriptor = descriptorOf(row.resourceType);
+  if (indexKey === undefined || row.patientId === null || descriptor === undefined) return;
+  for (const path of descriptor.patientPaths) {
+    for (const element of elementsAt(resource, path)) {
+      if (typeof element['reference'] === 'string') continue;
+      const identifier = element['identifier'];
+      const value = isJsonObject(identifier) ? identifier['value'] : undefined;
+      if (typeof value !== 'string' || normalizeMrn(value) === '') continue;
+      if (patientIdentity(indexKey, value).id === row.patientId) {
+        element['reference'] = `Patient/${row.patientId}`;
+      }
+    }
+  }
+}
+
+interface Views {
+  readonly views: FhirJson[];
+  readonly resolution: ReferenceResolution;
+}
+
+/**
+ * The API's view of a page of rows: each as sent, under our id and lastUpdated, its references
+ * resolved set-wise (one look-up per table for the page) and rewritten to our ids.
+ */
+async function viewsOf(
+  deps: PipelineDependencies,
+  db: Queryable,
+  rows: readonly StoredFhirResource[],
+): Promise<Views> {
+  if (rows.length === 0) return { views: [], resolution: NO_REFERENCES };
+  const sources = await withRowKeys(deps, db, rows, (keyOf) =>
+    rows.map((row) => resourceSource(keyOf(row.dataKeyId), row)),
+  );
+  const indexKey = await deps.keyring.existingBlindIndexKey(db);
+  try {
+    const resolution =
+      indexKey === undefined
+        ? NO_REFERENCES
+        : await resolveReferences(
+            db,
+            indexKey,
+            rows.map((row, index) => ({
+              namespace: row.namespace,
+              references: referencesIn(sources[index] as FhirJson),
+            })),
+          );
+    const views = rows.map((row, index) => {
+      const rewritten = rewriteReferences(sources[index] as FhirJson, (reference) =>
+        resolution.replace(row.namespace, reference),
+      );
+      linkLogicalPatient(rewritten, row, indexKey);
+      return resourceView(rewritten, { id: row.id, lastUpdated: row.updatedAt });
+    });
+    return { views, resolution };
+  } finally {
+    indexKey?.fill(0);
+  }
+}
+
+/** The READ row of one returned resource: ids only, and the patient it belongs to. */
+function resourceAudit(
+  actor: string,
+  row: Pick<StoredFhirResource, 'id' | 'resourceType' | 'patientId'>,
+  via: string,
+  /** The patient whose data it was read with: its own, or the $everything's for a shared one. */
+  patientId: string | null = row.patientId,
+): AuditEntry {
+  return {
+    actor,
+    action: 'READ',
+    resourceType: row.resourceType,
+    resourceId: row.id,
+    runId: null,
+    outcome: 'success',
+    details: { via, patientId },
+  };
+}
+
+function resourceMiss(actor: string, resourceType: string, id: string | null): AuditEntry {
+  return {
+    actor,
+    action: 'READ',
+    resourceType,
+    resourceId: id,
+    runId: null,
+    outcome: 'failure',
+    details: { reason: 'not-found', via: FHIR_READ_VIA },
+  };
+}
+
+/**
+ * GET /fhir/r4/{type}/{id}: a Patient as readFhirPatient reads it; patient data through its
+ * patient's consent gate (403 and a DENY row without it); a shared resource without a gate.
+ * One READ row per resource returned; a miss is audited as a failure and a 404.
+ */
+export async function readFhirResource(
+  deps: PipelineDependencies,
+  reader: FhirReader,
+  resourceType: string,
+  id: string,
+): Promise<FhirJson> {
+  if (!isStoredType(resourceType)) throw new NotFoundError('no such resource type');
+  requireScope(reader, resourceType, 'r');
+  if (resourceType === 'Patient') return readFhirPatient(deps, reader.subject, id);
+  const miss = async (): Promise<never> => {
+    await appendAudit(deps.pool, [
+      resourceMiss(reader.subject, resourceType, isUuid(id) ? id.toLowerCase() : null),
+    ]);
+    throw new NotFoundError(`no such ${resourceType}`);
+  };
+  if (!isUuid(id)) return miss();
+  const found = await findFhirResource(deps.pool, resourceType, id);
+  if (found === undefined) return miss();
+  const disclosed = async (client: Queryable): Promise<Disclosure<FhirJson> | undefined> => {
+    // Read again inside the reading transaction: what is audited is what was there.
+    const row = await findFhirResource(client, resourceType, id);
+    if (row === undefined || row.patientId !== found.patientId) return undefined;
+    const { views } = await viewsOf(deps, client, [row]);
+    return {
+      value: views[0] as FhirJson,
+      audit: [resourceAudit(reader.subject, row, FHIR_READ_VIA)],
+    };
+  };
+  if (found.patientId === null) {
+    const value = await withTransaction(deps.pool, async (client) => {
+      const disclosure = await disclosed(client);
+      if (disclosure !== undefined) await appendAudit(client, disclosure.audit);
+      return disclosure?.value;
+    });
+    return value ?? miss();
+  }
+  const value = await readPatientWith(deps, reader.subject, found.patientId, {
+    via: FHIR_READ_VIA,
+    reveal: async (client) => (await disclosed(client)) ?? { value: undefined, audit: [] },
+  });
+  return value ?? miss();
+}
+
+export interface ResourcePage {
+  /** The search as understood, for the page links. */
+  readonly search: ResourceSearch;
+  /** Every match, not only this page's. */
   readonly total: number;
   readonly resources: readonly FhirJson[];
   /** Where the next page starts after; null on the last page. */
   readonly next: ResourcePosition | null;
 }
 
-function observationOf(key: Buffer, row: StoredFhirResource): FhirJson {
-  const columns = {
-    id: row.id,
-    lastUpdated: row.updatedAt,
-    patientId: row.patientId ?? '',
-    status: row.status,
-    category: row.category,
-    codeSystem: row.codeSystem,
-    code: row.code,
-    effectiveAt: row.principalAt,
-  };
-  const text = decryptFieldText(key, row.sourceEnc, {
-    table: row.sealedAs,
-    column: FHIR_RESOURCE_SOURCE_COLUMN,
-    rowId: row.id,
-  });
-  const source = storedResource(text, 'Observation', `fhir_resources.source_enc of ${row.id}`);
-  return observationResource({ source }, columns);
-}
-
-/** Decrypts a page of observations; rows of one run share a data key, fetched once. */
-async function decryptObservations(
-  deps: PipelineDependencies,
-  db: Queryable,
-  rows: readonly StoredFhirResource[],
-): Promise<FhirJson[]> {
-  const keys = new Map<string, Buffer>();
-  try {
-    const resources: FhirJson[] = [];
-    for (const row of rows) {
-      let key = keys.get(row.dataKeyId);
-      if (key === undefined) {
-        key = await deps.keyring.rowKey(db, row.dataKeyId);
-        keys.set(row.dataKeyId, key);
-      }
-      resources.push(observationOf(key, row));
-    }
-    return resources;
-  } finally {
-    for (const key of keys.values()) key.fill(0);
-  }
-}
-
-/** The READ row of one returned Observation: ids only, and the patient it belongs to. */
-function observationAudit(actor: string, observationId: string, patientId: string): AuditEntry {
-  return {
-    actor,
-    action: 'READ',
-    resourceType: 'Observation',
-    resourceId: observationId,
-    runId: null,
-    outcome: 'success',
-    details: { via: FHIR_SEARCH_VIA, patientId },
-  };
-}
-
 /**
- * GET /fhir/r4/Observation?patient=: one page of the patient's observations, only with the
- * patient's data-sharing consent (else 403 and one DENY row), one READ row per Observation
- * returned, written in the transaction that read it.
+ * GET /fhir/r4/{type}?patient=: one page of the patient's resources of a patient-data type,
+ * only with the patient's data-sharing consent (else 403 and one DENY row), one READ row per
+ * resource returned, written in the transaction that read it.
  */
-export async function searchObservations(
+export async function searchFhirResources(
   deps: PipelineDependencies,
-  actor: string,
-  search: ObservationSearch,
-): Promise<ObservationPage> {
-  return readPatientWith(deps, actor, search.patientId, {
+  reader: FhirReader,
+  resourceType: string,
+  query: SearchQuery,
+): Promise<ResourcePage> {
+  if (patientDataDescriptor(resourceType) === undefined) {
+    throw new NotFoundError(`${resourceType} is not searched here: only patient-data types are`);
+  }
+  requireScope(reader, resourceType, 's');
+  const search = parseResourceSearch(resourceType, query);
+  const filters: ResourceFilters = {
+    ...(search.date?.fromMicros === undefined ? {} : { fromMicros: search.date.fromMicros }),
+    ...(search.date?.toMicros === undefined ? {} : { toMicros: search.date.toMicros }),
+    ...(search.code === undefined ? {} : { code: search.code.code }),
+    ...(search.code?.system === undefined ? {} : { codeSystem: search.code.system }),
+    ...(search.category === undefined ? {} : { category: search.category }),
+    ...(search.status === undefined ? {} : { status: search.status }),
+  };
+  return readPatientWith(deps, reader.subject, search.patientId, {
     via: FHIR_SEARCH_VIA,
     reveal: async (client, patient) => {
-      const total = await countPatientResources(client, patient.id, 'Observation');
-      const rows = await listPatientResourcePage(
+      const total = await countPatientResources(client, patient.id, resourceType, filters);
+      const rows = await searchPatientResources(
         client,
         patient.id,
-        'Observation',
+        resourceType,
+        filters,
         search.after,
         search.count + 1,
       );
       const page = rows.slice(0, search.count);
-      const resources = await decryptObservations(deps, client, page);
+      const { views } = await viewsOf(deps, client, page);
+      const last = page.at(-1);
+      return {
+        value: {
+          search: { ...search, patientId: patient.id },
+          total,
+          resources: views,
+          next: rows.length > search.count && last !== undefined ? last.position : null,
+        },
+        audit: page.map((row) => resourceAudit(reader.subject, row, FHIR_SEARCH_VIA)),
+      };
+    },
+  });
+}
+
+export interface EverythingPage {
+  /** Our id of the patient. */
+  readonly patientId: string;
+  /** The Patient (when returned) and every compartment resource that passes, on every page. */
+  readonly total: number;
+  /** The Patient on the first page, then this page of the compartment. */
+  readonly resources: readonly FhirJson[];
+  /** The shared resources the page's resources reference. */
+  readonly included: readonly FhirJson[];
+  readonly next: EverythingPosition | null;
+}
+
+/**
+ * GET /fhir/r4/Patient/{id}/$everything: the Patient (first page) and a page of their
+ * compartment, of the types `_type` names (all when absent) that the token may read, changed
+ * since `_since`; with the shared resources those reference (of the same types). Only with the
+ * patient's consent (else 403 and a DENY row); one READ row per resource returned, written
+ * set-wise in the transaction that read them.
+ */
+export async function readPatientEverything(
+  deps: PipelineDependencies,
+  reader: FhirReader,
+  id: string,
+  search: EverythingSearch,
+): Promise<EverythingPage> {
+  const wanted = (type: string): boolean =>
+    (search.types === undefined || search.types.includes(type)) &&
+    canRead(reader.scopes, type, 'r');
+  const compartmentTypes = PATIENT_DATA_TYPES.filter(wanted);
+  const everyType = compartmentTypes.length === PATIENT_DATA_TYPES.length;
+  const filters: CompartmentFilters = {
+    ...(everyType ? {} : { types: compartmentTypes }),
+    ...(search.sinceMicros === undefined ? {} : { sinceMicros: search.sinceMicros }),
+  };
+  return readPatientWith(deps, reader.subject, id, {
+    via: FHIR_EVERYTHING_VIA,
+    reveal: async (client, patient) => {
+      const withPatient =
+        wanted('Patient') &&
+        (search.sinceMicros === undefined ||
+          BigInt(patient.updatedAt.getTime()) * 1000n >= BigInt(search.sinceMicros));
+      const counted =
+        compartmentTypes.length === 0 ? 0 : await countCompartment(client, patient.id, filters);
+      const rows =
+        compartmentTypes.length === 0
+          ? []
+          : await listCompartmentPage(client, patient.id, filters, search.after, search.count + 1);
+      const page = rows.slice(0, search.count);
+      const { views, resolution } = await viewsOf(deps, client, page);
+      const sharedIds = resolution.resources
+        .filter((target) => wanted(target.resourceType))
+        .map((target) => target.id);
+      const sharedRows = (await findFhirResources(client, sharedIds)).filter(
+        (row) => row.patientId === null,
+      );
+      const included = (await viewsOf(deps, client, sharedRows)).views;
+      const first = search.after === undefined && withPatient;
+      const patientView = first ? [await fhirPatientOf(deps, client, patient)] : [];
       const last = page.at(-1);
       return {
         value: {
           patientId: patient.id,
-          total,
-          resources,
-          next: rows.length > search.count && last !== undefined ? last.position : null,
+          total: counted + (withPatient ? 1 : 0),
+          resources: [...patientView, ...views],
+          included,
+          next:
+            rows.length > search.count && last !== undefined
+              ? { resourceType: last.resourceType, ...last.position }
+              : null,
         },
-        audit: page.map((row) => observationAudit(actor, row.id, patient.id)),
+        audit: [
+          ...(first
+            ? [patientAudit(reader.subject, patient.id, 'success', { via: FHIR_EVERYTHING_VIA })]
+            : []),
+          ...page.map((row) => resourceAudit(reader.subject, row, FHIR_EVERYTHING_VIA)),
+          ...sharedRows.map((row) =>
+            resourceAudit(reader.subject, row, FHIR_EVERYTHING_VIA, patient.id),
+          ),
+        ],
       };
     },
   });

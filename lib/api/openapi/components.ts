@@ -1,7 +1,7 @@
 /** The components of the OpenAPI document: what the operations of lib/api/routes.ts refer to. */
 
 import { RUN_SOURCES, RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
-import { OBSERVATION_PAGE_DEFAULT, OBSERVATION_PAGE_MAX } from '../../fhir/r4/search.ts';
+import { SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX } from '../../fhir/r4/search.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../http/problem.ts';
 import { FHIR_JSON_MEDIA_TYPE } from '../../mediaTypes.ts';
 import { SCOPES } from '../routes.ts';
@@ -48,6 +48,7 @@ export function components(maxRecordsPerBatch: number): JsonObject {
           `\`${SCOPES.submitBatches}\` (or \`system/Patient.write\`) to submit batches and read their runs;`,
           `\`${SCOPES.readPatients}\` (or \`user/Patient.read\`) to read patients and runs;`,
           `\`${SCOPES.searchObservations}\` (granted by \`user/Observation.rs\` or \`user/Observation.read\`) to search observations;`,
+          `the other FHIR reads need \`${SCOPES.readPatients}\` or \`${SCOPES.readPatientsAsSystem}\`, and read (\`r\`) or search (\`s\`) on each type asked for (\`user/Condition.rs\`, \`user/*.read\`, \`system/*.rs\`);`,
           `\`${SCOPES.changeConsent}\` to change consent; \`${SCOPES.readAudit}\` to read and verify the audit log.`,
           'On the embedded stack (`npm start`) make one with `npm run token -- --scope "system/Patient.c user/Patient.r"` (any of the scopes above, space-separated);',
           'on AWS, the identity provider the stack trusts (its issuer and audience are deploy parameters) issues them.',
@@ -80,7 +81,7 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         in: 'query',
         required: false,
         description:
-          'The patient whose observations to list: `<id>` or `Patient/<id>`. One of `patient`, `subject` or `subject:Patient` is required; searching every patient is not allowed.',
+          'The patient whose resources to list: `<id>` or `Patient/<id>`. `patient` (or, on types with a subject, `subject` or `subject:Patient`) is required; searching every patient is not allowed.',
         schema: { type: 'string' },
       },
       FhirSearchSubject: {
@@ -90,6 +91,63 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         description: 'Instead of `patient`: `Patient/<id>` (or `subject:Patient=<id>`).',
         schema: { type: 'string' },
       },
+      FhirResourceType: {
+        name: 'type',
+        in: 'path',
+        required: true,
+        description: 'An R4 resource type this server stores (GET /fhir/r4/metadata lists them).',
+        schema: { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' },
+      },
+      FhirResourceId: {
+        name: 'id',
+        in: 'path',
+        required: true,
+        schema: { type: 'string', format: 'uuid' },
+      },
+      FhirDate: {
+        name: 'date',
+        in: 'query',
+        required: false,
+        description:
+          'The principal date (an Observation’s effective time, a Condition’s onset, an Encounter’s start): one `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or dateTime with a zone, prefixed by `eq` (the default: within the year, month, day or time given), `ge`, `gt`, `le` or `lt`; days are UTC.',
+        schema: { type: 'string' },
+      },
+      FhirCode: {
+        name: 'code',
+        in: 'query',
+        required: false,
+        description: 'One token: `system|code`, `code` (any system) or `|code` (no system).',
+        schema: { type: 'string' },
+      },
+      FhirCategory: {
+        name: 'category',
+        in: 'query',
+        required: false,
+        description: 'One category code, or `system|code`: matched on the code.',
+        schema: { type: 'string' },
+      },
+      FhirStatus: {
+        name: 'status',
+        in: 'query',
+        required: false,
+        description: 'One status code.',
+        schema: { type: 'string' },
+      },
+      FhirSince: {
+        name: '_since',
+        in: 'query',
+        required: false,
+        description: 'Only resources changed at or after this instant (with seconds and a zone).',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      FhirTypes: {
+        name: '_type',
+        in: 'query',
+        required: false,
+        description:
+          'Comma-separated resource types to return (Patient, patient-data and shared types); absent, every type the token may read.',
+        schema: { type: 'string' },
+      },
       FhirCount: {
         name: '_count',
         in: 'query',
@@ -97,8 +155,8 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         schema: {
           type: 'integer',
           minimum: 1,
-          maximum: OBSERVATION_PAGE_MAX,
-          default: OBSERVATION_PAGE_DEFAULT,
+          maximum: SEARCH_PAGE_MAX,
+          default: SEARCH_PAGE_DEFAULT,
         },
       },
       FhirCursor: {
@@ -296,7 +354,10 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         outcome('FhirForbidden'),
         { 'WWW-Authenticate': headerRef('WwwAuthenticate') },
       ),
-      FhirNotFound: outcomeResponse('No such patient (audited).', outcome('FhirNotFound')),
+      FhirNotFound: outcomeResponse(
+        'No such patient or resource (audited), or a type this server does not serve so.',
+        outcome('FhirNotFound'),
+      ),
       FhirTooManyRequests: outcomeResponse(
         'The token used up its request rate.',
         outcome('FhirTooManyRequests'),

@@ -104,6 +104,66 @@ function fhirSchemas(): JsonObject {
         subject: reference,
       },
     },
+    FhirResource: {
+      type: 'object',
+      description:
+        'A FHIR R4 resource as received under our id and lastUpdated; references to stored resources point at our ids (`Encounter/<id>`), others stay as sent.',
+      required: ['resourceType', 'id', 'meta'],
+      properties: {
+        resourceType: { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' },
+        id: { type: 'string', format: 'uuid' },
+        meta,
+      },
+    },
+    FhirSearchset: {
+      type: 'object',
+      description:
+        'A FHIR R4 searchset Bundle: the matches, then (for $everything) the shared resources they reference in mode include; `next` is present while more pages follow.',
+      required: ['resourceType', 'type', 'total', 'link', 'entry'],
+      properties: {
+        resourceType: { const: 'Bundle' },
+        type: { const: 'searchset' },
+        total: { type: 'integer', minimum: 0 },
+        link: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['relation', 'url'],
+            properties: { relation: { enum: ['self', 'next'] }, url: { type: 'string' } },
+          },
+        },
+        entry: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['fullUrl', 'resource', 'search'],
+            properties: {
+              fullUrl: { type: 'string' },
+              resource: schemaRef('FhirResource'),
+              search: {
+                type: 'object',
+                required: ['mode'],
+                properties: { mode: { enum: ['match', 'include'] } },
+              },
+            },
+          },
+        },
+      },
+    },
+    FhirCapabilityStatement: {
+      type: 'object',
+      description:
+        'A FHIR R4 CapabilityStatement (kind instance, fhirVersion 4.0.1): each resource type with its interactions, search parameters and operations.',
+      required: ['resourceType', 'status', 'date', 'kind', 'fhirVersion', 'format', 'rest'],
+      properties: {
+        resourceType: { const: 'CapabilityStatement' },
+        status: { const: 'active' },
+        kind: { const: 'instance' },
+        fhirVersion: { const: '4.0.1' },
+        format: { type: 'array', items: { type: 'string' } },
+        rest: { type: 'array', items: { type: 'object' } },
+      },
+    },
     FhirObservationSearchset: {
       type: 'object',
       description: 'A FHIR R4 searchset Bundle; `next` is present while more pages follow.',

@@ -117,6 +117,35 @@ export interface StoredFhirResource extends FhirResourceRow {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly position: ResourcePosition;
+  /**
+   * The namespace its references are read in: the actor of the run that last wrote it. Null
+   * when that run is gone: its references stay as sent.
+   */
+  readonly namespace: string | null;
+}
+
+/** Search filters on the clear columns; each absent one matches everything. */
+export interface ResourceFilters {
+  /** `[from, to)` of the principal date, microseconds since the epoch. */
+  readonly fromMicros?: string;
+  readonly toMicros?: string;
+  readonly code?: string;
+  /** A code system to match too; null matches a code without one. */
+  readonly codeSystem?: string | null;
+  readonly category?: string;
+  readonly status?: string;
+}
+
+/** Where a page of a patient's compartment ended: by type, then as in a search of that type. */
+export interface CompartmentPosition extends ResourcePosition {
+  readonly resourceType: string;
+}
+
+export interface CompartmentFilters {
+  /** The patient-data types to read; absent: every type. */
+  readonly types?: readonly string[];
+  /** Changed at or after, in microseconds since the epoch. */
+  readonly sinceMicros?: string;
 }
 
 interface FhirResourceRecord {
@@ -135,7 +164,17 @@ interface FhirResourceRecord {
   created_at: Date;
   updated_at: Date;
   principal_micros: string | null;
+  namespace: string | null;
 }
+
+const READ_COLUMNS = `f.id, f.resource_type, f.patient_id, f.status, f.code_system, f.code,
+  f.category, f.principal_at, f.source_enc, f.sealed_as, f.record_digest, f.data_key_id,
+  f.created_at, f.updated_at,
+  (extract(epoch FROM f.principal_at) * 1000000)::bigint::text AS principal_micros,
+  r.actor AS namespace`;
+const FROM_READS = 'fhir_resources f LEFT JOIN ingest_runs r ON r.id = f.updated_run_id';
+const INSTANT = (parameter: string): string =>
+  `('epoch'::timestamptz + ${parameter}::bigint * interval '1 microsecond')`;
 
 function storedOf(row: FhirResourceRecord): StoredFhirResource {
   return {
@@ -154,36 +193,93 @@ function storedOf(row: FhirResourceRecord): StoredFhirResource {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     position: { effectiveMicros: row.principal_micros, id: row.id },
+    namespace: row.namespace,
   };
 }
 
+/** The resource of that type and id, or undefined. */
+export async function findFhirResource(
+  db: Queryable,
+  resourceType: string,
+  id: string,
+): Promise<StoredFhirResource | undefined> {
+  const { rows } = await db.query<FhirResourceRecord>(
+    `SELECT ${READ_COLUMNS} FROM ${FROM_READS} WHERE f.id = $1 AND f.resource_type = $2`,
+    [id, resourceType],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : storedOf(row);
+}
+
+/** The resources of these ids, in no particular order; ids not stored are left out. */
+export async function findFhirResources(
+  db: Queryable,
+  ids: readonly string[],
+): Promise<StoredFhirResource[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<FhirResourceRecord>(
+    `SELECT ${READ_COLUMNS} FROM ${FROM_READS} WHERE f.id = ANY($1::uuid[]) ORDER BY f.id`,
+    [ids],
+  );
+  return rows.map(storedOf);
+}
+
+// $1 patient, $2 type, $3..$9 the filters.
+const FILTERED = `f.patient_id = $1 AND f.resource_type = $2
+  AND ($3::bigint IS NULL OR f.principal_at >= ${INSTANT('$3')})
+  AND ($4::bigint IS NULL OR f.principal_at < ${INSTANT('$4')})
+  AND ($5::text IS NULL OR f.code = $5)
+  AND (NOT $6::boolean OR f.code_system IS NOT DISTINCT FROM $7::text)
+  AND ($8::text IS NULL OR f.category = $8)
+  AND ($9::text IS NULL OR f.status = $9)`;
+
+function filterParameters(
+  patientId: string,
+  resourceType: string,
+  filters: ResourceFilters,
+): unknown[] {
+  return [
+    patientId,
+    resourceType,
+    filters.fromMicros ?? null,
+    filters.toMicros ?? null,
+    filters.code ?? null,
+    filters.codeSystem !== undefined,
+    filters.codeSystem ?? null,
+    filters.category ?? null,
+    filters.status ?? null,
+  ];
+}
+
 /**
- * One page of a patient's resources of one type in principal date order, then id, those
- * without a date last: the `limit` rows after `after` (keyset paging, no OFFSET). Read
- * `limit + 1` to know whether another page follows.
+ * One page of a patient's resources of one type that pass the filters, in principal date
+ * order, then id, those without a date last: the `limit` rows after `after` (keyset paging, no
+ * OFFSET). Read `limit + 1` to know whether another page follows.
  */
-export async function listPatientResourcePage(
+export async function searchPatientResources(
   db: Queryable,
   patientId: string,
   resourceType: string,
+  filters: ResourceFilters,
   after: ResourcePosition | undefined,
   /** null: every row after `after`. */
   limit: number | null,
 ): Promise<StoredFhirResource[]> {
   const { rows } = await db.query<FhirResourceRecord>(
-    `SELECT id, resource_type, patient_id, status, code_system, code, category, principal_at,
-            source_enc, sealed_as, record_digest, data_key_id, created_at, updated_at,
-            (extract(epoch FROM principal_at) * 1000000)::bigint::text AS principal_micros
-     FROM fhir_resources
-     WHERE patient_id = $1 AND resource_type = $2
-       AND ($4::uuid IS NULL
-         OR CASE WHEN $3::bigint IS NULL THEN principal_at IS NULL AND id > $4::uuid
-            ELSE (principal_at, id) > ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid)
-                 OR principal_at IS NULL
+    `SELECT ${READ_COLUMNS} FROM ${FROM_READS}
+     WHERE ${FILTERED}
+       AND ($11::uuid IS NULL
+         OR CASE WHEN $10::bigint IS NULL THEN f.principal_at IS NULL AND f.id > $11::uuid
+            ELSE (f.principal_at, f.id) > (${INSTANT('$10')}, $11::uuid) OR f.principal_at IS NULL
             END)
-     ORDER BY principal_at NULLS LAST, id
-     LIMIT $5`,
-    [patientId, resourceType, after?.effectiveMicros ?? null, after?.id ?? null, limit],
+     ORDER BY f.principal_at NULLS LAST, f.id
+     LIMIT $12`,
+    [
+      ...filterParameters(patientId, resourceType, filters),
+      after?.effectiveMicros ?? null,
+      after?.id ?? null,
+      limit,
+    ],
   );
   return rows.map(storedOf);
 }
@@ -194,17 +290,106 @@ export function listPatientResources(
   patientId: string,
   resourceType: string,
 ): Promise<StoredFhirResource[]> {
-  return listPatientResourcePage(db, patientId, resourceType, undefined, null);
+  return searchPatientResources(db, patientId, resourceType, {}, undefined, null);
 }
 
+/** How many of a patient's resources of one type pass the filters, on every page. */
 export async function countPatientResources(
   db: Queryable,
   patientId: string,
   resourceType: string,
+  filters: ResourceFilters = {},
 ): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM fhir_resources WHERE patient_id = $1 AND resource_type = $2',
-    [patientId, resourceType],
+    `SELECT count(*)::int AS n FROM fhir_resources f WHERE ${FILTERED}`,
+    filterParameters(patientId, resourceType, filters),
   );
   return rows[0]?.n ?? 0;
+}
+
+// $1 patient, $2 types (null: all), $3 since.
+const IN_COMPARTMENT = `f.patient_id = $1
+  AND ($2::text[] IS NULL OR f.resource_type = ANY($2::text[]))
+  AND ($3::bigint IS NULL OR f.updated_at >= ${INSTANT('$3')})`;
+
+function compartmentParameters(patientId: string, filters: CompartmentFilters): unknown[] {
+  return [patientId, filters.types ?? null, filters.sinceMicros ?? null];
+}
+
+/**
+ * One page of a patient's compartment (every resource that names them), by type, then
+ * principal date (none last), then id: the `limit` rows after `after`.
+ */
+export async function listCompartmentPage(
+  db: Queryable,
+  patientId: string,
+  filters: CompartmentFilters,
+  after: CompartmentPosition | undefined,
+  limit: number,
+): Promise<StoredFhirResource[]> {
+  const { rows } = await db.query<FhirResourceRecord>(
+    `SELECT ${READ_COLUMNS} FROM ${FROM_READS}
+     WHERE ${IN_COMPARTMENT}
+       AND ($4::text IS NULL OR f.resource_type > $4::text
+         OR (f.resource_type = $4::text AND
+           CASE WHEN $5::bigint IS NULL THEN f.principal_at IS NULL AND f.id > $6::uuid
+           ELSE (f.principal_at, f.id) > (${INSTANT('$5')}, $6::uuid) OR f.principal_at IS NULL
+           END))
+     ORDER BY f.resource_type, f.principal_at NULLS LAST, f.id
+     LIMIT $7`,
+    [
+      ...compartmentParameters(patientId, filters),
+      after?.resourceType ?? null,
+      after?.effectiveMicros ?? null,
+      after?.id ?? null,
+      limit,
+    ],
+  );
+  return rows.map(storedOf);
+}
+
+/** How many resources of the compartment pass the filters, on every page. */
+export async function countCompartment(
+  db: Queryable,
+  patientId: string,
+  filters: CompartmentFilters,
+): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM fhir_resources f WHERE ${IN_COMPARTMENT}`,
+    compartmentParameters(patientId, filters),
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** A stored resource's type, by id, for those of the ids that are stored. */
+export async function findResourceTypes(
+  db: Queryable,
+  ids: readonly string[],
+): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query<{ id: string; resource_type: string }>(
+    'SELECT id, resource_type FROM fhir_resources WHERE id = ANY($1::uuid[])',
+    [ids],
+  );
+  return new Map(rows.map((row) => [row.id, row.resource_type]));
+}
+
+/** The stored resources these keys name, by key blind index (base64): id and type. */
+export async function findResourcesByReference(
+  db: Queryable,
+  refBidxs: readonly Buffer[],
+): Promise<Map<string, { readonly id: string; readonly resourceType: string }>> {
+  if (refBidxs.length === 0) return new Map();
+  const { rows } = await db.query<{ ref_bidx: Buffer; id: string; resource_type: string }>(
+    `SELECT rr.ref_bidx, f.id, f.resource_type
+     FROM resource_references rr JOIN fhir_resources f ON f.id = rr.resource_id
+     WHERE rr.ref_bidx = ANY($1::bytea[])`,
+    [refBidxs],
+  );
+  return new Map(
+    rows.map((row) => [
+      row.ref_bidx.toString('base64'),
+      { id: row.id, resourceType: row.resource_type },
+    ]),
+  );
 }

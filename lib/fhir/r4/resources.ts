@@ -1,5 +1,5 @@
 /**
- * Pure builders of the FHIR R4 resources the API returns: Patient and Observation from what
+ * Pure builders of the FHIR R4 resources the API returns: Patient and any other type from what
  * the pipeline stored, the searchset Bundle of a search, and OperationOutcome for errors.
  * Nothing here reads a database or a key; callers pass decrypted values in.
  */
@@ -82,45 +82,6 @@ export function patientResource(source: FhirJson, meta: StoredResourceMeta): Fhi
     id: meta.id,
     meta: ourMeta(sentMeta, meta.lastUpdated),
     ...elements,
-  };
-}
-
-/** What is kept in clear about an observation: what search needs, and our ids. */
-export interface ObservationColumns extends StoredResourceMeta {
-  readonly patientId: string;
-  readonly status: string | null;
-  readonly category: string | null;
-  readonly codeSystem: string | null;
-  readonly code: string | null;
-  readonly effectiveAt: Date | null;
-}
-
-function patientReference(patientId: string): FhirJson {
-  return { reference: `Patient/${patientId}` };
-}
-
-/**
- * The FHIR Observation of a stored one: the source as sent (values, units, codes and
- * components untouched) under our id, with its subject pointing at our Patient, since the
- * sender's reference names the sender's ids.
- */
-export function observationResource(
-  stored: { readonly source: FhirJson },
-  columns: ObservationColumns,
-): FhirJson {
-  const {
-    resourceType: _type,
-    id: _senderId,
-    meta: sentMeta,
-    subject: _theirs,
-    ...elements
-  } = stored.source;
-  return {
-    resourceType: 'Observation',
-    id: columns.id,
-    meta: ourMeta(sentMeta, columns.lastUpdated),
-    ...elements,
-    subject: patientReference(columns.patientId),
   };
 }
 

@@ -10,8 +10,6 @@ import resourceTypes from './resourceTypes.json' with { type: 'json' };
 
 export const SEARCH_PAGE_DEFAULT = 100;
 export const SEARCH_PAGE_MAX = 1000;
-export const OBSERVATION_PAGE_DEFAULT = SEARCH_PAGE_DEFAULT;
-export const OBSERVATION_PAGE_MAX = SEARCH_PAGE_MAX;
 
 /** Types the store never holds, whatever R4 says of them: read results, envelopes, consent. */
 const NOT_STORED: ReadonlySet<string> = new Set([
@@ -90,16 +88,13 @@ export interface TokenFilter {
   readonly code: string;
 }
 
-export interface ObservationSearch {
+export interface ResourceSearch {
+  readonly resourceType: string;
   /** As the client named it: checked against our ids by the consent gate (404 when not ours). */
   readonly patientId: string;
   readonly count: number;
   /** Where the previous page ended; absent on the first page. */
   readonly after?: SearchPosition;
-}
-
-export interface ResourceSearch extends ObservationSearch {
-  readonly resourceType: string;
   /** The principal date within the range. */
   readonly date?: InstantRange;
   /** As the client wrote it, for the page links. */
@@ -380,12 +375,9 @@ export function searchParametersOf(descriptor: ResourceDescriptor): readonly str
   return [...patientParametersOf(descriptor), ...filtersOf(descriptor), '_count', '_cursor'];
 }
 
-function parseSearch(
-  descriptor: ResourceDescriptor,
-  query: SearchQuery,
-  filters: readonly string[],
-): ResourceSearch {
+function parseSearch(descriptor: ResourceDescriptor, query: SearchQuery): ResourceSearch {
   const { resourceType } = descriptor;
+  const filters = filtersOf(descriptor);
   const patientNames = patientParametersOf(descriptor);
   const problems: ValidationProblem[] = [];
   refuseUnknown(
@@ -440,17 +432,7 @@ export function parseResourceSearch(resourceType: string, query: SearchQuery): R
       { path: '', keyword: 'enum', message: 'is not a patient-data resource type' },
     ]);
   }
-  return parseSearch(descriptor, query, filtersOf(descriptor));
-}
-
-/** The Observation search as it was before its filters: patient and paging only. */
-export function parseObservationSearch(query: SearchQuery): ObservationSearch {
-  const { patientId, count, after } = parseSearch(
-    patientDataDescriptor('Observation') as ResourceDescriptor,
-    query,
-    [],
-  );
-  return { patientId, count, ...(after === undefined ? {} : { after }) };
+  return parseSearch(descriptor, query);
 }
 
 function tokenText(filter: TokenFilter): string {
@@ -472,15 +454,6 @@ export function resourceSearchUrl(
   parameters.set('_count', String(search.count));
   if (after !== undefined) parameters.set('_cursor', encodeCursor(after));
   return `${base}/${search.resourceType}?${parameters}`;
-}
-
-/** The URL of a page of the Observation search. */
-export function observationSearchUrl(
-  base: string,
-  search: ObservationSearch,
-  after: SearchPosition | undefined = search.after,
-): string {
-  return resourceSearchUrl(base, { ...search, resourceType: 'Observation' }, after);
 }
 
 /** Whether `$everything`'s `_type` may name that type: Patient, patient data, shared. */

@@ -11,8 +11,12 @@ import {
   type FhirResourceRow,
   upsertFhirResources,
 } from '../../../lib/db/repositories/fhirResources.ts';
+import { insertIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
+import { upsertPatientReferences } from '../../../lib/db/repositories/patientReferences.ts';
 import { type PatientRow, upsertPatients } from '../../../lib/db/repositories/patients.ts';
+import { referenceKey } from '../../../lib/fhir/r4/mapping.ts';
 import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
+import { referenceIndex } from '../../../lib/pipeline/resourceIdentity.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
 import { syntheaLines } from '../../helpers/fhir.ts';
@@ -108,12 +112,37 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
   let searchObservations: ApiHandler;
   let getPatientV1: ApiHandler;
 
-  /** Stores a patient and its observations the way the pipeline does: real keys, real AAD. */
+  /**
+   * Stores a patient and its observations the way the pipeline does: real keys, real AAD, a run
+   * of a sender of its own, and the sender's references to the patient (the observations'
+   * subjects) kept under that sender's namespace.
+   */
   async function seed(spec: PatientSpec): Promise<Seeded> {
     const { pool, keyring } = deps;
-    const { id: dataKeyId, key } = await keyring.createRunKey(pool, randomUUID());
+    const runId = randomUUID();
+    const { id: dataKeyId, key } = await keyring.createRunKey(pool, runId);
+    const sender = `system:seed-${runId}`;
+    await insertIngestRun(pool, {
+      id: runId,
+      format: 'ndjson',
+      source: 'api',
+      actor: sender,
+      dataKeyId,
+      counts: {},
+    });
     const indexKey = await keyring.blindIndexKey(pool);
     const id = randomUUID();
+    const subjectKeys = new Set(
+      (spec.observations ?? []).flatMap((source) => {
+        const reference = (source['subject'] as { reference?: string } | undefined)?.reference;
+        const key = reference === undefined ? undefined : referenceKey(reference);
+        return key === undefined ? [] : [key];
+      }),
+    );
+    const references = [...subjectKeys].map((subjectKey) => ({
+      refBidx: referenceIndex(indexKey, sender, subjectKey),
+      patientId: id,
+    }));
     const seal = (table: string, column: string, rowId: string, text: string | undefined) =>
       text === undefined ? null : encryptField(key, text, { table, column, rowId });
     const patient: PatientRow = {
@@ -136,7 +165,8 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
       dataKeyId,
     };
     indexKey.fill(0);
-    await upsertPatients(pool, null, [patient]);
+    await upsertPatients(pool, runId, [patient]);
+    await upsertPatientReferences(pool, runId, references);
     if (spec.consent !== null) {
       await upsertConsents(pool, [
         {
@@ -174,7 +204,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
         dataKeyId,
       };
     });
-    await upsertFhirResources(pool, null, rows);
+    await upsertFhirResources(pool, runId, rows);
     key.fill(0);
     return { id, observations };
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { listAudit } from '../../../lib/db/repositories/auditLog.ts';
-import { readFhirPatient, searchObservations } from '../../../lib/patients/fhirAccess.ts';
+import { readFhirPatient, searchFhirResources } from '../../../lib/patients/fhirAccess.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import {
   consentFor,
@@ -49,10 +49,12 @@ describe('FHIR R4 reads of what the real pipeline stored', () => {
 
     // Act
     const read = await readFhirPatient(pipeline.deps, 'user:roundtrip', id);
-    const page = await searchObservations(pipeline.deps, 'user:roundtrip', {
-      patientId: id,
-      count: 100,
-    });
+    const page = await searchFhirResources(
+      pipeline.deps,
+      { subject: 'user:roundtrip', scopes: ['user/Observation.s'] },
+      'Observation',
+      { patient: id },
+    );
 
     // Assess
     const { id: _senderId, ...sentPatient } = patient;

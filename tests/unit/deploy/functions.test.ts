@@ -19,11 +19,12 @@ import {
 } from './packagedStack.ts';
 
 /** The functions that never open a database connection, so run outside the database VPC. */
-const OUTSIDE_VPC = ['console', 'docs', 'health', 'notFound', 'openapi'];
+const OUTSIDE_VPC = ['console', 'docs', 'fhirMetadata', 'health', 'notFound', 'openapi'];
 /** The public functions' reserved concurrency: each caps what anyone can make it use. */
 const PUBLIC_CONCURRENCY: Readonly<Record<string, number>> = {
   console: 10,
   docs: 10,
+  fhirMetadata: 3,
   health: 3,
   notFound: 3,
   openapi: 3,

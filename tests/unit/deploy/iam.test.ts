@@ -63,7 +63,12 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   getPatient: { database: true, grants: [READ_RUN_KEYS] },
   searchPatients: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
   fhirReadPatient: { database: true, grants: [READ_RUN_KEYS] },
-  fhirSearchObservations: { database: true, grants: [READ_RUN_KEYS] },
+  // FHIR reads resolve references to our ids: keys derived under the blind-index key.
+  fhirSearchObservations: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
+  fhirRead: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
+  fhirSearch: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
+  fhirEverything: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
+  fhirMetadata: { database: false, grants: [] },
   health: { database: false, grants: [] },
   openapi: { database: false, grants: [] },
   docs: { database: false, grants: [] },

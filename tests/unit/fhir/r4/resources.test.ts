@@ -3,8 +3,6 @@ import {
   CORRELATION_ID_EXTENSION_URL,
   type FhirJson,
   issueTypeForStatus,
-  type ObservationColumns,
-  observationResource,
   operationOutcome,
   patientResource,
   resourceView,
@@ -59,19 +57,6 @@ function observationWith(element: string): FhirJson {
   const found = observations.find((observation) => observation[element] !== undefined);
   if (found === undefined) throw new Error(`no fixture Observation has ${element}`);
   return found;
-}
-
-function columnsOf(source: FhirJson): ObservationColumns {
-  return {
-    id: OUR_ID,
-    lastUpdated: UPDATED,
-    patientId: OUR_PATIENT,
-    status: 'final',
-    category: 'laboratory',
-    codeSystem: 'http://loinc.org',
-    code: '14959-1',
-    effectiveAt: new Date(String(source['effectiveDateTime'] ?? '2022-04-01T15:46:59Z')),
-  };
 }
 
 describe('patientResource', () => {
@@ -146,54 +131,6 @@ describe('patientResource', () => {
       meta: { lastUpdated: '2030-02-03T04:05:06.789Z' },
       identifier: [{ type: { coding: [MR_CODING] }, value: 'MRN-002' }],
     });
-  });
-});
-
-describe('observationResource', () => {
-  it.each([
-    ['valueQuantity', 'valueQuantity'],
-    ['valueCodeableConcept', 'valueCodeableConcept'],
-    ['components', 'component'],
-  ])('keeps a fixture with %s exactly as sent, under our id and subject', (_, element) => {
-    // Prepare
-    const source = observationWith(element);
-
-    // Act
-    const resource = observationResource({ source }, columnsOf(source));
-
-    // Assess
-    const { id: _theirs, meta: theirMeta, subject: _theirSubject, ...elements } = source;
-    expect(resource).toStrictEqual({
-      ...elements,
-      id: OUR_ID,
-      meta: { ...(theirMeta as object), lastUpdated: '2030-02-03T04:05:06.789Z' },
-      subject: { reference: `Patient/${OUR_PATIENT}` },
-    });
-    expect(resource[element]).toStrictEqual(source[element]);
-    expect(JSON.stringify(resource)).not.toContain(String(source['id']));
-  });
-
-  it('keeps valueString and exact decimals as sent', () => {
-    // Prepare
-    const source = {
-      resourceType: 'Observation',
-      id: 'sender-obs-1',
-      status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '56799-0' }] },
-      subject: { reference: 'Patient/sender-patient-17', display: 'Jane Doe' },
-      valueString: '749 Bradtke Neck Suite 21',
-      note: [{ text: 'decimal 0.000123 and 12345.6789 stay' }],
-      component: [{ code: { text: 'ratio' }, valueQuantity: { value: 0.000123, unit: 'g' } }],
-    };
-
-    // Act
-    const resource = observationResource({ source }, columnsOf(source));
-
-    // Assess
-    expect(resource['valueString']).toBe('749 Bradtke Neck Suite 21');
-    expect(resource['component']).toStrictEqual(source.component);
-    expect(resource['subject']).toStrictEqual({ reference: `Patient/${OUR_PATIENT}` });
-    expect(resource['meta']).toStrictEqual({ lastUpdated: '2030-02-03T04:05:06.789Z' });
   });
 });
 
@@ -278,6 +215,28 @@ describe('searchsetBundle with included resources', () => {
 });
 
 describe('resourceView', () => {
+  it.each([
+    ['valueQuantity', 'valueQuantity'],
+    ['valueCodeableConcept', 'valueCodeableConcept'],
+    ['components', 'component'],
+  ])('keeps a fixture Observation with %s exactly as sent, under our id', (_, element) => {
+    // Prepare
+    const source = observationWith(element);
+
+    // Act
+    const resource = resourceView(source, { id: OUR_ID, lastUpdated: UPDATED });
+
+    // Assess
+    const { id: _theirs, meta: theirMeta, ...elements } = source;
+    expect(resource).toStrictEqual({
+      ...elements,
+      id: OUR_ID,
+      meta: { ...(theirMeta as object), lastUpdated: '2030-02-03T04:05:06.789Z' },
+    });
+    expect(resource[element]).toStrictEqual(source[element]);
+    expect(resource['id']).not.toBe(source['id']);
+  });
+
   it('keeps the resource as sent under our id, with our lastUpdated in the sender’s meta', () => {
     // Prepare
     const source = {

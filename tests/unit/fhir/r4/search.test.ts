@@ -8,11 +8,8 @@ import {
   encodeEverythingCursor,
   everythingUrl,
   isStoredType,
-  OBSERVATION_PAGE_DEFAULT,
-  observationSearchUrl,
   PATIENT_DATA_TYPES,
   parseEverything,
-  parseObservationSearch,
   parseResourceSearch,
   patientDataDescriptor,
   resourceSearchUrl,
@@ -26,6 +23,8 @@ const PATIENT = '0b7e4c1a-5d2f-4e8a-9c3b-6f1d2e3a4b5c';
 const OBSERVATION = '5d0c9a52-3b8e-4f17-9a61-2c4b7e8d1f30';
 const BASE = 'https://fhir.example.test/fhir/r4';
 
+const parseObservationSearch = (query: SearchQuery) => parseResourceSearch('Observation', query);
+
 function refused(query: SearchQuery): InputValidationError {
   try {
     parseObservationSearch(query);
@@ -36,7 +35,7 @@ function refused(query: SearchQuery): InputValidationError {
   throw new Error('the search was accepted');
 }
 
-describe('parseObservationSearch: the patient', () => {
+describe('parseResourceSearch of Observation: the patient', () => {
   it.each<[string, SearchQuery]>([
     ['patient=<id>', { patient: PATIENT }],
     ['patient=Patient/<id>', { patient: `Patient/${PATIENT}` }],
@@ -52,7 +51,11 @@ describe('parseObservationSearch: the patient', () => {
     const search = parseObservationSearch(query);
 
     // Assess
-    expect(search).toStrictEqual({ patientId: PATIENT, count: OBSERVATION_PAGE_DEFAULT });
+    expect(search).toStrictEqual({
+      resourceType: 'Observation',
+      patientId: PATIENT,
+      count: SEARCH_PAGE_DEFAULT,
+    });
   });
 
   it('passes an id that is not ours on, for the consent gate to answer 404 and audit', () => {
@@ -80,7 +83,7 @@ describe('parseObservationSearch: the patient', () => {
   });
 });
 
-describe('parseObservationSearch: _count', () => {
+describe('parseResourceSearch of Observation: _count', () => {
   it.each([
     ['1', 1],
     ['250', 250],
@@ -105,9 +108,9 @@ describe('parseObservationSearch: _count', () => {
   );
 });
 
-describe('parseObservationSearch: unknown parameters and formats', () => {
+describe('parseResourceSearch of Observation: unknown parameters and formats', () => {
   it.each<[string, SearchQuery, string]>([
-    ['a filter we do not support', { patient: PATIENT, code: '8480-6' }, '/code'],
+    ['a filter we do not support', { patient: PATIENT, 'value-quantity': '5' }, '/value-quantity'],
     ['_sort', { patient: PATIENT, _sort: 'date' }, '/_sort'],
     ['a name with odd characters', { patient: PATIENT, 'x y<': '1' }, ''],
     ['_format=xml', { patient: PATIENT, _format: 'xml' }, '/_format'],
@@ -166,7 +169,7 @@ describe('the keyset cursor', () => {
   });
 });
 
-describe('observationSearchUrl', () => {
+describe('resourceSearchUrl of the Observation search', () => {
   it('writes the search as understood: patient by id, the page size, and the cursor', () => {
     // Prepare
     const search = parseObservationSearch({
@@ -176,8 +179,8 @@ describe('observationSearchUrl', () => {
     const next = { effectiveMicros: '1648828019829000', id: OBSERVATION };
 
     // Act
-    const self = observationSearchUrl(BASE, search);
-    const following = observationSearchUrl(BASE, search, next);
+    const self = resourceSearchUrl(BASE, search);
+    const following = resourceSearchUrl(BASE, search, next);
 
     // Assess
     expect(self).toBe(`${BASE}/Observation?patient=${PATIENT}&_count=2`);
