@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InputValidationError } from '../../../../lib/errors.ts';
+import descriptorsJson from '../../../../lib/fhir/r4/descriptors.json' with { type: 'json' };
 import {
   dateRange,
   decodeCursor,
@@ -18,6 +19,7 @@ import {
   STORED_TYPES,
   searchParametersOf,
 } from '../../../../lib/fhir/r4/search.ts';
+import { REFUSED_RESOURCE_TYPES } from '../../../../lib/pipeline/fhirRecords.ts';
 
 const PATIENT = '0b7e4c1a-5d2f-4e8a-9c3b-6f1d2e3a4b5c';
 const OBSERVATION = '5d0c9a52-3b8e-4f17-9a61-2c4b7e8d1f30';
@@ -262,6 +264,17 @@ describe('patientDataDescriptor and isStoredType', () => {
 });
 
 describe('STORED_TYPES and PATIENT_DATA_TYPES', () => {
+  it('leaves out exactly what the pipeline refuses, and Consent (kept as consent, not a resource)', () => {
+    // Prepare
+    const r4 = Object.keys(descriptorsJson);
+
+    // Act
+    const unstored = r4.filter((type) => !STORED_TYPES.includes(type)).sort();
+
+    // Assess
+    expect(unstored).toEqual([...REFUSED_RESOURCE_TYPES.keys(), 'Consent'].sort());
+  });
+
   it('lists the stored types in name order, patient data among them', () => {
     // Assess
     expect(STORED_TYPES).toEqual([...STORED_TYPES].sort());
