@@ -46,6 +46,7 @@ import { type Disclosure, patientAudit, readPatientWith } from './patientAccess.
 
 export const FHIR_READ_VIA = 'fhir-read';
 export const FHIR_SEARCH_VIA = 'fhir-search';
+export const FHIR_EVERYTHING_VIA = 'fhir-everything';
 
 /** Stored JSON of the expected resource type, or a storage fault that names only the row. */
 function storedResource(text: string, resourceType: string, where: string): FhirJson {
@@ -97,8 +98,6 @@ export async function readFhirPatient(
     }),
   });
 }
-
-export const FHIR_EVERYTHING_VIA = 'fhir-everything';
 
 /** Who reads: the audit's actor and the scopes that say which types they may. */
 export interface FhirReader {
@@ -163,7 +162,8 @@ function elementsAt(resource: unknown, path: string): Record<string, unknown>[] 
 
 /**
  * Points the logical references (an MR identifier, no reference) that name the row's own
- * patient at our Patient, as the pipeline linked them: by the MRN's derived id.
+ * patient at our Patient, as the pipeline linked them: by the MRN's derived id. It writes into
+ * `resource`, which must be a copy of the stored one (rewriteReferences makes one).
  */
 function linkLogicalPatient(
   resource: FhirJson,

@@ -11,7 +11,14 @@ import { resolveReferences } from '../../../lib/patients/fhirReferences.ts';
 import { resourceIdOf } from '../../../lib/pipeline/resourceIdentity.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
-import { bundle, consentFor, type FhirJson, patientResource } from '../../helpers/fhir.ts';
+import {
+  bundle,
+  consentFor,
+  type FhirJson,
+  MR_TYPE,
+  ndjson,
+  patientResource,
+} from '../../helpers/fhir.ts';
 import {
   bearerToken,
   gatewayGetEvent,
@@ -19,7 +26,7 @@ import {
   TOKEN_AUDIENCE,
   TOKEN_ISSUER,
 } from '../../helpers/gatewayEvents.ts';
-import { useTestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 type Json = Record<string, unknown>;
 
@@ -538,6 +545,33 @@ describe('FHIR R4 reads of every type: read, search and $everything over the rea
       expect(nextOf(second)).toBeUndefined();
       expect(entriesOf(encounters).map((entry) => entry.resource['id'])).toEqual([
         ours.get('Encounter/enc-a'),
+      ]);
+    });
+
+    it('points a logical reference by MRN at our Patient, keeping its identifier', async () => {
+      // Prepare
+      const { runId } = await pipeline.ingest([flatRecord({ mrn: 'MRN-READS-FLAT' })], SENDER);
+      const { rows } = await database.pool.query<{ id: string }>(
+        'SELECT id FROM patients WHERE created_run_id = $1',
+        [runId],
+      );
+      const flatPatient = rows[0]?.id as string;
+      const subject = { identifier: { type: MR_TYPE, value: 'MRN-READS-FLAT' } };
+      const { execution } = await pipeline.ingestBody(
+        ndjson([{ ...conditionNew, id: 'cond-flat', subject }]),
+        'application/fhir+ndjson',
+        SENDER,
+      );
+      expect(execution.status).toBe('SUCCEEDED');
+
+      // Act
+      const response = await searchAs('user:logical', READ_ALL, 'Condition', {
+        patient: flatPatient,
+      });
+
+      // Assess
+      expect(entriesOf(response).map((entry) => entry.resource['subject'])).toEqual([
+        { ...subject, reference: `Patient/${flatPatient}` },
       ]);
     });
 
