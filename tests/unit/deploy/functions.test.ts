@@ -258,6 +258,7 @@ results.calls = {
   docsAsset: await call('docs', 'functions/api/docs.mjs', '/docs/assets/swagger-ui-bundle.js', 'swagger-ui-bundle.js'),
   notFound: await call('notFound', 'functions/api/notFound.mjs', '/no-such-route'),
   consoleAsset: await call('console', 'functions/api/console.mjs', '/console/assets/console.js', 'console.js'),
+  fhirMetadata: await call('fhirMetadata', 'functions/fhir/metadata.mjs', '/fhir/r4/metadata'),
 };
 process.stdout.write('\\n' + JSON.stringify(results));
 `;
@@ -313,6 +314,15 @@ describe('the function bundles', () => {
       statusCode: 200,
       contentType: 'application/json',
     });
+  });
+
+  it('serves the FHIR CapabilityStatement from the fhirMetadata bundle (descriptors bundled in)', () => {
+    // Assess
+    expect(loaded.calls['fhirMetadata']).toMatchObject({
+      statusCode: 200,
+      contentType: 'application/fhir+json',
+    });
+    expect(loaded.calls['fhirMetadata']?.bytes).toBeGreaterThan(10_000);
   });
 
   it('answers what no route matches with a problem+json 404 from the notFound bundle', () => {
