@@ -33,9 +33,51 @@ async function tableCounts(): Promise<Record<string, number>> {
 
 /** What one fuzzed request came to: its status, its run's end, and what was wrong, if anything. */
 interface FuzzOutcome {
+  readonly kind: string;
   readonly status: string;
   readonly run?: string;
+  readonly runId?: string;
   readonly violation?: string;
+}
+
+/** A run as GET /api/v1/runs/{runId} shows it, as far as its counts go. */
+interface RunCounts {
+  readonly counts: Readonly<Record<string, number>>;
+  readonly rejectedByReason: Readonly<Record<string, number>>;
+}
+
+const NEVER_IN_FHIR_RESOURCES = /^(Bundle|Binary|Parameters|OperationOutcome|Patient|Consent)$/;
+const TYPE_OUTCOME = /^[A-Z][A-Za-z]+\.(created|updated|unchanged)$/;
+
+/** The rules a succeeded run's counts keep whatever it was sent, each one it breaks named. */
+function countRulesBroken({ counts, rejectedByReason }: RunCounts): string[] {
+  const count = (key: string) => counts[key] ?? 0;
+  const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
+  const fhir = 'resourcesLoaded' in counts;
+  const stored = count('loaded') + count('resourcesLoaded') + count('rejected');
+  const rules: ReadonlyArray<readonly [string, boolean]> = [
+    ['extracted = received', count('extracted') === count('received')],
+    ['rejected = Σ rejectedByReason', count('rejected') === sum(Object.values(rejectedByReason))],
+    [
+      'loaded = created + updated + unchanged',
+      count('loaded') === count('created') + count('updated') + count('unchanged'),
+    ],
+    [
+      'resourcesLoaded = Σ <Type>.created/updated/unchanged',
+      count('resourcesLoaded') ===
+        sum(Object.entries(counts).flatMap(([key, n]) => (TYPE_OUTCOME.test(key) ? [n] : []))),
+    ],
+    [
+      'resourcesLoaded = resourcesTransformed',
+      count('resourcesLoaded') === count('resourcesTransformed'),
+    ],
+    // A FHIR batch's Consents are neither loaded nor rejected; a flat record is one or the other.
+    [
+      fhir ? 'loaded + resourcesLoaded + rejected ≤ received' : 'loaded + rejected = received',
+      fhir ? stored <= count('received') : stored === count('received'),
+    ],
+  ];
+  return rules.flatMap(([rule, kept]) => (kept ? [] : [rule]));
 }
 
 /** A request and how long it took, to tell a pg_sleep that ran from one that did not. */
@@ -73,6 +115,7 @@ describe('hostile input', () => {
       FUZZ_CONCURRENCY,
       async (sent, index): Promise<FuzzOutcome> => {
         const label = `#${index} (${sent.kind})`;
+        const { kind } = sent;
         let response: ApiResponse;
         try {
           response = await call('POST', '/api/v1/ingest', {
@@ -84,7 +127,7 @@ describe('hostile input', () => {
           });
         } catch (error) {
           const cause = error instanceof Error ? String(error.cause ?? error.message) : 'unknown';
-          return { status: 'no answer', violation: `${label}: no answer (${cause})` };
+          return { kind, status: 'no answer', violation: `${label}: no answer (${cause})` };
         }
         const answer = `${label}: HTTP ${response.status} ${response.headers.get('content-type')} ${response.text.slice(0, 200)}`;
         if (response.status === 202 && typeof response.json?.runId === 'string') {
@@ -93,19 +136,28 @@ describe('hostile input', () => {
             await token(['system/Patient.c']),
             300_000,
           );
+          const broken = run.status === 'succeeded' ? countRulesBroken(run) : [];
           return {
+            kind,
             status: '202',
             run: run.status as string,
+            runId: response.json.runId,
             ...(run.status === 'succeeded'
               ? {}
               : {
                   violation: `${answer}: run ${run.status} (${run.errorCode}) at ${run.currentStage}`,
+                }),
+            ...(broken.length === 0
+              ? {}
+              : {
+                  violation: `${label}: run ${response.json.runId} counts break ${broken.join('; ')}: ${JSON.stringify(run.counts)} ${JSON.stringify(run.rejectedByReason)}`,
                 }),
           };
         }
         const isClientProblem =
           response.status >= 400 && response.status < 500 && isProblem(response);
         return {
+          kind,
           status: String(response.status),
           ...(isClientProblem ? {} : { violation: answer }),
         };
@@ -113,11 +165,37 @@ describe('hostile input', () => {
     );
     const health = await call('GET', '/health');
     const seconds = (performance.now() - started) / 1000;
-    const statuses = Object.entries(Object.groupBy(outcomes, ({ status }) => status)).map(
-      ([status, group]) => `${status}: ${group?.length ?? 0}`,
+    const tally = (of: readonly FuzzOutcome[]) =>
+      Object.entries(Object.groupBy(of, ({ status }) => status))
+        .map(([status, group]) => `${status}: ${group?.length ?? 0}`)
+        .join(', ');
+    console.log(
+      `fuzz: ${outcomes.length} payloads posted and every accepted run ended in ${seconds.toFixed(1)} s (${tally(outcomes)})\n${Object.entries(
+        Object.groupBy(outcomes, ({ kind }) => kind),
+      )
+        .map(([kind, group]) => `  ${kind}: ${group?.length ?? 0} (${tally(group ?? [])})`)
+        .join('\n')}`,
+    );
+    const runIds = outcomes.flatMap(({ runId }) => (runId === undefined ? [] : [runId]));
+    // Each consent rejection comes with its audited denial, and nothing else does.
+    const unaudited = await query<{ run_id: string; rejected: number; denied: number }>(
+      `SELECT run_id::text, coalesce(r.n, 0) AS rejected, coalesce(a.n, 0) AS denied
+       FROM (SELECT run_id, count(*)::int AS n FROM rejections
+             WHERE run_id = ANY($1::uuid[]) AND reason = 'consent' GROUP BY run_id) r
+       FULL JOIN (SELECT run_id, count(*)::int AS n FROM audit_log
+                  WHERE run_id = ANY($1::uuid[]) AND action = 'DENY' GROUP BY run_id) a
+       USING (run_id)
+       WHERE coalesce(r.n, 0) <> coalesce(a.n, 0)`,
+      [runIds],
+    );
+    const storedTypes = await query<{ type: string; count: number }>(
+      `SELECT resource_type AS type, count(*)::int AS count FROM fhir_resources
+       WHERE created_run_id = ANY($1::uuid[]) OR updated_run_id = ANY($1::uuid[])
+       GROUP BY resource_type ORDER BY resource_type`,
+      [runIds],
     );
     console.log(
-      `fuzz: ${outcomes.length} payloads posted and every accepted run ended in ${seconds.toFixed(1)} s (${statuses.join(', ')})`,
+      `fuzz: stored ${storedTypes.map(({ type, count }) => `${type} ${count}`).join(', ')}`,
     );
 
     // Assess
@@ -126,6 +204,19 @@ describe('hostile input', () => {
     );
     expect(violations, violations.join('\n')).toEqual([]);
     expect(outcomes.filter(({ run }) => run === 'succeeded').length).toBeGreaterThan(0);
+    expect(unaudited).toEqual([]);
+    // The refused types are never stored, nor Patients and Consents among the other resources.
+    expect(storedTypes.filter(({ type }) => NEVER_IN_FHIR_RESOURCES.test(type))).toEqual([]);
+    // The fuzz reaches storage for patient data and shared types alike.
+    expect(storedTypes.map(({ type }) => type)).toEqual(
+      expect.arrayContaining([
+        'Condition',
+        'DocumentReference',
+        'Encounter',
+        'Practitioner',
+        'Organization',
+      ]),
+    );
     expect(outcomes.length).toBeGreaterThanOrEqual(2_000);
     expect(health.status).toBe(200);
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeBefore);

@@ -1,10 +1,19 @@
 /**
  * Hostile request bodies for POST /api/v1/ingest, as fast-check arbitraries: arbitrary JSON,
  * flat records mutated with wrong types, huge strings, deep nesting, unicode edge cases and
- * prototype-pollution keys, duplicate MRNs, and bodies that are not JSON at all.
+ * prototype-pollution keys, duplicate MRNs, bodies that are not JSON at all, and FHIR NDJSON and
+ * Bundles of every stored type (patient data and shared) with hostile values, dates, attachments
+ * and references of every shape, nested Bundles and the types the pipeline refuses.
  */
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { consentFor, syntheaResources } from '../helpers/fhir.ts';
+import {
+  consentFor,
+  EXPORT_10,
+  type FhirJson,
+  MR_TYPE,
+  syntheaResources,
+} from '../helpers/fhir.ts';
 
 export const SQL_INJECTIONS = [
   "'; DROP TABLE patients; --",
@@ -186,6 +195,490 @@ const FHIR_OBSERVATIONS = syntheaResources('Observation.sample.ndjson').map((res
 );
 const FHIR_FIELDS = ['resourceType', 'id', 'identifier', 'name', 'birthDate', 'gender', 'subject'];
 
+/** Consents about `Patient/fuzz-0` to `fuzz-15`: the first 13 are FHIR_PATIENTS, the rest never sent. */
+const FUZZ_PATIENTS = 16;
+
+const fuzzConsent: fc.Arbitrary<JsonText> = fc
+  .tuple(
+    fc.integer({ min: 0, max: FUZZ_PATIENTS - 1 }),
+    fc.constantFrom('permit', 'deny') as fc.Arbitrary<'permit' | 'deny'>,
+    fc.constantFrom('active', 'inactive', 'draft', 'rejected'),
+  )
+  .map(([n, provision, status]) =>
+    JSON.stringify(consentFor(`Patient/fuzz-${n}`, { provision, status })),
+  );
+
+/** The types of the 10-patient export besides Patient: patient data and shared alike. */
+const EXPORT_TYPES = [
+  'AllergyIntolerance',
+  'Condition',
+  'Device',
+  'DocumentReference',
+  'Encounter',
+  'Immunization',
+  'Location',
+  'MedicationRequest',
+  'Organization',
+  'Practitioner',
+  'PractitionerRole',
+  'Procedure',
+] as const;
+const TEMPLATES_PER_TYPE = 3;
+
+type Path = ReadonlyArray<string | number>;
+
+/** A Synthea resource the fuzzer copies, with where its leaves, references and dates are. */
+interface Template {
+  readonly resource: FhirJson;
+  /** Its copies' id, `fuzz-<n>`. */
+  readonly n: number;
+  readonly leaves: readonly Path[];
+  /** Each object holding a `reference`. */
+  readonly references: readonly Path[];
+  readonly dates: readonly Path[];
+  readonly attachments: readonly Path[];
+}
+
+function pathsIn(value: unknown, at: Path = []): { path: Path; value: unknown }[] {
+  const here = { path: at, value };
+  if (Array.isArray(value)) return [here, ...value.flatMap((item, i) => pathsIn(item, [...at, i]))];
+  if (typeof value === 'object' && value !== null) {
+    return [here, ...Object.entries(value).flatMap(([key, field]) => pathsIn(field, [...at, key]))];
+  }
+  return [here];
+}
+
+function templateOf(resource: FhirJson, n: number): Template {
+  const all = pathsIn(resource).filter(({ path }) => path.length > 0);
+  const pathsWhere = (keep: (value: unknown, path: Path) => boolean) =>
+    all.filter(({ value, path }) => keep(value, path)).map(({ path }) => path);
+  return {
+    resource,
+    n,
+    leaves: pathsWhere((value) => typeof value !== 'object' || value === null),
+    references: pathsWhere(
+      (value) => typeof value === 'object' && value !== null && 'reference' in value,
+    ),
+    dates: pathsWhere((value) => typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value)),
+    attachments: pathsWhere((_, path) => path.at(-1) === 'data' && path.includes('attachment')),
+  };
+}
+
+const TEMPLATES: readonly Template[] = EXPORT_TYPES.flatMap((type, t) =>
+  readFileSync(new URL(`${type}.000.ndjson`, EXPORT_10), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(0, TEMPLATES_PER_TYPE)
+    .map((line, i) => templateOf(JSON.parse(line) as FhirJson, 300 + t * TEMPLATES_PER_TYPE + i)),
+);
+
+/**
+ * The export's references in a copy: patients to `patient`, other literal ones and conditional
+ * ones to fuzz-only ids and identifier values, so that copies name each other and nothing else.
+ */
+function fuzzReference(reference: string, patient: string): string {
+  if (reference.startsWith('Patient/')) return patient;
+  const conditional = /^([A-Za-z]+)\?identifier=([^|]*)\|(.*)$/.exec(reference);
+  if (conditional !== null) {
+    return `${conditional[1]}?identifier=${conditional[2]}|FUZZ-${conditional[3]}`;
+  }
+  const literal = /^([A-Za-z]+)\/(.+)$/.exec(reference);
+  return literal === null ? reference : `${literal[1]}/fuzz-${literal[2]}`;
+}
+
+/** A template's copy under its fuzz-only id and identifier values, about `patient`. */
+function fuzzResource({ resource, n }: Template, patient: string): FhirJson {
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite);
+    if (typeof value !== 'object' || value === null) return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, field]) => [
+        key,
+        key === 'reference' && typeof field === 'string'
+          ? fuzzReference(field, patient)
+          : rewrite(field),
+      ]),
+    );
+  };
+  const copy = rewrite(resource) as FhirJson;
+  copy.id = `fuzz-${n}`;
+  if (Array.isArray(copy['identifier'])) {
+    copy['identifier'] = copy['identifier'].map((identifier: Record<string, unknown>) => ({
+      ...identifier,
+      value: `FUZZ-${String(identifier['value'])}`,
+    }));
+  }
+  return copy;
+}
+
+const SPLICE = '\u0000fuzz-splice\u0000';
+
+/** The resource as JSON text with the raw `value` at `path` (replaced, or added as a key). */
+function withValueAt(resource: FhirJson, path: Path, value: JsonText): JsonText {
+  const copy = structuredClone(resource) as Record<string | number, unknown>;
+  let parent = copy;
+  for (const step of path.slice(0, -1)) parent = parent[step] as Record<string | number, unknown>;
+  parent[path.at(-1) as string | number] = SPLICE;
+  return JSON.stringify(copy).replace(JSON.stringify(SPLICE), () => value);
+}
+
+const badDate = fc.constantFrom(
+  '2020-02-30',
+  '2021-02-29',
+  '2020-13-01',
+  '2020-00-10',
+  '0000-01-01',
+  '2020-1-1',
+  '20200101',
+  '2020-01-01T25:00:00Z',
+  '2020-01-01T00:60:00Z',
+  '2020-01-01T00:00:00',
+  '2020-01-01T00:00:00+24:00',
+  '2020-01-01 00:00:00Z',
+  '99999-01-01',
+  '-2020-01-01',
+  '',
+  'yesterday',
+  '2020-W01',
+  // Valid R4, at the edges of what an instant can hold:
+  '2016-12-31T23:59:60Z',
+  '9999-12-31T23:59:59.999-12:00',
+  '0001-01-01T00:00:00+14:00',
+  '2020-01-01T00:00:00.123456789012Z',
+  '1850',
+  '2020-02',
+);
+
+/** Attachment data: not base64, base64url, padding and whitespace errors, and huge valid data. */
+const badBase64 = fc.oneof(
+  fc.constantFrom(
+    'not base64!',
+    '====',
+    'YQ',
+    'YQ=',
+    'Y Q = =',
+    '',
+    'YWJj\nZGVm',
+    '\u0000',
+    '-_-_',
+  ),
+  fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes).toString('base64url')),
+  fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes).toString('base64')),
+  fc.integer({ min: 1_000, max: 150_000 }).map((length) => 'QUJD'.repeat(length / 4)),
+);
+
+const REFERENCED_TYPES = ['Patient', 'Practitioner', 'Organization', 'Location', 'Encounter'];
+
+/** A reference's text: of every shape R4 has, and none it has. */
+const referenceText: fc.Arbitrary<string> = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 20 }).map((n) => `Patient/fuzz-${n}`) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      'Patient/x',
+      'Patient/',
+      'Patient',
+      '/Patient/fuzz-1',
+      'patient/fuzz-1',
+      ' Patient/fuzz-1',
+      'Patient/fuzz-1/_history/2',
+      'Patient/fuzz-1?_format=json',
+      'Patient/__proto__',
+      'Patient/../../etc/passwd',
+      'Patient?identifier=urn:test:mrn|FUZZ-FHIR-1',
+      'Patient?identifier=a|b',
+      'Patient?identifier=',
+      'Patient?name=Fuzz&birthdate=1980',
+      'Practitioner?identifier=a|b',
+      'Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|FUZZ-9999974592',
+      'Organization?identifier=|',
+      'Encounter/fuzz-1',
+      'Bundle/x',
+      'Binary/x',
+      '#contained',
+      '#',
+      'http://example.org/fhir/Patient/fuzz-1',
+      'https://fhir.example.com/r4/Patient/fuzz-2/_history/1',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+      'urn:oid:1.2.840.113619',
+      'urn:uuid:',
+      'urn:uuid:not-a-uuid',
+      '',
+    ),
+  },
+  { weight: 2, arbitrary: fc.uuid().map((uuid) => `urn:uuid:${uuid}`) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...REFERENCED_TYPES), fc.string({ maxLength: 20 }))
+      .map(([type, id]) => `${type}/${id}`),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(...REFERENCED_TYPES),
+        fc.string({ maxLength: 12 }),
+        fc.string({ maxLength: 12 }),
+      )
+      .map(([type, system, value]) => `${type}?identifier=${system}|${value}`),
+  },
+  { weight: 1, arbitrary: fc.webUrl({ withQueryParameters: true, withFragments: true }) },
+  { weight: 1, arbitrary: fc.constantFrom(...SQL_INJECTIONS) },
+  { weight: 1, arbitrary: unicodeEdgeCase },
+  { weight: 1, arbitrary: hugeString },
+);
+
+/** A Reference element, or what stands where one should. */
+const hostileReference: fc.Arbitrary<JsonText> = fc.oneof(
+  { weight: 6, arbitrary: referenceText.map((reference) => JSON.stringify({ reference })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(referenceText, fc.constantFrom('Patient', 'Practitioner', 'Group', 'x'), hostileValue)
+      .map(([reference, type, display]) =>
+        objectText([
+          ['reference', JSON.stringify(reference)],
+          ['type', JSON.stringify(type)],
+          ['display', display],
+        ]),
+      ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('MR', 'SS', 'XX'),
+        fc.oneof(
+          fuzzMrn.map((mrn) => `FUZZ-FHIR-${mrn}`),
+          fc.string({ maxLength: 20 }),
+        ),
+      )
+      .map(([code, value]) =>
+        JSON.stringify({
+          identifier: { type: { coding: [{ ...MR_TYPE.coding[0], code }] }, value },
+        }),
+      ),
+  },
+  { weight: 1, arbitrary: hostileValue.map((value) => objectText([['reference', value]])) },
+  { weight: 1, arbitrary: hostileValue },
+  { weight: 1, arbitrary: referenceText.map((reference) => JSON.stringify(reference)) },
+  { weight: 1, arbitrary: fc.constantFrom('{}', '[{"reference":"Patient/fuzz-1"}]') },
+);
+
+const resourceMutation = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('none' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('leaf' as const), at: fc.nat(), value: hostileValue }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('reference' as const),
+      at: fc.nat(),
+      value: hostileReference,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('date' as const),
+      at: fc.nat(),
+      value: badDate.map((date) => JSON.stringify(date)),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('attachment' as const),
+      at: fc.nat(),
+      value: badBase64.map((data) => JSON.stringify(data)),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('key' as const),
+      key: fc.oneof(
+        fc.constantFrom('subject', 'patient', 'status', 'code', 'note', 'meta', 'text', 'id'),
+        fc.constantFrom('contained', 'extension', 'modifierExtension', 'language'),
+        prototypeKey,
+        fc.string({ maxLength: 8 }),
+      ),
+      value: hostileValue,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('resourceType' as const),
+      value: fc
+        .constantFrom('Patient', 'Observation', 'Consent', 'Bundle', 'Binary', 'condition', 'Basic')
+        .map((type) => JSON.stringify(type)),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('contained' as const),
+      at: fc.nat(),
+      reference: fc.constantFrom('#p1', '#', '#nobody', '#P1'),
+    }),
+  },
+);
+type ResourceMutation = typeof resourceMutation extends fc.Arbitrary<infer M> ? M : never;
+
+/** A contained Patient, with an MRN of its own: data no consent of ours covers. */
+const CONTAINED_PATIENT = {
+  resourceType: 'Patient',
+  id: 'p1',
+  identifier: [{ type: MR_TYPE, value: 'FUZZ-CONTAINED' }],
+  name: [{ family: 'Contained', given: ['Fuzz'] }],
+};
+
+function mutatedResource(template: Template, patient: string, change: ResourceMutation): JsonText {
+  const copy = fuzzResource(template, patient);
+  const pick = (paths: readonly Path[], at: number): Path | undefined => paths[at % paths.length];
+  switch (change.op) {
+    case 'none':
+      return JSON.stringify(copy);
+    case 'leaf':
+      return withValueAt(copy, pick(template.leaves, change.at) ?? ['id'], change.value);
+    case 'reference':
+      return withValueAt(copy, pick(template.references, change.at) ?? ['subject'], change.value);
+    case 'date':
+      return withValueAt(copy, pick(template.dates, change.at) ?? ['date'], change.value);
+    case 'attachment':
+      return withValueAt(copy, pick(template.attachments, change.at) ?? ['data'], change.value);
+    case 'key':
+      return withValueAt(copy, [change.key], change.value);
+    case 'resourceType':
+      return withValueAt(copy, ['resourceType'], change.value);
+    case 'contained':
+      return withValueAt(
+        { ...copy, contained: [CONTAINED_PATIENT] },
+        pick(template.references, change.at) ?? ['subject'],
+        JSON.stringify({ reference: change.reference }),
+      );
+  }
+}
+
+/** A resource of a type beyond Patient and Observation, about one of the fuzz patients. */
+const exportResource: fc.Arbitrary<JsonText> = fc
+  .tuple(
+    fc.constantFrom(...TEMPLATES),
+    fc.integer({ min: 0, max: FUZZ_PATIENTS - 1 }),
+    resourceMutation,
+  )
+  .map(([template, n, change]) => mutatedResource(template, `Patient/fuzz-${n}`, change));
+
+const BUNDLE_TYPES = ['collection', 'batch', 'transaction', 'searchset', 'document'] as const;
+
+function bundleText(type: string, entries: ReadonlyArray<readonly [string | null, JsonText]>) {
+  return objectText([
+    ['resourceType', '"Bundle"'],
+    ['type', JSON.stringify(type)],
+    [
+      'entry',
+      `[${entries
+        .map(([fullUrl, resource]) =>
+          objectText([
+            ...(fullUrl === null ? [] : [['fullUrl', JSON.stringify(fullUrl)] as const]),
+            ['resource', resource === '' ? 'null' : resource],
+          ]),
+        )
+        .join(',')}]`,
+    ],
+  ]);
+}
+
+/** A Bundle inside a Bundle, 1 to 6 deep: refused as a resource, whatever it holds. */
+const nestedBundle: fc.Arbitrary<JsonText> = fc
+  .tuple(
+    fc.integer({ min: 1, max: 6 }),
+    fc.array(exportResource, { maxLength: 3 }),
+    fc.constantFrom(...BUNDLE_TYPES, 'batch-response'),
+  )
+  .map(([depth, resources, type]) => {
+    let inner = bundleText(
+      type,
+      resources.map((resource) => [null, resource]),
+    );
+    for (let level = 1; level < depth; level += 1) inner = bundleText(type, [[null, inner]]);
+    return inner;
+  });
+
+/** Binary, Parameters and OperationOutcome: refused as `unsupported-type`, with PHI inside. */
+const refusedResource: fc.Arbitrary<JsonText> = fc.oneof(
+  fc
+    .tuple(
+      fc.constantFrom('text/plain', 'application/pdf', 'application/fhir+json', 'x/'),
+      badBase64,
+      fc.integer({ min: 0, max: FUZZ_PATIENTS - 1 }),
+    )
+    .map(([contentType, data, n]) =>
+      JSON.stringify({
+        resourceType: 'Binary',
+        id: `fuzz-binary-${n}`,
+        contentType,
+        securityContext: { reference: `Patient/fuzz-${n}` },
+        data,
+      }),
+    ),
+  fc.constantFrom(...FHIR_PATIENTS).map((patient) =>
+    JSON.stringify({
+      resourceType: 'Parameters',
+      parameter: [{ name: 'resource', resource: patient }],
+    }),
+  ),
+  fc.constant(
+    JSON.stringify({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'processing', diagnostics: 'Patient/fuzz-1' }],
+    }),
+  ),
+);
+
+/** A line or entry of a batch about the export's types, with patients and consents among them. */
+const exportRecord: fc.Arbitrary<JsonText> = fc.oneof(
+  { weight: 10, arbitrary: exportResource },
+  { weight: 2, arbitrary: fc.constantFrom(...FHIR_PATIENTS).map((value) => JSON.stringify(value)) },
+  { weight: 2, arbitrary: fuzzConsent },
+  { weight: 1, arbitrary: nestedBundle },
+  { weight: 1, arbitrary: refusedResource },
+);
+
+/**
+ * One patient's story in a Bundle: the Patient under a urn:uuid or absolute fullUrl, a permit,
+ * a refusal or no Consent for it, and resources naming it by that fullUrl.
+ */
+const linkedBundle = fc
+  .tuple(
+    fc.uuid(),
+    fc.boolean(),
+    fc.constantFrom(...FHIR_PATIENTS),
+    fc.constantFrom('permit', 'deny', 'none'),
+    fc.array(fc.tuple(fc.constantFrom(...TEMPLATES), resourceMutation), {
+      minLength: 1,
+      maxLength: 10,
+    }),
+    fc.constantFrom(...BUNDLE_TYPES),
+  )
+  .map(([uuid, absolute, patient, consent, resources, type]) => {
+    const fullUrl = absolute ? `https://fuzz.example/fhir/Patient/${uuid}` : `urn:uuid:${uuid}`;
+    return bundleText(type, [
+      [fullUrl, JSON.stringify(patient)],
+      ...(consent === 'none'
+        ? []
+        : [[null, JSON.stringify(consentFor(fullUrl, { provision: consent }))] as const]),
+      ...resources.map(
+        ([template, change]) => [null, mutatedResource(template, fullUrl, change)] as const,
+      ),
+    ]);
+  });
+
 const fhirResource: fc.Arbitrary<JsonText> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...FHIR_PATIENTS).map((value) => JSON.stringify(value)) },
   {
@@ -207,18 +700,7 @@ const fhirResource: fc.Arbitrary<JsonText> = fc.oneof(
     weight: 2,
     arbitrary: fc.constantFrom(...FHIR_OBSERVATIONS).map((value) => JSON.stringify(value)),
   },
-  {
-    weight: 2,
-    arbitrary: fc
-      .tuple(
-        fc.integer({ min: 0, max: 15 }),
-        fc.constantFrom('permit', 'deny') as fc.Arbitrary<'permit' | 'deny'>,
-        fc.constantFrom('active', 'inactive', 'draft', 'rejected'),
-      )
-      .map(([n, provision, status]) =>
-        JSON.stringify(consentFor(`Patient/fuzz-${n}`, { provision, status })),
-      ),
-  },
+  { weight: 2, arbitrary: fuzzConsent },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)) },
   {
     weight: 1,
@@ -309,29 +791,51 @@ export const hostilePayload: fc.Arbitrary<Payload> = fc.oneof(
     weight: 2,
     arbitrary: fc
       .tuple(
-        fc.constantFrom('collection', 'batch', 'transaction', 'searchset', 'document'),
+        fc.constantFrom(...BUNDLE_TYPES),
         fc.array(fc.tuple(fc.option(fc.uuid()), fhirResource), { minLength: 0, maxLength: 10 }),
         fc.constantFrom(FHIR_JSON, APPLICATION_JSON),
       )
       .map(([type, entries, contentType]) => ({
         kind: 'FHIR Bundle',
-        body: objectText([
-          ['resourceType', '"Bundle"'],
-          ['type', JSON.stringify(type)],
-          [
-            'entry',
-            `[${entries
-              .map(([uuid, resource]) =>
-                objectText([
-                  ...(uuid === null
-                    ? []
-                    : [['fullUrl', JSON.stringify(`urn:uuid:${uuid}`)] as const]),
-                  ['resource', resource === '' ? 'null' : resource],
-                ]),
-              )
-              .join(',')}]`,
-          ],
-        ]),
+        body: bundleText(
+          type,
+          entries.map(([uuid, resource]) => [uuid === null ? null : `urn:uuid:${uuid}`, resource]),
+        ),
+        contentType,
+      })),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.array(exportRecord, { minLength: 1, maxLength: 12 }).map((lines) => ({
+      kind: 'FHIR NDJSON of every type',
+      body: lines.join('\n'),
+      contentType: FHIR_NDJSON,
+    })),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(...BUNDLE_TYPES),
+        fc.array(fc.tuple(fc.option(fc.uuid()), exportRecord), { minLength: 0, maxLength: 10 }),
+        fc.constantFrom(FHIR_JSON, APPLICATION_JSON),
+      )
+      .map(([type, entries, contentType]) => ({
+        kind: 'FHIR Bundle of every type',
+        body: bundleText(
+          type,
+          entries.map(([uuid, resource]) => [uuid === null ? null : `urn:uuid:${uuid}`, resource]),
+        ),
+        contentType,
+      })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(linkedBundle, fc.constantFrom(FHIR_JSON, APPLICATION_JSON))
+      .map(([body, contentType]) => ({
+        kind: 'FHIR Bundle linked by fullUrl',
+        body,
         contentType,
       })),
   },
