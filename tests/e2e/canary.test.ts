@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   DescribeExecutionCommand,
@@ -10,7 +10,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { type ApiResponse, call, token } from './api.ts';
+import { consentFor, type FhirJson, MR_TYPE } from '../helpers/fhir.ts';
+import { type ApiResponse, call, query, token } from './api.ts';
 import { mapConcurrently } from './workerPool.ts';
 
 /** PHI values no other test uses, so any copy of them outside an encrypted column is a leak. */
@@ -53,16 +54,79 @@ const CONSENTED = canariesFor('consented');
 const INVALID = { ...canariesFor('invalid'), birthDate: `18${randomInt(51, 100)}-02-30` };
 const REFUSED = canariesFor('refused');
 
-const CANARIES: readonly Canary[] = Object.entries({
+/** A FHIR patient's identity, and the PHI inside the resources of its compartment. */
+interface FhirCanaries extends Canaries {
+  readonly conditionNote: string;
+  readonly documentDescription: string;
+  /** Only inside the DocumentReference's base64 attachment. */
+  readonly attachmentText: string;
+  /** The attachment's data as sent: the base64 of a note that holds attachmentText. */
+  readonly attachmentBase64: string;
+  readonly encounterReason: string;
+}
+
+function fhirCanariesFor(role: string): FhirCanaries {
+  const attachmentText = `Qzc${role}attached ${TAG}`;
+  return {
+    ...canariesFor(role),
+    conditionNote: `Cnx${role}note ${TAG}`,
+    documentDescription: `Dsx${role}described ${TAG}`,
+    attachmentText,
+    attachmentBase64: Buffer.from(`Progress note.\nPatient reports: ${attachmentText}\n`).toString(
+      'base64',
+    ),
+    encounterReason: `Rsx${role}reason ${TAG}`,
+  };
+}
+
+/** Patient data of a consented patient, of one who refused and of one who never decided. */
+const FHIR_CONSENTED = fhirCanariesFor('fhirconsented');
+const FHIR_REFUSED = fhirCanariesFor('fhirrefused');
+const FHIR_ABSENT = fhirCanariesFor('fhirabsent');
+/** A clinician's personal data: shared, so stored without a patient's consent, but encrypted. */
+const STAFF = {
+  family: `Stfx${TAG}family`,
+  given: `Stfx${TAG}given`,
+  identifier: `STAFF-CANARY-${TAG}`,
+};
+
+const PLAIN_CANARIES: readonly Canary[] = Object.entries({
   consented: CONSENTED,
   invalid: INVALID,
   refused: REFUSED,
+  fhirConsented: FHIR_CONSENTED,
+  fhirRefused: FHIR_REFUSED,
+  fhirAbsent: FHIR_ABSENT,
+  practitioner: STAFF,
 }).flatMap(([record, values]) =>
   Object.entries(values).map(([field, value]) => ({
     label: `${record}.${field}`,
     bytes: Buffer.from(value, 'utf8'),
   })),
 );
+
+/**
+ * The text every base64 (and base64url) encoding of `canary` holds, whatever the bytes before
+ * it: the groups of four characters that encode only the canary's own bytes, at each of the three
+ * offsets it may start at. Shorter than 8 characters, a form could turn up by chance.
+ */
+function base64Forms(canary: Canary): Canary[] {
+  const forms = new Map<string, string>();
+  for (const offset of [0, 1, 2]) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), canary.bytes]).toString('base64');
+    const core = encoded.slice(
+      4 * Math.ceil(offset / 3),
+      4 * Math.floor((offset + canary.bytes.length) / 3),
+    );
+    if (core.length < 8) continue;
+    forms.set(core, `${canary.label} (base64 at offset ${offset})`);
+    const url = core.replaceAll('+', '-').replaceAll('/', '_');
+    if (url !== core) forms.set(url, `${canary.label} (base64url at offset ${offset})`);
+  }
+  return [...forms].map(([form, label]) => ({ label, bytes: Buffer.from(form) }));
+}
+
+const CANARIES: readonly Canary[] = [...PLAIN_CANARIES, ...PLAIN_CANARIES.flatMap(base64Forms)];
 
 function hitsIn(sink: Sink): string[] {
   return CANARIES.filter((canary) => sink.bytes.includes(canary.bytes)).map(
@@ -80,6 +144,110 @@ function hitsInLog(log: Buffer): string[] {
     }
   }
   return hits;
+}
+
+const PRACTITIONER_ID = `canary-practitioner-${TAG}`;
+
+/** The Patient, a Condition, a DocumentReference and an Encounter, each canary in its place. */
+function compartment(
+  role: string,
+  canaries: FhirCanaries,
+): { fullUrl?: string; resource: FhirJson }[] {
+  const patientUrl = `urn:uuid:${randomUUID()}`;
+  const subject = { reference: patientUrl };
+  const clinician = { reference: `Practitioner/${PRACTITIONER_ID}` };
+  return [
+    {
+      fullUrl: patientUrl,
+      resource: {
+        resourceType: 'Patient',
+        identifier: [
+          { type: MR_TYPE, system: 'urn:canary:mrn', value: canaries.mrn },
+          { system: 'http://hl7.org/fhir/sid/us-ssn', value: canaries.ssn },
+        ],
+        name: [{ use: 'official', text: canaries.name }],
+        gender: 'unknown',
+        birthDate: canaries.birthDate,
+      },
+    },
+    {
+      resource: {
+        resourceType: 'Condition',
+        id: `canary-condition-${role}-${TAG}`,
+        clinicalStatus: {
+          coding: [
+            { system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' },
+          ],
+        },
+        code: { coding: [{ system: 'http://snomed.info/sct', code: '44054006' }] },
+        subject,
+        onsetDateTime: '2025-06-01T09:00:00Z',
+        note: [{ text: canaries.conditionNote }],
+      },
+    },
+    {
+      resource: {
+        resourceType: 'DocumentReference',
+        id: `canary-document-${role}-${TAG}`,
+        status: 'current',
+        type: { coding: [{ system: 'http://loinc.org', code: '11506-3' }] },
+        subject,
+        date: '2026-01-02T10:00:00Z',
+        author: [clinician],
+        description: canaries.documentDescription,
+        content: [
+          {
+            attachment: {
+              contentType: 'text/plain; charset=utf-8',
+              data: canaries.attachmentBase64,
+            },
+          },
+        ],
+      },
+    },
+    {
+      resource: {
+        resourceType: 'Encounter',
+        id: `canary-encounter-${role}-${TAG}`,
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        subject,
+        participant: [{ individual: clinician }],
+        period: { start: '2026-01-02T10:00:00Z', end: '2026-01-02T10:30:00Z' },
+        reasonCode: [{ text: canaries.encounterReason }],
+      },
+    },
+  ];
+}
+
+/**
+ * One Bundle: the clinician, then each patient's compartment; a permit for the first patient,
+ * a refusal for the second, nothing for the third.
+ */
+function fhirBatch(): string {
+  const consented = compartment('consented', FHIR_CONSENTED);
+  const refused = compartment('refused', FHIR_REFUSED);
+  const absent = compartment('absent', FHIR_ABSENT);
+  const urlOf = (entries: typeof consented) => entries[0]?.fullUrl ?? '';
+  return JSON.stringify({
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: [
+      {
+        resource: {
+          resourceType: 'Practitioner',
+          id: PRACTITIONER_ID,
+          identifier: [{ system: 'urn:canary:staff', value: STAFF.identifier }],
+          name: [{ family: STAFF.family, given: [STAFF.given], prefix: ['Dr.'] }],
+        },
+      },
+      ...consented,
+      { resource: consentFor(urlOf(consented)) },
+      ...refused,
+      { resource: consentFor(urlOf(refused), { provision: 'deny' }) },
+      ...absent,
+    ],
+  });
 }
 
 function quoted(identifier: string): string {
@@ -204,6 +372,18 @@ async function executionEnded(client: SFNClient, runId: string): Promise<string 
   return undefined;
 }
 
+/** The canaries among `labels` of a record, plain (not their base64 forms). */
+function plainHits(response: ApiResponse, record: string): string[] {
+  return PLAIN_CANARIES.filter(
+    ({ label, bytes }) =>
+      label.startsWith(`${record}.`) && Buffer.from(response.text).includes(bytes),
+  ).map(({ label }) => label);
+}
+
+function labelsOf(record: string, values: object): string[] {
+  return Object.keys(values).map((field) => `${record}.${field}`);
+}
+
 describe('the canary sweep: planted PHI appears nowhere but in the authorised read', () => {
   it('no canary in the stack log, the execution histories, the events, the responses or the database dump', {
     timeout: 240_000,
@@ -211,6 +391,7 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     // Prepare
     const writer = await token(['system/Patient.c']);
     const reader = await token(['user/Patient.r']);
+    const fhirReader = await token(['user/Patient.r', 'user/*.rs']);
     const consentWriter = await token(['user/Consent.u']);
     const auditor = await token(['system/AuditEvent.r']);
     const sfn = stepFunctions();
@@ -230,36 +411,54 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       });
       return response;
     };
+    /** Polled here rather than with waitForRun, so that these responses are swept too. */
+    const followRun = async (runId: string): Promise<ApiResponse> => {
+      const pollRun = () =>
+        observed('GET /api/v1/runs/{runId}', 'GET', `/api/v1/runs/${runId}`, { token: writer });
+      let run = await pollRun();
+      for (
+        let polls = 1;
+        !['succeeded', 'failed'].includes(run.json.status) && polls < 240;
+        polls += 1
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        run = await pollRun();
+      }
+      return run;
+    };
     const records = [
       { resourceType: 'Patient', ...CONSENTED, gender: 'other', consent: { data_sharing: true } },
       { resourceType: 'Patient', ...INVALID, gender: 'female', consent: { data_sharing: true } },
       { resourceType: 'Patient', ...REFUSED, gender: 'male', consent: { data_sharing: false } },
     ];
 
-    // Act: ingest through the API and follow the run to its end
+    // Act: ingest flat records and a FHIR Bundle through the API, and follow each run to its end
     const accepted = await observed('POST /api/v1/ingest', 'POST', '/api/v1/ingest', {
       token: writer,
       body: JSON.stringify({ records }),
       headers: { 'content-type': 'application/json' },
     });
     const runId: string = accepted.json.runId;
-    // Polled here rather than with waitForRun, so that these responses are swept too.
-    const pollRun = () =>
-      observed('GET /api/v1/runs/{runId}', 'GET', `/api/v1/runs/${runId}`, { token: writer });
-    let run = await pollRun();
-    for (
-      let polls = 1;
-      !['succeeded', 'failed'].includes(run.json.status) && polls < 240;
-      polls += 1
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      run = await pollRun();
-    }
+    const run = await followRun(runId);
     const executionStatus = await executionEnded(sfn, runId);
     const rejections = await observed(
       'GET /api/v1/runs/{runId}/rejections',
       'GET',
       `/api/v1/runs/${runId}/rejections`,
+      { token: writer },
+    );
+    const fhirAccepted = await observed('POST /api/v1/ingest (FHIR)', 'POST', '/api/v1/ingest', {
+      token: writer,
+      body: fhirBatch(),
+      headers: { 'content-type': 'application/fhir+json' },
+    });
+    const fhirRunId: string = fhirAccepted.json.runId;
+    const fhirRun = await followRun(fhirRunId);
+    const fhirExecutionStatus = await executionEnded(sfn, fhirRunId);
+    const fhirRejections = await observed(
+      'GET /api/v1/runs/{runId}/rejections (FHIR)',
+      'GET',
+      `/api/v1/runs/${fhirRunId}/rejections`,
       { token: writer },
     );
 
@@ -269,10 +468,30 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     });
     const patientId: string = byMrn.json.data[0].id;
     const byId = await call('GET', `/api/v1/patients/${patientId}`, { token: reader });
+    const fhirByMrn = await call(
+      'GET',
+      `/api/v1/patients?mrn=${encodeURIComponent(FHIR_CONSENTED.mrn)}`,
+      { token: reader },
+    );
+    const fhirPatientId: string = fhirByMrn.json.data[0].id;
+    const everything = await call('GET', `/fhir/r4/Patient/${fhirPatientId}/$everything`, {
+      token: fhirReader,
+    });
+    const conditions = await call('GET', `/fhir/r4/Condition?patient=${fhirPatientId}`, {
+      token: fhirReader,
+    });
+    const everythingResources = ((everything.json?.entry ?? []) as { resource: FhirJson }[]).map(
+      ({ resource }) => resource,
+    );
+    const idOf = (type: string) =>
+      everythingResources.find(({ resourceType }) => resourceType === type)?.id ?? 'none';
+    const practitioner = await call('GET', `/fhir/r4/Practitioner/${idOf('Practitioner')}`, {
+      token: fhirReader,
+    });
 
     // Act: every other endpoint, with the same ids
     const unknownMrns = await Promise.all(
-      [INVALID.mrn, REFUSED.mrn].map((mrn) =>
+      [INVALID.mrn, REFUSED.mrn, FHIR_REFUSED.mrn, FHIR_ABSENT.mrn].map((mrn) =>
         observed(
           'GET /api/v1/patients?mrn= (not stored)',
           'GET',
@@ -295,18 +514,23 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       `/api/v1/audit?patient=${patientId}`,
       { token: auditor },
     );
+    const fhirAudit = await observed(
+      'GET /api/v1/audit?patient= (FHIR)',
+      'GET',
+      `/api/v1/audit?patient=${fhirPatientId}`,
+      { token: auditor },
+    );
     const verify = await observed('GET /api/v1/audit/verify', 'GET', '/api/v1/audit/verify', {
       token: auditor,
     });
-    const revoke = await observed(
-      'PUT /api/v1/patients/{id}/consent',
-      'PUT',
-      `/api/v1/patients/${patientId}/consent`,
-      {
-        token: consentWriter,
-        body: JSON.stringify({ data_sharing: false, source: 'canary-sweep' }),
-        headers: { 'content-type': 'application/json' },
-      },
+    const revokes = await Promise.all(
+      [patientId, fhirPatientId].map((id) =>
+        observed('PUT /api/v1/patients/{id}/consent', 'PUT', `/api/v1/patients/${id}/consent`, {
+          token: consentWriter,
+          body: JSON.stringify({ data_sharing: false, source: 'canary-sweep' }),
+          headers: { 'content-type': 'application/json' },
+        }),
+      ),
     );
     const deniedById = await observed(
       'GET /api/v1/patients/{id} (revoked)',
@@ -319,6 +543,35 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       'GET',
       `/api/v1/patients?mrn=${encodeURIComponent(CONSENTED.mrn)}`,
       { token: reader },
+    );
+    const deniedFhir = await Promise.all([
+      observed(
+        'GET /fhir/r4/Patient/{id}/$everything (revoked)',
+        'GET',
+        `/fhir/r4/Patient/${fhirPatientId}/$everything`,
+        { token: fhirReader },
+      ),
+      observed(
+        'GET /fhir/r4/Condition?patient= (revoked)',
+        'GET',
+        `/fhir/r4/Condition?patient=${fhirPatientId}`,
+        { token: fhirReader },
+      ),
+      observed(
+        'GET /fhir/r4/DocumentReference/{id} (revoked)',
+        'GET',
+        `/fhir/r4/DocumentReference/${idOf('DocumentReference')}`,
+        { token: fhirReader },
+      ),
+    ]);
+    const storedByFhirRun = await query<{ type: string; patient: string | null }>(
+      `SELECT resource_type AS type, patient_id::text AS patient FROM fhir_resources
+       WHERE created_run_id = $1 ORDER BY resource_type`,
+      [fhirRunId],
+    );
+    const [denials] = await query<{ count: number }>(
+      "SELECT count(*)::int AS count FROM audit_log WHERE run_id = $1 AND action = 'DENY'",
+      [fhirRunId],
     );
 
     // Act: gather every sink, the stack's own output last so it holds everything above
@@ -346,21 +599,107 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       expect.objectContaining({ recordIndex: 1, reason: 'schema' }),
       expect.objectContaining({ recordIndex: 2, reason: 'consent' }),
     ]);
+    expect(fhirAccepted.status).toBe(202);
+    // The clinician, then three compartments of four, a Consent after the first two.
+    expect(fhirRun.json).toMatchObject({
+      status: 'succeeded',
+      counts: {
+        received: 15,
+        loaded: 1,
+        rejected: 8,
+        resourcesLoaded: 4,
+        'Practitioner.created': 1,
+        'Condition.created': 1,
+        'DocumentReference.created': 1,
+        'Encounter.created': 1,
+      },
+    });
+    expect(fhirExecutionStatus).toBe('SUCCEEDED');
+    const refusedAt = (first: number, consent: string) =>
+      [first, first + 1, first + 2, first + 3].map((recordIndex) =>
+        expect.objectContaining({
+          recordIndex,
+          reason: 'consent',
+          details: expect.objectContaining({ consent }),
+        }),
+      );
+    expect(fhirRejections.json.data).toEqual([
+      ...refusedAt(6, 'refused'),
+      ...refusedAt(11, 'absent'),
+    ]);
+    expect(denials?.count).toBe(8);
+    expect(storedByFhirRun).toEqual([
+      { type: 'Condition', patient: fhirPatientId },
+      { type: 'DocumentReference', patient: fhirPatientId },
+      { type: 'Encounter', patient: fhirPatientId },
+      { type: 'Practitioner', patient: null },
+    ]);
     expect(byId.status).toBe(200);
     expect(byId.json).toMatchObject({ id: patientId, ...CONSENTED, gender: 'other' });
     // The search itself finds a canary where one is expected.
     expect(hitsIn({ where: 'authorised read', bytes: Buffer.from(byId.text) })).toHaveLength(4);
-    expect(unknownMrns.map((response) => response.json)).toEqual([{ data: [] }, { data: [] }]);
+    // The consented patient's compartment reads back whole, the clinician with it; no one else's.
+    expect(everything.status).toBe(200);
+    expect(everythingResources.map(({ resourceType }) => resourceType).sort()).toEqual([
+      'Condition',
+      'DocumentReference',
+      'Encounter',
+      'Patient',
+      'Practitioner',
+    ]);
+    // The attachment's text comes back as it was sent: inside its base64.
+    expect(plainHits(everything, 'fhirConsented').sort()).toEqual(
+      labelsOf('fhirConsented', FHIR_CONSENTED)
+        .filter((label) => label !== 'fhirConsented.attachmentText')
+        .sort(),
+    );
+    const document = everythingResources.find(
+      ({ resourceType }) => resourceType === 'DocumentReference',
+    ) as { content?: { attachment: { data: string } }[] } | undefined;
+    expect(
+      Buffer.from(document?.content?.[0]?.attachment.data ?? '', 'base64').toString(),
+    ).toContain(FHIR_CONSENTED.attachmentText);
+    expect(plainHits(everything, 'practitioner').sort()).toEqual(
+      labelsOf('practitioner', STAFF).sort(),
+    );
+    expect([
+      ...plainHits(everything, 'fhirRefused'),
+      ...plainHits(everything, 'fhirAbsent'),
+    ]).toEqual([]);
+    expect(conditions.status).toBe(200);
+    expect(conditions.json).toMatchObject({ resourceType: 'Bundle', total: 1 });
+    expect(plainHits(conditions, 'fhirConsented')).toEqual(['fhirConsented.conditionNote']);
+    expect(practitioner.status).toBe(200);
+    expect(plainHits(practitioner, 'practitioner').sort()).toEqual(
+      labelsOf('practitioner', STAFF).sort(),
+    );
+    expect(unknownMrns.map((response) => response.json)).toEqual(
+      unknownMrns.map(() => ({ data: [] })),
+    );
     expect(redrive.status).toBe(409);
     expect(audit.status).toBe(200);
     expect(audit.json.data.length).toBeGreaterThan(0);
+    expect(fhirAudit.json.data.length).toBeGreaterThan(0);
     expect(verify.json.valid).toBe(true);
-    expect(revoke.status).toBe(200);
+    expect(revokes.map((response) => response.status)).toEqual([200, 200]);
     expect(deniedById.status).toBe(403);
     expect(deniedByMrn.status).toBe(403);
+    expect(deniedFhir.map((response) => response.status)).toEqual([403, 403, 403]);
     expect(events.some((event) => event.where.includes(runId))).toBe(true);
     expect(executions.some((sink) => sink.where.startsWith(`execution ${runId} `))).toBe(true);
-    expect(dump.some((sink) => sink.where.startsWith('table patients '))).toBe(true);
+    expect(executions.some((sink) => sink.where.startsWith(`execution ${fhirRunId} `))).toBe(true);
+    // The sweep reads the tables FHIR fills, and they hold the batch's rows.
+    for (const table of [
+      'patients',
+      'fhir_resources',
+      'resource_references',
+      'withheld_patient_references',
+    ]) {
+      expect(
+        dump.some((sink) => sink.where.startsWith(`table ${table} `)),
+        table,
+      ).toBe(true);
+    }
     expect(log.length).toBeGreaterThan(0);
 
     // Assess: zero hits is the only pass
