@@ -210,11 +210,8 @@ describe('hostile input', () => {
     // The fuzz reaches storage for patient data and shared types alike.
     expect(storedTypes.map(({ type }) => type)).toEqual(
       expect.arrayContaining([
-        'Condition',
-        'DocumentReference',
-        'Encounter',
-        'Practitioner',
-        'Organization',
+        ...['Condition', 'Encounter', 'Observation', 'MedicationRequest', 'DocumentReference'],
+        ...['Device', 'Practitioner', 'Organization', 'Location', 'PractitionerRole'],
       ]),
     );
     expect(outcomes.length).toBeGreaterThanOrEqual(2_000);

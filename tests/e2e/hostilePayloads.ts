@@ -264,12 +264,19 @@ function templateOf(resource: FhirJson, n: number): Template {
   };
 }
 
-const TEMPLATES: readonly Template[] = EXPORT_TYPES.flatMap((type, t) =>
-  readFileSync(new URL(`${type}.000.ndjson`, EXPORT_10), 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
+/** The first few of each type of the export, and of the Observation sample (the export has none). */
+const TEMPLATES: readonly Template[] = [
+  ...EXPORT_TYPES.map((type) =>
+    readFileSync(new URL(`${type}.000.ndjson`, EXPORT_10), 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as FhirJson),
+  ),
+  syntheaResources('Observation.sample.ndjson'),
+].flatMap((resources, t) =>
+  resources
     .slice(0, TEMPLATES_PER_TYPE)
-    .map((line, i) => templateOf(JSON.parse(line) as FhirJson, 300 + t * TEMPLATES_PER_TYPE + i)),
+    .map((resource, i) => templateOf(resource, 300 + t * TEMPLATES_PER_TYPE + i)),
 );
 
 /**
@@ -565,7 +572,7 @@ function mutatedResource(template: Template, patient: string, change: ResourceMu
   }
 }
 
-/** A resource of a type beyond Patient and Observation, about one of the fuzz patients. */
+/** A resource of any stored type but Patient and Consent, about one of the fuzz patients. */
 const exportResource: fc.Arbitrary<JsonText> = fc
   .tuple(
     fc.constantFrom(...TEMPLATES),
