@@ -17,7 +17,7 @@ import { call, ingest, query, token, waitForRun } from './api.ts';
 
 const REPOSITORY = resolve(import.meta.dirname, '../..');
 /** How long the README's blocks may take together before their shell is killed. */
-const SHELL_TIMEOUT_MS = 120_000;
+const SHELL_TIMEOUT_MS = 300_000;
 
 /**
  * A fresh clone as a reader has it after `npm install && npm start`: the repository's files
