@@ -63,6 +63,8 @@ interface FhirCanaries extends Canaries {
   /** The attachment's data as sent: the base64 of a note that holds attachmentText. */
   readonly attachmentBase64: string;
   readonly encounterReason: string;
+  /** In a Condition sent in a later run, naming the patient by id or by MRN. */
+  readonly laterNote: string;
 }
 
 function fhirCanariesFor(role: string): FhirCanaries {
@@ -76,6 +78,7 @@ function fhirCanariesFor(role: string): FhirCanaries {
       'base64',
     ),
     encounterReason: `Rsx${role}reason ${TAG}`,
+    laterNote: `Lnx${role}later ${TAG}`,
   };
 }
 
@@ -148,6 +151,26 @@ function hitsInLog(log: Buffer): string[] {
 
 const PRACTITIONER_ID = `canary-practitioner-${TAG}`;
 
+function patientIdOf(role: string): string {
+  return `canary-patient-${role}-${TAG}`;
+}
+
+function condition(id: string, subject: object, note: string): FhirJson {
+  return {
+    resourceType: 'Condition',
+    id,
+    clinicalStatus: {
+      coding: [
+        { system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' },
+      ],
+    },
+    code: { coding: [{ system: 'http://snomed.info/sct', code: '44054006' }] },
+    subject,
+    onsetDateTime: '2025-06-01T09:00:00Z',
+    note: [{ text: note }],
+  };
+}
+
 /** The Patient, a Condition, a DocumentReference and an Encounter, each canary in its place. */
 function compartment(
   role: string,
@@ -161,6 +184,7 @@ function compartment(
       fullUrl: patientUrl,
       resource: {
         resourceType: 'Patient',
+        id: patientIdOf(role),
         identifier: [
           { type: MR_TYPE, system: 'urn:canary:mrn', value: canaries.mrn },
           { system: 'http://hl7.org/fhir/sid/us-ssn', value: canaries.ssn },
@@ -170,21 +194,7 @@ function compartment(
         birthDate: canaries.birthDate,
       },
     },
-    {
-      resource: {
-        resourceType: 'Condition',
-        id: `canary-condition-${role}-${TAG}`,
-        clinicalStatus: {
-          coding: [
-            { system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' },
-          ],
-        },
-        code: { coding: [{ system: 'http://snomed.info/sct', code: '44054006' }] },
-        subject,
-        onsetDateTime: '2025-06-01T09:00:00Z',
-        note: [{ text: canaries.conditionNote }],
-      },
-    },
+    { resource: condition(`canary-condition-${role}-${TAG}`, subject, canaries.conditionNote) },
     {
       resource: {
         resourceType: 'DocumentReference',
@@ -248,6 +258,20 @@ function fhirBatch(): string {
       ...absent,
     ],
   });
+}
+
+/**
+ * NDJSON sent after the Bundle: a Condition for each patient, the refused one named by its id,
+ * the undecided one by its MRN (a logical reference), the consented one by its id.
+ */
+function laterBatch(): string {
+  const later = (role: string, subject: object, canaries: FhirCanaries) =>
+    JSON.stringify(condition(`canary-later-${role}-${TAG}`, subject, canaries.laterNote));
+  return [
+    later('refused', { reference: `Patient/${patientIdOf('refused')}` }, FHIR_REFUSED),
+    later('absent', { identifier: { type: MR_TYPE, value: FHIR_ABSENT.mrn } }, FHIR_ABSENT),
+    later('consented', { reference: `Patient/${patientIdOf('consented')}` }, FHIR_CONSENTED),
+  ].join('\n');
 }
 
 function quoted(identifier: string): string {
@@ -461,6 +485,19 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       `/api/v1/runs/${fhirRunId}/rejections`,
       { token: writer },
     );
+    const laterAccepted = await observed('POST /api/v1/ingest (NDJSON)', 'POST', '/api/v1/ingest', {
+      token: writer,
+      body: laterBatch(),
+      headers: { 'content-type': 'application/fhir+ndjson' },
+    });
+    const laterRunId: string = laterAccepted.json.runId;
+    const laterRun = await followRun(laterRunId);
+    const laterRejections = await observed(
+      'GET /api/v1/runs/{runId}/rejections (NDJSON)',
+      'GET',
+      `/api/v1/runs/${laterRunId}/rejections`,
+      { token: writer },
+    );
 
     // Act: the authorised reads, the only responses allowed to carry PHI
     const byMrn = await call('GET', `/api/v1/patients?mrn=${encodeURIComponent(CONSENTED.mrn)}`, {
@@ -564,14 +601,18 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
         { token: fhirReader },
       ),
     ]);
-    const storedByFhirRun = await query<{ type: string; patient: string | null }>(
-      `SELECT resource_type AS type, patient_id::text AS patient FROM fhir_resources
-       WHERE created_run_id = $1 ORDER BY resource_type`,
-      [fhirRunId],
-    );
-    const [denials] = await query<{ count: number }>(
-      "SELECT count(*)::int AS count FROM audit_log WHERE run_id = $1 AND action = 'DENY'",
-      [fhirRunId],
+    const storedBy = (id: string) =>
+      query<{ type: string; patient: string | null }>(
+        `SELECT resource_type AS type, patient_id::text AS patient FROM fhir_resources
+         WHERE created_run_id = $1 ORDER BY resource_type`,
+        [id],
+      );
+    const storedByFhirRun = await storedBy(fhirRunId);
+    const storedByLaterRun = await storedBy(laterRunId);
+    const denials = await query<{ run: string; count: number }>(
+      `SELECT run_id::text AS run, count(*)::int AS count FROM audit_log
+       WHERE run_id = ANY($1::uuid[]) AND action = 'DENY' GROUP BY run_id`,
+      [[fhirRunId, laterRunId]],
     );
 
     // Act: gather every sink, the stack's own output last so it holds everything above
@@ -627,7 +668,29 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       ...refusedAt(6, 'refused'),
       ...refusedAt(11, 'absent'),
     ]);
-    expect(denials?.count).toBe(8);
+    expect(laterAccepted.status).toBe(202);
+    expect(laterRun.json).toMatchObject({
+      status: 'succeeded',
+      counts: { received: 3, rejected: 2, resourcesLoaded: 1, 'Condition.created': 1 },
+    });
+    // Stopped for their patient's consent, not orphans: the consent stage remembered them.
+    expect(laterRejections.json.data).toEqual([
+      expect.objectContaining({
+        recordIndex: 0,
+        reason: 'consent',
+        details: expect.objectContaining({ consent: 'refused' }),
+      }),
+      expect.objectContaining({
+        recordIndex: 1,
+        reason: 'consent',
+        details: expect.objectContaining({ consent: 'absent' }),
+      }),
+    ]);
+    expect(Object.fromEntries(denials.map(({ run, count }) => [run, count]))).toEqual({
+      [fhirRunId]: 8,
+      [laterRunId]: 2,
+    });
+    expect(storedByLaterRun).toEqual([{ type: 'Condition', patient: fhirPatientId }]);
     expect(storedByFhirRun).toEqual([
       { type: 'Condition', patient: fhirPatientId },
       { type: 'DocumentReference', patient: fhirPatientId },
@@ -641,6 +704,7 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     // The consented patient's compartment reads back whole, the clinician with it; no one else's.
     expect(everything.status).toBe(200);
     expect(everythingResources.map(({ resourceType }) => resourceType).sort()).toEqual([
+      'Condition',
       'Condition',
       'DocumentReference',
       'Encounter',
@@ -667,8 +731,11 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       ...plainHits(everything, 'fhirAbsent'),
     ]).toEqual([]);
     expect(conditions.status).toBe(200);
-    expect(conditions.json).toMatchObject({ resourceType: 'Bundle', total: 1 });
-    expect(plainHits(conditions, 'fhirConsented')).toEqual(['fhirConsented.conditionNote']);
+    expect(conditions.json).toMatchObject({ resourceType: 'Bundle', total: 2 });
+    expect(plainHits(conditions, 'fhirConsented')).toEqual([
+      'fhirConsented.conditionNote',
+      'fhirConsented.laterNote',
+    ]);
     expect(practitioner.status).toBe(200);
     expect(plainHits(practitioner, 'practitioner').sort()).toEqual(
       labelsOf('practitioner', STAFF).sort(),

@@ -12,6 +12,7 @@ import {
   EXPORT_10,
   type FhirJson,
   MR_TYPE,
+  mrnOf,
   syntheaResources,
 } from '../helpers/fhir.ts';
 
@@ -458,7 +459,8 @@ const hostileReference: fc.Arbitrary<JsonText> = fc.oneof(
       .tuple(
         fc.constantFrom('MR', 'SS', 'XX'),
         fc.oneof(
-          fuzzMrn.map((mrn) => `FUZZ-FHIR-${mrn}`),
+          fc.constantFrom(...FHIR_PATIENTS.map((patient) => mrnOf(patient as FhirJson))),
+          fuzzMrn,
           fc.string({ maxLength: 20 }),
         ),
       )
