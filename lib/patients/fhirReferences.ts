@@ -115,11 +115,10 @@ export async function resolveReferences(
   }
   const buffers = (set: ReadonlySet<string>): Buffer[] =>
     [...set].map((text) => bidxs.get(text) as Buffer);
-  const [patients, types, byReference] = await Promise.all([
-    findPatientsByReference(db, buffers(patientBidxs)),
-    findResourceTypes(db, [...ids]),
-    findResourcesByReference(db, buffers(referenceBidxs)),
-  ]);
+  // One after the other: `db` is often a transaction's one connection.
+  const patients = await findPatientsByReference(db, buffers(patientBidxs));
+  const types = await findResourceTypes(db, [...ids]);
+  const byReference = await findResourcesByReference(db, buffers(referenceBidxs));
 
   const found = (candidate: Candidate): ResolvedTarget | undefined => {
     switch (candidate.table) {
