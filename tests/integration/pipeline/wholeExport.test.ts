@@ -8,12 +8,23 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decryptFieldText } from '../../../lib/crypto/fieldCipher.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listRejections, type RejectionRow } from '../../../lib/db/repositories/rejections.ts';
+import { ForbiddenError } from '../../../lib/errors.ts';
 import { descriptorOf } from '../../../lib/fhir/r4/descriptors.ts';
+import { parseReference } from '../../../lib/fhir/r4/references.ts';
 import type { FhirJson } from '../../../lib/fhir/r4/resources.ts';
+import { encodeCursor } from '../../../lib/fhir/r4/search.ts';
 import { NDJSON_MEDIA_TYPE } from '../../../lib/mediaTypes.ts';
+import { changeConsent } from '../../../lib/patients/consentChanges.ts';
+import {
+  type FhirReader,
+  readFhirResource,
+  readPatientEverything,
+  searchFhirResources,
+} from '../../../lib/patients/fhirAccess.ts';
+import { patientIdentity } from '../../../lib/pipeline/patientIdentity.ts';
 import { resourceIdOf } from '../../../lib/pipeline/resourceIdentity.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
-import { consentFor, EXPORT_10, ndjson } from '../../helpers/fhir.ts';
+import { consentFor, EXPORT_10, mrnOf, ndjson } from '../../helpers/fhir.ts';
 import { useTestPipeline } from '../../helpers/pipeline.ts';
 
 const ACTOR = 'system:export-10';
@@ -81,6 +92,31 @@ function patientOf(resource: FhirJson): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * A resource as compared with what was sent: our id and lastUpdated aside, and each reference
+ * reduced to the type it names (a rewritten one names ours, by the same type).
+ */
+function comparable(value: unknown, top = true): unknown {
+  if (Array.isArray(value)) return value.map((item) => comparable(item, false));
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [name, child] of Object.entries(value)) {
+    if (top && name === 'id') continue;
+    if (top && name === 'meta') {
+      const { lastUpdated: _ours, versionId: _theirs, ...kept } = child as Record<string, unknown>;
+      if (Object.keys(kept).length > 0) out[name] = kept;
+      continue;
+    }
+    if (name === 'reference' && typeof child === 'string') {
+      const parsed = parseReference(child);
+      out[name] = parsed !== undefined && 'resourceType' in parsed ? parsed.resourceType : child;
+      continue;
+    }
+    out[name] = comparable(child, false);
+  }
+  return out;
 }
 
 interface Loaded {
@@ -225,6 +261,102 @@ describe('the whole 10-patient Synthea export through the real pipeline', () => 
     }
   });
 
+  const READER: FhirReader = {
+    subject: 'user:export-reader',
+    scopes: ['user/Patient.r', 'user/*.rs'],
+  };
+
+  async function ourPatientId(senderId: string): Promise<string> {
+    const patient = patients.find((candidate) => candidate['id'] === senderId);
+    if (patient === undefined) throw new Error(`no Patient/${senderId}`);
+    const indexKey = await pipeline.deps.keyring.blindIndexKeyObject(database.pool);
+    return patientIdentity(indexKey, mrnOf(patient as Parameters<typeof mrnOf>[0])).id;
+  }
+
+  it('reads back every resource of a consented patient, type by type, field-equal with what was sent', async () => {
+    let compared = 0;
+    for (const senderId of permitted) {
+      const patientId = await ourPatientId(senderId);
+      for (const file of patientData) {
+        const sent = file.resources.filter((resource) => patientOf(resource) === senderId);
+        const read: FhirJson[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await searchFhirResources(pipeline.deps, READER, file.type, {
+            patient: patientId,
+            _count: '1000',
+            ...(cursor === undefined ? {} : { _cursor: cursor }),
+          });
+          expect(page.total, `${file.type} of Patient/${senderId}`).toBe(sent.length);
+          read.push(...page.resources);
+          cursor = page.next === null ? undefined : encodeCursor(page.next);
+        } while (cursor !== undefined);
+        const byId = new Map(read.map((resource) => [resource['id'], resource]));
+        expect(byId.size).toBe(sent.length);
+        for (const resource of sent) {
+          const read = byId.get(await ourId(file.type, String(resource['id'])));
+          expect(read, `${file.type}/${resource['id']}`).toBeDefined();
+          expect(comparable(read)).toEqual(comparable(resource));
+          compared += 1;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+  });
+
+  it('rewrites an Encounter’s conditional Practitioner reference and a Condition’s Encounter reference to our ids', async () => {
+    const practitioners = shared.find(({ type }) => type === 'Practitioner')?.resources ?? [];
+    const encounters = files.find(({ type }) => type === 'Encounter')?.resources ?? [];
+    const encounter = encounters.find((resource) => permitted.has(patientOf(resource) ?? ''));
+    if (encounter === undefined) throw new Error('no Encounter of a consented patient');
+    const sentIndividual = (encounter['participant'] as { individual: { reference: string } }[])[0]
+      ?.individual.reference;
+    expect(sentIndividual).toMatch(
+      /^Practitioner\?identifier=http:\/\/hl7.org\/fhir\/sid\/us-npi\|/,
+    );
+    const npi = sentIndividual?.split('|')[1];
+    const practitioner = practitioners.find((candidate) =>
+      (candidate['identifier'] as { value: string }[]).some(({ value }) => value === npi),
+    );
+    if (practitioner === undefined) throw new Error('no Practitioner with that NPI');
+
+    const readEncounter = await readFhirResource(
+      pipeline.deps,
+      READER,
+      'Encounter',
+      await ourId('Encounter', String(encounter['id'])),
+    );
+    expect(
+      (readEncounter['participant'] as { individual: { reference: string } }[])[0]?.individual,
+    ).toMatchObject({
+      reference: `Practitioner/${await ourId('Practitioner', String(practitioner['id']))}`,
+    });
+    const readPractitioner = await readFhirResource(
+      pipeline.deps,
+      READER,
+      'Practitioner',
+      await ourId('Practitioner', String(practitioner['id'])),
+    );
+    expect(comparable(readPractitioner)).toEqual(comparable(practitioner));
+
+    const conditions = files.find(({ type }) => type === 'Condition')?.resources ?? [];
+    const condition = conditions.find((resource) => permitted.has(patientOf(resource) ?? ''));
+    if (condition === undefined) throw new Error('no Condition of a consented patient');
+    const sentEncounter = (condition['encounter'] as { reference: string }).reference;
+    const readCondition = await readFhirResource(
+      pipeline.deps,
+      READER,
+      'Condition',
+      await ourId('Condition', String(condition['id'])),
+    );
+    expect(readCondition['encounter']).toEqual({
+      reference: `Encounter/${await ourId('Encounter', sentEncounter.replace('Encounter/', ''))}`,
+    });
+    expect(readCondition['subject']).toEqual({
+      reference: `Patient/${await ourPatientId(patientOf(condition) ?? '')}`,
+    });
+  });
+
   it('sent again: every resource unchanged, nothing duplicated; a changed Condition is updated', async () => {
     const before = await storedRows();
     const again = await loadAll(files);
@@ -269,5 +401,40 @@ describe('the whole 10-patient Synthea export through the real pipeline', () => 
     );
     expect(theirs).not.toBe(await ourId('Practitioner', String(practitioner['id'])));
     expect(after.get(theirs)).toEqual({ type: 'Practitioner', patient: null });
+  });
+  it('after a revocation, every type’s read, search and $everything of that patient is 403 with a DENY row', async () => {
+    const [senderId] = [...permitted].sort();
+    if (senderId === undefined) throw new Error('no consented patient');
+    const patientId = await ourPatientId(senderId);
+    await changeConsent(pipeline.deps, 'user:export-steward', patientId, {
+      data_sharing: false,
+      source: 'patient-portal',
+    });
+    const actor = 'user:export-after-revocation';
+    const reader: FhirReader = { ...READER, subject: actor };
+    let attempts = 0;
+    for (const file of patientData) {
+      const resource = file.resources.find((candidate) => patientOf(candidate) === senderId);
+      if (resource === undefined) continue;
+      const id = await ourId(file.type, String(resource['id']));
+      await expect(readFhirResource(pipeline.deps, reader, file.type, id)).rejects.toThrow(
+        ForbiddenError,
+      );
+      await expect(
+        searchFhirResources(pipeline.deps, reader, file.type, { patient: patientId }),
+      ).rejects.toThrow(ForbiddenError);
+      attempts += 2;
+    }
+    await expect(
+      readPatientEverything(pipeline.deps, reader, patientId, { count: 100 }),
+    ).rejects.toThrow(ForbiddenError);
+    attempts += 1;
+    expect(attempts).toBeGreaterThan(10);
+    const { rows } = await database.pool.query<{ action: string; resource_id: string }>(
+      'SELECT action, resource_id FROM audit_log WHERE actor = $1 ORDER BY seq',
+      [actor],
+    );
+    expect(rows).toHaveLength(attempts);
+    expect(rows.every((row) => row.action === 'DENY' && row.resource_id === patientId)).toBe(true);
   });
 });
