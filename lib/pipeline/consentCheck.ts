@@ -2,7 +2,12 @@ import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { blocked, checkFhirConsent } from './fhirConsent.ts';
-import type { ConsentRefusal, PatientEntry, PatientsPayload } from './payloads.ts';
+import {
+  type ConsentRefusal,
+  type PatientEntry,
+  type PatientsPayload,
+  refuseEarlierPayload,
+} from './payloads.ts';
 import { runStage } from './stageFrame.ts';
 import type { StageResult } from './stages.ts';
 
@@ -14,6 +19,7 @@ export function hasDataSharingConsent(entry: PatientEntry): boolean {
 /** ConsentCheck: records without data-sharing consent stop here, each one a rejection and a denial. */
 export function consentCheck(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'consentCheck', runId, async (validated, { run }) => {
+    refuseEarlierPayload(validated, ['observations']);
     if (run.format !== 'flat') return checkFhirConsent(deps, run, validated);
     const consented: PatientEntry[] = [];
     const refusals: ConsentRefusal[] = [];

@@ -19,7 +19,7 @@ import {
 } from '../db/repositories/withheldPatients.ts';
 import { StageInputError } from '../errors.ts';
 import type { PipelineDependencies } from './dependencies.ts';
-import type { TransformedPayload } from './payloads.ts';
+import { refuseEarlierPayload, type TransformedPayload } from './payloads.ts';
 import { runStage } from './stageFrame.ts';
 import type { RunCounts, StageResult } from './stages.ts';
 
@@ -83,77 +83,80 @@ function countsByType(
  * other resource, audits each change, and ends the run.
  */
 export function load(deps: PipelineDependencies, runId: string): Promise<StageResult> {
-  return runStage<TransformedPayload>(deps, 'load', runId, async (transformed) => ({
-    counts: {},
-    completesRun: true,
-    commit: async (client, run) => {
-      const patients = await upsertPatients(client, runId, transformed.patients);
-      const references = transformed.references ?? [];
-      await upsertPatientReferences(client, runId, references);
-      // Stored now: their waiting decisions were applied by ConsentCheck and live in `consents`.
-      await deletePendingConsents(
-        client,
-        references.map((reference) => reference.refBidx),
-      );
-      await deleteWithheldReferences(
-        client,
-        references.map((reference) => reference.refBidx),
-      );
-      await upsertWithheldReferences(client, runId, transformed.withheldReferences ?? []);
-      const pending = await upsertPendingConsents(client, pendingConsentRowsOf(transformed));
-      const consents = await upsertConsents(client, transformed.consents);
-      const resourceRows = transformed.resources ?? [];
-      const resources = await upsertFhirResources(client, runId, resourceRows);
-      await upsertResourceReferences(client, runId, transformed.resourceReferences ?? []);
-      const rowById = new Map(resourceRows.map((row) => [row.id, row]));
-      const revoked = await revokeConsentsByMrnIndex(client, transformed.revocations ?? [], {
-        recordedAt: run.createdAt,
-        recordedBy: run.actor,
-        runId,
-      });
-      const resourceAudit = (action: 'CREATE' | 'UPDATE', ids: readonly string[]) =>
-        ids.map((id): AuditEntry => {
-          const row = rowById.get(id);
-          return {
-            actor: run.actor,
-            action,
-            resourceType: row?.resourceType ?? 'unknown',
-            resourceId: id,
-            runId,
-            outcome: 'success',
-            details:
-              row?.patientId == null
-                ? { stage: 'load' }
-                : { stage: 'load', patientId: row.patientId },
-          };
+  return runStage<TransformedPayload>(deps, 'load', runId, async (transformed) => {
+    refuseEarlierPayload(transformed, ['observations']);
+    return {
+      counts: {},
+      completesRun: true,
+      commit: async (client, run) => {
+        const patients = await upsertPatients(client, runId, transformed.patients);
+        const references = transformed.references ?? [];
+        await upsertPatientReferences(client, runId, references);
+        // Stored now: their waiting decisions were applied by ConsentCheck and live in `consents`.
+        await deletePendingConsents(
+          client,
+          references.map((reference) => reference.refBidx),
+        );
+        await deleteWithheldReferences(
+          client,
+          references.map((reference) => reference.refBidx),
+        );
+        await upsertWithheldReferences(client, runId, transformed.withheldReferences ?? []);
+        const pending = await upsertPendingConsents(client, pendingConsentRowsOf(transformed));
+        const consents = await upsertConsents(client, transformed.consents);
+        const resourceRows = transformed.resources ?? [];
+        const resources = await upsertFhirResources(client, runId, resourceRows);
+        await upsertResourceReferences(client, runId, transformed.resourceReferences ?? []);
+        const rowById = new Map(resourceRows.map((row) => [row.id, row]));
+        const revoked = await revokeConsentsByMrnIndex(client, transformed.revocations ?? [], {
+          recordedAt: run.createdAt,
+          recordedBy: run.actor,
+          runId,
         });
-      await appendAudit(client, [
-        ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
-        ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
-        ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
-        ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
-        ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
-        ...resourceAudit('CREATE', resources.created),
-        ...resourceAudit('UPDATE', resources.updated),
-      ]);
-      const resourceCounts =
-        run.format === 'flat'
-          ? {}
-          : {
-              ...countsByType(resourceRows, resources),
-              resourcesLoaded:
-                resources.created.length + resources.updated.length + resources.unchanged.length,
-              consentsRecorded: consents.created.length + consents.updated.length,
-              consentsPendingRecorded: pending,
+        const resourceAudit = (action: 'CREATE' | 'UPDATE', ids: readonly string[]) =>
+          ids.map((id): AuditEntry => {
+            const row = rowById.get(id);
+            return {
+              actor: run.actor,
+              action,
+              resourceType: row?.resourceType ?? 'unknown',
+              resourceId: id,
+              runId,
+              outcome: 'success',
+              details:
+                row?.patientId == null
+                  ? { stage: 'load' }
+                  : { stage: 'load', patientId: row.patientId },
             };
-      return {
-        created: patients.created.length,
-        updated: patients.updated.length,
-        unchanged: patients.unchanged.length,
-        revoked: revoked.length,
-        loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
-        ...resourceCounts,
-      };
-    },
-  }));
+          });
+        await appendAudit(client, [
+          ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
+          ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
+          ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
+          ...audited(run.actor, runId, 'Consent', 'UPDATE', consents.updated),
+          ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
+          ...resourceAudit('CREATE', resources.created),
+          ...resourceAudit('UPDATE', resources.updated),
+        ]);
+        const resourceCounts =
+          run.format === 'flat'
+            ? {}
+            : {
+                ...countsByType(resourceRows, resources),
+                resourcesLoaded:
+                  resources.created.length + resources.updated.length + resources.unchanged.length,
+                consentsRecorded: consents.created.length + consents.updated.length,
+                consentsPendingRecorded: pending,
+              };
+        return {
+          created: patients.created.length,
+          updated: patients.updated.length,
+          unchanged: patients.unchanged.length,
+          revoked: revoked.length,
+          loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
+          ...resourceCounts,
+        };
+      },
+    };
+  });
 }

@@ -9,6 +9,7 @@ import type { PatientReferenceRow } from '../db/repositories/patientReferences.t
 import type { PatientRow } from '../db/repositories/patients.ts';
 import type { PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { WithheldReferenceRow } from '../db/repositories/withheldPatients.ts';
+import { StageInputError } from '../errors.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { SearchValues } from '../fhir/r4/descriptors.ts';
 import type { FhirConsentRecord } from '../fhir/r4/model.ts';
@@ -158,4 +159,18 @@ export interface TransformedPayload {
   readonly pendingConsents?: readonly PendingConsentRow[];
   /** FHIR only: the references of the Patients ConsentCheck stopped. */
   readonly withheldReferences?: readonly WithheldReferenceRow[];
+}
+
+/**
+ * Refuses a payload an earlier version sealed with fields this one no longer reads (its
+ * Observations, before every type took one path): read as it is, they would be dropped without
+ * a word. The run fails with a reason; submitting the batch again loads all of it.
+ */
+export function refuseEarlierPayload(payload: object, fields: readonly string[]): void {
+  const found = fields.filter((field) => Object.hasOwn(payload, field));
+  if (found.length > 0) {
+    throw new StageInputError(
+      'The stage payload was written by an earlier version of the pipeline; submit the batch again',
+    );
+  }
 }

@@ -19,12 +19,13 @@ import { identifierKeys } from '../fhir/r4/references.ts';
 import { canonicalJson } from '../json.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { patientIdentity } from './patientIdentity.ts';
-import type {
-  LinkedResource,
-  PatientEntry,
-  PatientLink,
-  PatientsPayload,
-  TransformedPayload,
+import {
+  type LinkedResource,
+  type PatientEntry,
+  type PatientLink,
+  type PatientsPayload,
+  refuseEarlierPayload,
+  type TransformedPayload,
 } from './payloads.ts';
 import { referenceIndex, resourceIdOf, sourceNamespace } from './resourceIdentity.ts';
 import { runStage } from './stageFrame.ts';
@@ -154,6 +155,7 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
 /** Transform: build the rows, PHI encrypted under the run's data key, MRN and SSN blind-indexed. */
 export function transform(deps: PipelineDependencies, runId: string): Promise<StageResult> {
   return runStage<PatientsPayload>(deps, 'transform', runId, async (consented, { run, key }) => {
+    refuseEarlierPayload(consented, ['linkedObservations']);
     const indexKey = await deps.keyring.blindIndexKeyObject(deps.pool);
     // A key object made once: thousands of fields are sealed under it.
     const keys: Keys = {
