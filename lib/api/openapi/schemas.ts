@@ -63,6 +63,40 @@ function ingestBundle(maxRecordsPerBatch: number): JsonObject {
 }
 
 /** FHIR R4 resources as the FHIR routes return them: the elements we set, the rest as R4 allows. */
+/** A searchset Bundle of `resource`s, each entry's search mode one `mode` allows. */
+function searchsetSchema(description: string, resource: string, mode: JsonObject): JsonObject {
+  return {
+    type: 'object',
+    description,
+    required: ['resourceType', 'type', 'total', 'link', 'entry'],
+    properties: {
+      resourceType: { const: 'Bundle' },
+      type: { const: 'searchset' },
+      total: { type: 'integer', minimum: 0 },
+      link: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['relation', 'url'],
+          properties: { relation: { enum: ['self', 'next'] }, url: { type: 'string' } },
+        },
+      },
+      entry: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['fullUrl', 'resource', 'search'],
+          properties: {
+            fullUrl: { type: 'string' },
+            resource: schemaRef(resource),
+            search: { type: 'object', required: ['mode'], properties: { mode } },
+          },
+        },
+      },
+    },
+  };
+}
+
 function fhirSchemas(): JsonObject {
   const meta = {
     type: 'object',
@@ -115,41 +149,11 @@ function fhirSchemas(): JsonObject {
         meta,
       },
     },
-    FhirSearchset: {
-      type: 'object',
-      description:
-        'A FHIR R4 searchset Bundle: the matches, then (for $everything) the shared resources they reference in mode include; `next` is present while more pages follow.',
-      required: ['resourceType', 'type', 'total', 'link', 'entry'],
-      properties: {
-        resourceType: { const: 'Bundle' },
-        type: { const: 'searchset' },
-        total: { type: 'integer', minimum: 0 },
-        link: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['relation', 'url'],
-            properties: { relation: { enum: ['self', 'next'] }, url: { type: 'string' } },
-          },
-        },
-        entry: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['fullUrl', 'resource', 'search'],
-            properties: {
-              fullUrl: { type: 'string' },
-              resource: schemaRef('FhirResource'),
-              search: {
-                type: 'object',
-                required: ['mode'],
-                properties: { mode: { enum: ['match', 'include'] } },
-              },
-            },
-          },
-        },
-      },
-    },
+    FhirSearchset: searchsetSchema(
+      'A FHIR R4 searchset Bundle: the matches, then (for $everything) the shared resources they reference in mode include; `next` is present while more pages follow.',
+      'FhirResource',
+      { enum: ['match', 'include'] },
+    ),
     FhirCapabilityStatement: {
       type: 'object',
       description:
@@ -164,40 +168,11 @@ function fhirSchemas(): JsonObject {
         rest: { type: 'array', items: { type: 'object' } },
       },
     },
-    FhirObservationSearchset: {
-      type: 'object',
-      description: 'A FHIR R4 searchset Bundle; `next` is present while more pages follow.',
-      required: ['resourceType', 'type', 'total', 'link', 'entry'],
-      properties: {
-        resourceType: { const: 'Bundle' },
-        type: { const: 'searchset' },
-        total: { type: 'integer', minimum: 0 },
-        link: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['relation', 'url'],
-            properties: { relation: { enum: ['self', 'next'] }, url: { type: 'string' } },
-          },
-        },
-        entry: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['fullUrl', 'resource', 'search'],
-            properties: {
-              fullUrl: { type: 'string' },
-              resource: schemaRef('FhirObservation'),
-              search: {
-                type: 'object',
-                required: ['mode'],
-                properties: { mode: { const: 'match' } },
-              },
-            },
-          },
-        },
-      },
-    },
+    FhirObservationSearchset: searchsetSchema(
+      'A FHIR R4 searchset Bundle; `next` is present while more pages follow.',
+      'FhirObservation',
+      { const: 'match' },
+    ),
     OperationOutcome: {
       type: 'object',
       description:
