@@ -1,8 +1,10 @@
 /**
  * `npm run bench:cold-start`: what a Lambda cold start of each stage function costs here.
  * Each sample is a fresh Node process, as a new Lambda instance is: the handler module is
- * imported (configuration, adapters, schemas), then the validators are compiled and a first
- * Synthea Patient and flat record validated, which is what Validate's first invocation adds.
+ * imported (configuration, adapters, schemas); for Validate, what its first invocation adds
+ * then: validateR4Resource of a first Synthea Patient and of a first Condition (each compiling
+ * its type's validator on that first use), or, for a flat batch instead, the flat validator
+ * compiled and a first flat record validated.
  * Measured twice: the esbuild bundle, built with serverless.yml's esbuild options (what
  * Lambda runs), and the TypeScript sources (what `npm start` runs).
  * Prints the median and the range of SAMPLES runs per function.
@@ -17,46 +19,54 @@ import { parse } from 'yaml';
 
 const SAMPLES = 7;
 const STAGE_FUNCTIONS = ['extract', 'validate', 'consentCheck', 'transform', 'load', 'publish'];
-const FIRST_PATIENT = readFileSync(
-  new URL('../../shared/fixtures/synthea/Patient.10.ndjson', import.meta.url),
-  'utf8',
-).split('\n')[0];
+const SYNTHEA = new URL('../../shared/fixtures/synthea/', import.meta.url);
+const firstLine = (file: string): string =>
+  readFileSync(new URL(file, SYNTHEA), 'utf8').split('\n')[0] ?? '{}';
+const FIRST_PATIENT = firstLine('Patient.10.ndjson');
+const FIRST_CONDITION = firstLine('export-10/Condition.000.ndjson');
 
 // Runs in the child; the environment is what the handler's configuration needs to load. The
-// module is a probe that re-exports the handler's module and the validator factories.
+// module is a probe that re-exports the handler's module and the validators Validate uses.
 const PROBE = `
 const started = performance.now();
 const probe = await import(process.argv[1]);
 const imported = performance.now();
-let compiled = imported;
-let validated = imported;
+let patientMs = 0;
+let conditionMs = 0;
+let flatMs = 0;
 if (process.argv[2] === 'validate') {
-  const { createFhirValidator, createPatientRecordValidator } = probe;
-  const fhir = createFhirValidator();
-  const flat = createPatientRecordValidator();
-  compiled = performance.now();
-  const ok = fhir(JSON.parse(process.argv[3])).ok && flat({ resourceType: 'Patient', mrn: 'MRN-1' }).ok;
-  if (!ok) throw new Error('the first validation failed');
-  validated = performance.now();
+  const { validateR4Resource, createPatientRecordValidator } = probe;
+  const timed = (validate) => {
+    const before = performance.now();
+    if (!validate().ok) throw new Error('the first validation failed');
+    return performance.now() - before;
+  };
+  patientMs = timed(() => validateR4Resource(JSON.parse(process.argv[3])));
+  conditionMs = timed(() => validateR4Resource(JSON.parse(process.argv[4])));
+  flatMs = timed(() => createPatientRecordValidator()({ resourceType: 'Patient', mrn: 'MRN-1' }));
 }
-console.log(JSON.stringify({ importMs: imported - started, compileMs: compiled - imported, firstMs: validated - compiled, rssBytes: process.memoryUsage.rss() }));
+console.log(JSON.stringify({ importMs: imported - started, patientMs, conditionMs, flatMs, rssBytes: process.memoryUsage.rss() }));
 `;
 
 interface Sample {
   readonly importMs: number;
-  readonly compileMs: number;
-  readonly firstMs: number;
+  /** validateR4Resource of a first Synthea Patient: its type's validator compiled, then used. */
+  readonly patientMs: number;
+  /** Then of a first Condition: one more type compiled, sharing the data types' code. */
+  readonly conditionMs: number;
+  /** The flat validator compiled and a first flat record validated: a flat batch's instead. */
+  readonly flatMs: number;
   /** Resident memory once loaded: what the function holds before any batch. */
   readonly rssBytes: number;
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The probe's source: the stage's handler module, and the validators it compiles on first use. */
+/** The probe's source: the stage's handler module, and the validators Validate compiles on first use. */
 function probeSource(stage: string): string {
   return [
     `export * as stage from ${JSON.stringify(join(ROOT, 'functions/stages', `${stage}.ts`))};`,
-    `export { createFhirValidator } from ${JSON.stringify(join(ROOT, 'lib/fhir/r4/validation.ts'))};`,
+    `export { validateR4Resource } from ${JSON.stringify(join(ROOT, 'lib/fhir/r4/validation.ts'))};`,
     `export { createPatientRecordValidator } from ${JSON.stringify(join(ROOT, 'lib/fhir/validation.ts'))};`,
   ].join('\n');
 }
@@ -116,7 +126,16 @@ function sample(stage: string, file: string): Sample {
   const module = new URL(`file://${file}`).href;
   const output = execFileSync(
     process.execPath,
-    ['--input-type=module', '--no-warnings', '-e', PROBE, module, stage, FIRST_PATIENT ?? '{}'],
+    [
+      '--input-type=module',
+      '--no-warnings',
+      '-e',
+      PROBE,
+      module,
+      stage,
+      FIRST_PATIENT,
+      FIRST_CONDITION,
+    ],
     {
       encoding: 'utf8',
       env: {
@@ -143,12 +162,15 @@ try {
   ] as const;
   for (const [label, files] of variants) {
     console.log(`${label}: median of ${SAMPLES} fresh processes (min–max total)`);
-    console.log('function       import  compile    first    total  rss loaded');
+    console.log(
+      'function       import  Patient Condition    flat    total  rss loaded   (total: import, Patient and Condition, a FHIR batch)',
+    );
     for (const stage of STAGE_FUNCTIONS) {
       const samples = Array.from({ length: SAMPLES }, () => sample(stage, files[stage] ?? ''));
-      const totals = samples.map((s) => s.importMs + s.compileMs + s.firstMs);
+      const totals = samples.map((s) => s.importMs + s.patientMs + s.conditionMs);
+      const column = (of: (s: Sample) => number): string => ms(median(samples.map(of)));
       console.log(
-        `${stage.padEnd(12)} ${ms(median(samples.map((s) => s.importMs)))}  ${ms(median(samples.map((s) => s.compileMs)))}  ${ms(median(samples.map((s) => s.firstMs)))}  ${ms(median(totals))}  ${(median(samples.map((s) => s.rssBytes)) / 1_048_576).toFixed(0).padStart(6)} MiB  (total ${Math.min(...totals).toFixed(0)}–${Math.max(...totals).toFixed(0)} ms)`,
+        `${stage.padEnd(12)} ${column((s) => s.importMs)}  ${column((s) => s.patientMs)}   ${column((s) => s.conditionMs)}  ${column((s) => s.flatMs)}  ${ms(median(totals))}  ${(median(samples.map((s) => s.rssBytes)) / 1_048_576).toFixed(0).padStart(6)} MiB  (total ${Math.min(...totals).toFixed(0)}–${Math.max(...totals).toFixed(0)} ms)`,
       );
     }
     console.log('');
