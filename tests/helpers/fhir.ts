@@ -17,13 +17,6 @@ export const SYNTHEA_FILES = [
 ] as const;
 export type SyntheaFile = (typeof SYNTHEA_FILES)[number];
 
-/** The files of resource types the pipeline loads (the others are skipped). */
-export const LOADED_SYNTHEA_FILES = [
-  'Patient.10.ndjson',
-  'Patient.100.ndjson',
-  'Observation.sample.ndjson',
-] as const satisfies readonly SyntheaFile[];
-
 export interface SyntheaLine {
   readonly file: string;
   /** 1-based, as an outcome file reports it. */

@@ -10,7 +10,7 @@ import {
 } from '../../../bench/fhirExport.ts';
 import { consentFromFhir } from '../../../lib/fhir/r4/mapping.ts';
 import type { FhirConsent } from '../../../lib/fhir/r4/model.ts';
-import { createFhirValidator } from '../../../lib/fhir/r4/validation.ts';
+import { validateR4Resource } from '../../../lib/fhir/r4/validation.ts';
 
 const EXPORT = fileURLToPath(
   new URL('../../../../shared/fixtures/synthea/export-10/', import.meta.url),
@@ -183,14 +183,11 @@ describe('the FHIR benchmark export copies', () => {
   });
 
   it('generates Consents that pass the R4 schema and map to a data-sharing permit for a patient of their copy', () => {
-    // Prepare
-    const validator = createFhirValidator();
-
     for (const copy of copies) {
       const patients = new Set((copy.get('Patient') ?? []).map(({ id }) => `Patient/${id}`));
       for (const consent of copy.get('Consent') ?? []) {
         // Act
-        const valid = validator(consent);
+        const valid = validateR4Resource(consent);
         const mapped = consentFromFhir(consent as unknown as FhirConsent);
 
         // Assess
