@@ -4,11 +4,12 @@ import { describe, expect, it } from 'vitest';
 import {
   descriptorOf,
   type ResourceDescriptor,
+  type SearchValues,
   searchValuesOf,
 } from '../../../../lib/fhir/r4/descriptors.ts';
-import { observationFromFhir } from '../../../../lib/fhir/r4/mapping.ts';
-import type { FhirObservation } from '../../../../lib/fhir/r4/model.ts';
-import { createFhirValidator } from '../../../../lib/fhir/r4/validation.ts';
+import type { FhirAnyResource } from '../../../../lib/fhir/r4/model.ts';
+import { validateR4Resource } from '../../../../lib/fhir/r4/validation.ts';
+import type { RecordValidation } from '../../../../lib/fhir/validation.ts';
 import {
   concreteElements,
   DESCRIPTORS_FILE,
@@ -240,13 +241,10 @@ describe('descriptorOf', () => {
   });
 });
 
-const validate = createFhirValidator();
-
-function validatedObservation(resource: unknown): FhirObservation {
-  const result = validate(resource);
-  if (!result.ok || result.value.resourceType !== 'Observation') {
-    throw new Error('fixture is not a valid Observation');
-  }
+/** Observations are read as the pipeline reads them: after the R4 schema accepted them. */
+function validated(resource: unknown): FhirAnyResource {
+  const result = validateR4Resource(resource);
+  if (!result.ok) throw new Error('fixture is not a valid Observation');
   return result.value;
 }
 
@@ -259,63 +257,161 @@ const {
   ...undated
 } = sampleObservations[0] as Record<string, unknown>;
 
-/** Observations by name: the Synthea sample, and variants of its first without a date. */
-const observationCases: [string, unknown][] = [
-  ...sampleObservations.map((resource, index): [string, unknown] => [
-    `sample line ${index + 1}`,
-    resource,
-  ]),
-  ['an effective period', { ...undated, effectivePeriod: { start: '2019-05', end: '2019-06' } }],
-  ['an effective instant', { ...undated, effectiveInstant: '2019-05-01T10:00:00.5+02:00' }],
-  ['only issued', { ...undated, issued: '2019-05-01T10:00:00Z' }],
+const SAMPLE_PATIENT = 'Patient/0bee1bc6-1a91-bcd5-7bc0-02fadc5217d6';
+const LOINC = 'http://loinc.org';
+
+/** What an Observation of the sample's patient is found by: status final, a LOINC code. */
+function sampleValues(
+  code: string,
+  category: string,
+  date: string | undefined,
+): RecordValidation<SearchValues> {
+  return {
+    ok: true,
+    value: {
+      patientReferences: [SAMPLE_PATIENT],
+      patientMrns: [],
+      status: 'final',
+      codeSystem: LOINC,
+      code,
+      category,
+      ...(date === undefined ? {} : { date }),
+    },
+  };
+}
+
+/** The code, category and effective time in UTC of each line of the Synthea sample. */
+const SAMPLE_LINES: readonly [string, string, string][] = [
+  ['72514-3', 'vital-signs', '2022-04-01T15:46:59.000Z'],
+  ['88262-1', 'laboratory', '2021-02-25T15:46:59.000Z'],
+  ['14959-1', 'laboratory', '2022-04-01T15:46:59.000Z'],
+  ['4548-4', 'laboratory', '2022-04-01T15:46:59.000Z'],
+  ['2093-3', 'laboratory', '2014-10-24T15:46:59.000Z'],
+  ['38483-4', 'laboratory', '2020-03-20T15:46:59.000Z'],
+  ['20565-8', 'laboratory', '2022-04-01T15:46:59.000Z'],
+  ['85354-9', 'vital-signs', '2018-03-09T15:46:59.000Z'],
+  ['93025-5', 'survey', '2015-02-20T15:46:59.000Z'],
+];
+
+/** Observations by name, with their values: the Synthea sample, and variants of its first. */
+const observationCases: [string, unknown, RecordValidation<SearchValues>][] = [
+  ...SAMPLE_LINES.map(
+    ([code, category, date], index): [string, unknown, RecordValidation<SearchValues>] => [
+      `sample line ${index + 1}`,
+      sampleObservations[index],
+      sampleValues(code, category, date),
+    ],
+  ),
+  [
+    'an effective period',
+    { ...undated, effectivePeriod: { start: '2019-05', end: '2019-06' } },
+    sampleValues('72514-3', 'vital-signs', '2019-05-01T00:00:00.000Z'),
+  ],
+  [
+    'an effective instant',
+    { ...undated, effectiveInstant: '2019-05-01T10:00:00.5+02:00' },
+    sampleValues('72514-3', 'vital-signs', '2019-05-01T08:00:00.500Z'),
+  ],
+  [
+    'only issued',
+    { ...undated, issued: '2019-05-01T10:00:00Z' },
+    sampleValues('72514-3', 'vital-signs', '2019-05-01T10:00:00.000Z'),
+  ],
   [
     'an effective year and issued',
     { ...undated, effectiveDateTime: '2019', issued: '2020-01-01T00:00:00Z' },
+    sampleValues('72514-3', 'vital-signs', '2019-01-01T00:00:00.000Z'),
   ],
-  ['no date', undated],
+  ['no date', undated, sampleValues('72514-3', 'vital-signs', undefined)],
   [
     'no category, a coding without a code first',
     {
       ...undated,
       category: undefined,
-      code: { coding: [{ system: 'http://loinc.org' }, { system: 'urn:x', code: 'y' }] },
+      code: { coding: [{ system: LOINC }, { system: 'urn:x', code: 'y' }] },
+    },
+    {
+      ok: true,
+      value: {
+        patientReferences: [SAMPLE_PATIENT],
+        patientMrns: [],
+        status: 'final',
+        codeSystem: 'urn:x',
+        code: 'y',
+      },
     },
   ],
-  ['a leap second', { ...undated, effectiveDateTime: '2016-12-31T23:59:60Z' }],
+  [
+    'a leap second',
+    { ...undated, effectiveDateTime: '2016-12-31T23:59:60Z' },
+    {
+      ok: false,
+      problems: [
+        {
+          path: '/effectiveDateTime',
+          keyword: 'instant',
+          message: 'must be a time without a leap second',
+        },
+      ],
+    },
+  ],
 ];
 
+/** A heart rate, its subject a transaction entry's urn:uuid, effective at a -05:00 time. */
+const observation = {
+  resourceType: 'Observation',
+  id: 'obs-1',
+  status: 'final',
+  category: [
+    {
+      coding: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+          code: 'vital-signs',
+        },
+      ],
+    },
+  ],
+  code: { coding: [{ system: LOINC, code: '8867-4', display: 'Heart rate' }] },
+  subject: { reference: 'urn:uuid:4f6c1d5e-0000-4000-8000-000000000001' },
+  effectiveDateTime: '2024-02-29T10:00:00-05:00',
+  valueQuantity: { value: 72, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+};
+
 describe('searchValuesOf on Observations', () => {
-  it.each(observationCases)('reads %s as observationFromFhir does', (_name, resource) => {
+  it.each(observationCases)('reads %s', (_name, resource, expected) => {
     // Prepare
-    const observation = validatedObservation(JSON.parse(JSON.stringify(resource)));
-    const mapped = observationFromFhir(observation);
+    const valid = validated(JSON.parse(JSON.stringify(resource)));
 
     // Act
-    const values = valuesOf(observation);
+    const values = valuesOf(valid);
 
     // Assess
-    if (!mapped.ok) {
-      expect(values).toEqual({ ok: false, problems: mapped.problems });
-      return;
-    }
-    const record = mapped.value;
+    expect(values).toEqual(expected);
+  });
+
+  it('reads the subject, status, code, category and effective time in UTC', () => {
+    // Act
+    const values = valuesOf(validated(observation));
+
+    // Assess
     expect(values).toEqual({
       ok: true,
       value: {
-        patientReferences: record.subjectReference === undefined ? [] : [record.subjectReference],
-        patientMrns: record.subjectMrn === undefined ? [] : [record.subjectMrn],
-        status: record.status,
-        ...(record.codeSystem === undefined ? {} : { codeSystem: record.codeSystem }),
-        code: record.code,
-        ...(record.category === undefined ? {} : { category: record.category }),
-        ...(record.effectiveAt === undefined ? {} : { date: record.effectiveAt }),
+        patientReferences: ['urn:uuid:4f6c1d5e-0000-4000-8000-000000000001'],
+        patientMrns: [],
+        status: 'final',
+        codeSystem: LOINC,
+        code: '8867-4',
+        category: 'vital-signs',
+        date: '2024-02-29T15:00:00.000Z',
       },
     });
   });
 
-  it('reads a logical reference by MR identifier as an MRN, as observationFromFhir does', () => {
+  it('reads a logical reference by MR identifier as an MRN, whatever its system', () => {
     // Prepare
-    const byMrn = validatedObservation({
+    const byMrn = validated({
       ...undated,
       subject: { identifier: { type: MR_TYPE, system: 'urn:oid:1.2.3', value: 'MRN-7' } },
     });
@@ -324,11 +420,140 @@ describe('searchValuesOf on Observations', () => {
     const values = valuesOf(byMrn);
 
     // Assess
-    expect(observationFromFhir(byMrn)).toMatchObject({ ok: true, value: { subjectMrn: 'MRN-7' } });
+    expect(values).toEqual({
+      ok: true,
+      value: {
+        patientReferences: [],
+        patientMrns: ['MRN-7'],
+        status: 'final',
+        codeSystem: LOINC,
+        code: '72514-3',
+        category: 'vital-signs',
+      },
+    });
+  });
+
+  it('prefers the literal reference when the subject has both', () => {
+    // Prepare
+    const both = validated({
+      ...observation,
+      subject: { ...observation.subject, identifier: { type: MR_TYPE, value: 'MRN-7' } },
+    });
+
+    // Act
+    const values = valuesOf(both);
+
+    // Assess
     expect(values).toMatchObject({
       ok: true,
-      value: { patientReferences: [], patientMrns: ['MRN-7'] },
+      value: {
+        patientReferences: ['urn:uuid:4f6c1d5e-0000-4000-8000-000000000001'],
+        patientMrns: [],
+      },
     });
+  });
+
+  it.each([
+    ['a display only', { display: 'Jane Doe' }],
+    [
+      'an identifier that is not an MR',
+      { identifier: { system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-72-1234' } },
+    ],
+    ['a blank MR identifier', { identifier: { type: MR_TYPE, value: '  ' } }],
+  ])('names no patient by a subject with %s', (_name, subject) => {
+    // Act
+    const values = valuesOf(validated({ ...observation, subject }));
+
+    // Assess
+    expect(values).toMatchObject({ ok: true, value: { patientReferences: [], patientMrns: [] } });
+  });
+
+  it.each([
+    {
+      label: 'effectiveDateTime before issued',
+      times: { effectiveDateTime: '2024-01-02T03:04:05+02:00', issued: '2024-02-01T00:00:00Z' },
+      date: '2024-01-02T01:04:05.000Z',
+    },
+    {
+      label: 'a date-only effectiveDateTime as midnight UTC',
+      times: { effectiveDateTime: '2024-01-02' },
+      date: '2024-01-02T00:00:00.000Z',
+    },
+    {
+      label: 'effectivePeriod.start',
+      times: { effectivePeriod: { start: '2024-01-02T03:04:05Z', end: '2024-01-03T00:00:00Z' } },
+      date: '2024-01-02T03:04:05.000Z',
+    },
+    {
+      label: 'effectiveInstant',
+      times: { effectiveInstant: '2024-01-02T03:04:05.678Z' },
+      date: '2024-01-02T03:04:05.678Z',
+    },
+    {
+      label: 'issued when nothing says when it was effective',
+      times: { issued: '2024-02-01T00:00:00.829-03:00' },
+      date: '2024-02-01T03:00:00.829Z',
+    },
+    {
+      label: 'the last instant of 9999 in UTC',
+      times: { effectiveDateTime: '9999-12-31T23:59:59.999Z' },
+      date: '9999-12-31T23:59:59.999Z',
+    },
+    {
+      label: 'the first instant of year 1 at +14:00, which is in 1 BC in UTC',
+      times: { effectiveDateTime: '0001-01-01T00:00:00+14:00' },
+      date: '0000-12-31T10:00:00.000Z',
+    },
+    { label: 'nothing', times: {}, date: undefined },
+  ])('dates an Observation by $label', ({ times, date }) => {
+    // Prepare
+    const { effectiveDateTime: _omitted, ...withoutTime } = observation;
+
+    // Act
+    const values = valuesOf(validated({ ...withoutTime, ...times }));
+
+    // Assess
+    expect(values.ok).toBe(true);
+    expect(values.ok && values.value.date).toBe(date);
+  });
+
+  it('takes the first coding that has a code and leaves codeSystem out when it has none', () => {
+    // Prepare
+    const resource = validated({
+      ...observation,
+      category: [{ text: 'vitals' }, { coding: [{ display: 'x' }, { code: 'vital-signs' }] }],
+      code: { coding: [{ display: 'Heart rate' }, { code: 'HR' }] },
+    });
+
+    // Act
+    const values = valuesOf(resource);
+
+    // Assess
+    expect(values).toMatchObject({ ok: true, value: { category: 'vital-signs', code: 'HR' } });
+    expect(values.ok && 'codeSystem' in values.value).toBe(false);
+  });
+
+  it.each([
+    {
+      label: 'a leap second',
+      effectiveDateTime: '2016-12-31T23:59:60Z',
+      message: 'must be a time without a leap second',
+    },
+    {
+      label: 'an effective time past 9999 in UTC',
+      effectiveDateTime: '9999-12-31T23:59:59-14:00',
+      message: 'must be no later than 9999-12-31 in UTC',
+    },
+  ])('reports $label at its path, without the value', ({ effectiveDateTime, message }) => {
+    // Act
+    const values = valuesOf(validated({ ...observation, effectiveDateTime }));
+
+    // Assess
+    expect(values).toEqual({
+      ok: false,
+      problems: [{ path: '/effectiveDateTime', keyword: 'instant', message }],
+    });
+    expect(JSON.stringify(values)).not.toMatch(/2016-12|9999-12-31T/);
   });
 });
 

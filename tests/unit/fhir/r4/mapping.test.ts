@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   consentFromFhir,
-  observationFromFhir,
   patientFromFhir,
   patientReferenceKeys,
   referenceKey,
 } from '../../../../lib/fhir/r4/mapping.ts';
-import type {
-  FhirConsent,
-  FhirObservation,
-  FhirPatient,
-  FhirResource,
-} from '../../../../lib/fhir/r4/model.ts';
-import { createFhirValidator } from '../../../../lib/fhir/r4/validation.ts';
+import type { FhirAnyResource, FhirConsent, FhirPatient } from '../../../../lib/fhir/r4/model.ts';
+import { validateR4Resource } from '../../../../lib/fhir/r4/validation.ts';
 import type { SchemaProblem } from '../../../../lib/fhir/validation.ts';
 import { syntheaLines } from '../../../helpers/fhir.ts';
 
@@ -37,26 +31,6 @@ const patient = {
   birthDate: '1990-01-15',
   address: [{ line: ['1 Main St'], city: 'Springfield', postalCode: '01101' }],
 } satisfies FhirPatient;
-
-const observation = {
-  resourceType: 'Observation',
-  id: 'obs-1',
-  status: 'final',
-  category: [
-    {
-      coding: [
-        {
-          system: 'http://terminology.hl7.org/CodeSystem/observation-category',
-          code: 'vital-signs',
-        },
-      ],
-    },
-  ],
-  code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
-  subject: { reference: 'urn:uuid:4f6c1d5e-0000-4000-8000-000000000001' },
-  effectiveDateTime: '2024-02-29T10:00:00-05:00',
-  valueQuantity: { value: 72, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
-} satisfies FhirObservation;
 
 const PRIVACY_SCOPE = {
   coding: [
@@ -83,31 +57,21 @@ function problem(path: string, keyword: string, message: string): SchemaProblem 
   return { path, keyword, message };
 }
 
-const validate = createFhirValidator();
-
 /** Mapping takes what validation passed, as the pipeline does. */
-function validated(resource: unknown): FhirResource {
-  const result = validate(resource);
+function validated(resource: unknown, resourceType: string): FhirAnyResource {
+  const result = validateR4Resource(resource);
   if (!result.ok) throw new Error(`fixture is invalid: ${JSON.stringify(result.problems)}`);
+  if (result.value.resourceType !== resourceType)
+    throw new Error(`fixture is not a ${resourceType}`);
   return result.value;
 }
 
 function validatedPatient(resource: unknown): FhirPatient {
-  const value = validated(resource);
-  if (value.resourceType !== 'Patient') throw new Error('fixture is not a Patient');
-  return value;
-}
-
-function validatedObservation(resource: unknown): FhirObservation {
-  const value = validated(resource);
-  if (value.resourceType !== 'Observation') throw new Error('fixture is not an Observation');
-  return value;
+  return validated(resource, 'Patient') as unknown as FhirPatient;
 }
 
 function validatedConsent(resource: unknown): FhirConsent {
-  const value = validated(resource);
-  if (value.resourceType !== 'Consent') throw new Error('fixture is not a Consent');
-  return value;
+  return validated(resource, 'Consent') as unknown as FhirConsent;
 }
 
 interface RawIdentifier {
@@ -281,280 +245,6 @@ describe('patientFromFhir', () => {
       problems: [problem('/identifier', 'mrn', 'has no MR identifier')],
     });
     expect(JSON.stringify(result)).not.toMatch(/999-12|S999|X-77|Doe/);
-  });
-});
-
-describe('observationFromFhir on Synthea observations', () => {
-  it.each(syntheaLines('Observation.sample.ndjson'))('maps $file line $line', ({ resource }) => {
-    // Act
-    const result = observationFromFhir(validatedObservation(resource));
-
-    // Assess
-    expect(result).toMatchObject({
-      ok: true,
-      value: {
-        resourceType: 'Observation',
-        sourceId: resource['id'],
-        subjectReference: 'Patient/0bee1bc6-1a91-bcd5-7bc0-02fadc5217d6',
-        codeSystem: 'http://loinc.org',
-        code: expect.stringMatching(/^\d+-\d$/),
-        category: expect.stringMatching(/^(vital-signs|laboratory|survey)$/),
-        effectiveAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
-        status: 'final',
-      },
-    });
-    expect(result.ok && result.value.source).toBe(resource);
-  });
-
-  it('keeps the PRAPARE answers, street address included, in the value', () => {
-    // Prepare
-    const survey = syntheaLines('Observation.sample.ndjson').find(({ resource }) =>
-      JSON.stringify(resource['code']).includes('93025-5'),
-    );
-
-    // Act
-    const result = observationFromFhir(validatedObservation(survey?.resource));
-
-    // Assess
-    expect(result.ok && result.value.value).toEqual({ component: survey?.resource['component'] });
-  });
-});
-
-describe('observationFromFhir', () => {
-  it('reads a logical reference by MR identifier as the subject MRN, whatever its system', () => {
-    // Prepare
-    const { subject: _subject, ...rest } = observation;
-    const byMrn = {
-      ...rest,
-      subject: {
-        identifier: { type: MR_TYPE, system: 'urn:oid:2.16.840.1.113883.19.5', value: 'MRN-7' },
-      },
-    };
-
-    // Act
-    const result = observationFromFhir(validatedObservation(byMrn));
-
-    // Assess
-    expect(result.ok && result.value.subjectMrn).toBe('MRN-7');
-    expect(result.ok && 'subjectReference' in result.value).toBe(false);
-  });
-
-  it('prefers the literal reference when the subject has both', () => {
-    // Act
-    const result = observationFromFhir(
-      validatedObservation({
-        ...observation,
-        subject: { ...observation.subject, identifier: { type: MR_TYPE, value: 'MRN-7' } },
-      }),
-    );
-
-    // Assess
-    expect(result.ok && result.value.subjectReference).toBe(observation.subject.reference);
-    expect(result.ok && 'subjectMrn' in result.value).toBe(false);
-  });
-
-  it('maps the metadata in clear and the value as sent', () => {
-    // Act
-    const result = observationFromFhir(validatedObservation(observation));
-
-    // Assess
-    expect(result).toEqual({
-      ok: true,
-      value: {
-        resourceType: 'Observation',
-        sourceId: 'obs-1',
-        subjectReference: 'urn:uuid:4f6c1d5e-0000-4000-8000-000000000001',
-        category: 'vital-signs',
-        codeSystem: 'http://loinc.org',
-        code: '8867-4',
-        effectiveAt: '2024-02-29T15:00:00.000Z',
-        status: 'final',
-        value: { valueQuantity: observation.valueQuantity },
-        source: observation,
-      },
-    });
-  });
-
-  const { valueQuantity: _omitted, ...withoutValue } = observation;
-
-  it.each([
-    { kind: 'a quantity', value: { valueQuantity: { value: 120.5, unit: 'mg/dL' } } },
-    {
-      kind: 'a codeable concept',
-      value: {
-        valueCodeableConcept: {
-          coding: [{ system: 'http://snomed.info/sct', code: '10828004', display: 'Positive' }],
-        },
-      },
-    },
-    { kind: 'a string', value: { valueString: '1 Main St, Springfield' } },
-    { kind: 'a boolean', value: { valueBoolean: false } },
-    { kind: 'an integer', value: { valueInteger: 0 } },
-    {
-      kind: 'components',
-      value: {
-        component: [
-          {
-            code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] },
-            valueQuantity: { value: 120, unit: 'mm[Hg]' },
-          },
-          {
-            code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] },
-            valueQuantity: { value: 80, unit: 'mm[Hg]' },
-          },
-        ],
-      },
-    },
-    {
-      kind: 'a quantity with components',
-      value: {
-        valueQuantity: { value: 3 },
-        component: [{ code: { text: 'detail' }, valueString: 'mild' }],
-      },
-    },
-    { kind: 'no value at all', value: {} },
-  ])('keeps $kind as the value', ({ value }) => {
-    // Prepare
-    const resource = { ...withoutValue, ...value };
-
-    // Act
-    const result = observationFromFhir(validatedObservation(resource));
-
-    // Assess
-    expect(result.ok && result.value.value).toEqual(value);
-  });
-
-  it.each([
-    {
-      label: 'effectiveDateTime',
-      times: { effectiveDateTime: '2024-01-02T03:04:05+02:00', issued: '2024-02-01T00:00:00Z' },
-      effectiveAt: '2024-01-02T01:04:05.000Z',
-    },
-    {
-      label: 'a date-only effectiveDateTime as midnight UTC',
-      times: { effectiveDateTime: '2024-01-02' },
-      effectiveAt: '2024-01-02T00:00:00.000Z',
-    },
-    {
-      label: 'effectivePeriod.start',
-      times: { effectivePeriod: { start: '2024-01-02T03:04:05Z', end: '2024-01-03T00:00:00Z' } },
-      effectiveAt: '2024-01-02T03:04:05.000Z',
-    },
-    {
-      label: 'effectiveInstant',
-      times: { effectiveInstant: '2024-01-02T03:04:05.678Z' },
-      effectiveAt: '2024-01-02T03:04:05.678Z',
-    },
-    {
-      label: 'issued when nothing says when it was effective',
-      times: { issued: '2024-02-01T00:00:00.829-03:00' },
-      effectiveAt: '2024-02-01T03:00:00.829Z',
-    },
-    {
-      label: 'the last instant of 9999 in UTC',
-      times: { effectiveDateTime: '9999-12-31T23:59:59.999Z' },
-      effectiveAt: '9999-12-31T23:59:59.999Z',
-    },
-    {
-      label: 'the first instant of year 1 at +14:00, which is in 1 BC in UTC',
-      times: { effectiveDateTime: '0001-01-01T00:00:00+14:00' },
-      effectiveAt: '0000-12-31T10:00:00.000Z',
-    },
-    { label: 'nothing', times: {}, effectiveAt: undefined },
-  ])('takes effectiveAt from $label', ({ times, effectiveAt }) => {
-    // Prepare
-    const { effectiveDateTime: _omitted, ...withoutTime } = observation;
-    const resource = { ...withoutTime, ...times };
-
-    // Act
-    const result = observationFromFhir(validatedObservation(resource));
-
-    // Assess
-    expect(result.ok).toBe(true);
-    expect(result.ok && result.value.effectiveAt).toBe(effectiveAt);
-  });
-
-  it('takes the first coding that has a code and leaves codeSystem out when it has none', () => {
-    // Prepare
-    const resource = {
-      ...observation,
-      category: [{ text: 'vitals' }, { coding: [{ display: 'x' }, { code: 'vital-signs' }] }],
-      code: { coding: [{ display: 'Heart rate' }, { code: 'HR' }] },
-    };
-
-    // Act
-    const result = observationFromFhir(validatedObservation(resource));
-
-    // Assess
-    expect(result).toMatchObject({ ok: true, value: { category: 'vital-signs', code: 'HR' } });
-    expect(result.ok && 'codeSystem' in result.value).toBe(false);
-  });
-
-  const { status: _status, ...withoutStatus } = observation;
-  const { subject: _subject, ...withoutSubject } = observation;
-
-  it.each([
-    {
-      label: 'no subject',
-      resource: withoutSubject,
-      problems: [problem('', 'required', 'is required: subject')],
-    },
-    {
-      label: 'a subject without a reference',
-      resource: { ...observation, subject: { display: 'Jane Doe' } },
-      problems: [problem('/subject', 'reference', 'has no reference and no MR identifier')],
-    },
-    {
-      label: 'a subject whose identifier is not an MR',
-      resource: {
-        ...observation,
-        subject: { identifier: { system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-72-1234' } },
-      },
-      problems: [problem('/subject', 'reference', 'has no reference and no MR identifier')],
-    },
-    {
-      label: 'a subject whose MR identifier is blank',
-      resource: { ...observation, subject: { identifier: { type: MR_TYPE, value: '  ' } } },
-      problems: [problem('/subject', 'reference', 'has no reference and no MR identifier')],
-    },
-    {
-      label: 'no status',
-      resource: withoutStatus,
-      problems: [problem('', 'required', 'is required: status')],
-    },
-    {
-      label: 'a code with text only',
-      resource: { ...observation, code: { text: 'Jane Doe said she felt fine' } },
-      problems: [problem('/code', 'coding', 'has no coding with a code')],
-    },
-    {
-      label: 'a leap second',
-      resource: { ...observation, effectiveDateTime: '2016-12-31T23:59:60Z' },
-      problems: [problem('/effectiveDateTime', 'instant', 'must be a time without a leap second')],
-    },
-    {
-      label: 'an effective time past 9999 in UTC',
-      resource: { ...observation, effectiveDateTime: '9999-12-31T23:59:59-14:00' },
-      problems: [
-        problem('/effectiveDateTime', 'instant', 'must be no later than 9999-12-31 in UTC'),
-      ],
-    },
-    {
-      label: 'everything missing at once',
-      resource: { resourceType: 'Observation', code: { text: 'Jane Doe' } },
-      problems: [
-        problem('', 'required', 'is required: status'),
-        problem('', 'required', 'is required: subject'),
-        problem('/code', 'coding', 'has no coding with a code'),
-      ],
-    },
-  ])('reports an Observation with $label, without values', ({ resource, problems }) => {
-    // Act
-    const result = observationFromFhir(validatedObservation(resource));
-
-    // Assess
-    expect(result).toEqual({ ok: false, problems });
-    expect(JSON.stringify(result)).not.toMatch(/Jane|2016-12|72/);
   });
 });
 
