@@ -2,7 +2,7 @@
  * What differs between R4 resource types, as data: the elements that name a resource's patient
  * and the elements its status, code, category and principal date are searched by, generated
  * from the specification by scripts/extract-fhir-descriptors.ts. `searchValuesOf` reads them
- * from a resource, as observationFromFhir reads an Observation's.
+ * from a resource.
  */
 import { normalizeMrn } from '../../crypto/blindIndex.ts';
 import type { RecordValidation } from '../validation.ts';
@@ -148,7 +148,7 @@ function logicalMrn(identifier: unknown): string | undefined {
 /**
  * The patient references, status, code, category and principal date of a resource its type's
  * descriptor names. A principal date that is no instant (a leap second, past 9999 in UTC) is a
- * problem at its path, as for an Observation's effective time.
+ * problem at its path.
  */
 export function searchValuesOf(
   descriptor: ResourceDescriptor,

@@ -1,10 +1,9 @@
 /**
- * Pure functions from FHIR R4 resources (already through `createFhirValidator`) to the
- * pipeline's canonical shapes. What R4's schema leaves optional but the pipeline needs (an
- * MRN, a subject, a status) comes back as a problem, with paths and keywords only, like
- * schema problems: nothing the sender wrote.
+ * Pure functions from FHIR R4 resources (already through `validateR4Resource`) to the
+ * pipeline's canonical shapes. What R4's schema leaves optional but the pipeline needs (a
+ * Patient's MRN, a Consent's patient and status) comes back as a problem, with paths and
+ * keywords only, like schema problems: nothing the sender wrote.
  */
-import { normalizeMrn } from '../../crypto/blindIndex.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import type {
   FhirCodeableConcept,
@@ -12,13 +11,8 @@ import type {
   FhirConsentProvision,
   FhirConsentRecord,
   FhirHumanName,
-  FhirObservation,
-  FhirObservationRecord,
-  FhirObservationSubject,
-  FhirObservationValue,
   FhirPatient,
   FhirPatientRecord,
-  FhirReference,
 } from './model.ts';
 import { sortedProblems } from './problems.ts';
 
@@ -29,22 +23,6 @@ export const CONSENT_SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/conse
 export const PRIVACY_SCOPE_CODE = 'patient-privacy';
 export const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 export const RESEARCH_PURPOSE_CODE = 'HRESCH';
-
-/** The Observation elements that hold its result: value[x] and the components. */
-export const OBSERVATION_VALUE_ELEMENTS = [
-  'valueQuantity',
-  'valueCodeableConcept',
-  'valueString',
-  'valueBoolean',
-  'valueInteger',
-  'valueRange',
-  'valueRatio',
-  'valueSampledData',
-  'valueTime',
-  'valueDateTime',
-  'valuePeriod',
-  'component',
-] as const satisfies readonly (keyof FhirObservationValue)[];
 
 const FHIR_ID = '[A-Za-z0-9\\-.]{1,64}';
 const PATIENT_REFERENCE = new RegExp(
@@ -131,101 +109,6 @@ export function patientFromFhir(resource: FhirPatient): RecordValidation<FhirPat
       ...(resource.address === undefined ? {} : { address: resource.address }),
       ...(resource.telecom === undefined ? {} : { telecom: resource.telecom }),
       ...(resource.id === undefined ? {} : { sourceId: resource.id }),
-      source: resource,
-    },
-  };
-}
-
-/** The first of effectiveDateTime, effectivePeriod.start, effectiveInstant and issued, with its path. */
-function effectiveTime(resource: FhirObservation): { path: string; value: string } | undefined {
-  const candidates: [string, string | undefined][] = [
-    ['/effectiveDateTime', resource.effectiveDateTime],
-    ['/effectivePeriod/start', resource.effectivePeriod?.start],
-    ['/effectiveInstant', resource.effectiveInstant],
-    ['/issued', resource.issued],
-  ];
-  for (const [path, value] of candidates) {
-    if (value !== undefined) return { path, value };
-  }
-  return undefined;
-}
-
-function observationValue(resource: FhirObservation): FhirObservationValue {
-  const present = OBSERVATION_VALUE_ELEMENTS.filter((element) => resource[element] !== undefined);
-  // fromEntries is typed any here; each entry is the resource's own element, so the shape holds.
-  return Object.fromEntries(present.map((element) => [element, resource[element]]));
-}
-
-/**
- * The literal reference when there is one; else the value of a logical reference's MR
- * identifier (whatever its system, as a Patient's MRN is read), which names the patient by MRN.
- */
-function observationSubject(
-  subject: FhirReference | undefined,
-): FhirObservationSubject | undefined {
-  if (subject?.reference !== undefined) return { subjectReference: subject.reference };
-  const identifier = subject?.identifier;
-  const mrn = identifier?.value;
-  return mrn !== undefined &&
-    normalizeMrn(mrn) !== '' &&
-    hasCoding(identifier?.type, IDENTIFIER_TYPE_SYSTEM, MRN_TYPE_CODE)
-    ? { subjectMrn: mrn }
-    : undefined;
-}
-
-export function observationFromFhir(
-  resource: FhirObservation,
-): RecordValidation<FhirObservationRecord> {
-  const problems: SchemaProblem[] = [];
-  const codings = resource.code.coding ?? [];
-  const coding = codings.find(({ code }) => code !== undefined);
-  if (coding?.code === undefined) {
-    problems.push({ path: '/code', keyword: 'coding', message: 'has no coding with a code' });
-  }
-  if (resource.status === undefined) problems.push(required('status'));
-  const subject = observationSubject(resource.subject);
-  if (resource.subject === undefined) {
-    problems.push(required('subject'));
-  } else if (subject === undefined) {
-    problems.push({
-      path: '/subject',
-      keyword: 'reference',
-      message: 'has no reference and no MR identifier',
-    });
-  }
-  const effective = effectiveTime(resource);
-  const effectiveInstant =
-    effective === undefined ? undefined : utcInstant(effective.value, effective.path);
-  if (effectiveInstant !== undefined && 'problem' in effectiveInstant) {
-    problems.push(effectiveInstant.problem);
-  }
-  const effectiveAt =
-    effectiveInstant !== undefined && 'instant' in effectiveInstant
-      ? effectiveInstant.instant
-      : undefined;
-  if (
-    problems.length > 0 ||
-    coding?.code === undefined ||
-    resource.status === undefined ||
-    subject === undefined
-  ) {
-    return rejected(problems);
-  }
-  const category = resource.category
-    ?.flatMap(({ coding: categoryCodings }) => categoryCodings ?? [])
-    .find(({ code }) => code !== undefined)?.code;
-  return {
-    ok: true,
-    value: {
-      resourceType: 'Observation',
-      ...(resource.id === undefined ? {} : { sourceId: resource.id }),
-      ...subject,
-      ...(category === undefined ? {} : { category }),
-      ...(coding.system === undefined ? {} : { codeSystem: coding.system }),
-      code: coding.code,
-      ...(effectiveAt === undefined ? {} : { effectiveAt }),
-      status: resource.status,
-      value: observationValue(resource),
       source: resource,
     },
   };

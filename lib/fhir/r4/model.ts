@@ -5,9 +5,6 @@
  */
 import type { Gender, PatientRecord } from '../model.ts';
 
-export const FHIR_RESOURCE_TYPES = ['Patient', 'Observation', 'Consent', 'Bundle'] as const;
-export type FhirResourceType = (typeof FHIR_RESOURCE_TYPES)[number];
-
 /** Any R4 element the pipeline keeps as JSON without reading into it. */
 export interface FhirElement {
   readonly [element: string]: unknown;
@@ -68,39 +65,6 @@ export interface FhirReference {
   readonly display?: string;
 }
 
-export interface FhirQuantity {
-  readonly value?: number;
-  readonly comparator?: string;
-  readonly unit?: string;
-  readonly system?: string;
-  readonly code?: string;
-}
-
-export interface FhirPeriod {
-  readonly start?: string;
-  readonly end?: string;
-}
-
-/** Observation.value[x] and Observation.component: the result, PHI, kept as the sender wrote it. */
-export interface FhirObservationValue {
-  readonly valueQuantity?: FhirQuantity;
-  readonly valueCodeableConcept?: FhirCodeableConcept;
-  readonly valueString?: string;
-  readonly valueBoolean?: boolean;
-  readonly valueInteger?: number;
-  readonly valueRange?: FhirElement;
-  readonly valueRatio?: FhirElement;
-  readonly valueSampledData?: FhirElement;
-  readonly valueTime?: string;
-  readonly valueDateTime?: string;
-  readonly valuePeriod?: FhirPeriod;
-  readonly component?: readonly FhirObservationComponent[];
-}
-
-export interface FhirObservationComponent extends Omit<FhirObservationValue, 'component'> {
-  readonly code: FhirCodeableConcept;
-}
-
 export interface FhirPatient {
   readonly resourceType: 'Patient';
   readonly id?: string;
@@ -110,29 +74,6 @@ export interface FhirPatient {
   readonly gender?: Gender;
   readonly birthDate?: string;
   readonly address?: readonly FhirAddress[];
-}
-
-export type FhirObservationStatus =
-  | 'registered'
-  | 'preliminary'
-  | 'final'
-  | 'amended'
-  | 'corrected'
-  | 'cancelled'
-  | 'entered-in-error'
-  | 'unknown';
-
-export interface FhirObservation extends FhirObservationValue {
-  readonly resourceType: 'Observation';
-  readonly id?: string;
-  readonly status?: FhirObservationStatus;
-  readonly category?: readonly FhirCodeableConcept[];
-  readonly code: FhirCodeableConcept;
-  readonly subject?: FhirReference;
-  readonly effectiveDateTime?: string;
-  readonly effectivePeriod?: FhirPeriod;
-  readonly effectiveInstant?: string;
-  readonly issued?: string;
 }
 
 export type FhirConsentStatus =
@@ -160,21 +101,6 @@ export interface FhirConsent {
   readonly provision?: FhirConsentProvision;
 }
 
-/** A Bundle's entries are checked for a `resourceType` only: each one is validated on its own. */
-export interface FhirBundleEntry {
-  readonly fullUrl?: string;
-  readonly resource?: FhirElement & { readonly resourceType: string };
-}
-
-export interface FhirBundle {
-  readonly resourceType: 'Bundle';
-  readonly id?: string;
-  readonly type?: string;
-  readonly entry?: readonly FhirBundleEntry[];
-}
-
-export type FhirResource = FhirPatient | FhirObservation | FhirConsent | FhirBundle;
-
 /** A resource of any R4 type, as its type's definition accepted it. */
 export interface FhirAnyResource {
   readonly resourceType: string;
@@ -192,33 +118,6 @@ export interface FhirPatientRecord extends PatientRecord {
   /** The resource id; a transaction Bundle's entries may leave it out. */
   readonly sourceId?: string;
   readonly source: FhirPatient;
-}
-
-/**
- * How an Observation names its patient: a literal reference as sent (`Patient/<id>`,
- * `urn:uuid:<id>` or an absolute URL; resolve it with `referenceKey`), or, for patients
- * known only by their MRN (every patient sent in the flat format), the MRN of a logical
- * reference whose identifier has type MR.
- */
-export type FhirObservationSubject =
-  | { readonly subjectReference: string; readonly subjectMrn?: never }
-  | { readonly subjectMrn: string; readonly subjectReference?: never };
-
-export type FhirObservationRecord = FhirObservationSubject & FhirObservationContent;
-
-interface FhirObservationContent {
-  readonly resourceType: 'Observation';
-  readonly sourceId?: string;
-  readonly category?: string;
-  readonly codeSystem?: string;
-  readonly code: string;
-  /** ISO 8601 in UTC. */
-  readonly effectiveAt?: string;
-  readonly status: FhirObservationStatus;
-  /** PHI. */
-  readonly value: FhirObservationValue;
-  /** PHI. */
-  readonly source: FhirObservation;
 }
 
 export interface FhirConsentRecord {

@@ -12,8 +12,7 @@ import { type SchemaMessages, schemaMessage } from '../schemaMessages.ts';
 import { unstorableTexts } from '../storableText.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
 import fhirR4Schema from './fhirR4.schema.json' with { type: 'json' };
-import type { FhirAnyResource, FhirResource } from './model.ts';
-import { FHIR_RESOURCE_TYPES } from './model.ts';
+import type { FhirAnyResource } from './model.ts';
 import { sortedProblems } from './problems.ts';
 import {
   BASE64_PATTERN,
@@ -21,8 +20,6 @@ import {
   FHIR_R4_SCHEMA_ID,
   SCHEMA_ROOTS,
 } from './schemaRules.ts';
-
-export type FhirValidator = (resource: unknown) => RecordValidation<FhirResource>;
 
 /** The part of a JSON Schema that tells which instance path segments are declared names. */
 interface SchemaNode {
@@ -140,7 +137,6 @@ function rejected<T>(problem: SchemaProblem): RecordValidation<T> {
 }
 
 const R4_RESOURCE_TYPES: ReadonlySet<string> = new Set(SCHEMA_ROOTS);
-const LOADED_RESOURCE_TYPES: ReadonlySet<string> = new Set(FHIR_RESOURCE_TYPES);
 
 interface CompiledType {
   readonly validate: ValidateFunction;
@@ -179,12 +175,12 @@ function compiledType(resourceType: string): CompiledType {
   return type;
 }
 
-/** An object naming one of `known` in `resourceType`, checked against that type's definition. */
-function validateAs<T extends { readonly resourceType: string }>(
-  resource: unknown,
-  known: ReadonlySet<string>,
-  unknownType: SchemaProblem,
-): RecordValidation<T> {
+/**
+ * Validates one resource of any R4 type against the definition its `resourceType` names,
+ * compiling that type's validator on its first use. A Bundle's entries and contained resources
+ * are checked for a `resourceType` only: validate each one on its own.
+ */
+export function validateR4Resource(resource: unknown): RecordValidation<FhirAnyResource> {
   if (!isJsonObject(resource)) {
     return rejected({ path: '', keyword: 'type', message: 'must be object' });
   }
@@ -192,38 +188,18 @@ function validateAs<T extends { readonly resourceType: string }>(
     return rejected({ path: '', keyword: 'required', message: 'is required: resourceType' });
   }
   const resourceType = resource['resourceType'];
-  if (typeof resourceType !== 'string' || !known.has(resourceType)) return rejected(unknownType);
+  if (typeof resourceType !== 'string' || !R4_RESOURCE_TYPES.has(resourceType)) {
+    return rejected({
+      path: '/resourceType',
+      keyword: 'enum',
+      message: 'must be one of the R4 resource types',
+    });
+  }
   const type = compiledType(resourceType);
   const valid = type.validate(resource);
   const problems = problemsOf(valid ? [] : type.validate.errors, type.root, resource);
-  // The definition `resourceType` names has accepted it, and T is what that definition describes.
+  // The definition `resourceType` names has accepted it: an R4 resource of that type.
   return valid && problems.length === 0
-    ? { ok: true, value: resource as T }
+    ? { ok: true, value: resource as FhirAnyResource }
     : { ok: false, problems };
-}
-
-/**
- * Validates one resource of any R4 type against the definition its `resourceType` names,
- * compiling that type's validator on its first use. A Bundle's entries and contained resources
- * are checked for a `resourceType` only: validate each one on its own.
- */
-export function validateR4Resource(resource: unknown): RecordValidation<FhirAnyResource> {
-  return validateAs(resource, R4_RESOURCE_TYPES, {
-    path: '/resourceType',
-    keyword: 'enum',
-    message: 'must be one of the R4 resource types',
-  });
-}
-
-/**
- * Validates one Patient, Observation, Consent or Bundle as validateR4Resource does; any other
- * type is refused on /resourceType.
- */
-export function createFhirValidator(): FhirValidator {
-  return (resource) =>
-    validateAs<FhirResource>(resource, LOADED_RESOURCE_TYPES, {
-      path: '/resourceType',
-      keyword: 'resourceType',
-      message: `must be one of ${FHIR_RESOURCE_TYPES.join(', ')}`,
-    });
 }
