@@ -395,10 +395,15 @@ export function decideFhirConsent(
   }
 
   const resources = (validated.resources ?? []).map((resource): ResourceVerdict => {
-    if (descriptorOf(resource.resourceType)?.kind !== 'patient-data') {
+    const { patientReferences, patientMrns } = resource.search;
+    // A shared type is patient data too when it names a patient (Validate collected them).
+    if (
+      descriptorOf(resource.resourceType)?.kind !== 'patient-data' &&
+      patientReferences.length === 0 &&
+      patientMrns.length === 0
+    ) {
       return { resource, kind: 'shared' };
     }
-    const { patientReferences, patientMrns } = resource.search;
     // The first patient named is the one the resource is about (subject before performer);
     // every other patient it names that is known must consent as well.
     const targets = [...patientReferences.map(target), ...patientMrns.map(targetByMrn)];

@@ -6,9 +6,11 @@
  */
 import { normalizeMrn } from '../crypto/blindIndex.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
-import { descriptorOf, searchValuesOf } from '../fhir/r4/descriptors.ts';
+import { descriptorOf, type SearchValues, searchValuesOf } from '../fhir/r4/descriptors.ts';
 import { consentFromFhir, patientFromFhir, patientReferenceKeys } from '../fhir/r4/mapping.ts';
 import type { FhirConsent, FhirPatient, FhirPatientRecord } from '../fhir/r4/model.ts';
+import { parseReference, referencesIn } from '../fhir/r4/references.ts';
+import type { FhirJson } from '../fhir/r4/resources.ts';
 import { validateR4Resource } from '../fhir/r4/validation.ts';
 import type { ConsentEntry, ExtractedPayload, ExtractedRecord, ResourceEntry } from './payloads.ts';
 import { duplicateRejection, schemaRejection } from './recordRejections.ts';
@@ -47,6 +49,24 @@ function refused({ index, resourceType }: ExtractedRecord): Rejection | undefine
         resourceType,
         reason: 'unsupported-type',
         details: { resourceType, why },
+      };
+}
+
+/**
+ * A type no patient owns may still name one (a Contract's subject, a Linkage's item): every
+ * `Patient/<id>` it holds joins its patient references, so that it is consent-gated with them
+ * like patient data instead of stored past the gate.
+ */
+function withNamedPatients(resource: FhirJson, search: SearchValues): SearchValues {
+  const named = referencesIn(resource).filter((reference) => {
+    const parsed = parseReference(reference);
+    return parsed?.kind === 'literal' && parsed.resourceType === 'Patient';
+  });
+  return named.length === 0
+    ? search
+    : {
+        ...search,
+        patientReferences: [...new Set([...search.patientReferences, ...named])],
       };
 }
 
@@ -137,7 +157,8 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       index,
       resourceType,
       resource,
-      search: search.value,
+      search:
+        descriptor.kind === 'shared' ? withNamedPatients(resource, search.value) : search.value,
       ...(sourceKey === undefined ? {} : { sourceKey }),
       ...(fullUrl === undefined ? {} : { fullUrl }),
     });

@@ -230,6 +230,50 @@ describe('FHIR R4 input through the real pipeline', () => {
     },
   );
 
+  it('a type no patient owns that names a patient (a Contract) is gated by that patient: stored with them, or a consent rejection', async () => {
+    // Prepare
+    const tag = `CONTRACT-${Date.now()}`;
+    const contract = (id: string, patient: string) => ({
+      resourceType: 'Contract',
+      id,
+      status: 'executed',
+      subject: [{ reference: patient }],
+    });
+    const body = ndjson([
+      patientResource(`${tag}-a`, `MRN-${tag}-A`, 'Ames'),
+      consentFor(`Patient/${tag}-a`),
+      patientResource(`${tag}-b`, `MRN-${tag}-B`, 'Baird'),
+      contract(`${tag}-1`, `Patient/${tag}-a`),
+      contract(`${tag}-2`, `Patient/${tag}-b`),
+      contract(`${tag}-3`, 'Patient/nobody-we-know'),
+      { resourceType: 'Organization', id: `${tag}-org`, name: 'Names no patient' },
+    ]);
+
+    // Act
+    const { runId, execution } = await pipeline.ingestBody(body, NDJSON);
+
+    // Assess
+    expect(execution.status).toBe('SUCCEEDED');
+    const rejections = await listRejections(database.pool, runId);
+    expect(rejections.map(({ recordIndex, reason }) => [recordIndex, reason])).toEqual([
+      [2, 'consent'],
+      [4, 'consent'],
+      [5, 'orphan-reference'],
+    ]);
+    const [ames] = await findPatientsByMrn(pipeline.deps, 'system:test', `MRN-${tag}-A`);
+    const { rows } = await database.pool.query<{
+      resource_type: string;
+      patient_id: string | null;
+    }>(
+      'SELECT resource_type, patient_id FROM fhir_resources WHERE created_run_id = $1 ORDER BY resource_type',
+      [runId],
+    );
+    expect(rows).toEqual([
+      { resource_type: 'Contract', patient_id: ames?.id },
+      { resource_type: 'Organization', patient_id: null },
+    ]);
+  });
+
   it('a later Consent refusal withdraws a stored patient, and their later Observations are blocked', async () => {
     // Prepare
     const id = `withdraw-${Date.now()}`;

@@ -539,6 +539,28 @@ describe('decideFhirConsent: any other resource type', () => {
     ]);
   });
 
+  it('gates a type no patient owns like patient data when it names a patient', () => {
+    // Prepare
+    const validated = batch({
+      resources: [resource(1, 'Contract', ['Patient/p1']), resource(2, 'Contract', ['Patient/p1'])],
+      consents: [consent(9, 'Patient/p1', { dataSharing: false })],
+    });
+    const permittedBatch = batch({
+      resources: [resource(1, 'Contract', ['Patient/p1'])],
+      consents: permitted,
+    });
+
+    // Act
+    const refused = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
+    const allowed = decideFhirConsent(permittedBatch, factsWith(), RECEIVED_AT);
+
+    // Assess
+    expect(refused.resources.map(({ kind }) => kind)).toEqual(['blocked', 'blocked']);
+    expect(allowed.resources).toStrictEqual([
+      { resource: permittedBatch.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+    ]);
+  });
+
   it('makes patient data that names no patient an orphan, whatever the consents', () => {
     // Prepare
     const validated = batch({ resources: [resource(1, 'Encounter')], consents: permitted });
