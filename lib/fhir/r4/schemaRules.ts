@@ -62,3 +62,22 @@ export const PATTERN_REPLACEMENTS: ReadonlyMap<string, string> = new Map([
 export const MISSING_PATTERNS: ReadonlyMap<string, string> = new Map([
   ['base64Binary', BASE64_PATTERN],
 ]);
+
+/**
+ * R4's JSON Schema requires only the complex elements of minimum cardinality 1: a primitive `x`
+ * may come as its extension `_x` alone, a choice `value[x]` as any variant, so it requires
+ * neither. The extraction adds every element these StructureDefinitions require (min >= 1) of
+ * each resource, data type and backbone element: in `required` when one property satisfies it,
+ * else in `allOf` as an `anyOf` of `required` titled with the element's name, for its problem.
+ */
+export const REQUIRED_ELEMENT_PROFILES: readonly string[] = [
+  'fhir/r4/profiles-resources.json',
+  'fhir/r4/profiles-types.json',
+];
+export const REQUIRED_ELEMENT_NAME = 'title';
+
+/** Medplum's profiles of these types carry R5 elements the R4 schema lacks: those are skipped. */
+export const PROFILES_AHEAD_OF_R4: ReadonlySet<string> = new Set([
+  'EvidenceVariable',
+  'ResearchStudy',
+]);

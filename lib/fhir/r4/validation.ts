@@ -18,6 +18,7 @@ import {
   BASE64_PATTERN,
   CALENDAR_DATE_FORMAT,
   FHIR_R4_SCHEMA_ID,
+  REQUIRED_ELEMENT_NAME,
   SCHEMA_ROOTS,
 } from './schemaRules.ts';
 
@@ -28,6 +29,7 @@ interface SchemaNode {
   readonly type?: string;
   readonly properties?: Readonly<Record<string, SchemaNode>>;
   readonly items?: SchemaNode;
+  readonly allOf?: readonly SchemaNode[];
 }
 
 interface SchemaDocument {
@@ -39,6 +41,8 @@ const schema: SchemaDocument = fhirR4Schema;
 
 const DEFINITION_REF = '#/definitions/';
 const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/;
+// An element with alternatives (`x` or `_x`, a choice's variants), relative to its definition.
+const REQUIRED_ELEMENT = /^#\/allOf\/(\d+)\/anyOf$/;
 // Months and days out of range fail R4's pattern; the format judges only what the pattern lets by.
 const DAY_PREFIX = /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])/;
 
@@ -89,8 +93,14 @@ function resolved(node: SchemaNode | undefined): SchemaNode | undefined {
   return Object.hasOwn(schema.definitions, name) ? schema.definitions[name] : undefined;
 }
 
-/** The instance path with every segment the schema does not declare (a sender's key) as `*`. */
-function publicPath(instancePath: string, root: SchemaNode): string {
+interface Walked {
+  /** The instance path with every segment the schema does not declare (a sender's key) as `*`. */
+  readonly path: string;
+  readonly node: SchemaNode | undefined;
+}
+
+/** Where an instance path leads in the schema: its public form, and the node it reaches. */
+function walked(instancePath: string, root: SchemaNode): Walked {
   let node = resolved(root);
   let path = '';
   for (const segment of instancePath.split('/').slice(1)) {
@@ -107,7 +117,39 @@ function publicPath(instancePath: string, root: SchemaNode): string {
       node = undefined;
     }
   }
-  return path;
+  return { path, node };
+}
+
+/** The name the extraction gave an element none of whose alternatives came: `value[x]`. */
+function requiredElementName(error: ErrorObject, root: SchemaNode): string | undefined {
+  const index = REQUIRED_ELEMENT.exec(error.schemaPath)?.[1];
+  if (index === undefined) return undefined;
+  const name = walked(error.instancePath, root).node?.allOf?.[Number(index)]?.[
+    REQUIRED_ELEMENT_NAME
+  ];
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * One problem an error makes: a required element without any of its alternatives is named like
+ * any other required property, and the alternatives' own errors are left out.
+ */
+function schemaProblems(errors: readonly ErrorObject[], root: SchemaNode) {
+  const alternatives = errors.filter(({ keyword }) => keyword === 'anyOf');
+  return errors.flatMap((error) => {
+    const isAlternative = alternatives.some(
+      (failed) =>
+        failed.instancePath === error.instancePath &&
+        error.schemaPath.startsWith(`${failed.schemaPath}/`),
+    );
+    if (isAlternative) return [];
+    const element = error.keyword === 'anyOf' ? requiredElementName(error, root) : undefined;
+    return [
+      element === undefined
+        ? { ...error, message: schemaMessage(error, MESSAGES) }
+        : { ...error, keyword: 'required', message: `is required: ${element}` },
+    ];
+  });
 }
 
 /** The schema's errors, and every string or property name PostgreSQL could not store. */
@@ -117,18 +159,13 @@ function problemsOf(
   instance: unknown,
 ): SchemaProblem[] {
   return sortedProblems(
-    [
-      ...(errors ?? []).map((error) => ({
-        instancePath: error.instancePath,
-        keyword: error.keyword,
-        message: schemaMessage(error, MESSAGES),
-      })),
-      ...unstorableTexts(instance),
-    ].map(({ instancePath, keyword, message }) => ({
-      path: publicPath(instancePath, root),
-      keyword,
-      message,
-    })),
+    [...schemaProblems(errors ?? [], root), ...unstorableTexts(instance)].map(
+      ({ instancePath, keyword, message }) => ({
+        path: walked(instancePath, root).path,
+        keyword,
+        message,
+      }),
+    ),
   );
 }
 

@@ -8,11 +8,17 @@ import {
   FHIR_R4_SCHEMA_ID,
   FHIR_STRING_MAX_LENGTH,
   PATTERN_REPLACEMENTS,
+  REQUIRED_ELEMENT_NAME,
   SCHEMA_ROOTS,
 } from '../../../../lib/fhir/r4/schemaRules.ts';
-import type { JsonObject, JsonValue } from '../../../../scripts/extract-fhir-schema.ts';
+import type {
+  JsonObject,
+  JsonValue,
+  RequiredElement,
+} from '../../../../scripts/extract-fhir-schema.ts';
 import {
   extractFhirR4Schema,
+  extractRequiredElements,
   formatCompactJson,
   generateFhirR4SchemaFile,
   generateResourceTypesFile,
@@ -147,10 +153,65 @@ describe('lib/fhir/r4/fhirR4.schema.json', () => {
   });
 });
 
+describe('lib/fhir/r4/fhirR4.schema.json: the elements R4 requires', () => {
+  const alternatives = (name: string, ...properties: string[]) => ({
+    [REQUIRED_ELEMENT_NAME]: name,
+    anyOf: properties.map((property) => ({ required: [property] })),
+  });
+
+  it.each([
+    { definition: 'Observation', element: alternatives('status', 'status', '_status') },
+    { definition: 'Encounter', element: alternatives('status', 'status', '_status') },
+    { definition: 'MedicationRequest', element: alternatives('intent', 'intent', '_intent') },
+    {
+      definition: 'MedicationRequest',
+      element: alternatives('medication[x]', 'medicationCodeableConcept', 'medicationReference'),
+    },
+    { definition: 'Procedure', element: alternatives('status', 'status', '_status') },
+    { definition: 'Extension', element: alternatives('url', 'url', '_url') },
+    { definition: 'Bundle_Request', element: alternatives('method', 'method', '_method') },
+  ])('requires $element.title of a $definition, as itself or its alternatives', (expected) => {
+    // Assess
+    expect(schema.definitions[expected.definition]?.['allOf']).toContainEqual(expected.element);
+  });
+
+  it.each([
+    { definition: 'Encounter', required: ['class'] },
+    { definition: 'MedicationRequest', required: ['subject'] },
+    { definition: 'Procedure', required: ['subject'] },
+    { definition: 'Condition', required: ['subject'] },
+    { definition: 'Narrative', required: ['div'] },
+  ])('requires $required of a $definition, which only one property satisfies', (expected) => {
+    // Assess
+    expect(schema.definitions[expected.definition]?.['required']).toEqual(
+      expect.arrayContaining(expected.required),
+    );
+  });
+
+  it('names every element with alternatives, each an anyOf of one required property', () => {
+    // Prepare
+    const elements = valuesOf(schema.definitions, 'allOf').flat();
+
+    // Assess
+    expect(elements.length).toBeGreaterThan(300);
+    for (const element of elements) {
+      expect(element).toEqual({
+        [REQUIRED_ELEMENT_NAME]: expect.stringMatching(/^[a-z][A-Za-z]*(?:\[x\])?$/),
+        anyOf: expect.arrayContaining([{ required: [expect.any(String)] }]),
+      });
+    }
+  });
+
+  it('stays under the 1 MiB Biome formats and lints', () => {
+    // Assess
+    expect(Buffer.byteLength(committed)).toBeLessThan(1024 * 1024);
+  });
+});
+
 describe('extractFhirR4Schema', () => {
   it('keeps what the roots reach, without annotations, with the rules applied', () => {
     // Act
-    const extracted = extractFhirR4Schema(officialSchema(), ROOTS);
+    const extracted = extractFhirR4Schema(officialSchema(), ROOTS, []);
 
     // Assess
     expect(extracted).toEqual({
@@ -192,6 +253,88 @@ describe('extractFhirR4Schema', () => {
     });
   });
 
+  it('requires each element R4 requires of a root, a backbone element or a data type', () => {
+    // Prepare
+    const official = officialSchema({
+      Observation: {
+        properties: {
+          status: { $ref: '#/definitions/code' },
+          _status: { $ref: '#/definitions/Element' },
+          code: { $ref: '#/definitions/CodeableConcept' },
+          valueString: { pattern: STRING_PATTERN, type: 'string' },
+          _valueString: { $ref: '#/definitions/Element' },
+          valueQuantity: { $ref: '#/definitions/CodeableConcept' },
+          component: { items: { $ref: '#/definitions/Observation_Component' }, type: 'array' },
+        },
+        required: ['code'],
+      },
+      Observation_Component: { properties: { code: { $ref: '#/definitions/CodeableConcept' } } },
+      code: { pattern: '^[^\\s]+$', type: 'string' },
+      Element: { properties: {} },
+      CodeableConcept: { properties: {} },
+    });
+    const required: RequiredElement[] = [
+      { path: 'Observation.status', types: ['code'] },
+      { path: 'Observation.code', types: ['CodeableConcept'] },
+      { path: 'Observation.value[x]', types: ['Quantity', 'string'] },
+      { path: 'Observation.component.code', types: ['CodeableConcept'] },
+      { path: 'Unreached.x', types: ['string'] },
+    ];
+
+    // Act
+    const definitions = extractFhirR4Schema(official, ['Observation'], required)['definitions'];
+
+    // Assess
+    expect(definitions).toMatchObject({
+      Observation: {
+        required: ['code'],
+        allOf: [
+          {
+            [REQUIRED_ELEMENT_NAME]: 'status',
+            anyOf: [{ required: ['status'] }, { required: ['_status'] }],
+          },
+          {
+            [REQUIRED_ELEMENT_NAME]: 'value[x]',
+            anyOf: [
+              { required: ['valueQuantity'] },
+              { required: ['valueString'] },
+              { required: ['_valueString'] },
+            ],
+          },
+        ],
+      },
+      Observation_Component: { required: ['code'] },
+    });
+    expect(definitions).not.toHaveProperty('Unreached');
+  });
+
+  it.each([
+    {
+      label: 'an element the schema does not declare',
+      path: 'Observation.method',
+      types: ['CodeableConcept'],
+      message: 'Observation.method: the schema has no property for this element',
+    },
+    {
+      label: 'a choice variant the schema does not declare',
+      path: 'Observation.value[x]',
+      types: ['string', 'Ratio'],
+      message: 'Observation.value[x]: the schema has no property for this element',
+    },
+    {
+      label: 'a backbone element the schema does not declare',
+      path: 'Observation.referenceRange.low',
+      types: ['Quantity'],
+      message: 'Observation.referenceRange.low: the schema has no property for this element',
+    },
+  ])('fails the build on a required $label', ({ path, types, message }) => {
+    // Act
+    const act = (): unknown => extractFhirR4Schema(officialSchema(), ROOTS, [{ path, types }]);
+
+    // Assess
+    expect(act).toThrow(message);
+  });
+
   it.each([
     {
       label: 'another schema id',
@@ -215,10 +358,81 @@ describe('extractFhirR4Schema', () => {
     },
   ])('fails the build on $label', ({ official, message }) => {
     // Act
-    const act = (): unknown => extractFhirR4Schema(official, ROOTS);
+    const act = (): unknown => extractFhirR4Schema(official, ROOTS, []);
 
     // Assess
     expect(act).toThrow(message);
+  });
+});
+
+describe('extractRequiredElements', () => {
+  const structureDefinition = (type: string, extra: JsonObject, element: JsonObject[]) => ({
+    resource: {
+      resourceType: 'StructureDefinition',
+      type,
+      kind: 'resource',
+      derivation: 'specialization',
+      abstract: false,
+      fhirVersion: '4.0.1',
+      ...extra,
+      snapshot: { element },
+    },
+  });
+  const elements = [
+    { path: 'Observation', min: 0 },
+    { path: 'Observation.status', min: 1, type: [{ code: 'code' }] },
+    { path: 'Observation.code', min: 1, max: '1', type: [{ code: 'CodeableConcept' }] },
+    { path: 'Observation.value[x]', min: 1, type: [{ code: 'Quantity' }, { code: 'string' }] },
+    { path: 'Observation.note', min: 0, type: [{ code: 'Annotation' }] },
+    { path: 'Observation.component.code', min: 1, type: [{ code: 'CodeableConcept' }] },
+  ];
+
+  it('lists the elements of min 1 or more of the concrete R4 resource and data types', () => {
+    // Prepare
+    const resources = {
+      entry: [
+        structureDefinition('Observation', {}, elements),
+        structureDefinition('DomainResource', { abstract: true }, elements),
+        structureDefinition('vitalsigns', { derivation: 'constraint' }, elements),
+        structureDefinition('SubscriptionStatus', { fhirVersion: '4.3.0' }, elements),
+        { resource: { resourceType: 'SearchParameter' } },
+      ],
+    };
+    const types = {
+      entry: [
+        structureDefinition('Narrative', { kind: 'complex-type' }, [
+          { path: 'Narrative.div', min: 1, type: [{ code: 'xhtml' }] },
+        ]),
+        structureDefinition('boolean', { kind: 'primitive-type' }, [
+          { path: 'boolean.value', min: 1 },
+        ]),
+      ],
+    };
+
+    // Act
+    const required = extractRequiredElements([resources, types]);
+
+    // Assess
+    expect(required).toEqual([
+      { path: 'Observation.status', types: ['code'] },
+      { path: 'Observation.code', types: ['CodeableConcept'] },
+      { path: 'Observation.value[x]', types: ['Quantity', 'string'] },
+      { path: 'Observation.component.code', types: ['CodeableConcept'] },
+      { path: 'Narrative.div', types: ['xhtml'] },
+    ]);
+  });
+
+  it('fails the build on a profile without a snapshot', () => {
+    // Act
+    const act = (): unknown =>
+      extractRequiredElements([
+        {
+          entry: [{ resource: { ...structureDefinition('Flag', {}, []).resource, snapshot: {} } }],
+        },
+      ]);
+
+    // Assess
+    expect(act).toThrow('Flag has no snapshot');
   });
 });
 

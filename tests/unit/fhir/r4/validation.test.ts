@@ -49,6 +49,11 @@ function problem(path: string, keyword: string, message: string): SchemaProblem 
   return { path, keyword, message };
 }
 
+/** The resource without one of its elements. */
+function withoutElement(resource: object, element: string): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(resource).filter(([name]) => name !== element));
+}
+
 describe('validateR4Resource on Synthea data', () => {
   it.each(SYNTHEA_FILES.flatMap((file) => syntheaLines(file)))(
     'accepts $file line $line',
@@ -79,6 +84,20 @@ describe('validateR4Resource on Patient, Observation, Consent and Bundle', () =>
     {
       label: 'a Bundle whose entry is an invalid Patient (entries are validated on their own)',
       resource: { ...bundle, entry: [{ resource: { ...patient, gender: 'F' } }] },
+    },
+    {
+      label: 'an Observation whose status is absent for a stated reason (only _status)',
+      resource: {
+        ...withoutElement(observation, 'status'),
+        _status: {
+          extension: [
+            {
+              url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason',
+              valueCode: 'unknown',
+            },
+          ],
+        },
+      },
     },
     { label: 'a leap day', resource: { ...patient, birthDate: '2024-02-29' } },
     { label: 'a leap day in year 0004', resource: { ...patient, birthDate: '0004-02-29' } },
@@ -133,6 +152,30 @@ describe('validateR4Resource on Patient, Observation, Consent and Bundle', () =>
       resource: { ...observation, effectiveDateTime: '2023-04-31T10:00:00Z' },
       offending: '2023-04-31',
       problems: [problem('/effectiveDateTime', 'format', CALENDAR_MESSAGE)],
+    },
+    {
+      label: 'an Observation without a status',
+      resource: { ...withoutElement(observation, 'status'), note: [{ text: 'Jane Doe' }] },
+      offending: 'Jane Doe',
+      problems: [problem('', 'required', 'is required: status')],
+    },
+    {
+      label: 'an Observation component without a code',
+      resource: { ...observation, component: [{ valueString: 'Jane Doe' }] },
+      offending: 'Jane Doe',
+      problems: [problem('/component/0', 'required', 'is required: code')],
+    },
+    {
+      label: 'an extension without a url, nor a status',
+      resource: {
+        ...withoutElement(observation, 'status'),
+        extension: [{ valueString: 'Jane Doe' }],
+      },
+      offending: 'Jane Doe',
+      problems: [
+        problem('', 'required', 'is required: status'),
+        problem('/extension/0', 'required', 'is required: url'),
+      ],
     },
     {
       label: 'a Patient with gender F',
@@ -483,6 +526,7 @@ describe('validateR4Resource on the 10-patient Synthea export', () => {
 describe('validateR4Resource', () => {
   const condition = firstOf('Condition');
   const encounter = firstOf('Encounter');
+  const medicationRequest = firstOf('MedicationRequest');
   const documentReference = firstOf('DocumentReference');
   const attachment = (documentReference['content'] as { attachment: object }[])[0]?.attachment;
 
@@ -521,8 +565,39 @@ describe('validateR4Resource', () => {
       problems: [problem('', 'additionalProperties', 'unexpected property')],
     },
     {
+      label: 'an Encounter without a class',
+      resource: withoutElement(encounter, 'class'),
+      problems: [problem('', 'required', 'is required: class')],
+    },
+    {
+      label: 'an Encounter without a status',
+      resource: withoutElement(encounter, 'status'),
+      problems: [problem('', 'required', 'is required: status')],
+    },
+    {
+      label: 'a MedicationRequest without an intent',
+      resource: withoutElement(medicationRequest, 'intent'),
+      problems: [problem('', 'required', 'is required: intent')],
+    },
+    {
+      label: 'a MedicationRequest without a medication',
+      resource: withoutElement(
+        withoutElement(medicationRequest, 'medicationCodeableConcept'),
+        'medicationReference',
+      ),
+      problems: [problem('', 'required', 'is required: medication[x]')],
+    },
+    {
+      label: 'a Procedure without a status or a subject',
+      resource: withoutElement(withoutElement(firstOf('Procedure'), 'status'), 'subject'),
+      problems: [
+        problem('', 'required', 'is required: status'),
+        problem('', 'required', 'is required: subject'),
+      ],
+    },
+    {
       label: 'a MedicationRequest without a subject',
-      resource: { resourceType: 'MedicationRequest', note: [{ text: 'Jane Doe asked' }] },
+      resource: { ...withoutElement(medicationRequest, 'subject'), note: [{ text: 'Jane Doe' }] },
       offending: 'Jane Doe',
       problems: [problem('', 'required', 'is required: subject')],
     },
