@@ -96,7 +96,8 @@ describe('FHIR R4 reads of every type over HTTP', () => {
       { token: reader },
     );
     const condition = (conditions.json.entry as Entry[])[0]?.resource;
-    const encounterReference = String((condition?.['encounter'] as FhirJson)['reference']);
+    if (condition === undefined) throw new Error('the Condition search found nothing');
+    const encounterReference = String((condition['encounter'] as FhirJson)['reference']);
     const encounter = await call('GET', `/fhir/r4/${encounterReference}`, { token: reader });
     const practitionerReference = String(
       (encounter.json.participant[0].individual as FhirJson)['reference'],
