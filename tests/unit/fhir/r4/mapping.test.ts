@@ -353,11 +353,6 @@ describe('consentFromFhir', () => {
       problems: [problem('/patient', 'reference', 'has no reference')],
     },
     {
-      label: 'no status',
-      resource: withoutStatus,
-      problems: [problem('', 'required', 'is required: status')],
-    },
-    {
       label: 'a treatment scope',
       resource: {
         ...consent,
@@ -386,6 +381,18 @@ describe('consentFromFhir', () => {
     // Assess
     expect(result).toEqual({ ok: false, problems });
     expect(JSON.stringify(result)).not.toMatch(/Jane|pat-1|treatment|2016-12/);
+  });
+
+  it('refuses a Consent with no status in the R4 schema already, before any mapping, without values', () => {
+    // Act
+    const result = validateR4Resource(withoutStatus);
+
+    // Assess
+    expect(result).toEqual({
+      ok: false,
+      problems: [problem('', 'required', 'is required: status')],
+    });
+    expect(JSON.stringify(result)).not.toMatch(/Jane|pat-1/);
   });
 });
 
