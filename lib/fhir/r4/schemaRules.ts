@@ -1,5 +1,5 @@
 /**
- * Where the extracted FHIR R4 schema (fhirR4.schema.json) departs from the official
+ * Where the extracted FHIR R4 schema (fhirR4.schema.ts, packed) departs from the official
  * `fhir.schema.json`, kept in one place so the build script that applies them
  * (scripts/extract-fhir-schema.ts) and the validator that enforces them agree.
  */

@@ -5,13 +5,14 @@
  * Problems follow the flat validator: they name schema locations and keywords only, never what
  * the sender wrote.
  */
+import { gunzipSync } from 'node:zlib';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
 import { isJsonObject } from '../../json.ts';
 import { type SchemaMessages, schemaMessage } from '../schemaMessages.ts';
 import { unstorableTexts } from '../storableText.ts';
 import type { RecordValidation, SchemaProblem } from '../validation.ts';
-import fhirR4Schema from './fhirR4.schema.json' with { type: 'json' };
+import { FHIR_R4_SCHEMA_GZIP } from './fhirR4.schema.ts';
 import type { FhirAnyResource } from './model.ts';
 import { sortedProblems } from './problems.ts';
 import {
@@ -37,7 +38,15 @@ interface SchemaDocument {
   readonly definitions: Readonly<Record<string, SchemaNode>>;
 }
 
-const schema: SchemaDocument = fhirR4Schema;
+let parsedSchema: SchemaDocument | undefined;
+
+/** The schema, parsed on first use: a cold start that validates nothing pays nothing for it. */
+function schemaDocument(): SchemaDocument {
+  parsedSchema ??= JSON.parse(
+    gunzipSync(Buffer.from(FHIR_R4_SCHEMA_GZIP, 'base64')).toString('utf8'),
+  ) as SchemaDocument;
+  return parsedSchema;
+}
 
 const DEFINITION_REF = '#/definitions/';
 const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/;
@@ -58,18 +67,27 @@ const PRIMITIVE_MESSAGES: ReadonlyMap<string, string> = new Map([
   ['time', 'must be a time: hh:mm:ss'],
 ]);
 
-// Choice elements (valueString, effectiveDateTime) repeat a primitive's pattern inline.
-const PATTERN_MESSAGES: ReadonlyMap<string, string> = new Map([
-  [BASE64_PATTERN, 'must be base64'],
-  ...[...PRIMITIVE_MESSAGES].flatMap(([name, message]): [string, string][] => {
-    const pattern = schema.definitions[name]?.['pattern'];
-    return typeof pattern === 'string' ? [[pattern, message]] : [];
-  }),
-]);
-
 const FORMAT_MESSAGES: ReadonlyMap<string, string> = new Map([
   [CALENDAR_DATE_FORMAT, 'must be a real calendar date'],
 ]);
+
+let messages: SchemaMessages | undefined;
+
+/** The messages of the schema's patterns and formats, read from the schema on first use. */
+function schemaMessages(): SchemaMessages {
+  if (messages !== undefined) return messages;
+  const { definitions } = schemaDocument();
+  // Choice elements (valueString, effectiveDateTime) repeat a primitive's pattern inline.
+  const patterns: ReadonlyMap<string, string> = new Map([
+    [BASE64_PATTERN, 'must be base64'],
+    ...[...PRIMITIVE_MESSAGES].flatMap(([name, message]): [string, string][] => {
+      const pattern = definitions[name]?.['pattern'];
+      return typeof pattern === 'string' ? [[pattern, message]] : [];
+    }),
+  ]);
+  messages = { patterns, formats: FORMAT_MESSAGES };
+  return messages;
+}
 
 /** Partial dates (a year, a year and month) name no day; a full one must exist in its month. */
 function isCalendarDate(value: string): boolean {
@@ -84,13 +102,12 @@ function isCalendarDate(value: string): boolean {
   return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
-const MESSAGES: SchemaMessages = { patterns: PATTERN_MESSAGES, formats: FORMAT_MESSAGES };
-
 /** The definition a `$ref` names (R4 definitions are never bare `$ref`s), or the node itself. */
 function resolved(node: SchemaNode | undefined): SchemaNode | undefined {
   if (node?.$ref === undefined) return node;
   const name = node.$ref.slice(DEFINITION_REF.length);
-  return Object.hasOwn(schema.definitions, name) ? schema.definitions[name] : undefined;
+  const { definitions } = schemaDocument();
+  return Object.hasOwn(definitions, name) ? definitions[name] : undefined;
 }
 
 interface Walked {
@@ -146,7 +163,7 @@ function schemaProblems(errors: readonly ErrorObject[], root: SchemaNode) {
     const element = error.keyword === 'anyOf' ? requiredElementName(error, root) : undefined;
     return [
       element === undefined
-        ? { ...error, message: schemaMessage(error, MESSAGES) }
+        ? { ...error, message: schemaMessage(error, schemaMessages()) }
         : { ...error, keyword: 'required', message: `is required: ${element}` },
     ];
   });
@@ -189,14 +206,17 @@ function schemaCompiler(): Ajv {
   if (compiler !== undefined) return compiler;
   // R4 puts `pattern` on booleans and numbers, which strict mode refuses; without
   // ajv's messages (messageFor writes its own) and code optimisation, compiling takes ~40% less.
+  // The schema is not checked against the meta-schema at each cold start: the unit tests
+  // compile every type of it.
   const ajv = new Ajv({
     allErrors: true,
     strict: false,
     messages: false,
+    validateSchema: false,
     code: { optimize: false },
   });
   ajv.addFormat(CALENDAR_DATE_FORMAT, { type: 'string', validate: isCalendarDate });
-  ajv.addSchema(schema);
+  ajv.addSchema(schemaDocument());
   compiler = ajv;
   return ajv;
 }

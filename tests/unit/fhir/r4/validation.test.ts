@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import r4ResourceTypes from '../../../../lib/fhir/r4/resourceTypes.json' with { type: 'json' };
 import { FHIR_STRING_MAX_LENGTH } from '../../../../lib/fhir/r4/schemaRules.ts';
 import { validateR4Resource } from '../../../../lib/fhir/r4/validation.ts';
 import type { SchemaProblem } from '../../../../lib/fhir/validation.ts';
@@ -698,4 +699,20 @@ describe('validateR4Resource on a cold start', () => {
     expect(results.map(({ ok }) => ok)).toEqual([true, true, true, false, true]);
     expect(compile).toHaveBeenCalledTimes(2);
   });
+});
+
+describe('validateR4Resource on every R4 type', () => {
+  it('compiles each type and answers an empty one with problems or a pass, never a throw', () => {
+    // Act
+    const answers = r4ResourceTypes.map((resourceType) => {
+      const result = validateR4Resource({ resourceType });
+      return result.ok ? 'ok' : result.problems.length > 0 ? 'problems' : 'empty';
+    });
+
+    // Assess
+    expect(answers).toHaveLength(r4ResourceTypes.length);
+    expect(answers).not.toContain('empty');
+    // Types that require an element refuse an empty one: Observation needs a status and a code.
+    expect(answers[r4ResourceTypes.indexOf('Observation')]).toBe('problems');
+  }, 60_000);
 });
