@@ -49,8 +49,14 @@ const CURSOR = /^[A-Za-z0-9_-]{1,256}$/;
 const MICROS = /^-?\d{1,18}$/;
 const COUNT = /^\d{1,4}$/;
 const TYPE_NAME = /^[A-Z][A-Za-z]{1,63}$/;
-// A token's code or system: printable, no spaces at its ends, no FHIR OR or escapes.
-const TOKEN_PART = /^[^\s,|\\$](?:[^,|\\$]{0,254}[^\s,|\\$])?$/;
+// A token's code or system: printable (no NUL or other control character, which PostgreSQL
+// refuses in text), no spaces at its ends, no FHIR OR or escapes.
+const TOKEN_PART = /^[^\s,|\\$\p{Cc}](?:[^,|\\$\p{Cc}]{0,254}[^\s,|\\$\p{Cc}])?$/u;
+// Any control character: never in a parameter that reaches a query as text.
+const CONTROL = /\p{Cc}/u;
+// What PostgreSQL's timestamptz holds that a cursor may name: 0001-01-01 to 9999-12-31 UTC.
+const MIN_CURSOR_MICROS = -62135596800000000n;
+const MAX_CURSOR_MICROS = 253402300799999999n;
 // YYYY, YYYY-MM, YYYY-MM-DD, or a dateTime to the minute, second or fraction, with its zone.
 const DATE_VALUE =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
@@ -133,7 +139,10 @@ function cursorParts(cursor: string): unknown[] | undefined {
 function positionOf(effectiveMicros: unknown, id: unknown): SearchPosition | undefined {
   const validTime =
     effectiveMicros === null ||
-    (typeof effectiveMicros === 'string' && MICROS.test(effectiveMicros));
+    (typeof effectiveMicros === 'string' &&
+      MICROS.test(effectiveMicros) &&
+      BigInt(effectiveMicros) >= MIN_CURSOR_MICROS &&
+      BigInt(effectiveMicros) <= MAX_CURSOR_MICROS);
   if (!validTime || !isUuid(id)) return undefined;
   return { effectiveMicros, id: id.toLowerCase() };
 }
@@ -216,7 +225,7 @@ function patientParameter(
   const value = query[name] as string;
   const id = patientIdOf(value);
   // A comma is FHIR's OR: one patient per search, so the gate and the audit see one patient.
-  if (id === undefined || id === '' || value.includes(',')) {
+  if (id === undefined || id === '' || value.includes(',') || CONTROL.test(value)) {
     problems.push({
       path: `/${name}`,
       keyword: 'format',

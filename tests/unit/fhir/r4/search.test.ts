@@ -75,6 +75,8 @@ describe('parseResourceSearch of Observation: the patient', () => {
     ['a reference to another type', { subject: `Group/${PATIENT}` }, '/subject'],
     ['an empty reference', { patient: 'Patient/' }, '/patient'],
     ['both patient and subject', { patient: PATIENT, subject: `Patient/${PATIENT}` }, '/subject'],
+    ['a NUL byte in the patient', { patient: `${PATIENT}\u0000` }, '/patient'],
+    ['a control character in the reference', { subject: `Patient/\u001b${PATIENT}` }, '/subject'],
   ])('refuses %s with 400 naming %s', (_, query, path) => {
     // Act
     const error = refused(query);
@@ -140,6 +142,8 @@ describe('the keyset cursor', () => {
     ['an effective time', { effectiveMicros: '1648828019829000', id: OBSERVATION }],
     ['a time before 1970', { effectiveMicros: '-1506279180170877', id: OBSERVATION }],
     ['no effective time', { effectiveMicros: null, id: OBSERVATION }],
+    ['the first instant of year 1', { effectiveMicros: '-62135596800000000', id: OBSERVATION }],
+    ['the last instant of year 9999', { effectiveMicros: '253402300799999999', id: OBSERVATION }],
   ])('round-trips a position with %s through an opaque, URL-safe token', (_, position) => {
     // Act
     const cursor = encodeCursor(position);
@@ -161,6 +165,22 @@ describe('the keyset cursor', () => {
     ['an id that is not ours', Buffer.from('[null,"1; DROP TABLE"]').toString('base64url')],
     ['three elements', Buffer.from(`[null,"${OBSERVATION}",1]`).toString('base64url')],
     ['a very long token', 'A'.repeat(300)],
+    [
+      'a time PostgreSQL cannot hold (far before year 1)',
+      Buffer.from(`["-999999999999999999","${OBSERVATION}"]`).toString('base64url'),
+    ],
+    [
+      'a time after year 9999',
+      Buffer.from(`["999999999999999999","${OBSERVATION}"]`).toString('base64url'),
+    ],
+    [
+      'a time a microsecond before year 1',
+      Buffer.from(`["-62135596800000001","${OBSERVATION}"]`).toString('base64url'),
+    ],
+    [
+      'a time a microsecond after year 9999',
+      Buffer.from(`["253402300800000000","${OBSERVATION}"]`).toString('base64url'),
+    ],
   ])('refuses a cursor that is %s with 400', (_, cursor) => {
     // Act
     const error = refused({ patient: PATIENT, _cursor: cursor });
@@ -472,6 +492,14 @@ describe('parseResourceSearch: code, category and status', () => {
     ['two bars', { code: 'a|b|c' }, '/code'],
     ['a status with a system', { status: 'x|final' }, '/status'],
     ['a code modifier', { 'code:text': 'x' }, '/code:text'],
+    ['a NUL byte inside a code', { code: 'a\u0000b' }, '/code'],
+    ['a code that is a NUL byte', { code: '\u0000' }, '/code'],
+    ['a NUL byte in a system', { code: 's\u0000|c' }, '/code'],
+    ['a NUL byte in a status', { status: '\u0000final' }, '/status'],
+    ['a NUL byte in a category', { category: 'vital-signs\u0000' }, '/category'],
+    ['an escape character in a code', { code: 'a\u001bb' }, '/code'],
+    ['a DEL character in a code', { code: 'a\u007fb' }, '/code'],
+    ['a C1 control character in a code', { code: 'a\u0085b' }, '/code'],
   ])('refuses %s with 400', (_, filters, path) => {
     // Act
     const error = refusedSearch('Observation', { patient: PATIENT, ...filters });
@@ -528,6 +556,7 @@ describe('parseResourceSearch: code, category and status', () => {
       code: 'Jane Doe,123-45-6789',
       date: 'Jane Doe',
       category: '123-45-6789|',
+      status: 'Jane Doe\u0000',
     });
 
     // Assess
@@ -634,12 +663,23 @@ describe('parseEverything', () => {
       'a cursor with a bad time',
       Buffer.from(`["Encounter",1,"${OBSERVATION}"]`).toString('base64url'),
     ],
+    [
+      'a cursor with a time PostgreSQL cannot hold',
+      Buffer.from(`["Condition","-999999999999999999","${OBSERVATION}"]`).toString('base64url'),
+    ],
+    [
+      'a cursor with a time after year 9999',
+      Buffer.from(`["Condition","253402300800000000","${OBSERVATION}"]`).toString('base64url'),
+    ],
   ])('refuses %s', (_, cursor) => {
     // Act
     const position = decodeEverythingCursor(cursor);
 
     // Assess
     expect(position).toBeUndefined();
+    expect(refusedEverything({ _cursor: cursor }).problems.map((problem) => problem.path)).toEqual([
+      '/_cursor',
+    ]);
   });
 
   it('writes the URL of a page, parsing back to the same parameters', () => {
