@@ -31,11 +31,11 @@ import {
   type EverythingPosition,
   type EverythingSearch,
   isStoredType,
-  PATIENT_DATA_TYPES,
   parseResourceSearch,
   patientDataDescriptor,
   type ResourceSearch,
   type SearchQuery,
+  STORED_TYPES,
 } from '../fhir/r4/search.ts';
 import { isUuid } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
@@ -105,12 +105,33 @@ export interface FhirReader {
   readonly scopes: readonly string[];
 }
 
-function requireScope(reader: FhirReader, resourceType: string, permission: 'r' | 's'): void {
-  if (!canRead(reader.scopes, resourceType, permission)) {
-    throw new ForbiddenError(
-      `the token may not ${permission === 'r' ? 'read' : 'search'} ${resourceType} resources`,
-    );
-  }
+/**
+ * 403 unless the token may read (or search) the type: audited first as one DENY row, committed
+ * on its own (outside any read transaction), naming the type asked for and the id when it is one.
+ */
+async function requireScope(
+  deps: PipelineDependencies,
+  reader: FhirReader,
+  resourceType: string,
+  permission: 'r' | 's',
+  request: { readonly via: string; readonly id?: string },
+): Promise<void> {
+  if (canRead(reader.scopes, resourceType, permission)) return;
+  const id = request.id;
+  await appendAudit(deps.pool, [
+    {
+      actor: reader.subject,
+      action: 'DENY',
+      resourceType,
+      resourceId: id !== undefined && isUuid(id) ? id.toLowerCase() : null,
+      runId: null,
+      outcome: 'denied',
+      details: { via: request.via, reason: 'scope' },
+    },
+  ]);
+  throw new ForbiddenError(
+    `the token may not ${permission === 'r' ? 'read' : 'search'} ${resourceType} resources`,
+  );
 }
 
 /** The source of a stored resource as sent, decrypted under its row's data key. */
@@ -272,7 +293,7 @@ export async function readFhirResource(
   id: string,
 ): Promise<FhirJson> {
   if (!isStoredType(resourceType)) throw new NotFoundError('no such resource type');
-  requireScope(reader, resourceType, 'r');
+  await requireScope(deps, reader, resourceType, 'r', { via: FHIR_READ_VIA, id });
   if (resourceType === 'Patient') return readFhirPatient(deps, reader.subject, id);
   const miss = async (): Promise<never> => {
     await appendAudit(deps.pool, [
@@ -330,9 +351,10 @@ export async function searchFhirResources(
   query: SearchQuery,
 ): Promise<ResourcePage> {
   if (patientDataDescriptor(resourceType) === undefined) {
-    throw new NotFoundError(`${resourceType} is not searched here: only patient-data types are`);
+    // A fixed message: the path's type segment is the client's text, never echoed.
+    throw new NotFoundError('the type is not searched here: only patient-data types are');
   }
-  requireScope(reader, resourceType, 's');
+  await requireScope(deps, reader, resourceType, 's', { via: FHIR_SEARCH_VIA });
   const search = parseResourceSearch(resourceType, query);
   const filters: ResourceFilters = {
     ...(search.date?.fromMicros === undefined ? {} : { fromMicros: search.date.fromMicros }),
@@ -384,7 +406,8 @@ export interface EverythingPage {
 
 /**
  * GET /fhir/r4/Patient/{id}/$everything: the Patient (first page) and a page of their
- * compartment, of the types `_type` names (all when absent) that the token may read, changed
+ * compartment (every row stored under them, a shared type that names them included), of the
+ * types `_type` names (all when absent) that the token may read, changed
  * since `_since`; with the shared resources those reference (of the same types). Only with the
  * patient's consent (else 403 and a DENY row); one READ row per resource returned, written
  * set-wise in the transaction that read them.
@@ -398,10 +421,11 @@ export async function readPatientEverything(
   const wanted = (type: string): boolean =>
     (search.types === undefined || search.types.includes(type)) &&
     canRead(reader.scopes, type, 'r');
-  const compartmentTypes = PATIENT_DATA_TYPES.filter(wanted);
-  const everyType = compartmentTypes.length === PATIENT_DATA_TYPES.length;
+  // Always the explicit list: whatever is stored under the patient (a shared type that names
+  // them, such as a Contract, is too) comes back only when the token may read its type.
+  const compartmentTypes = STORED_TYPES.filter((type) => type !== 'Patient' && wanted(type));
   const filters: CompartmentFilters = {
-    ...(everyType ? {} : { types: compartmentTypes }),
+    types: compartmentTypes,
     ...(search.sinceMicros === undefined ? {} : { sinceMicros: search.sinceMicros }),
   };
   return readPatientWith(deps, reader.subject, id, {

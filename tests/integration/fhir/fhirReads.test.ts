@@ -7,6 +7,7 @@ import { LocalKeyService } from '../../../lib/crypto/localKeyService.ts';
 import type { Queryable } from '../../../lib/db/pool.ts';
 import { upsertConsents } from '../../../lib/db/repositories/consents.ts';
 import { referencesIn } from '../../../lib/fhir/r4/references.ts';
+import { PATIENT_DATA_TYPES } from '../../../lib/fhir/r4/search.ts';
 import { resolveReferences } from '../../../lib/patients/fhirReferences.ts';
 import { resourceIdOf } from '../../../lib/pipeline/resourceIdentity.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
@@ -472,6 +473,57 @@ describe('FHIR R4 reads of every type: read, search and $everything over the rea
     });
   });
 
+  describe('a type the token has no scope for', () => {
+    it.each<[string, () => string, () => string | null]>([
+      ['a stored id', () => ours.get('Condition/cond-old')!, () => ours.get('Condition/cond-old')!],
+      ['an id that is not a uuid', () => 'cond-old', () => null],
+    ])('refuses a read of %s: 403 and one DENY row naming the type', async (_, idOf, audited) => {
+      // Act
+      const subject = `user:read-unscoped-${idOf()}`;
+      const response = await readAs(
+        subject,
+        ['user/Patient.r', 'user/Encounter.rs'],
+        'Condition',
+        idOf(),
+      );
+
+      // Assess
+      expect(response.statusCode).toBe(403);
+      expect(bodyOf(response)['resourceType']).toBe('OperationOutcome');
+      expect(await auditOf(subject)).toStrictEqual([
+        {
+          action: 'DENY',
+          resource_type: 'Condition',
+          resource_id: audited(),
+          outcome: 'denied',
+          details: { via: 'fhir-read', reason: 'scope' },
+        },
+      ]);
+    });
+
+    it('refuses a search: 403 and one DENY row naming the type', async () => {
+      // Act
+      const response = await searchAs(
+        'user:search-unscoped',
+        ['user/Patient.r', 'user/Condition.r'],
+        'Condition',
+        { patient: patientA },
+      );
+
+      // Assess
+      expect(response.statusCode).toBe(403);
+      expect(await auditOf('user:search-unscoped')).toStrictEqual([
+        {
+          action: 'DENY',
+          resource_type: 'Condition',
+          resource_id: null,
+          outcome: 'denied',
+          details: { via: 'fhir-search', reason: 'scope' },
+        },
+      ]);
+    });
+  });
+
   describe('GET /fhir/r4/{type}', () => {
     it('returns the patient’s resources of the type in principal date order, one READ row each', async () => {
       // Act
@@ -589,6 +641,55 @@ describe('FHIR R4 reads of every type: read, search and $everything over the rea
       expect(bodyOf(response)['resourceType']).toBe('OperationOutcome');
     });
 
+    it.each(['<img src=x onerror=alert(1)>', 'NotSearchedSecretText'])(
+      'answers a search of the type %s with 404, never echoing it',
+      async (type) => {
+        // Act
+        const response = await searchAs('user:search-echo', READ_ALL, type, { patient: patientA });
+
+        // Assess
+        expect(response.statusCode).toBe(404);
+        expect(bodyOf(response)['resourceType']).toBe('OperationOutcome');
+        expect(response.body).not.toContain(type);
+        expect(response.body).not.toContain('onerror');
+        expect(response.body).not.toContain('SecretText');
+      },
+    );
+
+    it.each<[string, () => Record<string, string>]>([
+      ['a NUL byte in code', () => ({ patient: patientA, code: 'a\u0000b' })],
+      ['a NUL byte in a code system', () => ({ patient: patientA, code: 's\u0000|c' })],
+      ['a NUL byte in status', () => ({ patient: patientA, status: '\u0000final' })],
+      ['a NUL byte in category', () => ({ patient: patientA, category: 'x\u0000' })],
+      ['a NUL byte in patient', () => ({ patient: `${patientA}\u0000` })],
+      [
+        'a cursor before year 1',
+        () => ({
+          patient: patientA,
+          _cursor: Buffer.from(
+            JSON.stringify(['-999999999999999999', '00000000-0000-4000-8000-000000000000']),
+          ).toString('base64url'),
+        }),
+      ],
+      [
+        'a cursor after year 9999',
+        () => ({
+          patient: patientA,
+          _cursor: Buffer.from(
+            JSON.stringify(['999999999999999999', '00000000-0000-4000-8000-000000000000']),
+          ).toString('base64url'),
+        }),
+      ],
+    ])('answers a search with %s with 400', async (_, queryOf) => {
+      // Act
+      const response = await searchAs('user:search-bad-input', READ_ALL, 'Observation', queryOf());
+
+      // Assess
+      expect(response.statusCode).toBe(400);
+      expect(bodyOf(response)['resourceType']).toBe('OperationOutcome');
+      expect(response.body).not.toContain('\u0000');
+    });
+
     it('refuses a search of a patient who revoked consent: 403 and one DENY row', async () => {
       // Act
       const response = await searchAs('user:search-revoked', READ_ALL, 'Encounter', {
@@ -704,12 +805,88 @@ describe('FHIR R4 reads of every type: read, search and $everything over the rea
     it.each<[string, Record<string, string>, number]>([
       ['a type never stored', { _type: 'Consent' }, 400],
       ['a search parameter', { code: 'x' }, 400],
+      [
+        'a cursor before year 1',
+        {
+          _cursor: Buffer.from(
+            JSON.stringify([
+              'Condition',
+              '-999999999999999999',
+              '00000000-0000-4000-8000-000000000000',
+            ]),
+          ).toString('base64url'),
+        },
+        400,
+      ],
     ])('answers %s with %s', async (_, query, status) => {
       // Act
       const response = await everythingAs('user:everything-bad', READ_ALL, patientA, query);
 
       // Assess
       expect(response.statusCode).toBe(status);
+    });
+
+    it('returns what is stored under the patient only of the types the token may read and _type names', async () => {
+      // Prepare: a Contract (a shared type) that names patient C is stored under C.
+      const body = bundle('collection', [
+        { resource: patientResource('pat-c', 'MRN-READS-C', 'Gamma') },
+        { resource: consentFor('Patient/pat-c') },
+        {
+          resource: {
+            resourceType: 'Contract',
+            id: 'ctr-c',
+            status: 'executed',
+            subject: [{ reference: 'Patient/pat-c' }],
+          },
+        },
+      ]);
+      const { runId, execution } = await pipeline.ingestBody(body, 'application/fhir+json', SENDER);
+      expect(execution.status).toBe('SUCCEEDED');
+      const { rows } = await database.pool.query<{ id: string; patient_id: string | null }>(
+        `SELECT id, patient_id FROM fhir_resources
+         WHERE created_run_id = $1 AND resource_type = 'Contract'`,
+        [runId],
+      );
+      expect(rows).toHaveLength(1);
+      const contract = rows[0]?.id as string;
+      const patientC = rows[0]?.patient_id as string;
+      expect(patientC).toMatch(UUID);
+      const everyPatientDataType = [
+        'user/Patient.r',
+        ...PATIENT_DATA_TYPES.map((type) => `user/${type}.r`),
+      ];
+      const named = (response: APIGatewayProxyStructuredResultV2) =>
+        entriesOf(response).map((entry) => [entry.resource['resourceType'], entry.resource['id']]);
+
+      // Act
+      const all = await everythingAs('user:everything-stored', READ_ALL, patientC);
+      const byType = await everythingAs('user:everything-stored-type', READ_ALL, patientC, {
+        _type: PATIENT_DATA_TYPES.join(','),
+      });
+      const byScope = await everythingAs(
+        'user:everything-stored-scope',
+        everyPatientDataType,
+        patientC,
+      );
+      const contractNamed = await everythingAs('user:everything-stored-named', READ_ALL, patientC, {
+        _type: 'Contract',
+      });
+
+      // Assess
+      expect(PATIENT_DATA_TYPES).not.toContain('Contract');
+      expect(named(all)).toEqual([
+        ['Patient', patientC],
+        ['Contract', contract],
+      ]);
+      expect(bodyOf(all)['total']).toBe(2);
+      expect(named(byType)).toEqual([]);
+      expect(bodyOf(byType)['total']).toBe(0);
+      expect(named(byScope)).toEqual([['Patient', patientC]]);
+      expect(bodyOf(byScope)['total']).toBe(1);
+      expect(named(contractNamed)).toEqual([['Contract', contract]]);
+      for (const subject of ['user:everything-stored-type', 'user:everything-stored-scope']) {
+        expect((await auditOf(subject)).map((row) => row.resource_type)).not.toContain('Contract');
+      }
     });
 
     it('answers an unknown patient with 404', async () => {
