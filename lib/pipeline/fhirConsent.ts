@@ -22,6 +22,7 @@ import { findWithheldPatients, type WithheldPatient } from '../db/repositories/w
 import { descriptorOf } from '../fhir/r4/descriptors.ts';
 import { referenceKey } from '../fhir/r4/mapping.ts';
 import type { FhirConsentRecord } from '../fhir/r4/model.ts';
+import type { NamedPatients } from '../fhir/r4/references.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { patientIdentity } from './patientIdentity.ts';
 import type {
@@ -166,7 +167,11 @@ export async function resolveConsentFacts(
 
   const outside = new Set<string>();
   for (const reference of [
-    ...(validated.resources ?? []).flatMap(({ search }) => search.patientReferences),
+    ...(validated.resources ?? []).flatMap(({ search, namedPatients }) => [
+      ...search.patientReferences,
+      ...(namedPatients?.references ?? []),
+      ...(namedPatients?.candidates ?? []),
+    ]),
     ...(validated.consents ?? []).map(({ record }) => record.patientReference),
   ]) {
     const key = reference === undefined ? undefined : referenceKey(reference);
@@ -184,8 +189,8 @@ export async function resolveConsentFacts(
 
   // Resources naming their patient by MRN: the patient's id follows from the MRN.
   const idOfMrn = new Map<string, string>();
-  for (const { search } of validated.resources ?? []) {
-    for (const mrn of search.patientMrns) {
+  for (const { search, namedPatients } of validated.resources ?? []) {
+    for (const mrn of [...search.patientMrns, ...(namedPatients?.mrns ?? [])]) {
       if (!idOfMrn.has(mrn)) idOfMrn.set(mrn, patientIdentity(indexKey, mrn).id);
     }
   }
@@ -396,33 +401,58 @@ export function decideFhirConsent(
 
   const resources = (validated.resources ?? []).map((resource): ResourceVerdict => {
     const { patientReferences, patientMrns } = resource.search;
-    // A shared type is patient data too when it names a patient (Validate collected them).
-    if (
-      descriptorOf(resource.resourceType)?.kind !== 'patient-data' &&
-      patientReferences.length === 0 &&
-      patientMrns.length === 0
-    ) {
-      return { resource, kind: 'shared' };
+    const named = resource.namedPatients ?? NAMED_NOBODY;
+    const isPatientData = descriptorOf(resource.resourceType)?.kind === 'patient-data';
+    // Patient data is about the first patient its compartment elements name (subject before
+    // performer); a type no patient owns is about the first patient it names anywhere.
+    const resolvedCandidates = named.candidates.map(target).filter(isKnown);
+    const primaries = isPatientData
+      ? [...patientReferences.map(target), ...patientMrns.map(targetByMrn)]
+      : [...named.references.map(target), ...named.mrns.map(targetByMrn), ...resolvedCandidates];
+    const [primary] = primaries;
+    if (primary === undefined) {
+      return isPatientData
+        ? { resource, kind: 'orphan', why: 'missing' }
+        : { resource, kind: 'shared' };
     }
-    // The first patient named is the one the resource is about (subject before performer);
-    // every other patient it names that is known must consent as well.
-    const targets = [...patientReferences.map(target), ...patientMrns.map(targetByMrn)];
-    const [primary] = targets;
-    if (primary === undefined) return { resource, kind: 'orphan', why: 'missing' };
     if (primary.kind === 'unresolved') {
       return primary.withheld === undefined
         ? { resource, kind: 'orphan', why: primary.why }
         : { resource, kind: 'blocked', consent: primary.withheld.consent };
     }
-    for (const named of targets) {
-      if (named.kind === 'unresolved') continue;
-      const consent = effectiveOf(named.patientId);
+    // Every other patient it names, wherever and however, that we know of must consent too.
+    const others = [
+      ...primaries,
+      ...named.references.map(target),
+      ...named.mrns.map(targetByMrn),
+      ...resolvedCandidates,
+    ];
+    for (const other of others) {
+      if (other.kind === 'unresolved') {
+        if (other.withheld !== undefined) {
+          return { resource, kind: 'blocked', consent: other.withheld.consent };
+        }
+        continue;
+      }
+      const consent = effectiveOf(other.patientId);
       if (consent !== 'permit') return { resource, kind: 'blocked', consent };
     }
     return { resource, kind: 'linked', patient: linkOf(primary) };
   });
 
   return { patients, resources, consents, decisionsOnStored, pending: [...pending.values()] };
+}
+
+const NAMED_NOBODY: NamedPatients = {
+  references: [],
+  candidates: [],
+  mrns: [],
+  containsPatient: false,
+};
+
+/** A target that names a patient we know of: in the batch, stored, or stopped before. */
+function isKnown(named: Target): boolean {
+  return named.kind !== 'unresolved' || named.withheld !== undefined;
 }
 
 /** A record the consent stage stops: its rejection and the audited denial, always together. */

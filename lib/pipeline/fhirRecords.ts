@@ -4,13 +4,13 @@
  * and every other type through its descriptor (the patients it names, what it is searched by).
  * References are resolved later, in ConsentCheck.
  */
+import { createHash } from 'node:crypto';
 import { normalizeMrn } from '../crypto/blindIndex.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
-import { descriptorOf, type SearchValues, searchValuesOf } from '../fhir/r4/descriptors.ts';
+import { descriptorOf, searchValuesOf } from '../fhir/r4/descriptors.ts';
 import { consentFromFhir, patientFromFhir, patientReferenceKeys } from '../fhir/r4/mapping.ts';
 import type { FhirConsent, FhirPatient, FhirPatientRecord } from '../fhir/r4/model.ts';
-import { parseReference, referencesIn } from '../fhir/r4/references.ts';
-import type { FhirJson } from '../fhir/r4/resources.ts';
+import { patientsNamedIn } from '../fhir/r4/references.ts';
 import { validateR4Resource } from '../fhir/r4/validation.ts';
 import type { ConsentEntry, ExtractedPayload, ExtractedRecord, ResourceEntry } from './payloads.ts';
 import { duplicateRejection, schemaRejection } from './recordRejections.ts';
@@ -49,24 +49,6 @@ function refused({ index, resourceType }: ExtractedRecord): Rejection | undefine
         resourceType,
         reason: 'unsupported-type',
         details: { resourceType, why },
-      };
-}
-
-/**
- * A type no patient owns may still name one (a Contract's subject, a Linkage's item): every
- * `Patient/<id>` it holds joins its patient references, so that it is consent-gated with them
- * like patient data instead of stored past the gate.
- */
-function withNamedPatients(resource: FhirJson, search: SearchValues): SearchValues {
-  const named = referencesIn(resource).filter((reference) => {
-    const parsed = parseReference(reference);
-    return parsed?.kind === 'literal' && parsed.resourceType === 'Patient';
-  });
-  return named.length === 0
-    ? search
-    : {
-        ...search,
-        patientReferences: [...new Set([...search.patientReferences, ...named])],
       };
 }
 
@@ -146,19 +128,45 @@ export function validateFhirRecords(extracted: ExtractedPayload): FhirRecords {
       out.rejections.push(schemaRejection(extractedRecord, search.problems));
       continue;
     }
-    const sourceKey = resource.id === undefined ? fullUrl : `${resourceType}/${resource.id}`;
-    const first = sourceKey === undefined ? undefined : firstIndexBySource.get(sourceKey);
-    if (first !== undefined) {
-      out.rejections.push(duplicateRejection(extractedRecord, first, 'id'));
+    const namedPatients = patientsNamedIn(resource);
+    if (namedPatients.containsPatient) {
+      // Its patient's data would be stored inside another resource, past the patient's consent.
+      out.rejections.push({
+        recordIndex: index,
+        resourceType,
+        reason: 'unsupported-type',
+        details: {
+          resourceType,
+          why: 'a contained Patient is not stored: send the Patient on its own',
+        },
+      });
       continue;
     }
-    if (sourceKey !== undefined) firstIndexBySource.set(sourceKey, index);
+    // A resource without an id is named by its fullUrl, with its type: one fullUrl, one resource.
+    const sourceKey =
+      resource.id !== undefined
+        ? `${resourceType}/${resource.id}`
+        : fullUrl === undefined
+          ? undefined
+          : `${resourceType}|${fullUrl}`;
+    // Without an id or a fullUrl it is named by its content: the same content twice is one.
+    const batchKey =
+      sourceKey ??
+      `content:${createHash('sha256').update(JSON.stringify(resource)).digest('base64')}`;
+    const first = firstIndexBySource.get(batchKey);
+    if (first !== undefined) {
+      out.rejections.push(
+        duplicateRejection(extractedRecord, first, sourceKey === undefined ? 'content' : 'id'),
+      );
+      continue;
+    }
+    firstIndexBySource.set(batchKey, index);
     out.resources.push({
       index,
       resourceType,
       resource,
-      search:
-        descriptor.kind === 'shared' ? withNamedPatients(resource, search.value) : search.value,
+      search: search.value,
+      namedPatients,
       ...(sourceKey === undefined ? {} : { sourceKey }),
       ...(fullUrl === undefined ? {} : { fullUrl }),
     });

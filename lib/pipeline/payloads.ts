@@ -13,6 +13,7 @@ import { StageInputError } from '../errors.ts';
 import type { PatientRecord } from '../fhir/model.ts';
 import type { SearchValues } from '../fhir/r4/descriptors.ts';
 import type { FhirConsentRecord } from '../fhir/r4/model.ts';
+import type { NamedPatients } from '../fhir/r4/references.ts';
 import type { FhirJson } from '../fhir/r4/resources.ts';
 import type { SchemaProblem } from '../fhir/validation.ts';
 import type { StageName } from './stages.ts';
@@ -72,6 +73,8 @@ export interface ResourceEntry {
   readonly fullUrl?: string;
   /** Read through its type's descriptor: the patients it names, and what it is searched by. */
   readonly search: SearchValues;
+  /** Every patient it names anywhere (outside its compartment elements too): all must consent. */
+  readonly namedPatients?: NamedPatients;
 }
 
 export interface ConsentEntry {

@@ -128,3 +128,80 @@ export function rewriteReferences(
   };
   return copy(resource, true) as FhirJson;
 }
+
+/** Every patient a resource names anywhere, its contained resources included. */
+export interface NamedPatients {
+  /** `Patient/<id>` references (relative or absolute), whatever type they declare. */
+  readonly references: readonly string[];
+  /** `urn:` references: a patient when the batch or the store says so, else something else. */
+  readonly candidates: readonly string[];
+  /** MRNs: a conditional `Patient?identifier=system|value`, or a logical MR identifier. */
+  readonly mrns: readonly string[];
+  /** Whether a contained resource is itself a Patient. */
+  readonly containsPatient: boolean;
+}
+
+const MR_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+
+function isMrIdentifier(identifier: unknown): identifier is { readonly value: string } {
+  if (!isJsonObject(identifier) || typeof identifier['value'] !== 'string') return false;
+  if (identifier['value'].trim() === '') return false;
+  const type = identifier['type'];
+  const codings = isJsonObject(type) && Array.isArray(type['coding']) ? type['coding'] : [];
+  return codings.some(
+    (coding: unknown) =>
+      isJsonObject(coding) && coding['system'] === MR_SYSTEM && coding['code'] === 'MR',
+  );
+}
+
+/**
+ * The patients a resource names through any Reference element, contained resources included:
+ * what the consent stage must know of before it stores the resource, in whatever element
+ * (a `focus`, a Contract's `subject`) and whatever form (literal, `urn:uuid`, conditional,
+ * logical) the sender used.
+ */
+export function patientsNamedIn(resource: FhirJson): NamedPatients {
+  const references = new Set<string>();
+  const candidates = new Set<string>();
+  const mrns = new Set<string>();
+  let containsPatient = false;
+  const visit = (value: unknown, root = false): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (!isJsonObject(value)) return;
+    const reference = value['reference'];
+    if (typeof reference === 'string') {
+      const parsed = parseReference(reference);
+      if (parsed?.kind === 'literal' && parsed.resourceType === 'Patient')
+        references.add(reference);
+      else if (parsed?.kind === 'urn') candidates.add(reference);
+      else if (parsed?.kind === 'conditional' && parsed.resourceType === 'Patient') {
+        mrns.add(parsed.value);
+      }
+    } else if (!root && (value['type'] === undefined || value['type'] === 'Patient')) {
+      // A logical reference; a resource's own identifier (at its root) names itself.
+      if (isMrIdentifier(value['identifier'])) mrns.add(value['identifier'].value);
+    }
+    for (const [name, child] of Object.entries(value)) {
+      if (name === 'contained' && Array.isArray(child)) {
+        for (const contained of child) {
+          if (isJsonObject(contained) && contained['resourceType'] === 'Patient') {
+            containsPatient = true;
+          }
+          visit(contained, true);
+        }
+        continue;
+      }
+      if (typeof child === 'object' && child !== null) visit(child);
+    }
+  };
+  visit(resource, true);
+  return {
+    references: [...references],
+    candidates: [...candidates],
+    mrns: [...mrns],
+    containsPatient,
+  };
+}

@@ -274,6 +274,81 @@ describe('FHIR R4 input through the real pipeline', () => {
     ]);
   });
 
+  it('whatever names a patient without a permit, in whatever element or form, contained resources included, is not stored', async () => {
+    // Prepare
+    const tag = `NAMED-${Date.now()}`;
+    const patientUrl = 'urn:uuid:aaaaaaaa-0000-4000-8000-000000000001';
+    const mr = { type: MR_TYPE, value: `MRN-${tag}` };
+    const body = bundle('collection', [
+      { fullUrl: patientUrl, resource: patientResource(`${tag}-p`, `MRN-${tag}`, 'Unconsented') },
+      {
+        resource: {
+          resourceType: 'GuidanceResponse',
+          id: `${tag}-g`,
+          moduleUri: 'urn:test:module',
+          status: 'success',
+          subject: { reference: patientUrl },
+        },
+      },
+      {
+        resource: {
+          resourceType: 'Contract',
+          id: `${tag}-c1`,
+          subject: [{ reference: `Patient?identifier=urn:test:mrn|MRN-${tag}` }],
+        },
+      },
+      { resource: { resourceType: 'Contract', id: `${tag}-c2`, subject: [{ identifier: mr }] } },
+      {
+        resource: {
+          resourceType: 'Organization',
+          id: `${tag}-o1`,
+          contained: [patientResource('inner', `MRN-${tag}`, 'Contained')],
+        },
+      },
+      {
+        resource: {
+          resourceType: 'Organization',
+          id: `${tag}-o2`,
+          contained: [
+            {
+              resourceType: 'Observation',
+              id: 'inner',
+              status: 'final',
+              code: { text: 'x' },
+              subject: { reference: `Patient/${tag}-p` },
+            },
+          ],
+        },
+      },
+      {
+        resource: {
+          resourceType: 'Observation',
+          id: `${tag}-obs`,
+          status: 'final',
+          code: { text: 'x' },
+          focus: [{ reference: `Patient/${tag}-p` }],
+        },
+      },
+    ]);
+
+    // Act
+    const { runId, execution } = await pipeline.ingestBody(body, FHIR_JSON);
+
+    // Assess
+    expect(execution.status).toBe('SUCCEEDED');
+    const rejections = await listRejections(database.pool, runId);
+    expect(rejections.map(({ recordIndex, reason }) => [recordIndex, reason])).toEqual([
+      [0, 'consent'],
+      [1, 'consent'],
+      [2, 'consent'],
+      [3, 'consent'],
+      [4, 'unsupported-type'],
+      [5, 'consent'],
+      [6, 'orphan-reference'],
+    ]);
+    expect(await createdBy(database, 'fhir_resources', runId)).toBe(0);
+  });
+
   it('a later Consent refusal withdraws a stored patient, and their later Observations are blocked', async () => {
     // Prepare
     const id = `withdraw-${Date.now()}`;

@@ -539,26 +539,89 @@ describe('decideFhirConsent: any other resource type', () => {
     ]);
   });
 
-  it('gates a type no patient owns like patient data when it names a patient', () => {
+  const naming = (
+    index: number,
+    resourceType: string,
+    named: { references?: string[]; candidates?: string[]; mrns?: string[] },
+  ): ResourceEntry => ({
+    ...resource(index, resourceType),
+    namedPatients: {
+      references: named.references ?? [],
+      candidates: named.candidates ?? [],
+      mrns: named.mrns ?? [],
+      containsPatient: false,
+    },
+  });
+
+  it.each([
+    ['a literal reference', { references: ['Patient/p1'] }],
+    ['a urn:uuid fullUrl', { candidates: [`urn:uuid:${P1_UUID}`] }],
+    ['an MRN (conditional or logical)', { mrns: ['MRN-1'] }],
+  ])(
+    'gates a type no patient owns like patient data when it names a patient by %s',
+    (_label, named) => {
+      // Prepare
+      const facts = factsWith({ idOfMrn: new Map([['MRN-1', P1_ID]]) });
+      const refusedBatch = batch({
+        resources: [naming(1, 'Contract', named)],
+        consents: [consent(9, 'Patient/p1', { dataSharing: false })],
+      });
+      const permittedBatch = batch({
+        resources: [naming(1, 'Contract', named)],
+        consents: permitted,
+      });
+
+      // Act
+      const refused = decideFhirConsent(refusedBatch, facts, RECEIVED_AT);
+      const allowed = decideFhirConsent(permittedBatch, facts, RECEIVED_AT);
+
+      // Assess
+      expect(refused.resources.map(({ kind }) => kind)).toEqual(['blocked']);
+      expect(allowed.resources).toStrictEqual([
+        { resource: permittedBatch.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+      ]);
+    },
+  );
+
+  it('passes a type no patient owns whose urn: references name no patient', () => {
     // Prepare
     const validated = batch({
-      resources: [resource(1, 'Contract', ['Patient/p1']), resource(2, 'Contract', ['Patient/p1'])],
-      consents: [consent(9, 'Patient/p1', { dataSharing: false })],
+      resources: [naming(1, 'Organization', { candidates: ['urn:uuid:not-a-patient'] })],
     });
-    const permittedBatch = batch({
-      resources: [resource(1, 'Contract', ['Patient/p1'])],
+
+    // Act
+    const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.resources.map(({ kind }) => kind)).toEqual(['shared']);
+  });
+
+  it('blocks patient data that names, outside its compartment elements, a patient who refused or was stopped', () => {
+    // Prepare
+    const withheld = { patientId: 'id-of-mrn-w', consent: 'absent' } as const;
+    const facts = factsWith({
+      storedByReference: new Map([['Patient/s1', STORED_ID]]),
+      withheldByReference: new Map([['Patient/w1', withheld]]),
+      onRecord: permitOnRecord('2026-01-01', false),
+    });
+    const about = (index: number, others: string[]): ResourceEntry => ({
+      ...naming(index, 'Observation', { references: others }),
+      search: { patientReferences: ['Patient/p1'], patientMrns: [] },
+    });
+    const validated = batch({
+      resources: [
+        about(1, ['Patient/s1']),
+        about(2, ['Patient/w1']),
+        about(3, ['Patient/unknown']),
+      ],
       consents: permitted,
     });
 
     // Act
-    const refused = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
-    const allowed = decideFhirConsent(permittedBatch, factsWith(), RECEIVED_AT);
+    const verdicts = decideFhirConsent(validated, facts, RECEIVED_AT);
 
     // Assess
-    expect(refused.resources.map(({ kind }) => kind)).toEqual(['blocked', 'blocked']);
-    expect(allowed.resources).toStrictEqual([
-      { resource: permittedBatch.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
-    ]);
+    expect(verdicts.resources.map(({ kind }) => kind)).toEqual(['blocked', 'blocked', 'linked']);
   });
 
   it('makes patient data that names no patient an orphan, whatever the consents', () => {
