@@ -239,7 +239,7 @@ async function viewsOf(
           );
     const views = rows.map((row, index) => {
       const rewritten = rewriteReferences(sources[index] as FhirJson, (reference) =>
-        resolution.replace(row.namespace, reference),
+        resolution.replace(row.namespace, reference, row.patientId),
       );
       linkLogicalPatient(rewritten, row, indexKey);
       return resourceView(rewritten, { id: row.id, lastUpdated: row.updatedAt });

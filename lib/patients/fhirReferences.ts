@@ -7,8 +7,12 @@
  */
 import type { SecretKeyMaterial } from '../crypto/fieldCipher.ts';
 import type { Queryable } from '../db/pool.ts';
-import { findResourcesByReference, findResourceTypes } from '../db/repositories/fhirResources.ts';
-import { findPatientsByReference } from '../db/repositories/patientReferences.ts';
+import {
+  findReferencedPatients,
+  findResourcesByReference,
+  findResourceTypes,
+  type ReferencedResource,
+} from '../db/repositories/fhirResources.ts';
 import { referenceKey } from '../fhir/r4/mapping.ts';
 import { parseReference, referenceKeyText } from '../fhir/r4/references.ts';
 import { referenceIndex, resourceIdOf } from '../pipeline/resourceIdentity.ts';
@@ -23,13 +27,25 @@ export interface NamedReferences {
 export interface ResolvedTarget {
   readonly resourceType: string;
   readonly id: string;
+  /** The patient it is (a Patient) or belongs to; null for a shared resource. */
+  readonly patientId: string | null;
+  /** Whether that patient shares data now (true for a shared resource). */
+  readonly shares: boolean;
 }
 
 export interface ReferenceResolution {
   /** What a reference of a resource of that namespace names, or undefined: leave it as sent. */
   targetOf(namespace: string | null, reference: string): ResolvedTarget | undefined;
-  /** Our reference for it (`Encounter/<our id>`), or undefined: leave it as sent. */
-  replace(namespace: string | null, reference: string): string | undefined;
+  /**
+   * Our reference for it (`Encounter/<our id>`), or undefined: leave it as sent. A reference to
+   * another patient, or to another patient's data, is rewritten only while that patient shares
+   * data: our ids of a patient who refused are not handed out through someone else's resource.
+   */
+  replace(
+    namespace: string | null,
+    reference: string,
+    ownPatientId?: string | null,
+  ): string | undefined;
   /** Every target found that is not a Patient. */
   readonly resources: readonly ResolvedTarget[];
 }
@@ -77,6 +93,15 @@ function candidatesOf(
   }
 }
 
+function targetOfResource(resource: ReferencedResource): ResolvedTarget {
+  return {
+    resourceType: resource.resourceType,
+    id: resource.id,
+    patientId: resource.patientId,
+    shares: resource.patientId === null || resource.patientShares,
+  };
+}
+
 /**
  * Resolves every reference of the page in three queries at most (patient_references,
  * fhir_resources by id, resource_references), however many resources and references it holds.
@@ -116,26 +141,38 @@ export async function resolveReferences(
   const buffers = (set: ReadonlySet<string>): Buffer[] =>
     [...set].map((text) => bidxs.get(text) as Buffer);
   // One after the other: `db` is often a transaction's one connection.
-  const patients = await findPatientsByReference(db, buffers(patientBidxs));
+  const patients = await findReferencedPatients(db, buffers(patientBidxs));
   const types = await findResourceTypes(db, [...ids]);
   const byReference = await findResourcesByReference(db, buffers(referenceBidxs));
 
   const found = (candidate: Candidate): ResolvedTarget | undefined => {
     switch (candidate.table) {
       case 'patient': {
-        const id = patients.get(candidate.bidx);
-        return id === undefined ? undefined : { resourceType: 'Patient', id };
+        const patient = patients.get(candidate.bidx);
+        return patient === undefined
+          ? undefined
+          : {
+              resourceType: 'Patient',
+              id: patient.id,
+              patientId: patient.id,
+              shares: patient.shares,
+            };
       }
       case 'resource-id': {
-        const resourceType = types.get(candidate.id);
-        if (resourceType === undefined) return undefined;
-        if (candidate.resourceType !== undefined && candidate.resourceType !== resourceType) {
+        const resource = types.get(candidate.id);
+        if (resource === undefined) return undefined;
+        if (
+          candidate.resourceType !== undefined &&
+          candidate.resourceType !== resource.resourceType
+        ) {
           return undefined;
         }
-        return { resourceType, id: candidate.id };
+        return targetOfResource(resource);
       }
-      case 'resource-reference':
-        return byReference.get(candidate.bidx);
+      case 'resource-reference': {
+        const resource = byReference.get(candidate.bidx);
+        return resource === undefined ? undefined : targetOfResource(resource);
+      }
     }
   };
   const targets = new Map<string, ResolvedTarget>();
@@ -156,9 +193,11 @@ export async function resolveReferences(
     namespace === null ? undefined : targets.get(entryKey(namespace, reference));
   return {
     targetOf,
-    replace: (namespace, reference) => {
+    replace: (namespace, reference, ownPatientId = null) => {
       const target = targetOf(namespace, reference);
-      return target === undefined ? undefined : `${target.resourceType}/${target.id}`;
+      if (target === undefined) return undefined;
+      const someoneElse = target.patientId !== null && target.patientId !== ownPatientId;
+      return someoneElse && !target.shares ? undefined : `${target.resourceType}/${target.id}`;
     },
     resources: [...resources.values()],
   };

@@ -365,31 +365,79 @@ export async function countCompartment(
 export async function findResourceTypes(
   db: Queryable,
   ids: readonly string[],
-): Promise<Map<string, string>> {
+): Promise<Map<string, ReferencedResource>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await db.query<{ id: string; resource_type: string }>(
-    'SELECT id, resource_type FROM fhir_resources WHERE id = ANY($1::uuid[])',
+  const { rows } = await db.query<ReferencedRecord>(
+    `SELECT f.id, f.resource_type, f.patient_id, c.data_sharing
+     FROM fhir_resources f LEFT JOIN consents c ON c.patient_id = f.patient_id
+     WHERE f.id = ANY($1::uuid[])`,
     [ids],
   );
-  return new Map(rows.map((row) => [row.id, row.resource_type]));
+  return new Map(rows.map((row) => [row.id, referencedOf(row)]));
 }
 
-/** The stored resources these keys name, by key blind index (base64): id and type. */
+/** A stored resource a reference names, and whether its patient (if any) shares data now. */
+export interface ReferencedResource {
+  readonly id: string;
+  readonly resourceType: string;
+  /** Null for a resource shared by many patients. */
+  readonly patientId: string | null;
+  /** Its patient's data-sharing consent on record; false without one. */
+  readonly patientShares: boolean;
+}
+
+interface ReferencedRecord {
+  id: string;
+  resource_type: string;
+  patient_id: string | null;
+  data_sharing: boolean | null;
+}
+
+function referencedOf(row: ReferencedRecord): ReferencedResource {
+  return {
+    id: row.id,
+    resourceType: row.resource_type,
+    patientId: row.patient_id,
+    patientShares: row.data_sharing === true,
+  };
+}
+
+/** The stored resources these keys name, by key blind index (base64). */
 export async function findResourcesByReference(
   db: Queryable,
   refBidxs: readonly Buffer[],
-): Promise<Map<string, { readonly id: string; readonly resourceType: string }>> {
+): Promise<Map<string, ReferencedResource>> {
   if (refBidxs.length === 0) return new Map();
-  const { rows } = await db.query<{ ref_bidx: Buffer; id: string; resource_type: string }>(
-    `SELECT rr.ref_bidx, f.id, f.resource_type
+  const { rows } = await db.query<ReferencedRecord & { ref_bidx: Buffer }>(
+    `SELECT rr.ref_bidx, f.id, f.resource_type, f.patient_id, c.data_sharing
      FROM resource_references rr JOIN fhir_resources f ON f.id = rr.resource_id
+       LEFT JOIN consents c ON c.patient_id = f.patient_id
      WHERE rr.ref_bidx = ANY($1::bytea[])`,
+    [refBidxs],
+  );
+  return new Map(rows.map((row) => [row.ref_bidx.toString('base64'), referencedOf(row)]));
+}
+
+/** The stored patients these references name, by blind index (base64), and whether they share. */
+export async function findReferencedPatients(
+  db: Queryable,
+  refBidxs: readonly Buffer[],
+): Promise<Map<string, { readonly id: string; readonly shares: boolean }>> {
+  if (refBidxs.length === 0) return new Map();
+  const { rows } = await db.query<{
+    ref_bidx: Buffer;
+    patient_id: string;
+    data_sharing: boolean | null;
+  }>(
+    `SELECT pr.ref_bidx, pr.patient_id, c.data_sharing
+     FROM patient_references pr LEFT JOIN consents c ON c.patient_id = pr.patient_id
+     WHERE pr.ref_bidx = ANY($1::bytea[])`,
     [refBidxs],
   );
   return new Map(
     rows.map((row) => [
       row.ref_bidx.toString('base64'),
-      { id: row.id, resourceType: row.resource_type },
+      { id: row.patient_id, shares: row.data_sharing === true },
     ]),
   );
 }
