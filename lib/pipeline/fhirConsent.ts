@@ -11,10 +11,14 @@
  * gives each record its verdict, and `blockFhirRecords` (pure) turns the verdicts into what goes
  * on, what is rejected and what waits.
  */
+import { blindIndex } from '../crypto/blindIndex.ts';
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { type ConsentRow, findConsents } from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
-import { findPatientsByReference } from '../db/repositories/patientReferences.ts';
+import {
+  findPatientsByReference,
+  findPatientsBySendersEarlierReference,
+} from '../db/repositories/patientReferences.ts';
 import { findStoredPatientIds } from '../db/repositories/patients.ts';
 import { findPendingConsents, type PendingConsentRow } from '../db/repositories/pendingConsents.ts';
 import type { Rejection } from '../db/repositories/rejections.ts';
@@ -157,11 +161,32 @@ export async function resolveConsentFacts(
     return index;
   };
 
+  // Before migration 1764000008000 references were indexed without their sender: the rows this
+  // sender wrote then are found under the key's index alone.
+  const earlierIndexes = new Map<string, Buffer>();
+  const earlierIndexOf = (key: string): Buffer => {
+    let index = earlierIndexes.get(key);
+    if (index === undefined) {
+      index = blindIndex(indexKey, 'reference', key);
+      earlierIndexes.set(key, index);
+    }
+    return index;
+  };
+
   // Decisions that arrived before their patient: they count as if sent with it.
-  const waitingByIndex = await findPendingConsents(deps.pool, [...batchKeys].map(indexOf));
+  const waitingByIndex = await findPendingConsents(deps.pool, [
+    ...[...batchKeys].map(indexOf),
+    ...[...batchKeys].map(earlierIndexOf),
+  ]);
   const waiting = new Map<string, PendingConsentRow>();
   for (const key of batchKeys) {
-    const pending = waitingByIndex.get(indexOf(key).toString('base64'));
+    const own = waitingByIndex.get(indexOf(key).toString('base64'));
+    const earlier = waitingByIndex.get(earlierIndexOf(key).toString('base64'));
+    const earlierOwn = earlier?.recordedBy === namespace ? earlier : undefined;
+    const pending =
+      own === undefined || (earlierOwn !== undefined && earlierOwn.recordedAt > own.recordedAt)
+        ? (earlierOwn ?? own)
+        : own;
     if (pending !== undefined) waiting.set(key, pending);
   }
 
@@ -184,6 +209,16 @@ export async function resolveConsentFacts(
     const index = indexOf(key).toString('base64');
     referenceIndexes.set(key, index);
     const patientId = storedByIndex.get(index);
+    if (patientId !== undefined) storedByReference.set(key, patientId);
+  }
+  const notFound = [...outside].filter((key) => !storedByReference.has(key));
+  const storedEarlier = await findPatientsBySendersEarlierReference(
+    deps.pool,
+    notFound.map(earlierIndexOf),
+    namespace,
+  );
+  for (const key of notFound) {
+    const patientId = storedEarlier.get(earlierIndexOf(key).toString('base64'));
     if (patientId !== undefined) storedByReference.set(key, patientId);
   }
 
@@ -212,7 +247,7 @@ export async function resolveConsentFacts(
   }
 
   const onRecord = await findConsents(deps.pool, [
-    ...new Set([...patientIds.values(), ...storedByIndex.values(), ...storedIds]),
+    ...new Set([...patientIds.values(), ...storedByReference.values(), ...storedIds]),
   ]);
   return {
     patientIds,

@@ -40,3 +40,23 @@ export async function findPatientsByReference(
   );
   return new Map(rows.map((row) => [row.ref_bidx.toString('base64'), row.patient_id]));
 }
+
+/**
+ * Patients found by references written before references were kept per sender (migration
+ * 1764000008000): under the blind index of the key alone, and only those the same sender wrote,
+ * by the actor of the run that wrote them. Keyed by blind index (base64).
+ */
+export async function findPatientsBySendersEarlierReference(
+  db: Queryable,
+  refBidxs: readonly Buffer[],
+  actor: string,
+): Promise<Map<string, string>> {
+  if (refBidxs.length === 0) return new Map();
+  const { rows } = await db.query<{ ref_bidx: Buffer; patient_id: string }>(
+    `SELECT pr.ref_bidx, pr.patient_id
+     FROM patient_references pr JOIN ingest_runs r ON r.id = pr.run_id
+     WHERE pr.ref_bidx = ANY($1::bytea[]) AND r.actor = $2`,
+    [refBidxs, actor],
+  );
+  return new Map(rows.map((row) => [row.ref_bidx.toString('base64'), row.patient_id]));
+}
