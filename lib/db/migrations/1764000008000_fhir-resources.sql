@@ -72,6 +72,16 @@ CREATE INDEX audit_log_patient_data ON audit_log ((details ->> 'patientId'), seq
 
 -- Down Migration
 
+-- Only Observations still sealed as they were in `observations` can go back; going down with any
+-- other row would drop it, so it is refused instead.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM fhir_resources WHERE sealed_as <> 'observations' OR patient_id IS NULL) THEN
+    RAISE EXCEPTION 'fhir_resources holds resources that observations cannot: migrating down would drop them';
+  END IF;
+END
+$$;
+
 DROP INDEX audit_log_patient_data;
 CREATE INDEX audit_log_observation_patient ON audit_log ((details ->> 'patientId'), seq)
   WHERE resource_type = 'Observation';
@@ -96,7 +106,6 @@ CREATE TABLE observations (
 CREATE INDEX observations_patient ON observations (patient_id, effective_at, id);
 CREATE INDEX observations_created_run ON observations (created_run_id);
 CREATE INDEX observations_updated_run ON observations (updated_run_id);
--- Only rows still sealed as observations can go back: the others' AAD names fhir_resources.
 INSERT INTO observations (id, patient_id, category, code_system, code, effective_at, status,
     source_enc, record_digest, data_key_id, created_run_id, updated_run_id, created_at, updated_at)
   SELECT id, patient_id, category, code_system, code, principal_at, status, source_enc,

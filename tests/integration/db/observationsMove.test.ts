@@ -20,6 +20,7 @@ import { useTestDatabase } from '../../helpers/database.ts';
 import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const MOVE = '1764000008000_fhir-resources';
+const MR = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] };
 const READER: FhirReader = {
   subject: 'user:migration-reader',
   scopes: ['user/Patient.r', 'user/*.rs'],
@@ -111,7 +112,21 @@ describe('migration 1764000008000: observations into fhir_resources', () => {
     });
     expect(page.resources.map((resource) => resource['id'])).toEqual([id]);
 
-    // Down again: the row is back in observations, as it was sealed.
+    // Down again: the row is back in observations, as it was sealed. Not while any other resource
+    // is stored: that would drop it.
+    const { runId: conditionRun } = await pipeline.ingestBody(
+      `${JSON.stringify({
+        resourceType: 'Condition',
+        id: 'kept',
+        subject: { identifier: { type: MR, value: 'MRN-MOVED-OBS' } },
+      })}\n`,
+      'application/fhir+ndjson',
+    );
+    expect((await findIngestRun(database.pool, conditionRun))?.counts).toMatchObject({
+      'Condition.created': 1,
+    });
+    await expect(migrateOne(database.url, 'down')).rejects.toThrow(/would drop them/);
+    await database.pool.query("DELETE FROM fhir_resources WHERE resource_type = 'Condition'");
     expect(await migrateOne(database.url, 'down')).toEqual([MOVE]);
     const { rows: back } = await database.pool.query<{ id: string; source_enc: Buffer }>(
       'SELECT id, source_enc FROM observations',
