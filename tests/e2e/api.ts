@@ -78,12 +78,29 @@ export async function waitForRun(runId: string, bearer: string, timeoutMs = 60_0
   }
 }
 
+/**
+ * The application_name of the tests' own connections to the stack's database: the database
+ * fault test, which terminates the stack's backends while other test files run, spares them.
+ */
+export const OBSERVER_APPLICATION = 'e2e-observer';
+
+/** A connection of the tests' own to the stack's database, spared by the fault test. */
+export function observerClient(): pg.Client {
+  const client = new pg.Client({
+    connectionString: inject('stackDatabaseUrl'),
+    application_name: OBSERVER_APPLICATION,
+  });
+  // A connection lost anyway rejects its query; it must not be an uncaught error.
+  client.on('error', () => undefined);
+  return client;
+}
+
 /** Runs one query against the stack's database. */
 export async function query<R extends pg.QueryResultRow>(
   text: string,
   values: unknown[] = [],
 ): Promise<R[]> {
-  const client = new pg.Client({ connectionString: inject('stackDatabaseUrl') });
+  const client = observerClient();
   await client.connect();
   try {
     return (await client.query<R>(text, values)).rows;

@@ -8,10 +8,9 @@ import {
   ListExecutionsCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
-import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { consentFor, type FhirJson, MR_TYPE } from '../helpers/fhir.ts';
-import { type ApiResponse, call, query, token } from './api.ts';
+import { type ApiResponse, call, observerClient, query, token } from './api.ts';
 import { mapConcurrently } from './workerPool.ts';
 
 /** PHI values no other test uses, so any copy of them outside an encrypted column is a leak. */
@@ -283,7 +282,7 @@ function quoted(identifier: string): string {
  * escape format (printable bytes appear literally), then every bytea cell as raw bytes.
  */
 async function databaseDump(): Promise<Sink[]> {
-  const client = new pg.Client({ connectionString: inject('stackDatabaseUrl') });
+  const client = observerClient();
   await client.connect();
   try {
     const sinks: Sink[] = [];
@@ -319,7 +318,7 @@ async function databaseDump(): Promise<Sink[]> {
 }
 
 async function pipelineEvents(): Promise<Sink[]> {
-  const client = new pg.Client({ connectionString: inject('stackDatabaseUrl') });
+  const client = observerClient();
   await client.connect();
   try {
     const { rows } = await client.query<{ id: string; run_id: string; event: string }>(

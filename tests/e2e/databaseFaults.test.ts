@@ -3,7 +3,15 @@ import { readFileSync, statSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { type ApiResponse, call, counts, ingestBody, query, token } from './api.ts';
+import {
+  type ApiResponse,
+  call,
+  counts,
+  ingestBody,
+  OBSERVER_APPLICATION,
+  query,
+  token,
+} from './api.ts';
 import { mapConcurrently } from './workerPool.ts';
 
 /**
@@ -120,7 +128,9 @@ function startKilling(figures: Figures, forMs: number): { stop: () => Promise<vo
         }
         const { rows } = await killer.query<{ killed: number }>(
           `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS killed
-             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND application_name <> $1`,
+          [OBSERVER_APPLICATION],
         );
         figures.killed += rows[0]?.killed ?? 0;
         figures.killRounds += 1;

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
-import { call, query } from './api.ts';
+import { describe, expect, it } from 'vitest';
+import { call, observerClient, query } from './api.ts';
 import { tokenAs } from './principals.ts';
 
 /** Sets one audit row's actor as a superuser could: behind the disabled append-only trigger. */
 async function overwriteActor(seq: string, actor: string): Promise<void> {
-  const client = new pg.Client({ connectionString: inject('stackDatabaseUrl') });
+  const client = observerClient();
   await client.connect();
   try {
     await client.query('BEGIN');
