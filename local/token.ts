@@ -3,10 +3,11 @@ import { ROUTE_SCOPES } from '../lib/api/routes.ts';
 import { parseScope } from '../lib/auth/scopes.ts';
 import { loadJwtSecret, mintToken } from '../lib/auth/tokens.ts';
 import { authConfig } from '../lib/config.ts';
+import { isUuid } from '../lib/ids.ts';
 
 /**
- * `npm run -s token -- --scope "system/Patient.c user/Patient.r" [--sub name] [--ttl seconds]`:
- * prints a development bearer token signed with the local secret, and nothing else on stdout.
+ * `npm run -s token -- --scope "system/Patient.c user/Patient.r" [--sub name] [--ttl seconds]
+ * [--patient id]`: prints a development bearer token signed with the local secret, and nothing else on stdout.
  */
 /** Named in the usage message: every scope some route requires (any SMART scope is accepted). */
 const KNOWN_SCOPES = ROUTE_SCOPES;
@@ -47,10 +48,14 @@ async function main(): Promise<string> {
       scope: { type: 'string', multiple: true },
       sub: { type: 'string', default: 'dev-user' },
       ttl: { type: 'string' },
+      patient: { type: 'string' },
     },
   });
   const scopes = scopesFrom(values.scope);
   const ttlSeconds = ttlFrom(values.ttl);
+  if (values.patient !== undefined && !isUuid(values.patient)) {
+    throw new UsageError('--patient must be a patient id (a UUID): the launch context');
+  }
   const auth = authConfig(process.env);
   if (auth.keys.kind !== 'secret') {
     throw new UsageError(
@@ -63,6 +68,7 @@ async function main(): Promise<string> {
     issuer: auth.issuer,
     audience: auth.audience,
     ttlSeconds,
+    ...(values.patient === undefined ? {} : { patient: values.patient }),
   });
 }
 

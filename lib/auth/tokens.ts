@@ -4,12 +4,18 @@ import { createRemoteJWKSet, errors, jwtVerify, SignJWT } from 'jose';
 import type { AuthConfig } from '../config.ts';
 import { readOrCreateSecretFile } from '../crypto/secretFile.ts';
 import { ConfigError, ServiceUnavailableError, UnauthorizedError } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 
 /** Who called, as the verified bearer token says. */
 export interface Principal {
   readonly subject: string;
   readonly scopes: readonly string[];
   readonly tokenId: string | undefined;
+  /**
+   * Our id of the patient of the SMART launch context (the token's `patient` claim), lower
+   * case: every read of such a token is confined to that patient's data.
+   */
+  readonly patient: string | undefined;
 }
 
 export interface TokenVerifier {
@@ -42,6 +48,14 @@ function scopesOf(payload: JWTPayload): readonly string[] | undefined {
   return undefined;
 }
 
+/** The launch context's patient: absent, or our patient id; anything else is not a valid token. */
+function launchPatientOf(payload: JWTPayload): string | undefined {
+  const patient = payload['patient'];
+  if (patient === undefined) return undefined;
+  if (!isUuid(patient)) throw new UnauthorizedError(INVALID);
+  return patient.toLowerCase();
+}
+
 function principalFrom(payload: JWTPayload, nowSeconds: number): Principal {
   const { sub, jti, iat } = payload;
   // jose checks a future `iat` only with maxTokenAge, which would also make `iat` mandatory.
@@ -50,7 +64,12 @@ function principalFrom(payload: JWTPayload, nowSeconds: number): Principal {
   }
   const scopes = scopesOf(payload);
   if (!isSubject(sub) || scopes === undefined) throw new UnauthorizedError(INVALID);
-  return { subject: sub, scopes, tokenId: typeof jti === 'string' ? jti : undefined };
+  const patient = launchPatientOf(payload);
+  // SMART: a patient/ scope means "of the launch patient"; without one it names nobody's data.
+  if (patient === undefined && scopes.some((scope) => scope.startsWith('patient/'))) {
+    throw new UnauthorizedError('a patient/ scope needs the patient launch context claim');
+  }
+  return { subject: sub, scopes, tokenId: typeof jti === 'string' ? jti : undefined, patient };
 }
 
 /** A short client-safe reason; jose's error, kept as the cause, holds the detail. */
@@ -133,6 +152,8 @@ export interface MintClaims {
   readonly audience: string;
   readonly ttlSeconds: number;
   readonly now?: Date;
+  /** The launch context's patient (the `patient` claim): our patient id. */
+  readonly patient?: string;
 }
 
 /** Signs an HS256 token for the local verifier (development and tests; production uses the IdP). */
@@ -148,8 +169,12 @@ export async function mintToken(secret: Buffer, claims: MintClaims): Promise<str
   if (!Number.isSafeInteger(claims.ttlSeconds) || claims.ttlSeconds <= 0) {
     throw new RangeError('the token lifetime must be a positive whole number of seconds');
   }
+  if (claims.patient !== undefined && !isUuid(claims.patient)) {
+    throw new RangeError('the patient launch context must be a patient id (a UUID)');
+  }
   const issuedAt = Math.floor((claims.now ?? new Date()).getTime() / 1000);
-  return new SignJWT({ scope: claims.scopes.join(' ') })
+  const context = claims.patient === undefined ? {} : { patient: claims.patient.toLowerCase() };
+  return new SignJWT({ scope: claims.scopes.join(' '), ...context })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.subject)
     .setIssuer(claims.issuer)

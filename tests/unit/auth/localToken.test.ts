@@ -75,10 +75,29 @@ describe('local/token.ts', () => {
     });
   });
 
+  it('takes a patient launch context', async () => {
+    // Prepare
+    const patient = '0b6f5f1e-8d3c-4f7a-9c2e-5a1d3e4f6a7b';
+
+    // Act
+    const outcome = await token(['--scope', 'patient/*.rs', '--patient', patient]);
+
+    // Assess
+    expect(outcome.code).toBe(0);
+    const principal = await verifier.verify(outcome.stdout.trim());
+    expect(principal).toMatchObject({ scopes: ['patient/*.rs'], patient });
+  });
+
   it.each([
     ['no --scope', [], {}, /--scope is required.*system\/Patient\.c.*system\/AuditEvent\.r/],
     ['a scope that is not SMART', ['--scope', 'admin'], {}, /not SMART scopes: admin/],
     ['a zero --ttl', ['--scope', 'user/Patient.r', '--ttl', '0'], {}, /--ttl must be/],
+    [
+      'a --patient that is not a patient id',
+      ['--scope', 'patient/*.rs', '--patient', 'MRN-1'],
+      {},
+      /--patient must be a patient id/,
+    ],
     ['an unknown option', ['--scope', 'user/Patient.r', '--admin'], {}, /--admin/],
     [
       'JWKS keys configured',

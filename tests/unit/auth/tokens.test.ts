@@ -31,6 +31,7 @@ const claims = {
 };
 
 const HOUR_MS = 3_600_000;
+const PATIENT_ID = '0b6f5f1e-8d3c-4f7a-9c2e-5a1d3e4f6a7b';
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** Valid claims with a test's changes; a claim set to undefined is left out. */
@@ -129,7 +130,90 @@ describe('mintToken and a secret verifier', () => {
       subject: 'svc',
       scopes: ['system/Patient.c', 'user/Patient.r'],
       tokenId: undefined,
+      patient: undefined,
     });
+  });
+
+  it('mints and verifies the patient launch context, lower case', async () => {
+    // Prepare
+    const token = await mintToken(SECRET, {
+      ...claims,
+      scopes: ['patient/Patient.r', 'patient/*.rs'],
+      patient: PATIENT_ID.toUpperCase(),
+    });
+
+    // Act
+    const principal = await verifier.verify(token);
+
+    // Assess
+    expect(principal).toMatchObject({
+      scopes: ['patient/Patient.r', 'patient/*.rs'],
+      patient: PATIENT_ID,
+    });
+  });
+
+  it.each([
+    ['user/ scopes', { sub: 'svc', scope: 'user/Patient.r', patient: PATIENT_ID }],
+    ['no scopes', { sub: 'svc', patient: PATIENT_ID }],
+  ])('keeps a patient claim beside %s as the launch context', async (_, payload) => {
+    // Act
+    const principal = await verifier.verify(await signed(payload));
+
+    // Assess
+    expect(principal.patient).toBe(PATIENT_ID);
+  });
+
+  it('refuses to mint a launch context that is not a patient id', async () => {
+    // Act
+    const error = await rejectionOf(mintToken(SECRET, { ...claims, patient: 'MRN-1' }));
+
+    // Assess
+    expect(error).toBeInstanceOf(RangeError);
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'a patient/ scope without a patient claim',
+      { sub: 'app', scope: 'patient/Patient.r' },
+      /patient\/ scope needs the patient launch context/,
+    ],
+    [
+      'a patient/ scope among user/ scopes without a patient claim',
+      { sub: 'app', scp: ['user/Patient.r', 'patient/Observation.rs'] },
+      /patient\/ scope needs the patient launch context/,
+    ],
+    [
+      'a narrowed patient/ scope without a patient claim',
+      { sub: 'app', scope: 'patient/Observation.rs?category=laboratory' },
+      /patient\/ scope needs the patient launch context/,
+    ],
+    [
+      'a patient claim that is not a UUID',
+      { sub: 'app', scope: 'patient/Patient.r', patient: 'MRN-1' },
+      /is not valid/,
+    ],
+    [
+      'a patient claim that is not a string',
+      { sub: 'app', scope: 'patient/Patient.r', patient: [PATIENT_ID] },
+      /is not valid/,
+    ],
+    [
+      'an empty patient claim',
+      { sub: 'app', scope: 'user/Patient.r', patient: '' },
+      /is not valid/,
+    ],
+  ])('refuses at the door %s (401)', async (_, payload, reason) => {
+    // Prepare
+    const token = await signed(payload);
+
+    // Act
+    const error = await rejectionOf(verifier.verify(token));
+
+    // Assess
+    expect(error).toBeInstanceOf(UnauthorizedError);
+    expect((error as UnauthorizedError).statusCode).toBe(401);
+    expect((error as Error).message).toMatch(reason);
+    expect((error as Error).message).not.toContain('MRN-1');
   });
 
   it('accepts a token without scopes as a principal with none', async () => {
@@ -323,6 +407,7 @@ describe('a JWKS verifier', () => {
       subject: 'svc',
       scopes: ['system/Patient.c'],
       tokenId: 'token-1',
+      patient: undefined,
     });
     expect(second).toStrictEqual(first);
     expect(requests - before).toBe(1);
