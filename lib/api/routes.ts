@@ -27,6 +27,8 @@ export const SCOPES = {
   searchObservations: 'user/Observation.s',
   changeConsent: 'user/Consent.u',
   readAudit: 'system/AuditEvent.r',
+  /** The operator: reads every tenant's runs (a tenant reads only those its subject submitted). */
+  operateRuns: 'system/*.rs',
 } as const;
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT';
@@ -65,7 +67,7 @@ export interface Route {
   readonly operation?: Operation;
 }
 
-const RUN_READERS = [SCOPES.submitBatches, SCOPES.readPatients];
+const RUN_READERS = [SCOPES.submitBatches, SCOPES.readPatients, SCOPES.operateRuns];
 /**
  * What every FHIR reader holds: reading patients, as a user or a system. Each type read is
  * checked against the token's scopes besides (lib/auth/scopes.ts canRead).
@@ -135,7 +137,8 @@ export const ROUTES = {
     operation: {
       tags: ['runs'],
       summary: 'Run a failed run again from where it failed',
-      description: 'The stages that committed before the failure are not repeated.',
+      description:
+        'The stages that committed before the failure are not repeated. The submitter’s own run, or any run for a token that also holds system/*.rs; another tenant’s run is a 404.',
       parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
       responses: {
         '202': okResponse('The run is running again.', schemaRef('RedriveAccepted')),
@@ -219,7 +222,7 @@ export const ROUTES = {
       tags: ['runs'],
       summary: 'Runs newest first, by status, source and creation time, a page at a time',
       description:
-        'Each run as GET /api/v1/runs/{runId} shows it: status, stage, source, submitter, counts, rejections by reason, duration and records per second; never a record’s content. Ordered by creation time, then id, both descending; keyset paging (the `next` link).',
+        'The runs the token’s subject submitted (every tenant’s with system/*.rs), each as GET /api/v1/runs/{runId} shows it: status, stage, source, submitter, counts, rejections by reason, duration and records per second; never a record’s content. Ordered by creation time, then id, both descending; keyset paging (the `next` link).',
       parameters: [
         parameterRef('RunStatusFilter'),
         parameterRef('RunSourceFilter'),
@@ -244,6 +247,8 @@ export const ROUTES = {
     operation: {
       tags: ['runs'],
       summary: 'Status, counts and stage timings of a run',
+      description:
+        'A run belongs to the subject whose token submitted it; another tenant’s run is a 404 like an unknown one. A token with system/*.rs sees every run.',
       parameters: [parameterRef('RunId'), parameterRef('CorrelationId')],
       responses: {
         '200': okResponse('The run.', schemaRef('Run')),

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/pool.ts';
-import { findIngestRun } from '../db/repositories/ingestRuns.ts';
 import type { ExecutionEvent, WorkflowStarter } from '../pipeline/dependencies.ts';
+import { type RunViewer, visibleRun } from './runQueries.ts';
 
 /** Re-drives are unbounded and GetExecutionHistory is rate-limited per account: read the latest. */
 export const MAX_ATTEMPTS_READ = 10;
@@ -28,20 +28,20 @@ export interface RunHistory {
 /**
  * The events of the run's latest MAX_ATTEMPTS_READ executions, attempt by attempt, read one
  * after another; an execution that does not exist (a workflow that never started) adds none.
- * `undefined` when there is no such run.
+ * 404 (RunNotFoundError) unless the viewer may see the run.
  */
 export async function readRunHistory(
   deps: RunHistoryDependencies,
-  runId: string,
-): Promise<RunHistory | undefined> {
-  const run = await findIngestRun(deps.pool, runId);
-  if (run === undefined) return undefined;
+  runId: string | undefined,
+  viewer: RunViewer,
+): Promise<RunHistory> {
+  const run = await visibleRun(deps.pool, runId, viewer);
   const attempts = run.redrives + 1;
   const olderAttemptsOmitted = Math.max(0, attempts - MAX_ATTEMPTS_READ);
   const events: RunHistoryEvent[] = [];
   const truncatedAttempts: number[] = [];
   for (let attempt = olderAttemptsOmitted; attempt < attempts; attempt += 1) {
-    const history = await deps.workflow.executionHistory(runId, attempt, MAX_EVENTS_PER_ATTEMPT);
+    const history = await deps.workflow.executionHistory(run.id, attempt, MAX_EVENTS_PER_ATTEMPT);
     if (history === undefined) continue;
     events.push(...history.events.map((event) => ({ attempt, ...event })));
     if (!history.complete) truncatedAttempts.push(attempt);

@@ -1,16 +1,20 @@
+import { hasScope } from '../auth/scopes.ts';
+import type { Principal } from '../auth/tokens.ts';
 import type { Queryable } from '../db/pool.ts';
 import {
-  findIngestRun,
+  findOwnedRun,
+  type IngestRun,
   listIngestRuns,
   RUN_SOURCES,
   RUN_STATUSES,
   type RunFilter,
+  type RunOwner,
   type RunPosition,
   type RunSource,
   type RunStatus,
 } from '../db/repositories/ingestRuns.ts';
-import { countRejectionsByReason } from '../db/repositories/rejections.ts';
-import { InputValidationError, type ValidationProblem } from '../errors.ts';
+import { countRejectionsByReason, listRejections } from '../db/repositories/rejections.ts';
+import { InputValidationError, RunNotFoundError, type ValidationProblem } from '../errors.ts';
 import {
   instantParameter,
   limitParameter,
@@ -18,7 +22,35 @@ import {
   refuseUnknownParameters,
 } from '../http/queryParameters.ts';
 import { isUuid } from '../ids.ts';
-import { type RunView, runView } from './runViews.ts';
+import { SCOPES } from './routes.ts';
+import { type RejectionView, type RunView, rejectionView, runView } from './runViews.ts';
+
+/** Who reads runs: the token's subject is the tenant, its scopes may make it the operator. */
+export type RunViewer = Pick<Principal, 'subject' | 'scopes'>;
+
+/**
+ * A run belongs to the subject that submitted it; only a token holding the operator scope
+ * (SCOPES.operateRuns) sees every tenant's runs.
+ */
+export function runOwnerOf(viewer: RunViewer): RunOwner {
+  return hasScope(viewer.scopes, SCOPES.operateRuns)
+    ? 'every-tenant'
+    : { submitter: viewer.subject };
+}
+
+/**
+ * The run the path's `runId` names, when the viewer may see it. An unknown run, a malformed id
+ * and another tenant's run are one and the same 404, so the answer tells nothing of other tenants.
+ */
+export async function visibleRun(
+  db: Queryable,
+  runId: string | undefined,
+  viewer: RunViewer,
+): Promise<IngestRun> {
+  const run = isUuid(runId) ? await findOwnedRun(db, runId, runOwnerOf(viewer)) : undefined;
+  if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
+  return run;
+}
 
 export const RUN_PAGE_DEFAULT = 50;
 export const RUN_PAGE_MAX = 500;
@@ -99,9 +131,15 @@ export function parseRunQuery(query: QueryParameters): { filter: RunFilter; limi
 export async function queryRuns(
   db: Queryable,
   query: QueryParameters,
+  viewer: RunViewer,
 ): Promise<{ data: RunView[]; nextCursor: string | null }> {
   const { filter, limit } = parseRunQuery(query);
-  const rows = await listIngestRuns(db, filter, limit + 1);
+  const owner = runOwnerOf(viewer);
+  const rows = await listIngestRuns(
+    db,
+    owner === 'every-tenant' ? filter : { ...filter, submitter: owner.submitter },
+    limit + 1,
+  );
   const page = rows.slice(0, limit);
   const tallies = await countRejectionsByReason(
     db,
@@ -114,10 +152,24 @@ export async function queryRuns(
   };
 }
 
-/** One run as GET /api/v1/runs/{runId} shows it, or undefined when there is none. */
-export async function readRun(db: Queryable, runId: string): Promise<RunView | undefined> {
-  const run = await findIngestRun(db, runId);
-  if (run === undefined) return undefined;
+/** One run as GET /api/v1/runs/{runId} shows it; 404 unless the viewer may see it. */
+export async function readRun(
+  db: Queryable,
+  runId: string | undefined,
+  viewer: RunViewer,
+): Promise<RunView> {
+  const run = await visibleRun(db, runId, viewer);
   const tallies = await countRejectionsByReason(db, [run.id]);
   return runView(run, tallies.get(run.id) ?? {});
+}
+
+/** The records a run rejected, as GET /api/v1/runs/{runId}/rejections lists them; 404 as readRun. */
+export async function readRunRejections(
+  db: Queryable,
+  runId: string | undefined,
+  viewer: RunViewer,
+): Promise<{ runId: string; data: RejectionView[] }> {
+  const run = await visibleRun(db, runId, viewer);
+  const rejections = await listRejections(db, run.id);
+  return { runId: run.id, data: rejections.map(rejectionView) };
 }

@@ -58,3 +58,5 @@ export function rejectionView(rejection: RejectionRow) {
     stage: rejection.stage,
   };
 }
+
+export type RejectionView = ReturnType<typeof rejectionView>;

@@ -97,6 +97,22 @@ export async function insertIngestRun(db: Queryable, run: NewIngestRun): Promise
   );
 }
 
+/** Whose runs a read may return: those one subject submitted (its tenant's), or every run. */
+export type RunOwner = { readonly submitter: string } | 'every-tenant';
+
+/** The run when `owner` may see it: another tenant's run is as absent as an unknown one. */
+export async function findOwnedRun(
+  db: Queryable,
+  id: string,
+  owner: RunOwner,
+): Promise<IngestRun | undefined> {
+  const { rows } = await db.query<IngestRunRecord>(
+    `SELECT ${COLUMNS} FROM ingest_runs WHERE id = $1 AND ($2::text IS NULL OR actor = $2)`,
+    [id, owner === 'every-tenant' ? null : owner.submitter],
+  );
+  return rows[0] === undefined ? undefined : fromRecord(rows[0]);
+}
+
 export async function findIngestRun(db: Queryable, id: string): Promise<IngestRun | undefined> {
   const { rows } = await db.query<IngestRunRecord>(
     `SELECT ${COLUMNS} FROM ingest_runs WHERE id = $1`,
@@ -226,6 +242,8 @@ export interface RunPosition {
 }
 
 export interface RunFilter {
+  /** Only the runs this subject submitted; every tenant's when absent. */
+  readonly submitter?: string;
   readonly statuses?: readonly RunStatus[];
   readonly source?: RunSource;
   /** Created at or after. */
@@ -256,6 +274,7 @@ export async function listIngestRuns(
        AND ($4::timestamptz IS NULL OR created_at < $4)
        AND ($5::bigint IS NULL
          OR (created_at, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
+       AND ($8::text IS NULL OR actor = $8)
      ORDER BY created_at DESC, id DESC
      LIMIT $7`,
     [
@@ -266,6 +285,7 @@ export async function listIngestRuns(
       filter.after?.createdAtMicros ?? null,
       filter.after?.id ?? null,
       limit,
+      filter.submitter ?? null,
     ],
   );
   return rows.map((row) => ({

@@ -7,10 +7,15 @@ import {
 } from '../../../lib/api/runHistory.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { insertIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
+import { RunNotFoundError } from '../../../lib/errors.ts';
 import type { ExecutionEvent } from '../../../lib/pipeline/dependencies.ts';
 import { executionName } from '../../../lib/workflow/workflowStarter.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
+import { thrownBy } from '../../helpers/thrown.ts';
 import { RecordingStarter } from '../../helpers/workflowStarters.ts';
+
+/** The tenant the seeded runs belong to. */
+const SEEDER = { subject: 'system:seeder', scopes: ['system/Patient.c'] } as const;
 
 function event(id: number, type: string, stateName: string | null = null): ExecutionEvent {
   return {
@@ -62,7 +67,7 @@ describe('readRunHistory on real PostgreSQL', () => {
     workflow.histories.set(executionName(runId, 1), [event(1, 'ExecutionStarted')]);
 
     // Act
-    const history = await readRunHistory({ pool: database.pool, workflow }, runId);
+    const history = await readRunHistory({ pool: database.pool, workflow }, runId, SEEDER);
 
     // Assess
     expect(history?.events.map(({ attempt, id, type }) => ({ attempt, id, type }))).toEqual([
@@ -83,7 +88,7 @@ describe('readRunHistory on real PostgreSQL', () => {
     }
 
     // Act
-    const history = await readRunHistory({ pool: database.pool, workflow }, runId);
+    const history = await readRunHistory({ pool: database.pool, workflow }, runId, SEEDER);
 
     // Assess
     const older = redrives + 1 - MAX_ATTEMPTS_READ;
@@ -105,7 +110,7 @@ describe('readRunHistory on real PostgreSQL', () => {
     workflow.histories.set(executionName(runId, 1), [event(1, 'ExecutionStarted')]);
 
     // Act
-    const history = await readRunHistory({ pool: database.pool, workflow }, runId);
+    const history = await readRunHistory({ pool: database.pool, workflow }, runId, SEEDER);
 
     // Assess
     expect(history?.events.filter(({ attempt }) => attempt === 0)).toHaveLength(
@@ -122,20 +127,46 @@ describe('readRunHistory on real PostgreSQL', () => {
     const history = await readRunHistory(
       { pool: database.pool, workflow: new RecordingStarter() },
       runId,
+      SEEDER,
     );
 
     // Assess
     expect(history).toEqual({ events: [], olderAttemptsOmitted: 0, truncatedAttempts: [] });
   });
 
-  it('answers undefined for a run that does not exist', async () => {
+  it('refuses a run that does not exist with RunNotFoundError', async () => {
     // Act
-    const history = await readRunHistory(
-      { pool: database.pool, workflow: new RecordingStarter() },
-      randomUUID(),
+    const refused = await thrownBy(() =>
+      readRunHistory(
+        { pool: database.pool, workflow: new RecordingStarter() },
+        randomUUID(),
+        SEEDER,
+      ),
     );
 
     // Assess
-    expect(history).toBeUndefined();
+    expect(refused).toBeInstanceOf(RunNotFoundError);
+  });
+
+  it('refuses another tenant the run as if it did not exist, and reads nothing of its executions', async () => {
+    // Prepare
+    const runId = await seedRun(0);
+    const workflow = new RecordingStarter();
+    workflow.histories.set(executionName(runId, 0), [event(1, 'ExecutionStarted')]);
+    const other = { subject: 'system:other-clinic', scopes: ['system/Patient.c'] };
+    const operator = { subject: 'ops', scopes: ['system/*.rs'] };
+
+    // Act
+    const refused = await thrownBy(() =>
+      readRunHistory({ pool: database.pool, workflow }, runId, other),
+    );
+    const readsAfterRefusal = workflow.historyReads.length;
+    const operated = await readRunHistory({ pool: database.pool, workflow }, runId, operator);
+
+    // Assess
+    expect(refused).toBeInstanceOf(RunNotFoundError);
+    expect((refused as RunNotFoundError).message).toBe(`ingest run ${runId} does not exist`);
+    expect(readsAfterRefusal).toBe(0);
+    expect(operated.events.map(({ type }) => type)).toStrictEqual(['ExecutionStarted']);
   });
 });

@@ -9,12 +9,14 @@ import {
   RUN_PAGE_DEFAULT,
   RUN_PAGE_MAX,
   readRun,
+  readRunRejections,
+  runOwnerOf,
 } from '../../../lib/api/runQueries.ts';
 import type { Queryable } from '../../../lib/db/pool.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { insertIngestRun, type RunStatus } from '../../../lib/db/repositories/ingestRuns.ts';
 import { insertRejections } from '../../../lib/db/repositories/rejections.ts';
-import { InputValidationError } from '../../../lib/errors.ts';
+import { InputValidationError, RunNotFoundError } from '../../../lib/errors.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 
@@ -40,6 +42,9 @@ const FIXTURE: readonly SeededRun[] = [
   { status: 'queued', source: 'api', createdAt: '2030-01-02T00:00:00.123457Z' },
   { status: 'succeeded', source: 'api', createdAt: '2030-01-03T00:00:00Z' },
 ];
+
+/** The tenant every run of the fixture belongs to. */
+const SEEDER = { subject: 'system:seeder', scopes: ['system/Patient.c'] } as const;
 
 describe('queryRuns on real PostgreSQL', () => {
   const database = useTestDatabase();
@@ -77,10 +82,11 @@ describe('queryRuns on real PostgreSQL', () => {
     const pages: string[][] = [];
     let cursor: string | null = null;
     do {
-      const page: Awaited<ReturnType<typeof queryRuns>> = await queryRuns(database.pool, {
-        ...query,
-        ...(cursor === null ? {} : { cursor }),
-      });
+      const page: Awaited<ReturnType<typeof queryRuns>> = await queryRuns(
+        database.pool,
+        { ...query, ...(cursor === null ? {} : { cursor }) },
+        SEEDER,
+      );
       pages.push(page.data.map((run) => run.runId));
       cursor = page.nextCursor;
     } while (cursor !== null && pages.length < 100);
@@ -109,7 +115,7 @@ describe('queryRuns on real PostgreSQL', () => {
 
   it('lists runs newest first, runs created in the same microsecond by id, descending', async () => {
     // Act
-    const page = await queryRuns(database.pool, { limit: String(RUN_PAGE_MAX) });
+    const page = await queryRuns(database.pool, { limit: String(RUN_PAGE_MAX) }, SEEDER);
 
     // Assess
     expect(page.data.map((run) => run.runId)).toStrictEqual(await expectedOrder());
@@ -140,7 +146,7 @@ describe('queryRuns on real PostgreSQL', () => {
     const expected = await expectedOrder(where, values);
 
     // Act
-    const page = await queryRuns(database.pool, { ...query, limit: String(RUN_PAGE_MAX) });
+    const page = await queryRuns(database.pool, { ...query, limit: String(RUN_PAGE_MAX) }, SEEDER);
 
     // Assess
     expect(expected.length).toBeGreaterThan(0);
@@ -176,8 +182,8 @@ describe('queryRuns on real PostgreSQL', () => {
 
   it(`returns ${RUN_PAGE_DEFAULT} runs a page by default, and up to ${RUN_PAGE_MAX}`, async () => {
     // Act
-    const first = await queryRuns(database.pool, {});
-    const largest = await queryRuns(database.pool, { limit: String(RUN_PAGE_MAX) });
+    const first = await queryRuns(database.pool, {}, SEEDER);
+    const largest = await queryRuns(database.pool, { limit: String(RUN_PAGE_MAX) }, SEEDER);
 
     // Assess
     expect(first.data).toHaveLength(RUN_PAGE_DEFAULT);
@@ -205,7 +211,7 @@ describe('queryRuns on real PostgreSQL', () => {
     };
 
     // Act
-    const page = await queryRuns(counting, { limit: '10' });
+    const page = await queryRuns(counting, { limit: '10' }, SEEDER);
 
     // Assess
     expect(page.data.slice(0, 3).map((run) => run.rejectedByReason)).toStrictEqual([
@@ -214,7 +220,7 @@ describe('queryRuns on real PostgreSQL', () => {
       {},
     ]);
     expect(statements).toHaveLength(2);
-    expect(await readRun(database.pool, newest!)).toStrictEqual(page.data[0]);
+    expect(await readRun(database.pool, newest!, SEEDER)).toStrictEqual(page.data[0]);
   });
 
   it.each<[string, Record<string, string>, string, string[]]>([
@@ -248,7 +254,7 @@ describe('queryRuns on real PostgreSQL', () => {
     async (_, query, path, needles) => {
       // Act
       const parsed = await thrownBy(async () => parseRunQuery(query));
-      const queried = await thrownBy(() => queryRuns(database.pool, query));
+      const queried = await thrownBy(() => queryRuns(database.pool, query, SEEDER));
 
       // Assess
       for (const error of [parsed, queried]) {
@@ -278,5 +284,137 @@ describe('queryRuns on real PostgreSQL', () => {
     expect(
       decodeRunCursor(encodeRunCursor({ ...position, id: position.id.toUpperCase() })),
     ).toBeUndefined();
+  });
+});
+
+describe('run ownership: a tenant reads its own runs, the operator every run', () => {
+  const database = useTestDatabase();
+  const tenantA = { subject: 'clinic-a', scopes: ['system/Patient.c', 'user/Patient.r'] };
+  const tenantB = { subject: 'clinic-b', scopes: ['system/Patient.c', 'user/Patient.r'] };
+  const operator = { subject: 'operations', scopes: ['system/*.rs'] };
+  /** Newest first. */
+  const runsOf: Record<string, string[]> = { 'clinic-a': [], 'clinic-b': [] };
+
+  beforeAll(async () => {
+    const dataKeyId = randomUUID();
+    await insertDataKey(database.pool, {
+      id: dataKeyId,
+      purpose: 'run',
+      masterKeyId: 'local',
+      encryptedKey: randomBytes(24),
+      encryptionContext: { purpose: 'run', runId: 'none' },
+    });
+    // Interleaved in time, so that a page of one tenant's runs spans the other's.
+    for (let n = 0; n < 6; n += 1) {
+      const actor = n % 2 === 0 ? 'clinic-a' : 'clinic-b';
+      const id = randomUUID();
+      await insertIngestRun(database.pool, {
+        id,
+        format: 'flat',
+        source: 'api',
+        actor,
+        dataKeyId,
+        counts: { received: 1 },
+      });
+      await database.pool.query('UPDATE ingest_runs SET created_at = $2 WHERE id = $1', [
+        id,
+        `2030-02-0${n + 1}T00:00:00Z`,
+      ]);
+      await insertRejections(database.pool, id, 'validate', [
+        { recordIndex: 0, resourceType: 'Patient', reason: 'schema', details: {} },
+      ]);
+      runsOf[actor]?.unshift(id);
+    }
+  });
+
+  /** Every run id the viewer's pages of `limit` hold, page after page. */
+  async function listedBy(viewer: typeof tenantA, limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof queryRuns>> = await queryRuns(
+        database.pool,
+        { limit: String(limit), ...(cursor === null ? {} : { cursor }) },
+        viewer,
+      );
+      ids.push(...page.data.map((run) => run.runId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return ids;
+  }
+
+  it.each([1, 2, 50])(
+    'lists a tenant only its own runs, newest first, in pages of %i',
+    async (limit) => {
+      // Act
+      const [ofA, ofB] = [await listedBy(tenantA, limit), await listedBy(tenantB, limit)];
+
+      // Assess
+      expect(ofA).toStrictEqual(runsOf['clinic-a']);
+      expect(ofB).toStrictEqual(runsOf['clinic-b']);
+    },
+  );
+
+  it('lists the operator every tenant’s runs', async () => {
+    // Act
+    const listed = await listedBy(operator, 4);
+
+    // Assess
+    expect(new Set(listed)).toStrictEqual(
+      new Set([...(runsOf['clinic-a'] ?? []), ...(runsOf['clinic-b'] ?? [])]),
+    );
+    expect(listed).toHaveLength(6);
+  });
+
+  it('refuses another tenant’s run exactly as an unknown run: the same error, the same message', async () => {
+    // Prepare
+    const ofA = runsOf['clinic-a']?.[0] ?? '';
+    const unknown = randomUUID();
+
+    // Act
+    const outcomes = await Promise.all([
+      thrownBy(() => readRun(database.pool, ofA, tenantB)),
+      thrownBy(() => readRunRejections(database.pool, ofA, tenantB)),
+      thrownBy(() => readRun(database.pool, unknown, tenantB)),
+    ]);
+
+    // Assess
+    for (const outcome of outcomes) expect(outcome).toBeInstanceOf(RunNotFoundError);
+    const [run, rejections, absent] = outcomes as RunNotFoundError[];
+    expect(run?.message).toBe(`ingest run ${ofA} does not exist`);
+    expect(rejections?.message).toBe(run?.message);
+    expect(absent?.message).toBe(`ingest run ${unknown} does not exist`);
+  });
+
+  it('shows a tenant its own run and its rejections, and the operator anyone’s', async () => {
+    // Prepare
+    const ofA = runsOf['clinic-a']?.[0] ?? '';
+
+    // Act
+    const [own, operated] = [
+      await readRun(database.pool, ofA, tenantA),
+      await readRun(database.pool, ofA, operator),
+    ];
+    const rejections = await readRunRejections(database.pool, ofA, operator);
+
+    // Assess
+    expect(own).toMatchObject({ runId: ofA, submitter: 'clinic-a' });
+    expect(operated).toStrictEqual(own);
+    expect(rejections).toMatchObject({ runId: ofA, data: [{ recordIndex: 0, reason: 'schema' }] });
+  });
+
+  it.each([
+    ['system/*.rs', 'every-tenant'],
+    ['system/*.read', 'every-tenant'],
+    ['system/*.*', 'every-tenant'],
+    ['user/*.rs', { submitter: 'someone' }],
+    ['system/Patient.rs', { submitter: 'someone' }],
+    ['system/*.r', { submitter: 'someone' }],
+  ])('makes a token holding %s see %o', (scope, owner) => {
+    // Act
+    const seen = runOwnerOf({ subject: 'someone', scopes: [scope] });
+
+    // Assess
+    expect(seen).toStrictEqual(owner);
   });
 });

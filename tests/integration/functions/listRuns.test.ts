@@ -84,7 +84,8 @@ describe('GET /api/v1/runs and GET /api/v1/runs/{runId}: the handlers against Po
   beforeAll(async () => {
     ({ handler: listRuns } = await import('../../../functions/api/listRuns.ts'));
     ({ handler: getRun } = await import('../../../functions/api/getRun.ts'));
-    reader = await token('user:run-reader', ['user/Patient.r']);
+    // The tenant that submitted every seeded run, reading them as a user.
+    reader = await token('system:submitter', ['user/Patient.r']);
     const dataKeyId = randomUUID();
     await insertDataKey(database.pool, {
       id: dataKeyId,
@@ -207,5 +208,44 @@ describe('GET /api/v1/runs and GET /api/v1/runs/{runId}: the handlers against Po
     // Assess
     expect(response.statusCode).toBe(status);
     expect(response.headers?.['content-type']).toBe('application/problem+json');
+  });
+
+  it('shows another tenant none of the runs: an empty list, and a 404 like an unknown run for each', async () => {
+    // Prepare
+    const other = await token('system:other-clinic', ['system/Patient.c', 'user/Patient.r']);
+    const unknown = randomUUID();
+
+    // Act
+    const listed = await list({}, other);
+    const [read, absent] = await Promise.all(
+      [runIds[0]!, unknown].map((runId) =>
+        getRun(
+          getEvent(`/api/v1/runs/${runId}`, { bearer: other, pathParameters: { runId } }),
+          lambdaContext,
+        ),
+      ),
+    );
+
+    // Assess
+    expect(bodyOf(listed)).toStrictEqual({ data: [], links: { next: null } });
+    expect([read?.statusCode, absent?.statusCode]).toStrictEqual([404, 404]);
+    const { correlationId: _readId, detail: readDetail, ...readProblem } = bodyOf(read!);
+    const { correlationId: _absentId, detail: absentDetail, ...absentProblem } = bodyOf(absent!);
+    expect(readProblem).toStrictEqual(absentProblem);
+    expect(readDetail).toBe(`ingest run ${runIds[0]} does not exist`);
+    expect(absentDetail).toBe(`ingest run ${unknown} does not exist`);
+    expect(JSON.stringify(bodyOf(listed))).not.toContain('system:submitter');
+  });
+
+  it('shows the operator (system/*.rs) every run', async () => {
+    // Prepare
+    const operator = await token('operations', ['system/*.rs']);
+
+    // Act
+    const listed = await list({}, operator);
+
+    // Assess
+    expect(listed.statusCode).toBe(200);
+    expect((bodyOf(listed)['data'] as Json[]).map((run) => run['runId'])).toStrictEqual(runIds);
   });
 });
