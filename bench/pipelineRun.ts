@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { DataKeyCache } from '../lib/crypto/dataKeyCache.ts';
 import { Keyring } from '../lib/crypto/keyring.ts';
+import { LocalAuditMac } from '../lib/crypto/localAuditMac.ts';
 import { LocalKeyService } from '../lib/crypto/localKeyService.ts';
 import { TableEventSink } from '../lib/events/eventSink.ts';
 import type { PipelineDependencies } from '../lib/pipeline/dependencies.ts';
@@ -144,6 +145,7 @@ export async function drivePipeline(
     const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const base = {
       pool: database.pool,
+      auditMac: new LocalAuditMac(randomBytes(32)),
       events: new TableEventSink(database.pool),
       logger: createLogger({ logLevel: 'SILENT' }),
       now: () => new Date(),

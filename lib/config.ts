@@ -77,6 +77,8 @@ export type KeyConfig =
   | {
       readonly provider: 'kms';
       readonly keyId: string;
+      /** The HMAC_256 KMS key (AUDIT_MAC_KEY_ID) that seals the audit chain and its checkpoints. */
+      readonly auditMacKeyId: string;
       readonly endpoint: string | undefined;
       readonly region: string | undefined;
     }
@@ -180,6 +182,11 @@ function keys(env: Environment): KeyConfig {
     return {
       provider: 'kms',
       keyId,
+      auditMacKeyId: required(
+        env,
+        'AUDIT_MAC_KEY_ID',
+        'the HMAC_256 KMS key that seals the audit chain, beside KMS_KEY_ID',
+      ),
       endpoint,
       region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
     };

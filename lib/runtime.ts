@@ -5,10 +5,13 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts';
 import { createAwsClient } from './aws/clients.ts';
 import { type Config, config, type KeyConfig, publicSettings } from './config.ts';
+import type { AuditMac } from './crypto/auditMac.ts';
 import { DataKeyCache } from './crypto/dataKeyCache.ts';
 import { Keyring } from './crypto/keyring.ts';
 import type { KeyService } from './crypto/keyService.ts';
+import { KmsAuditMac } from './crypto/kmsAuditMac.ts';
 import { KmsKeyService } from './crypto/kmsKeyService.ts';
+import { LocalAuditMac } from './crypto/localAuditMac.ts';
 import { LocalKeyService } from './crypto/localKeyService.ts';
 import { loadLocalMasterKey } from './crypto/masterKey.ts';
 import { createPool, type Pool } from './db/pool.ts';
@@ -35,6 +38,17 @@ export function createKeyService(keys: KeyConfig): KeyService {
   return new LocalKeyService(loadLocalMasterKey(keys));
 }
 
+/** The audit chain's MAC: an HMAC_256 KMS key beside the master key, or one derived from the local master key. */
+export function createAuditMac(keys: KeyConfig): AuditMac {
+  if (keys.provider === 'kms') {
+    return new KmsAuditMac({
+      client: createAwsClient(KMSClient, { endpoint: keys.endpoint, region: keys.region }),
+      keyId: keys.auditMacKeyId,
+    });
+  }
+  return new LocalAuditMac(loadLocalMasterKey(keys));
+}
+
 export function createLogger(settings: Pick<Config, 'logLevel'>): Logger {
   return new Logger({ serviceName: 'healthcare-etl', logLevel: settings.logLevel });
 }
@@ -54,6 +68,7 @@ export function createPipelineDependencies(settings: Config): PipelineDependenci
   return {
     pool,
     keyring: new Keyring(createKeyService(settings.keys), new DataKeyCache(settings.keyCache)),
+    auditMac: createAuditMac(settings.keys),
     events: createEventSink(settings, pool),
     logger: createLogger(settings),
     now: () => new Date(),

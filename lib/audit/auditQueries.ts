@@ -161,7 +161,7 @@ export async function queryAudit(deps: PipelineDependencies, actor: string, quer
     const rows = await listAudit(client, filter, order, limit + 1);
     const page = rows.slice(0, limit);
     const last = rows.length > limit ? page.at(-1)?.seq : undefined;
-    await appendAudit(client, [
+    await appendAudit(client, deps.auditMac, [
       auditLogRead(actor, { returned: page.length, filtered: Object.keys(filter) }),
     ]);
     return {
@@ -174,7 +174,7 @@ export async function queryAudit(deps: PipelineDependencies, actor: string, quer
 /** Walks the whole chain; the verification is audited too. */
 export async function verifyAudit(deps: PipelineDependencies, actor: string) {
   const result = await verifyAuditChain(deps.pool);
-  await appendAudit(deps.pool, [
+  await appendAudit(deps.pool, deps.auditMac, [
     auditLogRead(actor, {
       verification: result.firstBreak === undefined ? 'intact' : 'broken',
       rows: result.rows,

@@ -122,7 +122,7 @@ export async function changeConsent(
     };
     // Always recorded, even when the values stay as they were: the decision itself is a fact.
     await recordConsentDecision(client, next);
-    await appendAudit(client, [
+    await appendAudit(client, deps.auditMac, [
       {
         actor,
         action: current === undefined ? 'CREATE' : 'UPDATE',

@@ -118,7 +118,7 @@ async function requireScope(
 ): Promise<void> {
   if (canRead(reader.scopes, resourceType, permission)) return;
   const id = request.id;
-  await appendAudit(deps.pool, [
+  await appendAudit(deps.pool, deps.auditMac, [
     {
       actor: reader.subject,
       action: 'DENY',
@@ -296,7 +296,7 @@ export async function readFhirResource(
   await requireScope(deps, reader, resourceType, 'r', { via: FHIR_READ_VIA, id });
   if (resourceType === 'Patient') return readFhirPatient(deps, reader.subject, id);
   const miss = async (): Promise<never> => {
-    await appendAudit(deps.pool, [
+    await appendAudit(deps.pool, deps.auditMac, [
       resourceMiss(reader.subject, resourceType, isUuid(id) ? id.toLowerCase() : null),
     ]);
     throw new NotFoundError(`no such ${resourceType}`);
@@ -317,7 +317,7 @@ export async function readFhirResource(
   if (found.patientId === null) {
     const value = await withTransaction(deps.pool, async (client) => {
       const disclosure = await disclosed(client);
-      if (disclosure !== undefined) await appendAudit(client, disclosure.audit);
+      if (disclosure !== undefined) await appendAudit(client, deps.auditMac, disclosure.audit);
       return disclosure?.value;
     });
     return value ?? miss();

@@ -1,3 +1,4 @@
+import type { AuditMac } from '../crypto/auditMac.ts';
 import { blindIndex } from '../crypto/blindIndex.ts';
 import { decryptFieldText } from '../crypto/fieldCipher.ts';
 import { type TransactionClient, withTransaction } from '../db/pool.ts';
@@ -104,6 +105,7 @@ export interface PatientRead<T> {
  */
 async function disclose<T>(
   client: TransactionClient,
+  mac: AuditMac,
   actor: string,
   patient: StoredPatient,
   read: PatientRead<T>,
@@ -112,19 +114,19 @@ async function disclose<T>(
   await lockConsent(client, patient.id);
   const consent = await findConsent(client, patient.id);
   if (consent?.dataSharing !== true) {
-    await appendAudit(client, [
+    await appendAudit(client, mac, [
       patientAudit(actor, patient.id, 'denied', { reason: 'consent', via: read.via }),
     ]);
     throw new ForbiddenError('the patient has not consented to data sharing');
   }
   const { value, audit } = await read.reveal(client, patient, consent);
-  await appendAudit(client, audit);
+  await appendAudit(client, mac, audit);
   return value;
 }
 
 /** A denied read must be recorded even though the request fails: its own transaction. */
 async function auditMiss(deps: PipelineDependencies, entry: AuditEntry): Promise<void> {
-  await appendAudit(deps.pool, [entry]);
+  await appendAudit(deps.pool, deps.auditMac, [entry]);
 }
 
 /** The v1 read: the decrypted columns and the consent that allowed them, one READ row. */
@@ -168,7 +170,7 @@ export async function readPatientWith<T>(
     const patient = await findPatientById(client, id);
     if (patient === undefined) return undefined;
     try {
-      return { value: await disclose(client, actor, patient, read) };
+      return { value: await disclose(client, deps.auditMac, actor, patient, read) };
     } catch (error) {
       if (error instanceof ForbiddenError) return { denied: error };
       throw error;
@@ -208,7 +210,11 @@ export async function findPatientsByMrn(
     const patient = await findPatientByMrnIndex(client, mrnBidx);
     if (patient === undefined) return { views: [] };
     try {
-      return { views: [await disclose(client, actor, patient, patientView(deps, actor, 'mrn'))] };
+      return {
+        views: [
+          await disclose(client, deps.auditMac, actor, patient, patientView(deps, actor, 'mrn')),
+        ],
+      };
     } catch (error) {
       if (error instanceof ForbiddenError) return { denied: error };
       throw error;

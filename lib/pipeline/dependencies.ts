@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AuditMac } from '../crypto/auditMac.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Pool } from '../db/pool.ts';
 import type { EventSink } from '../events/eventSink.ts';
@@ -7,6 +8,8 @@ import type { EventSink } from '../events/eventSink.ts';
 export interface PipelineDependencies {
   readonly pool: Pool;
   readonly keyring: Keyring;
+  /** Seals the audit chain: its key never sits in the database. */
+  readonly auditMac: AuditMac;
   readonly events: EventSink;
   readonly logger: Logger;
   readonly now: () => Date;

@@ -129,7 +129,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
                   : { stage: 'load', patientId: row.patientId },
             };
           });
-        await appendAudit(client, [
+        await appendAudit(client, deps.auditMac, [
           ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
           ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
           ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),

@@ -81,7 +81,7 @@ export async function runStage<Input>(
         );
       }
       await insertRejections(client, runId, stage, result.rejections ?? []);
-      await appendAudit(client, result.audit ?? []);
+      await appendAudit(client, deps.auditMac, result.audit ?? []);
       const committedCounts =
         result.commit === undefined ? {} : await result.commit(client, locked);
       const updated = await recordStageCompletion(client, runId, {

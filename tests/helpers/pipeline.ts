@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DataKeyCache } from '../../lib/crypto/dataKeyCache.ts';
 import { Keyring } from '../../lib/crypto/keyring.ts';
 import type { KeyService } from '../../lib/crypto/keyService.ts';
+import { LocalAuditMac } from '../../lib/crypto/localAuditMac.ts';
 import { LocalKeyService } from '../../lib/crypto/localKeyService.ts';
 import { TableEventSink } from '../../lib/events/eventSink.ts';
 import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
@@ -60,6 +61,7 @@ export function createTestPipeline(
   const deps: PipelineDependencies = {
     pool: database.pool,
     keyring: newKeyring(),
+    auditMac: new LocalAuditMac(randomBytes(32)),
     events: new TableEventSink(database.pool),
     logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
     now: () => new Date(),

@@ -291,6 +291,8 @@ describe('loadConfig', () => {
 
   describe('KMS keys', () => {
     const keyId = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const auditMacKeyId =
+      'arn:aws:kms:eu-west-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab';
 
     it.each([
       [
@@ -311,16 +313,28 @@ describe('loadConfig', () => {
       ['neither endpoint nor region', {}, { endpoint: undefined, region: undefined }],
     ])('selects the kms provider with %s', (_, env: Environment, expected) => {
       // Act
-      const config = loadConfig(withDatabase({ KMS_KEY_ID: keyId, ...env }));
+      const config = loadConfig(
+        withDatabase({ KMS_KEY_ID: keyId, AUDIT_MAC_KEY_ID: auditMacKeyId, ...env }),
+      );
 
       // Assess
-      expect(config.keys).toStrictEqual({ provider: 'kms', keyId, ...expected });
+      expect(config.keys).toStrictEqual({ provider: 'kms', keyId, auditMacKeyId, ...expected });
+    });
+
+    it('refuses KMS_KEY_ID without AUDIT_MAC_KEY_ID, by name', () => {
+      // Act
+      const error = thrownBySync(() => loadConfig(withDatabase({ KMS_KEY_ID: keyId })));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain('AUDIT_MAC_KEY_ID');
     });
 
     it('prefers KMS_KEY_ID over a local master key', () => {
       // Prepare
       const env = withDatabase({
         KMS_KEY_ID: keyId,
+        AUDIT_MAC_KEY_ID: auditMacKeyId,
         LOCAL_MASTER_KEY: randomBytes(32).toString('base64'),
       });
 
@@ -334,7 +348,13 @@ describe('loadConfig', () => {
     it.each(['not a url', '//localhost:4566'])('refuses KMS_ENDPOINT %j, by name', (endpoint) => {
       // Act
       const error = thrownBySync(() =>
-        loadConfig(withDatabase({ KMS_KEY_ID: keyId, KMS_ENDPOINT: endpoint })),
+        loadConfig(
+          withDatabase({
+            KMS_KEY_ID: keyId,
+            AUDIT_MAC_KEY_ID: auditMacKeyId,
+            KMS_ENDPOINT: endpoint,
+          }),
+        ),
       );
 
       // Assess

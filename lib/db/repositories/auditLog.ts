@@ -1,4 +1,6 @@
-import type { Queryable } from '../pool.ts';
+import pg from 'pg';
+import type { AuditMac } from '../../crypto/auditMac.ts';
+import { type Queryable, withTransaction } from '../pool.ts';
 
 export const AUDIT_ACTIONS = ['CREATE', 'READ', 'UPDATE', 'DELETE', 'DENY'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -23,18 +25,37 @@ export interface AuditRow extends AuditEntry {
   readonly hash: Buffer;
 }
 
+/** What a seal's MAC covers: the statement's last seq and the row hash there. */
+export function sealMessage(seq: string, hash: Buffer): Buffer {
+  return Buffer.from(`healthcare-etl/audit-seal/v1|${seq}|${hash.toString('hex')}`, 'utf8');
+}
+
 /**
- * Appends entries in the order given. The database assigns seq, time and the chained
- * hashes (trigger audit_log_chain), so no writer can forge or reorder them.
+ * Appends entries in the order given, then seals them. The database assigns seq, time and the
+ * chained hashes (trigger audit_log_chain), so no writer can forge or reorder them; the seal
+ * (one MAC call per statement, whatever its size) is written in the same transaction, so the
+ * rows commit sealed or not at all. Given the pool, it opens that transaction itself.
  */
-export async function appendAudit(db: Queryable, entries: readonly AuditEntry[]): Promise<void> {
+export async function appendAudit(
+  db: Queryable,
+  mac: AuditMac,
+  entries: readonly AuditEntry[],
+): Promise<void> {
   if (entries.length === 0) return;
-  await db.query(
-    `INSERT INTO audit_log (actor, action, resource_type, resource_id, run_id, outcome, details)
-     SELECT actor, action, resource_type, resource_id, run_id, outcome, details
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::jsonb[])
-       WITH ORDINALITY AS entry(actor, action, resource_type, resource_id, run_id, outcome, details, n)
-     ORDER BY n`,
+  if (db instanceof pg.Pool) {
+    await withTransaction(db, (client) => appendAudit(client, mac, entries));
+    return;
+  }
+  const { rows } = await db.query<{ seq: string; hash: Buffer }>(
+    `WITH inserted AS (
+       INSERT INTO audit_log (actor, action, resource_type, resource_id, run_id, outcome, details)
+       SELECT actor, action, resource_type, resource_id, run_id, outcome, details
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::jsonb[])
+         WITH ORDINALITY AS entry(actor, action, resource_type, resource_id, run_id, outcome, details, n)
+       ORDER BY n
+       RETURNING seq, hash
+     )
+     SELECT seq, hash FROM inserted ORDER BY seq DESC LIMIT 1`,
     [
       entries.map((entry) => entry.actor),
       entries.map((entry) => entry.action),
@@ -45,6 +66,15 @@ export async function appendAudit(db: Queryable, entries: readonly AuditEntry[])
       entries.map((entry) => JSON.stringify(entry.details)),
     ],
   );
+  const last = rows[0];
+  if (last === undefined) throw new Error('the audit insert returned no row');
+  const sealed = await mac.generateMac(sealMessage(last.seq, last.hash));
+  await db.query('INSERT INTO audit_seals (seq, hash, mac, mac_key_id) VALUES ($1, $2, $3, $4)', [
+    last.seq,
+    last.hash,
+    sealed,
+    mac.keyId,
+  ]);
 }
 
 interface AuditRecord {

@@ -360,7 +360,7 @@ describe('queryAudit', () => {
       ['r8', entry(actorX, 'DELETE', 'Consent', patientQ)],
     ];
     for (const [name, row] of rows) {
-      await appendAudit(database.pool, [row]);
+      await appendAudit(database.pool, pipeline.deps.auditMac, [row]);
       const { rows: written } = await database.pool.query<{ id: string; seq: string; at: Date }>(
         'SELECT id, seq, at FROM audit_log ORDER BY seq DESC LIMIT 1',
       );
@@ -450,6 +450,7 @@ describe('queryAudit', () => {
       const actor = `user:paged-${randomUUID().slice(0, 8)}`;
       await appendAudit(
         database.pool,
+        pipeline.deps.auditMac,
         Array.from({ length: total }, () => entry(actor, 'READ', 'Patient', randomUUID())),
       );
       const { rows } = await database.pool.query<{ id: string }>(
@@ -489,6 +490,7 @@ describe('queryAudit', () => {
       const actor = `user:newest-${randomUUID().slice(0, 8)}`;
       await appendAudit(
         database.pool,
+        pipeline.deps.auditMac,
         Array.from({ length: total }, () => entry(actor, 'READ', 'Patient', randomUUID())),
       );
       const { rows } = await database.pool.query<{ id: string }>(

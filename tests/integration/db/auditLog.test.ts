@@ -1,11 +1,14 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { LocalAuditMac } from '../../../lib/crypto/localAuditMac.ts';
 import {
   type AuditEntry,
   appendAudit,
   verifyAuditChain,
 } from '../../../lib/db/repositories/auditLog.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
+
+const mac = new LocalAuditMac(randomBytes(32));
 
 const entry = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
   actor: 'system:test',
@@ -23,7 +26,7 @@ describe('audit_log', () => {
 
   it('chains each row to the previous one and verifies clean', async () => {
     // Prepare
-    await appendAudit(database.pool, [
+    await appendAudit(database.pool, mac, [
       entry(),
       entry({ action: 'READ' }),
       entry({ action: 'DENY', outcome: 'denied' }),
@@ -50,7 +53,7 @@ describe('audit_log', () => {
   ])('refuses %s', async (_operation, statement) => {
     // Prepare: a row of this test's own, so the row triggers have something to refuse
     const resourceId = randomUUID();
-    await appendAudit(database.pool, [entry({ resourceId })]);
+    await appendAudit(database.pool, mac, [entry({ resourceId })]);
     const values = statement.includes('$1') ? [resourceId] : [];
 
     // Act
@@ -72,7 +75,7 @@ describe('audit_log', () => {
     // Act
     await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        appendAudit(database.pool, [
+        appendAudit(database.pool, mac, [
           entry({ details: { writer: i } }),
           entry({ details: { writer: i, n: 2 } }),
         ]),
@@ -95,19 +98,23 @@ describe('audit_log', () => {
     // Act
     try {
       await first.query('BEGIN');
-      await appendAudit(first, [entry({ details: { n: 1 } }), entry({ details: { n: 2 } })]);
+      await appendAudit(first, mac, [entry({ details: { n: 1 } }), entry({ details: { n: 2 } })]);
       await first.query('SAVEPOINT undone');
-      await appendAudit(first, [entry({ details: { n: 'undone' } })]);
+      await appendAudit(first, mac, [entry({ details: { n: 'undone' } })]);
       await first.query('ROLLBACK TO SAVEPOINT undone');
-      await appendAudit(first, [entry({ details: { n: 3 } })]);
+      await appendAudit(first, mac, [entry({ details: { n: 3 } })]);
       // The second writer waits on the head row's lock until the first commits.
       const waiting = (async () => {
         await second.query('BEGIN');
-        await appendAudit(second, [entry({ details: { n: 4 } }), entry({ details: { n: 5 } })]);
+        await appendAudit(second, mac, [
+          entry({ details: { n: 4 } }),
+          entry({ details: { n: 5 } }),
+        ]);
         await second.query('COMMIT');
       })();
       await appendAudit(
         first,
+        mac,
         Array.from({ length: 500 }, (_, n) => entry({ details: { n } })),
       );
       await first.query('COMMIT');
@@ -141,7 +148,7 @@ describe('audit_log', () => {
            pg_current_xact_id()::text || ':' || (seq + 10) || ':' || repeat('ab', 32), true)
          FROM audit_chain_head`,
       );
-      await appendAudit(client, [entry({ details: { forged: true } })]);
+      await appendAudit(client, mac, [entry({ details: { forged: true } })]);
       await client.query('COMMIT');
     } finally {
       client.release();
@@ -174,7 +181,7 @@ describe('audit_log tampering', () => {
   }
 
   beforeEach(async () => {
-    await appendAudit(database.pool, [
+    await appendAudit(database.pool, mac, [
       entry(),
       entry({ action: 'READ' }),
       entry({ action: 'UPDATE' }),
