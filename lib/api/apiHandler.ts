@@ -4,29 +4,33 @@ import { type AuthenticatedEvent, authenticated } from '../auth/middleware.ts';
 import { config } from '../config.ts';
 import { httpErrors } from '../http/middleware.ts';
 import { pipelineDependencies, processLogger, tokenVerifier } from '../runtime.ts';
-import { rateLimited } from './rateLimit.ts';
-import type { Route } from './routes.ts';
+import { authenticationFailuresLimited, rateLimited } from './rateLimit.ts';
+import { type Route, routeKeyOf } from './routes.ts';
 
 export type ApiHandler = MiddyfiedHandler<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>;
 
 /**
  * An HTTP API function serving `route` (its entry in ROUTES): errors become problem+json or
  * OperationOutcome (registered first, so its onError also sees authentication and rate-limit
- * failures), then the bearer token and scopes, the token's request rate, then the handler.
+ * failures) and each request one access line, then failed authentications limited by source
+ * address, the bearer token and scopes, the tenant's request rate, then the handler.
  */
 export function apiHandler(
-  route: Pick<Route, 'anyOf' | 'errors'>,
+  route: Pick<Route, 'method' | 'path' | 'anyOf' | 'errors'>,
   handle: (event: AuthenticatedEvent) => Promise<APIGatewayProxyStructuredResultV2>,
 ): ApiHandler {
   const handler = middy<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>().use(
-    httpErrors({ logger: processLogger(), format: route.errors }),
+    httpErrors({ logger: processLogger(), format: route.errors, route: routeKeyOf(route) }),
   );
   if (route.anyOf !== 'public') {
+    const limits = {
+      db: () => pipelineDependencies().pool,
+      settings: () => config().rateLimit,
+    };
     handler
+      .use(authenticationFailuresLimited(limits))
       .use(authenticated({ verifier: tokenVerifier, anyOf: route.anyOf }))
-      .use(
-        rateLimited({ db: () => pipelineDependencies().pool, settings: () => config().rateLimit }),
-      );
+      .use(rateLimited(limits));
   }
   return handler.handler(handle);
 }

@@ -14,7 +14,7 @@ import { type ApiHandler, apiHandler } from './apiHandler.ts';
 import type { Route } from './routes.ts';
 
 export function fhirSearchHandler(
-  route: Pick<Route, 'anyOf' | 'errors'>,
+  route: Pick<Route, 'method' | 'path' | 'anyOf' | 'errors'>,
   resourceTypeOf: (event: AuthenticatedEvent) => string,
 ): ApiHandler {
   return apiHandler(route, async (event) => {

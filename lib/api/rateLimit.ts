@@ -1,39 +1,81 @@
 import { createHash } from 'node:crypto';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { AuthenticatedEvent } from '../auth/middleware.ts';
+import { type AuthenticatedEvent, principalOf } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { toAppError } from '../db/errors.ts';
 import type { Queryable } from '../db/pool.ts';
-import { TooManyRequestsError } from '../errors.ts';
+import { takeFromBucket } from '../db/repositories/rateLimits.ts';
+import { TooManyRequestsError, UnauthorizedError } from '../errors.ts';
 import { headerValue } from '../http/body.ts';
 
-/** Takes one request from the bucket of this bearer token; 429 with Retry-After when it is empty. */
+type RateSettings = Config['rateLimit'];
+
+interface RateLimitOptions {
+  readonly db: () => Queryable;
+  readonly settings: () => RateSettings;
+}
+
+// Buckets are named by digests: neither a subject nor an address is stored.
+const digest = (text: string) => createHash('sha256').update(text).digest('base64url');
+
+/** The bucket of a tenant: every token of one subject draws from it. */
+export function tenantBucket(subject: string): string {
+  return `tenant:${digest(subject)}`;
+}
+
+/** The bucket of the failed authentications from one source address. */
+export function failedAuthenticationBucket(sourceIp: string): string {
+  return `auth-failures:${digest(sourceIp)}`;
+}
+
+/** Takes one request from `bucket`; 429 with Retry-After when it is empty. */
 export async function takeRequest(
   db: Queryable,
-  bearer: string,
-  settings: Config['rateLimit'],
+  bucket: string,
+  settings: RateSettings,
 ): Promise<void> {
-  // The bucket is named by the token's hash: the token itself is never stored.
-  const bucket = `token:${createHash('sha256').update(bearer).digest('base64url')}`;
-  const { rows } = await db.query<{ wait: number }>('SELECT rate_limit_take($1, $2, $3) AS wait', [
-    bucket,
-    settings.burst,
-    settings.perMinute / 60,
-  ]);
-  const wait = rows[0]?.wait ?? 0;
+  const wait = await takeFromBucket(db, bucket, {
+    capacity: settings.burst,
+    perSecond: settings.perMinute / 60,
+  });
   if (wait > 0) throw new TooManyRequestsError(Math.max(1, Math.ceil(wait)));
 }
 
-/** After authentication: the per-token request rate, shared by every instance through PostgreSQL. */
-export function rateLimited(options: {
-  readonly db: () => Queryable;
-  readonly settings: () => Config['rateLimit'];
-}): MiddlewareObj<AuthenticatedEvent, APIGatewayProxyStructuredResultV2> {
+/** After authentication: the tenant's request rate, shared by every instance through PostgreSQL. */
+export function rateLimited(
+  options: RateLimitOptions,
+): MiddlewareObj<AuthenticatedEvent, APIGatewayProxyStructuredResultV2> {
   return {
     name: 'rateLimited',
     before: async (request) => {
-      const bearer = headerValue(request.event, 'authorization') ?? '';
-      await takeRequest(options.db(), bearer, options.settings());
+      const bucket = tenantBucket(principalOf(request.event).subject);
+      await takeRequest(options.db(), bucket, options.settings());
+    },
+  };
+}
+
+/**
+ * Before authentication, so that its onError sees the 401: each token refused takes one
+ * request from its source address's bucket, and once that is empty the answer is a 429 with
+ * Retry-After instead of the 401, so that guessing tokens is throttled too.
+ */
+export function authenticationFailuresLimited(
+  options: RateLimitOptions,
+): MiddlewareObj<AuthenticatedEvent, APIGatewayProxyStructuredResultV2> {
+  return {
+    name: 'authenticationFailuresLimited',
+    onError: async (request) => {
+      if (!(request.error instanceof UnauthorizedError)) return;
+      // A request without a token guesses nothing, and its 401 costs no verification.
+      if (headerValue(request.event, 'authorization') === undefined) return;
+      const sourceIp = request.event.requestContext?.http?.sourceIp ?? 'unknown';
+      try {
+        await takeRequest(options.db(), failedAuthenticationBucket(sourceIp), options.settings());
+      } catch (error) {
+        // A 429 when the address's bucket is empty, a 503 when the database is down.
+        request.error = toAppError(error);
+      }
     },
   };
 }

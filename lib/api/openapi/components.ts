@@ -50,6 +50,7 @@ export function components(maxRecordsPerBatch: number): JsonObject {
           `\`${SCOPES.searchObservations}\` (granted by \`user/Observation.rs\` or \`user/Observation.read\`) to search observations;`,
           `the other FHIR reads need \`${SCOPES.readPatients}\` or \`${SCOPES.readPatientsAsSystem}\`, and read (\`r\`) or search (\`s\`) on each type asked for (\`user/Condition.rs\`, \`user/*.read\`, \`system/*.rs\`);`,
           `\`${SCOPES.changeConsent}\` to change consent; \`${SCOPES.readAudit}\` to read and verify the audit log.`,
+          `A patient app's token carries \`patient/\` scopes (\`${SCOPES.readOwnPatient}\`, \`${SCOPES.searchOwnObservations}\`, \`patient/*.rs\`) and the launch context's \`patient\` claim (our patient id), without which it is refused (401); a token with that claim reads that patient's data only, whatever its scopes: any other patient, their data and shared resources read directly answer 404, as if not on file, and so does everything of its own patient without consent.`,
           'On the embedded stack (`npm start`) make one with `npm run token -- --scope "system/Patient.c user/Patient.r"` (any of the scopes above, space-separated);',
           'on AWS, the identity provider the stack trusts (its issuer and audience are deploy parameters) issues them.',
         ].join(' '),
@@ -61,8 +62,8 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         in: 'header',
         required: false,
         description:
-          'Echoed back and written to every log line of the request; replaced by a server id when malformed.',
-        schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{8,128}$' },
+          'A UUID, echoed back (in lower case) and written to every log line of the request; anything else is replaced by a fresh UUID and never logged.',
+        schema: { type: 'string', format: 'uuid' },
       },
       RunId: {
         name: 'runId',
@@ -278,8 +279,9 @@ export function components(maxRecordsPerBatch: number): JsonObject {
     },
     headers: {
       CorrelationId: {
-        description: 'The correlation id of the request, as logged',
-        schema: { type: 'string' },
+        description:
+          'The correlation id of the request, as logged: unique to it unless the client sent its own',
+        schema: { type: 'string', format: 'uuid' },
       },
       Location: {
         description: 'The URL of the created run',

@@ -7,6 +7,23 @@ export interface BucketShape {
 }
 
 /**
+ * Takes one request from `bucket` (made full at its first request): 0 when it had one, else
+ * how many seconds until it will.
+ */
+export async function takeFromBucket(
+  db: Queryable,
+  bucket: string,
+  shape: BucketShape,
+): Promise<number> {
+  const { rows } = await db.query<{ wait: number }>('SELECT rate_limit_take($1, $2, $3) AS wait', [
+    bucket,
+    shape.capacity,
+    shape.perSecond,
+  ]);
+  return rows[0]?.wait ?? 0;
+}
+
+/**
  * Deletes up to `limit` buckets that have refilled to capacity: the next request of their token
  * makes a full one again (rate_limit_take), so only the rows of idle tokens go.
  */

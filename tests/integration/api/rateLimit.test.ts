@@ -1,17 +1,31 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
-import { takeRequest } from '../../../lib/api/rateLimit.ts';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ApiHandler } from '../../../lib/api/apiHandler.ts';
+import {
+  failedAuthenticationBucket,
+  takeRequest,
+  tenantBucket,
+} from '../../../lib/api/rateLimit.ts';
 import { TooManyRequestsError } from '../../../lib/errors.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
+import { useDeployedEnvironment } from '../../helpers/deployedEnvironment.ts';
+import {
+  bearerToken,
+  gatewayGetEvent,
+  lambdaContextOf,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+} from '../../helpers/gatewayEvents.ts';
 import { thrownBy } from '../../helpers/thrown.ts';
 
 const SETTINGS = { perMinute: 60, burst: 5 } as const;
 
-/** A bearer of its own per test: buckets are per token and the database is shared by the file. */
-const bearer = () => `Bearer eyJ${randomBytes(24).toString('base64url')}`;
+/** A bucket of its own per test: the database is shared by the file. */
+const bearer = () => tenantBucket(`tenant-${randomBytes(12).toString('base64url')}`);
 
-describe('takeRequest: the per-token bucket in PostgreSQL', () => {
+describe('takeRequest: a bucket in PostgreSQL', () => {
   const database = useTestDatabase();
 
   /** Takes `n` requests one after the other; returns what each threw, undefined when it passed. */
@@ -55,7 +69,7 @@ describe('takeRequest: the per-token bucket in PostgreSQL', () => {
     expect((outcomes[2] as TooManyRequestsError).retryAfterSeconds).toBe(10);
   });
 
-  it('keeps a bucket per token: another bearer is not limited by the first', async () => {
+  it('keeps buckets apart: another bucket is not limited by the first', async () => {
     // Prepare
     const [first, second] = [bearer(), bearer()];
     await take(first, 5);
@@ -99,13 +113,14 @@ describe('takeRequest: the per-token bucket in PostgreSQL', () => {
     expect(outcomes.filter((outcome) => outcome instanceof TooManyRequestsError)).toHaveLength(5);
   });
 
-  it('stores the bucket under a digest: neither the token nor a part of it is kept', async () => {
+  it('stores buckets under digests: neither the subject nor the address is kept', async () => {
     // Prepare
-    const token = bearer();
-    const secret = token.slice('Bearer '.length);
+    const secret = `clinic-${randomBytes(12).toString('base64url')}`;
+    const address = '203.0.113.77';
 
     // Act
-    await take(token, 1);
+    await takeRequest(database.pool, tenantBucket(secret), SETTINGS);
+    await takeRequest(database.pool, failedAuthenticationBucket(address), SETTINGS);
 
     // Assess
     const { rows } = await database.pool.query<{ bucket: string }>(
@@ -113,10 +128,127 @@ describe('takeRequest: the per-token bucket in PostgreSQL', () => {
     );
     expect(rows.length).toBeGreaterThan(0);
     for (const { bucket } of rows) {
-      expect(bucket).toMatch(/^token:[A-Za-z0-9_-]{43}$/);
+      expect(bucket).toMatch(/^(tenant|auth-failures):[A-Za-z0-9_-]{43}$/);
+      expect(bucket).not.toContain(address);
       expect(bucket).not.toContain(secret);
       expect(bucket).not.toContain(secret.slice(0, 16));
       expect(bucket).not.toContain(secret.slice(-16));
     }
+  });
+});
+
+describe('the API handlers: a bucket per tenant, and one per address for failed authentication', () => {
+  const database = useTestDatabase();
+  const JWT_SECRET = randomBytes(32);
+  const BURST = 5;
+  // One request every ten seconds refills: a test's requests all fall in one window.
+  useDeployedEnvironment(database, {
+    AUTH_JWT_SECRET: JWT_SECRET.toString('base64'),
+    AUTH_ISSUER: TOKEN_ISSUER,
+    AUTH_AUDIENCE: TOKEN_AUDIENCE,
+    AUTH_JWKS_URL: undefined,
+    RATE_LIMIT_PER_MINUTE: '6',
+    RATE_LIMIT_BURST: String(BURST),
+  });
+  let listRuns: ApiHandler;
+
+  beforeAll(async () => {
+    ({ handler: listRuns } = await import('../../../functions/api/listRuns.ts'));
+  });
+
+  /** GET /api/v1/runs from `sourceIp`, with `bearer` as the token. */
+  async function listFrom(sourceIp: string, bearer: string): Promise<number | undefined> {
+    const event = gatewayGetEvent('/api/v1/runs', { host: 'api.example.test', bearer });
+    event.requestContext.http.sourceIp = sourceIp;
+    const response: APIGatewayProxyStructuredResultV2 = await listRuns(
+      event,
+      lambdaContextOf('listRuns'),
+    );
+    return response.statusCode;
+  }
+
+  const tokenOf = (subject: string) => bearerToken(JWT_SECRET, subject, ['user/Patient.r']);
+
+  it('makes two tokens of one subject share one bucket; another subject has its own', async () => {
+    // Prepare
+    const subject = `clinic-${randomUUID()}`;
+    const [first, second, other] = await Promise.all([
+      tokenOf(subject),
+      tokenOf(subject),
+      tokenOf(`clinic-${randomUUID()}`),
+    ]);
+    expect(first).not.toBe(second);
+
+    // Act
+    const statuses: Array<number | undefined> = [];
+    for (let n = 0; n < BURST; n += 1) {
+      statuses.push(await listFrom('198.51.100.1', n % 2 === 0 ? first : second));
+    }
+    const [afterBurst, otherSubject] = [
+      await listFrom('198.51.100.1', second),
+      await listFrom('198.51.100.1', other),
+    ];
+
+    // Assess
+    expect(statuses).toStrictEqual(Array(BURST).fill(200));
+    expect(afterBurst).toBe(429);
+    expect(otherSubject).toBe(200);
+  });
+
+  it('answers 300 invalid tokens from one address with 401s for the burst, then 429s; another address and valid tokens are unaffected', async () => {
+    // Prepare
+    const forged = await bearerToken(randomBytes(32), 'guesser', ['user/Patient.r']);
+    const valid = await tokenOf(`clinic-${randomUUID()}`);
+
+    // Act
+    const statuses: Array<number | undefined> = [];
+    for (let n = 0; n < 300; n += 1) statuses.push(await listFrom('192.0.2.10', forged));
+    const fromElsewhere = await listFrom('192.0.2.11', forged);
+    const validFromThere = await listFrom('192.0.2.10', valid);
+
+    // Assess
+    expect(statuses.slice(0, BURST)).toStrictEqual(Array(BURST).fill(401));
+    expect(statuses.slice(BURST)).toStrictEqual(Array(300 - BURST).fill(429));
+    expect(fromElsewhere).toBe(401);
+    expect(validFromThere).toBe(200);
+  });
+
+  it('answers the 429 of failed authentication with Retry-After and a problem, never the token', async () => {
+    // Prepare
+    const forged = await bearerToken(randomBytes(32), 'guesser', ['user/Patient.r']);
+    for (let n = 0; n < BURST; n += 1) await listFrom('192.0.2.20', forged);
+    const event = gatewayGetEvent('/api/v1/runs', { host: 'api.example.test', bearer: forged });
+    event.requestContext.http.sourceIp = '192.0.2.20';
+
+    // Act
+    const response = await listRuns(event, lambdaContextOf('listRuns'));
+
+    // Assess
+    expect(response.statusCode).toBe(429);
+    expect(Number(response.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(response.body).not.toContain(forged);
+  });
+
+  it('leaves requests without a token out of the address’s bucket: each is a 401, nothing stored', async () => {
+    // Prepare
+    const event = () => {
+      const unauthenticated = gatewayGetEvent('/api/v1/runs', { host: 'api.example.test' });
+      unauthenticated.requestContext.http.sourceIp = '192.0.2.30';
+      return unauthenticated;
+    };
+
+    // Act
+    const statuses: Array<number | undefined> = [];
+    for (let n = 0; n < BURST * 3; n += 1) {
+      statuses.push((await listRuns(event(), lambdaContextOf('listRuns'))).statusCode);
+    }
+
+    // Assess
+    expect(statuses).toStrictEqual(Array(BURST * 3).fill(401));
+    const { rowCount } = await database.pool.query('SELECT 1 FROM rate_limits WHERE bucket = $1', [
+      failedAuthenticationBucket('192.0.2.30'),
+    ]);
+    expect(rowCount).toBe(0);
   });
 });

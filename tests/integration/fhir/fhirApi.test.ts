@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiHandler } from '../../../lib/api/apiHandler.ts';
-import { takeRequest } from '../../../lib/api/rateLimit.ts';
+import { takeRequest, tenantBucket } from '../../../lib/api/rateLimit.ts';
 import type { AuthenticatedEvent } from '../../../lib/auth/middleware.ts';
 import { blindIndex } from '../../../lib/crypto/blindIndex.ts';
 import { encryptField } from '../../../lib/crypto/fieldCipher.ts';
@@ -744,7 +744,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
       // Prepare
       const bearer = await token('user:fhir-rate', [OBSERVATION_SCOPE]);
       for (let i = 0; i < RATE.burst; i += 1) {
-        await takeRequest(database.pool, `Bearer ${bearer}`, RATE);
+        await takeRequest(database.pool, tenantBucket('user:fhir-rate'), RATE);
       }
 
       // Act

@@ -54,15 +54,21 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+const CLIENT_ID = '0b8f6a1e-3c52-4f7d-9a10-5e2b7c4d8f91';
+const OTHER_CLIENT_ID = '6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
+
 describe('httpErrors: correlation ids', () => {
   it.each([
-    ['a UUID', '0b8f6a1e-3c52-4f7d-9a10-5e2b7c4d8f91'],
-    ['the shortest allowed', 'abcdefgh'],
-    ['dots and underscores', 'client.trace_42-x'],
-    ['the longest allowed', 'a'.repeat(128)],
-  ])('keeps a valid x-correlation-id header (%s) on the problem', async (_, id) => {
+    ['in lower case', CLIENT_ID, CLIENT_ID],
+    ['in upper case, normalised to lower', CLIENT_ID.toUpperCase(), CLIENT_ID],
+    [
+      'of another version',
+      '01890a5d-ac96-774b-bcce-b302099a8057',
+      '01890a5d-ac96-774b-bcce-b302099a8057',
+    ],
+  ])('keeps a client’s UUID (%s) on the problem', async (_, sent, kept) => {
     // Prepare
-    const event = httpEvent({ headers: { 'x-correlation-id': id }, body: PHI_BODY });
+    const event = httpEvent({ headers: { 'x-correlation-id': sent }, body: PHI_BODY });
 
     // Act
     const { result } = await captureOutput(() =>
@@ -70,58 +76,73 @@ describe('httpErrors: correlation ids', () => {
     );
 
     // Assess
-    expect(result.headers?.['x-correlation-id']).toBe(id);
-    expect(bodyOf(result)['correlationId']).toBe(id);
-    expect(correlationIdOf(event)).toBe(id);
+    expect(result.headers?.['x-correlation-id']).toBe(kept);
+    expect(bodyOf(result)['correlationId']).toBe(kept);
+    expect(correlationIdOf(event)).toBe(kept);
   });
 
   it('reads the header in any case', async () => {
     // Prepare
-    const event = httpEvent({ headers: { 'X-Correlation-ID': 'client-trace-0001' } });
-
-    // Act
-    const response = await handlerWith(async () => jsonResponse(200, {}))(event, lambdaContext);
-
-    // Assess
-    expect(response.headers?.['x-correlation-id']).toBe('client-trace-0001');
-  });
-
-  it.each([
-    ['too short', 'abc1234'],
-    ['too long', 'a'.repeat(129)],
-    ['with a space', 'abc defgh'],
-    ['with a header injection', 'abcdefgh\r\nset-cookie: x=1'],
-    ['with a slash', '../../abcdefgh'],
-    ['empty', ''],
-  ])('replaces an invalid header (%s) by API Gateway’s request id', async (_, id) => {
-    // Prepare
-    const event = httpEvent({ headers: { 'x-correlation-id': id }, requestId: 'gw-Ab12Cd34=' });
+    const event = httpEvent({ headers: { 'X-Correlation-ID': CLIENT_ID } });
 
     // Act
     const { result } = await captureOutput(() =>
+      handlerWith(async () => jsonResponse(200, {}))(event, lambdaContext),
+    );
+
+    // Assess
+    expect(result.headers?.['x-correlation-id']).toBe(CLIENT_ID);
+  });
+
+  it.each([
+    ['an SSN', '987-65-4321'],
+    ['an MRN', 'MRN-00012345'],
+    ['a name', 'jane.doe_1970'],
+    ['free text in the old format', 'client.trace_42-x'],
+    ['a UUID with text around it', `x${CLIENT_ID}`],
+    ['a UUID without hyphens', CLIENT_ID.replaceAll('-', '')],
+    ['a header injection', `${CLIENT_ID}\r\nset-cookie: x=1`],
+    ['empty', ''],
+  ])('replaces anything but a UUID (%s) by a fresh UUID, never logging it', async (_, sent) => {
+    // Prepare
+    const event = httpEvent({ headers: { 'x-correlation-id': sent } });
+
+    // Act
+    const { result, output } = await captureOutput(() =>
       failingWith(new InternalError('boom'))(event, lambdaContext),
     );
 
     // Assess
-    expect(result.headers?.['x-correlation-id']).toBe('gw-Ab12Cd34=');
-    expect(bodyOf(result)['correlationId']).toBe('gw-Ab12Cd34=');
+    const id = result.headers?.['x-correlation-id'];
+    expect(id).toMatch(UUID);
+    expect(bodyOf(result)['correlationId']).toBe(id);
+    expect(logLines(output).map((line) => line['correlationId'])).toStrictEqual([id, id]);
+    if (sent !== '') expect(output).not.toContain(sent);
   });
 
-  it('falls back to a fresh UUID without a header or a request id', async () => {
-    // Prepare
-    const event = httpEvent({ requestId: '' });
+  it('never takes API Gateway’s request id: two requests with the same one get two ids', async () => {
+    // Prepare: serverless-offline gives every request this one.
+    const events = [1, 2].map(() => httpEvent({ requestId: 'offlineContext_resourceId' }));
+    const handler = handlerWith(async () => jsonResponse(200, {}));
 
     // Act
-    const response = await handlerWith(async () => jsonResponse(200, {}))(event, lambdaContext);
+    const { result: responses, output } = await captureOutput(() =>
+      Promise.all(events.map((event) => handler(event, lambdaContext))),
+    );
 
     // Assess
-    expect(response.headers?.['x-correlation-id']).toMatch(UUID);
-    expect(correlationIdOf(event)).toBe(response.headers?.['x-correlation-id']);
+    const ids = responses.map((response) => response.headers?.['x-correlation-id']);
+    for (const id of ids) expect(id).toMatch(UUID);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(logLines(output).map((line) => line['gatewayRequestId'])).toStrictEqual([
+      'offlineContext_resourceId',
+      'offlineContext_resourceId',
+    ]);
   });
 
   it('gives the handler the id the response will carry', async () => {
     // Prepare
-    const event = httpEvent({ headers: { 'x-correlation-id': 'client-trace-0002' } });
+    const event = httpEvent({ headers: { 'x-correlation-id': OTHER_CLIENT_ID } });
     let seen = '';
     const handler = handlerWith(async (received) => {
       seen = correlationIdOf(received);
@@ -129,39 +150,39 @@ describe('httpErrors: correlation ids', () => {
     });
 
     // Act
-    await handler(event, lambdaContext);
+    await captureOutput(() => handler(event, lambdaContext));
 
     // Assess
-    expect(seen).toBe('client-trace-0002');
+    expect(seen).toBe(OTHER_CLIENT_ID);
   });
 
   it('adds the header to a success response and keeps the handler’s headers and body', async () => {
     // Prepare
-    const event = httpEvent({ requestId: 'gw-request-0042' });
+    const event = httpEvent({ headers: { 'x-correlation-id': CLIENT_ID } });
     const handler = handlerWith(async () =>
       jsonResponse(202, { runId: 'r-1' }, { location: '/api/v1/runs/r-1' }),
     );
 
     // Act
-    const response = await handler(event, lambdaContext);
+    const { result } = await captureOutput(() => handler(event, lambdaContext));
 
     // Assess
-    expect(response).toStrictEqual({
+    expect(result).toStrictEqual({
       statusCode: 202,
       headers: {
         'content-type': 'application/json',
         'cache-control': 'no-store',
         location: '/api/v1/runs/r-1',
-        'x-correlation-id': 'gw-request-0042',
+        'x-correlation-id': CLIENT_ID,
       },
       body: JSON.stringify({ runId: 'r-1' }),
     });
   });
 
-  it('gives two events without ids two different ids', () => {
+  it('gives two events without ids two different ids, each stable for its event', () => {
     // Prepare
-    const first = httpEvent({ requestId: '' });
-    const second = httpEvent({ requestId: '' });
+    const first = httpEvent();
+    const second = httpEvent();
 
     // Act
     const ids = [correlationIdOf(first), correlationIdOf(first), correlationIdOf(second)];
@@ -172,11 +193,77 @@ describe('httpErrors: correlation ids', () => {
   });
 });
 
+describe('httpErrors: one access line per request', () => {
+  const MRN_PATH = '/api/v1/patients';
+
+  it.each<[string, () => Promise<HttpResult>, number]>([
+    ['a success', async () => jsonResponse(200, { ok: true }), 200],
+    [
+      'a 4xx',
+      async () => {
+        throw new InputValidationError('bad', []);
+      },
+      400,
+    ],
+    [
+      'a 5xx',
+      async () => {
+        throw new InternalError('Jane Doe');
+      },
+      500,
+    ],
+  ])(
+    'logs %s as `request served` with its id, route template, status and duration',
+    async (_, respond, status) => {
+      // Prepare
+      const event = httpEvent({ requestId: 'gw-request-0042' });
+      event.rawPath = MRN_PATH;
+      event.rawQueryString = 'mrn=MRN-CANARY-77';
+      event.requestContext.http.path = MRN_PATH;
+      const handler = middy<APIGatewayProxyEventV2, HttpResult>()
+        .use(httpErrors({ logger: testLogger(), route: 'GET /api/v1/patients' }))
+        .handler(respond);
+
+      // Act
+      const { result, output } = await captureOutput(() => handler(event, lambdaContext));
+
+      // Assess
+      const served = logLines(output).filter((line) => line['message'] === 'request served');
+      expect(served).toHaveLength(1);
+      expect(served[0]).toMatchObject({
+        level: 'INFO',
+        correlationId: result.headers?.['x-correlation-id'],
+        route: 'GET /api/v1/patients',
+        status,
+        gatewayRequestId: 'gw-request-0042',
+      });
+      expect(served[0]?.['durationMs']).toEqual(expect.any(Number));
+      expect(output).not.toContain('MRN-CANARY-77');
+      expect(output).not.toContain('Jane Doe');
+    },
+  );
+
+  it('names the request by the function when no route is given, and leaves out a gateway id that is not header-safe', async () => {
+    // Prepare
+    const event = httpEvent({ requestId: 'bad id\n' });
+
+    // Act
+    const { output } = await captureOutput(() =>
+      handlerWith(async () => jsonResponse(204, {}))(event, lambdaContext),
+    );
+
+    // Assess
+    const [served] = logLines(output);
+    expect(served).toMatchObject({ message: 'request served', route: 'ingest', status: 204 });
+    expect(served).not.toHaveProperty('gatewayRequestId');
+  });
+});
+
 describe('httpErrors: errors become problems', () => {
   it('answers a 4xx with its detail and logs one info line with the code', async () => {
     // Prepare
     const event = httpEvent({
-      headers: { 'x-correlation-id': 'client-trace-0003' },
+      headers: { 'x-correlation-id': CLIENT_ID },
       body: PHI_BODY,
     });
     const error = new InputValidationError('the batch is invalid', [
@@ -190,11 +277,14 @@ describe('httpErrors: errors become problems', () => {
     expect(result.statusCode).toBe(400);
     expect(bodyOf(result)).toMatchObject({ detail: 'the batch is invalid', status: 400 });
     const lines = logLines(output);
-    expect(lines).toHaveLength(1);
+    expect(lines.map((line) => line['message'])).toStrictEqual([
+      'request rejected',
+      'request served',
+    ]);
     expect(lines[0]).toMatchObject({
       level: 'INFO',
       message: 'request rejected',
-      correlationId: 'client-trace-0003',
+      correlationId: CLIENT_ID,
       status: 400,
       code: 'validation-failed',
     });
@@ -219,7 +309,7 @@ describe('httpErrors: errors become problems', () => {
     // Assess
     expect(result.statusCode).toBe(401);
     expect(result.headers?.['www-authenticate']).toContain('invalid_token');
-    expect(result.headers?.['x-correlation-id']).toBe('gw-request-0001');
+    expect(result.headers?.['x-correlation-id']).toMatch(UUID);
   });
 
   it.each<[string, unknown, string, string | undefined]>([
@@ -236,7 +326,7 @@ describe('httpErrors: errors become problems', () => {
     async (_, error, name, causeName) => {
       // Prepare
       const event = httpEvent({
-        headers: { 'x-correlation-id': 'client-trace-0004' },
+        headers: { 'x-correlation-id': CLIENT_ID },
         body: PHI_BODY,
       });
 
@@ -251,14 +341,17 @@ describe('httpErrors: errors become problems', () => {
         type: 'urn:problem:healthcare-etl:internal-error',
         title: 'Internal Server Error',
         status: 500,
-        correlationId: 'client-trace-0004',
+        correlationId: CLIENT_ID,
       });
       const lines = logLines(output);
-      expect(lines).toHaveLength(1);
+      expect(lines.map((line) => line['message'])).toStrictEqual([
+        'request failed',
+        'request served',
+      ]);
       expect(lines[0]).toMatchObject({
         level: 'ERROR',
         message: 'request failed',
-        correlationId: 'client-trace-0004',
+        correlationId: CLIENT_ID,
         status: 500,
       });
       const expected =
@@ -291,8 +384,8 @@ describe('httpErrors: errors become problems', () => {
 
     // Assess
     expect(result.statusCode).toBe(418);
-    expect(result.headers?.['x-correlation-id']).toBe('gw-request-0001');
-    expect(logLines(output)).toHaveLength(0);
+    expect(result.headers?.['x-correlation-id']).toMatch(UUID);
+    expect(logLines(output)).toMatchObject([{ message: 'request served', status: 418 }]);
   });
 });
 
