@@ -9,7 +9,7 @@ import { pipelineDependencies } from '../../lib/runtime.ts';
 export const handler = apiHandler(ROUTES.getPatient, async (event) => {
   const patient = await readPatient(
     pipelineDependencies(),
-    principalOf(event).subject,
+    principalOf(event),
     event.pathParameters?.['id'] ?? '',
   );
   return jsonResponse(200, patient);

@@ -9,7 +9,7 @@ import { pipelineDependencies } from '../../lib/runtime.ts';
 export const handler = apiHandler(ROUTES.readFhirPatient, async (event) => {
   const patient = await readFhirPatient(
     pipelineDependencies(),
-    principalOf(event).subject,
+    principalOf(event),
     event.pathParameters?.['id'] ?? '',
   );
   return fhirResponse(200, patient);

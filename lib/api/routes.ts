@@ -25,6 +25,9 @@ export const SCOPES = {
   readPatients: 'user/Patient.r',
   readPatientsAsSystem: 'system/Patient.r',
   searchObservations: 'user/Observation.s',
+  /** A SMART patient app's: its launch patient only (the token's `patient` claim). */
+  readOwnPatient: 'patient/Patient.r',
+  searchOwnObservations: 'patient/Observation.s',
   changeConsent: 'user/Consent.u',
   readAudit: 'system/AuditEvent.r',
   /** The operator: reads every tenant's runs (a tenant reads only those its subject submitted). */
@@ -68,11 +71,13 @@ export interface Route {
 }
 
 const RUN_READERS = [SCOPES.submitBatches, SCOPES.readPatients, SCOPES.operateRuns];
+/** Who reads patients: a user, or a patient app confined to its launch patient. */
+const PATIENT_READERS = [SCOPES.readPatients, SCOPES.readOwnPatient];
 /**
- * What every FHIR reader holds: reading patients, as a user or a system. Each type read is
- * checked against the token's scopes besides (lib/auth/scopes.ts canRead).
+ * What every FHIR reader holds: reading patients, as a user, a system or a patient app. Each
+ * type read is checked against the token's scopes besides (lib/auth/scopes.ts canRead).
  */
-const FHIR_READERS = [SCOPES.readPatients, SCOPES.readPatientsAsSystem];
+const FHIR_READERS = [SCOPES.readPatients, SCOPES.readPatientsAsSystem, SCOPES.readOwnPatient];
 
 /** Keyed by operationId, in the order the document lists them. */
 export const ROUTES = {
@@ -297,12 +302,13 @@ export const ROUTES = {
     method: 'GET',
     path: '/api/v1/patients/{id}',
     functionName: 'getPatient',
-    anyOf: [SCOPES.readPatients],
+    anyOf: PATIENT_READERS,
     errors: 'problem+json',
     operation: {
       tags: ['patients'],
       summary: 'A decrypted patient, when their consent allows data sharing',
-      description: 'Every read and every denial is audited.',
+      description:
+        'Every read and every denial is audited. A token with a launch context reads its patient only: another id, or its own patient without consent, answers 404 like an id not on file.',
       parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
       responses: {
         '200': okResponse('The patient.', schemaRef('Patient')),
@@ -314,13 +320,13 @@ export const ROUTES = {
     method: 'GET',
     path: '/api/v1/patients',
     functionName: 'searchPatients',
-    anyOf: [SCOPES.readPatients],
+    anyOf: PATIENT_READERS,
     errors: 'problem+json',
     operation: {
       tags: ['patients'],
       summary: 'Find a patient by MRN',
       description:
-        'Only patients whose consent allows data sharing are returned; every read is audited.',
+        'Only patients whose consent allows data sharing are returned (and, for a token with a launch context, only its patient): an MRN on file whose patient refused answers `{"data": []}` exactly like one not on file, being registered can itself be sensitive; the refusal is audited as a denial all the same. Every read is audited.',
       parameters: [parameterRef('Mrn'), parameterRef('CorrelationId')],
       responses: {
         '200': okResponse('The matching patients.', schemaRef('PatientSearchResult')),
@@ -332,7 +338,7 @@ export const ROUTES = {
     method: 'GET',
     path: '/fhir/r4/Patient/{id}',
     functionName: 'fhirReadPatient',
-    anyOf: [SCOPES.readPatients],
+    anyOf: PATIENT_READERS,
     errors: 'operation-outcome',
     operation: {
       tags: ['fhir'],
@@ -349,7 +355,7 @@ export const ROUTES = {
     method: 'GET',
     path: '/fhir/r4/Observation',
     functionName: 'fhirSearchObservations',
-    anyOf: [SCOPES.searchObservations],
+    anyOf: [SCOPES.searchObservations, SCOPES.searchOwnObservations],
     errors: 'operation-outcome',
     operation: {
       tags: ['fhir'],
@@ -566,9 +572,14 @@ export function routeKeyOf(route: Pick<Route, 'method' | 'path'>): string {
   return route.method === '*' ? '$default' : `${route.method} ${route.path}`;
 }
 
-/** Every scope some route requires: what a token for all of the API carries. */
+/**
+ * Every scope some route requires but the patient/ ones: what a token for all of the API
+ * carries (a patient/ scope needs a launch patient, which would confine the token to them).
+ */
 export const ROUTE_SCOPES: readonly string[] = [
   ...new Set(
-    Object.values(ROUTES).flatMap((route: Route) => (route.anyOf === 'public' ? [] : route.anyOf)),
+    Object.values(ROUTES).flatMap((route: Route) =>
+      route.anyOf === 'public' ? [] : route.anyOf.filter((scope) => !scope.startsWith('patient/')),
+    ),
   ),
 ];

@@ -82,22 +82,22 @@ export function satisfiesAny(granted: readonly string[], anyOf: readonly string[
   return wanted.some((required) => parsed.some((scope) => covers(scope, required)));
 }
 
-/** The contexts whose scopes the FHIR reads honour; `patient/` needs a launch context first. */
-const READ_CONTEXTS: readonly ScopeContext[] = ['user', 'system'];
-
 /**
- * Whether the granted scopes let a token read (`r`) or search (`s`) resources of that type, in
- * the user or system context: `user/Condition.rs`, `user/*.read`, `system/*.rs`.
+ * Whether the granted scopes let a token read (`r`) or search (`s`) resources of that type:
+ * `user/Condition.rs`, `user/*.read`, `system/*.rs`; and, only for a token with a launch
+ * context (`launchPatient`, its `patient` claim), `patient/Condition.rs`. What that patient's
+ * context confines the token to is the access layer's to enforce (lib/patients/).
  */
 export function canRead(
   granted: readonly string[],
   resourceType: string,
   permission: 'r' | 's',
+  launchPatient?: string,
 ): boolean {
   const parsed = granted.map(parseScope).filter((scope) => scope !== undefined);
   return parsed.some(
     (scope) =>
-      READ_CONTEXTS.includes(scope.context) &&
+      (scope.context !== 'patient' || launchPatient !== undefined) &&
       (scope.resource === '*' || scope.resource === resourceType) &&
       scope.permissions.has(permission),
   );

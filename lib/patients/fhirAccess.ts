@@ -42,7 +42,14 @@ import { isJsonObject } from '../json.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
 import { patientIdentity } from '../pipeline/patientIdentity.ts';
 import { type ReferenceResolution, resolveReferences } from './fhirReferences.ts';
-import { type Disclosure, patientAudit, readPatientWith } from './patientAccess.ts';
+import {
+  auditedFor,
+  type Disclosure,
+  OUTSIDE_LAUNCH_CONTEXT,
+  patientAudit,
+  type Reader,
+  readPatientWith,
+} from './patientAccess.ts';
 
 export const FHIR_READ_VIA = 'fhir-read';
 export const FHIR_SEARCH_VIA = 'fhir-search';
@@ -87,10 +94,11 @@ async function fhirPatientOf(
 /** GET /fhir/r4/Patient/{id}: the patient as a FHIR Patient, audited like a v1 read. */
 export async function readFhirPatient(
   deps: PipelineDependencies,
-  actor: string,
+  reader: Reader | string,
   id: string,
 ): Promise<FhirJson> {
-  return readPatientWith(deps, actor, id, {
+  const actor = typeof reader === 'string' ? reader : reader.subject;
+  return readPatientWith(deps, reader, id, {
     via: FHIR_READ_VIA,
     reveal: async (client, patient) => ({
       value: await fhirPatientOf(deps, client, patient),
@@ -99,9 +107,11 @@ export async function readFhirPatient(
   });
 }
 
-/** Who reads: the audit's actor and the scopes that say which types they may. */
-export interface FhirReader {
-  readonly subject: string;
+/**
+ * Who reads: the audit's actor, the scopes that say which types they may, and the launch
+ * patient a patient/ token is confined to (lib/patients/patientAccess.ts Reader).
+ */
+export interface FhirReader extends Reader {
   readonly scopes: readonly string[];
 }
 
@@ -116,19 +126,23 @@ async function requireScope(
   permission: 'r' | 's',
   request: { readonly via: string; readonly id?: string },
 ): Promise<void> {
-  if (canRead(reader.scopes, resourceType, permission)) return;
+  if (canRead(reader.scopes, resourceType, permission, reader.patient)) return;
   const id = request.id;
-  await appendAudit(deps.pool, deps.auditMac, [
-    {
-      actor: reader.subject,
-      action: 'DENY',
-      resourceType,
-      resourceId: id !== undefined && isUuid(id) ? id.toLowerCase() : null,
-      runId: null,
-      outcome: 'denied',
-      details: { via: request.via, reason: 'scope' },
-    },
-  ]);
+  await appendAudit(
+    deps.pool,
+    deps.auditMac,
+    auditedFor(reader, [
+      {
+        actor: reader.subject,
+        action: 'DENY',
+        resourceType,
+        resourceId: id !== undefined && isUuid(id) ? id.toLowerCase() : null,
+        runId: null,
+        outcome: 'denied',
+        details: { via: request.via, reason: 'scope' },
+      },
+    ]),
+  );
   throw new ForbiddenError(
     `the token may not ${permission === 'r' ? 'read' : 'search'} ${resourceType} resources`,
   );
@@ -218,6 +232,7 @@ interface Views {
 async function viewsOf(
   deps: PipelineDependencies,
   db: Queryable,
+  reader: Reader,
   rows: readonly StoredFhirResource[],
 ): Promise<Views> {
   if (rows.length === 0) return { views: [], resolution: NO_REFERENCES };
@@ -239,7 +254,9 @@ async function viewsOf(
           );
     const views = rows.map((row, index) => {
       const rewritten = rewriteReferences(sources[index] as FhirJson, (reference) =>
-        resolution.replace(row.namespace, reference, row.patientId),
+        reader.patient === undefined
+          ? resolution.replace(row.namespace, reference, row.patientId)
+          : resolution.replace(row.namespace, reference, reader.patient, true),
       );
       linkLogicalPatient(rewritten, row, indexKey);
       return resourceView(rewritten, { id: row.id, lastUpdated: row.updatedAt });
@@ -294,21 +311,34 @@ export async function readFhirResource(
 ): Promise<FhirJson> {
   if (!isStoredType(resourceType)) throw new NotFoundError('no such resource type');
   await requireScope(deps, reader, resourceType, 'r', { via: FHIR_READ_VIA, id });
-  if (resourceType === 'Patient') return readFhirPatient(deps, reader.subject, id);
-  const miss = async (): Promise<never> => {
-    await appendAudit(deps.pool, deps.auditMac, [
-      resourceMiss(reader.subject, resourceType, isUuid(id) ? id.toLowerCase() : null),
-    ]);
-    throw new NotFoundError(`no such ${resourceType}`);
+  if (resourceType === 'Patient') return readFhirPatient(deps, reader, id);
+  const notFound = `no such ${resourceType}`;
+  const miss = async (entry?: AuditEntry): Promise<never> => {
+    const audit =
+      entry ?? resourceMiss(reader.subject, resourceType, isUuid(id) ? id.toLowerCase() : null);
+    await appendAudit(deps.pool, deps.auditMac, auditedFor(reader, [audit]));
+    throw new NotFoundError(notFound);
   };
   if (!isUuid(id)) return miss();
   const found = await findFhirResource(deps.pool, resourceType, id);
   if (found === undefined) return miss();
+  // A launch context reads its patient's data only: another's, or a shared resource, is not there.
+  if (reader.patient !== undefined && found.patientId !== reader.patient) {
+    return miss({
+      actor: reader.subject,
+      action: 'DENY',
+      resourceType,
+      resourceId: found.id,
+      runId: null,
+      outcome: 'denied',
+      details: { via: FHIR_READ_VIA, reason: OUTSIDE_LAUNCH_CONTEXT },
+    });
+  }
   const disclosed = async (client: Queryable): Promise<Disclosure<FhirJson> | undefined> => {
     // Read again inside the reading transaction: what is audited is what was there.
     const row = await findFhirResource(client, resourceType, id);
     if (row === undefined || row.patientId !== found.patientId) return undefined;
-    const { views } = await viewsOf(deps, client, [row]);
+    const { views } = await viewsOf(deps, client, reader, [row]);
     return {
       value: views[0] as FhirJson,
       audit: [resourceAudit(reader.subject, row, FHIR_READ_VIA)],
@@ -317,17 +347,29 @@ export async function readFhirResource(
   if (found.patientId === null) {
     const value = await withTransaction(deps.pool, async (client) => {
       const disclosure = await disclosed(client);
-      if (disclosure !== undefined) await appendAudit(client, deps.auditMac, disclosure.audit);
+      if (disclosure !== undefined) {
+        await appendAudit(client, deps.auditMac, auditedFor(reader, disclosure.audit));
+      }
       return disclosure?.value;
     });
     return value ?? miss();
   }
-  const value = await readPatientWith(deps, reader.subject, found.patientId, {
+  const value = await readPatientWith(deps, reader, found.patientId, {
     via: FHIR_READ_VIA,
+    notFound,
     reveal: async (client) => (await disclosed(client)) ?? { value: undefined, audit: [] },
   });
   return value ?? miss();
 }
+
+/** A launch context's search names its patient when the client names none. */
+function withLaunchPatient(reader: Reader, query: SearchQuery): SearchQuery {
+  const named = PATIENT_SEARCH_PARAMETERS.some((name) => (query[name] ?? '') !== '');
+  return reader.patient === undefined || named ? query : { ...query, patient: reader.patient };
+}
+
+/** The parameters that may name a search's patient (lib/fhir/r4/search.ts). */
+const PATIENT_SEARCH_PARAMETERS = ['patient', 'subject', 'subject:Patient'];
 
 export interface ResourcePage {
   /** The search as understood, for the page links. */
@@ -355,7 +397,7 @@ export async function searchFhirResources(
     throw new NotFoundError('the type is not searched here: only patient-data types are');
   }
   await requireScope(deps, reader, resourceType, 's', { via: FHIR_SEARCH_VIA });
-  const search = parseResourceSearch(resourceType, query);
+  const search = parseResourceSearch(resourceType, withLaunchPatient(reader, query));
   const filters: ResourceFilters = {
     ...(search.date?.fromMicros === undefined ? {} : { fromMicros: search.date.fromMicros }),
     ...(search.date?.toMicros === undefined ? {} : { toMicros: search.date.toMicros }),
@@ -364,7 +406,7 @@ export async function searchFhirResources(
     ...(search.category === undefined ? {} : { category: search.category }),
     ...(search.status === undefined ? {} : { status: search.status }),
   };
-  return readPatientWith(deps, reader.subject, search.patientId, {
+  return readPatientWith(deps, reader, search.patientId, {
     via: FHIR_SEARCH_VIA,
     reveal: async (client, patient) => {
       const total = await countPatientResources(client, patient.id, resourceType, filters);
@@ -377,7 +419,7 @@ export async function searchFhirResources(
         search.count + 1,
       );
       const page = rows.slice(0, search.count);
-      const { views } = await viewsOf(deps, client, page);
+      const { views } = await viewsOf(deps, client, reader, page);
       const last = page.at(-1);
       return {
         value: {
@@ -420,7 +462,7 @@ export async function readPatientEverything(
 ): Promise<EverythingPage> {
   const wanted = (type: string): boolean =>
     (search.types === undefined || search.types.includes(type)) &&
-    canRead(reader.scopes, type, 'r');
+    canRead(reader.scopes, type, 'r', reader.patient);
   // Always the explicit list: whatever is stored under the patient (a shared type that names
   // them, such as a Contract, is too) comes back only when the token may read its type.
   const compartmentTypes = STORED_TYPES.filter((type) => type !== 'Patient' && wanted(type));
@@ -428,7 +470,7 @@ export async function readPatientEverything(
     types: compartmentTypes,
     ...(search.sinceMicros === undefined ? {} : { sinceMicros: search.sinceMicros }),
   };
-  return readPatientWith(deps, reader.subject, id, {
+  return readPatientWith(deps, reader, id, {
     via: FHIR_EVERYTHING_VIA,
     reveal: async (client, patient) => {
       const withPatient =
@@ -442,14 +484,14 @@ export async function readPatientEverything(
           ? []
           : await listCompartmentPage(client, patient.id, filters, search.after, search.count + 1);
       const page = rows.slice(0, search.count);
-      const { views, resolution } = await viewsOf(deps, client, page);
+      const { views, resolution } = await viewsOf(deps, client, reader, page);
       const sharedIds = resolution.resources
         .filter((target) => wanted(target.resourceType))
         .map((target) => target.id);
       const sharedRows = (await findFhirResources(client, sharedIds)).filter(
         (row) => row.patientId === null,
       );
-      const included = (await viewsOf(deps, client, sharedRows)).views;
+      const included = (await viewsOf(deps, client, reader, sharedRows)).views;
       const first = search.after === undefined && withPatient;
       const patientView = first ? [await fhirPatientOf(deps, client, patient)] : [];
       const last = page.at(-1);

@@ -40,11 +40,13 @@ export interface ReferenceResolution {
    * Our reference for it (`Encounter/<our id>`), or undefined: leave it as sent. A reference to
    * another patient, or to another patient's data, is rewritten only while that patient shares
    * data: our ids of a patient who refused are not handed out through someone else's resource.
+   * With `onlyOwn` (a reader confined to a launch patient) never: they are not its to follow.
    */
   replace(
     namespace: string | null,
     reference: string,
     ownPatientId?: string | null,
+    onlyOwn?: boolean,
   ): string | undefined;
   /** Every target found that is not a Patient. */
   readonly resources: readonly ResolvedTarget[];
@@ -193,11 +195,13 @@ export async function resolveReferences(
     namespace === null ? undefined : targets.get(entryKey(namespace, reference));
   return {
     targetOf,
-    replace: (namespace, reference, ownPatientId = null) => {
+    replace: (namespace, reference, ownPatientId = null, onlyOwn = false) => {
       const target = targetOf(namespace, reference);
       if (target === undefined) return undefined;
       const someoneElse = target.patientId !== null && target.patientId !== ownPatientId;
-      return someoneElse && !target.shares ? undefined : `${target.resourceType}/${target.id}`;
+      return someoneElse && (onlyOwn || !target.shares)
+        ? undefined
+        : `${target.resourceType}/${target.id}`;
     },
     resources: [...resources.values()],
   };

@@ -710,7 +710,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
           {
             severity: 'error',
             code: 'forbidden',
-            diagnostics: 'requires one of the scopes: user/Observation.s',
+            diagnostics: 'requires one of the scopes: user/Observation.s, patient/Observation.s',
           },
         ]);
         expect(await auditOf(`user:scope-no-${scope}`)).toEqual([]);

@@ -132,50 +132,83 @@ describe('patient access: consent-gated, audited reads', () => {
     ]);
   });
 
-  it.each([
-    ['by id', 'id'],
-    ['by MRN', 'mrn'],
-  ] as const)(
-    'refuses a patient whose consent was revoked, %s, with one DENY audit row',
-    async (_, via) => {
-      // Prepare
-      const phi: Phi = {
-        mrn: `MRN-REVOKED-${via.toUpperCase()}`,
-        name: `Rex Revoked${via === 'id' ? 'Byid' : 'Bymrn'}`,
-        birthDate: via === 'id' ? '1965-07-08' : '1966-09-10',
-        ssn: via === 'id' ? '333-44-5501' : '333-44-5502',
-      };
-      const id = await ingestPatient(phi);
-      await revokeConsent(id);
-      const actor = `user:clinician-revoked-${via}`;
+  it('refuses a patient whose consent was revoked, by id, with a 403 and one DENY audit row', async () => {
+    // Prepare
+    const phi: Phi = {
+      mrn: 'MRN-REVOKED-ID',
+      name: 'Rex Revokedbyid',
+      birthDate: '1965-07-08',
+      ssn: '333-44-5501',
+    };
+    const id = await ingestPatient(phi);
+    await revokeConsent(id);
+    const actor = 'user:clinician-revoked-id';
 
-      // Act
-      const error = await thrownBy(() =>
-        via === 'id'
-          ? readPatient(pipeline.deps, actor, id)
-          : findPatientsByMrn(pipeline.deps, actor, phi.mrn),
-      );
+    // Act
+    const error = await thrownBy(() => readPatient(pipeline.deps, actor, id));
 
-      // Assess
-      expect(error).toBeInstanceOf(ForbiddenError);
-      const forbidden = error as ForbiddenError;
-      expect(forbidden.statusCode).toBe(403);
-      for (const value of phiValues(phi)) expect(forbidden.message).not.toContain(value);
-      const audit = await auditRowsOf(database, actor);
-      expect(audit).toHaveLength(1);
-      expect(audit[0]).toMatchObject({
-        actor,
-        action: 'DENY',
-        resource_type: 'Patient',
-        resource_id: id,
-        run_id: null,
-        outcome: 'denied',
-        details: { reason: 'consent', via },
-      });
-      const details = JSON.stringify(audit[0]!.details);
-      for (const value of phiValues(phi)) expect(details).not.toContain(value);
-    },
-  );
+    // Assess
+    expect(error).toBeInstanceOf(ForbiddenError);
+    const forbidden = error as ForbiddenError;
+    expect(forbidden.statusCode).toBe(403);
+    for (const value of phiValues(phi)) expect(forbidden.message).not.toContain(value);
+    const audit = await auditRowsOf(database, actor);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      actor,
+      action: 'DENY',
+      resource_type: 'Patient',
+      resource_id: id,
+      run_id: null,
+      outcome: 'denied',
+      details: { reason: 'consent', via: 'id' },
+    });
+    const details = JSON.stringify(audit[0]!.details);
+    for (const value of phiValues(phi)) expect(details).not.toContain(value);
+  });
+
+  it('answers an MRN on file whose consent was revoked as one not on file, with a DENY audit row', async () => {
+    // Prepare
+    const phi: Phi = {
+      mrn: 'MRN-REVOKED-MRN',
+      name: 'Rex Revokedbymrn',
+      birthDate: '1966-09-10',
+      ssn: '333-44-5502',
+    };
+    const id = await ingestPatient(phi);
+    await revokeConsent(id);
+    const refusedActor = 'user:clinician-revoked-mrn';
+    const absentActor = 'user:clinician-absent-mrn';
+
+    // Act
+    const refused = await findPatientsByMrn(pipeline.deps, refusedActor, phi.mrn);
+    const absent = await findPatientsByMrn(pipeline.deps, absentActor, 'MRN-NEVER-ON-FILE');
+
+    // Assess
+    expect(refused).toEqual([]);
+    expect(refused).toEqual(absent);
+    const audit = await auditRowsOf(database, refusedActor);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      actor: refusedActor,
+      action: 'DENY',
+      resource_type: 'Patient',
+      resource_id: id,
+      run_id: null,
+      outcome: 'denied',
+      details: { reason: 'consent', via: 'mrn' },
+    });
+    const details = JSON.stringify(audit[0]!.details);
+    for (const value of phiValues(phi)) expect(details).not.toContain(value);
+    expect(await auditRowsOf(database, absentActor)).toMatchObject([
+      {
+        action: 'READ',
+        resource_id: null,
+        outcome: 'success',
+        details: { via: 'mrn', matches: 0 },
+      },
+    ]);
+  });
 
   it('discloses again once consent is granted again, on the next read', async () => {
     // Prepare

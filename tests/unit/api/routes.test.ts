@@ -62,12 +62,14 @@ describe('ROUTES', () => {
     }
   });
 
-  it('collects in ROUTE_SCOPES, once each, the scopes that open every authenticated route', () => {
+  it('collects in ROUTE_SCOPES, once each, the scopes that open every authenticated route but the patient/ ones', () => {
     // Assess
+    const launchContextFree = (scope: string) => !scope.startsWith('patient/');
     expect(new Set(ROUTE_SCOPES).size).toBe(ROUTE_SCOPES.length);
     expect(ROUTE_SCOPES).toEqual(
-      expect.arrayContaining(authenticated.flatMap(([, anyOf]) => anyOf)),
+      expect.arrayContaining(authenticated.flatMap(([, anyOf]) => anyOf.filter(launchContextFree))),
     );
+    expect(ROUTE_SCOPES.filter(launchContextFree)).toEqual(ROUTE_SCOPES);
     for (const [name, anyOf] of authenticated) {
       expect(satisfiesAny(ROUTE_SCOPES, anyOf), name).toBe(true);
     }

@@ -124,6 +124,8 @@ describe('satisfiesAny', () => {
   });
 });
 
+const LAUNCH = '0b6f5f1e-8d3c-4f7a-9c2e-5a1d3e4f6a7b';
+
 describe('canRead', () => {
   it.each<[string, string[], string, 'r' | 's', boolean]>([
     ['its own type', ['user/Condition.rs'], 'Condition', 'r', true],
@@ -135,7 +137,6 @@ describe('canRead', () => {
     ['every type with v1 read, read', ['user/*.read'], 'Practitioner', 'r', true],
     ['every type in the system context', ['system/*.rs'], 'MedicationRequest', 'r', true],
     ['one type in the system context', ['system/Encounter.r'], 'Encounter', 'r', true],
-    ['the patient context, left for a launch context', ['patient/*.rs'], 'Condition', 'r', false],
     ['writes only', ['user/*.cud'], 'Condition', 'r', false],
     ['nothing', [], 'Condition', 'r', false],
     ['a malformed scope', ['user/Condition.rr'], 'Condition', 'r', false],
@@ -143,6 +144,41 @@ describe('canRead', () => {
   ])('with %s', (_, granted, type, permission, expected) => {
     // Act
     const allowed = canRead(granted, type, permission);
+
+    // Assess
+    expect(allowed).toBe(expected);
+  });
+
+  it.each<[string, string[], string, 'r' | 's', string | undefined, boolean]>([
+    [
+      'the patient context without a launch patient',
+      ['patient/*.rs'],
+      'Condition',
+      'r',
+      undefined,
+      false,
+    ],
+    ['the patient context with a launch patient', ['patient/*.rs'], 'Condition', 'r', LAUNCH, true],
+    [
+      'one patient type with a launch patient',
+      ['patient/Observation.s'],
+      'Observation',
+      's',
+      LAUNCH,
+      true,
+    ],
+    [
+      'another type with a launch patient',
+      ['patient/Observation.rs'],
+      'Condition',
+      'r',
+      LAUNCH,
+      false,
+    ],
+    ['user scopes beside a launch patient', ['user/Condition.r'], 'Condition', 'r', LAUNCH, true],
+  ])('with %s', (_, granted, type, permission, launchPatient, expected) => {
+    // Act
+    const allowed = canRead(granted, type, permission, launchPatient);
 
     // Assess
     expect(allowed).toBe(expected);
