@@ -5,7 +5,9 @@
  * all behind one key service that counts its calls. Then the COPY baseline of what it stored.
  */
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirectoryCheckpointStore } from '../lib/audit/directoryCheckpointStore.ts';
 import { DataKeyCache } from '../lib/crypto/dataKeyCache.ts';
 import { Keyring } from '../lib/crypto/keyring.ts';
 import { LocalAuditMac } from '../lib/crypto/localAuditMac.ts';
@@ -146,6 +148,9 @@ export async function drivePipeline(
     const base = {
       pool: database.pool,
       auditMac: new LocalAuditMac(randomBytes(32)),
+      auditCheckpoints: new DirectoryCheckpointStore(
+        join(tmpdir(), `audit-checkpoints-${randomBytes(6).toString('hex')}`),
+      ),
       events: new TableEventSink(database.pool),
       logger: createLogger({ logLevel: 'SILENT' }),
       now: () => new Date(),

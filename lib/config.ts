@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -12,6 +13,7 @@ export interface Config {
     readonly ssl: boolean;
   };
   readonly keys: KeyConfig;
+  readonly auditCheckpoints: CheckpointConfig;
   readonly keyCache: {
     readonly maxAgeMs: number;
     readonly maxUses: number;
@@ -87,6 +89,21 @@ export type KeyConfig =
       /** LOCAL_MASTER_KEY when set; otherwise the key lives in masterKeyFile (created on first use). */
       readonly masterKey: Buffer | undefined;
       readonly masterKeyFile: string;
+    };
+
+/** Where signed checkpoints of the audit chain are kept, outside the database. */
+export type CheckpointConfig =
+  | {
+      readonly store: 's3';
+      /** AUDIT_CHECKPOINT_BUCKET: a bucket with Object Lock on. */
+      readonly bucket: string;
+      readonly endpoint: string | undefined;
+      readonly region: string | undefined;
+    }
+  | {
+      readonly store: 'directory';
+      /** AUDIT_CHECKPOINT_DIR; by default audit-checkpoints beside the local master key file. */
+      readonly directory: string;
     };
 
 /**
@@ -198,6 +215,23 @@ function keys(env: Environment): KeyConfig {
   };
 }
 
+function auditCheckpoints(env: Environment): CheckpointConfig {
+  const bucket = optional(env, 'AUDIT_CHECKPOINT_BUCKET');
+  if (bucket !== undefined) {
+    return {
+      store: 's3',
+      bucket,
+      endpoint: url(env, 'S3_ENDPOINT'),
+      region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
+    };
+  }
+  const keyFile = optional(env, 'LOCAL_MASTER_KEY_FILE') ?? '.data/master.key';
+  return {
+    store: 'directory',
+    directory: optional(env, 'AUDIT_CHECKPOINT_DIR') ?? join(dirname(keyFile), 'audit-checkpoints'),
+  };
+}
+
 function url(env: Environment, name: string): string | undefined {
   const value = optional(env, name);
   if (value !== undefined && !/^https?:$/.test(URL.parse(value)?.protocol ?? '')) {
@@ -261,6 +295,7 @@ export function loadConfig(env: Environment): Config {
       ssl: boolean(env, 'DB_SSL', false),
     },
     keys: keys(env),
+    auditCheckpoints: auditCheckpoints(env),
     keyCache: {
       maxAgeMs: integer(env, 'DATA_KEY_CACHE_MAX_AGE_SECONDS', 300, 1, 86_400) * 1000,
       maxUses: integer(env, 'DATA_KEY_CACHE_MAX_USES', 10_000, 1, 10_000_000),

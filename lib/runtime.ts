@@ -1,10 +1,20 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { CheckpointStore } from './audit/auditCheckpoints.ts';
+import { DirectoryCheckpointStore } from './audit/directoryCheckpointStore.ts';
+import { S3CheckpointStore } from './audit/s3CheckpointStore.ts';
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts';
 import { createAwsClient } from './aws/clients.ts';
-import { type Config, config, type KeyConfig, publicSettings } from './config.ts';
+import {
+  type CheckpointConfig,
+  type Config,
+  config,
+  type KeyConfig,
+  publicSettings,
+} from './config.ts';
 import type { AuditMac } from './crypto/auditMac.ts';
 import { DataKeyCache } from './crypto/dataKeyCache.ts';
 import { Keyring } from './crypto/keyring.ts';
@@ -49,6 +59,20 @@ export function createAuditMac(keys: KeyConfig): AuditMac {
   return new LocalAuditMac(loadLocalMasterKey(keys));
 }
 
+/** The audit chain's checkpoints: an Object Lock bucket, or a directory in embedded mode. */
+export function createCheckpointStore(settings: CheckpointConfig): CheckpointStore {
+  if (settings.store === 'directory') return new DirectoryCheckpointStore(settings.directory);
+  const { bucket, endpoint, region } = settings;
+  return new S3CheckpointStore({
+    // LocalStack serves buckets by path, not by virtual host.
+    client: new S3Client({
+      ...(endpoint === undefined ? {} : { endpoint, forcePathStyle: true }),
+      ...(region === undefined ? {} : { region }),
+    }),
+    bucket,
+  });
+}
+
 export function createLogger(settings: Pick<Config, 'logLevel'>): Logger {
   return new Logger({ serviceName: 'healthcare-etl', logLevel: settings.logLevel });
 }
@@ -69,6 +93,7 @@ export function createPipelineDependencies(settings: Config): PipelineDependenci
     pool,
     keyring: new Keyring(createKeyService(settings.keys), new DataKeyCache(settings.keyCache)),
     auditMac: createAuditMac(settings.keys),
+    auditCheckpoints: createCheckpointStore(settings.auditCheckpoints),
     events: createEventSink(settings, pool),
     logger: createLogger(settings),
     now: () => new Date(),

@@ -7,7 +7,9 @@ import {
   type AuditOrder,
   type AuditRow,
   appendAudit,
+  type ChainInspection,
   listAudit,
+  sealMessage,
   verifyAuditChain,
 } from '../db/repositories/auditLog.ts';
 import { InputValidationError, type ValidationProblem } from '../errors.ts';
@@ -19,6 +21,11 @@ import {
 } from '../http/queryParameters.ts';
 import { isUuid } from '../ids.ts';
 import type { PipelineDependencies } from '../pipeline/dependencies.ts';
+import {
+  type AuditCheckpoint,
+  CheckpointFormatError,
+  checkpointMessage,
+} from './auditCheckpoints.ts';
 
 export const AUDIT_PAGE_DEFAULT = 100;
 export const AUDIT_PAGE_MAX = 1000;
@@ -171,22 +178,157 @@ export async function queryAudit(deps: PipelineDependencies, actor: string, quer
   });
 }
 
-/** Walks the whole chain; the verification is audited too. */
+/** Each finding of a verification is its own problem. */
+export const AUDIT_PROBLEMS = [
+  'edited',
+  'recomputed',
+  'truncated',
+  'unsealed',
+  'checkpoint-forged',
+] as const;
+export type AuditProblemKind = (typeof AUDIT_PROBLEMS)[number];
+
+export interface AuditProblem {
+  readonly problem: AuditProblemKind;
+  /** The first seq the problem concerns, null when it concerns no one row. */
+  readonly seq: number | null;
+  readonly detail: string;
+}
+
+/** The latest checkpoint, or 'forged' when what the store holds is not a checkpoint at all. */
+async function latestCheckpoint(
+  deps: PipelineDependencies,
+): Promise<AuditCheckpoint | 'malformed' | undefined> {
+  try {
+    return await deps.auditCheckpoints.latest();
+  } catch (error) {
+    if (error instanceof CheckpointFormatError) return 'malformed';
+    throw error;
+  }
+}
+
+/** What the seals and the latest checkpoint say of the chain: at most two MAC verifications. */
+async function findProblems(
+  deps: PipelineDependencies,
+  chain: ChainInspection,
+  checkpoint: AuditCheckpoint | 'malformed' | undefined,
+): Promise<AuditProblem[]> {
+  const problems: AuditProblem[] = [];
+  const at = (seq: string | null) => (seq === null ? null : Number(seq));
+  const { firstBreak, newestSeal } = chain;
+  if (firstBreak !== undefined) {
+    problems.push(
+      firstBreak.problem === 'head-mismatch' && chain.headBeyondRows
+        ? {
+            problem: 'truncated',
+            seq: at(firstBreak.seq),
+            detail: 'audit_chain_head names a row that is gone',
+          }
+        : {
+            problem: 'edited',
+            seq: at(firstBreak.seq),
+            detail: `a row changed without its hash being recomputed (${firstBreak.problem})`,
+          },
+    );
+  }
+  if (chain.firstSealMismatch !== null) {
+    problems.push({
+      problem: 'recomputed',
+      seq: at(chain.firstSealMismatch),
+      detail: 'a sealed hash differs from the row hash at its seq',
+    });
+  }
+  if (chain.firstSealBeyondRows !== null) {
+    problems.push({
+      problem: 'truncated',
+      seq: at(chain.firstSealBeyondRows),
+      detail: 'a seal names a row beyond the last one',
+    });
+  }
+  if (
+    newestSeal !== undefined &&
+    !(await deps.auditMac.verifyMac(sealMessage(newestSeal.seq, newestSeal.hash), newestSeal.mac))
+  ) {
+    problems.push({
+      problem: 'recomputed',
+      seq: at(newestSeal.seq),
+      detail: 'the newest seal does not verify under the audit MAC key',
+    });
+  }
+  const trustedCheckpoint =
+    checkpoint !== undefined &&
+    checkpoint !== 'malformed' &&
+    (await deps.auditMac.verifyMac(
+      checkpointMessage(checkpoint.seq, checkpoint.hash, checkpoint.at),
+      checkpoint.mac,
+    ))
+      ? checkpoint
+      : undefined;
+  if (checkpoint !== undefined && trustedCheckpoint === undefined) {
+    problems.push({
+      problem: 'checkpoint-forged',
+      seq: checkpoint === 'malformed' ? null : at(checkpoint.seq),
+      detail: 'the latest checkpoint does not verify under the audit MAC key',
+    });
+  }
+  if (chain.rowsAfterNewestSeal > 0 && (newestSeal !== undefined || trustedCheckpoint)) {
+    problems.push({
+      problem: 'unsealed',
+      seq: Number(newestSeal?.seq ?? '0') + 1,
+      detail: `${chain.rowsAfterNewestSeal} rows after the newest seal: written behind the application, or their seals deleted`,
+    });
+  }
+  if (trustedCheckpoint !== undefined) {
+    if (BigInt(trustedCheckpoint.seq) > BigInt(chain.lastSeq ?? '0')) {
+      problems.push({
+        problem: 'truncated',
+        seq: at(trustedCheckpoint.seq),
+        detail: 'the latest checkpoint names a row beyond the last one',
+      });
+    } else if (chain.hashAtSeq === null || !chain.hashAtSeq.equals(trustedCheckpoint.hash)) {
+      problems.push({
+        problem: 'recomputed',
+        seq: at(trustedCheckpoint.seq),
+        detail: 'the row hash at the latest checkpoint differs from the one it recorded',
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Walks the whole chain in SQL, holds it against its seals, and checks the newest seal and the
+ * latest checkpoint against the audit MAC key; the verification is audited too.
+ */
 export async function verifyAudit(deps: PipelineDependencies, actor: string) {
-  const result = await verifyAuditChain(deps.pool);
+  const checkpoint = await latestCheckpoint(deps);
+  const chain = await verifyAuditChain(
+    deps.pool,
+    checkpoint === undefined || checkpoint === 'malformed' ? null : checkpoint.seq,
+  );
+  const problems = await findProblems(deps, chain, checkpoint);
   await appendAudit(deps.pool, deps.auditMac, [
     auditLogRead(actor, {
-      verification: result.firstBreak === undefined ? 'intact' : 'broken',
-      rows: result.rows,
+      verification: problems.length === 0 ? 'intact' : 'broken',
+      rows: chain.rows,
+      ...(problems.length === 0 ? {} : { problems: problems.map((found) => found.problem) }),
     }),
   ]);
   return {
-    valid: result.firstBreak === undefined,
-    rowsChecked: result.rows,
+    valid: problems.length === 0,
+    rowsChecked: chain.rows,
     firstBreak:
-      result.firstBreak === undefined
+      chain.firstBreak === undefined
         ? null
-        : { seq: Number(result.firstBreak.seq), problem: result.firstBreak.problem },
+        : { seq: Number(chain.firstBreak.seq), problem: chain.firstBreak.problem },
+    problems,
+    sealedThrough: chain.newestSeal === undefined ? null : Number(chain.newestSeal.seq),
+    // Rows written before seals existed, and no seal since: nothing to hold them to yet.
+    unsealedLegacyRows: chain.newestSeal === undefined && problems.length === 0 ? chain.rows : 0,
+    checkpoint:
+      checkpoint === undefined || checkpoint === 'malformed'
+        ? null
+        : { seq: Number(checkpoint.seq), at: checkpoint.at.toISOString() },
     checkedAt: deps.now().toISOString(),
   };
 }

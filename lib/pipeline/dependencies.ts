@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { CheckpointStore } from '../audit/auditCheckpoints.ts';
 import type { AuditMac } from '../crypto/auditMac.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Pool } from '../db/pool.ts';
@@ -10,6 +11,8 @@ export interface PipelineDependencies {
   readonly keyring: Keyring;
   /** Seals the audit chain: its key never sits in the database. */
   readonly auditMac: AuditMac;
+  /** Signed checkpoints of the audit chain's head, kept outside the database. */
+  readonly auditCheckpoints: CheckpointStore;
   readonly events: EventSink;
   readonly logger: Logger;
   readonly now: () => Date;

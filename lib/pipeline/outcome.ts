@@ -1,3 +1,4 @@
+import { checkpointAtRunEnd } from '../audit/auditCheckpoints.ts';
 import {
   findIngestRun,
   markIngestRunFailed,
@@ -40,5 +41,6 @@ export async function publish(deps: PipelineDependencies, runId: string): Promis
   }
   // A failed run keeps its payloads so that it can be re-driven once the fault is fixed.
   if (run.status === 'succeeded') await purgeStagePayloads(deps.pool, runId);
+  await checkpointAtRunEnd(deps);
   return { runId, counts: run.counts, status: run.status };
 }

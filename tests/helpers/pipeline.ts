@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirectoryCheckpointStore } from '../../lib/audit/directoryCheckpointStore.ts';
 import { DataKeyCache } from '../../lib/crypto/dataKeyCache.ts';
 import { Keyring } from '../../lib/crypto/keyring.ts';
 import type { KeyService } from '../../lib/crypto/keyService.ts';
@@ -62,6 +65,9 @@ export function createTestPipeline(
     pool: database.pool,
     keyring: newKeyring(),
     auditMac: new LocalAuditMac(randomBytes(32)),
+    auditCheckpoints: new DirectoryCheckpointStore(
+      join(tmpdir(), `audit-checkpoints-${randomBytes(6).toString('hex')}`),
+    ),
     events: new TableEventSink(database.pool),
     logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
     now: () => new Date(),

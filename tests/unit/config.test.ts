@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       databaseUrl: DATABASE_URL,
       database: { poolMax: 5, statementTimeoutMs: 30_000, ssl: false },
       keys: { provider: 'local', masterKey: undefined, masterKeyFile: '.data/master.key' },
+      auditCheckpoints: { store: 'directory', directory: '.data/audit-checkpoints' },
       keyCache: { maxAgeMs: 300_000, maxUses: 10_000 },
       ingest: { maxRecordsPerBatch: 5000 },
       auth: {
@@ -52,6 +53,41 @@ describe('loadConfig', () => {
 
     // Assess
     expect(config).toStrictEqual(loadConfig(withDatabase()));
+  });
+
+  describe('audit checkpoints', () => {
+    it.each([
+      [
+        'beside LOCAL_MASTER_KEY_FILE',
+        { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key' },
+        { store: 'directory', directory: '/var/etl/audit-checkpoints' },
+      ],
+      [
+        'in AUDIT_CHECKPOINT_DIR',
+        { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key', AUDIT_CHECKPOINT_DIR: '/srv/checkpoints' },
+        { store: 'directory', directory: '/srv/checkpoints' },
+      ],
+      [
+        'in AUDIT_CHECKPOINT_BUCKET, through S3_ENDPOINT',
+        {
+          AUDIT_CHECKPOINT_BUCKET: 'etl-checkpoints',
+          S3_ENDPOINT: 'http://localstack:4566',
+          AWS_REGION: 'eu-west-1',
+        },
+        {
+          store: 's3',
+          bucket: 'etl-checkpoints',
+          endpoint: 'http://localstack:4566',
+          region: 'eu-west-1',
+        },
+      ],
+    ])('keeps them %s', (_, env: Environment, expected) => {
+      // Act
+      const config = loadConfig(withDatabase(env));
+
+      // Assess
+      expect(config.auditCheckpoints).toStrictEqual(expected);
+    });
   });
 
   describe('DATABASE_URL', () => {

@@ -2,6 +2,8 @@
  * The schemas of the OpenAPI document. The request schemas are the objects the validators
  * compile (lib/fhir/flatSchema.ts), so the document cannot drift from what the API enforces.
  */
+
+import { AUDIT_PROBLEMS } from '../../audit/auditQueries.ts';
 import { RUN_SOURCES, RUN_STATUSES } from '../../db/repositories/ingestRuns.ts';
 import { REJECTION_REASONS } from '../../db/repositories/rejections.ts';
 import { flatEnvelopeSchemaWith, patientRecordSchema } from '../../fhir/flatSchema.ts';
@@ -551,11 +553,57 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
     },
     AuditVerification: {
       type: 'object',
-      required: ['valid', 'rowsChecked', 'firstBreak', 'checkedAt'],
+      required: [
+        'valid',
+        'rowsChecked',
+        'firstBreak',
+        'problems',
+        'sealedThrough',
+        'unsealedLegacyRows',
+        'checkpoint',
+        'checkedAt',
+      ],
       additionalProperties: false,
       properties: {
-        valid: { type: 'boolean' },
+        valid: { type: 'boolean', description: 'true when problems is empty' },
         rowsChecked: { type: 'integer', minimum: 0 },
+        problems: {
+          type: 'array',
+          description:
+            'Each finding on its own: edited (a row changed without recomputing), recomputed (the chain no longer matches what the MAC key sealed or checkpointed), truncated (rows gone that the head, a seal or the latest checkpoint names), unsealed (rows after the newest seal), checkpoint-forged (the latest checkpoint does not verify).',
+          items: {
+            type: 'object',
+            required: ['problem', 'seq', 'detail'],
+            additionalProperties: false,
+            properties: {
+              problem: { enum: [...AUDIT_PROBLEMS] },
+              seq: nullable('integer'),
+              detail: { type: 'string' },
+            },
+          },
+        },
+        sealedThrough: nullable('integer', {
+          description: 'The seq of the newest seal; null before the first sealed statement.',
+        }),
+        unsealedLegacyRows: {
+          type: 'integer',
+          minimum: 0,
+          description: 'Rows written before seals existed, with no seal since to cover them.',
+        },
+        checkpoint: {
+          oneOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              required: ['seq', 'at'],
+              additionalProperties: false,
+              properties: {
+                seq: { type: 'integer' },
+                at: { type: 'string', format: 'date-time' },
+              },
+            },
+          ],
+        },
         firstBreak: {
           oneOf: [
             { type: 'null' },

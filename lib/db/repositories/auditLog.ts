@@ -173,20 +173,68 @@ export interface ChainBreak {
   readonly problem: 'prev-hash-mismatch' | 'hash-mismatch' | 'head-mismatch';
 }
 
-/**
- * Walks the chain in seq order, recomputing each hash with the same SQL function the
- * trigger used. Returns the first broken link, or undefined when the chain is intact.
- */
-export async function verifyAuditChain(db: Queryable): Promise<{
+/** A seal as stored: the MAC over the statement's last seq and hash. */
+export interface AuditSeal {
+  readonly seq: string;
+  readonly hash: Buffer;
+  readonly mac: Buffer;
+  readonly macKeyId: string;
+}
+
+/** The newest seal, or undefined before the first sealed statement. */
+export async function newestAuditSeal(db: Queryable): Promise<AuditSeal | undefined> {
+  const { rows } = await db.query<{ seq: string; hash: Buffer; mac: Buffer; mac_key_id: string }>(
+    'SELECT seq, hash, mac, mac_key_id FROM audit_seals ORDER BY seq DESC LIMIT 1',
+  );
+  const row = rows[0];
+  return row === undefined
+    ? undefined
+    : { seq: row.seq, hash: row.hash, mac: row.mac, macKeyId: row.mac_key_id };
+}
+
+/** What one SQL pass over the chain and its seals found; MACs are left to the caller. */
+export interface ChainInspection {
   readonly rows: number;
+  readonly lastSeq: string | null;
+  /** The first row whose hash is not its contents' or whose link breaks, or a head not at the last row. */
   readonly firstBreak: ChainBreak | undefined;
-}> {
+  /** audit_chain_head names a seq beyond the last row: rows were deleted under it. */
+  readonly headBeyondRows: boolean;
+  /** The first seal whose hash is not its row's (the chain was recomputed under it). */
+  readonly firstSealMismatch: string | null;
+  /** The first seal beyond the last row (rows were deleted under it). */
+  readonly firstSealBeyondRows: string | null;
+  readonly newestSeal: AuditSeal | undefined;
+  /** Rows after the newest seal: written behind appendAudit, or their seals deleted. */
+  readonly rowsAfterNewestSeal: number;
+  /** The row hash at the seq asked for (a checkpoint's), null when there is no such row. */
+  readonly hashAtSeq: Buffer | null;
+}
+
+/**
+ * Walks the chain in seq order, recomputing each hash with the same SQL function the trigger
+ * used, and holds the seals against the rows, in one statement (one snapshot). `atSeq` names
+ * a row whose hash is wanted too (the latest checkpoint's).
+ */
+export async function verifyAuditChain(
+  db: Queryable,
+  atSeq: string | null = null,
+): Promise<ChainInspection> {
   const { rows } = await db.query<{
     total: string;
     last_seq: string | null;
     break_seq: string | null;
     prev_ok: boolean | null;
-    head_ok: boolean;
+    head_seq: string;
+    head_hash_ok: boolean;
+    seal_mismatch: string | null;
+    seal_beyond: string | null;
+    seal_seq: string | null;
+    seal_hash: Buffer | null;
+    seal_mac: Buffer | null;
+    seal_key: string | null;
+    after_seal: string;
+    hash_at_seq: Buffer | null;
   }>(
     `WITH chain AS (
        SELECT seq,
@@ -200,25 +248,56 @@ export async function verifyAuditChain(db: Queryable): Promise<{
      first_break AS (
        SELECT seq, prev_ok FROM chain WHERE NOT (prev_ok AND hash_ok) ORDER BY seq LIMIT 1
      ),
-     last_row AS (SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1)
+     last_row AS (SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1),
+     sealed AS (
+       SELECT s.seq, s.hash, s.mac, s.mac_key_id, l.hash AS row_hash
+       FROM audit_seals s LEFT JOIN audit_log l ON l.seq = s.seq
+     ),
+     newest_seal AS (SELECT * FROM sealed ORDER BY seq DESC LIMIT 1)
      SELECT (SELECT count(*) FROM chain) AS total,
             (SELECT seq FROM last_row) AS last_seq,
             (SELECT seq FROM first_break) AS break_seq,
             (SELECT prev_ok FROM first_break) AS prev_ok,
-            (SELECT h.seq = coalesce((SELECT seq FROM last_row), 0)
-                    AND h.hash = coalesce((SELECT hash FROM last_row), $1::bytea)
-             FROM audit_chain_head h) AS head_ok`,
-    [GENESIS_HASH],
+            h.seq AS head_seq,
+            h.hash = coalesce((SELECT hash FROM last_row), $1::bytea) AS head_hash_ok,
+            (SELECT min(seq) FROM sealed WHERE row_hash <> hash) AS seal_mismatch,
+            (SELECT min(seq) FROM sealed WHERE row_hash IS NULL
+               AND seq > coalesce((SELECT seq FROM last_row), 0)) AS seal_beyond,
+            n.seq AS seal_seq, n.hash AS seal_hash, n.mac AS seal_mac, n.mac_key_id AS seal_key,
+            (SELECT count(*) FROM audit_log WHERE seq > coalesce(n.seq, 0)) AS after_seal,
+            (SELECT hash FROM audit_log WHERE seq = $2::bigint) AS hash_at_seq
+     FROM audit_chain_head h LEFT JOIN newest_seal n ON true`,
+    [GENESIS_HASH, atSeq],
   );
   const result = rows[0];
   if (result === undefined) throw new Error('audit verification returned no row');
-  const total = Number(result.total);
+  const lastSeq = result.last_seq;
+  const headSeq = BigInt(result.head_seq);
+  const headBeyondRows = headSeq > BigInt(lastSeq ?? '0');
+  let firstBreak: ChainBreak | undefined;
   if (result.break_seq !== null) {
     const problem = result.prev_ok === false ? 'prev-hash-mismatch' : 'hash-mismatch';
-    return { rows: total, firstBreak: { seq: result.break_seq, problem } };
+    firstBreak = { seq: result.break_seq, problem };
+  } else if (headSeq !== BigInt(lastSeq ?? '0') || !result.head_hash_ok) {
+    firstBreak = { seq: lastSeq ?? '0', problem: 'head-mismatch' };
   }
-  if (result.head_ok !== true) {
-    return { rows: total, firstBreak: { seq: result.last_seq ?? '0', problem: 'head-mismatch' } };
-  }
-  return { rows: total, firstBreak: undefined };
+  return {
+    rows: Number(result.total),
+    lastSeq,
+    firstBreak,
+    headBeyondRows,
+    firstSealMismatch: result.seal_mismatch,
+    firstSealBeyondRows: result.seal_beyond,
+    newestSeal:
+      result.seal_seq === null || result.seal_hash === null || result.seal_mac === null
+        ? undefined
+        : {
+            seq: result.seal_seq,
+            hash: result.seal_hash,
+            mac: result.seal_mac,
+            macKeyId: result.seal_key ?? '',
+          },
+    rowsAfterNewestSeal: Number(result.after_seal),
+    hashAtSeq: result.hash_at_seq,
+  };
 }

@@ -740,6 +740,11 @@ describe('verifyAudit', () => {
       valid: true,
       rowsChecked: rows,
       firstBreak: null,
+      problems: [],
+      sealedThrough: expect.any(Number),
+      unsealedLegacyRows: 0,
+      // The runs above each checkpointed the chain at their end.
+      checkpoint: { seq: expect.any(Number), at: expect.any(String) },
       checkedAt: expect.any(String),
     });
     expect(await auditCount(database)).toBe(rows + 1);

@@ -4,6 +4,8 @@ import { LocalAuditMac } from '../../../lib/crypto/localAuditMac.ts';
 import {
   type AuditEntry,
   appendAudit,
+  newestAuditSeal,
+  sealMessage,
   verifyAuditChain,
 } from '../../../lib/db/repositories/auditLog.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
@@ -43,7 +45,35 @@ describe('audit_log', () => {
     expect(rows[0]?.prev_hash.equals(Buffer.alloc(32))).toBe(true);
     expect(rows[1]?.prev_hash.equals(rows[0]!.hash)).toBe(true);
     expect(rows[2]?.prev_hash.equals(rows[1]!.hash)).toBe(true);
-    expect(verification).toEqual({ rows: 3, firstBreak: undefined });
+    expect(verification).toMatchObject({
+      rows: 3,
+      firstBreak: undefined,
+      firstSealMismatch: null,
+      rowsAfterNewestSeal: 0,
+      newestSeal: { seq: '3', hash: rows[2]?.hash, macKeyId: mac.keyId },
+    });
+  });
+
+  it('seals each statement once, at its last row, with a MAC the key verifies', async () => {
+    // Prepare
+    const before = await newestAuditSeal(database.pool);
+    const from = BigInt(before?.seq ?? '0');
+
+    // Act
+    await appendAudit(database.pool, mac, [entry(), entry(), entry()]);
+    await appendAudit(database.pool, mac, [entry()]);
+
+    // Assess
+    const { rows } = await database.pool.query<{ seq: string; hash: Buffer; mac: Buffer }>(
+      `SELECT s.seq, s.hash, s.mac FROM audit_seals s JOIN audit_log l USING (seq, hash)
+       WHERE s.seq > $1 ORDER BY s.seq`,
+      [from.toString()],
+    );
+    expect(rows.map((row) => BigInt(row.seq) - from)).toEqual([3n, 4n]);
+    for (const row of rows) {
+      expect(await mac.verifyMac(sealMessage(row.seq, row.hash), row.mac)).toBe(true);
+      expect(await mac.verifyMac(sealMessage(row.seq, randomBytes(32)), row.mac)).toBe(false);
+    }
   });
 
   it.each([
@@ -83,7 +113,7 @@ describe('audit_log', () => {
     );
 
     // Assess
-    expect(await verifyAuditChain(database.pool)).toEqual({
+    expect(await verifyAuditChain(database.pool)).toMatchObject({
       rows: before + 16,
       firstBreak: undefined,
     });
@@ -125,7 +155,7 @@ describe('audit_log', () => {
     }
 
     // Assess
-    expect(await verifyAuditChain(database.pool)).toEqual({
+    expect(await verifyAuditChain(database.pool)).toMatchObject({
       rows: before + 505,
       firstBreak: undefined,
     });
@@ -133,6 +163,12 @@ describe('audit_log', () => {
       `SELECT count(*)::int AS n FROM audit_log WHERE details ->> 'n' = 'undone'`,
     );
     expect(rows[0]?.n).toBe(0);
+    // One seal per committed statement: the rolled-back one's seal went with its row.
+    const { rows: seals } = await database.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_seals s JOIN audit_log l USING (seq)
+       WHERE l.details ->> 'n' = 'undone'`,
+    );
+    expect(seals[0]?.n).toBe(0);
   });
 
   it('a carried head forged in the session only breaks the chain, and verification finds it', async () => {
@@ -210,7 +246,7 @@ describe('audit_log tampering', () => {
     ],
   ])('finds that a superuser %s behind the trigger', async (_forgery, statement, seq, problem) => {
     // Prepare
-    expect(await verifyAuditChain(database.pool)).toEqual({ rows: 3, firstBreak: undefined });
+    expect(await verifyAuditChain(database.pool)).toMatchObject({ rows: 3, firstBreak: undefined });
     await behindTheTrigger(statement);
 
     // Act
