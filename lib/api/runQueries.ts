@@ -40,7 +40,8 @@ export function runOwnerOf(viewer: RunViewer): RunOwner {
 
 /**
  * The run the path's `runId` names, when the viewer may see it. An unknown run, a malformed id
- * and another tenant's run are one and the same 404, so the answer tells nothing of other tenants.
+ * and another tenant's run are one and the same 404, word for word, so the answer tells nothing
+ * of other tenants.
  */
 export async function visibleRun(
   db: Queryable,
@@ -48,7 +49,8 @@ export async function visibleRun(
   viewer: RunViewer,
 ): Promise<IngestRun> {
   const run = isUuid(runId) ? await findOwnedRun(db, runId, runOwnerOf(viewer)) : undefined;
-  if (run === undefined) throw new RunNotFoundError(isUuid(runId) ? runId : 'requested');
+  // The id stays out of the answer: a response to another tenant never holds its run ids.
+  if (run === undefined) throw new RunNotFoundError('requested');
   return run;
 }
 

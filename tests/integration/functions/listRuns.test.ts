@@ -229,11 +229,10 @@ describe('GET /api/v1/runs and GET /api/v1/runs/{runId}: the handlers against Po
     // Assess
     expect(bodyOf(listed)).toStrictEqual({ data: [], links: { next: null } });
     expect([read?.statusCode, absent?.statusCode]).toStrictEqual([404, 404]);
-    const { correlationId: _readId, detail: readDetail, ...readProblem } = bodyOf(read!);
-    const { correlationId: _absentId, detail: absentDetail, ...absentProblem } = bodyOf(absent!);
+    const { correlationId: _readId, ...readProblem } = bodyOf(read!);
+    const { correlationId: _absentId, ...absentProblem } = bodyOf(absent!);
     expect(readProblem).toStrictEqual(absentProblem);
-    expect(readDetail).toBe(`ingest run ${runIds[0]} does not exist`);
-    expect(absentDetail).toBe(`ingest run ${unknown} does not exist`);
+    expect(read?.body).not.toContain(runIds[0]);
     expect(JSON.stringify(bodyOf(listed))).not.toContain('system:submitter');
   });
 
