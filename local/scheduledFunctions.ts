@@ -25,6 +25,17 @@ export const SCHEDULED_FUNCTIONS: readonly ScheduledFunction[] = [
     },
   },
   {
+    name: 'checkpointAudit',
+    title: 'the audit checkpoint',
+    everyMs: 5 * MINUTE_MS,
+    report: (result) => {
+      const outcome = result as { written?: boolean; reason?: string } | null;
+      return outcome?.reason === 'seal-forged'
+        ? 'Audit checkpoint refused: the newest seal does not verify (GET /api/v1/audit/verify)'
+        : undefined;
+    },
+  },
+  {
     name: 'purgeExpired',
     title: 'the purge of expired rows',
     everyMs: 60 * MINUTE_MS,

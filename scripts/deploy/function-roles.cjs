@@ -38,6 +38,23 @@ function queueKeyUse(sid, actions, queueLogicalId) {
   };
 }
 
+const AUDIT_MAC_KEY_ARN = { 'Fn::GetAtt': ['AuditMacKey', 'Arn'] };
+const CHECKPOINT_OBJECTS = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+  'Fn::Sub': '${AuditCheckpointBucket.Arn}/audit-checkpoints/*',
+};
+
+/** A MAC operation on the audit MAC key, with the one algorithm the audit chain uses. */
+function auditMacUse(sid, action) {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: action,
+    Resource: AUDIT_MAC_KEY_ARN,
+    Condition: { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } },
+  };
+}
+
 const GRANTS = {
   // Intake: a fresh data key per run (purpose run).
   createRunKeys: [dataKeyUse('CreateRunKeys', 'kms:GenerateDataKey', 'run')],
@@ -115,6 +132,33 @@ const GRANTS = {
       Effect: 'Allow',
       Action: 'sqs:SendMessage',
       Resource: { 'Fn::GetAtt': ['PipelineEventsQueue', 'Arn'] },
+    },
+  ],
+  // Audit rows are sealed in their transaction: one MAC per statement (lib/db/repositories/auditLog.ts).
+  sealAudit: [auditMacUse('SealAudit', 'kms:GenerateMac')],
+  verifyAuditSeals: [auditMacUse('VerifyAuditSeals', 'kms:VerifyMac')],
+  // The checkpoints' prefix only: the newest is found by listing it (lib/audit/s3CheckpointStore.ts).
+  readAuditCheckpoints: [
+    {
+      Sid: 'ListAuditCheckpoints',
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: { 'Fn::GetAtt': ['AuditCheckpointBucket', 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': 'audit-checkpoints/*' } },
+    },
+    {
+      Sid: 'ReadAuditCheckpoints',
+      Effect: 'Allow',
+      Action: 's3:GetObject',
+      Resource: CHECKPOINT_OBJECTS,
+    },
+  ],
+  writeAuditCheckpoints: [
+    {
+      Sid: 'WriteAuditCheckpoints',
+      Effect: 'Allow',
+      Action: 's3:PutObject',
+      Resource: CHECKPOINT_OBJECTS,
     },
   ],
 };

@@ -109,7 +109,10 @@ describe('the Lambda functions in the packaged template', () => {
         DATABASE_URL: `{{resolve:secretsmanager:${SERVICE}/${STAGE}/database-url}}`,
         DB_SSL: 'true',
         KMS_KEY_ID: { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+        AUDIT_MAC_KEY_ID: { 'Fn::GetAtt': ['AuditMacKey', 'Arn'] },
+        AUDIT_CHECKPOINT_BUCKET: { Ref: 'AuditCheckpointBucket' },
         KMS_ENDPOINT: '',
+        S3_ENDPOINT: '',
         STEP_FUNCTIONS_ENDPOINT: '',
         AUTH_ISSUER: PARAMS.authIssuer,
         AUTH_AUDIENCE: PARAMS.authAudience,
@@ -176,16 +179,32 @@ describe('the Lambda functions in the packaged template', () => {
     ).toEqual(['publish', 'reconcileRuns']);
   });
 
-  it('schedules the reconciler and the purges, and nothing else', () => {
+  it('schedules the reconciler, the purges and the audit checkpoint, and nothing else', () => {
     // Act
     const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties ?? {});
 
     // Assess
-    expect(rules).toHaveLength(2);
+    expect(rules).toHaveLength(3);
     expect(rules.map((rule) => JSON.stringify(rule['Targets'])).sort()).toEqual([
+      expect.stringContaining('CheckpointAuditLambdaFunction'),
       expect.stringContaining('PurgeExpiredLambdaFunction'),
       expect.stringContaining('ReconcileRunsLambdaFunction'),
     ]);
+  });
+
+  it('checkpoints the audit chain every five minutes in the database VPC, to the Object Lock bucket', () => {
+    // Act
+    const rule = scheduleOf('CheckpointAuditLambdaFunction');
+    const fn = lambdaFunction('checkpointAudit');
+
+    // Assess
+    expect(rule).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    expect(fn.properties).toMatchObject({ Handler: 'functions/queue/checkpointAudit.handler' });
+    expect(fn.properties['VpcConfig']).toBeDefined();
+    expect(environmentOf(fn)).toMatchObject({
+      AUDIT_MAC_KEY_ID: { 'Fn::GetAtt': ['AuditMacKey', 'Arn'] },
+      AUDIT_CHECKPOINT_BUCKET: { Ref: 'AuditCheckpointBucket' },
+    });
   });
 
   it('has npm start run each scheduled function at the rate of its rule', () => {

@@ -39,6 +39,20 @@ const READ_INDEX_KEY = 'kms:Decrypt DataKey purpose=blind-index';
 const START_RUNS = 'states:StartExecution IngestStateMachine';
 const DESCRIBE_RUNS = 'states:DescribeExecution executions-of-IngestStateMachine';
 const READ_RUN_HISTORY = 'states:GetExecutionHistory executions-of-IngestStateMachine';
+const SEAL_AUDIT = 'kms:GenerateMac AuditMacKey mac=HMAC_SHA_256';
+const VERIFY_AUDIT_SEALS = 'kms:VerifyMac AuditMacKey mac=HMAC_SHA_256';
+const READ_AUDIT_CHECKPOINTS = [
+  's3:ListBucket AuditCheckpointBucket prefix=audit-checkpoints/*',
+  's3:GetObject AuditCheckpointBucket/audit-checkpoints/*',
+];
+const WRITE_AUDIT_CHECKPOINTS = 's3:PutObject AuditCheckpointBucket/audit-checkpoints/*';
+/** Checkpointing: the newest seal verified, the checkpoint signed, the latest one read, the new one written. */
+const CHECKPOINT_AUDIT = [
+  SEAL_AUDIT,
+  VERIFY_AUDIT_SEALS,
+  ...READ_AUDIT_CHECKPOINTS,
+  WRITE_AUDIT_CHECKPOINTS,
+];
 
 interface Expected {
   /** Runs in the database VPC (everything that opens a PostgreSQL connection). */
@@ -56,18 +70,22 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   getRun: { database: true, grants: [] },
   getRunHistory: { database: true, grants: [READ_RUN_HISTORY] },
   listRunRejections: { database: true, grants: [] },
-  putConsent: { database: true, grants: [] },
-  listAudit: { database: true, grants: [] },
-  verifyAudit: { database: true, grants: [] },
+  // Every function that appends audit rows seals them: one kms:GenerateMac per statement.
+  putConsent: { database: true, grants: [SEAL_AUDIT] },
+  listAudit: { database: true, grants: [SEAL_AUDIT] },
+  verifyAudit: {
+    database: true,
+    grants: [SEAL_AUDIT, VERIFY_AUDIT_SEALS, ...READ_AUDIT_CHECKPOINTS],
+  },
   // Reads decrypt rows under their run keys; the MRN search needs the blind-index key.
-  getPatient: { database: true, grants: [READ_RUN_KEYS] },
-  searchPatients: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
-  fhirReadPatient: { database: true, grants: [READ_RUN_KEYS] },
+  getPatient: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
+  searchPatients: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY, SEAL_AUDIT] },
+  fhirReadPatient: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
   // FHIR reads resolve references to our ids: keys derived under the blind-index key.
-  fhirSearchObservations: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
-  fhirRead: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
-  fhirSearch: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
-  fhirEverything: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY] },
+  fhirSearchObservations: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY, SEAL_AUDIT] },
+  fhirRead: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY, SEAL_AUDIT] },
+  fhirSearch: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY, SEAL_AUDIT] },
+  fhirEverything: { database: true, grants: [READ_RUN_KEYS, READ_INDEX_KEY, SEAL_AUDIT] },
   fhirMetadata: { database: false, grants: [] },
   health: { database: false, grants: [] },
   openapi: { database: false, grants: [] },
@@ -97,15 +115,26 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
   },
   // Scheduled: deletes expired rows; it decrypts, starts and sends nothing.
   purgeExpired: { database: true, grants: [] },
-  extract: { database: true, grants: [READ_RUN_KEYS] },
-  validate: { database: true, grants: [READ_RUN_KEYS] },
+  // Scheduled: checkpoints the audit chain outside the database.
+  checkpointAudit: { database: true, grants: CHECKPOINT_AUDIT },
+  extract: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
+  validate: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
   // The first stage to need the blind-index key creates it.
-  consentCheck: { database: true, grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY] },
-  transform: { database: true, grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY] },
-  load: { database: true, grants: [READ_RUN_KEYS] },
+  consentCheck: {
+    database: true,
+    grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY, SEAL_AUDIT],
+  },
+  transform: {
+    database: true,
+    grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY, SEAL_AUDIT],
+  },
+  load: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
   markFailed: { database: true, grants: [] },
-  // pipeline-events is SSE-SQS: no key permission.
-  publish: { database: true, grants: ['sqs:SendMessage PipelineEventsQueue'] },
+  // pipeline-events is SSE-SQS: no key permission. Every run ends here: it checkpoints the audit chain.
+  publish: {
+    database: true,
+    grants: ['sqs:SendMessage PipelineEventsQueue', ...CHECKPOINT_AUDIT],
+  },
 };
 
 /** Actions that take no resource ARN, so AWS requires `"Resource": "*"` for them. */
@@ -136,9 +165,16 @@ const ALLOWED_ON_ANY_RESOURCE = new Set([
 function conditionOf(statement: PolicyStatement): string | undefined {
   const condition = statement.Condition;
   if (condition === undefined) return undefined;
+  const like = condition['StringLike'];
+  const prefix = like?.['s3:prefix'];
+  if (Object.keys(condition).length === 1 && Object.keys(like ?? {}).length === 1) {
+    if (typeof prefix === 'string') return `prefix=${prefix}`;
+  }
   const equals = condition['StringEquals'];
   if (Object.keys(condition).length !== 1 || equals === undefined) return JSON.stringify(condition);
   const keys = Object.keys(equals).sort();
+  const macAlgorithm = equals['kms:MacAlgorithm'];
+  if (keys.length === 1 && typeof macAlgorithm === 'string') return `mac=${macAlgorithm}`;
   const purpose = equals['kms:EncryptionContext:purpose'];
   if (keys.length === 1 && typeof purpose === 'string') return `purpose=${purpose}`;
   const queue = referencedId(equals['kms:EncryptionContext:aws:sqs:arn']);
@@ -163,6 +199,10 @@ function resourceName(value: unknown, ownLogGroup: string): string {
   if (typeof value === 'string') return value;
   const executions = executionsOf(value);
   if (executions !== undefined) return executions;
+  // `${Bucket.Arn}/prefix/*`: objects under a prefix of one bucket, as `Bucket/prefix/*`.
+  const sub = (value as { 'Fn::Sub'?: unknown } | null)?.['Fn::Sub'];
+  const objects = typeof sub === 'string' ? /^\$\{(\w+)\.Arn\}(\/.+)$/.exec(sub) : null;
+  if (objects !== null) return `${objects[1]}${objects[2]}`;
   const id = referencedId(value);
   if (id === ownLogGroup) return 'own-log-group';
   return id ?? JSON.stringify(value);
@@ -326,16 +366,20 @@ describe('IAM in the packaged template', () => {
       )
       .map(({ roleId, statement }) => [roleId, statement.Sid ?? '?', statement] as const),
   )(
-    'conditions the key use of %s (%s) on the purpose, or on SQS for one queue',
+    'conditions the key use of %s (%s) on the purpose, on SQS for one queue, or on the MAC algorithm',
     (_role, _sid, statement) => {
       // Act
       const condition = conditionOf(statement) ?? 'none';
 
       // Assess
       expect(condition).toMatch(
-        /^(purpose=(run|blind-index)|via-sqs=Ingest(Queue|DeadLetterQueue))$/,
+        /^(purpose=(run|blind-index)|via-sqs=Ingest(Queue|DeadLetterQueue)|mac=HMAC_SHA_256)$/,
       );
-      expect(asList(statement.Resource)).toEqual([{ 'Fn::GetAtt': ['DataKey', 'Arn'] }]);
+      expect(asList(statement.Resource)).toEqual([
+        condition.startsWith('mac=')
+          ? { 'Fn::GetAtt': ['AuditMacKey', 'Arn'] }
+          : { 'Fn::GetAtt': ['DataKey', 'Arn'] },
+      ]);
     },
   );
 
@@ -346,15 +390,15 @@ describe('IAM in the packaged template', () => {
     );
 
     // Assess
-    expect(wildcards).toEqual([
-      {
-        where: 'DataKey',
+    expect(wildcards).toEqual(
+      ['DataKey', 'AuditMacKey'].map((where) => ({
+        where,
         statement: expect.objectContaining({
           Principal: ACCOUNT_ROOT_PRINCIPAL,
           Action: 'kms:*',
         }),
-      },
-    ]);
+      })),
+    );
   });
 
   it.each(

@@ -203,10 +203,11 @@ describe('the LocalStack stage (npm run deploy:local)', () => {
     });
   });
 
-  it('sends KMS, Step Functions and SQS calls from the Lambdas to LocalStack', () => {
+  it('sends KMS, Step Functions, SQS and S3 calls from the Lambdas to LocalStack', () => {
     // Act
     const endpoints = [
       stage.provider.environment['KMS_ENDPOINT'],
+      stage.provider.environment['S3_ENDPOINT'],
       stage.provider.environment['STEP_FUNCTIONS_ENDPOINT'],
       stage.functions['publish']?.environment?.['SQS_ENDPOINT'],
       stage.functions['ingestQueue']?.environment?.['SQS_ENDPOINT'],
