@@ -1,11 +1,12 @@
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { withTransaction } from '../db/pool.ts';
-import { appendAudit } from '../db/repositories/auditLog.ts';
+import { type AuditEntry, appendAudit } from '../db/repositories/auditLog.ts';
 import {
   type ConsentRow,
   findConsent,
   recordConsentDecision,
+  weighConsent,
 } from '../db/repositories/consents.ts';
 import { findPatientById } from '../db/repositories/patients.ts';
 import { ConflictError, InputValidationError, NotFoundError } from '../errors.ts';
@@ -23,7 +24,10 @@ export const consentChangeSchema = {
     research: { type: 'boolean' },
     /** Where the decision comes from, e.g. `patient-portal`, `paper-form`. */
     source: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
-    /** When the patient decided; defaults to now. Never earlier than the decision on record. */
+    /**
+     * When the patient decided; defaults to now. A grant must be dated after a refusal on
+     * record; any decision, after an explicit one on record (a flat feed's has no date).
+     */
     recordedAt: { type: 'string', format: 'date-time' },
   },
   // At least one decision: a change of source or time alone is no consent decision.
@@ -80,9 +84,30 @@ function view(row: ConsentRow): ConsentView {
   };
 }
 
+/** The audit row of a change that was refused: the decision asked for, never a patient's data. */
+function refusedChange(
+  actor: string,
+  patientId: string | null,
+  outcome: 'denied' | 'failure',
+  reason: string,
+  details: Record<string, unknown>,
+): AuditEntry {
+  return {
+    actor,
+    action: outcome === 'denied' ? 'DENY' : 'UPDATE',
+    resourceType: 'Consent',
+    resourceId: patientId,
+    runId: null,
+    outcome,
+    details: { reason, ...details },
+  };
+}
+
 /**
- * Grants or revokes consent. The change, its history row (trigger) and its audit row commit
- * together; the next read sees it. A decision older than the one on record is refused.
+ * Grants or revokes consent, an explicit decision dated `recordedAt`, as weighConsent says.
+ * The change, its history row (trigger) and its audit row (actor, source) commit together; the
+ * next read sees it. A grant dated no later than a refusal on record, or any decision older
+ * than an explicit one on record, is a 409; it and a 404 are audited all the same.
  */
 export async function changeConsent(
   deps: PipelineDependencies,
@@ -92,7 +117,14 @@ export async function changeConsent(
 ): Promise<ConsentView> {
   if (!validateChange(body)) throw problems();
   const change = body;
-  if (!isUuid(patientId)) throw new NotFoundError('no such patient');
+  const source = change.source ?? 'api';
+  const asked = { source, dataSharing: change.data_sharing, research: change.research };
+  if (!isUuid(patientId)) {
+    await appendAudit(deps.pool, deps.auditMac, [
+      refusedChange(actor, null, 'failure', 'not-found', asked),
+    ]);
+    throw new NotFoundError('no such patient');
+  }
   // One spelling of the id everywhere, so the audit trail of the patient finds this change.
   const id = patientId.toLowerCase();
   const now = deps.now();
@@ -103,23 +135,43 @@ export async function changeConsent(
       { path: '/recordedAt', keyword: 'format', message: 'must be a date-time, not in the future' },
     ]);
   }
-  return withTransaction(deps.pool, async (client) => {
+  const outcome = await withTransaction(deps.pool, async (client) => {
     const patient = await findPatientById(client, id);
-    if (patient === undefined) throw new NotFoundError('no such patient');
+    if (patient === undefined) {
+      await appendAudit(client, deps.auditMac, [
+        refusedChange(actor, id, 'failure', 'not-found', asked),
+      ]);
+      return { refused: new NotFoundError('no such patient') };
+    }
     await client.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR UPDATE', [id]);
     const current = await findConsent(client, id);
-    if (current !== undefined && current.recordedAt > recordedAt) {
-      throw new ConflictError('a more recent consent decision is on record');
-    }
     const next: ConsentRow = {
       patientId: id,
       dataSharing: change.data_sharing ?? current?.dataSharing ?? false,
       research: change.research ?? current?.research ?? false,
-      source: change.source ?? 'api',
+      source,
       recordedAt,
+      explicit: true,
       recordedBy: actor,
       runId: null,
     };
+    const weight = weighConsent(current, next);
+    if (weight !== 'applies') {
+      const revoked = weight === 'revoked';
+      await appendAudit(client, deps.auditMac, [
+        refusedChange(actor, id, 'denied', revoked ? 'consent-revoked' : 'newer-decision', {
+          ...asked,
+          recordedAt: recordedAt.toISOString(),
+        }),
+      ]);
+      return {
+        refused: new ConflictError(
+          revoked
+            ? 'data sharing was refused: a grant must be dated after the refusal on record'
+            : 'a more recent consent decision is on record',
+        ),
+      };
+    }
     // Always recorded, even when the values stay as they were: the decision itself is a fact.
     await recordConsentDecision(client, next);
     await appendAudit(client, deps.auditMac, [
@@ -138,6 +190,9 @@ export async function changeConsent(
         },
       },
     ]);
-    return view(next);
+    return { changed: view(next) };
   });
+  // The refusal's audit row commits with the transaction; the error is thrown after it.
+  if ('refused' in outcome) throw outcome.refused;
+  return outcome.changed;
 }

@@ -3,8 +3,10 @@
  * a Patient-compartment parameter), is matched to its patient: one in the same batch (by id or
  * fullUrl) or one already stored (by reference blind index, in the sender's namespace), or, for
  * a resource naming its patient by MR identifier, the patient with that MRN. A patient's consent
- * is the newest of the batch's Consent resources and the stored decision; only an explicit
- * permit lets the patient, and the patient's data, through. Resources shared by many patients
+ * follows from the stored decision and the batch's Consent resources, weighed in time order as
+ * weighConsent says (a permit dated before a refusal on record is revoked, a Consent without
+ * dateTime counts as decided when it arrived, like a flat record's); only a permit lets the
+ * patient, and the patient's data, through. Resources shared by many patients
  * (a Practitioner, an Organization) name no patient and pass.
  *
  * Three steps: `resolveConsentFacts` reads what the database knows, `decideFhirConsent` (pure)
@@ -13,7 +15,12 @@
  */
 import { blindIndex } from '../crypto/blindIndex.ts';
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
-import { type ConsentRow, findConsents } from '../db/repositories/consents.ts';
+import {
+  type ConsentRow,
+  type ConsentStanding,
+  findConsents,
+  weighConsent,
+} from '../db/repositories/consents.ts';
 import type { IngestRun } from '../db/repositories/ingestRuns.ts';
 import {
   findPatientsByReference,
@@ -71,12 +78,12 @@ export interface ConsentFacts {
   /** Decisions that waited in pending_consents, by the reference key of a Patient of the batch. */
   readonly waiting: ReadonlyMap<
     string,
-    Pick<PendingConsentRow, 'dataSharing' | 'research' | 'recordedAt' | 'recordedBy'>
+    Pick<PendingConsentRow, 'dataSharing' | 'research' | 'recordedAt' | 'explicit' | 'recordedBy'>
   >;
   /** The consent on record of each patient concerned, stored or in the batch. */
   readonly onRecord: ReadonlyMap<
     string,
-    Pick<ConsentRow, 'dataSharing' | 'research' | 'recordedAt'>
+    Pick<ConsentRow, 'dataSharing' | 'research' | 'recordedAt' | 'explicit'>
   >;
 }
 
@@ -101,11 +108,12 @@ export type ResourceVerdict = { readonly resource: ResourceEntry } & (
 
 /**
  * What became of a Consent resource: it names no patient, decides nothing (draft, proposed,
- * entered-in-error), waits for its patient to be stored, or decides for a known patient.
+ * entered-in-error), waits for its patient to be stored, decides for a known patient, or is a
+ * permit a standing refusal revokes.
  */
 export interface ConsentResourceVerdict {
   readonly index: number;
-  readonly kind: 'orphan' | 'undecided' | 'pending' | 'decided';
+  readonly kind: 'orphan' | 'undecided' | 'pending' | 'decided' | 'revoked';
 }
 
 /** Each record's verdict, and the decisions to record. */
@@ -272,12 +280,46 @@ function decisionOf(record: FhirConsentRecord): 'permit' | 'deny' | undefined {
   return undefined;
 }
 
-function newer(a: Candidate, b: Candidate | undefined): boolean {
-  return (
-    b === undefined ||
-    a.recordedAt > b.recordedAt ||
-    (a.recordedAt === b.recordedAt && a.index > b.index)
+function standingOf(decision: Omit<ConsentDecision, 'patient'>): ConsentStanding {
+  return {
+    dataSharing: decision.dataSharing,
+    recordedAt: new Date(decision.recordedAt),
+    explicit: decision.explicit,
+  };
+}
+
+/**
+ * Weighs decisions about one patient (or one waiting reference) in time order, ties in batch
+ * order, against the one on record: the last that applies is the one to record, and the
+ * permits a standing refusal revoked are named.
+ */
+function weighInTurn<T extends Omit<ConsentDecision, 'patient'>>(
+  onRecord: ConsentStanding | undefined,
+  offered: readonly T[],
+): { readonly applied?: T; readonly revoked: readonly T[] } {
+  let current = onRecord;
+  let applied: T | undefined;
+  const revoked: T[] = [];
+  const inTurn = offered.toSorted((a, b) =>
+    a.recordedAt === b.recordedAt ? a.index - b.index : a.recordedAt < b.recordedAt ? -1 : 1,
   );
+  for (const decision of inTurn) {
+    const standing = standingOf(decision);
+    const weight = weighConsent(current, standing);
+    if (weight === 'applies') {
+      current = standing;
+      applied = decision;
+    } else if (weight === 'revoked') {
+      revoked.push(decision);
+    }
+  }
+  return applied === undefined ? { revoked } : { applied, revoked };
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const values = map.get(key);
+  if (values === undefined) map.set(key, [value]);
+  else values.push(value);
 }
 
 function linkOf(target: Exclude<Target, { kind: 'unresolved' }>): PatientLink {
@@ -337,8 +379,8 @@ export function decideFhirConsent(
     };
   };
 
-  // The newest decision of the batch per patient; ties go to the later resource.
-  const latest = new Map<string, Candidate>();
+  // Every decision of the batch per patient, and those that waited for a patient of the batch.
+  const offered = new Map<string, Candidate[]>();
   for (const entry of validated.records) {
     const patientId = idOf(entry);
     for (const key of entry.referenceKeys ?? []) {
@@ -351,64 +393,81 @@ export function decideFhirConsent(
         dataSharing: waited.dataSharing,
         research: waited.research,
         recordedAt: waited.recordedAt.toISOString(),
+        explicit: waited.explicit,
         recordedBy: waited.recordedBy,
       };
-      if (newer(candidate, latest.get(patientId))) latest.set(patientId, candidate);
+      pushTo(offered, patientId, candidate);
     }
   }
   const runTime = receivedAt.toISOString();
-  const pending = new Map<string, PendingDecision>();
-  const consents: ConsentResourceVerdict[] = [];
+  const pendingOffered = new Map<string, (PendingDecision & { readonly index: number })[]>();
+  const consentKinds = new Map<number, ConsentResourceVerdict['kind']>();
   for (const { index, record } of validated.consents ?? []) {
     const resolved = target(record.patientReference);
     const decision = decisionOf(record);
     if (resolved.kind === 'unresolved' && resolved.why === 'not-a-patient') {
-      consents.push({ index, kind: 'orphan' });
+      consentKinds.set(index, 'orphan');
       continue;
     }
     if (decision === undefined) {
-      consents.push({ index, kind: 'undecided' });
+      consentKinds.set(index, 'undecided');
       continue;
     }
-    // A future dateTime would outrank every later decision: it counts as the run's time.
+    // Without a dateTime it is a feed decision, recorded when it arrived. A future dateTime
+    // would outrank every later decision: it counts as the run's time.
+    const explicit = record.dateTime !== undefined;
     const recordedAt =
       record.dateTime !== undefined && record.dateTime < runTime ? record.dateTime : runTime;
     const dataSharing = decision === 'permit';
     const research = dataSharing && record.research;
     if (resolved.kind === 'unresolved') {
-      // Not stored yet: kept until the Patient arrives, the newest decision per reference.
+      // Not stored yet: kept until the Patient arrives, one decision per reference.
       const key = referenceKey(record.patientReference) ?? '';
       const refBidx = facts.referenceIndexes.get(key) ?? '';
-      const known = pending.get(refBidx);
-      if (known === undefined || known.recordedAt <= recordedAt) {
-        pending.set(refBidx, { refBidx, dataSharing, research, recordedAt });
-      }
-      consents.push({ index, kind: 'pending' });
+      pushTo(pendingOffered, refBidx, {
+        index,
+        refBidx,
+        dataSharing,
+        research,
+        recordedAt,
+        explicit,
+      });
+      consentKinds.set(index, 'pending');
       continue;
     }
-    consents.push({ index, kind: 'decided' });
-    const candidate: Candidate = {
+    consentKinds.set(index, 'decided');
+    pushTo(offered, resolved.patientId, {
       index,
       patientId: resolved.patientId,
       patient: linkOf(resolved),
       dataSharing,
       research,
       recordedAt,
-    };
-    if (newer(candidate, latest.get(resolved.patientId))) {
-      latest.set(resolved.patientId, candidate);
-    }
+      explicit,
+    });
   }
 
-  /** The batch's decision when it is at least as new as the one on record. */
-  const winning = (patientId: string): Candidate | undefined => {
-    const fromBatch = latest.get(patientId);
-    const onRecord = facts.onRecord.get(patientId);
-    return fromBatch !== undefined &&
-      (onRecord === undefined || fromBatch.recordedAt >= onRecord.recordedAt.toISOString())
-      ? fromBatch
-      : undefined;
-  };
+  // Each patient's decisions weighed against the one on record: the one to record, if any.
+  const winners = new Map<string, Candidate>();
+  for (const [patientId, decisions] of offered) {
+    const { applied, revoked } = weighInTurn(facts.onRecord.get(patientId), decisions);
+    if (applied !== undefined) winners.set(patientId, applied);
+    for (const { index } of revoked) if (index >= 0) consentKinds.set(index, 'revoked');
+  }
+  const pending: PendingDecision[] = [];
+  for (const decisions of pendingOffered.values()) {
+    const { applied, revoked } = weighInTurn(undefined, decisions);
+    if (applied !== undefined) {
+      const { index: _index, ...decision } = applied;
+      pending.push(decision);
+    }
+    for (const { index } of revoked) consentKinds.set(index, 'revoked');
+  }
+  const consents = [...consentKinds].map(
+    ([index, kind]): ConsentResourceVerdict => ({ index, kind }),
+  );
+
+  const winning = (patientId: string): Candidate | undefined => winners.get(patientId);
   const effectiveOf = (patientId: string): EffectiveConsent => {
     const decided = winning(patientId) ?? facts.onRecord.get(patientId);
     if (decided === undefined) return 'absent';
@@ -428,10 +487,8 @@ export function decideFhirConsent(
   // Consents about stored patients who are not in this batch: recorded as they are.
   const batchIds = new Set(facts.patientIds.values());
   const decisionsOnStored: ConsentDecision[] = [];
-  for (const [patientId, candidate] of latest) {
-    if (!batchIds.has(patientId) && winning(patientId) === candidate) {
-      decisionsOnStored.push(withoutPatientId(candidate));
-    }
+  for (const [patientId, candidate] of winners) {
+    if (!batchIds.has(patientId)) decisionsOnStored.push(withoutPatientId(candidate));
   }
 
   const resources = (validated.resources ?? []).map((resource): ResourceVerdict => {
@@ -475,7 +532,7 @@ export function decideFhirConsent(
     return { resource, kind: 'linked', patient: linkOf(primary) };
   });
 
-  return { patients, resources, consents, decisionsOnStored, pending: [...pending.values()] };
+  return { patients, resources, consents, decisionsOnStored, pending };
 }
 
 const NAMED_NOBODY: NamedPatients = {
@@ -539,6 +596,7 @@ export function blockFhirRecords(run: IngestRun, verdicts: ConsentVerdicts): Fhi
   };
   for (const { index, kind } of verdicts.consents) {
     if (kind === 'orphan') rejections.push(orphan(index, 'Consent', 'patient', 'not-a-patient'));
+    if (kind === 'revoked') stop(index, 'Consent', 'revoked');
   }
 
   const consented: PatientEntry[] = [];

@@ -105,6 +105,8 @@ export interface ConsentDecision {
   readonly research: boolean;
   /** ISO 8601: the Consent's dateTime, never later than the run that received it. */
   readonly recordedAt: string;
+  /** Whether the Consent had a dateTime; an undated one is recorded at the run's time. */
+  readonly explicit: boolean;
   /** Who sent a decision that waited; the run's actor otherwise. */
   readonly recordedBy?: string;
 }
@@ -115,6 +117,7 @@ export interface PendingDecision {
   readonly dataSharing: boolean;
   readonly research: boolean;
   readonly recordedAt: string;
+  readonly explicit: boolean;
 }
 
 /** A FHIR Patient the consent stage stopped: what later resources may name it by. */

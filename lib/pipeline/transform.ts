@@ -147,6 +147,7 @@ function consentRow(entry: PatientEntry, patientId: string, run: IngestRun): Con
     research: entry.record.consent?.research === true,
     source: 'ingest',
     recordedAt: run.createdAt,
+    explicit: false,
     recordedBy: run.actor,
     runId: run.id,
   };
@@ -191,6 +192,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         research: decision.research,
         source: 'fhir-consent',
         recordedAt: new Date(decision.recordedAt),
+        explicit: decision.explicit,
         recordedBy: decision.recordedBy ?? run.actor,
         runId: run.id,
       });
@@ -217,6 +219,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
         dataSharing: pending.dataSharing,
         research: pending.research,
         recordedAt: new Date(pending.recordedAt),
+        explicit: pending.explicit,
         recordedBy: run.actor,
         runId: run.id,
       }),

@@ -7,14 +7,63 @@ export interface ConsentRow {
   readonly research: boolean;
   /** Where the decision came from: `ingest` for a record's consent object, later `api`, `fhir-consent`. */
   readonly source: string;
+  /** When decided: its own time when explicit, otherwise when it arrived. */
   readonly recordedAt: Date;
+  /**
+   * Whether `recordedAt` is the decision's own time (an API decision, a dated FHIR Consent),
+   * not only its arrival (a flat record's consent, an undated Consent).
+   */
+  readonly explicit: boolean;
   readonly recordedBy: string;
   readonly runId: string | null;
 }
 
+/** What weighing one decision against another reads of each. */
+export type ConsentStanding = Pick<ConsentRow, 'dataSharing' | 'recordedAt' | 'explicit'>;
+
 /**
- * Upserts current consent per patient. A decision recorded earlier than the stored one
- * never overwrites it; history is kept by the consents_history_insert and
+ * `applies`: it becomes the decision on record. `superseded`: a decision dated after it stands
+ * (and shares no more than it would). `revoked`: a grant refused because a refusal stands.
+ */
+export type ConsentWeight = 'applies' | 'superseded' | 'revoked';
+
+/**
+ * Consent precedence, which every writer follows (the SQL of upsertConsents,
+ * revokeConsentsByMrnIndex and upsertPendingConsents says the same). A refusal takes effect
+ * when it arrives, unless a refusal or an explicit grant dated after it is on record. A grant
+ * takes effect over no decision or an earlier grant (an explicit one only when explicit itself);
+ * over a refusal only when explicit and dated after it, otherwise the refusal stands and the
+ * grant is revoked.
+ */
+export function weighConsent(
+  current: ConsentStanding | undefined,
+  next: ConsentStanding,
+): ConsentWeight {
+  if (current === undefined) return 'applies';
+  const notOlder = current.recordedAt.getTime() <= next.recordedAt.getTime();
+  if (!next.dataSharing) {
+    return notOlder || (current.dataSharing && !current.explicit) ? 'applies' : 'superseded';
+  }
+  if (current.dataSharing) {
+    return notOlder && (next.explicit || !current.explicit) ? 'applies' : 'superseded';
+  }
+  return next.explicit && current.recordedAt.getTime() < next.recordedAt.getTime()
+    ? 'applies'
+    : 'revoked';
+}
+
+/** weighConsent in SQL: whether `n` (the decision offered) takes the place of `c` (on record). */
+export const TAKES_EFFECT = (c: string, n: string): string => `CASE
+       WHEN NOT ${n}.data_sharing
+         THEN ${c}.recorded_at <= ${n}.recorded_at OR (${c}.data_sharing AND NOT ${c}.explicit)
+       WHEN ${c}.data_sharing
+         THEN ${c}.recorded_at <= ${n}.recorded_at AND (${n}.explicit OR NOT ${c}.explicit)
+       ELSE ${n}.explicit AND ${c}.recorded_at < ${n}.recorded_at
+     END`;
+
+/**
+ * Upserts current consent per patient, each decision replacing the stored one only as
+ * weighConsent says; history is kept by the consents_history_insert and
  * consents_history_update triggers.
  */
 export async function upsertConsents(
@@ -27,15 +76,17 @@ export async function upsertConsents(
     a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0,
   );
   const { rows: written } = await db.query<{ patient_id: string; inserted: boolean }>(
-    `INSERT INTO consents AS c (patient_id, data_sharing, research, source, recorded_at, recorded_by, run_id)
+    `INSERT INTO consents AS c (patient_id, data_sharing, research, source, recorded_at, recorded_by,
+       run_id, explicit)
      SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::boolean[], $4::text[], $5::timestamptz[],
-       $6::text[], $7::uuid[])
+       $6::text[], $7::uuid[], $8::boolean[])
      ON CONFLICT (patient_id) DO UPDATE SET
        data_sharing = EXCLUDED.data_sharing, research = EXCLUDED.research, source = EXCLUDED.source,
        recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by,
-       run_id = EXCLUDED.run_id, updated_at = now()
-     WHERE c.recorded_at <= EXCLUDED.recorded_at
-       AND (c.data_sharing, c.research) IS DISTINCT FROM (EXCLUDED.data_sharing, EXCLUDED.research)
+       run_id = EXCLUDED.run_id, explicit = EXCLUDED.explicit, updated_at = now()
+     WHERE ${TAKES_EFFECT('c', 'EXCLUDED')}
+       AND ((c.data_sharing, c.research) IS DISTINCT FROM (EXCLUDED.data_sharing, EXCLUDED.research)
+         OR (EXCLUDED.explicit AND NOT c.explicit))
      RETURNING patient_id, (xmax = 0) AS inserted`,
     [
       ordered.map((row) => row.patientId),
@@ -45,6 +96,7 @@ export async function upsertConsents(
       ordered.map((row) => row.recordedAt),
       ordered.map((row) => row.recordedBy),
       ordered.map((row) => row.runId),
+      ordered.map((row) => row.explicit),
     ],
   );
   const touched = new Set(written.map((row) => row.patient_id));
@@ -69,6 +121,7 @@ export async function findConsents(
     recorded_at: Date;
     recorded_by: string;
     run_id: string | null;
+    explicit: boolean;
   }>('SELECT * FROM consents WHERE patient_id = ANY($1::uuid[])', [patientIds]);
   return new Map(
     rows.map((row) => [
@@ -79,6 +132,7 @@ export async function findConsents(
         research: row.research,
         source: row.source,
         recordedAt: row.recorded_at,
+        explicit: row.explicit,
         recordedBy: row.recorded_by,
         runId: row.run_id,
       },
@@ -109,15 +163,19 @@ export async function countConsentHistory(db: Queryable, patientId: string): Pro
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Records one explicit decision as the current consent (its history row comes from the trigger). */
+/**
+ * Records one decision as the current consent, unconditionally: the caller weighed it under the
+ * row's lock (its history row comes from the trigger).
+ */
 export async function recordConsentDecision(db: Queryable, row: ConsentRow): Promise<void> {
   await db.query(
-    `INSERT INTO consents (patient_id, data_sharing, research, source, recorded_at, recorded_by, run_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO consents (patient_id, data_sharing, research, source, recorded_at, recorded_by,
+       run_id, explicit)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (patient_id) DO UPDATE SET
        data_sharing = EXCLUDED.data_sharing, research = EXCLUDED.research, source = EXCLUDED.source,
        recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by,
-       run_id = EXCLUDED.run_id, updated_at = now()`,
+       run_id = EXCLUDED.run_id, explicit = EXCLUDED.explicit, updated_at = now()`,
     [
       row.patientId,
       row.dataSharing,
@@ -126,6 +184,7 @@ export async function recordConsentDecision(db: Queryable, row: ConsentRow): Pro
       row.recordedAt,
       row.recordedBy,
       row.runId,
+      row.explicit,
     ],
   );
 }
@@ -137,8 +196,9 @@ export interface ConsentRevocation {
 }
 
 /**
- * Applies refusals to patients already stored: data sharing off, unless a later decision is
- * on record. Patients not stored are untouched (their records were never let in).
+ * Applies a flat batch's refusals, recorded at its arrival, to patients already stored, as
+ * weighConsent says: over any grant but an explicit one dated later. Patients not stored are
+ * untouched (their records were never let in).
  */
 export async function revokeConsentsByMrnIndex(
   db: Queryable,
@@ -149,10 +209,11 @@ export async function revokeConsentsByMrnIndex(
   const ordered = revocations.toSorted((a, b) => Buffer.compare(a.mrnBidx, b.mrnBidx));
   const { rows } = await db.query<{ patient_id: string }>(
     `UPDATE consents c SET data_sharing = false, research = r.research, source = 'ingest',
-       recorded_at = $3, recorded_by = $4, run_id = $5, updated_at = now()
+       recorded_at = $3, recorded_by = $4, run_id = $5, explicit = false, updated_at = now()
      FROM patients p
      JOIN unnest($1::bytea[], $2::boolean[]) AS r(mrn_bidx, research) ON r.mrn_bidx = p.mrn_bidx
-     WHERE c.patient_id = p.id AND c.recorded_at <= $3
+     WHERE c.patient_id = p.id
+       AND (c.recorded_at <= $3 OR (c.data_sharing AND NOT c.explicit))
        AND (c.data_sharing, c.research) IS DISTINCT FROM (false, r.research)
      RETURNING c.patient_id`,
     [

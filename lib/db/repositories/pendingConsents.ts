@@ -1,4 +1,5 @@
 import type { Queryable } from '../pool.ts';
+import { TAKES_EFFECT } from './consents.ts';
 
 /** A Consent decision for a patient not stored yet, by the blind index of its reference. */
 export interface PendingConsentRow {
@@ -6,11 +7,13 @@ export interface PendingConsentRow {
   readonly dataSharing: boolean;
   readonly research: boolean;
   readonly recordedAt: Date;
+  /** A dated Consent's time, or (undated) its arrival: as in ConsentRow. */
+  readonly explicit: boolean;
   readonly recordedBy: string;
   readonly runId: string | null;
 }
 
-/** Keeps the newest decision per reference; an older one never replaces it. */
+/** Keeps one decision per reference, each replacing the one kept only as weighConsent says. */
 export async function upsertPendingConsents(
   db: Queryable,
   rows: readonly PendingConsentRow[],
@@ -19,14 +22,15 @@ export async function upsertPendingConsents(
   // One lock order for every writer: concurrent runs cannot deadlock.
   const ordered = rows.toSorted((a, b) => Buffer.compare(a.refBidx, b.refBidx));
   const { rowCount } = await db.query(
-    `INSERT INTO pending_consents AS c (ref_bidx, data_sharing, research, recorded_at, recorded_by, run_id)
+    `INSERT INTO pending_consents AS c (ref_bidx, data_sharing, research, recorded_at, recorded_by,
+       run_id, explicit)
      SELECT * FROM unnest($1::bytea[], $2::boolean[], $3::boolean[], $4::timestamptz[], $5::text[],
-       $6::uuid[])
+       $6::uuid[], $7::boolean[])
      ON CONFLICT (ref_bidx) DO UPDATE SET
        data_sharing = EXCLUDED.data_sharing, research = EXCLUDED.research,
        recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by,
-       run_id = EXCLUDED.run_id, updated_at = now()
-     WHERE c.recorded_at <= EXCLUDED.recorded_at`,
+       run_id = EXCLUDED.run_id, explicit = EXCLUDED.explicit, updated_at = now()
+     WHERE ${TAKES_EFFECT('c', 'EXCLUDED')}`,
     [
       ordered.map((row) => row.refBidx),
       ordered.map((row) => row.dataSharing),
@@ -34,6 +38,7 @@ export async function upsertPendingConsents(
       ordered.map((row) => row.recordedAt),
       ordered.map((row) => row.recordedBy),
       ordered.map((row) => row.runId),
+      ordered.map((row) => row.explicit),
     ],
   );
   return rowCount ?? 0;
@@ -52,6 +57,7 @@ export async function findPendingConsents(
     recorded_at: Date;
     recorded_by: string;
     run_id: string | null;
+    explicit: boolean;
   }>('SELECT * FROM pending_consents WHERE ref_bidx = ANY($1::bytea[])', [refBidxs]);
   return new Map(
     rows.map((row) => [
@@ -61,6 +67,7 @@ export async function findPendingConsents(
         dataSharing: row.data_sharing,
         research: row.research,
         recordedAt: row.recorded_at,
+        explicit: row.explicit,
         recordedBy: row.recorded_by,
         runId: row.run_id,
       },

@@ -41,7 +41,13 @@ describe('repositories on real PostgreSQL', () => {
 
   it('consents: a newer decision replaces the current one, an older one does not, history keeps both kinds', async () => {
     // Prepare
-    const base = { patientId, source: 'ingest', recordedBy: 'system:test', runId: null };
+    const base = {
+      patientId,
+      source: 'ingest',
+      explicit: false,
+      recordedBy: 'system:test',
+      runId: null,
+    };
     const t = (iso: string) => new Date(iso);
 
     // Act
@@ -83,6 +89,7 @@ describe('repositories on real PostgreSQL', () => {
       research: false,
       source: 'ingest',
       recordedAt: new Date(iso),
+      explicit: false,
       recordedBy: 'system:test',
       runId: null,
     });

@@ -175,6 +175,7 @@ describe('FHIR R4 API: the handlers against PostgreSQL, with real keys and conse
           research: false,
           source: 'test',
           recordedAt: new Date(),
+          explicit: true,
           recordedBy: 'system:test',
           runId: null,
         },

@@ -313,6 +313,7 @@ describe('FHIR R4 reads of every type: read, search and $everything over the rea
         research: false,
         source: 'patient-portal',
         recordedAt: new Date(),
+        explicit: true,
         recordedBy: 'user:b',
         runId: null,
       },

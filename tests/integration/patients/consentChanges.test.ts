@@ -9,6 +9,7 @@ import {
   InputValidationError,
   NotFoundError,
 } from '../../../lib/errors.ts';
+import { isUuid } from '../../../lib/ids.ts';
 import { changeConsent } from '../../../lib/patients/consentChanges.ts';
 import { findPatientsByMrn, readPatient } from '../../../lib/patients/patientAccess.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
@@ -283,43 +284,62 @@ describe('consent changes', () => {
     });
 
     it.each([
-      ['a minute older than the ingested decision', 'ingest', -60_000],
-      ['a millisecond older than the ingested decision', 'ingest', -1],
-      ['a millisecond older than an earlier change', 'change', -1],
-    ])('refuses a decision %s with ConflictError, changing nothing', async (_, on, offsetMs) => {
-      // Prepare
-      const { id } = await ingestPatient({ mrn: unique('MRN-CC-OLD') });
-      const officer = unique('user:officer-cc-old');
-      if (on === 'change') {
-        await changeConsent(pipeline.deps, officer, id, {
-          research: true,
-          recordedAt: new Date().toISOString(),
-        });
-      }
-      const onRecord = (await consentOf(id))!;
-      const historyBefore = await historyOf(id);
-      const auditBefore = await auditBy(officer);
-      // The driver truncates the stored microseconds: this is older by at least offsetMs.
-      const older = new Date(onRecord.recorded_at.getTime() + offsetMs);
+      ['a grant a minute older than the ingested grant', 'ingest', -60_000, true],
+      ['a grant a millisecond older than the ingested grant', 'ingest', -1, true],
+      ['a refusal a millisecond older than an earlier change', 'change', -1, false],
+      ['a grant a millisecond older than an earlier change', 'change', -1, true],
+    ])(
+      'refuses %s with ConflictError, changing nothing but its DENY row',
+      async (_, on, offsetMs, dataSharing) => {
+        // Prepare
+        const { id } = await ingestPatient({ mrn: unique('MRN-CC-OLD') });
+        const officer = unique('user:officer-cc-old');
+        if (on === 'change') {
+          await changeConsent(pipeline.deps, officer, id, {
+            research: true,
+            recordedAt: new Date().toISOString(),
+          });
+        }
+        const onRecord = (await consentOf(id))!;
+        const historyBefore = await historyOf(id);
+        const auditBefore = await auditBy(officer);
+        // The driver truncates the stored microseconds: this is older by at least offsetMs.
+        const older = new Date(onRecord.recorded_at.getTime() + offsetMs);
 
-      // Act
-      const error = await thrownBy(() =>
-        changeConsent(pipeline.deps, officer, id, {
-          data_sharing: false,
-          recordedAt: older.toISOString(),
-        }),
-      );
+        // Act
+        const error = await thrownBy(() =>
+          changeConsent(pipeline.deps, officer, id, {
+            data_sharing: dataSharing,
+            recordedAt: older.toISOString(),
+          }),
+        );
 
-      // Assess
-      expect(error).toBeInstanceOf(ConflictError);
-      expect((error as ConflictError).statusCode).toBe(409);
-      expect(await consentOf(id)).toStrictEqual(onRecord);
-      expect(await historyOf(id)).toStrictEqual(historyBefore);
-      expect(await auditBy(officer)).toStrictEqual(auditBefore);
-      expect((await readPatient(pipeline.deps, `${officer}-reader`, id)).consent.dataSharing).toBe(
-        true,
-      );
-    });
+        // Assess
+        expect(error).toBeInstanceOf(ConflictError);
+        expect((error as ConflictError).statusCode).toBe(409);
+        expect(await consentOf(id)).toStrictEqual(onRecord);
+        expect(await historyOf(id)).toStrictEqual(historyBefore);
+        expect(await auditBy(officer)).toStrictEqual([
+          ...auditBefore,
+          {
+            action: 'DENY',
+            resource_type: 'Consent',
+            resource_id: id,
+            run_id: null,
+            outcome: 'denied',
+            details: {
+              reason: 'newer-decision',
+              source: 'api',
+              dataSharing,
+              recordedAt: older.toISOString(),
+            },
+          },
+        ]);
+        expect(
+          (await readPatient(pipeline.deps, `${officer}-reader`, id)).consent.dataSharing,
+        ).toBe(true);
+      },
+    );
 
     it('accepts a decision made at the very instant of the one on record', async () => {
       // Prepare
@@ -425,30 +445,42 @@ describe('consent changes', () => {
     it.each([
       ['an unknown patient id', randomUUID()],
       ['an id that is no uuid', 'Jane Doe'],
-    ])('answers %s with NotFoundError, recording nothing', async (_, patientId) => {
-      // Prepare
-      const actor = unique('user:officer-cc-unknown');
-      const before = await database.pool.query<{ consents: number; history: number }>(
-        `SELECT (SELECT count(*)::int FROM consents) AS consents,
+    ])(
+      'answers %s with NotFoundError, recording only its failed UPDATE row',
+      async (_, patientId) => {
+        // Prepare
+        const actor = unique('user:officer-cc-unknown');
+        const before = await database.pool.query<{ consents: number; history: number }>(
+          `SELECT (SELECT count(*)::int FROM consents) AS consents,
                 (SELECT count(*)::int FROM consent_history) AS history`,
-      );
+        );
 
-      // Act
-      const error = await thrownBy(() =>
-        changeConsent(pipeline.deps, actor, patientId, { data_sharing: true }),
-      );
+        // Act
+        const error = await thrownBy(() =>
+          changeConsent(pipeline.deps, actor, patientId, { data_sharing: true }),
+        );
 
-      // Assess
-      expect(error).toBeInstanceOf(NotFoundError);
-      expect((error as NotFoundError).statusCode).toBe(404);
-      expect((error as NotFoundError).message).not.toContain(patientId);
-      const after = await database.pool.query<{ consents: number; history: number }>(
-        `SELECT (SELECT count(*)::int FROM consents) AS consents,
+        // Assess
+        expect(error).toBeInstanceOf(NotFoundError);
+        expect((error as NotFoundError).statusCode).toBe(404);
+        expect((error as NotFoundError).message).not.toContain(patientId);
+        const after = await database.pool.query<{ consents: number; history: number }>(
+          `SELECT (SELECT count(*)::int FROM consents) AS consents,
                 (SELECT count(*)::int FROM consent_history) AS history`,
-      );
-      expect(after.rows).toEqual(before.rows);
-      expect(await auditBy(actor)).toEqual([]);
-    });
+        );
+        expect(after.rows).toEqual(before.rows);
+        expect(await auditBy(actor)).toEqual([
+          {
+            action: 'UPDATE',
+            resource_type: 'Consent',
+            resource_id: isUuid(patientId) ? patientId : null,
+            run_id: null,
+            outcome: 'failure',
+            details: { reason: 'not-found', source: 'api', dataSharing: true },
+          },
+        ]);
+      },
+    );
 
     it.each([
       ['a leap second', '2016-12-31T23:59:60Z'],
@@ -568,7 +600,7 @@ describe('consent changes', () => {
       expect(occurrences(cells, ['Bea Renamedbyrefusal', '999-88-7766'])).toEqual([]);
     });
 
-    it('a newer batch with data sharing granted again restores it, and reads disclose', async () => {
+    it('a newer batch granting data sharing again is a revoked rejection; only an explicit grant restores it', async () => {
       // Prepare
       const mrn = 'MRN-CC-BATCH-REGRANT';
       const { id } = await ingestPatient({ mrn, name: 'Rory Regranted' });
@@ -588,21 +620,26 @@ describe('consent changes', () => {
         }),
       ]);
 
-      // Assess
+      // Assess: the feed's grant has no date of its own, so the refusal stands.
       expect(refusing.execution.status).toBe('SUCCEEDED');
       expect(refusedRead).toBeInstanceOf(ForbiddenError);
       expect(execution.status).toBe('SUCCEEDED');
-      const run = await findIngestRun(database.pool, runId);
-      expect(await consentOf(id)).toMatchObject({
-        data_sharing: true,
-        research: true,
-        source: 'ingest',
-        recorded_at: run!.createdAt,
-        run_id: runId,
-      });
       expect(
-        (await auditOfRun(runId, 'Consent')).map((row) => [row.action, row.resource_id]),
-      ).toEqual([['UPDATE', id]]);
+        (await listRejections(database.pool, runId)).map((r) => [r.reason, r.details]),
+      ).toEqual([['consent', { requires: 'data_sharing', consent: 'revoked' }]]);
+      expect(await consentOf(id)).toMatchObject({
+        data_sharing: false,
+        source: 'ingest',
+        run_id: refusing.runId,
+      });
+      expect(await auditOfRun(runId, 'Consent')).toEqual([]);
+      expect(
+        await thrownBy(() => readPatient(pipeline.deps, 'user:clinician-cc-batch-regrant', id)),
+      ).toBeInstanceOf(ForbiddenError);
+      await changeConsent(pipeline.deps, 'user:officer-cc-batch-regrant', id, {
+        data_sharing: true,
+        source: 'paper-form',
+      });
       const view = await readPatient(pipeline.deps, 'user:clinician-cc-batch-regrant', id);
       expect(view).toMatchObject({
         id,

@@ -49,6 +49,9 @@ function leaks(haystack: string): string[] {
 
 describe('no PHI leaves the encrypted columns', () => {
   const database = useTestDatabase();
+  // One key service for every case: the index key the first run creates must unwrap in the next.
+  let failing: ConstructorParameters<typeof FaultyKeyService>[0] = () => undefined;
+  const keyService = new FaultyKeyService((call, attempt) => failing(call, attempt));
 
   it.each([
     ['a run that succeeds', undefined, []],
@@ -62,10 +65,18 @@ describe('no PHI leaves the encrypted columns', () => {
     '%s: state inputs and outputs, errors, events, rejections, logs and every table carry none',
     async (_name, fault, keptPayloads) => {
       // Prepare
-      const keyService = new FaultyKeyService((call) =>
-        fault !== undefined && call.context['purpose'] === 'blind-index' ? fault : undefined,
-      );
-      const pipeline = createTestPipeline(database, { keyService, logLevel: 'DEBUG' });
+      // ConsentCheck reads the index key first; Transform, with a keyring of its own, next.
+      let indexKeyCalls = 0;
+      failing = (call) => {
+        if (call.context['purpose'] !== 'blind-index') return undefined;
+        indexKeyCalls += 1;
+        return fault !== undefined && indexKeyCalls > 1 ? fault : undefined;
+      };
+      const pipeline = createTestPipeline(database, {
+        keyService,
+        logLevel: 'DEBUG',
+        keyringPerTask: true,
+      });
 
       // Act
       const {

@@ -35,6 +35,7 @@ const consent: ConsentRow = {
   research: false,
   source: 'ingest',
   recordedAt: new Date('2026-11-24T08:30:00.250Z'),
+  explicit: false,
   recordedBy: 'system:test',
   runId: randomUUID(),
 };
@@ -61,6 +62,7 @@ const pending: PendingConsentRow = {
   dataSharing: false,
   research: false,
   recordedAt: new Date('2026-11-20T00:00:00Z'),
+  explicit: true,
   recordedBy: 'system:test',
   runId: null,
 };

@@ -107,7 +107,9 @@ function factsWith(overrides: Partial<ConsentFacts> = {}): ConsentFacts {
 }
 
 const permitOnRecord = (recordedAt: string, dataSharing = true) =>
-  new Map([[STORED_ID, { dataSharing, research: false, recordedAt: new Date(recordedAt) }]]);
+  new Map([
+    [STORED_ID, { dataSharing, research: false, explicit: true, recordedAt: new Date(recordedAt) }],
+  ]);
 
 describe('decideFhirConsent: a Patient of the batch', () => {
   it.each([
@@ -136,6 +138,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
           dataSharing: expected === 'permit',
           research: false,
           recordedAt: '2026-01-01',
+          explicit: true,
         },
       },
     ]);
@@ -177,11 +180,14 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     expect(verdicts.patients[0]?.decision?.patient).toStrictEqual({ recordIndex: 0 });
   });
 
-  it('keeps the consent on record when it is newer than the batch decision', () => {
+  it('keeps a refusal on record dated after the batch permit, which it revokes', () => {
     // Prepare
     const validated = batch({ consents: [consent(1, 'Patient/p1', { dateTime: '2026-01-01' })] });
     const onRecord = new Map([
-      [P1_ID, { dataSharing: false, research: false, recordedAt: new Date('2026-02-01') }],
+      [
+        P1_ID,
+        { dataSharing: false, research: false, explicit: true, recordedAt: new Date('2026-02-01') },
+      ],
     ]);
 
     // Act
@@ -189,29 +195,71 @@ describe('decideFhirConsent: a Patient of the batch', () => {
 
     // Assess
     expect(verdicts.patients).toStrictEqual([{ entry: P1, patientId: P1_ID, consent: 'refused' }]);
+    expect(verdicts.consents).toStrictEqual([{ index: 1, kind: 'revoked' }]);
   });
 
-  it('takes the batch decision when it is as new as the one on record', () => {
+  it.each([
+    ['at the instant of', '2026-02-01T00:00:00.000Z', 'refused', 'revoked'],
+    ['a millisecond after', '2026-02-01T00:00:00.001Z', 'permit', 'decided'],
+  ] as const)('a permit dated %s the refusal on record: %s', (_, dateTime, patient, kind) => {
     // Prepare
-    const validated = batch({
-      consents: [consent(1, 'Patient/p1', { dateTime: '2026-02-01T00:00:00.000Z' })],
-    });
+    const validated = batch({ consents: [consent(1, 'Patient/p1', { dateTime })] });
     const onRecord = new Map([
-      [P1_ID, { dataSharing: false, research: false, recordedAt: new Date('2026-02-01') }],
+      [
+        P1_ID,
+        { dataSharing: false, research: false, explicit: true, recordedAt: new Date('2026-02-01') },
+      ],
     ]);
 
     // Act
     const verdicts = decideFhirConsent(validated, factsWith({ onRecord }), RECEIVED_AT);
 
     // Assess
-    expect(verdicts.patients[0]?.consent).toBe('permit');
-    expect(verdicts.patients[0]?.decision?.index).toBe(1);
+    expect(verdicts.patients[0]?.consent).toBe(patient);
+    expect(verdicts.consents).toStrictEqual([{ index: 1, kind }]);
+  });
+
+  it.each([
+    ['an undated permit', undefined, 'refused', 'revoked'],
+    ['a deny dated before it', '2025-01-01', 'refused', 'decided'],
+  ] as const)('over a feed grant on record, %s: %s', (_, dateTime, patient, kind) => {
+    // Prepare: an undated permit over a feed refusal; a dated deny over a feed grant.
+    const dataSharing = dateTime === undefined;
+    const validated = batch({
+      consents: [
+        consent(1, 'Patient/p1', {
+          dataSharing,
+          ...(dateTime === undefined ? {} : { dateTime }),
+        }),
+      ],
+    });
+    const onRecord = new Map([
+      [
+        P1_ID,
+        {
+          dataSharing: !dataSharing,
+          research: false,
+          explicit: false,
+          recordedAt: new Date('2026-02-01'),
+        },
+      ],
+    ]);
+
+    // Act
+    const verdicts = decideFhirConsent(validated, factsWith({ onRecord }), RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.patients[0]?.consent).toBe(patient);
+    expect(verdicts.consents).toStrictEqual([{ index: 1, kind }]);
   });
 
   it('follows a permit on record when the batch sends no Consent', () => {
     // Prepare
     const onRecord = new Map([
-      [P1_ID, { dataSharing: true, research: false, recordedAt: new Date('2026-02-01') }],
+      [
+        P1_ID,
+        { dataSharing: true, research: false, explicit: true, recordedAt: new Date('2026-02-01') },
+      ],
     ]);
 
     // Act
@@ -241,18 +289,40 @@ describe('decideFhirConsent: a Patient of the batch', () => {
 
   it('dates a Consent from the future, or without a dateTime, at the run', () => {
     // Prepare
+    const future = batch({ consents: [consent(1, 'Patient/p1', { dateTime: '2099-01-01' })] });
+    const undated = batch({ consents: [consent(2, 'Patient/p1')] });
+
+    // Act
+    const fromFuture = decideFhirConsent(future, factsWith(), RECEIVED_AT);
+    const fromUndated = decideFhirConsent(undated, factsWith(), RECEIVED_AT);
+
+    // Assess: both count as the run's time; only the dated one is explicit.
+    expect(fromFuture.patients[0]?.decision).toMatchObject({
+      index: 1,
+      recordedAt: RECEIVED_AT.toISOString(),
+      explicit: true,
+    });
+    expect(fromUndated.patients[0]?.decision).toMatchObject({
+      index: 2,
+      recordedAt: RECEIVED_AT.toISOString(),
+      explicit: false,
+    });
+  });
+
+  it('never lets an undated permit replace a dated one of the same batch', () => {
+    // Prepare
     const validated = batch({
-      consents: [consent(1, 'Patient/p1', { dateTime: '2099-01-01' }), consent(2, 'Patient/p1')],
+      consents: [
+        consent(1, 'Patient/p1', { dateTime: '2099-01-01', research: true }),
+        consent(2, 'Patient/p1'),
+      ],
     });
 
     // Act
     const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
 
-    // Assess: both count as the run's time, so the later resource decides.
-    expect(verdicts.patients[0]?.decision).toMatchObject({
-      index: 2,
-      recordedAt: RECEIVED_AT.toISOString(),
-    });
+    // Assess
+    expect(verdicts.patients[0]?.decision).toMatchObject({ index: 1, explicit: true });
   });
 
   it('lets research through only with data sharing', () => {
@@ -276,6 +346,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
         {
           dataSharing: true,
           research: true,
+          explicit: true,
           recordedAt: new Date('2026-01-01T00:00:00Z'),
           recordedBy: 'system:earlier',
         },
@@ -297,6 +368,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
           dataSharing: true,
           research: true,
           recordedAt: '2026-01-01T00:00:00.000Z',
+          explicit: true,
           recordedBy: 'system:earlier',
         },
       },
@@ -311,6 +383,7 @@ describe('decideFhirConsent: a Patient of the batch', () => {
         {
           dataSharing: true,
           research: false,
+          explicit: true,
           recordedAt: new Date('2026-01-01T00:00:00Z'),
           recordedBy: 'system:earlier',
         },
@@ -350,6 +423,7 @@ describe('decideFhirConsent: a Consent about a patient outside the batch', () =>
         dataSharing: true,
         research: false,
         recordedAt: '2026-02-01',
+        explicit: true,
       },
     ]);
   });
@@ -395,8 +469,20 @@ describe('decideFhirConsent: a Consent about a patient outside the batch', () =>
       'pending',
     ]);
     expect(verdicts.pending).toStrictEqual([
-      { refBidx: 'bidx-later', dataSharing: true, research: false, recordedAt: '2026-02-01' },
-      { refBidx: 'bidx-other', dataSharing: true, research: false, recordedAt: '2026-01-01' },
+      {
+        refBidx: 'bidx-later',
+        dataSharing: true,
+        research: false,
+        recordedAt: '2026-02-01',
+        explicit: true,
+      },
+      {
+        refBidx: 'bidx-other',
+        dataSharing: true,
+        research: false,
+        recordedAt: '2026-01-01',
+        explicit: true,
+      },
     ]);
     expect(verdicts.patients[0]?.consent).toBe('absent');
   });
@@ -676,7 +762,12 @@ describe('decideFhirConsent: any other resource type', () => {
       onRecord: new Map([
         [
           STORED_ID,
-          { dataSharing: false, research: false, recordedAt: new Date('2026-01-01T00:00:00Z') },
+          {
+            dataSharing: false,
+            research: false,
+            explicit: true,
+            recordedAt: new Date('2026-01-01T00:00:00Z'),
+          },
         ],
       ]),
     });
@@ -722,9 +813,16 @@ describe('blockFhirRecords', () => {
     dataSharing,
     research,
     recordedAt: '2026-01-01',
+    explicit: true,
   });
   const onStored = { ...decision(8, false), patient: { patientId: STORED_ID } };
-  const pending = { refBidx: 'bidx', dataSharing: true, research: false, recordedAt: '2026-01-01' };
+  const pending = {
+    refBidx: 'bidx',
+    dataSharing: true,
+    research: false,
+    recordedAt: '2026-01-01',
+    explicit: true,
+  };
   const verdicts: ConsentVerdicts = {
     patients: [
       { entry: P1, patientId: P1_ID, consent: 'permit', decision: decision(6, true) },
