@@ -259,7 +259,10 @@ export interface PositionedRun {
   readonly position: RunPosition;
 }
 
-/** Runs newest first (ties by id, descending), filtered; served by ingest_runs_newest and ingest_runs_status_newest. */
+/**
+ * Runs newest first (ties by id, descending), filtered; served by ingest_runs_newest,
+ * ingest_runs_status_newest and, for one submitter's, ingest_runs_submitter_newest.
+ */
 export async function listIngestRuns(
   db: Queryable,
   filter: RunFilter,

@@ -271,4 +271,22 @@ describe('listIngestRuns: the plan PostgreSQL chooses', () => {
     expect(scans.map((node) => node['Index Name'])).toStrictEqual(['ingest_runs_status_newest']);
     expect(nodes.some((node) => node['Node Type'] === 'Seq Scan')).toBe(false);
   });
+
+  it('reads one submitter’s page from ingest_runs_submitter_newest: only their runs, newest first', async () => {
+    // Prepare: a tenant with a few runs among a year of another's.
+    await database.pool.query(
+      `INSERT INTO ingest_runs (id, status, format, source, actor, data_key_id, created_at)
+       SELECT gen_random_uuid(), 'succeeded', 'flat', 'api', 'clinic-small', data_key_id,
+              timestamptz '2029-01-01' + make_interval(days => n)
+       FROM generate_series(1, 50) AS n, (SELECT data_key_id FROM ingest_runs LIMIT 1) AS k`,
+    );
+    await database.pool.query('ANALYZE ingest_runs');
+
+    // Act
+    const nodes = await planOf({ submitter: 'clinic-small' });
+
+    // Assess
+    expect(nodes.map((node) => node['Node Type'])).toStrictEqual(['Limit', 'Index Scan']);
+    expect(nodes[1]?.['Index Name']).toBe('ingest_runs_submitter_newest');
+  });
 });
