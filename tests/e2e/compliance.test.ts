@@ -107,7 +107,7 @@ describe('consent changes over HTTP', () => {
     });
   });
 
-  it('a decision older than the one on record → 409, and the one on record stands', async () => {
+  it('a grant older than the one on record → 409, and the one on record stands', async () => {
     // Prepare
     const patientId = await consentedPatient(`MRN-STALE-${TAG}`);
     const clerk = await token(['user/Consent.u', 'user/Patient.r']);
@@ -117,8 +117,10 @@ describe('consent changes over HTTP', () => {
     );
 
     // Act
+    // A grant (a refusal would stand: the feed's grant on record has no date of its own).
     const stale = await putConsent(patientId, clerk, {
-      data_sharing: false,
+      data_sharing: true,
+      research: true,
       recordedAt: '2001-01-01T00:00:00Z',
     });
     const read = await call('GET', `/api/v1/patients/${patientId}`, { token: clerk });
