@@ -6,15 +6,19 @@
  *                    [--json FILE] [--scale]
  *   npm run bench -- --fhir DIR [--copies N] [--permit-share S] [--batch B] [--concurrency C]
  *                    [--json FILE]
+ *   npm run bench -- --audit-verify [N] [--json FILE]
  *
  * Defaults: 50,000 patients, batches of 1,000, concurrency 2, 2 observations per patient.
  * `--scale` runs N = 10,000, 50,000 and 200,000, each on a fresh database. `--fhir` sends a
  * Synthea bulk export instead, copied N times (1), 90% of patients permitted (bench/fhirBench.ts).
+ * `--audit-verify` times GET /api/v1/audit/verify's work on N audit rows (1,000,000;
+ * bench/auditVerifyBench.ts).
  * DATABASE_URL names the server to use; without it an embedded PostgreSQL is started.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { STAGES } from '../lib/pipeline/stages.ts';
+import { auditVerifyBenchmark, printAuditVerify } from './auditVerifyBench.ts';
 import { type BenchServer, startBenchServer } from './database.ts';
 import { type FhirBenchOptions, fhirBenchmarkRun, printFhirRun } from './fhirBench.ts';
 import { DEFAULT_PERMIT_SHARE } from './fhirExport.ts';
@@ -59,13 +63,14 @@ function shareOption(name: string, value: string | undefined, fallback: number):
 
 type Options =
   | { kind: 'synthetic'; run: RunOptions; json: string | undefined; scale: boolean }
-  | { kind: 'fhir'; run: FhirBenchOptions; json: string | undefined };
+  | { kind: 'fhir'; run: FhirBenchOptions; json: string | undefined }
+  | { kind: 'audit-verify'; rows: number; json: string | undefined };
 
 const SYNTHETIC_ONLY = ['patients', 'observations', 'scale'] as const;
 const FHIR_ONLY = ['copies', 'permit-share'] as const;
 
 function options(): Options {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     options: {
       patients: { type: 'string' },
       batch: { type: 'string' },
@@ -76,9 +81,20 @@ function options(): Options {
       fhir: { type: 'string' },
       copies: { type: 'string' },
       'permit-share': { type: 'string' },
+      'audit-verify': { type: 'boolean' },
     },
     strict: true,
+    allowPositionals: true,
   });
+  if (values['audit-verify'] === true) {
+    const [rows, ...more] = positionals;
+    if (more.length > 0) throw new Error('--audit-verify takes one row count');
+    return {
+      kind: 'audit-verify',
+      rows: integerOption('audit-verify', rows, 1_000_000),
+      json: values.json,
+    };
+  }
   const batchSize = integerOption('batch', values.batch, 1_000);
   const concurrency = integerOption('concurrency', values.concurrency, 2);
   const fhir = values.fhir;
@@ -222,7 +238,13 @@ async function main(): Promise<void> {
     printMachine(host);
     let results: unknown[];
     let failed: boolean;
-    if (chosen.kind === 'fhir') {
+    if (chosen.kind === 'audit-verify') {
+      console.log('');
+      const figures = await auditVerifyBenchmark(server, chosen.rows);
+      printAuditVerify(figures);
+      results = [figures];
+      failed = false;
+    } else if (chosen.kind === 'fhir') {
       console.log('');
       const figures = await fhirBenchmarkRun(server, chosen.run);
       const peak = peakRssBytes();

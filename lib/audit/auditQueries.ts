@@ -195,7 +195,7 @@ export interface AuditProblem {
   readonly detail: string;
 }
 
-/** The latest checkpoint, or 'forged' when what the store holds is not a checkpoint at all. */
+/** The latest checkpoint, or 'malformed' when what the store holds is not a checkpoint at all. */
 async function latestCheckpoint(
   deps: PipelineDependencies,
 ): Promise<AuditCheckpoint | 'malformed' | undefined> {
@@ -207,11 +207,34 @@ async function latestCheckpoint(
   }
 }
 
-/** What the seals and the latest checkpoint say of the chain: at most two MAC verifications. */
+/** `from` of GET /api/v1/audit/verify: where the walk that recomputes row hashes starts. */
+export const VERIFY_FROM = ['genesis', 'checkpoint'] as const;
+export type VerifyFrom = (typeof VERIFY_FROM)[number];
+
+/** Parses the query string of GET /api/v1/audit/verify; a bad parameter is named, its value never echoed. */
+export function parseVerifyQuery(query: AuditQuery): VerifyFrom {
+  const problems: ValidationProblem[] = [];
+  refuseUnknownParameters(query, ['from'], problems);
+  const from = VERIFY_FROM.find((known) => known === (query['from'] ?? 'genesis'));
+  if (from === undefined) {
+    problems.push({
+      path: '/from',
+      keyword: 'enum',
+      message: `must be ${VERIFY_FROM.join(' or ')}`,
+    });
+  }
+  if (problems.length > 0 || from === undefined) {
+    throw new InputValidationError('the verification query is invalid', problems);
+  }
+  return from;
+}
+
+/** What the seals and the latest checkpoint say of the chain: one MAC verification here. */
 async function findProblems(
   deps: PipelineDependencies,
   chain: ChainInspection,
   checkpoint: AuditCheckpoint | 'malformed' | undefined,
+  trustedCheckpoint: AuditCheckpoint | undefined,
 ): Promise<AuditProblem[]> {
   const problems: AuditProblem[] = [];
   const at = (seq: string | null) => (seq === null ? null : Number(seq));
@@ -255,15 +278,6 @@ async function findProblems(
       detail: 'the newest seal does not verify under the audit MAC key',
     });
   }
-  const trustedCheckpoint =
-    checkpoint !== undefined &&
-    checkpoint !== 'malformed' &&
-    (await deps.auditMac.verifyMac(
-      checkpointMessage(checkpoint.seq, checkpoint.hash, checkpoint.at),
-      checkpoint.mac,
-    ))
-      ? checkpoint
-      : undefined;
   if (checkpoint !== undefined && trustedCheckpoint === undefined) {
     problems.push({
       problem: 'checkpoint-forged',
@@ -297,26 +311,47 @@ async function findProblems(
 }
 
 /**
- * Walks the whole chain in SQL, holds it against its seals, and checks the newest seal and the
- * latest checkpoint against the audit MAC key; the verification is audited too.
+ * Holds the chain to its seals and to the latest checkpoint, checking the newest seal and the
+ * checkpoint against the audit MAC key (two MAC verifications), and recomputes row hashes in
+ * SQL: every row (`from=genesis`, the default), or only those after a checkpoint that verifies
+ * (`from=checkpoint`, cheap enough per request; an edit before it that left the stored hashes
+ * alone is then not seen). The verification is audited too.
  */
-export async function verifyAudit(deps: PipelineDependencies, actor: string) {
+export async function verifyAudit(
+  deps: PipelineDependencies,
+  actor: string,
+  query: AuditQuery = {},
+) {
+  const from = parseVerifyQuery(query);
   const checkpoint = await latestCheckpoint(deps);
+  const trustedCheckpoint =
+    checkpoint !== undefined &&
+    checkpoint !== 'malformed' &&
+    (await deps.auditMac.verifyMac(
+      checkpointMessage(checkpoint.seq, checkpoint.hash, checkpoint.at),
+      checkpoint.mac,
+    ))
+      ? checkpoint
+      : undefined;
+  const walkedAfter = from === 'checkpoint' ? (trustedCheckpoint?.seq ?? '0') : '0';
   const chain = await verifyAuditChain(
     deps.pool,
     checkpoint === undefined || checkpoint === 'malformed' ? null : checkpoint.seq,
+    walkedAfter,
   );
-  const problems = await findProblems(deps, chain, checkpoint);
+  const problems = await findProblems(deps, chain, checkpoint, trustedCheckpoint);
   await appendAudit(deps.pool, deps.auditMac, [
     auditLogRead(actor, {
       verification: problems.length === 0 ? 'intact' : 'broken',
       rows: chain.rows,
+      ...(walkedAfter === '0' ? {} : { walkedAfter: Number(walkedAfter) }),
       ...(problems.length === 0 ? {} : { problems: problems.map((found) => found.problem) }),
     }),
   ]);
   return {
     valid: problems.length === 0,
     rowsChecked: chain.rows,
+    walkedAfter: Number(walkedAfter),
     firstBreak:
       chain.firstBreak === undefined
         ? null

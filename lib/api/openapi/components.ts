@@ -219,6 +219,14 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         description: '`asc`: chain order, oldest first; `desc`: newest first.',
         schema: { type: 'string', enum: ['asc', 'desc'], default: 'asc' },
       },
+      AuditVerifyFrom: {
+        name: 'from',
+        in: 'query',
+        required: false,
+        description:
+          '`genesis`: recompute every row hash; `checkpoint`: only those after the latest checkpoint that verifies (fast enough per request; an edit before it that left the stored hashes alone is not seen). Seals and the checkpoint are checked either way.',
+        schema: { type: 'string', enum: ['genesis', 'checkpoint'], default: 'genesis' },
+      },
       AuditCursor: {
         name: 'cursor',
         in: 'query',

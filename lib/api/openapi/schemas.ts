@@ -557,6 +557,7 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
         'valid',
         'rowsChecked',
         'firstBreak',
+        'walkedAfter',
         'problems',
         'sealedThrough',
         'unsealedLegacyRows',
@@ -566,7 +567,12 @@ export function componentSchemas(maxRecordsPerBatch: number): JsonObject {
       additionalProperties: false,
       properties: {
         valid: { type: 'boolean', description: 'true when problems is empty' },
-        rowsChecked: { type: 'integer', minimum: 0 },
+        rowsChecked: { type: 'integer', minimum: 0, description: 'Rows whose hash was recomputed' },
+        walkedAfter: {
+          type: 'integer',
+          minimum: 0,
+          description: 'The seq after which row hashes were recomputed: 0 for the whole chain.',
+        },
         problems: {
           type: 'array',
           description:

@@ -213,12 +213,16 @@ export interface ChainInspection {
 
 /**
  * Walks the chain in seq order, recomputing each hash with the same SQL function the trigger
- * used, and holds the seals against the rows, in one statement (one snapshot). `atSeq` names
- * a row whose hash is wanted too (the latest checkpoint's).
+ * used, and holds the seals against the rows, in one statement (one snapshot). `afterSeq` 0
+ * walks every row; a later seq (a trusted checkpoint's) walks only the rows after it, the first
+ * linked to that row's stored hash, and holds only the seals from it on: the rows before it are
+ * vouched for by the checkpoint, their hashes not recomputed. `atSeq` names a row whose hash is
+ * wanted too (the latest checkpoint's).
  */
 export async function verifyAuditChain(
   db: Queryable,
   atSeq: string | null = null,
+  afterSeq = '0',
 ): Promise<ChainInspection> {
   const { rows } = await db.query<{
     total: string;
@@ -238,22 +242,23 @@ export async function verifyAuditChain(
   }>(
     `WITH chain AS (
        SELECT seq,
-              prev_hash = coalesce(lag(hash) OVER w, $1::bytea)
-                AND seq = coalesce(lag(seq) OVER w, 0) + 1 AS prev_ok,
+              prev_hash = coalesce(lag(hash) OVER w,
+                                   (SELECT hash FROM audit_log WHERE seq = $3::bigint), $1::bytea)
+                AND seq = coalesce(lag(seq) OVER w, $3::bigint) + 1 AS prev_ok,
               hash = audit_row_hash(prev_hash, seq, id, at, actor, action, resource_type,
-                                    resource_id, run_id, outcome, details) AS hash_ok,
-              hash
-       FROM audit_log WINDOW w AS (ORDER BY seq)
+                                    resource_id, run_id, outcome, details) AS hash_ok
+       FROM audit_log WHERE seq > $3::bigint WINDOW w AS (ORDER BY seq)
      ),
      first_break AS (
        SELECT seq, prev_ok FROM chain WHERE NOT (prev_ok AND hash_ok) ORDER BY seq LIMIT 1
      ),
-     last_row AS (SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1),
+     last_row AS (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1),
      sealed AS (
        SELECT s.seq, s.hash, s.mac, s.mac_key_id, l.hash AS row_hash
        FROM audit_seals s LEFT JOIN audit_log l ON l.seq = s.seq
+       WHERE s.seq >= $3::bigint
      ),
-     newest_seal AS (SELECT * FROM sealed ORDER BY seq DESC LIMIT 1)
+     newest_seal AS (SELECT * FROM audit_seals ORDER BY seq DESC LIMIT 1)
      SELECT (SELECT count(*) FROM chain) AS total,
             (SELECT seq FROM last_row) AS last_seq,
             (SELECT seq FROM first_break) AS break_seq,
@@ -267,7 +272,7 @@ export async function verifyAuditChain(
             (SELECT count(*) FROM audit_log WHERE seq > coalesce(n.seq, 0)) AS after_seal,
             (SELECT hash FROM audit_log WHERE seq = $2::bigint) AS hash_at_seq
      FROM audit_chain_head h LEFT JOIN newest_seal n ON true`,
-    [GENESIS_HASH, atSeq],
+    [GENESIS_HASH, atSeq, afterSeq],
   );
   const result = rows[0];
   if (result === undefined) throw new Error('audit verification returned no row');

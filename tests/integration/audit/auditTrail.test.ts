@@ -739,6 +739,7 @@ describe('verifyAudit', () => {
     expect(result).toStrictEqual({
       valid: true,
       rowsChecked: rows,
+      walkedAfter: 0,
       firstBreak: null,
       problems: [],
       sealedThrough: expect.any(Number),

@@ -6,6 +6,7 @@ import { writeAuditCheckpoint } from '../../../lib/audit/auditCheckpoints.ts';
 import { verifyAudit } from '../../../lib/audit/auditQueries.ts';
 import { LocalAuditMac } from '../../../lib/crypto/localAuditMac.ts';
 import { type AuditEntry, appendAudit } from '../../../lib/db/repositories/auditLog.ts';
+import { InputValidationError } from '../../../lib/errors.ts';
 import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { sweepDatabase } from '../../helpers/databaseSweep.ts';
@@ -96,6 +97,7 @@ describe('GET /api/v1/audit/verify against the seals and the latest checkpoint',
     expect(result).toStrictEqual({
       valid: true,
       rowsChecked: 12,
+      walkedAfter: 0,
       firstBreak: null,
       problems: [],
       sealedThrough: 12,
@@ -298,6 +300,100 @@ describe('GET /api/v1/audit/verify against the seals and the latest checkpoint',
       unsealedLegacyRows: 3,
     });
     expect(second).toMatchObject({ valid: true, sealedThrough: 4, unsealedLegacyRows: 0 });
+  });
+
+  describe('from the latest checkpoint (from=checkpoint)', () => {
+    it('recomputes only the rows after the checkpoint, and finds the chain intact', async () => {
+      // Prepare
+      await writeChain(pipeline.deps);
+
+      // Act
+      const result = await verifyAudit(pipeline.deps, auditor, { from: 'checkpoint' });
+
+      // Assess
+      expect(result).toMatchObject({
+        valid: true,
+        rowsChecked: 2,
+        walkedAfter: 10,
+        problems: [],
+        sealedThrough: 12,
+      });
+    });
+
+    it.each([
+      [
+        'a truncation with the head moved back',
+        [...truncateAfter(6), 'DELETE FROM audit_seals WHERE seq > 6'],
+        ['truncated'],
+      ],
+      ['a recomputation with audit_row_hash()', editAndRecompute(3), ['recomputed', 'recomputed']],
+      [
+        'an edit after the checkpoint',
+        ["UPDATE audit_log SET actor = 'mallory' WHERE seq = 11"],
+        ['edited'],
+      ],
+      ['deleted seals', ['DELETE FROM audit_seals WHERE seq > 8'], ['unsealed']],
+    ])('still finds %s', async (_, forgery, found) => {
+      // Prepare
+      await writeChain(pipeline.deps);
+      await asOwner(database, ...forgery);
+
+      // Act
+      const result = await verifyAudit(pipeline.deps, auditor, { from: 'checkpoint' });
+
+      // Assess
+      expect(result.problems.map(({ problem }) => problem)).toEqual(found);
+    });
+
+    it('does not see an edit before the checkpoint that left the stored hashes alone; the full walk does', async () => {
+      // Prepare
+      await writeChain(pipeline.deps);
+      await asOwner(database, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 4");
+
+      // Act
+      const fromCheckpoint = await verifyAudit(pipeline.deps, auditor, { from: 'checkpoint' });
+      const full = await verifyAudit(pipeline.deps, auditor, { from: 'genesis' });
+
+      // Assess
+      expect(fromCheckpoint).toMatchObject({ valid: true, walkedAfter: 10 });
+      expect(full.problems.map(({ problem, seq }) => ({ problem, seq }))).toEqual([
+        { problem: 'edited', seq: 4 },
+      ]);
+    });
+
+    it('walks the whole chain when the latest checkpoint does not verify', async () => {
+      // Prepare
+      await writeChain(pipeline.deps);
+      const directory = pipeline.deps.auditCheckpoints.location;
+      await writeFile(join(directory, '0000000000000000000-99.json'), 'not a checkpoint', {
+        mode: 0o400,
+      });
+
+      // Act
+      const result = await verifyAudit(pipeline.deps, auditor, { from: 'checkpoint' });
+
+      // Assess
+      expect(result).toMatchObject({ rowsChecked: 12, walkedAfter: 0 });
+      expect(result.problems.map(({ problem }) => problem)).toEqual(['checkpoint-forged']);
+    });
+
+    it.each([
+      ['an unknown from', { from: 'yesterday' }, '/from'],
+      ['an unknown parameter', { since: '10' }, ''],
+    ])('refuses %s with InputValidationError naming the parameter', async (_, query, path) => {
+      // Act
+      const error = await verifyAudit(pipeline.deps, auditor, query).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+
+      // Assess
+      expect(error).toBeInstanceOf(InputValidationError);
+      expect((error as InputValidationError).problems.map((problem) => problem.path)).toEqual([
+        path,
+      ]);
+      expect(JSON.stringify((error as InputValidationError).problems)).not.toContain('yesterday');
+    });
   });
 
   it('never puts the MAC key, nor the master key it is derived from, in the database', async () => {
