@@ -6,6 +6,7 @@ import {
   countConsentHistory,
   findConsent,
   upsertConsents,
+  weighConsent,
 } from '../../../lib/db/repositories/consents.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import {
@@ -15,6 +16,10 @@ import {
 } from '../../../lib/db/repositories/fhirResources.ts';
 import { listIngestRuns, type RunFilter } from '../../../lib/db/repositories/ingestRuns.ts';
 import { upsertPatients } from '../../../lib/db/repositories/patients.ts';
+import {
+  findPendingConsents,
+  upsertPendingConsents,
+} from '../../../lib/db/repositories/pendingConsents.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 import { opaquePatientRow } from '../../helpers/rows.ts';
 
@@ -133,6 +138,56 @@ describe('repositories on real PostgreSQL', () => {
       ].toSorted((a, b) => (a.patient_id < b.patient_id ? -1 : 1)),
     );
   });
+
+  // Every pairing of a decision on record and one offered: sharing or not, explicit or fed,
+  // dated before, at or after the one on record.
+  const standings = [true, false].flatMap((dataSharing) =>
+    [true, false].map((explicit) => ({ dataSharing, explicit })),
+  );
+  const pairings = standings.flatMap((current) =>
+    standings.flatMap((next) => [-1, 0, 1].map((offsetMs) => [current, next, offsetMs] as const)),
+  );
+
+  it.each(pairings)(
+    'consents and pending consents: the SQL weighs %o against %o (offset %i ms) as weighConsent does',
+    async (current, next, offsetMs) => {
+      // Prepare
+      const id = randomUUID();
+      await upsertPatients(database.pool, null, [opaquePatientRow(dataKeyId, { id })]);
+      const at = new Date('2026-03-01T00:00:00Z');
+      const later = new Date(at.getTime() + offsetMs);
+      const decision = (standing: typeof current, recordedAt: Date, research: boolean) => ({
+        ...standing,
+        research,
+        recordedAt,
+        source: standing.explicit ? 'patient-portal' : 'ingest',
+        recordedBy: 'system:test',
+        runId: null,
+      });
+      // research differs, so a decision that takes effect always changes the row.
+      await upsertConsents(database.pool, [{ patientId: id, ...decision(current, at, false) }]);
+      const refBidx = randomBytes(32);
+      await upsertPendingConsents(database.pool, [{ refBidx, ...decision(current, at, false) }]);
+      const expected = weighConsent({ ...current, recordedAt: at }, { ...next, recordedAt: later });
+
+      // Act
+      const outcome = await upsertConsents(database.pool, [
+        { patientId: id, ...decision(next, later, true) },
+      ]);
+      await upsertPendingConsents(database.pool, [{ refBidx, ...decision(next, later, true) }]);
+
+      // Assess
+      const applies = expected === 'applies';
+      expect(outcome.updated).toEqual(applies ? [id] : []);
+      const onRecord = await findConsent(database.pool, id);
+      const waiting = (await findPendingConsents(database.pool, [refBidx])).get(
+        refBidx.toString('base64'),
+      );
+      for (const row of [onRecord, waiting]) {
+        expect(row).toMatchObject(applies ? { ...next, research: true } : { ...current });
+      }
+    },
+  );
 
   it('FHIR resources: insert, skip identical, update changed, list by patient and type in date order', async () => {
     // Prepare

@@ -847,6 +847,7 @@ describe('blockFhirRecords', () => {
       { index: 9, kind: 'orphan' },
       { index: 10, kind: 'undecided' },
       { index: 11, kind: 'pending' },
+      { index: 12, kind: 'revoked' },
     ],
     decisionsOnStored: [onStored],
     pending: [pending],
@@ -869,7 +870,7 @@ describe('blockFhirRecords', () => {
     });
   });
 
-  it('rejects orphans and blocked records, each block with its audited denial, and counts them', () => {
+  it('rejects orphans, blocked records and revoked permits, each block with its audited denial, and counts them', () => {
     // Act
     const { rejections, audit, counts } = blockFhirRecords(RUN, verdicts);
 
@@ -880,6 +881,12 @@ describe('blockFhirRecords', () => {
         resourceType: 'Consent',
         reason: 'orphan-reference',
         details: { element: 'patient', reference: 'not-a-patient' },
+      },
+      {
+        recordIndex: 12,
+        resourceType: 'Consent',
+        reason: 'consent',
+        details: { requires: 'data_sharing', consent: 'revoked' },
       },
       {
         recordIndex: 1,
@@ -907,6 +914,10 @@ describe('blockFhirRecords', () => {
       },
     ]);
     expect(audit.map(({ resourceType, details }) => [resourceType, details])).toStrictEqual([
+      [
+        'Consent',
+        { stage: 'consentCheck', recordIndex: 12, reason: 'consent', consent: 'revoked' },
+      ],
       ['Patient', { stage: 'consentCheck', recordIndex: 1, reason: 'consent', consent: 'refused' }],
       ['Patient', { stage: 'consentCheck', recordIndex: 2, reason: 'consent', consent: 'absent' }],
       [
@@ -920,7 +931,7 @@ describe('blockFhirRecords', () => {
     );
     expect(counts).toStrictEqual({
       consented: 1,
-      blocked: 3,
+      blocked: 4,
       orphans: 2,
       resourcesConsented: 1,
       resourcesShared: 1,
