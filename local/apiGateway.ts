@@ -144,8 +144,21 @@ const PROBLEMS = {
   503: { code: 'service-unavailable', title: 'Service Unavailable' },
 } as const;
 
+/**
+ * The access line of an answer the front made itself, on stdout beside the handlers' own: what
+ * names the request is the document served, or the front, never a path that could hold an MRN.
+ */
+function logServed(correlationId: string, route: string, status: number): void {
+  const line = { level: 'INFO', message: 'request served', correlationId, route, status };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
 /** A problem+json without detail, as the handlers' 5xx bodies are; a 503 says when to come back. */
-function problem(response: ServerResponse, status: keyof typeof PROBLEMS): void {
+function problem(
+  incoming: IncomingMessage,
+  response: ServerResponse,
+  status: keyof typeof PROBLEMS,
+): void {
   if (response.writableFinished || response.destroyed) return;
   // Too late for a status: cutting the connection is the only way to say the body is incomplete.
   if (response.headersSent) {
@@ -153,18 +166,21 @@ function problem(response: ServerResponse, status: keyof typeof PROBLEMS): void 
     return;
   }
   const { code, title } = PROBLEMS[status];
-  const body = JSON.stringify({ type: problemTypeUri(code), title, status });
+  const correlationId = correlationIdFor(incoming);
+  const body = JSON.stringify({ type: problemTypeUri(code), title, status, correlationId });
   response.writeHead(status, {
     'content-type': PROBLEM_CONTENT_TYPE,
     'cache-control': 'no-store',
     ...(status === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {}),
+    [CORRELATION_ID_HEADER]: correlationId,
     'content-length': Buffer.byteLength(body),
   });
   response.end(body);
+  logServed(correlationId, `${incoming.method ?? 'GET'} (embedded gateway)`, status);
 }
 
-function busy(response: ServerResponse): void {
-  problem(response, 503);
+function busy(incoming: IncomingMessage, response: ServerResponse): void {
+  problem(incoming, response, 503);
 }
 
 /** The correlation id the handler would have chosen, so a cached answer carries the caller's. */
@@ -175,11 +191,11 @@ function correlationIdFor(incoming: IncomingMessage): string {
 }
 
 function sendCached(incoming: IncomingMessage, response: ServerResponse, cached: CachedDocument) {
-  response.writeHead(cached.status, {
-    ...cached.headers,
-    [CORRELATION_ID_HEADER]: correlationIdFor(incoming),
-  });
+  const correlationId = correlationIdFor(incoming);
+  response.writeHead(cached.status, { ...cached.headers, [CORRELATION_ID_HEADER]: correlationId });
   response.end(cached.body);
+  // Only static documents are cached: their path names no one.
+  logServed(correlationId, `GET ${incoming.url ?? '/'} (cached)`, cached.status);
 }
 
 export async function startApiGateway(options: ApiGatewayOptions): Promise<RunningApiGateway> {
@@ -206,7 +222,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
         done();
       };
       if (upstreamPort === undefined) {
-        busy(response);
+        busy(incoming, response);
         finish();
         return;
       }
@@ -243,7 +259,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
             keep({ status: 200, headers, body: Buffer.concat(chunks) });
           }
         });
-        upstream.on('error', () => problem(response, 502));
+        upstream.on('error', () => problem(incoming, response, 502));
         if (response.destroyed) {
           upstream.resume();
           return;
@@ -251,7 +267,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
         response.writeHead(upstream.statusCode ?? 502, responseHeaders);
         upstream.pipe(response);
       });
-      outgoing.on('error', () => problem(response, 502));
+      outgoing.on('error', () => problem(incoming, response, 502));
       outgoing.on('close', finish);
       response.on('close', () => {
         if (response.writableFinished) return;
@@ -276,7 +292,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
     const release = await slots.acquire(gone.signal);
     response.off('close', onClose);
     if (release === undefined) {
-      if (!gone.signal.aborted) busy(response);
+      if (!gone.signal.aborted) busy(incoming, response);
       return;
     }
     if (gone.signal.aborted) {
@@ -320,7 +336,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
   }
 
   const server = createServer((incoming, response) => {
-    handle(incoming, response).catch(() => problem(response, 502));
+    handle(incoming, response).catch(() => problem(incoming, response, 502));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

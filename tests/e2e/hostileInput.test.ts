@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ApiResponse, call, ingest, query, token, waitForRun } from './api.ts';
 import { hostilePayload, SQL_INJECTIONS } from './hostilePayloads.ts';
+import { tokenAs } from './principals.ts';
 import { mapConcurrently } from './workerPool.ts';
 
 const TAG = randomBytes(4).toString('hex');
@@ -10,7 +11,6 @@ const PROBLEM_JSON = /^application\/problem\+json/;
 
 const FUZZ_PAYLOADS = 2_000;
 const FUZZ_CONCURRENCY = 8;
-const REQUESTS_PER_TOKEN = 100;
 
 function isProblem(response: ApiResponse): boolean {
   return (
@@ -98,14 +98,9 @@ describe('hostile input', () => {
     // Prepare
     const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
     const payloads = fc.sample(hostilePayload, { seed: 4_2024, numRuns: FUZZ_PAYLOADS });
-    // Minted as each batch of requests starts: a token lives 5 minutes, the whole sweep longer.
-    const tokens = new Map<number, Promise<string>>();
-    const tokenFor = (index: number) => {
-      const batch = Math.floor(index / REQUESTS_PER_TOKEN);
-      const minted = tokens.get(batch) ?? token(['system/Patient.c']);
-      tokens.set(batch, minted);
-      return minted;
-    };
+    // A client (subject) per payload: the request rate is kept per subject, and the sweep
+    // with its polling would outrun one; its run is read back by the same client.
+    const tokenFor = (index: number) => tokenAs(`e2e-fuzz-${index}`, ['system/Patient.c']);
     const started = performance.now();
 
     // Act: each worker waits for the run it started before its next request, so at most
@@ -116,10 +111,11 @@ describe('hostile input', () => {
       async (sent, index): Promise<FuzzOutcome> => {
         const label = `#${index} (${sent.kind})`;
         const { kind } = sent;
+        const client = await tokenFor(index);
         let response: ApiResponse;
         try {
           response = await call('POST', '/api/v1/ingest', {
-            token: await tokenFor(index),
+            token: client,
             body: sent.body,
             ...(sent.contentType === undefined
               ? {}
@@ -131,11 +127,7 @@ describe('hostile input', () => {
         }
         const answer = `${label}: HTTP ${response.status} ${response.headers.get('content-type')} ${response.text.slice(0, 200)}`;
         if (response.status === 202 && typeof response.json?.runId === 'string') {
-          const run = await waitForRun(
-            response.json.runId,
-            await token(['system/Patient.c']),
-            300_000,
-          );
+          const run = await waitForRun(response.json.runId, client, 300_000);
           const broken = run.status === 'succeeded' ? countRulesBroken(run) : [];
           return {
             kind,
@@ -510,40 +502,57 @@ describe('hostile input', () => {
       }
     });
 
-    it('one token fired past its burst gets 429 with Retry-After; a fresh token is served at once', async () => {
-      // Prepare
-      const writer = await token(['system/Patient.c']);
+    it('one client fired past its burst gets 429 with Retry-After, whichever of its tokens it sends; another client is served at once', async () => {
+      // Prepare: a client of its own, since the bucket is the client's (its subject), not the token's.
+      const client = `e2e-rate-${TAG}`;
+      const writer = await tokenAs(client, ['system/Patient.c']);
       const accepted = await ingest(
         [{ resourceType: 'Patient', mrn: `MRN-RATE-${TAG}`, consent: { data_sharing: true } }],
         writer,
       );
       const path = `/api/v1/runs/${accepted.json.runId}`;
-      const bearer = await token(['system/Patient.c']);
+      const bearers = [
+        await tokenAs(client, ['system/Patient.c']),
+        await tokenAs(client, ['user/Patient.r']),
+      ];
 
       // Act: burst + 20 requests, and more while none was refused: the bucket refills 10 a
       // second, so a machine slower than ~110 requests a second needs a few more to outrun it.
+      // The client's two tokens take turns: they draw from the one bucket of the client.
       const burst = inject('rateLimitBurst');
       const responses: ApiResponse[] = [];
-      await mapConcurrently(Array.from({ length: burst * 5 }), 10, async (_, index) => {
-        if (index >= burst + 20 && responses.some((response) => response.status === 429)) return;
-        responses.push(await call('GET', path, { token: bearer }));
+      const limitedTokens = new Set<number>();
+      // Eight at a time, the embedded gateway's in-flight limit: none waits in its queue.
+      await mapConcurrently(Array.from({ length: burst * 5 }), 8, async (_, index) => {
+        if (index >= burst + 20 && limitedTokens.size === bearers.length) return;
+        const response = await call('GET', path, { token: bearers[index % bearers.length] ?? '' });
+        if (response.status === 429) limitedTokens.add(index % bearers.length);
+        responses.push(response);
       });
-      const fresh = await call('GET', path, { token: await token(['system/Patient.c']) });
+      const otherClient = await call('GET', '/api/v1/runs?limit=1', {
+        token: await tokenAs(`e2e-rate-other-${TAG}`, ['system/Patient.c']),
+      });
 
       // Assess
       const limited = responses.filter((response) => response.status === 429);
       expect(limited.length).toBeGreaterThanOrEqual(1);
-      expect(responses.every((response) => [200, 429].includes(response.status))).toBe(true);
+      expect(
+        responses
+          .filter((response) => ![200, 429].includes(response.status))
+          .map((response) => `${response.status} ${response.text.slice(0, 160)}`),
+      ).toStrictEqual([]);
+      // The ingest took one request of the burst.
       expect(responses.filter((response) => response.status === 200).length).toBeGreaterThanOrEqual(
-        burst,
+        burst - 1,
       );
+      expect([...limitedTokens].sort()).toStrictEqual([0, 1]);
       for (const response of limited) {
         expect(response.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
         expect(isProblem(response)).toBe(true);
         expect(response.json.type).toBe('urn:problem:healthcare-etl:rate-limited');
       }
-      expect(fresh.status).toBe(200);
-      expect(fresh.headers.get('retry-after')).toBeNull();
+      expect(otherClient.status).toBe(200);
+      expect(otherClient.headers.get('retry-after')).toBeNull();
       console.log(`rate limit: ${responses.length} requests, ${limited.length} refused with 429`);
     });
   });
