@@ -350,6 +350,26 @@ describe('tenancy: runs per tenant, patient data shared, patient apps confined',
     expect(ofOperator.has(a.runId) && ofOperator.has(b.runId)).toBe(true);
   });
 
+  it('lets an operator that also submits act on A’s run: re-drive sees it (409: it succeeded), not 404', async () => {
+    // Prepare
+    const operatorSubmitter = await tokenAs(`operator-c-${TAG}`, [
+      'system/*.rs',
+      'system/Patient.c',
+    ]);
+
+    // Act
+    const redrive = await call('POST', `/api/v1/runs/${a.runId}/redrive`, {
+      token: operatorSubmitter,
+    });
+    const unknown = await call('POST', `/api/v1/runs/${randomUUID()}/redrive`, {
+      token: operatorSubmitter,
+    });
+
+    // Assess
+    expect(redrive.status).toBe(409);
+    expect(unknown.status).toBe(404);
+  });
+
   it('answers B for A’s run exactly as for a run that does not exist (no oracle)', async () => {
     // Prepare
     const unknown = randomUUID();
