@@ -1,5 +1,6 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   DescribeExecutionCommand,
   type ExecutionListItem,
@@ -317,6 +318,18 @@ async function databaseDump(): Promise<Sink[]> {
   }
 }
 
+/**
+ * The audit checkpoints the stack keeps outside its database: in embedded mode a directory
+ * beside its master key, in the data directory that also holds the JWT secret.
+ */
+function auditCheckpoints(): Sink[] {
+  const directory = join(dirname(inject('jwtSecretFile')), 'audit-checkpoints');
+  return readdirSync(directory).map((name) => ({
+    where: `audit checkpoint ${name}`,
+    bytes: readFileSync(join(directory, name)),
+  }));
+}
+
 async function pipelineEvents(): Promise<Sink[]> {
   const client = observerClient();
   await client.connect();
@@ -408,7 +421,7 @@ function labelsOf(record: string, values: object): string[] {
 }
 
 describe('the canary sweep: planted PHI appears nowhere but in the authorised read', () => {
-  it('no canary in the stack log, the execution histories, the events, the responses or the database dump', {
+  it('no canary in the stack log, the execution histories, the events, the responses, the database dump or the audit checkpoints', {
     timeout: 240_000,
   }, async () => {
     // Prepare
@@ -618,6 +631,7 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     const events = await pipelineEvents();
     const executions = await executionData(sfn);
     const dump = await databaseDump();
+    const checkpoints = auditCheckpoints();
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const log = readFileSync(inject('stackLogFile'));
     const hits = [
@@ -626,6 +640,7 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       ...events.flatMap(hitsIn),
       ...responses.flatMap(hitsIn),
       ...dump.flatMap(hitsIn),
+      ...checkpoints.flatMap(hitsIn),
     ];
 
     // Assess: the flow did what the sweep assumes
@@ -635,6 +650,8 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       counts: { received: 3, loaded: 1, rejected: 2 },
     });
     expect(executionStatus).toBe('SUCCEEDED');
+    // Every run's end checkpointed the audit chain: the sweep read real checkpoints.
+    expect(checkpoints.length).toBeGreaterThan(0);
     expect(rejections.json.data).toEqual([
       expect.objectContaining({ recordIndex: 1, reason: 'schema' }),
       expect.objectContaining({ recordIndex: 2, reason: 'consent' }),
