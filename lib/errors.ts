@@ -106,7 +106,7 @@ export class TooManyRequestsError extends AppError {
   readonly retryAfterSeconds: number;
 
   constructor(retryAfterSeconds: number) {
-    super(`too many requests for this token: retry after ${retryAfterSeconds} s`);
+    super(`too many requests from this client: retry after ${retryAfterSeconds} s`);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
