@@ -300,11 +300,15 @@ function weighInTurn<T extends Omit<ConsentDecision, 'patient'>>(
   let current = onRecord;
   let applied: T | undefined;
   const revoked: T[] = [];
-  const inTurn = offered.toSorted((a, b) =>
-    a.recordedAt === b.recordedAt ? a.index - b.index : a.recordedAt < b.recordedAt ? -1 : 1,
-  );
-  for (const decision of inTurn) {
-    const standing = standingOf(decision);
+  // As instants: a dateTime may be a date alone, or carry an offset.
+  const inTurn = offered
+    .map((decision) => ({ decision, standing: standingOf(decision) }))
+    .toSorted(
+      (a, b) =>
+        a.standing.recordedAt.getTime() - b.standing.recordedAt.getTime() ||
+        a.decision.index - b.decision.index,
+    );
+  for (const { decision, standing } of inTurn) {
     const weight = weighConsent(current, standing);
     if (weight === 'applies') {
       current = standing;
