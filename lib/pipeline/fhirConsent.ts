@@ -421,7 +421,9 @@ export function decideFhirConsent(
     // would outrank every later decision: it counts as the run's time.
     const explicit = record.dateTime !== undefined;
     const recordedAt =
-      record.dateTime !== undefined && record.dateTime < runTime ? record.dateTime : runTime;
+      record.dateTime !== undefined && new Date(record.dateTime) < receivedAt
+        ? record.dateTime
+        : runTime;
     const dataSharing = decision === 'permit';
     const research = dataSharing && record.research;
     if (resolved.kind === 'unresolved') {

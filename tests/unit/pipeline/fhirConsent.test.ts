@@ -309,6 +309,35 @@ describe('decideFhirConsent: a Patient of the batch', () => {
     });
   });
 
+  it('reads a dateTime with an offset as its instant: after the run, it counts as the run', () => {
+    // Prepare: as text before the run's time, as an instant an hour after it.
+    const validated = batch({
+      consents: [consent(1, 'Patient/p1', { dateTime: '2026-11-24T08:00:00-05:00' })],
+    });
+
+    // Act
+    const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.patients[0]?.decision?.recordedAt).toBe(RECEIVED_AT.toISOString());
+  });
+
+  it('weighs a deny dated by offset after a permit of the same batch as the later decision', () => {
+    // Prepare: the deny's text sorts first; its instant (13:00Z) is after the permit's (11:00Z).
+    const validated = batch({
+      consents: [
+        consent(1, 'Patient/p1', { dateTime: '2026-11-24T11:00:00Z' }),
+        consent(2, 'Patient/p1', { dataSharing: false, dateTime: '2026-11-24T10:00:00-03:00' }),
+      ],
+    });
+
+    // Act
+    const verdicts = decideFhirConsent(validated, factsWith(), RECEIVED_AT);
+
+    // Assess
+    expect(verdicts.patients[0]).toMatchObject({ consent: 'refused', decision: { index: 2 } });
+  });
+
   it('never lets an undated permit replace a dated one of the same batch', () => {
     // Prepare
     const validated = batch({
