@@ -1,12 +1,22 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { DirectoryCheckpointStore } from '../../lib/audit/directoryCheckpointStore.ts';
+import { S3CheckpointStore } from '../../lib/audit/s3CheckpointStore.ts';
 import { loadConfig } from '../../lib/config.ts';
+import { KmsAuditMac } from '../../lib/crypto/kmsAuditMac.ts';
+import { LocalAuditMac } from '../../lib/crypto/localAuditMac.ts';
 import type { Pool } from '../../lib/db/pool.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { TableEventSink } from '../../lib/events/eventSink.ts';
 import { SqsEventSink } from '../../lib/events/sqsEventSink.ts';
 import type { IntakeDependencies } from '../../lib/pipeline/intake.ts';
 import { SqsDeadLetterQueue } from '../../lib/queue/deadLetterQueue.ts';
-import { createEventSink, createIngestQueueDependencies } from '../../lib/runtime.ts';
+import {
+  createAuditMac,
+  createCheckpointStore,
+  createEventSink,
+  createIngestQueueDependencies,
+} from '../../lib/runtime.ts';
 
 const DATABASE_URL = 'postgres://etl@localhost:5432/etl';
 const QUEUES = 'https://sqs.us-east-1.amazonaws.com/000000000000';
@@ -31,6 +41,65 @@ describe('createEventSink', () => {
 
     // Assess
     expect(sink).toBeInstanceOf(expected);
+  });
+});
+
+describe('createAuditMac', () => {
+  it('uses the HMAC KMS key AUDIT_MAC_KEY_ID names beside KMS_KEY_ID', () => {
+    // Prepare
+    const settings = loadConfig({
+      DATABASE_URL,
+      KMS_KEY_ID: 'alias/healthcare-etl',
+      AUDIT_MAC_KEY_ID: 'alias/healthcare-etl-audit-mac',
+    });
+
+    // Act
+    const mac = createAuditMac(settings.keys);
+
+    // Assess
+    expect(mac).toBeInstanceOf(KmsAuditMac);
+    expect(mac.keyId).toBe('alias/healthcare-etl-audit-mac');
+  });
+
+  it('derives one from the local master key without KMS_KEY_ID', () => {
+    // Prepare
+    const settings = loadConfig({
+      DATABASE_URL,
+      LOCAL_MASTER_KEY: randomBytes(32).toString('base64'),
+    });
+
+    // Act
+    const mac = createAuditMac(settings.keys);
+
+    // Assess
+    expect(mac).toBeInstanceOf(LocalAuditMac);
+  });
+});
+
+describe('createCheckpointStore', () => {
+  it.each([
+    [
+      'the Object Lock bucket AUDIT_CHECKPOINT_BUCKET names',
+      { AUDIT_CHECKPOINT_BUCKET: 'etl-checkpoints' },
+      S3CheckpointStore,
+      's3://etl-checkpoints/audit-checkpoints/',
+    ],
+    [
+      'a directory beside the local master key file',
+      { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key' },
+      DirectoryCheckpointStore,
+      '/var/etl/audit-checkpoints',
+    ],
+  ])('keeps checkpoints in %s', (_, env, expected, location) => {
+    // Prepare
+    const settings = loadConfig({ DATABASE_URL, ...env });
+
+    // Act
+    const store = createCheckpointStore(settings.auditCheckpoints);
+
+    // Assess
+    expect(store).toBeInstanceOf(expected);
+    expect(store.location).toBe(location);
   });
 });
 
