@@ -29,6 +29,8 @@ export const SCOPES = {
   readOwnPatient: 'patient/Patient.r',
   searchOwnObservations: 'patient/Observation.s',
   changeConsent: 'user/Consent.u',
+  /** A consent system (a patient portal's back end) records patients' decisions as itself. */
+  changeConsentAsSystem: 'system/Consent.u',
   readAudit: 'system/AuditEvent.r',
   /** The operator: reads every tenant's runs (a tenant reads only those its subject submitted). */
   operateRuns: 'system/*.rs',
@@ -156,13 +158,14 @@ export const ROUTES = {
     method: 'PUT',
     path: '/api/v1/patients/{id}/consent',
     functionName: 'putConsent',
-    anyOf: [SCOPES.changeConsent],
+    // Never patient/: a patient app would decide for its launch patient with no one in between.
+    anyOf: [SCOPES.changeConsent, SCOPES.changeConsentAsSystem],
     errors: 'problem+json',
     operation: {
       tags: ['patients'],
       summary: 'Grant or revoke data-sharing and research consent',
       description:
-        'Kept in the consent history (who, when, what, source) and audited; the next read obeys it. A decision older than the one on record is refused (409).',
+        'Kept in the consent history (who, when, what, source) and audited with the token subject and the source; the next read obeys it. A refusal stands until a grant dated after it: a grant dated no later than the refusal on record, or any decision older than an explicit one on record, is refused (409) and audited as a denial.',
       parameters: [parameterRef('PatientId'), parameterRef('CorrelationId')],
       requestBody: { required: true, content: jsonContent(schemaRef('ConsentChange')) },
       responses: {
