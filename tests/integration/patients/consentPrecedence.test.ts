@@ -256,55 +256,70 @@ describe('consent precedence', () => {
     await expectPrecedence(kinds);
   });
 
-  it('the issue: a routine feed re-sending a grant after a portal revocation is a revoked rejection, and the read stays refused', async () => {
-    // Prepare
-    const mrn = unique('MRN-PREC-ISSUE');
-    const record = flatRecord({ mrn, name: 'Portia Revokes', ssn: '999-12-3434' });
-    const first = await pipeline.ingest([record], SENDER);
-    expect(first.execution.status).toBe('SUCCEEDED');
-    const { rows } = await database.pool.query<{ id: string }>(
-      'SELECT id FROM patients WHERE created_run_id = $1',
-      [first.runId],
-    );
-    const id = rows[0]!.id;
-    await changeConsent(pipeline.deps, 'user:portal', id, {
-      data_sharing: false,
-      source: 'patient-portal',
-    });
-    const resent = flatRecord({
-      mrn,
-      name: 'Portia Resent',
-      ssn: '999-56-7878',
-      consent: { data_sharing: true },
-    });
+  it.each([
+    ['the same flat record', undefined],
+    ['the record with other PHI', { name: 'Portia Resent', ssn: '999-56-7878' }],
+  ] as const)(
+    'the issue: %s re-sent with a grant after a portal revocation is a revoked rejection, and the read stays refused',
+    async (_, changed) => {
+      // Prepare
+      const mrn = unique('MRN-PREC-ISSUE');
+      const record = flatRecord({ mrn, name: 'Portia Revokes', ssn: '999-12-3434' });
+      const first = await pipeline.ingest([record], SENDER);
+      expect(first.execution.status).toBe('SUCCEEDED');
+      const { rows } = await database.pool.query<{ id: string }>(
+        'SELECT id FROM patients WHERE created_run_id = $1',
+        [first.runId],
+      );
+      const id = rows[0]!.id;
+      await changeConsent(pipeline.deps, 'user:portal', id, {
+        data_sharing: false,
+        source: 'patient-portal',
+      });
+      const patientRow = async () =>
+        (await database.pool.query('SELECT * FROM patients WHERE id = $1', [id])).rows;
+      const stored = await patientRow();
 
-    // Act
-    const { runId, execution } = await pipeline.ingest([resent], SENDER);
+      // Act
+      const { runId, execution } = await pipeline.ingest(
+        [{ ...record, ...changed, consent: { data_sharing: true } }],
+        SENDER,
+      );
 
-    // Assess
-    expect(execution.status).toBe('SUCCEEDED');
-    expect((await findIngestRun(database.pool, runId))?.counts).toMatchObject({
-      consented: 0,
-      blocked: 1,
-      rejected: 1,
-      loaded: 0,
-    });
-    expect(await consentRejections(runId)).toEqual([
-      ['Patient', 'consent', { requires: 'data_sharing', consent: 'revoked' }],
-    ]);
-    const { rows: history } = await database.pool.query<{ data_sharing: boolean; source: string }>(
-      'SELECT data_sharing, source FROM consent_history WHERE patient_id = $1 ORDER BY id',
-      [id],
-    );
-    expect(history).toEqual([
-      { data_sharing: true, source: 'ingest' },
-      { data_sharing: false, source: 'patient-portal' },
-    ]);
-    expect(await readStatus(id)).toBe(403);
-    // The refused record's PHI never got past the consent stage.
-    const { cells } = await sweepDatabase(database.pool);
-    expect(occurrences(cells, ['Portia Resent', '999-56-7878'])).toEqual([]);
-  });
+      // Assess
+      expect(execution.status).toBe('SUCCEEDED');
+      expect((await findIngestRun(database.pool, runId))?.counts).toMatchObject({
+        consented: 0,
+        blocked: 1,
+        rejected: 1,
+        loaded: 0,
+      });
+      expect(await consentRejections(runId)).toEqual([
+        ['Patient', 'consent', { requires: 'data_sharing', consent: 'revoked' }],
+      ]);
+      expect(await denials(runId)).toEqual([
+        [
+          'Patient',
+          { stage: 'consentCheck', recordIndex: 0, reason: 'consent', consent: 'revoked' },
+        ],
+      ]);
+      const { rows: history } = await database.pool.query<{
+        data_sharing: boolean;
+        source: string;
+      }>('SELECT data_sharing, source FROM consent_history WHERE patient_id = $1 ORDER BY id', [
+        id,
+      ]);
+      expect(history).toEqual([
+        { data_sharing: true, source: 'ingest' },
+        { data_sharing: false, source: 'patient-portal' },
+      ]);
+      expect(await readStatus(id)).toBe(403);
+      // The refused record never got past the consent stage: the stored row is as it was.
+      expect(await patientRow()).toStrictEqual(stored);
+      const { cells } = await sweepDatabase(database.pool);
+      expect(occurrences(cells, ['Portia Resent', '999-56-7878'])).toEqual([]);
+    },
+  );
 
   it.each([
     ['dated before the refusal', LONG_AGO, 403, 'refused'],
