@@ -13,6 +13,18 @@ import {
 } from './auditCheckpoints.ts';
 
 const PREFIX = 'audit-checkpoints/';
+/** PreconditionFailed (the key exists), ConditionalRequestConflict (a write of it in flight). */
+const ALREADY_WRITTEN: ReadonlySet<unknown> = new Set([412, 409]);
+
+function httpStatus(error: unknown): unknown {
+  const metadata =
+    typeof error === 'object' && error !== null && '$metadata' in error
+      ? error.$metadata
+      : undefined;
+  return typeof metadata === 'object' && metadata !== null && 'httpStatusCode' in metadata
+    ? metadata.httpStatusCode
+    : undefined;
+}
 
 export interface S3CheckpointStoreOptions {
   readonly client: S3Client;
@@ -37,17 +49,23 @@ export class S3CheckpointStore implements CheckpointStore {
   }
 
   async write(checkpoint: AuditCheckpoint): Promise<void> {
-    const body = encodeCheckpoint(checkpoint);
-    await this.#client.send(
-      new PutObjectCommand({
-        Bucket: this.#bucket,
-        Key: `${PREFIX}${checkpointName(checkpoint.seq)}`,
-        Body: body,
-        ContentType: 'application/json',
-        // Object Lock requires an integrity checksum on every write.
-        ChecksumAlgorithm: 'SHA256',
-      }),
-    );
+    try {
+      await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: `${PREFIX}${checkpointName(checkpoint.seq)}`,
+          Body: encodeCheckpoint(checkpoint),
+          ContentType: 'application/json',
+          // Object Lock requires an integrity checksum on every write.
+          ChecksumAlgorithm: 'SHA256',
+          // Write-once: no one with PutObject puts another version over a checkpoint.
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (error) {
+      // A checkpoint of this seq is there already, or being written: the first one stands.
+      if (!ALREADY_WRITTEN.has(httpStatus(error))) throw error;
+    }
   }
 
   async latest(): Promise<AuditCheckpoint | undefined> {

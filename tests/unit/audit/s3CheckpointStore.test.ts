@@ -52,7 +52,40 @@ describe('S3CheckpointStore', () => {
       Body: encodeCheckpoint(written),
       ContentType: 'application/json',
       ChecksumAlgorithm: 'SHA256',
+      IfNoneMatch: '*',
     });
+  });
+
+  it.each([
+    ['PreconditionFailed', 412],
+    ['ConditionalRequestConflict', 409],
+  ])('leaves the checkpoint of a seq already written in place (%s)', async (name, status) => {
+    // Prepare
+    s3Mock
+      .on(PutObjectCommand)
+      .rejects(Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } }));
+
+    // Act
+    const written = store.write(checkpoint('42'));
+
+    // Assess
+    await expect(written).resolves.toBeUndefined();
+  });
+
+  it('passes on any other failure to write', async () => {
+    // Prepare
+    s3Mock.on(PutObjectCommand).rejects(
+      Object.assign(new Error('AccessDenied'), {
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+
+    // Act
+    const written = store.write(checkpoint('42'));
+
+    // Assess
+    await expect(written).rejects.toMatchObject({ name: 'AccessDenied' });
   });
 
   it('reads the latest checkpoint as the first key of one listing (MaxKeys 1)', async () => {
