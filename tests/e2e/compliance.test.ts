@@ -250,7 +250,12 @@ describe('the audit chain', () => {
     expect(response.json).toEqual({
       valid: true,
       rowsChecked: expect.any(Number),
+      walkedAfter: 0,
       firstBreak: null,
+      problems: [],
+      sealedThrough: expect.any(Number),
+      unsealedLegacyRows: 0,
+      checkpoint: expect.toBeOneOf([null, { seq: expect.any(Number), at: expect.any(String) }]),
       checkedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
     });
     expect(response.json.rowsChecked).toBeGreaterThanOrEqual(rows);
