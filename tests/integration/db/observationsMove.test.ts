@@ -4,6 +4,7 @@
  * reads back through the FHIR reads; migrating down moves it back.
  */
 import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +27,15 @@ const READER: FhirReader = {
   scopes: ['user/Patient.r', 'user/*.rs'],
 };
 
-async function migrateOne(url: string, direction: 'up' | 'down'): Promise<string[]> {
+/** The migrations after MOVE: they go down before it and up after it. */
+const LATER = readdirSync(MIGRATIONS_DIR)
+  .filter((file) => file.endsWith('.sql'))
+  .map((file) => file.replace(/\.sql$/, ''))
+  .filter((name) => name > MOVE)
+  .sort();
+
+/** Down through MOVE (the later ones first) or up from it to the newest: the names it ran, in order. */
+async function migrateAcross(url: string, direction: 'up' | 'down'): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -35,7 +44,7 @@ async function migrateOne(url: string, direction: 'up' | 'down'): Promise<string
       dir: MIGRATIONS_DIR,
       direction,
       migrationsTable: 'pgmigrations',
-      count: 1,
+      count: LATER.length + 1,
       singleTransaction: true,
       checkOrder: true,
       log: () => undefined,
@@ -56,7 +65,7 @@ describe('migration 1764000008000: observations into fhir_resources', () => {
     const run = await findIngestRun(database.pool, runId);
     const [patient] = await findPatientsByMrn(pipeline.deps, 'system:test', 'MRN-MOVED-OBS');
     if (run === undefined || patient === undefined) throw new Error('the patient did not load');
-    expect(await migrateOne(database.url, 'down')).toEqual([MOVE]);
+    expect(await migrateAcross(database.url, 'down')).toEqual([...LATER].reverse().concat(MOVE));
     const observation = {
       resourceType: 'Observation',
       id: 'obs-before-the-move',
@@ -90,7 +99,7 @@ describe('migration 1764000008000: observations into fhir_resources', () => {
     );
 
     // Act
-    const up = await migrateOne(database.url, 'up');
+    const up = await migrateAcross(database.url, 'up');
     const { rows } = await database.pool.query<{ sealed_as: string; resource_type: string }>(
       'SELECT sealed_as, resource_type FROM fhir_resources WHERE id = $1',
       [id],
@@ -101,7 +110,7 @@ describe('migration 1764000008000: observations into fhir_resources', () => {
     });
 
     // Assess
-    expect(up).toEqual([MOVE]);
+    expect(up).toEqual([MOVE, ...LATER]);
     expect(rows).toEqual([{ sealed_as: 'observations', resource_type: 'Observation' }]);
     expect(read).toMatchObject({
       resourceType: 'Observation',
@@ -125,13 +134,13 @@ describe('migration 1764000008000: observations into fhir_resources', () => {
     expect((await findIngestRun(database.pool, conditionRun))?.counts).toMatchObject({
       'Condition.created': 1,
     });
-    await expect(migrateOne(database.url, 'down')).rejects.toThrow(/would drop them/);
+    await expect(migrateAcross(database.url, 'down')).rejects.toThrow(/would drop them/);
     await database.pool.query("DELETE FROM fhir_resources WHERE resource_type = 'Condition'");
-    expect(await migrateOne(database.url, 'down')).toEqual([MOVE]);
+    expect(await migrateAcross(database.url, 'down')).toEqual([...LATER].reverse().concat(MOVE));
     const { rows: back } = await database.pool.query<{ id: string; source_enc: Buffer }>(
       'SELECT id, source_enc FROM observations',
     );
     expect(back).toEqual([{ id, source_enc: sourceEnc }]);
-    expect(await migrateOne(database.url, 'up')).toEqual([MOVE]);
+    expect(await migrateAcross(database.url, 'up')).toEqual([MOVE, ...LATER]);
   });
 });
