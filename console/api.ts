@@ -61,6 +61,8 @@ export interface AuditVerification {
   readonly valid: boolean;
   readonly rowsChecked: number;
   readonly firstBreak: { readonly seq: number; readonly problem: string } | null;
+  /** Each finding on its own: edited, recomputed, truncated, unsealed, checkpoint-forged. */
+  readonly problems: readonly { readonly problem: string; readonly seq: number | null }[];
   readonly checkedAt: string;
 }
 

@@ -28,9 +28,9 @@ export function auditView(onError: (error: unknown) => void): HTMLElement {
           { class: `chain chain--${verified.valid ? 'valid' : 'broken'}` },
           verified.valid ? '✔ Chain verified' : '✘ Chain broken',
           ` · ${verified.rowsChecked} entries checked at ${formatTime(verified.checkedAt)}`,
-          verified.firstBreak === null
-            ? ''
-            : ` · first break at #${verified.firstBreak.seq} (${verified.firstBreak.problem})`,
+          ...verified.problems.map(({ problem, seq }) =>
+            seq === null ? ` · ${problem}` : ` · ${problem} at #${seq}`,
+          ),
         ),
       );
     } finally {
