@@ -31,7 +31,10 @@ function bearerToken(event: APIGatewayProxyEventV2): string {
 
 /**
  * Authenticates the request by its bearer token and requires one of the
- * `anyOf` SMART scopes: 401 without a valid token, 403 without the scope.
+ * `anyOf` SMART scopes: 401 without a valid token, 403 without the scope. A token with a
+ * patient launch context (the `patient` claim) is a 403 on every route no patient/ scope opens
+ * (runs, audit, ingest, consent changes), whatever user/ or system/ scopes it also holds: the
+ * routes that admit it confine it to its patient in the access layer.
  * The verified principal is set on `event.principal`.
  */
 export function authenticated(options: AuthenticatedOptions): MiddlewareObj<AuthenticatedEvent> {
@@ -46,6 +49,8 @@ export function authenticated(options: AuthenticatedOptions): MiddlewareObj<Auth
     throw new ConfigError(`authenticated: not SMART scopes: ${unparseable.join(', ')}`);
   }
   const anyOf = [...options.anyOf];
+  // Routes that confine a launch context to its patient are those a patient/ scope opens.
+  const servesLaunchContext = anyOf.some((scope) => parseScope(scope)?.context === 'patient');
   return {
     name: 'authenticated',
     before: async (request) => {
@@ -54,6 +59,12 @@ export function authenticated(options: AuthenticatedOptions): MiddlewareObj<Auth
       if (!satisfiesAny(principal.scopes, anyOf)) {
         // The principal's own scopes stay out of the message: the client knows them already.
         throw new ForbiddenError(`requires one of the scopes: ${anyOf.join(', ')}`);
+      }
+      if (principal.patient !== undefined && !servesLaunchContext) {
+        // Whatever else it holds, a token launched for one patient reads that patient only.
+        throw new ForbiddenError(
+          'a token with a patient launch context may only read its patient; this route is not open to it',
+        );
       }
       request.event.principal = principal;
     },

@@ -62,10 +62,11 @@ function eventWith(headers: Record<string, string>): AuthenticatedEvent {
   };
 }
 
-function tokenWith(scopes: readonly string[]): Promise<string> {
+function tokenWith(scopes: readonly string[], patient?: string): Promise<string> {
   return mintToken(SECRET, {
     subject: 'clinician-7',
     scopes,
+    ...(patient === undefined ? {} : { patient }),
     issuer: auth.issuer,
     audience: auth.audience,
     ttlSeconds: 300,
@@ -164,6 +165,50 @@ describe('authenticated', () => {
     expect(message).toBe('requires one of the scopes: system/Patient.c, user/Patient.r');
     expect(message).not.toContain('user/Consent.u');
     expect(message).not.toContain(token);
+  });
+
+  it.each([
+    ['a consent change', ['user/Consent.u', 'system/Consent.u']],
+    ['the runs', ['system/Patient.c', 'user/Patient.r', 'system/*.rs']],
+    ['the audit log', ['system/AuditEvent.r']],
+  ])(
+    'answers 403 to a token with a launch context on %s, whatever scopes it holds',
+    async (_, anyOf) => {
+      // Prepare: an EHR launch: user/ and system/ scopes, and the patient it was launched for.
+      const token = await tokenWith(
+        ['user/*.*', 'system/*.*', 'patient/*.rs'],
+        '5f0e9a58-52d4-4b8e-9f5e-0d3c2b1a0f9e',
+      );
+      let ran = false;
+      const guarded = middy<AuthenticatedEvent>()
+        .use(authenticated({ verifier: () => verifier, anyOf }))
+        .handler(async () => {
+          ran = true;
+        });
+
+      // Act
+      const error = await rejectionOf(
+        guarded(eventWith({ authorization: `Bearer ${token}` }), context),
+      );
+
+      // Assess
+      expect(error).toBeInstanceOf(ForbiddenError);
+      expect((error as ForbiddenError).message).toMatch(/launch context/);
+      expect(ran).toBe(false);
+    },
+  );
+
+  it('lets a token with a launch context through on a route a patient/ scope opens', async () => {
+    // Prepare
+    const patient = '5f0e9a58-52d4-4b8e-9f5e-0d3c2b1a0f9e';
+    const token = await tokenWith(['user/*.*', 'patient/*.rs'], patient);
+    const reader = handlerFor(['user/Patient.r', 'patient/Patient.r'], () => verifier);
+
+    // Act
+    const principal = await reader(eventWith({ authorization: `Bearer ${token}` }), context);
+
+    // Assess: through, with its patient for the access layer to confine it to.
+    expect(principal).toMatchObject({ subject: 'clinician-7', patient });
   });
 
   it('builds the verifier at the first request, not when the handler is defined', async () => {
