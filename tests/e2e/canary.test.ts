@@ -766,7 +766,9 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     expect(verify.json.valid).toBe(true);
     expect(revokes.map((response) => response.status)).toEqual([200, 200]);
     expect(deniedById.status).toBe(403);
-    expect(deniedByMrn.status).toBe(403);
+    // Refused, the MRN answers as one not on file would: no existence oracle.
+    expect(deniedByMrn.status).toBe(200);
+    expect(deniedByMrn.json).toEqual({ data: [] });
     expect(deniedFhir.map((response) => response.status)).toEqual([403, 403, 403]);
     expect(events.some((event) => event.where.includes(runId))).toBe(true);
     expect(executions.some((sink) => sink.where.startsWith(`execution ${runId} `))).toBe(true);
