@@ -120,7 +120,13 @@ describe('the console in Chromium', () => {
 
   beforeAll(async () => {
     const writer = await token([SCOPES.submitBatches]);
-    operator = await token([SCOPES.submitBatches, SCOPES.readPatients, SCOPES.readAudit]);
+    // The operator (system/*.rs) sees the faulty submitter's run too: a tenant sees its own only.
+    operator = await token([
+      SCOPES.submitBatches,
+      SCOPES.readPatients,
+      SCOPES.readAudit,
+      SCOPES.operateRuns,
+    ]);
     await armLoadFault();
     const good = await ingest(
       [
@@ -136,7 +142,7 @@ describe('the console in Chromium', () => {
     succeededRun = good.json.runId;
     failedRun = bad.json.runId;
     expect((await waitForRun(succeededRun, writer)).status).toBe('succeeded');
-    expect(await waitForRun(failedRun, writer)).toMatchObject({
+    expect(await waitForRun(failedRun, await faultyToken())).toMatchObject({
       status: 'failed',
       failedStage: 'load',
     });
@@ -243,7 +249,8 @@ describe('the console in Chromium', () => {
   it('offers no re-drive to a token that may only read runs', async () => {
     // Prepare
     const page = await openPage();
-    await signIn(page, await token([SCOPES.readPatients]));
+    // An operator who may read every run, and re-drive none.
+    await signIn(page, await token([SCOPES.operateRuns]));
 
     // Act
     await page.goto(`${inject('apiUrl')}/console#/runs/${failedRun}`);
