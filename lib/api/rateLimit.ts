@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import { toAppError } from '../db/errors.ts';
 import type { Queryable } from '../db/pool.ts';
 import { takeFromBucket } from '../db/repositories/rateLimits.ts';
-import { TooManyRequestsError, UnauthorizedError } from '../errors.ts';
+import { ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../errors.ts';
 import { headerValue } from '../http/body.ts';
 
 type RateSettings = Config['rateLimit'];
@@ -42,15 +42,33 @@ export async function takeRequest(
   if (wait > 0) throw new TooManyRequestsError(Math.max(1, Math.ceil(wait)));
 }
 
-/** After authentication: the tenant's request rate, shared by every instance through PostgreSQL. */
+/**
+ * After authentication: the tenant's request rate, shared by every instance through PostgreSQL.
+ * A request its scopes refuse (403) is charged to the tenant too, once that bucket is empty a
+ * 429 instead: a verified client probing routes it may not use is throttled like any other.
+ */
 export function rateLimited(
   options: RateLimitOptions,
 ): MiddlewareObj<AuthenticatedEvent, APIGatewayProxyStructuredResultV2> {
+  // The requests already charged: a 403 the handler answers (a refused consent) costs one.
+  const charged = new WeakSet<AuthenticatedEvent>();
   return {
     name: 'rateLimited',
     before: async (request) => {
+      charged.add(request.event);
       const bucket = tenantBucket(principalOf(request.event).subject);
       await takeRequest(options.db(), bucket, options.settings());
+    },
+    onError: async (request) => {
+      const { principal } = request.event;
+      if (!(request.error instanceof ForbiddenError) || principal === undefined) return;
+      if (charged.has(request.event)) return;
+      try {
+        await takeRequest(options.db(), tenantBucket(principal.subject), options.settings());
+      } catch (error) {
+        // A 429 when the tenant's bucket is empty, a 503 when the database is down.
+        request.error = toAppError(error);
+      }
     },
   };
 }

@@ -56,6 +56,9 @@ export function authenticated(options: AuthenticatedOptions): MiddlewareObj<Auth
     before: async (request) => {
       const token = bearerToken(request.event);
       const principal = await options.verifier().verify(token);
+      // Set before the scope checks: the handler never runs on a 403, but the rate limit's
+      // onError charges a refused request to its tenant (lib/api/rateLimit.ts).
+      request.event.principal = principal;
       if (!satisfiesAny(principal.scopes, anyOf)) {
         // The principal's own scopes stay out of the message: the client knows them already.
         throw new ForbiddenError(`requires one of the scopes: ${anyOf.join(', ')}`);
@@ -66,7 +69,6 @@ export function authenticated(options: AuthenticatedOptions): MiddlewareObj<Auth
           'a token with a patient launch context may only read its patient; this route is not open to it',
         );
       }
-      request.event.principal = principal;
     },
   };
 }

@@ -195,6 +195,22 @@ describe('the API handlers: a bucket per tenant, and one per address for failed 
     expect(otherSubject).toBe(200);
   });
 
+  it('charges the requests its scopes refuse (403) to the tenant: past the burst they are 429s too', async () => {
+    // Prepare: a verified client without the scope GET /api/v1/runs needs.
+    const subject = `prober-${randomUUID()}`;
+    const prober = await bearerToken(JWT_SECRET, subject, ['user/Consent.u']);
+    const reader = await bearerToken(JWT_SECRET, subject, ['user/Patient.r']);
+
+    // Act
+    const statuses: Array<number | undefined> = [];
+    for (let n = 0; n <= BURST; n += 1) statuses.push(await listFrom('198.51.100.7', prober));
+    const sameTenant = await listFrom('198.51.100.7', reader);
+
+    // Assess: the 403s drew from the tenant's bucket, so its next token waits as well.
+    expect(statuses).toStrictEqual([...Array(BURST).fill(403), 429]);
+    expect(sameTenant).toBe(429);
+  });
+
   it('answers 300 invalid tokens from one address with 401s for the burst, then 429s; another address and valid tokens are unaffected', async () => {
     // Prepare
     const forged = await bearerToken(randomBytes(32), 'guesser', ['user/Patient.r']);
