@@ -35,6 +35,12 @@ export function sealMessage(seq: string, hash: Buffer): Buffer {
  * chained hashes (trigger audit_log_chain), so no writer can forge or reorder them; the seal
  * (one MAC call per statement, whatever its size) is written in the same transaction, so the
  * rows commit sealed or not at all. Given the pool, it opens that transaction itself.
+ *
+ * A seal is never laid over a chain someone changed behind the application: the newest seal
+ * must end at the row just before these, hold that row's hash, and verify under the key (one
+ * more MAC call). Otherwise the rows are written unsealed, and stay so with every later one,
+ * so that `verify` keeps reporting the change (`unsealed`, `recomputed`) instead of a later
+ * seal vouching for it. Only a log with no seal at all (rows from before seals) is sealed as is.
  */
 export async function appendAudit(
   db: Queryable,
@@ -46,7 +52,7 @@ export async function appendAudit(
     await withTransaction(db, (client) => appendAudit(client, mac, entries));
     return;
   }
-  const { rows } = await db.query<{ seq: string; hash: Buffer }>(
+  const { rows } = await db.query<{ seq: string; hash: Buffer; first_seq: string }>(
     `WITH inserted AS (
        INSERT INTO audit_log (actor, action, resource_type, resource_id, run_id, outcome, details)
        SELECT actor, action, resource_type, resource_id, run_id, outcome, details
@@ -55,7 +61,8 @@ export async function appendAudit(
        ORDER BY n
        RETURNING seq, hash
      )
-     SELECT seq, hash FROM inserted ORDER BY seq DESC LIMIT 1`,
+     SELECT seq, hash, (SELECT min(seq) FROM inserted) AS first_seq
+     FROM inserted ORDER BY seq DESC LIMIT 1`,
     [
       entries.map((entry) => entry.actor),
       entries.map((entry) => entry.action),
@@ -68,6 +75,7 @@ export async function appendAudit(
   );
   const last = rows[0];
   if (last === undefined) throw new Error('the audit insert returned no row');
+  if (!(await sealsReachUnchanged(db, mac, last.first_seq))) return;
   const sealed = await mac.generateMac(sealMessage(last.seq, last.hash));
   await db.query('INSERT INTO audit_seals (seq, hash, mac, mac_key_id) VALUES ($1, $2, $3, $4)', [
     last.seq,
@@ -75,6 +83,33 @@ export async function appendAudit(
     sealed,
     mac.keyId,
   ]);
+}
+
+/**
+ * Whether the newest seal ends at the row before `firstSeq`, still holds that row's hash and
+ * verifies under the key: read after this statement's insert took the chain head's lock, so no
+ * other writer's seal can land in between. True for a log without seals.
+ */
+async function sealsReachUnchanged(
+  db: Queryable,
+  mac: AuditMac,
+  firstSeq: string,
+): Promise<boolean> {
+  const { rows } = await db.query<{
+    seq: string;
+    hash: Buffer;
+    mac: Buffer;
+    row_hash: Buffer | null;
+  }>(
+    `SELECT s.seq, s.hash, s.mac, l.hash AS row_hash
+     FROM (SELECT seq, hash, mac FROM audit_seals ORDER BY seq DESC LIMIT 1) s
+     LEFT JOIN audit_log l ON l.seq = s.seq`,
+  );
+  const newest = rows[0];
+  if (newest === undefined) return true;
+  if (BigInt(newest.seq) + 1n !== BigInt(firstSeq)) return false;
+  if (newest.row_hash === null || !newest.row_hash.equals(newest.hash)) return false;
+  return mac.verifyMac(sealMessage(newest.seq, newest.hash), newest.mac);
 }
 
 interface AuditRecord {

@@ -210,9 +210,10 @@ describe('GET /api/v1/audit/verify against the seals and the latest checkpoint',
   });
 
   it.each([
-    ['the newest seals', 'DELETE FROM audit_seals WHERE seq > 8', 9],
-    ['every seal (the checkpoint still tells)', 'DELETE FROM audit_seals', 1],
-  ])('finds %s deleted: unsealed', async (_, deletion, firstUnsealed) => {
+    ['the newest seals', 'DELETE FROM audit_seals WHERE seq > 8', [9]],
+    // The checkpoint (seq 10) was written over a sealed head: its seals are gone too.
+    ['every seal (the checkpoint still tells)', 'DELETE FROM audit_seals', [1, 10]],
+  ])('finds %s deleted: unsealed', async (_, deletion, unsealedAt) => {
     // Prepare
     await writeChain(pipeline.deps);
     await asOwner(database, deletion);
@@ -221,9 +222,9 @@ describe('GET /api/v1/audit/verify against the seals and the latest checkpoint',
     const result = await verifyAudit(pipeline.deps, auditor);
 
     // Assess
-    expect(result.problems.map(({ problem, seq }) => ({ problem, seq }))).toStrictEqual([
-      { problem: 'unsealed', seq: firstUnsealed },
-    ]);
+    expect(result.problems.map(({ problem, seq }) => ({ problem, seq }))).toStrictEqual(
+      unsealedAt.map((seq) => ({ problem: 'unsealed', seq })),
+    );
   });
 
   it('finds a row inserted behind the application (chained by the trigger, never sealed): unsealed', async () => {
@@ -279,6 +280,71 @@ describe('GET /api/v1/audit/verify against the seals and the latest checkpoint',
         detail: 'the latest checkpoint does not verify under the audit MAC key',
       },
     ]);
+  });
+
+  describe('a later audited write never seals over a change made behind the application', () => {
+    const write = (n: number) =>
+      appendAudit(pipeline.deps.pool, pipeline.deps.auditMac, [entry(n)]);
+
+    it('keeps a row inserted in SQL unsealed, and every row after it', async () => {
+      // Prepare
+      await writeChain(pipeline.deps);
+      await database.pool.query(
+        `INSERT INTO audit_log (actor, action, resource_type, outcome, details)
+         VALUES ('mallory', 'READ', 'Patient', 'success', '{}')`,
+      );
+
+      // Act: the application goes on auditing (and verify audits itself too)
+      await write(100);
+      await write(101);
+      const first = await verifyAudit(pipeline.deps, auditor);
+      const second = await verifyAudit(pipeline.deps, auditor);
+
+      // Assess
+      expect(first).toMatchObject({ valid: false, sealedThrough: 12 });
+      expect(first.problems.map((found) => [found.problem, found.seq])).toStrictEqual([
+        ['unsealed', 13],
+      ]);
+      expect(second).toMatchObject({ valid: false, sealedThrough: 12 });
+      expect(second.problems.map((found) => [found.problem, found.seq])).toStrictEqual([
+        ['unsealed', 13],
+      ]);
+    });
+
+    it('keeps a recomputation after the checkpoint found: no seal over the forged head', async () => {
+      // Prepare: rows after the checkpoint (seq 10) edited, recomputed, seals' hashes rewritten
+      await writeChain(pipeline.deps);
+      await asOwner(database, ...editAndRecompute(11));
+
+      // Act
+      await write(100);
+      const result = await verifyAudit(pipeline.deps, auditor);
+
+      // Assess: the newest seal is still the one the change broke, and the rows after it unsealed
+      expect(result).toMatchObject({ valid: false, sealedThrough: 12 });
+      expect(result.problems.map((found) => [found.problem, found.seq])).toStrictEqual([
+        ['recomputed', 12],
+        ['unsealed', 13],
+      ]);
+    });
+
+    it('finds every seal deleted, though the next write seals the log again as if it had none', async () => {
+      // Prepare
+      await writeChain(pipeline.deps);
+      await asOwner(database, 'DELETE FROM audit_seals');
+
+      // Act
+      await write(100);
+      const result = await verifyAudit(pipeline.deps, auditor);
+
+      // Assess: the checkpoint at seq 10 was written over a sealed head
+      expect(result.valid).toBe(false);
+      expect(result.problems).toContainEqual({
+        problem: 'unsealed',
+        seq: 10,
+        detail: 'the seals up to the latest checkpoint are gone',
+      });
+    });
   });
 
   it('takes rows written before seals existed, with no seal since, as legacy: not a problem', async () => {
