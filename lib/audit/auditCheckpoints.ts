@@ -70,6 +70,8 @@ export function decodeCheckpoint(text: string): AuditCheckpoint {
   if (
     typeof seq !== 'string' ||
     !/^[1-9]\d{0,18}$/.test(seq) ||
+    // A seq is a bigint: past its range the verification's query would fail, not report.
+    BigInt(seq) > 9_223_372_036_854_775_807n ||
     typeof hash !== 'string' ||
     !/^[0-9a-f]{64}$/.test(hash) ||
     typeof at !== 'string' ||

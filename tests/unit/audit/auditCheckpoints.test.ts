@@ -61,6 +61,10 @@ describe('the checkpoint format', () => {
     ['a short hash', `{"seq":"1","hash":"00","at":"2026-01-01T00:00:00Z","mac":"","macKeyId":""}`],
     ['no time', `{"seq":"1","hash":"${'0'.repeat(64)}","mac":"","macKeyId":""}`],
     ['null', 'null'],
+    [
+      'a seq past the bigint range',
+      `{"seq":"9999999999999999999","hash":"${'0'.repeat(64)}","at":"2026-01-01T00:00:00Z","mac":"","macKeyId":""}`,
+    ],
   ])('refuses %s with CheckpointFormatError', (_, text) => {
     // Act
     const attempt = () => decodeCheckpoint(text);
