@@ -128,13 +128,16 @@ export async function changeConsent(
   // One spelling of the id everywhere, so the audit trail of the patient finds this change.
   const id = patientId.toLowerCase();
   const now = deps.now();
-  const recordedAt = change.recordedAt === undefined ? now : new Date(change.recordedAt);
+  const asOf = change.recordedAt === undefined ? now : new Date(change.recordedAt);
   // RFC 3339 allows what Date cannot hold (a leap second); a future decision would block real ones.
-  if (Number.isNaN(recordedAt.getTime()) || recordedAt.getTime() > now.getTime() + CLOCK_SKEW_MS) {
+  if (Number.isNaN(asOf.getTime()) || asOf.getTime() > now.getTime() + CLOCK_SKEW_MS) {
     throw new InputValidationError('the consent change is invalid', [
       { path: '/recordedAt', keyword: 'format', message: 'must be a date-time, not in the future' },
     ]);
   }
+  // A client clock a little ahead is tolerated, but no decision is dated after it reached us:
+  // a grant dated minutes ahead would outrank the refusals made meanwhile.
+  const recordedAt = asOf.getTime() > now.getTime() ? now : asOf;
   const outcome = await withTransaction(deps.pool, async (client) => {
     const patient = await findPatientById(client, id);
     if (patient === undefined) {
@@ -151,7 +154,9 @@ export async function changeConsent(
       research: change.research ?? current?.research ?? false,
       source,
       recordedAt,
-      explicit: true,
+      // A research-only change decides nothing about data sharing: a feed's undated grant it
+      // carries over stays undated, so a refusal dated before this change still outranks it.
+      explicit: change.data_sharing !== undefined || current === undefined || current.explicit,
       recordedBy: actor,
       runId: null,
     };

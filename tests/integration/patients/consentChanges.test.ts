@@ -295,7 +295,9 @@ describe('consent changes', () => {
         const { id } = await ingestPatient({ mrn: unique('MRN-CC-OLD') });
         const officer = unique('user:officer-cc-old');
         if (on === 'change') {
+          // An explicit grant: a research-only change would leave the feed's grant undated.
           await changeConsent(pipeline.deps, officer, id, {
+            data_sharing: true,
             research: true,
             recordedAt: new Date().toISOString(),
           });
@@ -340,6 +342,44 @@ describe('consent changes', () => {
         ).toBe(true);
       },
     );
+
+    it('dates a decision a client dated ahead of this clock at its arrival, so that a refusal made just after it stands', async () => {
+      // Prepare
+      const { id } = await ingestPatient({ mrn: 'MRN-CC-AHEAD' });
+      const officer = 'user:officer-cc-ahead';
+      const before = Date.now();
+      const ahead = await changeConsent(pipeline.deps, officer, id, {
+        data_sharing: true,
+        recordedAt: new Date(before + 4 * 60_000).toISOString(),
+      });
+
+      // Act
+      const refusal = await changeConsent(pipeline.deps, officer, id, { data_sharing: false });
+
+      // Assess
+      expect(new Date(ahead.recordedAt).getTime()).toBeLessThanOrEqual(Date.now());
+      expect(refusal).toMatchObject({ dataSharing: false });
+      expect(await consentOf(id)).toMatchObject({ data_sharing: false });
+    });
+
+    it('keeps a fed grant undated through a research-only change: a refusal dated before the change still takes effect', async () => {
+      // Prepare: the feed's grant (undated), then research granted through the API
+      const { id } = await ingestPatient({ mrn: 'MRN-CC-RESEARCH-ONLY' });
+      const officer = 'user:officer-cc-research-only';
+      const decidedBefore = new Date(Date.now() - 1000).toISOString();
+      await changeConsent(pipeline.deps, officer, id, { research: true });
+
+      // Act: a paper refusal, dated a second before the research change, recorded after it
+      const refusal = await changeConsent(pipeline.deps, officer, id, {
+        data_sharing: false,
+        source: 'paper-form',
+        recordedAt: decidedBefore,
+      });
+
+      // Assess
+      expect(refusal).toMatchObject({ dataSharing: false, research: true });
+      expect(await consentOf(id)).toMatchObject({ data_sharing: false, source: 'paper-form' });
+    });
 
     it('accepts a decision made at the very instant of the one on record', async () => {
       // Prepare
@@ -662,7 +702,9 @@ describe('consent changes', () => {
           flatRecord({ mrn, consent: { data_sharing: batchDataSharing } }),
         ]);
         const createdAt = (await findIngestRun(database.pool, runId))!.createdAt;
-        const decidedAt = new Date(createdAt.getTime() + 1_000);
+        // Decided after the run was created, and not ahead of the clock (that would be dated now).
+        while (Date.now() <= createdAt.getTime()) await new Promise((done) => setTimeout(done, 5));
+        const decidedAt = new Date();
         const officer = unique('user:officer-cc-stale');
         await changeConsent(pipeline.deps, officer, id, {
           data_sharing: apiDataSharing,
