@@ -101,7 +101,12 @@ export interface PatientVerdict {
 
 export type ResourceVerdict = { readonly resource: ResourceEntry } & (
   | { readonly kind: 'shared' }
-  | { readonly kind: 'linked'; readonly patient: PatientLink }
+  | {
+      readonly kind: 'linked';
+      readonly patient: PatientLink;
+      /** Every known patient it names, whose consent let it through. */
+      readonly consentOf: readonly PatientLink[];
+    }
   | { readonly kind: 'orphan'; readonly why: UnresolvedReason }
   | { readonly kind: 'blocked'; readonly consent: Exclude<EffectiveConsent, 'permit'> }
 );
@@ -525,6 +530,7 @@ export function decideFhirConsent(
       ...named.mrns.map(targetByMrn),
       ...resolvedCandidates,
     ];
+    const consentOf = new Map<string, PatientLink>();
     for (const other of others) {
       if (other.kind === 'unresolved') {
         if (other.withheld !== undefined) {
@@ -534,8 +540,14 @@ export function decideFhirConsent(
       }
       const consent = effectiveOf(other.patientId);
       if (consent !== 'permit') return { resource, kind: 'blocked', consent };
+      consentOf.set(other.patientId, linkOf(other));
     }
-    return { resource, kind: 'linked', patient: linkOf(primary) };
+    return {
+      resource,
+      kind: 'linked',
+      patient: linkOf(primary),
+      consentOf: [...consentOf.values()],
+    };
   });
 
   return { patients, resources, consents, decisionsOnStored, pending };
@@ -553,12 +565,16 @@ function isKnown(named: Target): boolean {
   return named.kind !== 'unresolved' || named.withheld !== undefined;
 }
 
-/** A record the consent stage stops: its rejection and the audited denial, always together. */
+/**
+ * A record the consent stage stops (or Load, for a refusal it finds under lock): its rejection
+ * and the audited denial, always together.
+ */
 export function blocked(
   run: IngestRun,
   recordIndex: number,
   resourceType: string,
   consent: string,
+  stage: 'consentCheck' | 'load' = 'consentCheck',
 ): { rejection: Rejection; denial: AuditEntry } {
   return {
     rejection: {
@@ -574,7 +590,7 @@ export function blocked(
       resourceId: null,
       runId: run.id,
       outcome: 'denied',
-      details: { stage: 'consentCheck', recordIndex, reason: 'consent', consent },
+      details: { stage, recordIndex, reason: 'consent', consent },
     },
   };
 }
@@ -635,7 +651,7 @@ export function blockFhirRecords(run: IngestRun, verdicts: ConsentVerdicts): Fhi
     } else if (verdict.kind === 'blocked') {
       stop(resource.index, resource.resourceType, verdict.consent);
     } else if (verdict.kind === 'linked') {
-      linkedResources.push({ ...resource, patient: verdict.patient });
+      linkedResources.push({ ...resource, patient: verdict.patient, consentOf: verdict.consentOf });
     } else {
       linkedResources.push(resource);
     }

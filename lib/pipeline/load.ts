@@ -1,6 +1,13 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
 import { appendAudit } from '../db/repositories/auditLog.ts';
-import { revokeConsentsByMrnIndex, upsertConsents } from '../db/repositories/consents.ts';
+import {
+  type ConsentRow,
+  findConsents,
+  lockConsents,
+  revokeConsentsByMrnIndex,
+  upsertConsents,
+  weighConsent,
+} from '../db/repositories/consents.ts';
 import {
   type FhirResourceRow,
   upsertFhirResources,
@@ -13,14 +20,16 @@ import {
   type PendingConsentRow,
   upsertPendingConsents,
 } from '../db/repositories/pendingConsents.ts';
+import type { Rejection } from '../db/repositories/rejections.ts';
 import {
   deleteWithheldReferences,
   upsertWithheldReferences,
 } from '../db/repositories/withheldPatients.ts';
-import { StageInputError } from '../errors.ts';
+import { StageInputError, TransientDatabaseError } from '../errors.ts';
 import type { PipelineDependencies } from './dependencies.ts';
+import { blocked } from './fhirConsent.ts';
 import { refuseEarlierPayload, type TransformedPayload } from './payloads.ts';
-import { runStage } from './stageFrame.ts';
+import { type CommitOutcome, runStage } from './stageFrame.ts';
 import type { RunCounts, StageResult } from './stages.ts';
 
 /** One audit row per written id of a Patient or a Consent. */
@@ -79,17 +88,130 @@ function countsByType(
 }
 
 /**
+ * The patients of the batch (and those its resources name) whose consent on record refuses
+ * data sharing, read under lock: a refusal made since ConsentCheck (through the API, or before a
+ * re-drive) stops them, unless the batch's own decision outranks it as weighConsent says.
+ */
+function refusedOnRecord(
+  onRecord: ReadonlyMap<string, ConsentRow>,
+  offered: readonly ConsentRow[],
+): Set<string> {
+  const offeredBy = new Map(offered.map((row) => [row.patientId, row]));
+  const refused = new Set<string>();
+  for (const [patientId, current] of onRecord) {
+    if (current.dataSharing) continue;
+    const decision = offeredBy.get(patientId);
+    if (decision?.dataSharing === true && weighConsent(current, decision) === 'applies') continue;
+    refused.add(patientId);
+  }
+  return refused;
+}
+
+/** A row Load does not write: its type and the batch positions it came from. */
+interface Stopped {
+  readonly resourceType: string;
+  readonly recordIndexes: readonly number[];
+}
+
+/**
+ * The rows of a `transformed` payload, less the patients a refusal on record stops, their
+ * references and grants, and every resource one of them had to consent to.
+ */
+function withoutRefused(
+  transformed: TransformedPayload,
+  refused: ReadonlySet<string>,
+): { readonly kept: TransformedPayload; readonly dropped: readonly Stopped[] } {
+  if (refused.size === 0) return { kept: transformed, dropped: [] };
+  const { origins } = transformed;
+  const positions = (found: number | readonly number[] | undefined): readonly number[] => {
+    if (found === undefined) {
+      throw new StageInputError(
+        'The transformed payload was written by an earlier version of the pipeline; submit the batch again',
+      );
+    }
+    return typeof found === 'number' ? [found] : found;
+  };
+  const dropped: Stopped[] = [];
+  const patients = transformed.patients.filter((row) => {
+    if (!refused.has(row.id)) return true;
+    dropped.push({
+      resourceType: 'Patient',
+      recordIndexes: positions(origins?.patients.get(row.id)),
+    });
+    return false;
+  });
+  const droppedResources = new Set<string>();
+  const resources = (transformed.resources ?? []).filter((row) => {
+    const consentOf = origins?.resourceConsents.get(row.id) ?? [row.patientId];
+    if (!consentOf.some((patientId) => patientId !== null && refused.has(patientId))) return true;
+    droppedResources.add(row.id);
+    dropped.push({
+      resourceType: row.resourceType,
+      recordIndexes: positions(origins?.resources.get(row.id)),
+    });
+    return false;
+  });
+  return {
+    kept: {
+      ...transformed,
+      patients,
+      // A refusal the batch carries is recorded all the same; a grant the one on record revokes is not.
+      consents: transformed.consents.filter(
+        (row) => !row.dataSharing || !refused.has(row.patientId),
+      ),
+      references: (transformed.references ?? []).filter((row) => !refused.has(row.patientId)),
+      resources,
+      resourceReferences: (transformed.resourceReferences ?? []).filter(
+        (row) => !droppedResources.has(row.resourceId),
+      ),
+    },
+    dropped,
+  };
+}
+
+/**
  * Load: one transaction upserts patients, the references they are known by, consents and every
  * other resource, audits each change, and ends the run.
  */
 export function load(deps: PipelineDependencies, runId: string): Promise<StageResult> {
-  return runStage<TransformedPayload>(deps, 'load', runId, async (transformed) => {
-    refuseEarlierPayload(transformed, ['observations']);
+  return runStage<TransformedPayload>(deps, 'load', runId, async (sent) => {
+    refuseEarlierPayload(sent, ['observations']);
     return {
       counts: {},
       completesRun: true,
-      commit: async (client, run) => {
-        const patients = await upsertPatients(client, runId, transformed.patients);
+      commit: async (client, run): Promise<CommitOutcome> => {
+        const gated = [
+          ...new Set([
+            ...sent.patients.map((row) => row.id),
+            ...sent.consents.map((row) => row.patientId),
+            ...[...(sent.origins?.resourceConsents.values() ?? [])].flat(),
+            ...(sent.resources ?? []).flatMap((row) => row.patientId ?? []),
+          ]),
+        ];
+        // Read first, so no refusing patient's row is written; then, the patients' rows held
+        // (the lock order of every Load: patients, then consents), locked and weighed again.
+        const seen = refusedOnRecord(await findConsents(client, gated), sent.consents);
+        const patients = await upsertPatients(
+          client,
+          runId,
+          sent.patients.filter((row) => !seen.has(row.id)),
+        );
+        const locked = refusedOnRecord(
+          await lockConsents(
+            client,
+            gated,
+            (sent.revocations ?? []).map((revocation) => revocation.mrnBidx),
+          ),
+          sent.consents,
+        );
+        if (sent.patients.some((row) => locked.has(row.id) && !seen.has(row.id))) {
+          // A refusal committed between the read and the lock: this attempt wrote the row.
+          throw new TransientDatabaseError('a consent changed while Load ran');
+        }
+        const { kept: transformed, dropped } = withoutRefused(sent, new Set([...seen, ...locked]));
+        const denials = dropped.flatMap(({ resourceType, recordIndexes }) =>
+          recordIndexes.map((index) => blocked(run, index, resourceType, 'revoked', 'load')),
+        );
         const references = transformed.references ?? [];
         await upsertPatientReferences(client, runId, references);
         // Stored now: their waiting decisions were applied by ConsentCheck and live in `consents`.
@@ -137,6 +259,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
           ...audited(run.actor, runId, 'Consent', 'UPDATE', revoked),
           ...resourceAudit('CREATE', resources.created),
           ...resourceAudit('UPDATE', resources.updated),
+          ...denials.map(({ denial }) => denial),
         ]);
         const resourceCounts =
           run.format === 'flat'
@@ -148,14 +271,26 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
                 consentsRecorded: consents.created.length + consents.updated.length,
                 consentsPendingRecorded: pending,
               };
-        return {
+        const stopped: RunCounts =
+          denials.length === 0
+            ? {}
+            : {
+                blocked: (run.counts['blocked'] ?? 0) + denials.length,
+                consented:
+                  (run.counts['consented'] ?? 0) -
+                  dropped.filter(({ resourceType }) => resourceType === 'Patient').length,
+              };
+        const counts: RunCounts = {
           created: patients.created.length,
           updated: patients.updated.length,
           unchanged: patients.unchanged.length,
           revoked: revoked.length,
           loaded: patients.created.length + patients.updated.length + patients.unchanged.length,
           ...resourceCounts,
+          ...stopped,
         };
+        const rejections: Rejection[] = denials.map(({ rejection }) => rejection);
+        return { counts, rejections };
       },
     };
   });

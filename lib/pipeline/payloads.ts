@@ -94,6 +94,8 @@ export type PatientLink = { readonly recordIndex: number } | { readonly patientI
 /** A resource let through: patient data with its patient, or a shared resource (no patient). */
 export interface LinkedResource extends ResourceEntry {
   readonly patient?: PatientLink;
+  /** Every patient whose consent let it through (its own patient among them). */
+  readonly consentOf?: readonly PatientLink[];
 }
 
 /** The consent a Consent resource records for its patient, once it is the newest one. */
@@ -165,6 +167,17 @@ export interface TransformedPayload {
   readonly pendingConsents?: readonly PendingConsentRow[];
   /** FHIR only: the references of the Patients ConsentCheck stopped. */
   readonly withheldReferences?: readonly WithheldReferenceRow[];
+  /** Where each row came from, so Load can reject what a refusal made since ConsentCheck stops. */
+  readonly origins?: RowOrigins;
+}
+
+/** The batch positions behind the rows of a `transformed` payload, by row id. */
+export interface RowOrigins {
+  readonly patients: ReadonlyMap<string, number>;
+  /** Copies of one resource are one row: every position it was sent at. */
+  readonly resources: ReadonlyMap<string, readonly number[]>;
+  /** The patients whose consent let each resource row through. */
+  readonly resourceConsents: ReadonlyMap<string, readonly string[]>;
 }
 
 /**

@@ -29,10 +29,18 @@ export interface StageOutput {
   readonly outputEncoding?: PayloadEncoding;
   readonly rejections?: readonly Rejection[];
   readonly audit?: readonly AuditEntry[];
-  /** Writes to the final tables inside the stage's transaction; may add counts. */
-  readonly commit?: (client: TransactionClient, run: IngestRun) => Promise<RunCounts>;
+  /**
+   * Writes to the final tables inside the stage's transaction; may add counts, and reject
+   * records that what it reads under lock stops (their audit rows are its own to write).
+   */
+  readonly commit?: (client: TransactionClient, run: IngestRun) => Promise<CommitOutcome>;
   /** The run has succeeded once this stage commits. */
   readonly completesRun?: boolean;
+}
+
+export interface CommitOutcome {
+  readonly counts: RunCounts;
+  readonly rejections?: readonly Rejection[];
 }
 
 function alreadyDone(run: IngestRun, stage: StageName): boolean {
@@ -82,15 +90,17 @@ export async function runStage<Input>(
       }
       await insertRejections(client, runId, stage, result.rejections ?? []);
       await appendAudit(client, deps.auditMac, result.audit ?? []);
-      const committedCounts =
-        result.commit === undefined ? {} : await result.commit(client, locked);
+      const committed: CommitOutcome =
+        result.commit === undefined ? { counts: {} } : await result.commit(client, locked);
+      await insertRejections(client, runId, stage, committed.rejections ?? []);
+      const rejected = (result.rejections?.length ?? 0) + (committed.rejections?.length ?? 0);
       const updated = await recordStageCompletion(client, runId, {
         stage,
         elapsedMs: Math.round(performance.now() - started),
         counts: {
           ...result.counts,
-          ...committedCounts,
-          rejected: (locked.counts['rejected'] ?? 0) + (result.rejections?.length ?? 0),
+          ...committed.counts,
+          rejected: (locked.counts['rejected'] ?? 0) + rejected,
         },
         status: result.completesRun === true ? 'succeeded' : 'running',
       });

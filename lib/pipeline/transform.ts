@@ -169,9 +169,11 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
     const consents: ConsentRow[] = [];
     const references: PatientReferenceRow[] = [];
     const idByIndex = new Map<number, string>();
+    const patientOrigins = new Map<string, number>();
     for (const entry of consented.records) {
       const row = buildPatientRow(entry.record, keys);
       idByIndex.set(entry.index, row.id);
+      patientOrigins.set(row.id, entry.index);
       patients.push(row);
       for (const referenceKey of entry.referenceKeys ?? []) {
         references.push({
@@ -200,11 +202,25 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
     // Keyed by id: copies of a resource that names itself by content alone are one row.
     const resourceRows = new Map<string, FhirResourceRow>();
     const resourceReferences: ResourceReferenceRow[] = [];
+    const resourceOrigins = new Map<string, number[]>();
+    const resourceConsents = new Map<string, string[]>();
     for (const resource of consented.linkedResources ?? []) {
       const patientId = resource.patient === undefined ? null : patientIdOf(resource.patient);
       if (patientId === undefined) continue;
       const row = buildResourceRow(resource, patientId, keys);
-      if (resourceRows.has(row.id)) continue;
+      const gates = (resource.consentOf ?? []).map(patientIdOf);
+      const consentOf = new Set([
+        ...(patientId === null ? [] : [patientId]),
+        ...gates.filter((id) => id !== undefined),
+      ]);
+      const seen = resourceOrigins.get(row.id);
+      if (seen !== undefined) {
+        seen.push(resource.index);
+        for (const id of consentOf) resourceConsents.get(row.id)?.push(id);
+        continue;
+      }
+      resourceOrigins.set(row.id, [resource.index]);
+      resourceConsents.set(row.id, [...consentOf]);
       resourceRows.set(row.id, row);
       resourceReferences.push(...resourceReferenceRows(resource, row.id, keys));
     }
@@ -240,6 +256,7 @@ export function transform(deps: PipelineDependencies, runId: string): Promise<St
       resourceReferences,
       pendingConsents,
       withheldReferences,
+      origins: { patients: patientOrigins, resources: resourceOrigins, resourceConsents },
     };
     return {
       output,

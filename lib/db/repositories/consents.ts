@@ -113,31 +113,11 @@ export async function findConsents(
   patientIds: readonly string[],
 ): Promise<Map<string, ConsentRow>> {
   if (patientIds.length === 0) return new Map();
-  const { rows } = await db.query<{
-    patient_id: string;
-    data_sharing: boolean;
-    research: boolean;
-    source: string;
-    recorded_at: Date;
-    recorded_by: string;
-    run_id: string | null;
-    explicit: boolean;
-  }>('SELECT * FROM consents WHERE patient_id = ANY($1::uuid[])', [patientIds]);
-  return new Map(
-    rows.map((row) => [
-      row.patient_id,
-      {
-        patientId: row.patient_id,
-        dataSharing: row.data_sharing,
-        research: row.research,
-        source: row.source,
-        recordedAt: row.recorded_at,
-        explicit: row.explicit,
-        recordedBy: row.recorded_by,
-        runId: row.run_id,
-      },
-    ]),
+  const { rows } = await db.query<ConsentRecord>(
+    'SELECT * FROM consents WHERE patient_id = ANY($1::uuid[])',
+    [patientIds],
   );
+  return new Map(rows.map((row) => [row.patient_id, consentOf(row)]));
 }
 
 export async function findConsent(
@@ -145,6 +125,53 @@ export async function findConsent(
   patientId: string,
 ): Promise<ConsentRow | undefined> {
   return (await findConsents(db, [patientId])).get(patientId);
+}
+
+/** A consent row as the database returns it. */
+interface ConsentRecord {
+  patient_id: string;
+  data_sharing: boolean;
+  research: boolean;
+  source: string;
+  recorded_at: Date;
+  recorded_by: string;
+  run_id: string | null;
+  explicit: boolean;
+}
+
+function consentOf(row: ConsentRecord): ConsentRow {
+  return {
+    patientId: row.patient_id,
+    dataSharing: row.data_sharing,
+    research: row.research,
+    source: row.source,
+    recordedAt: row.recorded_at,
+    explicit: row.explicit,
+    recordedBy: row.recorded_by,
+    runId: row.run_id,
+  };
+}
+
+/**
+ * Locks, for the rest of the transaction, the consent rows of these patients and of the stored
+ * patients these MRN blind indexes name, in one statement in patient id order (the order
+ * upsertConsents writes in; the consent API locks one row): a change of consent waits for the
+ * locker, or the locker waits and reads it. Returns the current consent of each that has one.
+ */
+export async function lockConsents(
+  db: Queryable,
+  patientIds: readonly string[],
+  mrnBidxs: readonly Buffer[] = [],
+): Promise<Map<string, ConsentRow>> {
+  if (patientIds.length === 0 && mrnBidxs.length === 0) return new Map();
+  const { rows } = await db.query<ConsentRecord>(
+    `SELECT * FROM consents
+     WHERE patient_id = ANY($1::uuid[] || ARRAY(SELECT id FROM patients WHERE mrn_bidx = ANY($2::bytea[])))
+     ORDER BY patient_id
+     FOR UPDATE`,
+    [patientIds, mrnBidxs],
+  );
+  return new Map(rows.map((row) => [row.patient_id, consentOf(row)]));
 }
 
 /**

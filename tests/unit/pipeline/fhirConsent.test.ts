@@ -556,7 +556,12 @@ describe('decideFhirConsent: an Observation', () => {
 
       // Assess
       expect(verdicts.resources).toStrictEqual([
-        { resource: validated.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+        {
+          resource: validated.resources?.[0],
+          kind: 'linked',
+          patient: { recordIndex: 0 },
+          consentOf: [{ recordIndex: 0 }],
+        },
       ]);
     },
   );
@@ -585,6 +590,7 @@ describe('decideFhirConsent: an Observation', () => {
           resource: validated.resources?.[0],
           kind: 'linked',
           patient: { patientId: STORED_ID },
+          consentOf: [{ patientId: STORED_ID }],
         },
       ]);
     },
@@ -693,7 +699,12 @@ describe('decideFhirConsent: any other resource type', () => {
       // Assess
       expect(refused.resources.map(({ kind }) => kind)).toEqual(['blocked']);
       expect(allowed.resources).toStrictEqual([
-        { resource: permittedBatch.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+        {
+          resource: permittedBatch.resources?.[0],
+          kind: 'linked',
+          patient: { recordIndex: 0 },
+          consentOf: [{ recordIndex: 0 }],
+        },
       ]);
     },
   );
@@ -813,7 +824,12 @@ describe('decideFhirConsent: any other resource type', () => {
 
     // Assess
     expect(verdicts.resources).toStrictEqual([
-      { resource: validated.resources?.[0], kind: 'linked', patient: { recordIndex: 0 } },
+      {
+        resource: validated.resources?.[0],
+        kind: 'linked',
+        patient: { recordIndex: 0 },
+        consentOf: [{ recordIndex: 0 }],
+      },
       { resource: validated.resources?.[1], kind: 'blocked', consent: 'refused' },
     ]);
   });
@@ -864,7 +880,12 @@ describe('blockFhirRecords', () => {
       { entry: P3, patientId: 'id-of-mrn-3', consent: 'absent' },
     ],
     resources: [
-      { resource: linked, kind: 'linked', patient: { recordIndex: 0 } },
+      {
+        resource: linked,
+        kind: 'linked',
+        patient: { recordIndex: 0 },
+        consentOf: [{ recordIndex: 0 }],
+      },
       { resource: orphaned, kind: 'orphan', why: 'not-found' },
       { resource: held, kind: 'blocked', consent: 'refused' },
       { resource: practitioner, kind: 'shared' },
@@ -890,7 +911,10 @@ describe('blockFhirRecords', () => {
     expect(output).toStrictEqual({
       records: [P1],
       refusals: [{ index: 1, mrn: 'MRN-2', research: true }],
-      linkedResources: [{ ...linked, patient: { recordIndex: 0 } }, practitioner],
+      linkedResources: [
+        { ...linked, patient: { recordIndex: 0 }, consentOf: [{ recordIndex: 0 }] },
+        practitioner,
+      ],
       consentDecisions: [decision(6, true), onStored],
       pendingConsents: [pending],
       withheldPatients: [
