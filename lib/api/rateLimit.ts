@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MiddlewareObj } from '@middy/core';
+import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type AuthenticatedEvent, principalOf } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
@@ -42,6 +42,24 @@ export async function takeRequest(
   if (wait > 0) throw new TooManyRequestsError(Math.max(1, Math.ceil(wait)));
 }
 
+type RateLimitedRequest = Request<AuthenticatedEvent, APIGatewayProxyStructuredResultV2>;
+
+/**
+ * Charges a request already refused (401, 403) to `bucket`: once that is empty the refusal
+ * becomes a 429 with Retry-After, and a 503 when the database is down.
+ */
+async function chargeRefused(
+  request: RateLimitedRequest,
+  options: RateLimitOptions,
+  bucket: string,
+): Promise<void> {
+  try {
+    await takeRequest(options.db(), bucket, options.settings());
+  } catch (error) {
+    request.error = toAppError(error);
+  }
+}
+
 /**
  * After authentication: the tenant's request rate, shared by every instance through PostgreSQL.
  * A request its scopes refuse (403) is charged to the tenant too, once that bucket is empty a
@@ -63,12 +81,7 @@ export function rateLimited(
       const { principal } = request.event;
       if (!(request.error instanceof ForbiddenError) || principal === undefined) return;
       if (charged.has(request.event)) return;
-      try {
-        await takeRequest(options.db(), tenantBucket(principal.subject), options.settings());
-      } catch (error) {
-        // A 429 when the tenant's bucket is empty, a 503 when the database is down.
-        request.error = toAppError(error);
-      }
+      await chargeRefused(request, options, tenantBucket(principal.subject));
     },
   };
 }
@@ -88,12 +101,7 @@ export function authenticationFailuresLimited(
       // A request without a token guesses nothing, and its 401 costs no verification.
       if (headerValue(request.event, 'authorization') === undefined) return;
       const sourceIp = request.event.requestContext?.http?.sourceIp ?? 'unknown';
-      try {
-        await takeRequest(options.db(), failedAuthenticationBucket(sourceIp), options.settings());
-      } catch (error) {
-        // A 429 when the address's bucket is empty, a 503 when the database is down.
-        request.error = toAppError(error);
-      }
+      await chargeRefused(request, options, failedAuthenticationBucket(sourceIp));
     },
   };
 }
