@@ -295,11 +295,8 @@ async function findProblems(
   if (trustedCheckpoint !== undefined) {
     // A checkpoint is written over a sealed head only: a first seal past it means seals were
     // deleted, and the rows after them sealed again as if they had never had any.
-    const { rows } = await deps.pool.query<{ oldest: string | null }>(
-      'SELECT min(seq) AS oldest FROM audit_seals',
-    );
-    const oldest = rows[0]?.oldest ?? null;
-    if (oldest === null || BigInt(oldest) > BigInt(trustedCheckpoint.seq)) {
+    const { oldestSeal } = chain;
+    if (oldestSeal === null || BigInt(oldestSeal) > BigInt(trustedCheckpoint.seq)) {
       problems.push({
         problem: 'unsealed',
         seq: at(trustedCheckpoint.seq),

@@ -242,6 +242,8 @@ export interface ChainInspection {
   readonly newestSeal: AuditSeal | undefined;
   /** Rows after the newest seal: written behind appendAudit, or their seals deleted. */
   readonly rowsAfterNewestSeal: number;
+  /** The first seal's seq, null without any: a checkpoint before it had its seals deleted. */
+  readonly oldestSeal: string | null;
   /** The row hash at the seq asked for (a checkpoint's), null when there is no such row. */
   readonly hashAtSeq: Buffer | null;
 }
@@ -273,6 +275,7 @@ export async function verifyAuditChain(
     seal_mac: Buffer | null;
     seal_key: string | null;
     after_seal: string;
+    oldest_seal: string | null;
     hash_at_seq: Buffer | null;
   }>(
     `WITH chain AS (
@@ -305,6 +308,7 @@ export async function verifyAuditChain(
                AND seq > coalesce((SELECT seq FROM last_row), 0)) AS seal_beyond,
             n.seq AS seal_seq, n.hash AS seal_hash, n.mac AS seal_mac, n.mac_key_id AS seal_key,
             (SELECT count(*) FROM audit_log WHERE seq > coalesce(n.seq, 0)) AS after_seal,
+            (SELECT min(seq) FROM audit_seals) AS oldest_seal,
             (SELECT hash FROM audit_log WHERE seq = $2::bigint) AS hash_at_seq
      FROM audit_chain_head h LEFT JOIN newest_seal n ON true`,
     [GENESIS_HASH, atSeq, afterSeq],
@@ -338,6 +342,7 @@ export async function verifyAuditChain(
             macKeyId: result.seal_key ?? '',
           },
     rowsAfterNewestSeal: Number(result.after_seal),
+    oldestSeal: result.oldest_seal,
     hashAtSeq: result.hash_at_seq,
   };
 }
