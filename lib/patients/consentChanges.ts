@@ -4,7 +4,7 @@ import { withTransaction } from '../db/pool.ts';
 import { type AuditEntry, appendAudit } from '../db/repositories/auditLog.ts';
 import {
   type ConsentRow,
-  findConsent,
+  lockConsents,
   recordConsentDecision,
   weighConsent,
 } from '../db/repositories/consents.ts';
@@ -146,8 +146,7 @@ export async function changeConsent(
       ]);
       return { refused: new NotFoundError('no such patient') };
     }
-    await client.query('SELECT 1 FROM consents WHERE patient_id = $1 FOR UPDATE', [id]);
-    const current = await findConsent(client, id);
+    const current = (await lockConsents(client, [id])).get(id);
     const next: ConsentRow = {
       patientId: id,
       dataSharing: change.data_sharing ?? current?.dataSharing ?? false,
