@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { recomputeChainFrom } from '../helpers/auditForgeries.ts';
 import { call, ingest, observerClient, query, token, waitForRun } from './api.ts';
 import { tokenAs } from './principals.ts';
 
@@ -222,22 +223,7 @@ describe('an audit log rewritten by whoever owns the database', () => {
     // Act
     await asOwner([
       ["UPDATE audit_log SET actor = 'mallory' WHERE seq = $1", [edited]],
-      [
-        `DO $$
-         DECLARE r record; prev bytea;
-         BEGIN
-           SELECT hash INTO prev FROM audit_log WHERE seq = ${edited - 1};
-           FOR r IN SELECT seq FROM audit_log WHERE seq >= ${edited} ORDER BY seq LOOP
-             UPDATE audit_log SET prev_hash = prev,
-               hash = audit_row_hash(prev, seq, id, at, actor, action, resource_type, resource_id,
-                                     run_id, outcome, details)
-             WHERE seq = r.seq RETURNING hash INTO prev;
-           END LOOP;
-           UPDATE audit_chain_head SET seq = (SELECT max(seq) FROM audit_log), hash = prev;
-           UPDATE audit_seals s SET hash = l.hash FROM audit_log l WHERE l.seq = s.seq;
-         END $$`,
-        [],
-      ],
+      [recomputeChainFrom(edited), []],
     ]);
     let tampered: Awaited<ReturnType<typeof call>>;
     try {

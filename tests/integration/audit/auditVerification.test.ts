@@ -8,6 +8,7 @@ import { LocalAuditMac } from '../../../lib/crypto/localAuditMac.ts';
 import { type AuditEntry, appendAudit } from '../../../lib/db/repositories/auditLog.ts';
 import { InputValidationError } from '../../../lib/errors.ts';
 import type { PipelineDependencies } from '../../../lib/pipeline/dependencies.ts';
+import { recomputeChainFrom } from '../../helpers/auditForgeries.ts';
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { sweepDatabase } from '../../helpers/databaseSweep.ts';
 import { useTestPipeline } from '../../helpers/pipeline.ts';
@@ -67,19 +68,7 @@ const truncateAfter = (seq: number) => [
  */
 const editAndRecompute = (seq: number) => [
   `UPDATE audit_log SET actor = 'mallory' WHERE seq = ${seq}`,
-  `DO $$
-   DECLARE r record; prev bytea;
-   BEGIN
-     SELECT hash INTO prev FROM audit_log WHERE seq = ${seq - 1};
-     FOR r IN SELECT seq FROM audit_log WHERE seq >= ${seq} ORDER BY seq LOOP
-       UPDATE audit_log SET prev_hash = prev,
-         hash = audit_row_hash(prev, seq, id, at, actor, action, resource_type, resource_id,
-                               run_id, outcome, details)
-       WHERE seq = r.seq RETURNING hash INTO prev;
-     END LOOP;
-     UPDATE audit_chain_head SET seq = (SELECT max(seq) FROM audit_log), hash = prev;
-     UPDATE audit_seals s SET hash = l.hash FROM audit_log l WHERE l.seq = s.seq;
-   END $$`,
+  recomputeChainFrom(seq),
 ];
 
 describe('GET /api/v1/audit/verify against the seals and the latest checkpoint', () => {
