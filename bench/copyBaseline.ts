@@ -10,7 +10,9 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Pool } from '../lib/db/pool.ts';
+import type { StatementCounter } from './database.ts';
 import { type CpuFigures, startCpuCount } from './processCpu.ts';
+import { type StatementSummary, summariseStatements } from './report.ts';
 
 /**
  * Every table a run leaves rows in (stage payloads are purged when the run ends), those of them
@@ -32,6 +34,7 @@ export const STORED_TABLES = [
   'withheld_patient_references',
   'rejections',
   'audit_log',
+  'audit_seals',
   'pipeline_events',
 ] as const;
 export type StoredTable = (typeof STORED_TABLES)[number];
@@ -85,6 +88,11 @@ export interface CopyFigures {
   /** CPU spent while the copies ran. */
   readonly cpuMs: CpuFigures;
   readonly tables: readonly TableFigures[];
+}
+
+export interface ConstrainedCopyFigures extends CopyFigures {
+  /** Its statements, the triggers' included (null without pg_stat_statements). */
+  readonly statements: StatementSummary | null;
 }
 
 export async function tableFigures(
@@ -296,7 +304,8 @@ export async function constrainedCopyBaseline(
   target: Pool,
   exported: readonly ExportedTable[],
   connections: number,
-): Promise<CopyFigures> {
+  statements: StatementCounter | null,
+): Promise<ConstrainedCopyFigures> {
   // consent_history is not copied: the consents trigger writes it, as it did for the pipeline.
   const tables = exported.filter(({ table }) => table !== 'consent_history');
   const references = await foreignKeys(
@@ -304,12 +313,14 @@ export async function constrainedCopyBaseline(
     'public',
     tables.map(({ table }) => table),
   );
+  await statements?.reset();
   const walFrom = await walPosition(target);
   const cpuSpent = await startCpuCount(target);
   const started = performance.now();
   await copyTables(target, 'public', tables, connections, references);
   const ms = performance.now() - started;
   const cpuMs = cpuSpent();
+  const counted = statements === null ? null : summariseStatements(await statements.read());
   const walBytes = await walBytesSince(target, walFrom);
   const stored = await tableFigures(
     target,
@@ -322,5 +333,6 @@ export async function constrainedCopyBaseline(
     walBytes,
     cpuMs,
     tables: stored,
+    statements: counted,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The benchmark's database: a fresh, migrated database on the server DATABASE_URL names, or
- * on an embedded PostgreSQL started for the run (durable settings, as `npm start` has).
+ * on an embedded PostgreSQL started for the run (durable settings, as `npm start` has, and
+ * pg_stat_statements loaded).
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +24,68 @@ export interface BenchServer {
 export interface BenchDatabase {
   readonly url: string;
   readonly pool: Pool;
+  /** The database's statements as pg_stat_statements counts them; null when the server lacks it. */
+  readonly statements: StatementCounter | null;
   drop(): Promise<void>;
+}
+
+/** One statement as pg_stat_statements counted it. */
+export interface StatementCount {
+  readonly query: string;
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly rows: number;
+  /** Sent by a client, not run from inside a function or trigger (whose time is in its caller's). */
+  readonly toplevel: boolean;
+}
+
+export interface StatementCounter {
+  /** Forgets what this database's statements were counted so far. */
+  reset(): Promise<void>;
+  /** This database's statements counted since the last reset. */
+  read(): Promise<StatementCount[]>;
+}
+
+/** The embedded server's settings: pg_stat_statements, counting statements run by triggers too. */
+const EMBEDDED_SETTINGS = {
+  shared_preload_libraries: 'pg_stat_statements',
+  'pg_stat_statements.track': 'all',
+};
+
+/** pg_stat_statements in `pool`'s database, or null when the server does not load it. */
+async function statementCounter(pool: Pool): Promise<StatementCounter | null> {
+  try {
+    await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    // The view fails to read unless the library is in shared_preload_libraries.
+    await pool.query('SELECT 1 FROM pg_stat_statements LIMIT 1');
+  } catch {
+    return null;
+  }
+  const thisDatabase = '(SELECT oid FROM pg_database WHERE datname = current_database())';
+  return {
+    reset: async () => {
+      await pool.query(`SELECT pg_stat_statements_reset(0, ${thisDatabase}, 0)`);
+    },
+    read: async () => {
+      const { rows } = await pool.query<{
+        query: string;
+        calls: string;
+        ms: number;
+        rows: string;
+        toplevel: boolean;
+      }>(
+        `SELECT query, calls, total_exec_time AS ms, rows, toplevel FROM pg_stat_statements
+         WHERE dbid = ${thisDatabase}`,
+      );
+      return rows.map((row) => ({
+        query: row.query,
+        calls: Number(row.calls),
+        totalMs: row.ms,
+        rows: Number(row.rows),
+        toplevel: row.toplevel,
+      }));
+    },
+  };
 }
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -55,6 +117,7 @@ export async function startBenchServer(
       dataDir: join(dataDir, 'cluster'),
       persistent: false,
       password: randomPassword(),
+      settings: EMBEDDED_SETTINGS,
     });
     adminUrl = server.url;
     where = 'embedded';
@@ -84,6 +147,7 @@ export async function startBenchServer(
       return {
         url: url.toString(),
         pool,
+        statements: await statementCounter(pool),
         drop: async () => {
           await pool.end();
           await withClient(adminUrl, (client) =>

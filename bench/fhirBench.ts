@@ -9,7 +9,15 @@ import { availableParallelism } from 'node:os';
 import type { BenchServer } from './database.ts';
 import { exportCopies, loadOrder, ndjsonRuns, readExport } from './fhirExport.ts';
 import { drivePipeline, type PipelineFigures, type RunInput, TARGET_RATIO } from './pipelineRun.ts';
-import { cpuSpent, cpuTotal, fixed, integer, mib, printRows } from './report.ts';
+import {
+  cpuSpent,
+  cpuTotal,
+  fixed,
+  integer,
+  mib,
+  printPipelineStatements,
+  printRows,
+} from './report.ts';
 
 /** Bigger runs are cut: DocumentReferences carry their notes, some of them long. */
 export const MAX_RUN_BYTES = 5 * 1_048_576;
@@ -215,4 +223,5 @@ export function printFhirRun(figures: FhirBenchFigures, peakRss: number): void {
   }
   rows.push(['run counts', JSON.stringify(figures.runCounts)]);
   printRows(rows);
+  printPipelineStatements(figures);
 }

@@ -31,7 +31,12 @@ import {
   machine,
   mib,
   peakRssBytes,
+  pipelineTargets,
+  printPipelineStatements,
   printRows,
+  printTargets,
+  scaleTarget,
+  type Target,
 } from './report.ts';
 
 const SCALE = [10_000, 50_000, 200_000];
@@ -195,33 +200,53 @@ function printRun(figures: RunFigures, peakRss: number): void {
     rows.push([outcome, integer(count)]);
   }
   printRows(rows);
+  printPipelineStatements(figures);
+}
+
+interface SyntheticResult {
+  readonly figures: RunFigures;
+  readonly peakRssBytes: number;
+  readonly targets: readonly Target[];
 }
 
 async function runSynthetic(
   server: BenchServer,
   run: RunOptions,
   scale: boolean,
-): Promise<{ results: { figures: RunFigures; peakRssBytes: number }[]; failed: boolean }> {
-  const results: { figures: RunFigures; peakRssBytes: number }[] = [];
+): Promise<{ results: SyntheticResult[]; targets: Target[]; failed: boolean }> {
+  const results: SyntheticResult[] = [];
   for (const patients of scale ? SCALE : [run.patients]) {
     console.log('');
     const figures = await benchmarkRun(server, { ...run, patients });
     const peak = peakRssBytes();
-    results.push({ figures, peakRssBytes: peak });
+    results.push({ figures, peakRssBytes: peak, targets: pipelineTargets(figures, run.batchSize) });
     printRun(figures, peak);
   }
-  if (scale) {
-    console.log('\nscale: records/s as the tables grow');
-    for (const { figures } of results) {
-      console.log(
-        `${integer(figures.options.patients).padStart(8)} patients  ${integer(figures.recordsPerSecond).padStart(7)} records/s  ratio ${fixed(figures.ratio, 3)}×, to the real tables ${fixed(figures.constrainedRatio, 3)}×`,
-      );
-    }
-    const first = results[0]?.figures.recordsPerSecond ?? Number.NaN;
-    const last = results.at(-1)?.figures.recordsPerSecond ?? Number.NaN;
-    console.log(`200,000 against 10,000: ${fixed((100 * last) / first, 1)} %`);
+  const failed = results.some(({ figures }) => figures.failedRuns > 0);
+  if (!scale) return { results, targets: [...(results[0]?.targets ?? [])], failed };
+  console.log('\nscale: records/s as the tables grow');
+  for (const { figures } of results) {
+    console.log(
+      `${integer(figures.options.patients).padStart(8)} patients  ${integer(figures.recordsPerSecond).padStart(7)} records/s  ratio ${fixed(figures.ratio, 3)}×, to the real tables ${fixed(figures.constrainedRatio, 3)}×`,
+    );
   }
-  return { results, failed: results.some(({ figures }) => figures.failedRuns > 0) };
+  // Each size's targets, its patient count first, then the rate as the tables grow.
+  const targets = results.flatMap(({ figures, targets }) =>
+    targets.map((target) => ({
+      ...target,
+      target: `${integer(figures.options.patients)} patients: ${target.target}`,
+    })),
+  );
+  targets.push(
+    scaleTarget(
+      { patients: SCALE[0] ?? 0, recordsPerSecond: results[0]?.figures.recordsPerSecond ?? 0 },
+      {
+        patients: SCALE.at(-1) ?? 0,
+        recordsPerSecond: results.at(-1)?.figures.recordsPerSecond ?? 0,
+      },
+    ),
+  );
+  return { results, targets, failed };
 }
 
 function printMachine(host: ReturnType<typeof machine>): void {
@@ -237,6 +262,7 @@ async function main(): Promise<void> {
     const host = machine(server);
     printMachine(host);
     let results: unknown[];
+    let targets: Target[] | undefined;
     let failed: boolean;
     if (chosen.kind === 'audit-verify') {
       console.log('');
@@ -249,15 +275,21 @@ async function main(): Promise<void> {
       const figures = await fhirBenchmarkRun(server, chosen.run);
       const peak = peakRssBytes();
       printFhirRun(figures, peak);
-      results = [{ figures, peakRssBytes: peak }];
+      targets = pipelineTargets(figures, chosen.run.batchSize);
+      results = [{ figures, peakRssBytes: peak, targets }];
       failed = figures.failedRuns > 0;
     } else {
       const synthetic = await runSynthetic(server, chosen.run, chosen.scale);
       results = synthetic.results;
+      targets = synthetic.targets;
       failed = synthetic.failed;
     }
+    if (targets !== undefined) printTargets(targets);
     if (chosen.json !== undefined) {
-      writeFileSync(chosen.json, `${JSON.stringify({ machine: host, results }, null, 2)}\n`);
+      writeFileSync(
+        chosen.json,
+        `${JSON.stringify({ machine: host, targets, results }, null, 2)}\n`,
+      );
       console.log(`\nwrote ${chosen.json}`);
     }
     if (failed) process.exitCode = 1;

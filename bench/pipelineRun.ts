@@ -27,6 +27,7 @@ import {
 import { CountingKeyService } from '../local/countingKeyService.ts';
 import { InProcessWorkflow } from '../local/inProcessWorkflow.ts';
 import {
+  type ConstrainedCopyFigures,
   type CopyFigures,
   constrainedCopyBaseline,
   copyBaseline,
@@ -40,6 +41,7 @@ import {
 } from './copyBaseline.ts';
 import type { BenchServer } from './database.ts';
 import { type CpuFigures, startCpuCount } from './processCpu.ts';
+import { type StatementSummary, summariseStatements } from './report.ts';
 import { batchRuns } from './synthetic.ts';
 
 /** The target: end-to-end records/s at least this share of COPY's. */
@@ -75,7 +77,7 @@ export interface PipelineFigures {
   /** End to end over COPY: 1 would be the physical limit. */
   readonly ratio: number;
   /** COPY of the same rows into the real tables of a fresh database, constraints and triggers on. */
-  readonly constrainedCopy: CopyFigures;
+  readonly constrainedCopy: ConstrainedCopyFigures;
   readonly constrainedCopyRecordsPerSecond: number;
   /** End to end over the constrained COPY: 1 would be all a pipeline can do with this schema. */
   readonly constrainedRatio: number;
@@ -86,6 +88,8 @@ export interface PipelineFigures {
   readonly cpuAtTargetMs: number;
   /** CPU time while the pipeline ran: this process's, and the server's when it runs here. */
   readonly cpuMs: CpuFigures;
+  /** The statements the pipeline ran, from pg_stat_statements (null when the server lacks it). */
+  readonly statements: StatementSummary | null;
   /** Milliseconds summed over runs: intake, each stage, and the rest (interpreter, Publish). */
   readonly timeMs: Readonly<Record<'intake' | StageName | 'other', number>>;
   readonly keyServiceCalls: {
@@ -217,6 +221,7 @@ export async function drivePipeline(
       const used = inUse();
       for (const sample of running.values()) sample.peak = Math.max(sample.peak, used);
     }, 10);
+    await database.statements?.reset();
     const walFrom = await walPosition(database.pool);
     const cpuSpent = await startCpuCount(database.pool);
     const started = performance.now();
@@ -227,6 +232,8 @@ export async function drivePipeline(
     }
     const pipelineMs = performance.now() - started;
     const cpuMs = cpuSpent();
+    const statements =
+      database.statements === null ? null : summariseStatements(await database.statements.read());
     const walBytes = await walBytesSince(database.pool, walFrom);
 
     const { rows: timings } = await database.pool.query<{ stage: StageName; ms: string }>(
@@ -274,9 +281,14 @@ export async function drivePipeline(
     const exported = await exportStored(database.pool);
     const copy = await copyBaseline(database.pool, exported, concurrency);
     const target = await server.database(concurrency + 1);
-    let constrainedCopy: CopyFigures;
+    let constrainedCopy: ConstrainedCopyFigures;
     try {
-      constrainedCopy = await constrainedCopyBaseline(target.pool, exported, concurrency);
+      constrainedCopy = await constrainedCopyBaseline(
+        target.pool,
+        exported,
+        concurrency,
+        target.statements,
+      );
     } finally {
       await target.drop();
     }
@@ -297,6 +309,7 @@ export async function drivePipeline(
       constrainedRatio: recordsPerSecond / constrainedCopyRecordsPerSecond,
       cpuAtTargetMs: (availableParallelism() * copy.ms) / TARGET_RATIO,
       cpuMs,
+      statements,
       timeMs: {
         intake: intakeMs,
         ...stageMs,

@@ -27,6 +27,8 @@ export interface EmbeddedPostgresOptions {
   readonly durable?: boolean;
   /** Skip initdb because the data directory already holds a cluster. */
   readonly initialised?: boolean;
+  /** Further server settings, each passed as `-c name=value`. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 export interface RunningPostgres {
@@ -81,6 +83,10 @@ export async function startEmbeddedPostgres(
       ...(options.durable === false
         ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
         : []),
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => [
+        '-c',
+        `${name}=${value}`,
+      ]),
     ],
     onLog: remember,
     onError: remember,
