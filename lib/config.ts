@@ -14,6 +14,7 @@ export interface Config {
   };
   readonly keys: KeyConfig;
   readonly auditCheckpoints: CheckpointConfig;
+  readonly payloads: PayloadConfig;
   readonly keyCache: {
     readonly maxAgeMs: number;
     readonly maxUses: number;
@@ -105,6 +106,25 @@ export type CheckpointConfig =
       /** AUDIT_CHECKPOINT_DIR; by default audit-checkpoints beside the local master key file. */
       readonly directory: string;
     };
+
+/** Where the claim check's sealed payloads are kept (stage_payloads records each one). */
+export type PayloadConfig =
+  | {
+      readonly store: 's3';
+      /** PAYLOAD_BUCKET: its objects are encrypted under KMS_KEY_ID, the pipeline's key. */
+      readonly bucket: string;
+      readonly kmsKeyId: string;
+      readonly endpoint: string | undefined;
+      readonly region: string | undefined;
+    }
+  | {
+      readonly store: 'directory';
+      /** PAYLOAD_DIR; by default payloads beside the local master key file. */
+      readonly directory: string;
+    }
+  | { readonly store: 'postgres' };
+
+export const PAYLOAD_STORES = ['directory', 'postgres'] as const;
 
 /**
  * How long a queued or running run may go without a stage advancing it before its execution
@@ -232,6 +252,32 @@ function auditCheckpoints(env: Environment): CheckpointConfig {
   };
 }
 
+function payloads(env: Environment): PayloadConfig {
+  const bucket = optional(env, 'PAYLOAD_BUCKET');
+  if (bucket !== undefined) {
+    return {
+      store: 's3',
+      bucket,
+      kmsKeyId: required(env, 'KMS_KEY_ID', 'the KMS key the payload bucket encrypts under'),
+      endpoint: url(env, 'S3_ENDPOINT'),
+      region: optional(env, 'AWS_REGION') ?? optional(env, 'AWS_DEFAULT_REGION'),
+    };
+  }
+  const raw = optional(env, 'PAYLOAD_STORE')?.toLowerCase() ?? 'directory';
+  const store = PAYLOAD_STORES.find((name) => name === raw);
+  if (store === undefined) {
+    throw new ConfigError(
+      `PAYLOAD_STORE must be one of ${PAYLOAD_STORES.join(', ')}, got '${raw}'`,
+    );
+  }
+  if (store === 'postgres') return { store };
+  const keyFile = optional(env, 'LOCAL_MASTER_KEY_FILE') ?? '.data/master.key';
+  return {
+    store,
+    directory: optional(env, 'PAYLOAD_DIR') ?? join(dirname(keyFile), 'payloads'),
+  };
+}
+
 function url(env: Environment, name: string): string | undefined {
   const value = optional(env, name);
   if (value !== undefined && !/^https?:$/.test(URL.parse(value)?.protocol ?? '')) {
@@ -296,6 +342,7 @@ export function loadConfig(env: Environment): Config {
     },
     keys: keys(env),
     auditCheckpoints: auditCheckpoints(env),
+    payloads: payloads(env),
     keyCache: {
       maxAgeMs: integer(env, 'DATA_KEY_CACHE_MAX_AGE_SECONDS', 300, 1, 86_400) * 1000,
       maxUses: integer(env, 'DATA_KEY_CACHE_MAX_USES', 10_000, 1, 10_000_000),

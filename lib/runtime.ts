@@ -13,6 +13,7 @@ import {
   type Config,
   config,
   type KeyConfig,
+  type PayloadConfig,
   publicSettings,
 } from './config.ts';
 import type { AuditMac } from './crypto/auditMac.ts';
@@ -29,7 +30,10 @@ import { ConfigError } from './errors.ts';
 import { type EventSink, TableEventSink } from './events/eventSink.ts';
 import { SqsEventSink } from './events/sqsEventSink.ts';
 import type { PipelineDependencies, WorkflowStarter } from './pipeline/dependencies.ts';
+import { DirectoryPayloadStore } from './pipeline/directoryPayloadStore.ts';
 import type { IntakeDependencies } from './pipeline/intake.ts';
+import { type PayloadStore, PostgresPayloadStore } from './pipeline/payloadStore.ts';
+import { S3PayloadStore } from './pipeline/s3PayloadStore.ts';
 import { SqsDeadLetterQueue } from './queue/deadLetterQueue.ts';
 import type { IngestQueueDependencies } from './queue/ingestQueue.ts';
 import { SfnWorkflowStarter } from './workflow/workflowStarter.ts';
@@ -63,13 +67,22 @@ export function createAuditMac(keys: KeyConfig): AuditMac {
 export function createCheckpointStore(settings: CheckpointConfig): CheckpointStore {
   if (settings.store === 'directory') return new DirectoryCheckpointStore(settings.directory);
   const { bucket, endpoint, region } = settings;
-  return new S3CheckpointStore({
-    // LocalStack serves buckets by path, not by virtual host.
-    client: new S3Client({
-      ...(endpoint === undefined ? {} : { endpoint, forcePathStyle: true }),
-      ...(region === undefined ? {} : { region }),
-    }),
-    bucket,
+  return new S3CheckpointStore({ client: createS3Client(endpoint, region), bucket });
+}
+
+/** The claim check's payloads: a bucket when deployed, a directory or stage_payloads itself embedded. */
+export function createPayloadStore(settings: PayloadConfig): PayloadStore {
+  if (settings.store === 'postgres') return new PostgresPayloadStore();
+  if (settings.store === 'directory') return new DirectoryPayloadStore(settings.directory);
+  const { bucket, kmsKeyId, endpoint, region } = settings;
+  return new S3PayloadStore({ client: createS3Client(endpoint, region), bucket, kmsKeyId });
+}
+
+function createS3Client(endpoint: string | undefined, region: string | undefined): S3Client {
+  // LocalStack serves buckets by path, not by virtual host.
+  return new S3Client({
+    ...(endpoint === undefined ? {} : { endpoint, forcePathStyle: true }),
+    ...(region === undefined ? {} : { region }),
   });
 }
 
@@ -94,6 +107,7 @@ export function createPipelineDependencies(settings: Config): PipelineDependenci
     keyring: new Keyring(createKeyService(settings.keys), new DataKeyCache(settings.keyCache)),
     auditMac: createAuditMac(settings.keys),
     auditCheckpoints: createCheckpointStore(settings.auditCheckpoints),
+    payloadStore: createPayloadStore(settings.payloads),
     events: createEventSink(settings, pool),
     logger: createLogger(settings),
     now: () => new Date(),

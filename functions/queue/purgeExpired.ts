@@ -9,8 +9,8 @@ import { pipelineDependencies } from '../../lib/runtime.ts';
  * of each a pass. Only the counts are logged.
  */
 export const handler = middy<unknown, PurgeSummary>().handler(async () => {
-  const { pool, logger } = pipelineDependencies();
-  const summary = await purgeExpired(pool, config());
+  const { pool, payloadStore, logger } = pipelineDependencies();
+  const summary = await purgeExpired(pool, payloadStore, config());
   logger.info('expired rows purged', { ...summary });
   return summary;
 });

@@ -1,8 +1,10 @@
 import type { Config } from '../config.ts';
+import { purgeRunPayloads } from '../pipeline/claimCheck.ts';
+import type { PayloadStore } from '../pipeline/payloadStore.ts';
 import type { Queryable } from './pool.ts';
 import { purgeExpiredIdempotencyKeys } from './repositories/idempotencyKeys.ts';
 import { purgeFullRateLimitBuckets } from './repositories/rateLimits.ts';
-import { purgeStagePayloadsOfSucceededRuns } from './repositories/stagePayloads.ts';
+import { findSucceededRunsHoldingPayloads } from './repositories/stagePayloads.ts';
 
 /**
  * How long a succeeded run keeps payloads Publish did not purge: statemachine/ingest.asl.json's
@@ -18,11 +20,13 @@ export interface PurgeSummary {
 }
 
 /**
- * One pass of the scheduled purges, each of at most `purge.batchSize` rows: what the tables
- * would otherwise keep for ever though nothing reads it any more.
+ * One pass of the scheduled purges, each of at most `purge.batchSize` rows (the payloads: of the
+ * runs those rows belong to, objects and all): what would otherwise be kept for ever though
+ * nothing reads it any more.
  */
 export async function purgeExpired(
   db: Queryable,
+  payloads: PayloadStore,
   settings: Pick<Config, 'purge' | 'rateLimit'>,
 ): Promise<PurgeSummary> {
   const { batchSize } = settings.purge;
@@ -33,10 +37,23 @@ export async function purgeExpired(
   return {
     idempotencyKeys: await purgeExpiredIdempotencyKeys(db, batchSize),
     rateLimitBuckets: await purgeFullRateLimitBuckets(db, bucket, batchSize),
-    stagePayloads: await purgeStagePayloadsOfSucceededRuns(
-      db,
-      ENDED_RUN_PAYLOAD_SECONDS,
-      batchSize,
-    ),
+    stagePayloads: await purgeEndedRunPayloads(db, payloads, batchSize),
   };
+}
+
+/** The payloads of succeeded runs Publish left, purged run by run as Publish does. */
+async function purgeEndedRunPayloads(
+  db: Queryable,
+  payloads: PayloadStore,
+  batchSize: number,
+): Promise<number> {
+  let deleted = 0;
+  for (const runId of await findSucceededRunsHoldingPayloads(
+    db,
+    ENDED_RUN_PAYLOAD_SECONDS,
+    batchSize,
+  )) {
+    deleted += await purgeRunPayloads(db, payloads, runId);
+  }
+  return deleted;
 }

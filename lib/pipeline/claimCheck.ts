@@ -1,13 +1,21 @@
 import { deserialize, serialize } from 'node:v8';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { decryptField, encryptField } from '../crypto/fieldCipher.ts';
 import type { Queryable } from '../db/pool.ts';
-import { findStagePayload, putStagePayload } from '../db/repositories/stagePayloads.ts';
+import {
+  findStagePayload,
+  purgeStagePayloads,
+  putStagePayload,
+  type StagePayloadRecord,
+} from '../db/repositories/stagePayloads.ts';
 import { StagePayloadMissingError } from '../errors.ts';
 import { compressPayload, decompressPayload, V8_VERSION_TAG } from './payloadCompression.ts';
+import type { PayloadStore } from './payloadStore.ts';
 
 /**
  * The claim check: a stage's output is stored encrypted under the run's data key, bound
  * to its run and stage name by the AAD, so only `{ runId, counts }` travels the state machine.
+ * The AAD names stage_payloads wherever the ciphertext is kept: the row is the commit record.
  */
 function aad(runId: string, payload: string) {
   return { table: 'stage_payloads', column: payload, rowId: runId };
@@ -44,24 +52,79 @@ export function openPayload<T>(key: Buffer, runId: string, payload: string, seal
   ) as T;
 }
 
-export async function storePayload(
-  db: Queryable,
+/**
+ * Seals a payload under the run's data key and puts it in the store, before the transaction that
+ * records it (recordPayload): no lock is held while an external store writes and syncs it.
+ */
+export async function writePayload(
+  store: PayloadStore,
   key: Buffer,
   runId: string,
   payload: string,
   value: unknown,
   encoding: PayloadEncoding = 'json',
-): Promise<void> {
-  await putStagePayload(db, runId, payload, sealPayload(key, runId, payload, value, encoding));
+): Promise<StagePayloadRecord> {
+  return store.put(runId, payload, sealPayload(key, runId, payload, value, encoding));
 }
 
+/** Commits a written payload: from then on readers find it, and a later attempt's replaces it. */
+export async function recordPayload(
+  db: Queryable,
+  runId: string,
+  payload: string,
+  record: StagePayloadRecord,
+): Promise<void> {
+  await putStagePayload(db, runId, payload, record);
+}
+
+/**
+ * Deletes a written payload that its attempt's transaction did not record (it rolled back, or a
+ * duplicate had committed first). Best effort: what is left is purged with the run.
+ */
+export async function discardPayload(
+  store: PayloadStore,
+  record: StagePayloadRecord,
+  logger: Logger,
+): Promise<void> {
+  if (!('location' in record)) return;
+  try {
+    await store.discard(record.location);
+  } catch (error) {
+    logger.warn('an unrecorded payload was left for the run purge', {
+      store: store.location,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
+}
+
+/** The committed payload, opened; StagePayloadMissingError when its row or its object is gone. */
 export async function loadPayload<T>(
   db: Queryable,
+  store: PayloadStore,
   key: Buffer,
   runId: string,
   payload: string,
 ): Promise<T> {
-  const sealed = await findStagePayload(db, runId, payload);
+  const record = await findStagePayload(db, runId, payload);
+  const sealed =
+    record === undefined
+      ? undefined
+      : 'ciphertext' in record
+        ? record.ciphertext
+        : await store.get(record.location);
   if (sealed === undefined) throw new StagePayloadMissingError(runId, payload);
   return openPayload<T>(key, runId, payload, sealed);
+}
+
+/**
+ * Deletes a run's payloads: the objects first, then the rows, so that a purge cut short leaves
+ * rows the retention sweep finds again rather than objects no row names.
+ */
+export async function purgeRunPayloads(
+  db: Queryable,
+  store: PayloadStore,
+  runId: string,
+): Promise<number> {
+  await store.purgeRun(runId);
+  return purgeStagePayloads(db, runId);
 }

@@ -4,6 +4,7 @@ import type { AuditMac } from '../crypto/auditMac.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Pool } from '../db/pool.ts';
 import type { EventSink } from '../events/eventSink.ts';
+import type { PayloadStore } from './payloadStore.ts';
 
 /** The ports every stage works through; built once per process (lib/runtime.ts) or by a test. */
 export interface PipelineDependencies {
@@ -13,6 +14,8 @@ export interface PipelineDependencies {
   readonly auditMac: AuditMac;
   /** Signed checkpoints of the audit chain's head, kept outside the database. */
   readonly auditCheckpoints: CheckpointStore;
+  /** Where the claim check's sealed payloads are kept; stage_payloads records each one. */
+  readonly payloadStore: PayloadStore;
   readonly events: EventSink;
   readonly logger: Logger;
   readonly now: () => Date;

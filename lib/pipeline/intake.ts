@@ -9,13 +9,14 @@ import {
   type RunSource,
   type RunStatus,
 } from '../db/repositories/ingestRuns.ts';
+import type { StagePayloadRecord } from '../db/repositories/stagePayloads.ts';
 import {
   ConflictError,
   IdempotencyConflictError,
   InputValidationError,
   ServiceUnavailableError,
 } from '../errors.ts';
-import { storePayload } from './claimCheck.ts';
+import { discardPayload, recordPayload, writePayload } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { classifyBatch } from './envelopes.ts';
 import { RECEIVED_PAYLOAD, type ReceivedPayload } from './payloads.ts';
@@ -54,39 +55,52 @@ export async function acceptSubmission(
 ): Promise<{ runId: string }> {
   const runId = randomUUID();
   const { idempotency } = submission;
-  await withTransaction(deps.pool, async (client) => {
-    const { id: dataKeyId, key } = await deps.keyring.createRunKey(client, runId);
-    try {
-      await insertIngestRun(client, {
-        id: runId,
-        format: submission.format,
-        source: submission.source,
-        actor: submission.actor,
-        dataKeyId,
-        counts: { received: submission.recordCount },
-        ...(idempotency === undefined
-          ? {}
-          : { idempotencyKey: idempotency.key, bodyHash: idempotency.bodyHash }),
-      });
-      if (idempotency !== undefined) {
-        const claimed = await claimIdempotencyKey(client, {
+  let written: StagePayloadRecord | undefined;
+  // Set once the transaction has recorded the batch and goes to COMMIT (see runStage).
+  let recorded = false;
+  try {
+    await withTransaction(deps.pool, async (client) => {
+      const { id: dataKeyId, key } = await deps.keyring.createRunKey(client, runId);
+      try {
+        const received: ReceivedPayload = {
+          contentType: submission.contentType,
+          body: submission.body,
+        };
+        // The run's key is made in this transaction, so the batch is written in it too, but
+        // before the run row and the Idempotency-Key claim, so no one waits on the write.
+        written = await writePayload(deps.payloadStore, key, runId, RECEIVED_PAYLOAD, received);
+        await insertIngestRun(client, {
+          id: runId,
+          format: submission.format,
+          source: submission.source,
           actor: submission.actor,
-          key: idempotency.key,
-          bodyHash: idempotency.bodyHash,
-          runId,
-          ttlSeconds: idempotency.ttlSeconds,
+          dataKeyId,
+          counts: { received: submission.recordCount },
+          ...(idempotency === undefined
+            ? {}
+            : { idempotencyKey: idempotency.key, bodyHash: idempotency.bodyHash }),
         });
-        if (!claimed) throw new IdempotencyKeyTaken();
+        if (idempotency !== undefined) {
+          const claimed = await claimIdempotencyKey(client, {
+            actor: submission.actor,
+            key: idempotency.key,
+            bodyHash: idempotency.bodyHash,
+            runId,
+            ttlSeconds: idempotency.ttlSeconds,
+          });
+          if (!claimed) throw new IdempotencyKeyTaken();
+        }
+        await recordPayload(client, runId, RECEIVED_PAYLOAD, written);
+        recorded = true;
+      } finally {
+        key.fill(0);
       }
-      const received: ReceivedPayload = {
-        contentType: submission.contentType,
-        body: submission.body,
-      };
-      await storePayload(client, key, runId, RECEIVED_PAYLOAD, received);
-    } finally {
-      key.fill(0);
+    });
+  } finally {
+    if (written !== undefined && !recorded) {
+      await discardPayload(deps.payloadStore, written, deps.logger);
     }
-  });
+  }
   return { runId };
 }
 

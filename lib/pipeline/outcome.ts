@@ -4,8 +4,8 @@ import {
   markIngestRunFailed,
   markIngestRunPublished,
 } from '../db/repositories/ingestRuns.ts';
-import { purgeStagePayloads } from '../db/repositories/stagePayloads.ts';
 import { errorCodeForName, InternalError, RunNotFoundError } from '../errors.ts';
+import { purgeRunPayloads } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import type { RunOutcome } from './stages.ts';
 
@@ -40,7 +40,7 @@ export async function publish(deps: PipelineDependencies, runId: string): Promis
     await markIngestRunPublished(deps.pool, runId);
   }
   // A failed run keeps its payloads so that it can be re-driven once the fault is fixed.
-  if (run.status === 'succeeded') await purgeStagePayloads(deps.pool, runId);
+  if (run.status === 'succeeded') await purgeRunPayloads(deps.pool, deps.payloadStore, runId);
   await checkpointAtRunEnd(deps);
   return { runId, counts: run.counts, status: run.status };
 }

@@ -9,7 +9,13 @@ import {
 } from '../db/repositories/ingestRuns.ts';
 import { insertRejections, type Rejection } from '../db/repositories/rejections.ts';
 import { RunEndedError, RunNotFoundError } from '../errors.ts';
-import { loadPayload, type PayloadEncoding, storePayload } from './claimCheck.ts';
+import {
+  discardPayload,
+  loadPayload,
+  type PayloadEncoding,
+  recordPayload,
+  writePayload,
+} from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import { STAGE_PAYLOADS } from './payloads.ts';
 import type { RunCounts, StageName, StageResult } from './stages.ts';
@@ -65,47 +71,67 @@ export async function runStage<Input>(
 
   const key = await deps.keyring.runKey(deps.pool, run.dataKeyId, runId);
   try {
-    const input = await loadPayload<Input>(deps.pool, key, runId, STAGE_PAYLOADS[stage].reads);
+    const input = await loadPayload<Input>(
+      deps.pool,
+      deps.payloadStore,
+      key,
+      runId,
+      STAGE_PAYLOADS[stage].reads,
+    );
     const result = await work(input, { run, key });
+    const writes = STAGE_PAYLOADS[stage].writes;
+    // Written before the transaction: neither the run's lock nor the audit chain's waits on it.
+    const written =
+      writes === null
+        ? undefined
+        : await writePayload(
+            deps.payloadStore,
+            key,
+            runId,
+            writes,
+            result.output ?? null,
+            result.outputEncoding,
+          );
+    // Set once the transaction has recorded the payload and goes to COMMIT: from then on it may
+    // have committed even if an error follows, so the payload is only purged with the run.
+    let recorded = false;
+    try {
+      return await withTransaction(deps.pool, async (client) => {
+        const locked = await lockIngestRun(client, runId);
+        if (locked === undefined) throw new RunNotFoundError(runId);
+        // A concurrent duplicate invocation committed first: its output stands.
+        if (alreadyDone(locked, stage)) return { runId, counts: locked.counts };
+        // A late invocation (its state timed out, the run was marked failed) must not revive the run.
+        if (locked.status === 'failed' || locked.status === 'succeeded')
+          throw new RunEndedError(runId);
 
-    return await withTransaction(deps.pool, async (client) => {
-      const locked = await lockIngestRun(client, runId);
-      if (locked === undefined) throw new RunNotFoundError(runId);
-      // A concurrent duplicate invocation committed first: its output stands.
-      if (alreadyDone(locked, stage)) return { runId, counts: locked.counts };
-      // A late invocation (its state timed out, the run was marked failed) must not revive the run.
-      if (locked.status === 'failed' || locked.status === 'succeeded')
-        throw new RunEndedError(runId);
-
-      const writes = STAGE_PAYLOADS[stage].writes;
-      if (writes !== null) {
-        await storePayload(
-          client,
-          key,
-          runId,
-          writes,
-          result.output ?? null,
-          result.outputEncoding,
-        );
-      }
-      await insertRejections(client, runId, stage, result.rejections ?? []);
-      await appendAudit(client, deps.auditMac, result.audit ?? []);
-      const committed: CommitOutcome =
-        result.commit === undefined ? { counts: {} } : await result.commit(client, locked);
-      await insertRejections(client, runId, stage, committed.rejections ?? []);
-      const rejected = (result.rejections?.length ?? 0) + (committed.rejections?.length ?? 0);
-      const updated = await recordStageCompletion(client, runId, {
-        stage,
-        elapsedMs: Math.round(performance.now() - started),
-        counts: {
-          ...result.counts,
-          ...committed.counts,
-          rejected: (locked.counts['rejected'] ?? 0) + rejected,
-        },
-        status: result.completesRun === true ? 'succeeded' : 'running',
+        if (writes !== null && written !== undefined) {
+          await recordPayload(client, runId, writes, written);
+        }
+        await insertRejections(client, runId, stage, result.rejections ?? []);
+        await appendAudit(client, deps.auditMac, result.audit ?? []);
+        const committed: CommitOutcome =
+          result.commit === undefined ? { counts: {} } : await result.commit(client, locked);
+        await insertRejections(client, runId, stage, committed.rejections ?? []);
+        const rejected = (result.rejections?.length ?? 0) + (committed.rejections?.length ?? 0);
+        const updated = await recordStageCompletion(client, runId, {
+          stage,
+          elapsedMs: Math.round(performance.now() - started),
+          counts: {
+            ...result.counts,
+            ...committed.counts,
+            rejected: (locked.counts['rejected'] ?? 0) + rejected,
+          },
+          status: result.completesRun === true ? 'succeeded' : 'running',
+        });
+        recorded = true;
+        return { runId, counts: updated.counts };
       });
-      return { runId, counts: updated.counts };
-    });
+    } finally {
+      if (written !== undefined && !recorded) {
+        await discardPayload(deps.payloadStore, written, deps.logger);
+      }
+    }
   } finally {
     key.fill(0);
   }

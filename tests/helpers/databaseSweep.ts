@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { deserialize } from 'node:v8';
 import type { Queryable } from '../../lib/db/pool.ts';
 import {
@@ -52,6 +54,34 @@ export async function sweepDatabase(db: Queryable): Promise<DatabaseSweep> {
     }
   }
   return { tables: tables.map((row) => row.table_name), cells };
+}
+
+/**
+ * Reads every file under `root` (the payload directory), each as a cell of `table` named by its
+ * path under the root; none when the directory does not exist.
+ */
+export async function sweepDirectory(root: string, table = 'payload files'): Promise<Cell[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(root, { recursive: true });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return [];
+    throw error;
+  }
+  const cells: Cell[] = [];
+  for (const entry of entries.sort()) {
+    const path = join(root, entry);
+    let value: Buffer;
+    try {
+      value = await readFile(path);
+    } catch (error) {
+      // A directory: its files are entries of their own.
+      if ((error as { code?: unknown }).code === 'EISDIR') continue;
+      throw error;
+    }
+    cells.push({ table, column: relative(root, path), value });
+  }
+  return cells;
 }
 
 /**

@@ -9,6 +9,7 @@ import { LocalAuditMac } from '../../lib/crypto/localAuditMac.ts';
 import { LocalKeyService } from '../../lib/crypto/localKeyService.ts';
 import { TableEventSink } from '../../lib/events/eventSink.ts';
 import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
+import { DirectoryPayloadStore } from '../../lib/pipeline/directoryPayloadStore.ts';
 import { classifyBatch } from '../../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../../lib/pipeline/intake.ts';
 import { createLogger } from '../../lib/runtime.ts';
@@ -67,6 +68,9 @@ export function createTestPipeline(
     auditMac: new LocalAuditMac(randomBytes(32)),
     auditCheckpoints: new DirectoryCheckpointStore(
       join(tmpdir(), `audit-checkpoints-${randomBytes(6).toString('hex')}`),
+    ),
+    payloadStore: new DirectoryPayloadStore(
+      join(tmpdir(), `payloads-${randomBytes(6).toString('hex')}`),
     ),
     events: new TableEventSink(database.pool),
     logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
@@ -141,6 +145,29 @@ export function useTestPipeline(
     submit: (records, actor) => current().submit(records, actor),
     ingestBody: (body, contentType, actor) => current().ingestBody(body, contentType, actor),
   };
+}
+
+/**
+ * A run's committed payloads as stored, each still sealed: its row's ciphertext, or the object
+ * its row names, read from the pipeline's payload store (undefined when the object is gone).
+ */
+export async function sealedPayloads(
+  deps: Pick<PipelineDependencies, 'pool' | 'payloadStore'>,
+  runId: string,
+): Promise<Array<{ stage: string; sealed: Buffer | undefined }>> {
+  const { rows } = await deps.pool.query<{
+    stage: string;
+    ciphertext: Buffer | null;
+    location: string | null;
+  }>('SELECT stage, ciphertext, location FROM stage_payloads WHERE run_id = $1 ORDER BY stage', [
+    runId,
+  ]);
+  return Promise.all(
+    rows.map(async (row) => ({
+      stage: row.stage,
+      sealed: row.ciphertext ?? (await deps.payloadStore.get(row.location ?? '')),
+    })),
+  );
 }
 
 /** A flat record like DESIGN.md's, with overrides. */

@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       database: { poolMax: 5, statementTimeoutMs: 30_000, ssl: false },
       keys: { provider: 'local', masterKey: undefined, masterKeyFile: '.data/master.key' },
       auditCheckpoints: { store: 'directory', directory: '.data/audit-checkpoints' },
+      payloads: { store: 'directory', directory: '.data/payloads' },
       keyCache: { maxAgeMs: 300_000, maxUses: 10_000 },
       ingest: { maxRecordsPerBatch: 5000 },
       auth: {
@@ -87,6 +88,70 @@ describe('loadConfig', () => {
 
       // Assess
       expect(config.auditCheckpoints).toStrictEqual(expected);
+    });
+  });
+
+  describe('payloads', () => {
+    it.each([
+      [
+        'beside LOCAL_MASTER_KEY_FILE',
+        { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key' },
+        { store: 'directory', directory: '/var/etl/payloads' },
+      ],
+      [
+        'in PAYLOAD_DIR',
+        { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key', PAYLOAD_DIR: '/srv/payloads' },
+        { store: 'directory', directory: '/srv/payloads' },
+      ],
+      [
+        'in stage_payloads with PAYLOAD_STORE=postgres',
+        { PAYLOAD_STORE: 'postgres' },
+        { store: 'postgres' },
+      ],
+      [
+        'in PAYLOAD_BUCKET under KMS_KEY_ID, through S3_ENDPOINT, whatever PAYLOAD_STORE says',
+        {
+          PAYLOAD_BUCKET: 'etl-payloads',
+          PAYLOAD_STORE: 'postgres',
+          KMS_KEY_ID: 'alias/healthcare-etl',
+          AUDIT_MAC_KEY_ID: 'alias/healthcare-etl-audit-mac',
+          S3_ENDPOINT: 'http://localstack:4566',
+          AWS_REGION: 'eu-west-1',
+        },
+        {
+          store: 's3',
+          bucket: 'etl-payloads',
+          kmsKeyId: 'alias/healthcare-etl',
+          endpoint: 'http://localstack:4566',
+          region: 'eu-west-1',
+        },
+      ],
+    ])('keeps them %s', (_, env: Environment, expected) => {
+      // Act
+      const config = loadConfig(withDatabase(env));
+
+      // Assess
+      expect(config.payloads).toStrictEqual(expected);
+    });
+
+    it.each([
+      [
+        'an unknown PAYLOAD_STORE',
+        { PAYLOAD_STORE: 's3' },
+        'PAYLOAD_STORE must be one of directory, postgres',
+      ],
+      [
+        'PAYLOAD_BUCKET without KMS_KEY_ID',
+        { PAYLOAD_BUCKET: 'etl-payloads' },
+        'KMS_KEY_ID is required',
+      ],
+    ])('refuses %s', (_, env: Environment, message) => {
+      // Act
+      const thrown = thrownBySync(() => loadConfig(withDatabase(env)));
+
+      // Assess
+      expect(thrown).toBeInstanceOf(ConfigError);
+      expect((thrown as Error).message).toContain(message);
     });
   });
 

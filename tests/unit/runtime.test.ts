@@ -9,13 +9,17 @@ import type { Pool } from '../../lib/db/pool.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { TableEventSink } from '../../lib/events/eventSink.ts';
 import { SqsEventSink } from '../../lib/events/sqsEventSink.ts';
+import { DirectoryPayloadStore } from '../../lib/pipeline/directoryPayloadStore.ts';
 import type { IntakeDependencies } from '../../lib/pipeline/intake.ts';
+import { PostgresPayloadStore } from '../../lib/pipeline/payloadStore.ts';
+import { S3PayloadStore } from '../../lib/pipeline/s3PayloadStore.ts';
 import { SqsDeadLetterQueue } from '../../lib/queue/deadLetterQueue.ts';
 import {
   createAuditMac,
   createCheckpointStore,
   createEventSink,
   createIngestQueueDependencies,
+  createPayloadStore,
 } from '../../lib/runtime.ts';
 
 const DATABASE_URL = 'postgres://etl@localhost:5432/etl';
@@ -96,6 +100,39 @@ describe('createCheckpointStore', () => {
 
     // Act
     const store = createCheckpointStore(settings.auditCheckpoints);
+
+    // Assess
+    expect(store).toBeInstanceOf(expected);
+    expect(store.location).toBe(location);
+  });
+});
+
+describe('createPayloadStore', () => {
+  it.each([
+    [
+      'the bucket PAYLOAD_BUCKET names',
+      { PAYLOAD_BUCKET: 'etl-payloads', KMS_KEY_ID: 'alias/etl', AUDIT_MAC_KEY_ID: 'alias/mac' },
+      S3PayloadStore,
+      's3://etl-payloads/',
+    ],
+    [
+      'a directory beside the local master key file',
+      { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key' },
+      DirectoryPayloadStore,
+      '/var/etl/payloads',
+    ],
+    [
+      'stage_payloads itself',
+      { PAYLOAD_STORE: 'postgres' },
+      PostgresPayloadStore,
+      'stage_payloads',
+    ],
+  ])('keeps payloads in %s', (_, env, expected, location) => {
+    // Prepare
+    const settings = loadConfig({ DATABASE_URL, ...env });
+
+    // Act
+    const store = createPayloadStore(settings.payloads);
 
     // Assess
     expect(store).toBeInstanceOf(expected);

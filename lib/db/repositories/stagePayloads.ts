@@ -1,15 +1,21 @@
 import type { Queryable } from '../pool.ts';
 
+/** Where a committed payload is: its ciphertext inline, or the location of its object in a PayloadStore. */
+export type StagePayloadRecord = { readonly ciphertext: Buffer } | { readonly location: string };
+
 export async function putStagePayload(
   db: Queryable,
   runId: string,
   stage: string,
-  ciphertext: Buffer,
+  record: StagePayloadRecord,
 ): Promise<void> {
+  const [ciphertext, location] =
+    'ciphertext' in record ? [record.ciphertext, null] : [null, record.location];
   await db.query(
-    `INSERT INTO stage_payloads (run_id, stage, ciphertext) VALUES ($1, $2, $3)
-     ON CONFLICT (run_id, stage) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, created_at = now()`,
-    [runId, stage, ciphertext],
+    `INSERT INTO stage_payloads (run_id, stage, ciphertext, location) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (run_id, stage) DO UPDATE
+       SET ciphertext = EXCLUDED.ciphertext, location = EXCLUDED.location, created_at = now()`,
+    [runId, stage, ciphertext, location],
   );
 }
 
@@ -17,12 +23,16 @@ export async function findStagePayload(
   db: Queryable,
   runId: string,
   stage: string,
-): Promise<Buffer | undefined> {
-  const { rows } = await db.query<{ ciphertext: Buffer }>(
-    'SELECT ciphertext FROM stage_payloads WHERE run_id = $1 AND stage = $2',
+): Promise<StagePayloadRecord | undefined> {
+  const { rows } = await db.query<{ ciphertext: Buffer | null; location: string | null }>(
+    'SELECT ciphertext, location FROM stage_payloads WHERE run_id = $1 AND stage = $2',
     [runId, stage],
   );
-  return rows[0]?.ciphertext;
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return row.ciphertext === null
+    ? { location: row.location ?? '' }
+    : { ciphertext: row.ciphertext };
 }
 
 export async function purgeStagePayloads(db: Queryable, runId: string): Promise<number> {
@@ -31,20 +41,21 @@ export async function purgeStagePayloads(db: Queryable, runId: string): Promise<
 }
 
 /**
- * Deletes up to `limit` payloads of runs that succeeded more than `endedSecondsAgo` ago: those
- * Publish did not purge (its process ended first). A failed run keeps its payloads for re-drive.
+ * Runs that succeeded more than `endedSecondsAgo` ago and still hold payloads, from up to `limit`
+ * of their rows: those Publish did not purge (its process ended first). A failed run keeps its
+ * payloads for re-drive.
  */
-export async function purgeStagePayloadsOfSucceededRuns(
+export async function findSucceededRunsHoldingPayloads(
   db: Queryable,
   endedSecondsAgo: number,
   limit: number,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM stage_payloads WHERE (run_id, stage) IN (
-       SELECT p.run_id, p.stage FROM stage_payloads p JOIN ingest_runs r ON r.id = p.run_id
+): Promise<string[]> {
+  const { rows } = await db.query<{ run_id: string }>(
+    `SELECT DISTINCT run_id FROM (
+       SELECT p.run_id FROM stage_payloads p JOIN ingest_runs r ON r.id = p.run_id
        WHERE r.status = 'succeeded' AND r.finished_at <= now() - make_interval(secs => $1)
-       LIMIT $2 FOR UPDATE OF p SKIP LOCKED)`,
+       LIMIT $2) expired`,
     [endedSecondsAgo, limit],
   );
-  return rowCount ?? 0;
+  return rows.map((row) => row.run_id);
 }

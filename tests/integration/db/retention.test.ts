@@ -1,11 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Queryable } from '../../../lib/db/pool.ts';
 import { insertDataKey } from '../../../lib/db/repositories/dataKeys.ts';
 import { insertIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { putStagePayload } from '../../../lib/db/repositories/stagePayloads.ts';
 import { ENDED_RUN_PAYLOAD_SECONDS, purgeExpired } from '../../../lib/db/retention.ts';
+import { DirectoryPayloadStore } from '../../../lib/pipeline/directoryPayloadStore.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
 
 const SETTINGS = { purge: { batchSize: 100 }, rateLimit: { perMinute: 600, burst: 120 } } as const;
@@ -54,6 +57,11 @@ async function stagesOf(db: Queryable, runId: string): Promise<string[]> {
 
 describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
   const database = useTestDatabase({ perTest: true });
+  let payloads: DirectoryPayloadStore;
+
+  beforeEach(() => {
+    payloads = new DirectoryPayloadStore(mkdtempSync(join(tmpdir(), 'retention-payloads-')));
+  });
 
   /** An Idempotency-Key claim of a run of its own, expiring `expiresInSeconds` from now. */
   async function idempotencyKey(key: string, expiresInSeconds: number): Promise<void> {
@@ -94,7 +102,7 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
     await idempotencyKey('live', 60);
 
     // Act
-    const summary = await purgeExpired(database.pool, SETTINGS);
+    const summary = await purgeExpired(database.pool, payloads, SETTINGS);
 
     // Assess
     expect(summary).toStrictEqual({ ...EMPTY, idempotencyKeys: 2 });
@@ -110,7 +118,7 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
     await bucket('half-full', 60, 0);
 
     // Act
-    const summary = await purgeExpired(database.pool, SETTINGS);
+    const summary = await purgeExpired(database.pool, payloads, SETTINGS);
 
     // Assess
     expect(summary).toStrictEqual({ ...EMPTY, rateLimitBuckets: 3 });
@@ -120,7 +128,7 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
   it('gives a token whose bucket was purged the full burst again, as before the purge', async () => {
     // Prepare
     await bucket('idle', 0, 3600);
-    await purgeExpired(database.pool, SETTINGS);
+    await purgeExpired(database.pool, payloads, SETTINGS);
 
     // Act
     const { rows } = await database.pool.query<{ wait: number }>(
@@ -148,12 +156,12 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
     };
     for (const runId of Object.values(runs)) {
       for (const stage of ['received', 'extracted']) {
-        await putStagePayload(database.pool, runId, stage, randomBytes(48));
+        await putStagePayload(database.pool, runId, stage, { ciphertext: randomBytes(48) });
       }
     }
 
     // Act
-    const summary = await purgeExpired(database.pool, SETTINGS);
+    const summary = await purgeExpired(database.pool, payloads, SETTINGS);
 
     // Assess
     expect(summary).toStrictEqual({ ...EMPTY, stagePayloads: 2 });
@@ -161,6 +169,29 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
     for (const runId of [runs.succeededJustNow, runs.failedLongAgo, runs.running, runs.queued]) {
       expect(await stagesOf(database.pool, runId)).toEqual(['extracted', 'received']);
     }
+  });
+
+  it('deletes the objects of the runs whose payloads it purged, and keeps every other run’s', async () => {
+    // Prepare: a run left by a crash before Publish's purge, with an orphan of a failed attempt
+    const past = ENDED_RUN_PAYLOAD_SECONDS + 60;
+    const runs = {
+      succeededLongAgo: await run(database.pool, 'succeeded', past),
+      failedLongAgo: await run(database.pool, 'failed', past),
+    };
+    for (const runId of Object.values(runs)) {
+      const recorded = await payloads.put(runId, 'received', randomBytes(48));
+      await putStagePayload(database.pool, runId, 'received', recorded);
+      await payloads.put(runId, 'extracted', randomBytes(48));
+    }
+
+    // Act
+    const summary = await purgeExpired(database.pool, payloads, SETTINGS);
+
+    // Assess
+    expect(summary).toStrictEqual({ ...EMPTY, stagePayloads: 1 });
+    expect(existsSync(join(payloads.location, runs.succeededLongAgo))).toBe(false);
+    expect(readdirSync(join(payloads.location, runs.failedLongAgo))).toHaveLength(2);
+    expect(await stagesOf(database.pool, runs.failedLongAgo)).toEqual(['received']);
   });
 
   it('deletes at most batchSize rows of each a pass, the longest expired first, and the rest on the next', async () => {
@@ -176,9 +207,9 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
     const settings = { ...SETTINGS, purge: { batchSize: 2 } };
 
     // Act
-    const first = await purgeExpired(database.pool, settings);
+    const first = await purgeExpired(database.pool, payloads, settings);
     const keysLeft = await idempotencyKeys();
-    const second = await purgeExpired(database.pool, settings);
+    const second = await purgeExpired(database.pool, payloads, settings);
 
     // Assess
     expect(first).toStrictEqual({ ...EMPTY, idempotencyKeys: 2, rateLimitBuckets: 2 });

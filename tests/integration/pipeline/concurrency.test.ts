@@ -1,22 +1,27 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listAuditByRun, verifyAuditChain } from '../../../lib/db/repositories/auditLog.ts';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
+import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { count, shuffled } from '../../helpers/deterministic.ts';
-import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, sealedPayloads, useTestPipeline } from '../../helpers/pipeline.ts';
 
 const context = {} as Parameters<StageHandler>[1];
 
 /**
  * Runs `invoke` twice while this test holds the run's row lock, and lets go only once both
- * wait on it: both have passed the stage frame's first check, and neither has committed.
+ * wait on it (after `whileWaiting`): both have passed the stage frame's first check, and
+ * neither has committed.
  */
 async function raceUnderRunLock<T>(
   database: TestDatabase,
   runId: string,
   invoke: () => Promise<T>,
+  whileWaiting: () => Promise<void> = async () => undefined,
 ): Promise<T[]> {
   const holder = await database.pool.connect();
   let holding = false;
@@ -39,6 +44,7 @@ async function raceUnderRunLock<T>(
         throw new Error('the two invocations never waited on the run lock');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    await whileWaiting();
     await holder.query('COMMIT');
     holding = false;
     return await racing;
@@ -149,10 +155,24 @@ describe('the stage frame re-checks under the run lock', () => {
       flatRecord({ mrn: 'MRN-RACE-V-1', name: 'Second Of Mrn' }),
     ]);
     await pipeline.handlers.Extract({ runId }, context);
+    const runDirectory = join(pipeline.deps.payloadStore.location, runId);
+    const validatedFiles = () =>
+      readdirSync(runDirectory).filter((name) => name.startsWith('validated-'));
+    const waiting = { files: [] as string[], rows: -1 };
 
     // Act
-    const [first, second] = await raceUnderRunLock(database, runId, () =>
-      pipeline.handlers.Validate({ runId }, context),
+    const [first, second] = await raceUnderRunLock(
+      database,
+      runId,
+      () => pipeline.handlers.Validate({ runId }, context),
+      async () => {
+        waiting.files = validatedFiles();
+        waiting.rows = await count(
+          database,
+          `SELECT count(*)::int AS n FROM stage_payloads WHERE run_id = $1 AND stage = 'validated'`,
+          [runId],
+        );
+      },
     );
 
     // Assess
@@ -180,6 +200,22 @@ describe('the stage frame re-checks under the run lock', () => {
       [runId],
     );
     expect(writers.rows).toHaveLength(1);
+    // Both outputs were written whole before either transaction; the one recorded stands, the
+    // other is deleted, and the run's purge takes the rest.
+    expect(waiting).toEqual({ files: [expect.any(String), expect.any(String)], rows: 0 });
+    const run = await findIngestRun(database.pool, runId);
+    const key = await pipeline.deps.keyring.runKey(database.pool, run!.dataKeyId, runId);
+    const stored = await sealedPayloads(pipeline.deps, runId);
+    const validated = stored.find((payload) => payload.stage === 'validated');
+    expect(openPayload(key, runId, 'validated', validated!.sealed!)).toMatchObject({
+      records: [expect.anything(), expect.anything()],
+    });
+    expect(waiting.files).toContain(validatedFiles()[0]);
+    expect(validatedFiles()).toHaveLength(1);
+    for (const state of ['ConsentCheck', 'Transform', 'Load', 'Publish'] as const) {
+      await pipeline.handlers[state]({ runId }, context);
+    }
+    expect(existsSync(runDirectory)).toBe(false);
   });
 
   it('two Loads racing before either commits: both return, each patient created and audited once', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import middy from '@middy/core';
@@ -271,6 +272,71 @@ describe('faults on the shared test server', () => {
     expect(run?.counts).toMatchObject({ valid: 3, rejected: 3, created: 2 });
     expect(await count(database.pool, 'patients')).toBe(2);
   });
+
+  it.each([
+    [
+      'as it records the payload: the object it wrote is deleted at once',
+      'CREATE TRIGGER fault_once AFTER INSERT OR UPDATE ON stage_payloads',
+      1,
+    ],
+    [
+      'at COMMIT, when the outcome is unknown: the object is kept until the run is purged',
+      `CREATE CONSTRAINT TRIGGER fault_once AFTER INSERT OR UPDATE ON stage_payloads
+       DEFERRABLE INITIALLY DEFERRED`,
+      2,
+    ],
+  ])(
+    'Validate’s database backend terminated after its payload is written, %s; the retry completes the run',
+    async (_, trigger, validatedFilesBeforePublish) => {
+      // Prepare: the backend of Validate's first transaction ends itself once it has written the row
+      await database.pool.query(`
+        CREATE SEQUENCE fault_once_calls;
+        CREATE FUNCTION fault_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.stage = 'validated' AND nextval('fault_once_calls') = 1 THEN
+            PERFORM pg_terminate_backend(pg_backend_pid());
+          END IF;
+          RETURN NEW;
+        END $$;
+        ${trigger} FOR EACH ROW EXECUTE FUNCTION fault_once();`);
+      const pipeline = createTestPipeline(database);
+      const runDirectory = (runId: string) => join(pipeline.deps.payloadStore.location, runId);
+      let beforePublish: string[] = [];
+      let lastRunId = '';
+      const workflow = new InProcessWorkflow(
+        wrapped(pipeline.handlers, 'Publish', async (real) => {
+          beforePublish = (await readdir(runDirectory(lastRunId))).filter((name) =>
+            name.startsWith('validated-'),
+          );
+          return real();
+        }),
+        { retryIntervalMs: 50 },
+      );
+      lastRunId = await pipeline.submit([
+        flatRecord({ mrn: 'MRN-FAULT-TERM-1' }),
+        flatRecord({ mrn: 'MRN-FAULT-TERM-2', birthDate: '1990-02-30' }),
+        flatRecord({ mrn: 'MRN-FAULT-TERM-3' }),
+      ]);
+
+      // Act
+      const execution = await workflow.execute(lastRunId);
+
+      // Assess
+      expect(execution.status, failuresOf(execution)).toBe('SUCCEEDED');
+      expect(retriesOf(execution)).toEqual(['Validate']);
+      const calls = await database.pool.query<{ n: string }>(
+        'SELECT last_value::text AS n FROM fault_once_calls',
+      );
+      expect(Number(calls.rows[0]!.n)).toBe(2);
+      expect(await findIngestRun(database.pool, lastRunId)).toMatchObject({
+        status: 'succeeded',
+        counts: expect.objectContaining({ valid: 2, invalid: 1, created: 2, rejected: 1 }),
+      });
+      expect(await count(database.pool, 'patients')).toBe(2);
+      expect(beforePublish).toHaveLength(validatedFilesBeforePublish);
+      expect(existsSync(runDirectory(lastRunId))).toBe(false);
+    },
+  );
 
   it('a key service failing from Transform on fails the run as key-service-unavailable, leaving no PHI in clear', async () => {
     // Prepare

@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decryptFieldText } from '../../../lib/crypto/fieldCipher.ts';
 import { listAuditByRun, verifyAuditChain } from '../../../lib/db/repositories/auditLog.ts';
@@ -6,12 +8,13 @@ import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { findPatientById } from '../../../lib/db/repositories/patients.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
-import { DecryptionError } from '../../../lib/errors.ts';
+import { DecryptionError, StagePayloadMissingError } from '../../../lib/errors.ts';
 import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences } from '../../helpers/databaseSweep.ts';
-import { flatRecord, useTestPipeline } from '../../helpers/pipeline.ts';
+import { flatRecord, sealedPayloads, useTestPipeline } from '../../helpers/pipeline.ts';
+import { thrownBy } from '../../helpers/thrown.ts';
 
 async function patientIds(database: TestDatabase): Promise<string[]> {
   const { rows } = await database.pool.query<{ id: string }>('SELECT id FROM patients ORDER BY id');
@@ -30,17 +33,6 @@ async function rawCells(database: TestDatabase, table: string): Promise<Array<Bu
           : String(value),
     ),
   );
-}
-
-async function stagePayloads(
-  database: TestDatabase,
-  runId: string,
-): Promise<Array<{ stage: string; ciphertext: Buffer }>> {
-  const { rows } = await database.pool.query<{ stage: string; ciphertext: Buffer }>(
-    'SELECT stage, ciphertext FROM stage_payloads WHERE run_id = $1 ORDER BY stage',
-    [runId],
-  );
-  return rows;
 }
 
 function containsBytes(cell: Buffer | string, needle: string): boolean {
@@ -136,9 +128,11 @@ describe('ingest through the real ASL', () => {
     // Act
     for (const state of ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'] as const) {
       await pipeline.handlers[state]({ runId }, context);
-      storedAfter[state] = (await stagePayloads(database, runId)).map((row) => row.stage);
+      storedAfter[state] = (await sealedPayloads(pipeline.deps, runId)).map((row) => row.stage);
     }
-    const beforePublish = await stagePayloads(database, runId);
+    const beforePublish = await sealedPayloads(pipeline.deps, runId);
+    const runDirectory = join(pipeline.deps.payloadStore.location, runId);
+    const filesBeforePublish = readdirSync(runDirectory);
     await pipeline.handlers.Publish({ runId }, context);
 
     // Assess
@@ -152,18 +146,43 @@ describe('ingest through the real ASL', () => {
     const cells = beforePublish.map((row) => ({
       table: 'stage_payloads',
       column: row.stage,
-      value: row.ciphertext,
+      value: row.sealed!,
     }));
+    expect(cells.every((cell) => Buffer.isBuffer(cell.value))).toBe(true);
     expect(occurrences(cells, Object.values(phi))).toEqual([]);
+    expect(filesBeforePublish).toHaveLength(5);
     // What they hide: the PHI itself, readable with the run's key only.
     const run = await findIngestRun(database.pool, runId);
     const key = await pipeline.deps.keyring.runKey(database.pool, run!.dataKeyId, runId);
     const extracted = beforePublish.find((row) => row.stage === 'extracted')!;
-    const opened = JSON.stringify(openPayload(key, runId, 'extracted', extracted.ciphertext));
+    const opened = JSON.stringify(openPayload(key, runId, 'extracted', extracted.sealed!));
     expect(Object.values(phi).filter((value) => opened.includes(value))).toEqual(
       Object.values(phi),
     );
-    expect(await stagePayloads(database, runId)).toEqual([]);
+    expect(await sealedPayloads(pipeline.deps, runId)).toEqual([]);
+    expect(existsSync(runDirectory)).toBe(false);
+  });
+
+  it('fails a stage whose input object is gone with StagePayloadMissingError, though its row is there', async () => {
+    // Prepare
+    const runId = await pipeline.submit([flatRecord({ mrn: 'MRN-OBJECT-GONE-1' })]);
+    const context = {} as Parameters<StageHandler>[1];
+    await pipeline.handlers.Extract({ runId }, context);
+    const runDirectory = join(pipeline.deps.payloadStore.location, runId);
+    for (const name of readdirSync(runDirectory).filter((file) => file.startsWith('extracted-'))) {
+      rmSync(join(runDirectory, name));
+    }
+
+    // Act
+    const thrown = await thrownBy(() => pipeline.handlers.Validate({ runId }, context));
+
+    // Assess
+    expect(thrown).toBeInstanceOf(StagePayloadMissingError);
+    expect((await sealedPayloads(pipeline.deps, runId)).map((row) => row.stage)).toEqual([
+      'extracted',
+      'received',
+    ]);
+    expect(await findIngestRun(database.pool, runId)).toMatchObject({ currentStage: 'extract' });
   });
 
   it('writes audit rows for every create, chained and verifiable', async () => {

@@ -5,7 +5,7 @@ import {
   PayloadTooLargeError,
   ServiceUnavailableError,
 } from '../../../lib/errors.ts';
-import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { loadPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { ExecutionState, WorkflowStarter } from '../../../lib/pipeline/dependencies.ts';
 import {
   type BatchRequest,
@@ -78,13 +78,14 @@ describe('submitBatch', () => {
   }
 
   async function receivedPayload(run: IngestRun): Promise<ReceivedPayload> {
-    const { rows } = await database.pool.query<{ ciphertext: Buffer }>(
-      'SELECT ciphertext FROM stage_payloads WHERE run_id = $1 AND stage = $2',
-      [run.id, RECEIVED_PAYLOAD],
-    );
-    expect(rows).toHaveLength(1);
     const key = await pipeline.deps.keyring.runKey(database.pool, run.dataKeyId, run.id);
-    return openPayload<ReceivedPayload>(key, run.id, RECEIVED_PAYLOAD, rows[0]!.ciphertext);
+    return loadPayload<ReceivedPayload>(
+      database.pool,
+      pipeline.deps.payloadStore,
+      key,
+      run.id,
+      RECEIVED_PAYLOAD,
+    );
   }
 
   it('queues a valid batch: the run committed, the body sealed, then the workflow started once', async () => {

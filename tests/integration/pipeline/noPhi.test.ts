@@ -2,12 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { findIngestRun } from '../../../lib/db/repositories/ingestRuns.ts';
 import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.ts';
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
-import { findStagePayload } from '../../../lib/db/repositories/stagePayloads.ts';
 import { KeyServiceRefusedError } from '../../../lib/errors.ts';
-import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { loadPayload } from '../../../lib/pipeline/claimCheck.ts';
 import type { ReceivedPayload } from '../../../lib/pipeline/payloads.ts';
 import { useTestDatabase } from '../../helpers/database.ts';
-import { occurrences, sweepDatabase } from '../../helpers/databaseSweep.ts';
+import { occurrences, sweepDatabase, sweepDirectory } from '../../helpers/databaseSweep.ts';
 import { FaultyKeyService } from '../../helpers/keyServices.ts';
 import { captureOutput } from '../../helpers/output.ts';
 import { createTestPipeline, flatRecord } from '../../helpers/pipeline.ts';
@@ -120,14 +119,23 @@ describe('no PHI leaves the encrypted columns', () => {
         [runId],
       );
       expect(payloads.map((row) => row.stage)).toEqual(keptPayloads);
+      // The payloads' own store: every file under it, none holding a canary in plaintext.
+      const files = await sweepDirectory(pipeline.deps.payloadStore.location);
+      expect(files).toHaveLength(keptPayloads.length);
+      expect(occurrences(files, Object.values(CANARIES))).toEqual([]);
       if (fault === undefined) {
         expect(sweptTables).toContain('patients');
       } else {
         // The kept batch does hold every canary: only its encryption keeps them from the sweep.
         const run = await findIngestRun(database.pool, runId);
         const key = await pipeline.deps.keyring.runKey(database.pool, run!.dataKeyId, runId);
-        const sealed = await findStagePayload(database.pool, runId, 'received');
-        const received = openPayload<ReceivedPayload>(key, runId, 'received', sealed!);
+        const received = await loadPayload<ReceivedPayload>(
+          database.pool,
+          pipeline.deps.payloadStore,
+          key,
+          runId,
+          'received',
+        );
         expect(leaks(received.body)).toEqual(Object.values(CANARIES));
       }
     },
