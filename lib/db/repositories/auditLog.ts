@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { AuditMac } from '../../crypto/auditMac.ts';
+import { jsonbArray, textArray, uuidArray } from '../binaryArrays.ts';
 import { type Queryable, withTransaction } from '../pool.ts';
 
 export const AUDIT_ACTIONS = ['CREATE', 'READ', 'UPDATE', 'DELETE', 'DENY'] as const;
@@ -64,13 +65,13 @@ export async function appendAudit(
      SELECT seq, hash, (SELECT min(seq) FROM inserted) AS first_seq
      FROM inserted ORDER BY seq DESC LIMIT 1`,
     [
-      entries.map((entry) => entry.actor),
-      entries.map((entry) => entry.action),
-      entries.map((entry) => entry.resourceType),
-      entries.map((entry) => entry.resourceId),
-      entries.map((entry) => entry.runId),
-      entries.map((entry) => entry.outcome),
-      entries.map((entry) => JSON.stringify(entry.details)),
+      textArray(entries.map((entry) => entry.actor)),
+      textArray(entries.map((entry) => entry.action)),
+      textArray(entries.map((entry) => entry.resourceType)),
+      textArray(entries.map((entry) => entry.resourceId)),
+      uuidArray(entries.map((entry) => entry.runId)),
+      textArray(entries.map((entry) => entry.outcome)),
+      jsonbArray(entries.map((entry) => JSON.stringify(entry.details))),
     ],
   );
   const last = rows[0];

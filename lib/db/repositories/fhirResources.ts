@@ -1,3 +1,4 @@
+import { byteaArray, textArray, timestamptzArray, uuidArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 import type { UpsertOutcome } from '../upsertOutcome.ts';
 
@@ -54,17 +55,17 @@ export async function upsertFhirResources(
      WHERE f.record_digest IS DISTINCT FROM EXCLUDED.record_digest
      RETURNING id, (xmax = 0) AS inserted`,
     [
-      ordered.map((row) => row.id),
-      ordered.map((row) => row.resourceType),
-      ordered.map((row) => row.patientId),
-      ordered.map((row) => row.status),
-      ordered.map((row) => row.codeSystem),
-      ordered.map((row) => row.code),
-      ordered.map((row) => row.category),
-      ordered.map((row) => row.principalAt),
-      ordered.map((row) => row.sourceEnc),
-      ordered.map((row) => row.recordDigest),
-      ordered.map((row) => row.dataKeyId),
+      uuidArray(ordered.map((row) => row.id)),
+      textArray(ordered.map((row) => row.resourceType)),
+      uuidArray(ordered.map((row) => row.patientId)),
+      textArray(ordered.map((row) => row.status)),
+      textArray(ordered.map((row) => row.codeSystem)),
+      textArray(ordered.map((row) => row.code)),
+      textArray(ordered.map((row) => row.category)),
+      timestamptzArray(ordered.map((row) => row.principalAt)),
+      byteaArray(ordered.map((row) => row.sourceEnc)),
+      byteaArray(ordered.map((row) => row.recordDigest)),
+      uuidArray(ordered.map((row) => row.dataKeyId)),
       runId,
     ],
   );

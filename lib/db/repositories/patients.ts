@@ -1,3 +1,4 @@
+import { byteaArray, textArray, uuidArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 import type { UpsertOutcome } from '../upsertOutcome.ts';
 
@@ -64,19 +65,19 @@ export async function upsertPatients(
      WHERE p.record_digest IS DISTINCT FROM EXCLUDED.record_digest
      RETURNING id, (xmax = 0) AS inserted`,
     [
-      ordered.map((row) => row.id),
-      ordered.map((row) => row.mrnBidx),
-      ordered.map((row) => row.ssnBidx),
-      ordered.map((row) => row.mrnEnc),
-      ordered.map((row) => row.nameEnc),
-      ordered.map((row) => row.birthDateEnc),
-      ordered.map((row) => row.ssnEnc),
-      ordered.map((row) => row.addressEnc),
-      ordered.map((row) => row.telecomEnc),
-      ordered.map((row) => row.sourceEnc),
-      ordered.map((row) => row.gender),
-      ordered.map((row) => row.recordDigest),
-      ordered.map((row) => row.dataKeyId),
+      uuidArray(ordered.map((row) => row.id)),
+      byteaArray(ordered.map((row) => row.mrnBidx)),
+      byteaArray(ordered.map((row) => row.ssnBidx)),
+      byteaArray(ordered.map((row) => row.mrnEnc)),
+      byteaArray(ordered.map((row) => row.nameEnc)),
+      byteaArray(ordered.map((row) => row.birthDateEnc)),
+      byteaArray(ordered.map((row) => row.ssnEnc)),
+      byteaArray(ordered.map((row) => row.addressEnc)),
+      byteaArray(ordered.map((row) => row.telecomEnc)),
+      byteaArray(ordered.map((row) => row.sourceEnc)),
+      textArray(ordered.map((row) => row.gender)),
+      byteaArray(ordered.map((row) => row.recordDigest)),
+      uuidArray(ordered.map((row) => row.dataKeyId)),
       runId,
     ],
   );
