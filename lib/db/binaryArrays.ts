@@ -14,7 +14,15 @@
  * for null) and its bytes. Every integer is big-endian.
  */
 
-const OID = { bool: 16, bytea: 17, text: 25, uuid: 2950, timestamptz: 1184, jsonb: 3802 } as const;
+const OID = {
+  bool: 16,
+  int4: 23,
+  bytea: 17,
+  text: 25,
+  uuid: 2950,
+  timestamptz: 1184,
+  jsonb: 3802,
+} as const;
 
 /** How one element type is written: its size in bytes, and writing it at an offset. */
 interface ElementCodec<T> {
@@ -102,6 +110,16 @@ const BOOL: ElementCodec<boolean> = {
   },
 };
 
+const INT4: ElementCodec<number> = {
+  oid: OID.int4,
+  size: () => 4,
+  write: (target, offset, value) => {
+    // writeInt32BE refuses what is not a 32-bit integer, as int4in would.
+    if (!Number.isInteger(value)) throw new TypeError('not an integer');
+    target.writeInt32BE(value, offset);
+  },
+};
+
 /** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z). */
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
@@ -128,6 +146,9 @@ export const jsonbArray = (values: readonly (string | null)[]): Buffer =>
 
 /** A `uuid[]` parameter, from ids in their usual text form. */
 export const uuidArray = (values: readonly (string | null)[]): Buffer => encodeArray(UUID, values);
+
+/** An `int[]` (int4) parameter. */
+export const int4Array = (values: readonly (number | null)[]): Buffer => encodeArray(INT4, values);
 
 /** A `boolean[]` parameter. */
 export const boolArray = (values: readonly (boolean | null)[]): Buffer => encodeArray(BOOL, values);

@@ -1,3 +1,4 @@
+import { boolArray, byteaArray, textArray, timestamptzArray, uuidArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 import type { UpsertOutcome } from '../upsertOutcome.ts';
 
@@ -89,14 +90,14 @@ export async function upsertConsents(
          OR (EXCLUDED.explicit AND NOT c.explicit))
      RETURNING patient_id, (xmax = 0) AS inserted`,
     [
-      ordered.map((row) => row.patientId),
-      ordered.map((row) => row.dataSharing),
-      ordered.map((row) => row.research),
-      ordered.map((row) => row.source),
-      ordered.map((row) => row.recordedAt),
-      ordered.map((row) => row.recordedBy),
-      ordered.map((row) => row.runId),
-      ordered.map((row) => row.explicit),
+      uuidArray(ordered.map((row) => row.patientId)),
+      boolArray(ordered.map((row) => row.dataSharing)),
+      boolArray(ordered.map((row) => row.research)),
+      textArray(ordered.map((row) => row.source)),
+      timestamptzArray(ordered.map((row) => row.recordedAt)),
+      textArray(ordered.map((row) => row.recordedBy)),
+      uuidArray(ordered.map((row) => row.runId)),
+      boolArray(ordered.map((row) => row.explicit)),
     ],
   );
   const touched = new Set(written.map((row) => row.patient_id));
@@ -115,7 +116,7 @@ export async function findConsents(
   if (patientIds.length === 0) return new Map();
   const { rows } = await db.query<ConsentRecord>(
     'SELECT * FROM consents WHERE patient_id = ANY($1::uuid[])',
-    [patientIds],
+    [uuidArray(patientIds)],
   );
   return new Map(rows.map((row) => [row.patient_id, consentOf(row)]));
 }
@@ -169,7 +170,7 @@ export async function lockConsents(
      WHERE patient_id = ANY($1::uuid[] || ARRAY(SELECT id FROM patients WHERE mrn_bidx = ANY($2::bytea[])))
      ORDER BY patient_id
      FOR UPDATE`,
-    [patientIds, mrnBidxs],
+    [uuidArray(patientIds), byteaArray(mrnBidxs)],
   );
   return new Map(rows.map((row) => [row.patient_id, consentOf(row)]));
 }
@@ -244,8 +245,8 @@ export async function revokeConsentsByMrnIndex(
        AND (c.data_sharing, c.research) IS DISTINCT FROM (false, r.research)
      RETURNING c.patient_id`,
     [
-      ordered.map((revocation) => revocation.mrnBidx),
-      ordered.map((revocation) => revocation.research),
+      byteaArray(ordered.map((revocation) => revocation.mrnBidx)),
+      boolArray(ordered.map((revocation) => revocation.research)),
       decision.recordedAt,
       decision.recordedBy,
       decision.runId,

@@ -97,7 +97,11 @@ export async function upsertResourceReferences(
      ON CONFLICT (ref_bidx) DO UPDATE SET
        resource_id = EXCLUDED.resource_id, run_id = EXCLUDED.run_id, updated_at = now()
      WHERE r.resource_id IS DISTINCT FROM EXCLUDED.resource_id`,
-    [ordered.map((row) => row.refBidx), ordered.map((row) => row.resourceId), runId],
+    [
+      byteaArray(ordered.map((row) => row.refBidx)),
+      uuidArray(ordered.map((row) => row.resourceId)),
+      runId,
+    ],
   );
 }
 

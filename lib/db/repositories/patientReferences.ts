@@ -1,3 +1,4 @@
+import { byteaArray, uuidArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 
 /** One way FHIR names a stored patient (`Patient/<id>`), by its blind index. */
@@ -24,7 +25,11 @@ export async function upsertPatientReferences(
      ON CONFLICT (ref_bidx) DO UPDATE SET
        patient_id = EXCLUDED.patient_id, run_id = EXCLUDED.run_id, updated_at = now()
      WHERE r.patient_id IS DISTINCT FROM EXCLUDED.patient_id`,
-    [ordered.map((row) => row.refBidx), ordered.map((row) => row.patientId), runId],
+    [
+      byteaArray(ordered.map((row) => row.refBidx)),
+      uuidArray(ordered.map((row) => row.patientId)),
+      runId,
+    ],
   );
 }
 

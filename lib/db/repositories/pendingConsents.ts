@@ -1,3 +1,4 @@
+import { boolArray, byteaArray, textArray, timestamptzArray, uuidArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 import { TAKES_EFFECT } from './consents.ts';
 
@@ -32,13 +33,13 @@ export async function upsertPendingConsents(
        run_id = EXCLUDED.run_id, explicit = EXCLUDED.explicit, updated_at = now()
      WHERE ${TAKES_EFFECT('c', 'EXCLUDED')}`,
     [
-      ordered.map((row) => row.refBidx),
-      ordered.map((row) => row.dataSharing),
-      ordered.map((row) => row.research),
-      ordered.map((row) => row.recordedAt),
-      ordered.map((row) => row.recordedBy),
-      ordered.map((row) => row.runId),
-      ordered.map((row) => row.explicit),
+      byteaArray(ordered.map((row) => row.refBidx)),
+      boolArray(ordered.map((row) => row.dataSharing)),
+      boolArray(ordered.map((row) => row.research)),
+      timestamptzArray(ordered.map((row) => row.recordedAt)),
+      textArray(ordered.map((row) => row.recordedBy)),
+      uuidArray(ordered.map((row) => row.runId)),
+      boolArray(ordered.map((row) => row.explicit)),
     ],
   );
   return rowCount ?? 0;

@@ -1,3 +1,4 @@
+import { int4Array, jsonbArray, textArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 
 export const REJECTION_REASONS = [
@@ -36,10 +37,10 @@ export async function insertRejections(
     [
       runId,
       stage,
-      rejections.map((rejection) => rejection.recordIndex),
-      rejections.map((rejection) => rejection.resourceType),
-      rejections.map((rejection) => rejection.reason),
-      rejections.map((rejection) => JSON.stringify(rejection.details)),
+      int4Array(rejections.map((rejection) => rejection.recordIndex)),
+      textArray(rejections.map((rejection) => rejection.resourceType)),
+      textArray(rejections.map((rejection) => rejection.reason)),
+      jsonbArray(rejections.map((rejection) => JSON.stringify(rejection.details))),
     ],
   );
 }

@@ -1,3 +1,4 @@
+import { byteaArray, textArray, uuidArray } from '../binaryArrays.ts';
 import type { Queryable } from '../pool.ts';
 
 /** Why the consent stage stopped a patient: no decision at all, or a refusal. */
@@ -27,9 +28,9 @@ export async function upsertWithheldReferences(
        updated_at = now()
      WHERE (w.patient_id, w.consent) IS DISTINCT FROM (EXCLUDED.patient_id, EXCLUDED.consent)`,
     [
-      ordered.map((row) => row.refBidx),
-      ordered.map((row) => row.patientId),
-      ordered.map((row) => row.consent),
+      byteaArray(ordered.map((row) => row.refBidx)),
+      uuidArray(ordered.map((row) => row.patientId)),
+      textArray(ordered.map((row) => row.consent)),
       runId,
     ],
   );

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   boolArray,
   byteaArray,
+  int4Array,
   jsonbArray,
   textArray,
   timestamptzArray,
@@ -56,6 +57,8 @@ describe('binary array parameters', () => {
   it('reads uuid[], boolean[] and timestamptz[] alike, dates before 2000 and to the millisecond', async () => {
     const ids = [randomUUID(), null, randomUUID().toUpperCase()];
     expect(await received('uuid[]', uuidArray(ids))).toEqual(await received('uuid[]', ids));
+    const indexes = [0, -1, null, 2 ** 31 - 1, -(2 ** 31)];
+    expect(await received('int[]', int4Array(indexes))).toEqual(await received('int[]', indexes));
     const flags = [true, false, null];
     expect(await received('boolean[]', boolArray(flags))).toEqual(
       await received('boolean[]', flags),
@@ -89,6 +92,8 @@ describe('binary array parameters', () => {
 
   it('refuses what is not a UUID, or not a date, before anything is sent', () => {
     expect(thrownBySync(() => uuidArray(['not-a-uuid']))).toBeInstanceOf(TypeError);
+    expect(thrownBySync(() => int4Array([1.5]))).toBeInstanceOf(TypeError);
+    expect(thrownBySync(() => int4Array([2 ** 31]))).toBeInstanceOf(RangeError);
     expect(thrownBySync(() => timestamptzArray([new Date('not a date')]))).toBeInstanceOf(
       TypeError,
     );
