@@ -84,6 +84,32 @@ export async function appendAudit(
     sealed,
     mac.keyId,
   ]);
+  // Known good once committed; a rollback only leaves a seal that will never be read back.
+  knownSeals.set(mac, { seq: last.seq, hash: last.hash, mac: sealed });
+}
+
+interface Seal {
+  readonly seq: string;
+  readonly hash: Buffer;
+  readonly mac: Buffer;
+}
+
+/**
+ * Per key, the newest seal this process made or verified. A seal read back byte for byte the
+ * same needs no second verification: the answer could only be the same. Each audit statement
+ * would otherwise verify its predecessor's seal, one more key-service call (a KMS round trip
+ * when deployed) made while the chain's lock is held.
+ */
+const knownSeals = new WeakMap<AuditMac, Seal>();
+
+function isKnown(mac: AuditMac, seal: Seal): boolean {
+  const known = knownSeals.get(mac);
+  return (
+    known !== undefined &&
+    known.seq === seal.seq &&
+    known.hash.equals(seal.hash) &&
+    known.mac.equals(seal.mac)
+  );
 }
 
 /**
@@ -110,7 +136,10 @@ async function sealsReachUnchanged(
   if (newest === undefined) return true;
   if (BigInt(newest.seq) + 1n !== BigInt(firstSeq)) return false;
   if (newest.row_hash === null || !newest.row_hash.equals(newest.hash)) return false;
-  return mac.verifyMac(sealMessage(newest.seq, newest.hash), newest.mac);
+  if (isKnown(mac, newest)) return true;
+  const verified = await mac.verifyMac(sealMessage(newest.seq, newest.hash), newest.mac);
+  if (verified) knownSeals.set(mac, { seq: newest.seq, hash: newest.hash, mac: newest.mac });
+  return verified;
 }
 
 interface AuditRecord {
