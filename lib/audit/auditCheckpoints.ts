@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AuditMac } from '../crypto/auditMac.ts';
 import type { Pool } from '../db/pool.ts';
-import { newestAuditSeal, sealMessage } from '../db/repositories/auditLog.ts';
+import { newestAuditSeal, verifySeal } from '../db/repositories/auditLog.ts';
 import { displayableErrorName } from '../errors.ts';
 
 /**
@@ -118,7 +118,7 @@ export async function writeAuditCheckpoint(
   if (latest !== undefined && BigInt(latest.seq) >= BigInt(seal.seq)) {
     return { written: false, reason: 'unchanged' };
   }
-  if (!(await deps.auditMac.verifyMac(sealMessage(seal.seq, seal.hash), seal.mac))) {
+  if (!(await verifySeal(deps.auditMac, seal))) {
     return { written: false, reason: 'seal-forged' };
   }
   const at = deps.now();

@@ -88,7 +88,7 @@ export async function appendAudit(
   knownSeals.set(mac, { seq: last.seq, hash: last.hash, mac: sealed });
 }
 
-interface Seal {
+export interface Seal {
   readonly seq: string;
   readonly hash: Buffer;
   readonly mac: Buffer;
@@ -136,9 +136,14 @@ async function sealsReachUnchanged(
   if (newest === undefined) return true;
   if (BigInt(newest.seq) + 1n !== BigInt(firstSeq)) return false;
   if (newest.row_hash === null || !newest.row_hash.equals(newest.hash)) return false;
-  if (isKnown(mac, newest)) return true;
-  const verified = await mac.verifyMac(sealMessage(newest.seq, newest.hash), newest.mac);
-  if (verified) knownSeals.set(mac, { seq: newest.seq, hash: newest.hash, mac: newest.mac });
+  return verifySeal(mac, newest);
+}
+
+/** Whether a seal's MAC verifies under the key: one key-service call, none for a seal known here. */
+export async function verifySeal(mac: AuditMac, seal: Seal): Promise<boolean> {
+  if (isKnown(mac, seal)) return true;
+  const verified = await mac.verifyMac(sealMessage(seal.seq, seal.hash), seal.mac);
+  if (verified) knownSeals.set(mac, { seq: seal.seq, hash: seal.hash, mac: seal.mac });
   return verified;
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { writeAuditCheckpoint } from '../../../lib/audit/auditCheckpoints.ts';
 import { verifyAudit } from '../../../lib/audit/auditQueries.ts';
 import { LocalAuditMac } from '../../../lib/crypto/localAuditMac.ts';
 import { type AuditEntry, appendAudit } from '../../../lib/db/repositories/auditLog.ts';
@@ -40,6 +41,25 @@ describe('sealing an audit statement: the seal before it is verified once per pr
       'SELECT count(*)::int AS seals FROM audit_seals',
     );
     expect(rows[0]?.seals).toBe(7);
+  });
+
+  it('checkpoints a seal this process made without verifying it, and one it did not after one verification', async () => {
+    // Prepare
+    const key = randomBytes(32);
+    const sealer = new CountingAuditMac(new LocalAuditMac(key));
+    const publisher = new CountingAuditMac(new LocalAuditMac(key));
+    await appendAudit(database.pool, sealer, [entry(0)]);
+
+    // Act
+    const own = await writeAuditCheckpoint({ ...pipeline.deps, auditMac: sealer });
+    await appendAudit(database.pool, sealer, [entry(1)]);
+    const other = await writeAuditCheckpoint({ ...pipeline.deps, auditMac: publisher });
+
+    // Assess: a MAC per checkpoint; only the seal the publisher had never seen was verified
+    expect(own).toStrictEqual({ written: true, seq: '1' });
+    expect(other).toStrictEqual({ written: true, seq: '2' });
+    expect([sealer.generated, sealer.verified]).toStrictEqual([3, 0]);
+    expect([publisher.generated, publisher.verified]).toStrictEqual([1, 1]);
   });
 
   it('verifies a seal changed in the database after this process made it, and seals nothing over it', async () => {
