@@ -207,6 +207,10 @@ export function printFhirRun(figures: FhirBenchFigures, peakRss: number): void {
     ['key-service calls per run (max)', `${fixed(calls.perRun, 1)} (${calls.maxPerRun})`],
     ['key-service calls, not per run', String(calls.shared)],
     [
+      'audit MAC calls per run (KMS when deployed)',
+      `${fixed(calls.auditMac.perRun, 1)} (${integer(calls.auditMac.generate)} made, ${integer(calls.auditMac.verify)} verified)`,
+    ],
+    [
       'peak RSS while the pipeline ran (runs not sent yet included)',
       mib(figures.pipelinePeakRssBytes),
     ],

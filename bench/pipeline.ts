@@ -181,6 +181,10 @@ function printRun(figures: RunFigures, peakRss: number): void {
   rows.push(
     ['key-service calls per run (max)', `${fixed(calls.perRun, 1)} (${calls.maxPerRun})`],
     ['key-service calls, not per run', String(calls.shared)],
+    [
+      'audit MAC calls per run (KMS when deployed)',
+      `${fixed(calls.auditMac.perRun, 1)} (${integer(calls.auditMac.generate)} made, ${integer(calls.auditMac.verify)} verified)`,
+    ],
     ['peak RSS while the pipeline ran', mib(figures.pipelinePeakRssBytes)],
     ['peak RSS of the process (COPY buffers too)', mib(peakRss)],
     ...Object.entries(figures.peakGrowthByStateBytes).map(([state, bytes]): [string, string] => [

@@ -24,6 +24,7 @@ import {
   TASK_STATES,
   type TaskState,
 } from '../lib/workflow/stageHandlers.ts';
+import { CountingAuditMac } from '../local/countingAuditMac.ts';
 import { CountingKeyService } from '../local/countingKeyService.ts';
 import { InProcessWorkflow } from '../local/inProcessWorkflow.ts';
 import {
@@ -99,6 +100,15 @@ export interface PipelineFigures {
     readonly maxPerRun: number;
     /** Calls bound to no run (the blind-index key, once per key cache). */
     readonly shared: number;
+    /**
+     * The audit chain's MAC calls (KMS GenerateMac and VerifyMac when deployed), over every run
+     * and per run on average: a MAC names no run, so the most per run is not known.
+     */
+    readonly auditMac: {
+      readonly generate: number;
+      readonly verify: number;
+      readonly perRun: number;
+    };
   };
   readonly stored: readonly TableFigures[];
   readonly storedRows: number;
@@ -149,9 +159,10 @@ export async function drivePipeline(
   const database = await server.database(concurrency * 3 + 2);
   try {
     const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
+    const auditMac = new CountingAuditMac(new LocalAuditMac(randomBytes(32)));
     const base = {
       pool: database.pool,
-      auditMac: new LocalAuditMac(randomBytes(32)),
+      auditMac,
       auditCheckpoints: new DirectoryCheckpointStore(
         join(tmpdir(), `audit-checkpoints-${randomBytes(6).toString('hex')}`),
       ),
@@ -320,6 +331,11 @@ export async function drivePipeline(
         perRun: (keyService.calls.length - shared) / runs,
         maxPerRun: Math.max(0, ...callsByRun.values()),
         shared,
+        auditMac: {
+          generate: auditMac.generated,
+          verify: auditMac.verified,
+          perRun: (auditMac.generated + auditMac.verified) / runs,
+        },
       },
       stored,
       storedRows: stored.reduce((sum, figure) => sum + figure.rows, 0),

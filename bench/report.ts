@@ -73,6 +73,8 @@ export interface TargetInput {
   readonly walBytes: { readonly pipeline: number; readonly copy: number };
   readonly nodeCpuMs: number;
   readonly maxKeyServiceCallsPerRun: number;
+  /** The audit chain's MAC calls per run, on average: KMS calls too when deployed. */
+  readonly auditMacCallsPerRun: number;
   readonly peakRssBytes: number;
 }
 
@@ -130,10 +132,11 @@ export function runTargets(input: TargetInput): Target[] {
     },
     {
       target: 'key-service calls per run (most)',
-      value: input.maxKeyServiceCallsPerRun,
-      figure: String(input.maxKeyServiceCallsPerRun),
+      value: input.maxKeyServiceCallsPerRun + input.auditMacCallsPerRun,
+      figure: `${fixed(input.maxKeyServiceCallsPerRun + input.auditMacCallsPerRun, 1)} (data keys ${input.maxKeyServiceCallsPerRun} at most, audit MACs ${fixed(input.auditMacCallsPerRun, 1)} on average)`,
       limit: `≤ ${TARGETS.keyServiceCallsPerRun}`,
-      met: input.maxKeyServiceCallsPerRun <= TARGETS.keyServiceCallsPerRun,
+      met:
+        input.maxKeyServiceCallsPerRun + input.auditMacCallsPerRun <= TARGETS.keyServiceCallsPerRun,
     },
     {
       target: 'peak RSS while the pipeline ran',
@@ -167,6 +170,7 @@ export function pipelineTargets(figures: PipelineFigures, batchSize: number): Ta
     walBytes: { pipeline: figures.walBytes, copy: figures.copy.walBytes },
     nodeCpuMs: figures.cpuMs.node,
     maxKeyServiceCallsPerRun: figures.keyServiceCalls.maxPerRun,
+    auditMacCallsPerRun: figures.keyServiceCalls.auditMac.perRun,
     peakRssBytes: figures.pipelinePeakRssBytes,
   });
 }
