@@ -18,6 +18,7 @@ import { LocalKeyService } from '../lib/crypto/localKeyService.ts';
 import { type AuditEntry, appendAudit, verifyAuditChain } from '../lib/db/repositories/auditLog.ts';
 import { TableEventSink } from '../lib/events/eventSink.ts';
 import type { PipelineDependencies } from '../lib/pipeline/dependencies.ts';
+import { PostgresPayloadStore } from '../lib/pipeline/payloadStore.ts';
 import { createLogger } from '../lib/runtime.ts';
 import type { BenchServer } from './database.ts';
 import { fixed, integer, printRows } from './report.ts';
@@ -72,6 +73,7 @@ export async function auditVerifyBenchmark(
       auditMac: new LocalAuditMac(randomBytes(32)),
       auditCheckpoints: new DirectoryCheckpointStore(join(checkpoints, 'audit-checkpoints')),
       events: new TableEventSink(database.pool),
+      payloadStore: new PostgresPayloadStore(),
       logger: createLogger({ logLevel: 'SILENT' }),
       now: () => new Date(),
     };

@@ -8,7 +8,13 @@
 import { availableParallelism } from 'node:os';
 import type { BenchServer } from './database.ts';
 import { exportCopies, loadOrder, ndjsonRuns, readExport } from './fhirExport.ts';
-import { drivePipeline, type PipelineFigures, type RunInput, TARGET_RATIO } from './pipelineRun.ts';
+import {
+  drivePipeline,
+  type PayloadStoreKind,
+  type PipelineFigures,
+  type RunInput,
+  TARGET_RATIO,
+} from './pipelineRun.ts';
 import {
   cpuSpent,
   cpuTotal,
@@ -38,6 +44,7 @@ export interface FhirBenchOptions {
   readonly concurrency: number;
   /** Of each copy's patients, the share given a permitting Consent. */
   readonly permitShare: number;
+  readonly payloads: PayloadStoreKind;
 }
 
 export interface TypeFigures {
@@ -104,20 +111,25 @@ export async function fhirBenchmarkRun(
 ): Promise<FhirBenchFigures> {
   const types = runsByType(options);
   const timed: { type: string; resources: number; runs: number; ms: number }[] = [];
-  const figures = await drivePipeline(server, options.concurrency, async (submit) => {
-    for (const { type, runs } of types) {
-      const resources = runs.reduce((sum, run) => sum + run.records, 0);
-      const count = runs.length;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: options.concurrency }, async () => {
-          // Taken off the list, so a run's body is garbage once it is sent.
-          for (let run = runs.shift(); run !== undefined; run = runs.shift()) await submit(run);
-        }),
-      );
-      timed.push({ type, resources, runs: count, ms: performance.now() - started });
-    }
-  });
+  const figures = await drivePipeline(
+    server,
+    options.concurrency,
+    options.payloads,
+    async (submit) => {
+      for (const { type, runs } of types) {
+        const resources = runs.reduce((sum, run) => sum + run.records, 0);
+        const count = runs.length;
+        const started = performance.now();
+        await Promise.all(
+          Array.from({ length: options.concurrency }, async () => {
+            // Taken off the list, so a run's body is garbage once it is sent.
+            for (let run = runs.shift(); run !== undefined; run = runs.shift()) await submit(run);
+          }),
+        );
+        timed.push({ type, resources, runs: count, ms: performance.now() - started });
+      }
+    },
+  );
   const byType = timed.map((type) => ({ ...type, stored: storedOf(type.type, figures.runCounts) }));
   const perSecond = (ms: number) => figures.records / (ms / 1000);
   const resourcesPerSecond = perSecond(figures.pipelineMs);
@@ -156,7 +168,7 @@ export function printFhirRun(figures: FhirBenchFigures, peakRss: number): void {
   const rows: [string, string][] = [
     [
       'workload',
-      `${o.directory} × ${o.copies}, ${fixed(100 * o.permitShare, 0)}% of patients permitted, runs of at most ${integer(o.batchSize)} resources and ${mib(MAX_RUN_BYTES)}, concurrency ${o.concurrency}`,
+      `${o.directory} × ${o.copies}, ${fixed(100 * o.permitShare, 0)}% of patients permitted, runs of at most ${integer(o.batchSize)} resources and ${mib(MAX_RUN_BYTES)}, concurrency ${o.concurrency}, claim-check payloads in ${o.payloads === 'directory' ? 'a directory' : 'PostgreSQL'}`,
     ],
     ['resources sent', integer(figures.records)],
     ['runs (failed)', `${integer(figures.runs)} (${figures.failedRuns})`],

@@ -22,7 +22,14 @@ import { auditVerifyBenchmark, printAuditVerify } from './auditVerifyBench.ts';
 import { type BenchServer, startBenchServer } from './database.ts';
 import { type FhirBenchOptions, fhirBenchmarkRun, printFhirRun } from './fhirBench.ts';
 import { DEFAULT_PERMIT_SHARE } from './fhirExport.ts';
-import { benchmarkRun, type RunFigures, type RunOptions, TARGET_RATIO } from './pipelineRun.ts';
+import {
+  benchmarkRun,
+  PAYLOAD_STORE_KINDS,
+  type PayloadStoreKind,
+  type RunFigures,
+  type RunOptions,
+  TARGET_RATIO,
+} from './pipelineRun.ts';
 import {
   cpuSpent,
   cpuTotal,
@@ -87,6 +94,7 @@ function options(): Options {
       copies: { type: 'string' },
       'permit-share': { type: 'string' },
       'audit-verify': { type: 'boolean' },
+      payloads: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -99,6 +107,10 @@ function options(): Options {
       rows: integerOption('audit-verify', rows, 1_000_000),
       json: values.json,
     };
+  }
+  const payloads = values.payloads ?? 'directory';
+  if (!PAYLOAD_STORE_KINDS.some((kind) => kind === payloads)) {
+    throw new Error(`--payloads must be one of ${PAYLOAD_STORE_KINDS.join(', ')}`);
   }
   const batchSize = integerOption('batch', values.batch, 1_000);
   const concurrency = integerOption('concurrency', values.concurrency, 2);
@@ -118,6 +130,7 @@ function options(): Options {
         batchSize,
         concurrency,
         permitShare: shareOption('permit-share', values['permit-share'], DEFAULT_PERMIT_SHARE),
+        payloads: payloads as PayloadStoreKind,
       },
       json: values.json,
     };
@@ -129,6 +142,7 @@ function options(): Options {
       batchSize,
       concurrency,
       observations: integerOption('observations', values.observations, 2, 0),
+      payloads: payloads as PayloadStoreKind,
     },
     json: values.json,
     scale: values.scale ?? false,
@@ -140,7 +154,7 @@ function printRun(figures: RunFigures, peakRss: number): void {
   const rows: [string, string][] = [
     [
       'workload',
-      `${integer(o.patients)} patients, ${o.observations} observations each, batches of ${integer(o.batchSize)}, concurrency ${o.concurrency}`,
+      `${integer(o.patients)} patients, ${o.observations} observations each, batches of ${integer(o.batchSize)}, concurrency ${o.concurrency}, claim-check payloads in ${o.payloads === 'directory' ? 'a directory' : 'PostgreSQL'}`,
     ],
     ['records (patients + observations)', integer(figures.records)],
     ['runs (failed)', `${integer(figures.runs)} (${figures.failedRuns})`],

@@ -5,6 +5,7 @@
  * all behind one key service that counts its calls. Then the COPY baseline of what it stored.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryCheckpointStore } from '../lib/audit/directoryCheckpointStore.ts';
@@ -14,8 +15,10 @@ import { LocalAuditMac } from '../lib/crypto/localAuditMac.ts';
 import { LocalKeyService } from '../lib/crypto/localKeyService.ts';
 import { TableEventSink } from '../lib/events/eventSink.ts';
 import type { PipelineDependencies } from '../lib/pipeline/dependencies.ts';
+import { DirectoryPayloadStore } from '../lib/pipeline/directoryPayloadStore.ts';
 import { classifyBatch } from '../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../lib/pipeline/intake.ts';
+import { PostgresPayloadStore } from '../lib/pipeline/payloadStore.ts';
 import { STAGES, type StageName } from '../lib/pipeline/stages.ts';
 import { createLogger } from '../lib/runtime.ts';
 import {
@@ -48,11 +51,16 @@ import { batchRuns } from './synthetic.ts';
 /** The issue's target: end-to-end records/s at least this share of COPY's. */
 export const TARGET_RATIO = 0.5;
 
+/** Where the claim-check payloads go: `stage_payloads` itself, or a directory (the embedded default). */
+export type PayloadStoreKind = 'postgres' | 'directory';
+export const PAYLOAD_STORE_KINDS: readonly PayloadStoreKind[] = ['postgres', 'directory'];
+
 export interface RunOptions {
   readonly patients: number;
   readonly batchSize: number;
   readonly concurrency: number;
   readonly observations: number;
+  readonly payloads: PayloadStoreKind;
 }
 
 /** One run's input: a body as the API receives it. */
@@ -154,9 +162,11 @@ function stageDependencies(
 export async function drivePipeline(
   server: BenchServer,
   concurrency: number,
+  payloads: PayloadStoreKind,
   workload: (submit: SubmitRun) => Promise<void>,
 ): Promise<PipelineFigures> {
   const database = await server.database(concurrency * 3 + 2);
+  const payloadDirectory = join(tmpdir(), `bench-payloads-${randomBytes(6).toString('hex')}`);
   try {
     const keyService = new CountingKeyService(new LocalKeyService(randomBytes(32)));
     const auditMac = new CountingAuditMac(new LocalAuditMac(randomBytes(32)));
@@ -167,6 +177,10 @@ export async function drivePipeline(
         join(tmpdir(), `audit-checkpoints-${randomBytes(6).toString('hex')}`),
       ),
       events: new TableEventSink(database.pool),
+      payloadStore:
+        payloads === 'directory'
+          ? new DirectoryPayloadStore(payloadDirectory)
+          : new PostgresPayloadStore(),
       logger: createLogger({ logLevel: 'SILENT' }),
       now: () => new Date(),
     };
@@ -348,6 +362,7 @@ export async function drivePipeline(
       peakGrowthByStateBytes: peakGrowthByState,
     };
   } finally {
+    rmSync(payloadDirectory, { recursive: true, force: true });
     await database.drop();
   }
 }
@@ -355,17 +370,22 @@ export async function drivePipeline(
 /** The default workload: `options.patients` synthetic patients in batches, and their Observations. */
 export async function benchmarkRun(server: BenchServer, options: RunOptions): Promise<RunFigures> {
   const batches = Math.ceil(options.patients / options.batchSize);
-  const figures = await drivePipeline(server, options.concurrency, async (submit) => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: options.concurrency }, async () => {
-        for (let batch = next++; batch < batches; batch = next++) {
-          // A batch's Observations name its patients, so they follow its patient run.
-          for (const run of batchRuns(batch, options)) await submit(run);
-        }
-      }),
-    );
-  });
+  const figures = await drivePipeline(
+    server,
+    options.concurrency,
+    options.payloads,
+    async (submit) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: options.concurrency }, async () => {
+          for (let batch = next++; batch < batches; batch = next++) {
+            // A batch's Observations name its patients, so they follow its patient run.
+            for (const run of batchRuns(batch, options)) await submit(run);
+          }
+        }),
+      );
+    },
+  );
   const rowsOf = (table: string) =>
     figures.stored.find((figure) => figure.table === table)?.rows ?? 0;
   return {

@@ -19,6 +19,7 @@ describe('npm run bench, small', () => {
       batchSize: 100,
       concurrency: 2,
       observations: 2,
+      payloads: 'directory',
     });
   });
 
