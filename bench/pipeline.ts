@@ -174,6 +174,7 @@ function printRun(figures: RunFigures, peakRss: number): void {
     ],
     ['ratio pipeline / COPY into the real tables', `${fixed(figures.constrainedRatio, 3)}×`],
     ['CPU while the pipeline ran: Node / PostgreSQL', cpuSpent(figures.cpuMs, figures.pipelineMs)],
+    ['  Node CPU building the input (left out above)', `${fixed(figures.inputCpuMs / 1000)} s`],
     ['CPU while COPY ran: Node / PostgreSQL', cpuSpent(figures.copy.cpuMs, figures.copy.ms)],
     [
       'CPU while COPY into the real tables ran',

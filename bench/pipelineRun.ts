@@ -73,6 +73,12 @@ export interface RunInput {
 /** Sends one run through intake and the workflow, resolving when the run has ended. */
 export type SubmitRun = (run: RunInput) => Promise<void>;
 
+/**
+ * Runs the bench's own synchronous work (building a batch's input) with its CPU time kept out
+ * of the pipeline's: a client sending the batches would spend it, not the pipeline.
+ */
+export type Untimed = <T>(work: () => T) => T;
+
 /** What `drivePipeline` measures of the runs a workload submitted, and the baselines. */
 export interface PipelineFigures {
   /** Input records, summed over the runs submitted. */
@@ -95,8 +101,12 @@ export interface PipelineFigures {
    * COPY's time divided by the target, the server's work included.
    */
   readonly cpuAtTargetMs: number;
-  /** CPU time while the pipeline ran: this process's, and the server's when it runs here. */
+  /**
+   * CPU time while the pipeline ran: this process's, and the server's when it runs here. The
+   * process's leaves out the bench's own building of the input (`inputCpuMs`).
+   */
   readonly cpuMs: CpuFigures;
+  readonly inputCpuMs: number;
   /** The statements the pipeline ran, from pg_stat_statements (null when the server lacks it). */
   readonly statements: StatementSummary | null;
   /** Milliseconds summed over runs: intake, each stage, and the rest (interpreter, Publish). */
@@ -163,7 +173,7 @@ export async function drivePipeline(
   server: BenchServer,
   concurrency: number,
   payloads: PayloadStoreKind,
-  workload: (submit: SubmitRun) => Promise<void>,
+  workload: (submit: SubmitRun, untimed: Untimed) => Promise<void>,
 ): Promise<PipelineFigures> {
   const database = await server.database(concurrency * 3 + 2);
   const payloadDirectory = join(tmpdir(), `bench-payloads-${randomBytes(6).toString('hex')}`);
@@ -249,14 +259,25 @@ export async function drivePipeline(
     await database.statements?.reset();
     const walFrom = await walPosition(database.pool);
     const cpuSpent = await startCpuCount(database.pool);
+    let inputCpuMs = 0;
+    const untimed: Untimed = (work) => {
+      const from = process.cpuUsage();
+      try {
+        return work();
+      } finally {
+        const spent = process.cpuUsage(from);
+        inputCpuMs += (spent.user + spent.system) / 1000;
+      }
+    };
     const started = performance.now();
     try {
-      await workload(submit);
+      await workload(submit, untimed);
     } finally {
       clearInterval(sampler);
     }
     const pipelineMs = performance.now() - started;
-    const cpuMs = cpuSpent();
+    const spent = cpuSpent();
+    const cpuMs = { ...spent, node: spent.node - inputCpuMs };
     const statements =
       database.statements === null ? null : summariseStatements(await database.statements.read());
     const walBytes = await walBytesSince(database.pool, walFrom);
@@ -334,6 +355,7 @@ export async function drivePipeline(
       constrainedRatio: recordsPerSecond / constrainedCopyRecordsPerSecond,
       cpuAtTargetMs: (availableParallelism() * copy.ms) / TARGET_RATIO,
       cpuMs,
+      inputCpuMs,
       statements,
       timeMs: {
         intake: intakeMs,
@@ -374,13 +396,13 @@ export async function benchmarkRun(server: BenchServer, options: RunOptions): Pr
     server,
     options.concurrency,
     options.payloads,
-    async (submit) => {
+    async (submit, untimed) => {
       let next = 0;
       await Promise.all(
         Array.from({ length: options.concurrency }, async () => {
           for (let batch = next++; batch < batches; batch = next++) {
             // A batch's Observations name its patients, so they follow its patient run.
-            for (const run of batchRuns(batch, options)) await submit(run);
+            for (const run of untimed(() => batchRuns(batch, options))) await submit(run);
           }
         }),
       );
