@@ -44,6 +44,28 @@ const CHECKPOINT_OBJECTS = {
   'Fn::Sub': '${AuditCheckpointBucket.Arn}/audit-checkpoints/*',
 };
 
+const PAYLOAD_BUCKET_ARN = { 'Fn::GetAtt': ['PayloadBucket', 'Arn'] };
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+const PAYLOAD_OBJECTS = { 'Fn::Sub': '${PayloadBucket.Arn}/*' };
+
+/** The key as S3 uses it for the payload bucket's SSE-KMS: only through S3, only for that bucket. */
+function payloadKeyUse(sid, action) {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: action,
+    Resource: DATA_KEY_ARN,
+    Condition: {
+      StringEquals: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+        'kms:ViaService': { 'Fn::Sub': 's3.${AWS::Region}.amazonaws.com' },
+        // With the bucket key on, S3 asks KMS in the bucket's name (its ARN as the context).
+        'kms:EncryptionContext:aws:s3:arn': PAYLOAD_BUCKET_ARN,
+      },
+    },
+  };
+}
+
 /** A MAC operation on the audit MAC key, with the one algorithm the audit chain uses. */
 function auditMacUse(sid, action) {
   return {
@@ -159,6 +181,25 @@ const GRANTS = {
       Effect: 'Allow',
       Action: 's3:PutObject',
       Resource: CHECKPOINT_OBJECTS,
+    },
+  ],
+  // The claim check's payloads (lib/pipeline/s3PayloadStore.ts): put by intake and the stages
+  // that write one, read by the stages, listed and deleted by a run's purge alone.
+  writePayloads: [
+    { Sid: 'WritePayloads', Effect: 'Allow', Action: 's3:PutObject', Resource: PAYLOAD_OBJECTS },
+    payloadKeyUse('EncryptPayloads', 'kms:GenerateDataKey'),
+  ],
+  readPayloads: [
+    { Sid: 'ReadPayloads', Effect: 'Allow', Action: 's3:GetObject', Resource: PAYLOAD_OBJECTS },
+    payloadKeyUse('DecryptPayloads', 'kms:Decrypt'),
+  ],
+  purgePayloads: [
+    { Sid: 'ListPayloads', Effect: 'Allow', Action: 's3:ListBucket', Resource: PAYLOAD_BUCKET_ARN },
+    {
+      Sid: 'DeletePayloads',
+      Effect: 'Allow',
+      Action: 's3:DeleteObject',
+      Resource: PAYLOAD_OBJECTS,
     },
   ],
 };

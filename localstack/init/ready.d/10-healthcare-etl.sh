@@ -2,8 +2,9 @@
 # LocalStack ready hook (docker-compose.yml mounts this directory at
 # /etc/localstack/init/ready.d). It creates the one thing the healthcare-etl stack expects to
 # exist before it is deployed, as it does in AWS: the Secrets Manager secret holding
-# DATABASE_URL. Everything else (KMS keys and alias, the audit checkpoint bucket, queues, state
-# machine, functions, HTTP API) comes from `npm run deploy:local`. Then it says where things are.
+# DATABASE_URL. Everything else (KMS keys and alias, the audit checkpoint bucket, the payload
+# bucket, queues, state machine, functions, HTTP API) comes from `npm run deploy:local`. Then
+# it says where things are.
 set -euo pipefail
 
 stage="${ETL_STAGE:-localstack}"

@@ -111,6 +111,7 @@ describe('the Lambda functions in the packaged template', () => {
         KMS_KEY_ID: { 'Fn::GetAtt': ['DataKey', 'Arn'] },
         AUDIT_MAC_KEY_ID: { 'Fn::GetAtt': ['AuditMacKey', 'Arn'] },
         AUDIT_CHECKPOINT_BUCKET: { Ref: 'AuditCheckpointBucket' },
+        PAYLOAD_BUCKET: { Ref: 'PayloadBucket' },
         KMS_ENDPOINT: '',
         S3_ENDPOINT: '',
         STEP_FUNCTIONS_ENDPOINT: '',

@@ -15,6 +15,9 @@ import {
   statementsOfRole,
 } from './packagedStack.ts';
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+const S3_VIA_SERVICE = { 'Fn::Sub': 's3.${AWS::Region}.amazonaws.com' };
+
 /**
  * Least privilege, read from the packaged template. A grant is written
  * `action resource [condition]`: the resource is a logical id, `own-log-group` or `*`; the
@@ -46,6 +49,15 @@ const READ_AUDIT_CHECKPOINTS = [
   's3:GetObject AuditCheckpointBucket/audit-checkpoints/*',
 ];
 const WRITE_AUDIT_CHECKPOINTS = 's3:PutObject AuditCheckpointBucket/audit-checkpoints/*';
+/** The claim check's payloads in their bucket: the key used through S3, for that bucket alone. */
+const WRITE_PAYLOADS = [
+  's3:PutObject PayloadBucket/*',
+  'kms:GenerateDataKey DataKey via-s3=PayloadBucket',
+];
+const READ_PAYLOADS = ['s3:GetObject PayloadBucket/*', 'kms:Decrypt DataKey via-s3=PayloadBucket'];
+const PURGE_PAYLOADS = ['s3:ListBucket PayloadBucket', 's3:DeleteObject PayloadBucket/*'];
+/** A stage between intake and Load: it reads its input payload and writes its output. */
+const STAGE_PAYLOADS = [...READ_PAYLOADS, ...WRITE_PAYLOADS];
 /** Checkpointing: the newest seal verified, the checkpoint signed, the latest one read, the new one written. */
 const CHECKPOINT_AUDIT = [
   SEAL_AUDIT,
@@ -62,9 +74,14 @@ interface Expected {
 
 /** Every function, and all it may do besides writing its own logs and traces. */
 const EXPECTED: Readonly<Record<string, Expected>> = {
-  // Intake: a run key per batch, then the execution; a retry checks how an idle run's stands.
-  ingest: { database: true, grants: [CREATE_RUN_KEYS, START_RUNS, DESCRIBE_RUNS] },
-  // A re-drive is a new execution of the failed run; its key and payloads already exist.
+  // Intake: a run key per batch, its payload, then the execution; a retry checks how an idle
+  // run's stands.
+  ingest: {
+    database: true,
+    grants: [CREATE_RUN_KEYS, START_RUNS, DESCRIBE_RUNS, ...WRITE_PAYLOADS],
+  },
+  // A re-drive is a new execution of the failed run; its key and payloads already exist (the
+  // payload's row is checked, not its object).
   redriveRun: { database: true, grants: [START_RUNS] },
   listRuns: { database: true, grants: [] },
   getRun: { database: true, grants: [] },
@@ -106,6 +123,7 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
       CREATE_RUN_KEYS,
       START_RUNS,
       DESCRIBE_RUNS,
+      ...WRITE_PAYLOADS,
     ],
   },
   // Scheduled: idle runs against their executions; a failed one's outcome is published.
@@ -113,27 +131,30 @@ const EXPECTED: Readonly<Record<string, Expected>> = {
     database: true,
     grants: [START_RUNS, DESCRIBE_RUNS, 'sqs:SendMessage PipelineEventsQueue'],
   },
-  // Scheduled: deletes expired rows; it decrypts, starts and sends nothing.
-  purgeExpired: { database: true, grants: [] },
+  // Scheduled: deletes expired rows and the payloads of succeeded runs Publish left; it
+  // decrypts, starts and sends nothing.
+  purgeExpired: { database: true, grants: PURGE_PAYLOADS },
   // Scheduled: checkpoints the audit chain outside the database.
   checkpointAudit: { database: true, grants: CHECKPOINT_AUDIT },
-  extract: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
-  validate: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
+  extract: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT, ...STAGE_PAYLOADS] },
+  validate: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT, ...STAGE_PAYLOADS] },
   // The first stage to need the blind-index key creates it.
   consentCheck: {
     database: true,
-    grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY, SEAL_AUDIT],
+    grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY, SEAL_AUDIT, ...STAGE_PAYLOADS],
   },
   transform: {
     database: true,
-    grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY, SEAL_AUDIT],
+    grants: [READ_RUN_KEYS, CREATE_INDEX_KEY, READ_INDEX_KEY, SEAL_AUDIT, ...STAGE_PAYLOADS],
   },
-  load: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT] },
+  // Load writes no payload: the run's last one is Transform's.
+  load: { database: true, grants: [READ_RUN_KEYS, SEAL_AUDIT, ...READ_PAYLOADS] },
   markFailed: { database: true, grants: [] },
   // pipeline-events is SSE-SQS: no key permission. Every run ends here: it checkpoints the audit chain.
+  // A succeeded run's payloads are purged here.
   publish: {
     database: true,
-    grants: ['sqs:SendMessage PipelineEventsQueue', ...CHECKPOINT_AUDIT],
+    grants: ['sqs:SendMessage PipelineEventsQueue', ...CHECKPOINT_AUDIT, ...PURGE_PAYLOADS],
   },
 };
 
@@ -180,6 +201,9 @@ function conditionOf(statement: PolicyStatement): string | undefined {
   const queue = referencedId(equals['kms:EncryptionContext:aws:sqs:arn']);
   const viaSqs = JSON.stringify(equals['kms:ViaService']) === JSON.stringify(SQS_VIA_SERVICE);
   if (keys.length === 2 && viaSqs && queue !== undefined) return `via-sqs=${queue}`;
+  const bucket = referencedId(equals['kms:EncryptionContext:aws:s3:arn']);
+  const viaS3 = JSON.stringify(equals['kms:ViaService']) === JSON.stringify(S3_VIA_SERVICE);
+  if (keys.length === 2 && viaS3 && bucket !== undefined) return `via-s3=${bucket}`;
   return JSON.stringify(condition);
 }
 
@@ -353,10 +377,50 @@ describe('IAM in the packaged template', () => {
     // Assess
     expect(functionsAllowed('kms:GenerateDataKey')).toEqual([
       'consentCheck',
+      'extract',
       'ingest',
       'ingestQueue',
       'transform',
+      'validate',
     ]);
+  });
+
+  it('lets only the writers put payloads, the stages read them, and the purges list and delete them', () => {
+    // Assess
+    expect(functionsAllowed('s3:PutObject')).toEqual(
+      [
+        'checkpointAudit',
+        'consentCheck',
+        'extract',
+        'ingest',
+        'ingestQueue',
+        'publish',
+        'transform',
+        'validate',
+      ].sort(),
+    );
+    expect(functionsAllowed('s3:GetObject')).toEqual(
+      [
+        'checkpointAudit',
+        'consentCheck',
+        'extract',
+        'load',
+        'publish',
+        'transform',
+        'validate',
+        'verifyAudit',
+      ].sort(),
+    );
+    expect(functionsAllowed('s3:DeleteObject')).toEqual(['publish', 'purgeExpired']);
+    // Their s3:PutObject and s3:GetObject are on the audit checkpoints' prefix alone.
+    for (const name of ['publish', 'checkpointAudit', 'verifyAudit']) {
+      const payloadGrants = grantsOf(lambdaFunction(name)).filter((grant) =>
+        grant.includes('PayloadBucket/'),
+      );
+      expect(payloadGrants, name).toEqual(
+        name === 'publish' ? ['s3:DeleteObject PayloadBucket/*'] : [],
+      );
+    }
   });
 
   it.each(
@@ -366,14 +430,14 @@ describe('IAM in the packaged template', () => {
       )
       .map(({ roleId, statement }) => [roleId, statement.Sid ?? '?', statement] as const),
   )(
-    'conditions the key use of %s (%s) on the purpose, on SQS for one queue, or on the MAC algorithm',
+    'conditions the key use of %s (%s) on the purpose, on SQS for one queue, on S3 for the payload bucket, or on the MAC algorithm',
     (_role, _sid, statement) => {
       // Act
       const condition = conditionOf(statement) ?? 'none';
 
       // Assess
       expect(condition).toMatch(
-        /^(purpose=(run|blind-index)|via-sqs=Ingest(Queue|DeadLetterQueue)|mac=HMAC_SHA_256)$/,
+        /^(purpose=(run|blind-index)|via-sqs=Ingest(Queue|DeadLetterQueue)|via-s3=PayloadBucket|mac=HMAC_SHA_256)$/,
       );
       expect(asList(statement.Resource)).toEqual([
         condition.startsWith('mac=')

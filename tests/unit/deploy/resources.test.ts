@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ENDED_RUN_PAYLOAD_SECONDS } from '../../../lib/db/retention.ts';
 import {
   ACCOUNT_ROOT_PRINCIPAL,
   asList,
@@ -161,6 +162,93 @@ describe('the KMS key', () => {
       const environment = (fn.properties['Environment'] as { Variables: Record<string, unknown> })
         .Variables;
       expect(environment['KMS_KEY_ID']).toEqual(DATA_KEY_ARN);
+    }
+  });
+});
+
+describe('the payload bucket', () => {
+  it('encrypts payloads under the pipeline’s key with a bucket key, keeps no versions, and goes with the stack', () => {
+    // Act
+    const bucket = resource('PayloadBucket');
+
+    // Assess
+    expect(bucket.Type).toBe('AWS::S3::Bucket');
+    expect(bucket.DeletionPolicy).toBe('Delete');
+    expect(bucket.UpdateReplacePolicy).toBe('Delete');
+    expect(bucket.Properties?.['BucketEncryption']).toEqual({
+      ServerSideEncryptionConfiguration: [
+        {
+          ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: DATA_KEY_ARN },
+          BucketKeyEnabled: true,
+        },
+      ],
+    });
+    expect(bucket.Properties?.['VersioningConfiguration']).toBeUndefined();
+    expect(bucket.Properties?.['ObjectLockEnabled']).toBeUndefined();
+  });
+
+  it('blocks public access and ACLs, and refuses every request without TLS', () => {
+    // Act
+    const properties = propertiesOf('PayloadBucket');
+    const policy = propertiesOf('PayloadBucketPolicy');
+
+    // Assess
+    expect(properties['PublicAccessBlockConfiguration']).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(properties['OwnershipControls']).toEqual({
+      Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
+    });
+    expect(policy['Bucket']).toEqual({ Ref: 'PayloadBucket' });
+    expect(policy['PolicyDocument']).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'DenyInsecureTransport',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: [
+            { 'Fn::GetAtt': ['PayloadBucket', 'Arn'] },
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+            { 'Fn::Sub': '${PayloadBucket.Arn}/*' },
+          ],
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+      ],
+    });
+  });
+
+  it('expires what no purge took once a failed run’s re-drive window (its logs’ retention) is over, and incomplete uploads after a day', () => {
+    // Prepare
+    const logRetention = propertiesOf('IngestStateMachineLogGroup')['RetentionInDays'];
+
+    // Act
+    const rules = (propertiesOf('PayloadBucket')['LifecycleConfiguration'] as { Rules: unknown[] })
+      .Rules;
+
+    // Assess
+    expect(rules).toEqual([
+      {
+        Id: 'ExpirePayloads',
+        Status: 'Enabled',
+        ExpirationInDays: logRetention,
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      },
+    ]);
+    // Longer than any execution that could still read them, and the hourly purge's wait.
+    expect(Number(logRetention) * 86_400).toBeGreaterThan(ENDED_RUN_PAYLOAD_SECONDS);
+  });
+
+  it('is the bucket every function keeps payloads in (PAYLOAD_BUCKET)', () => {
+    // Assess
+    for (const fn of lambdaFunctions()) {
+      const environment = (fn.properties['Environment'] as { Variables: Record<string, unknown> })
+        .Variables;
+      expect(environment['PAYLOAD_BUCKET'], fn.name).toEqual({ Ref: 'PayloadBucket' });
     }
   });
 });
