@@ -1,5 +1,5 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   DescribeExecutionCommand,
@@ -330,6 +330,25 @@ function auditCheckpoints(): Sink[] {
   }));
 }
 
+/**
+ * The claim check's payloads the stack keeps outside its database (PAYLOAD_STORE=directory, its
+ * default): every file under the payloads directory beside its master key. A succeeded run's are
+ * purged by Publish; a failed run's (this stack's other tests) stay for re-drive.
+ */
+function payloadFiles(): { readonly directory: string; readonly sinks: Sink[] } {
+  const directory = join(dirname(inject('jwtSecretFile')), 'payloads');
+  const sinks = readdirSync(directory, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => {
+      const path = join(entry.parentPath, entry.name);
+      return {
+        where: `payload file ${path.slice(directory.length + 1)}`,
+        bytes: readFileSync(path),
+      };
+    });
+  return { directory, sinks };
+}
+
 async function pipelineEvents(): Promise<Sink[]> {
   const client = observerClient();
   await client.connect();
@@ -632,6 +651,7 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     const executions = await executionData(sfn);
     const dump = await databaseDump();
     const checkpoints = auditCheckpoints();
+    const payloads = payloadFiles();
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const log = readFileSync(inject('stackLogFile'));
     const hits = [
@@ -641,6 +661,7 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
       ...responses.flatMap(hitsIn),
       ...dump.flatMap(hitsIn),
       ...checkpoints.flatMap(hitsIn),
+      ...payloads.sinks.flatMap(hitsIn),
     ];
 
     // Assess: the flow did what the sweep assumes
@@ -652,6 +673,11 @@ describe('the canary sweep: planted PHI appears nowhere but in the authorised re
     expect(executionStatus).toBe('SUCCEEDED');
     // Every run's end checkpointed the audit chain: the sweep read real checkpoints.
     expect(checkpoints.length).toBeGreaterThan(0);
+    // The runs' payloads went through the directory (readdirSync threw otherwise), and Publish
+    // purged those of the runs above with their run's directory.
+    for (const purged of [runId, fhirRunId, laterRunId]) {
+      expect(existsSync(join(payloads.directory, purged)), purged).toBe(false);
+    }
     expect(rejections.json.data).toEqual([
       expect.objectContaining({ recordIndex: 1, reason: 'schema' }),
       expect.objectContaining({ recordIndex: 2, reason: 'consent' }),

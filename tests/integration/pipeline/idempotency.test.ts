@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -215,6 +217,19 @@ describe('submitBatch with an Idempotency-Key', () => {
          AND NOT EXISTS (SELECT 1 FROM ingest_runs r WHERE r.id::text = k.encryption_context->>'runId')`,
     );
     expect(rows[0]!.n).toBe(0);
+    // The losers' batches, written before they raced for the claim, went with their transactions.
+    const files = readdirSync(pipeline.deps.payloadStore.location, {
+      recursive: true,
+      withFileTypes: true,
+    })
+      .filter((entry) => entry.isFile())
+      .map((entry) => basename(entry.parentPath));
+    const { rows: known } = await database.pool.query<{ id: string }>(
+      'SELECT id::text FROM ingest_runs WHERE id = ANY($1::uuid[])',
+      [files],
+    );
+    expect(files).toContain(runs[0]);
+    expect(new Set(files)).toEqual(new Set(known.map((row) => row.id)));
   });
 
   it.each([
