@@ -12,6 +12,7 @@ import type { PipelineDependencies } from '../../lib/pipeline/dependencies.ts';
 import { DirectoryPayloadStore } from '../../lib/pipeline/directoryPayloadStore.ts';
 import { classifyBatch } from '../../lib/pipeline/envelopes.ts';
 import { acceptSubmission } from '../../lib/pipeline/intake.ts';
+import type { PayloadStore } from '../../lib/pipeline/payloadStore.ts';
 import { createLogger } from '../../lib/runtime.ts';
 import {
   createStageHandler,
@@ -53,6 +54,8 @@ export interface TestPipelineOptions {
    * have: every stage of a run starts cold. By default all share `deps.keyring`.
    */
   readonly keyringPerTask?: boolean;
+  /** Where payloads are kept; by default a directory of this pipeline's own. */
+  readonly payloadStore?: PayloadStore;
 }
 
 export function createTestPipeline(
@@ -69,9 +72,9 @@ export function createTestPipeline(
     auditCheckpoints: new DirectoryCheckpointStore(
       join(tmpdir(), `audit-checkpoints-${randomBytes(6).toString('hex')}`),
     ),
-    payloadStore: new DirectoryPayloadStore(
-      join(tmpdir(), `payloads-${randomBytes(6).toString('hex')}`),
-    ),
+    payloadStore:
+      options.payloadStore ??
+      new DirectoryPayloadStore(join(tmpdir(), `payloads-${randomBytes(6).toString('hex')}`)),
     events: new TableEventSink(database.pool),
     logger: createLogger({ logLevel: options.logLevel ?? 'SILENT' }),
     now: () => new Date(),

@@ -10,6 +10,7 @@ import { listPipelineEvents } from '../../../lib/db/repositories/pipelineEvents.
 import { listRejections } from '../../../lib/db/repositories/rejections.ts';
 import { DecryptionError, StagePayloadMissingError } from '../../../lib/errors.ts';
 import { openPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { PostgresPayloadStore } from '../../../lib/pipeline/payloadStore.ts';
 import type { StageHandler } from '../../../lib/workflow/stageHandlers.ts';
 import { type TestDatabase, useTestDatabase } from '../../helpers/database.ts';
 import { occurrences } from '../../helpers/databaseSweep.ts';
@@ -406,5 +407,42 @@ describe('validation and consent', () => {
       loaded: 0,
     });
     expect((await findIngestRun(database.pool, runId))?.status).toBe('succeeded');
+  });
+});
+
+describe('ingest with the payloads in PostgreSQL', () => {
+  const database = useTestDatabase();
+  const inline = useTestPipeline(database, { payloadStore: new PostgresPayloadStore() });
+
+  it('keeps the payloads inline in stage_payloads with PAYLOAD_STORE=postgres, through to the purge', async () => {
+    // Prepare
+    const runId = await inline.submit([flatRecord({ mrn: 'MRN-INLINE-1' })]);
+    const context = {} as Parameters<StageHandler>[1];
+
+    // Act
+    for (const state of ['Extract', 'Validate', 'ConsentCheck', 'Transform', 'Load'] as const) {
+      await inline.handlers[state]({ runId }, context);
+    }
+    const { rows: beforePublish } = await database.pool.query<{
+      stage: string;
+      inline: boolean;
+      location: string | null;
+    }>(
+      `SELECT stage, ciphertext IS NOT NULL AS inline, location FROM stage_payloads
+       WHERE run_id = $1 ORDER BY stage`,
+      [runId],
+    );
+    await inline.handlers.Publish({ runId }, context);
+
+    // Assess
+    expect(beforePublish).toEqual(
+      ['consented', 'extracted', 'received', 'transformed', 'validated'].map((stage) => ({
+        stage,
+        inline: true,
+        location: null,
+      })),
+    );
+    expect(await findIngestRun(database.pool, runId)).toMatchObject({ status: 'succeeded' });
+    expect(await sealedPayloads(inline.deps, runId)).toEqual([]);
   });
 });
