@@ -91,7 +91,16 @@ describe('binary array parameters', () => {
   });
 
   it('refuses what is not a UUID, or not a date, before anything is sent', () => {
-    expect(thrownBySync(() => uuidArray(['not-a-uuid']))).toBeInstanceOf(TypeError);
+    for (const malformed of [
+      'not-a-uuid',
+      '0f4e2b9c-8c1e-4e3e-9a3c-1234567890a',
+      '0f4e2b9c-8c1e-4e3e-9a3c-1234567890ag',
+      '0f4e2b9c_8c1e-4e3e-9a3c-1234567890ab',
+      // Cyrillic 'а' (U+0430): its low seven bits are an ASCII digit's
+      '0f4e2b9c-8c1e-4e3e-9a3c-12345678\u04300ab',
+    ]) {
+      expect(thrownBySync(() => uuidArray([malformed]))).toBeInstanceOf(TypeError);
+    }
     expect(thrownBySync(() => int4Array([1.5]))).toBeInstanceOf(TypeError);
     expect(thrownBySync(() => int4Array([2 ** 31]))).toBeInstanceOf(RangeError);
     expect(thrownBySync(() => timestamptzArray([new Date('not a date')]))).toBeInstanceOf(
