@@ -1,5 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type AuditCheckpoint,
@@ -17,7 +16,8 @@ function errorCode(error: unknown): unknown {
 
 /**
  * Embedded mode's checkpoints: one read-only file per checkpoint in a 0700 directory outside
- * the database, created exclusively and fsynced with its directory. Unlike S3 Object Lock,
+ * the database, created exclusively and fsynced with its directory, off the event loop (a run's
+ * end writes one). Unlike S3 Object Lock,
  * the directory's owner can delete them: it bounds what the database's owner alone can do.
  */
 export class DirectoryCheckpointStore implements CheckpointStore {
@@ -28,26 +28,26 @@ export class DirectoryCheckpointStore implements CheckpointStore {
   }
 
   async write(checkpoint: AuditCheckpoint): Promise<void> {
-    mkdirSync(this.location, { recursive: true, mode: 0o700 });
-    let fd: number;
+    await mkdir(this.location, { recursive: true, mode: 0o700 });
+    let file: FileHandle;
     try {
-      fd = openSync(join(this.location, checkpointName(checkpoint.seq)), 'wx', 0o400);
+      file = await open(join(this.location, checkpointName(checkpoint.seq)), 'wx', 0o400);
     } catch (error) {
       // A checkpoint of this seq is there already: the first one stands.
       if (errorCode(error) === 'EEXIST') return;
       throw error;
     }
     try {
-      writeSync(fd, encodeCheckpoint(checkpoint));
-      fsyncSync(fd);
+      await file.writeFile(encodeCheckpoint(checkpoint));
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    const directory = openSync(this.location, 'r');
+    const directory = await open(this.location, 'r');
     try {
-      fsyncSync(directory);
+      await directory.sync();
     } finally {
-      closeSync(directory);
+      await directory.close();
     }
   }
 
