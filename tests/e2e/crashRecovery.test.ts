@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -127,8 +127,12 @@ describe('a stack killed with SIGKILL mid-run, started again at once', () => {
     ).rows;
   }
 
-  /** Every run succeeded, and each of its records stored, audited and announced exactly once. */
-  async function assertLoadedOnce(database: pg.Client, runIds: readonly string[]) {
+  /**
+   * Every run succeeded, each of its records stored, audited and announced exactly once, and
+   * no payload left behind: no row, and no file in the payload directory (an attempt the kill
+   * cut short between its write and its commit included).
+   */
+  async function assertLoadedOnce(database: pg.Client, runIds: readonly string[], dataDir: string) {
     const { rows } = await database.query<{
       runs: number;
       succeeded: number;
@@ -164,6 +168,11 @@ describe('a stack killed with SIGKILL mid-run, started again at once', () => {
       payloads: 0,
       rejections: 0,
     });
+    const payloadFiles = readdirSync(join(dataDir, 'payloads'), {
+      recursive: true,
+      withFileTypes: true,
+    }).filter((entry) => entry.isFile());
+    expect(payloadFiles.map((entry) => join(entry.parentPath, entry.name))).toEqual([]);
   }
 
   /** Waits for every run to succeed and every execution to end SUCCEEDED (Publish is its last Task). */
@@ -216,7 +225,7 @@ describe('a stack killed with SIGKILL mid-run, started again at once', () => {
     // Assess
     const stagesAtKill = [...new Set(atKill.map((run) => run.current_stage ?? 'none yet'))];
     expect(stagesAtKill.length).toBeGreaterThanOrEqual(2);
-    await assertLoadedOnce(database, runIds);
+    await assertLoadedOnce(database, runIds, dataDir);
     // Runs that ended in Publish's wake may finish before the kill; the rest are resumed.
     expect(readFileSync(second.logFile, 'utf8')).toMatch(
       /Resumed [1-9]\d* executions? left running/,
@@ -271,7 +280,7 @@ describe('a stack killed with SIGKILL mid-run, started again at once', () => {
     // Assess
     expect(waitingLoads).toBeGreaterThanOrEqual(1);
     expect(loadedBeforeRestart).toBe(0);
-    await assertLoadedOnce(database, runIds);
+    await assertLoadedOnce(database, runIds, dataDir);
     process.stdout.write(
       `crash in Load: ${waitingLoads} Load transaction(s) open at the kill; all succeeded ${resumedInMs} ms after the restart began\n`,
     );
