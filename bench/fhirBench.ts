@@ -15,15 +15,8 @@ import {
   type RunInput,
   TARGET_RATIO,
 } from './pipelineRun.ts';
-import {
-  cpuSpent,
-  cpuTotal,
-  fixed,
-  integer,
-  mib,
-  printPipelineStatements,
-  printRows,
-} from './report.ts';
+import { cpuSpent, cpuTotal, fixed, integer, mib, printRows } from './report.ts';
+import { printPipelineStatements } from './runReport.ts';
 
 /** Bigger runs are cut: DocumentReferences carry their notes, some of them long. */
 export const MAX_RUN_BYTES = 5 * 1_048_576;

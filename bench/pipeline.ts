@@ -38,13 +38,12 @@ import {
   machine,
   mib,
   peakRssBytes,
-  pipelineTargets,
-  printPipelineStatements,
   printRows,
   printTargets,
   scaleTarget,
   type Target,
 } from './report.ts';
+import { pipelineTargets, printPipelineStatements } from './runReport.ts';
 
 const SCALE = [10_000, 50_000, 200_000];
 

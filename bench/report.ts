@@ -1,7 +1,6 @@
 /** How the pipeline benchmarks print their figures and describe the machine they ran on. */
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import type { BenchServer, StatementCount } from './database.ts';
-import type { PipelineFigures } from './pipelineRun.ts';
 import type { CpuFigures } from './processCpu.ts';
 
 export const integer = (value: number): string => Math.round(value).toLocaleString('en-US');
@@ -157,24 +156,6 @@ export function runTargets(input: TargetInput): Target[] {
   ];
 }
 
-/** The targets of one benchmark run, at batches of `batchSize`. */
-export function pipelineTargets(figures: PipelineFigures, batchSize: number): Target[] {
-  return runTargets({
-    records: figures.records,
-    batchSize,
-    constrainedRatio: figures.constrainedRatio,
-    postgresCpuMs: {
-      pipeline: figures.cpuMs.postgres,
-      constrainedCopy: figures.constrainedCopy.cpuMs.postgres,
-    },
-    walBytes: { pipeline: figures.walBytes, copy: figures.copy.walBytes },
-    nodeCpuMs: figures.cpuMs.node,
-    maxKeyServiceCallsPerRun: figures.keyServiceCalls.maxPerRun,
-    auditMacCallsPerRun: figures.keyServiceCalls.auditMac.perRun,
-    peakRssBytes: figures.pipelinePeakRssBytes,
-  });
-}
-
 /** Records/s at the largest scale against the smallest's. */
 export function scaleTarget(
   smallest: { readonly patients: number; readonly recordsPerSecond: number },
@@ -256,27 +237,6 @@ export function printStatements(title: string, summary: StatementSummary | null)
       ].join(' '),
     );
   }
-}
-
-/** The statements of the pipeline and of the constrained COPY, and the audit log's write cost. */
-export function printPipelineStatements(figures: PipelineFigures): void {
-  const auditRows = figures.stored.find(({ table }) => table === 'audit_log')?.rows ?? 0;
-  printStatements('top statements while the pipeline ran', figures.statements);
-  printStatements(
-    'top statements while COPY into the real tables ran',
-    figures.constrainedCopy.statements,
-  );
-  console.log('');
-  printRows([
-    [
-      "audit log's writes (INSERT, chain, indexes), pipeline",
-      auditWriteCost(figures.statements, auditRows, figures.records),
-    ],
-    [
-      "audit log's writes, COPY into the real tables",
-      auditWriteCost(figures.constrainedCopy.statements, auditRows, figures.records),
-    ],
-  ]);
 }
 
 /** The audit log's own write cost: per audit row written and per input record. */
