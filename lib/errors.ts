@@ -194,6 +194,14 @@ export class QueueRefusedError extends AppError {
   readonly code = 'queue-refused';
 }
 
+/** The claim check's payload store (S3) could not be reached, throttled us or failed inside: worth retrying. */
+export class PayloadStoreUnavailableError extends AppError {
+  override readonly name = 'PayloadStoreUnavailableError';
+  readonly code = 'payload-store-unavailable';
+  override readonly statusCode = 503;
+  override readonly retryable = true;
+}
+
 /** The database dropped the connection, refused one, or asked for the transaction again. */
 export class TransientDatabaseError extends AppError {
   override readonly name = 'TransientDatabaseError';
@@ -228,6 +236,7 @@ const STAGE_ERRORS = [
   new KeyServiceRefusedError('key service'),
   new QueueUnavailableError('queue'),
   new QueueRefusedError('queue'),
+  new PayloadStoreUnavailableError('payload store'),
   new TransientDatabaseError('database'),
   new DatabaseError('database'),
   new InternalError('internal'),

@@ -1,7 +1,9 @@
 import {
   AppError,
+  InternalError,
   KeyServiceRefusedError,
   KeyServiceUnavailableError,
+  PayloadStoreUnavailableError,
   QueueRefusedError,
   QueueUnavailableError,
   ServiceUnavailableError,
@@ -31,6 +33,22 @@ const SQS_UNAVAILABLE_NAMES: ReadonlySet<string> = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
+
+/**
+ * S3 failures that pass on a retry: SlowDown (its throttling), its internal errors, a request
+ * body it waited too long for (RequestTimeout, a 400), timeouts.
+ */
+export const S3_UNAVAILABLE_NAMES: ReadonlySet<string> = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'TimeoutError',
+  'RequestTimeoutException',
+]);
+
+/** An object's body cut off by the network while it was being read. */
+const STREAM_CUT_CODE = 'ERR_STREAM_PREMATURE_CLOSE';
 
 function property(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null
@@ -78,6 +96,20 @@ export function toQueueError(operation: string, error: unknown): AppError {
   return isTransientServiceError(error, SQS_UNAVAILABLE_NAMES)
     ? new QueueUnavailableError(`SQS ${operation} unavailable (${label})`, { cause: error })
     : new QueueRefusedError(`SQS ${operation} refused (${label})`, { cause: error });
+}
+
+/**
+ * The one mapping from S3 and network failures of the payload store: PayloadStoreUnavailableError
+ * is in the ASL's Retry list; a refusal (access denied, no such bucket, its key disabled) is a
+ * fault of the deployment no retry mends, so an InternalError.
+ */
+export function toPayloadStoreError(operation: string, error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const label = serviceErrorLabel(error);
+  return isTransientServiceError(error, S3_UNAVAILABLE_NAMES) ||
+    property(error, 'code') === STREAM_CUT_CODE
+    ? new PayloadStoreUnavailableError(`S3 ${operation} unavailable (${label})`, { cause: error })
+    : new InternalError(`S3 ${operation} refused (${label})`, { cause: error });
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   putStagePayload,
   type StagePayloadRecord,
 } from '../db/repositories/stagePayloads.ts';
-import { StagePayloadMissingError } from '../errors.ts';
+import { displayableErrorName, StagePayloadMissingError } from '../errors.ts';
 import { compressPayload, decompressPayload, V8_VERSION_TAG } from './payloadCompression.ts';
 import type { PayloadStore } from './payloadStore.ts';
 
@@ -79,7 +79,9 @@ export async function recordPayload(
 
 /**
  * Deletes a written payload that its attempt's transaction did not record (it rolled back, or a
- * duplicate had committed first). Best effort: what is left is purged with the run.
+ * duplicate had committed first). Best effort, and never the attempt's failure: what is left is
+ * purged with the run, or expired by the bucket's lifecycle rule (deployed, the writers may not
+ * delete objects, so this is the usual outcome there, hence info and not a warning).
  */
 export async function discardPayload(
   store: PayloadStore,
@@ -90,9 +92,12 @@ export async function discardPayload(
   try {
     await store.discard(record.location);
   } catch (error) {
-    logger.warn('an unrecorded payload was left for the run purge', {
+    // Names only: an SDK's or the file system's message may quote a key or a path.
+    const cause = error instanceof Error ? error.cause : undefined;
+    logger.info('an unrecorded payload was left for the run purge', {
       store: store.location,
-      error: error instanceof Error ? error.name : 'unknown',
+      error: error instanceof Error ? displayableErrorName(error.name) : 'unknown',
+      ...(cause instanceof Error ? { causeName: displayableErrorName(cause.name) } : {}),
     });
   }
 }

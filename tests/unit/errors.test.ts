@@ -10,6 +10,7 @@ import {
   InternalError,
   KeyServiceRefusedError,
   KeyServiceUnavailableError,
+  PayloadStoreUnavailableError,
   QueueRefusedError,
   QueueUnavailableError,
   RETRYABLE_ERROR_NAMES,
@@ -36,6 +37,7 @@ describe('errorCodeForName', () => {
     ['KeyServiceRefusedError', 'key-service-refused'],
     ['QueueUnavailableError', 'queue-unavailable'],
     ['QueueRefusedError', 'queue-refused'],
+    ['PayloadStoreUnavailableError', 'payload-store-unavailable'],
     ['TransientDatabaseError', 'database-unavailable'],
     ['DatabaseError', 'database-error'],
     ['InternalError', 'internal-error'],
@@ -72,6 +74,7 @@ describe('errorCodeForName', () => {
     new KeyServiceRefusedError('bad'),
     new QueueUnavailableError('bad'),
     new QueueRefusedError('bad'),
+    new PayloadStoreUnavailableError('bad'),
     new TransientDatabaseError('bad'),
     new DatabaseError('bad'),
     new InternalError('bad'),
@@ -89,6 +92,7 @@ describe('RETRYABLE_ERROR_NAMES', () => {
     new TransientDatabaseError('bad'),
     new KeyServiceUnavailableError('bad'),
     new QueueUnavailableError('bad'),
+    new PayloadStoreUnavailableError('bad'),
   ] satisfies AppError[])('holds $name, a retryable error a stage can end with', (error) => {
     // Assess
     expect(error.retryable).toBe(true);
@@ -123,6 +127,7 @@ describe('HTTP exposure', () => {
     },
     { error: new KeyServiceUnavailableError('KMS throttled'), statusCode: 503, expose: false },
     { error: new QueueUnavailableError('SQS unreachable'), statusCode: 503, expose: false },
+    { error: new PayloadStoreUnavailableError('S3 slowed down'), statusCode: 503, expose: false },
   ])(
     'gives $error.name status $statusCode with expose $expose',
     ({ error, statusCode, expose }) => {

@@ -1,11 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { DeleteObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import type { ConsentRevocation, ConsentRow } from '../../../lib/db/repositories/consents.ts';
 import type { FhirResourceRow } from '../../../lib/db/repositories/fhirResources.ts';
 import type { PatientReferenceRow } from '../../../lib/db/repositories/patientReferences.ts';
 import type { PendingConsentRow } from '../../../lib/db/repositories/pendingConsents.ts';
 import { DecryptionError } from '../../../lib/errors.ts';
-import { openPayload, sealPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { discardPayload, openPayload, sealPayload } from '../../../lib/pipeline/claimCheck.ts';
+import { S3PayloadStore } from '../../../lib/pipeline/s3PayloadStore.ts';
+import { createLogger } from '../../../lib/runtime.ts';
+import { captureOutput } from '../../helpers/output.ts';
 import { opaquePatientRow } from '../../helpers/rows.ts';
 
 const RUN_ID = '7d1c2f5e-52b1-4d1e-9a0e-6f1f3e2b9c41';
@@ -138,5 +143,66 @@ describe('claim-check payloads', () => {
     // Assess
     expect(otherStage).toThrow(DecryptionError);
     expect(otherRun).toThrow(DecryptionError);
+  });
+});
+
+describe('discardPayload', () => {
+  it('leaves an object it may not delete for the run purge: one info line, names only, and no failure', async () => {
+    // Prepare: deployed, the writers have no s3:DeleteObject
+    const s3Mock = mockClient(S3Client);
+    s3Mock.on(DeleteObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: `User is not authorized to perform s3:DeleteObject on ${RUN_ID}/consented`,
+      }),
+    );
+    const store = new S3PayloadStore({
+      client: new S3Client({ region: 'us-east-1' }),
+      bucket: 'payloads',
+      kmsKeyId: 'alias/pipeline',
+    });
+    const location = `${RUN_ID}/consented-${randomUUID()}`;
+
+    // Act
+    const { result, output } = await captureOutput(() =>
+      discardPayload(store, { location }, createLogger({ logLevel: 'INFO' })),
+    );
+
+    // Assess
+    expect(result).toBeUndefined();
+    expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(1);
+    const lines = output.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'INFO',
+      message: 'an unrecorded payload was left for the run purge',
+      store: 's3://payloads/',
+      error: 'InternalError',
+      causeName: 'AccessDenied',
+    });
+    expect(output).not.toContain(RUN_ID);
+    s3Mock.restore();
+  });
+
+  it('has nothing to discard for a payload kept inline', async () => {
+    // Prepare
+    const store = new S3PayloadStore({
+      client: new S3Client({ region: 'us-east-1' }),
+      bucket: 'payloads',
+      kmsKeyId: 'alias/pipeline',
+    });
+    const s3Mock = mockClient(S3Client);
+
+    // Act
+    const { output } = await captureOutput(() =>
+      discardPayload(store, { ciphertext: randomBytes(16) }, createLogger({ logLevel: 'DEBUG' })),
+    );
+
+    // Assess
+    expect(s3Mock.calls()).toEqual([]);
+    expect(output).toBe('');
+    s3Mock.restore();
   });
 });
