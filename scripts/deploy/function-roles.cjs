@@ -47,6 +47,20 @@ const CHECKPOINT_OBJECTS = {
 const PAYLOAD_BUCKET_ARN = { 'Fn::GetAtt': ['PayloadBucket', 'Arn'] };
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
 const PAYLOAD_OBJECTS = { 'Fn::Sub': '${PayloadBucket.Arn}/*' };
+/**
+ * Listing one run's payloads (`<runId>/...`, run ids being UUIDs), never the bucket's run ids. S3
+ * checks a GetObject of a missing key as a listing of that key: allowed, it answers 404 NoSuchKey
+ * (the stage reports stage-payload-missing), not 403 AccessDenied (an internal error).
+ */
+function listRunPayloads(sid) {
+  return {
+    Sid: sid,
+    Effect: 'Allow',
+    Action: 's3:ListBucket',
+    Resource: PAYLOAD_BUCKET_ARN,
+    Condition: { StringLike: { 's3:prefix': '????????-????-????-????-????????????/*' } },
+  };
+}
 
 /** The key as S3 uses it for the payload bucket's SSE-KMS: only through S3, only for that bucket. */
 function payloadKeyUse(sid, action) {
@@ -184,17 +198,20 @@ const GRANTS = {
     },
   ],
   // The claim check's payloads (lib/pipeline/s3PayloadStore.ts): put by intake and the stages
-  // that write one, read by the stages, listed and deleted by a run's purge alone.
+  // that write one, read by the stages, deleted by a run's purge alone. A writer cannot delete
+  // an attempt's orphan (a rolled-back or duplicate attempt's object): the run's purge or the
+  // bucket's lifecycle rule does, and no writer may delete another run's payloads.
   writePayloads: [
     { Sid: 'WritePayloads', Effect: 'Allow', Action: 's3:PutObject', Resource: PAYLOAD_OBJECTS },
     payloadKeyUse('EncryptPayloads', 'kms:GenerateDataKey'),
   ],
   readPayloads: [
+    listRunPayloads('FindPayloads'),
     { Sid: 'ReadPayloads', Effect: 'Allow', Action: 's3:GetObject', Resource: PAYLOAD_OBJECTS },
     payloadKeyUse('DecryptPayloads', 'kms:Decrypt'),
   ],
   purgePayloads: [
-    { Sid: 'ListPayloads', Effect: 'Allow', Action: 's3:ListBucket', Resource: PAYLOAD_BUCKET_ARN },
+    listRunPayloads('ListPayloads'),
     {
       Sid: 'DeletePayloads',
       Effect: 'Allow',

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { payloadLocation } from '../../../lib/pipeline/payloadStore.ts';
 import {
   ACCOUNT_ROOT_PRINCIPAL,
   asList,
@@ -54,8 +56,15 @@ const WRITE_PAYLOADS = [
   's3:PutObject PayloadBucket/*',
   'kms:GenerateDataKey DataKey via-s3=PayloadBucket',
 ];
-const READ_PAYLOADS = ['s3:GetObject PayloadBucket/*', 'kms:Decrypt DataKey via-s3=PayloadBucket'];
-const PURGE_PAYLOADS = ['s3:ListBucket PayloadBucket', 's3:DeleteObject PayloadBucket/*'];
+/** One run's prefix (run ids are UUIDs): a reader asking for a missing object is told 404. */
+const LIST_RUN_PAYLOADS =
+  's3:ListBucket PayloadBucket prefix=????????-????-????-????-????????????/*';
+const READ_PAYLOADS = [
+  LIST_RUN_PAYLOADS,
+  's3:GetObject PayloadBucket/*',
+  'kms:Decrypt DataKey via-s3=PayloadBucket',
+];
+const PURGE_PAYLOADS = [LIST_RUN_PAYLOADS, 's3:DeleteObject PayloadBucket/*'];
 /** A stage between intake and Load: it reads its input payload and writes its output. */
 const STAGE_PAYLOADS = [...READ_PAYLOADS, ...WRITE_PAYLOADS];
 /** Checkpointing: the newest seal verified, the checkpoint signed, the latest one read, the new one written. */
@@ -385,7 +394,7 @@ describe('IAM in the packaged template', () => {
     ]);
   });
 
-  it('lets only the writers put payloads, the stages read them, and the purges list and delete them', () => {
+  it('lets only the writers put payloads, the stages read them, and the purges delete them', () => {
     // Assess
     expect(functionsAllowed('s3:PutObject')).toEqual(
       [
@@ -421,6 +430,49 @@ describe('IAM in the packaged template', () => {
         name === 'publish' ? ['s3:DeleteObject PayloadBucket/*'] : [],
       );
     }
+  });
+
+  it('lets the payload readers and purges list one run at a time: the prefix of every key a store puts, and no shorter one', () => {
+    // Prepare: IAM's StringLike, `?` one character and `*` any run of them
+    const listings = roleStatements.filter(
+      ({ statement }) =>
+        asList(statement.Action).includes('s3:ListBucket') &&
+        referencedId(asList(statement.Resource)[0]) === 'PayloadBucket',
+    );
+    const patterns = new Set(
+      listings.map(({ statement }) => statement.Condition?.['StringLike']?.['s3:prefix']),
+    );
+    const [pattern] = patterns;
+    const like = new RegExp(`^${String(pattern).replaceAll('?', '.').replaceAll('*', '.*')}$`, 's');
+    const runId = randomUUID();
+
+    // Act
+    const keys = ['received', 'extracted', 'transformed'].map((payload) =>
+      payloadLocation(runId, payload, randomUUID()),
+    );
+
+    // Assess
+    expect(functionsAllowed('s3:ListBucket')).toEqual(
+      [
+        'checkpointAudit',
+        'consentCheck',
+        'extract',
+        'load',
+        'publish',
+        'purgeExpired',
+        'transform',
+        'validate',
+        'verifyAudit',
+      ].sort(),
+    );
+    expect(listings.map(({ statement }) => Object.keys(statement.Condition ?? {}))).toEqual(
+      listings.map(() => ['StringLike']),
+    );
+    expect(patterns.size).toBe(1);
+    for (const key of keys) expect(key).toMatch(like);
+    expect(`${runId}/`).toMatch(like);
+    expect('').not.toMatch(like);
+    expect(runId.slice(0, 8)).not.toMatch(like);
   });
 
   it.each(
