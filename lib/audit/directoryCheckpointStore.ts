@@ -1,4 +1,5 @@
-import { type FileHandle, mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type AuditCheckpoint,
@@ -29,19 +30,24 @@ export class DirectoryCheckpointStore implements CheckpointStore {
 
   async write(checkpoint: AuditCheckpoint): Promise<void> {
     await mkdir(this.location, { recursive: true, mode: 0o700 });
-    let file: FileHandle;
-    try {
-      file = await open(join(this.location, checkpointName(checkpoint.seq)), 'wx', 0o400);
-    } catch (error) {
-      // A checkpoint of this seq is there already: the first one stands.
-      if (errorCode(error) === 'EEXIST') return;
-      throw error;
-    }
+    const name = checkpointName(checkpoint.seq);
+    // Written whole and synced under a name latest() never reads, then linked to its own name:
+    // no reader, in this process or after a crash, ever finds a checkpoint half written.
+    const temporary = join(this.location, `.${name}.${randomUUID()}.partial`);
+    const file = await open(temporary, 'wx', 0o400);
     try {
       await file.writeFile(encodeCheckpoint(checkpoint));
       await file.sync();
     } finally {
       await file.close();
+    }
+    try {
+      await link(temporary, join(this.location, name));
+    } catch (error) {
+      // A checkpoint of this seq is there already: the first one stands.
+      if (errorCode(error) !== 'EEXIST') throw error;
+    } finally {
+      await unlink(temporary);
     }
     const directory = await open(this.location, 'r');
     try {

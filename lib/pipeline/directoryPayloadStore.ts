@@ -74,5 +74,12 @@ export class DirectoryPayloadStore implements PayloadStore {
 
   async purgeRun(runId: string): Promise<void> {
     await rm(join(this.location, checkedRunId(runId)), { recursive: true, force: true });
+    // The removal made durable before the rows naming the run go: a power loss must not bring
+    // back a directory that no row names, which nothing would purge again.
+    try {
+      await syncDirectory(this.location);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
   }
 }

@@ -127,6 +127,26 @@ describe('DirectoryCheckpointStore', () => {
     expect(readdirSync(store.location)).toHaveLength(1);
   });
 
+  it('never shows a reader a checkpoint half written: one being written, or cut short by a crash, is not read', async () => {
+    // Prepare: a checkpoint, and what a crash while writing a newer one leaves (its temporary)
+    const store = newStore();
+    const older = checkpoint('7');
+    await store.write(older);
+    writeFileSync(join(store.location, `.${checkpointName('8')}.crashed.partial`), '{"seq":');
+
+    // Act: readers while a newer checkpoint is being written
+    const newer = checkpoint('9');
+    const [during] = await Promise.all([store.latest(), store.write(newer)]);
+    const after = await store.latest();
+
+    // Assess
+    expect([older, newer]).toContainEqual(during);
+    expect(after).toStrictEqual(newer);
+    expect(readdirSync(store.location).filter((name) => name.endsWith('.partial'))).toEqual([
+      `.${checkpointName('8')}.crashed.partial`,
+    ]);
+  });
+
   it('ignores files that are not named as checkpoints', async () => {
     // Prepare
     const store = newStore();
