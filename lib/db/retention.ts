@@ -48,12 +48,20 @@ async function purgeEndedRunPayloads(
   batchSize: number,
 ): Promise<number> {
   let deleted = 0;
+  let failure: unknown;
   for (const runId of await findSucceededRunsHoldingPayloads(
     db,
     ENDED_RUN_PAYLOAD_SECONDS,
     batchSize,
   )) {
-    deleted += await purgeRunPayloads(db, payloads, runId);
+    // One run the store cannot purge now must not keep the others' payloads: the rest are
+    // purged, then the first failure is raised (the next pass starts with the oldest again).
+    try {
+      deleted += await purgeRunPayloads(db, payloads, runId);
+    } catch (error) {
+      failure ??= error;
+    }
   }
+  if (failure !== undefined) throw failure;
   return deleted;
 }

@@ -4,7 +4,12 @@ import {
   markIngestRunFailed,
   markIngestRunPublished,
 } from '../db/repositories/ingestRuns.ts';
-import { errorCodeForName, InternalError, RunNotFoundError } from '../errors.ts';
+import {
+  displayableErrorName,
+  errorCodeForName,
+  InternalError,
+  RunNotFoundError,
+} from '../errors.ts';
 import { purgeRunPayloads } from './claimCheck.ts';
 import type { PipelineDependencies } from './dependencies.ts';
 import type { RunOutcome } from './stages.ts';
@@ -20,7 +25,10 @@ export async function markFailed(
   return { runId, counts: run.counts, status: run.status === 'succeeded' ? 'succeeded' : 'failed' };
 }
 
-/** Publish: send the run's outcome event once, then drop the claim-check payloads of a run that succeeded. */
+/**
+ * Publish: send the run's outcome event once, checkpoint the audit chain, then drop the
+ * claim-check payloads of a run that succeeded.
+ */
 export async function publish(deps: PipelineDependencies, runId: string): Promise<RunOutcome> {
   const run = await findIngestRun(deps.pool, runId);
   if (run === undefined) throw new RunNotFoundError(runId);
@@ -39,8 +47,18 @@ export async function publish(deps: PipelineDependencies, runId: string): Promis
     });
     await markIngestRunPublished(deps.pool, runId);
   }
-  // A failed run keeps its payloads so that it can be re-driven once the fault is fixed.
-  if (run.status === 'succeeded') await purgeRunPayloads(deps.pool, deps.payloadStore, runId);
   await checkpointAtRunEnd(deps);
+  // A failed run keeps its payloads so that it can be re-driven once the fault is fixed. A
+  // succeeded run's are dropped now if the store answers; if not, the run stays succeeded and
+  // published, and the scheduled purge (purgeExpired) takes them once the run is an hour old.
+  if (run.status === 'succeeded') {
+    try {
+      await purgeRunPayloads(deps.pool, deps.payloadStore, runId);
+    } catch (error) {
+      deps.logger.warn('claim-check payloads not purged; the scheduled purge will', {
+        errorName: error instanceof Error ? displayableErrorName(error.name) : 'unknown',
+      });
+    }
+  }
   return { runId, counts: run.counts, status: run.status };
 }

@@ -51,10 +51,13 @@ export async function findSucceededRunsHoldingPayloads(
   limit: number,
 ): Promise<string[]> {
   const { rows } = await db.query<{ run_id: string }>(
-    `SELECT DISTINCT run_id FROM (
-       SELECT p.run_id FROM stage_payloads p JOIN ingest_runs r ON r.id = p.run_id
+    `SELECT run_id FROM (
+       SELECT p.run_id, min(r.finished_at) AS finished_at
+       FROM stage_payloads p JOIN ingest_runs r ON r.id = p.run_id
        WHERE r.status = 'succeeded' AND r.finished_at <= now() - make_interval(secs => $1)
-       LIMIT $2) expired`,
+       GROUP BY p.run_id) expired
+     ORDER BY finished_at, run_id
+     LIMIT $2`,
     [endedSecondsAgo, limit],
   );
   return rows.map((row) => row.run_id);

@@ -194,6 +194,43 @@ describe('purgeExpired: the scheduled purges on real PostgreSQL', () => {
     expect(await stagesOf(database.pool, runs.failedLongAgo)).toEqual(['received']);
   });
 
+  it('purges every other run when the store refuses one, oldest first, and then raises the failure', async () => {
+    // Prepare: three succeeded runs left with payloads; the store refuses the middle one
+    const past = ENDED_RUN_PAYLOAD_SECONDS + 60;
+    const oldest = await run(database.pool, 'succeeded', past + 300);
+    const refused = await run(database.pool, 'succeeded', past + 200);
+    const newest = await run(database.pool, 'succeeded', past + 100);
+    for (const runId of [oldest, refused, newest]) {
+      await putStagePayload(
+        database.pool,
+        runId,
+        'received',
+        await payloads.put(runId, 'received', randomBytes(48)),
+      );
+    }
+    const purged: string[] = [];
+    const refusing = Object.assign(Object.create(payloads) as DirectoryPayloadStore, {
+      purgeRun: async (runId: string) => {
+        if (runId === refused) throw new Error('the store is unavailable');
+        purged.push(runId);
+        await payloads.purgeRun(runId);
+      },
+    });
+
+    // Act
+    const failure = await purgeExpired(database.pool, refusing, SETTINGS).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    // Assess
+    expect(failure).toBeInstanceOf(Error);
+    expect(purged).toEqual([oldest, newest]);
+    expect(await stagesOf(database.pool, oldest)).toEqual([]);
+    expect(await stagesOf(database.pool, refused)).toEqual(['received']);
+    expect(await stagesOf(database.pool, newest)).toEqual([]);
+  });
+
   it('deletes at most batchSize rows of each a pass, the longest expired first, and the rest on the next', async () => {
     // Prepare
     for (const [key, expiresIn] of [
