@@ -7,18 +7,21 @@
  *   npm run bench -- --fhir DIR [--copies N] [--permit-share S] [--batch B] [--concurrency C]
  *                    [--json FILE]
  *   npm run bench -- --audit-verify [N] [--json FILE]
+ *   npm run bench -- --audit-write [N] [--json FILE]
  *
  * Defaults: 50,000 patients, batches of 1,000, concurrency 2, 2 observations per patient.
  * `--scale` runs N = 10,000, 50,000 and 200,000, each on a fresh database. `--fhir` sends a
  * Synthea bulk export instead, copied N times (1), 90% of patients permitted (bench/fhirBench.ts).
  * `--audit-verify` times GET /api/v1/audit/verify's work on N audit rows (1,000,000;
- * bench/auditVerifyBench.ts).
+ * bench/auditVerifyBench.ts). `--audit-write` times the audit log's writes on N rows (50,000)
+ * and what its chain triggers, row hash and each index cost (bench/auditWriteBench.ts).
  * DATABASE_URL names the server to use; without it an embedded PostgreSQL is started.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { STAGES } from '../lib/pipeline/stages.ts';
 import { auditVerifyBenchmark, printAuditVerify } from './auditVerifyBench.ts';
+import { auditWriteBenchmark, printAuditWrite } from './auditWriteBench.ts';
 import { type BenchServer, startBenchServer } from './database.ts';
 import { type FhirBenchOptions, fhirBenchmarkRun, printFhirRun } from './fhirBench.ts';
 import { DEFAULT_PERMIT_SHARE } from './fhirExport.ts';
@@ -75,7 +78,8 @@ function shareOption(name: string, value: string | undefined, fallback: number):
 type Options =
   | { kind: 'synthetic'; run: RunOptions; json: string | undefined; scale: boolean }
   | { kind: 'fhir'; run: FhirBenchOptions; json: string | undefined }
-  | { kind: 'audit-verify'; rows: number; json: string | undefined };
+  | { kind: 'audit-verify'; rows: number; json: string | undefined }
+  | { kind: 'audit-write'; rows: number; json: string | undefined };
 
 const SYNTHETIC_ONLY = ['patients', 'observations', 'scale'] as const;
 const FHIR_ONLY = ['copies', 'permit-share'] as const;
@@ -93,19 +97,20 @@ function options(): Options {
       copies: { type: 'string' },
       'permit-share': { type: 'string' },
       'audit-verify': { type: 'boolean' },
+      'audit-write': { type: 'boolean' },
       payloads: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
-  if (values['audit-verify'] === true) {
+  for (const [kind, fallback] of [
+    ['audit-verify', 1_000_000],
+    ['audit-write', 50_000],
+  ] as const) {
+    if (values[kind] !== true) continue;
     const [rows, ...more] = positionals;
-    if (more.length > 0) throw new Error('--audit-verify takes one row count');
-    return {
-      kind: 'audit-verify',
-      rows: integerOption('audit-verify', rows, 1_000_000),
-      json: values.json,
-    };
+    if (more.length > 0) throw new Error(`--${kind} takes one row count`);
+    return { kind, rows: integerOption(kind, rows, fallback), json: values.json };
   }
   const payloads = values.payloads ?? 'directory';
   if (!PAYLOAD_STORE_KINDS.some((kind) => kind === payloads)) {
@@ -286,6 +291,12 @@ async function main(): Promise<void> {
       console.log('');
       const figures = await auditVerifyBenchmark(server, chosen.rows);
       printAuditVerify(figures);
+      results = [figures];
+      failed = false;
+    } else if (chosen.kind === 'audit-write') {
+      console.log('');
+      const figures = await auditWriteBenchmark(server, chosen.rows);
+      printAuditWrite(figures);
       results = [figures];
       failed = false;
     } else if (chosen.kind === 'fhir') {
