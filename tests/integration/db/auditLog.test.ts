@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LocalAuditMac } from '../../../lib/crypto/localAuditMac.ts';
 import {
+  AUDIT_ACTIONS,
   type AuditEntry,
   appendAudit,
   newestAuditSeal,
@@ -254,5 +255,141 @@ describe('audit_log tampering', () => {
 
     // Assess
     expect(verification.firstBreak).toEqual({ seq, problem });
+  });
+});
+
+describe('audit_row_hash', () => {
+  const database = useTestDatabase();
+
+  /** The definition before 1764000013000, kept to prove that every row still hashes the same. */
+  const FORMER_ROW_HASH = `
+    CREATE OR REPLACE FUNCTION former_audit_row_hash(
+      p_prev_hash bytea, p_seq bigint, p_id uuid, p_at timestamptz, p_actor text, p_action text,
+      p_resource_type text, p_resource_id text, p_run_id uuid, p_outcome text, p_details jsonb
+    ) RETURNS bytea LANGUAGE sql STABLE AS $$
+      SELECT sha256(p_prev_hash || convert_to(jsonb_build_array(
+        p_seq, p_id, to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), p_actor,
+        p_action, p_resource_type, p_resource_id, p_run_id, p_outcome, p_details)::text, 'UTF8'))
+    $$`;
+
+  /** Strings a JSON printer can get wrong: escapes, control characters, unicode, nothing. */
+  const ODD_STRINGS = [
+    '',
+    'plain',
+    'quote " backslash \\ slash /',
+    '\\u0041 written out, \\n too',
+    'controls \u0001\u0008\u0009\u000a\u000c\u000d\u001b\u001f\u007f',
+    'Zoë Ørsted, 日本語, עברית, 🎉, e\u0301',
+    'line separators \u2028\u2029 and </script>',
+    "'single' and `back` quotes",
+    ' leading and trailing spaces ',
+    'x'.repeat(10_000),
+  ];
+
+  /** Details as writers send them: empty, nested, numbers in every spelling, odd keys, big. */
+  const ODD_DETAILS: Record<string, unknown>[] = [
+    {},
+    { stage: 'load', patientId: randomUUID() },
+    { n: 1.5, big: 1e300, small: 1e-300, negative: -0, whole: 2 ** 70, zero: 0 },
+    { flag: true, off: false, nothing: null, list: [1, 'two', null, [], {}, [[]]] },
+    { '': 'empty key', 'quote"key': 'v', ключ: 'значение', '🎉': ['🎉'] },
+    { nested: { deeper: { deepest: ODD_STRINGS } } },
+    { b: 1, a: 2, aa: 3, A: 4 },
+    { many: Array.from({ length: 2_000 }, (_, i) => ({ i, id: randomUUID() })) },
+  ];
+
+  it('hashes every row the trigger writes exactly as the former definition did', async () => {
+    // Prepare
+    await database.pool.query(FORMER_ROW_HASH);
+    const entries = ODD_STRINGS.flatMap((text, i) =>
+      ODD_DETAILS.map((details, j) =>
+        entry({
+          actor: text,
+          action: AUDIT_ACTIONS[(i + j) % AUDIT_ACTIONS.length]!,
+          resourceType: ODD_STRINGS[(i + j) % ODD_STRINGS.length]!,
+          resourceId: j % 3 === 0 ? null : text,
+          runId: j % 2 === 0 ? null : randomUUID(),
+          outcome: (['success', 'denied', 'failure'] as const)[j % 3]!,
+          details: { ...details, text },
+        }),
+      ),
+    );
+    const client = await database.pool.connect();
+
+    // Act: statements in one transaction, one rolled back to a savepoint, and concurrent writers.
+    try {
+      await client.query('BEGIN');
+      await appendAudit(client, mac, entries.slice(0, 20));
+      await client.query('SAVEPOINT undone');
+      await appendAudit(client, mac, entries.slice(20, 40));
+      await client.query('ROLLBACK TO SAVEPOINT undone');
+      await appendAudit(client, mac, entries.slice(40, 60));
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        appendAudit(database.pool, mac, entries.slice(60 + i * 5, 65 + i * 5)),
+      ),
+    );
+    await appendAudit(database.pool, mac, entries);
+
+    // Assess
+    const { rows } = await database.pool.query<{ rows: number; differ: number }>(
+      `SELECT count(*)::int AS rows,
+              count(*) FILTER (WHERE hash IS DISTINCT FROM former_audit_row_hash(prev_hash, seq, id,
+                at, actor, action, resource_type, resource_id, run_id, outcome, details))::int AS differ
+       FROM audit_log`,
+    );
+    expect(rows[0]).toEqual({ rows: 40 + 20 + entries.length, differ: 0 });
+    expect(await verifyAuditChain(database.pool)).toMatchObject({
+      rows: 40 + 20 + entries.length,
+      firstBreak: undefined,
+    });
+  });
+
+  it('yields the former bytes for any value, nulls, scalars and odd times included', async () => {
+    // Prepare
+    await database.pool.query(FORMER_ROW_HASH);
+    const texts = [null, ...ODD_STRINGS];
+    const details = [
+      null,
+      ...[...ODD_DETAILS, '"scalar"', 42, 1.5e-7, true, null, [1, [2, { three: 3 }]]].map((value) =>
+        JSON.stringify(value),
+      ),
+    ];
+
+    // Act
+    const { rows } = await database.pool.query<{ rows: number; differ: number }>(
+      `WITH text_value AS (SELECT t, row_number() OVER () AS i FROM unnest($1::text[]) t),
+       detail AS (SELECT d, row_number() OVER () AS j FROM unnest($2::jsonb[]) d),
+       moment AS (SELECT at, row_number() OVER () AS k FROM unnest(ARRAY[
+         NULL, '2026-01-01 00:00:00+00', '2026-06-30 23:59:59.999999+14', '1999-12-31 12:00:00.5-05',
+         '0044-03-15 12:00:00 BC', '12026-01-01 00:00:00+00', 'infinity', '-infinity'
+       ]::timestamptz[]) at),
+       sample AS (
+         SELECT CASE WHEN i % 5 = 0 THEN NULL ELSE sha256(i::text::bytea) END AS prev_hash,
+                (ARRAY[NULL, 0, 1, -1, 9223372036854775807, -9223372036854775808]::bigint[])[1 + (i + j) % 6] AS seq,
+                CASE WHEN j % 4 = 0 THEN NULL ELSE gen_random_uuid() END AS id,
+                at, t AS actor, t AS action,
+                (SELECT t FROM text_value o WHERE o.i = 1 + (v.i + j) % $3) AS resource_type,
+                t AS resource_id,
+                CASE WHEN k % 2 = 0 THEN NULL ELSE gen_random_uuid() END AS run_id,
+                (SELECT t FROM text_value o WHERE o.i = 1 + (v.i + k) % $3) AS outcome,
+                d AS details
+         FROM text_value v CROSS JOIN detail CROSS JOIN moment
+       )
+       SELECT count(*)::int AS rows,
+              count(*) FILTER (WHERE audit_row_hash(prev_hash, seq, id, at, actor, action,
+                resource_type, resource_id, run_id, outcome, details)
+                IS DISTINCT FROM former_audit_row_hash(prev_hash, seq, id, at, actor, action,
+                resource_type, resource_id, run_id, outcome, details))::int AS differ
+       FROM sample`,
+      [texts, details, texts.length],
+    );
+
+    // Assess
+    expect(rows[0]).toEqual({ rows: texts.length * details.length * 8, differ: 0 });
   });
 });
