@@ -29,5 +29,9 @@ const MAX_CHUNK = 8 * 1024 * 1024;
 /** Undoes compressPayload. */
 export function decompressPayload(compressed: Buffer): Buffer {
   const chunkSize = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, compressed.length * 16));
-  return zstdDecompressSync(compressed, { chunkSize });
+  const inflated = zstdDecompressSync(compressed, { chunkSize });
+  // Output that fits one chunk is a view of it, and so is every Buffer V8's deserializer makes
+  // from it: a payload of ciphertext (which hardly shrinks) would keep a chunk many times its
+  // size alive while the stage runs. Copied out, the chunk is freed.
+  return inflated.buffer.byteLength > 2 * inflated.length ? Buffer.from(inflated) : inflated;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   compressPayload,
@@ -18,6 +19,18 @@ describe('claim-check payload compression', () => {
     expect(compressed.subarray(0, 4)).toEqual(ZSTD_MAGIC);
     expect(compressed.length).toBeLessThan(Buffer.byteLength(payload) / 4);
     expect(decompressPayload(compressed).toString('utf8')).toBe(payload);
+  });
+
+  it('reads ciphertext back whole, holding no more memory than it takes', () => {
+    // Prepare: bytes that do not shrink, as a payload of Transform's rows mostly is
+    const ciphertext = randomBytes(600_000);
+
+    // Act
+    const inflated = decompressPayload(compressPayload(ciphertext));
+
+    // Assess
+    expect(inflated.equals(ciphertext)).toBe(true);
+    expect(inflated.buffer.byteLength).toBeLessThanOrEqual(2 * inflated.length);
   });
 
   it('refuses bytes that are not a Zstandard frame', () => {
