@@ -418,7 +418,7 @@ export async function findResourcesByReference(
      FROM resource_references rr JOIN fhir_resources f ON f.id = rr.resource_id
        LEFT JOIN consents c ON c.patient_id = f.patient_id
      WHERE rr.ref_bidx = ANY($1::bytea[])`,
-    [refBidxs],
+    [byteaArray(refBidxs)],
   );
   return new Map(rows.map((row) => [row.ref_bidx.toString('base64'), referencedOf(row)]));
 }
@@ -437,7 +437,7 @@ export async function findReferencedPatients(
     `SELECT pr.ref_bidx, pr.patient_id, c.data_sharing
      FROM patient_references pr LEFT JOIN consents c ON c.patient_id = pr.patient_id
      WHERE pr.ref_bidx = ANY($1::bytea[])`,
-    [refBidxs],
+    [byteaArray(refBidxs)],
   );
   return new Map(
     rows.map((row) => [

@@ -41,7 +41,7 @@ export async function findPatientsByReference(
   if (refBidxs.length === 0) return new Map();
   const { rows } = await db.query<{ ref_bidx: Buffer; patient_id: string }>(
     'SELECT ref_bidx, patient_id FROM patient_references WHERE ref_bidx = ANY($1::bytea[])',
-    [refBidxs],
+    [byteaArray(refBidxs)],
   );
   return new Map(rows.map((row) => [row.ref_bidx.toString('base64'), row.patient_id]));
 }
@@ -61,7 +61,7 @@ export async function findPatientsBySendersEarlierReference(
     `SELECT pr.ref_bidx, pr.patient_id
      FROM patient_references pr JOIN ingest_runs r ON r.id = pr.run_id
      WHERE pr.ref_bidx = ANY($1::bytea[]) AND r.actor = $2`,
-    [refBidxs, actor],
+    [byteaArray(refBidxs), actor],
   );
   return new Map(rows.map((row) => [row.ref_bidx.toString('base64'), row.patient_id]));
 }

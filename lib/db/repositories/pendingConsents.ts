@@ -59,7 +59,7 @@ export async function findPendingConsents(
     recorded_by: string;
     run_id: string | null;
     explicit: boolean;
-  }>('SELECT * FROM pending_consents WHERE ref_bidx = ANY($1::bytea[])', [refBidxs]);
+  }>('SELECT * FROM pending_consents WHERE ref_bidx = ANY($1::bytea[])', [byteaArray(refBidxs)]);
   return new Map(
     rows.map((row) => [
       row.ref_bidx.toString('base64'),
@@ -82,5 +82,7 @@ export async function deletePendingConsents(
   refBidxs: readonly Buffer[],
 ): Promise<void> {
   if (refBidxs.length === 0) return;
-  await db.query('DELETE FROM pending_consents WHERE ref_bidx = ANY($1::bytea[])', [refBidxs]);
+  await db.query('DELETE FROM pending_consents WHERE ref_bidx = ANY($1::bytea[])', [
+    byteaArray(refBidxs),
+  ]);
 }

@@ -60,7 +60,7 @@ export async function findWithheldPatients(
   }>(
     `SELECT ref_bidx, patient_id, consent FROM withheld_patient_references
      WHERE ref_bidx = ANY($1::bytea[]) OR patient_id = ANY($2::uuid[])`,
-    [refBidxs, patientIds],
+    [byteaArray(refBidxs), patientIds],
   );
   const wanted = new Set(refBidxs.map((bidx) => bidx.toString('base64')));
   for (const row of rows) {
@@ -79,6 +79,6 @@ export async function deleteWithheldReferences(
 ): Promise<void> {
   if (refBidxs.length === 0) return;
   await db.query('DELETE FROM withheld_patient_references WHERE ref_bidx = ANY($1::bytea[])', [
-    refBidxs,
+    byteaArray(refBidxs),
   ]);
 }
