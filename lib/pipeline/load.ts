@@ -1,5 +1,4 @@
 import type { AuditEntry } from '../db/repositories/auditLog.ts';
-import { appendAudit } from '../db/repositories/auditLog.ts';
 import {
   type ConsentRow,
   findConsents,
@@ -251,7 +250,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
                   : { stage: 'load', patientId: row.patientId },
             };
           });
-        await appendAudit(client, deps.auditMac, [
+        const audit: AuditEntry[] = [
           ...audited(run.actor, runId, 'Patient', 'CREATE', patients.created),
           ...audited(run.actor, runId, 'Patient', 'UPDATE', patients.updated),
           ...audited(run.actor, runId, 'Consent', 'CREATE', consents.created),
@@ -260,7 +259,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
           ...resourceAudit('CREATE', resources.created),
           ...resourceAudit('UPDATE', resources.updated),
           ...denials.map(({ denial }) => denial),
-        ]);
+        ];
         const resourceCounts =
           run.format === 'flat'
             ? {}
@@ -290,7 +289,7 @@ export function load(deps: PipelineDependencies, runId: string): Promise<StageRe
           ...stopped,
         };
         const rejections: Rejection[] = denials.map(({ rejection }) => rejection);
-        return { counts, rejections };
+        return { counts, rejections, audit };
       },
     };
   });

@@ -47,6 +47,8 @@ export interface StageOutput {
 export interface CommitOutcome {
   readonly counts: RunCounts;
   readonly rejections?: readonly Rejection[];
+  /** Audit rows of what it wrote or stopped, appended with the stage's own as its last statement. */
+  readonly audit?: readonly AuditEntry[];
 }
 
 function alreadyDone(run: IngestRun, stage: StageName): boolean {
@@ -109,7 +111,6 @@ export async function runStage<Input>(
           await recordPayload(client, runId, writes, written);
         }
         await insertRejections(client, runId, stage, result.rejections ?? []);
-        await appendAudit(client, deps.auditMac, result.audit ?? []);
         const committed: CommitOutcome =
           result.commit === undefined ? { counts: {} } : await result.commit(client, locked);
         await insertRejections(client, runId, stage, committed.rejections ?? []);
@@ -124,6 +125,13 @@ export async function runStage<Input>(
           },
           status: result.completesRun === true ? 'succeeded' : 'running',
         });
+        // Last, in one statement: appending takes the audit chain's lock, which every audited
+        // write in the system waits for until this transaction ends, so nothing else is done
+        // while it is held.
+        await appendAudit(client, deps.auditMac, [
+          ...(result.audit ?? []),
+          ...(committed.audit ?? []),
+        ]);
         recorded = true;
         return { runId, counts: updated.counts };
       });
