@@ -333,7 +333,7 @@ export function components(maxRecordsPerBatch: number): JsonObject {
         problem('InternalError'),
       ),
       ServiceUnavailable: problemResponse(
-        'A dependency (the database, the key service, the workflow service, the token issuer) is unavailable; retry after Retry-After.',
+        'A dependency (the database, the key service, the payload store, the workflow service, the token issuer) is unavailable; retry after Retry-After.',
         problem('ServiceUnavailable'),
         { 'Retry-After': headerRef('RetryAfter') },
       ),
