@@ -122,7 +122,14 @@ export type PayloadConfig =
       /** PAYLOAD_DIR; by default payloads beside the local master key file. */
       readonly directory: string;
     }
-  | { readonly store: 'postgres' };
+  | {
+      readonly store: 'postgres';
+      /**
+       * Where payloads went before PAYLOAD_STORE=postgres (PAYLOAD_DIR, or its default): runs
+       * that recorded them there are still read and purged from it.
+       */
+      readonly directory: string;
+    };
 
 export const PAYLOAD_STORES = ['directory', 'postgres'] as const;
 
@@ -270,7 +277,6 @@ function payloads(env: Environment): PayloadConfig {
       `PAYLOAD_STORE must be one of ${PAYLOAD_STORES.join(', ')}, got '${raw}'`,
     );
   }
-  if (store === 'postgres') return { store };
   const keyFile = optional(env, 'LOCAL_MASTER_KEY_FILE') ?? '.data/master.key';
   return {
     store,

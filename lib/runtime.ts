@@ -72,7 +72,9 @@ export function createCheckpointStore(settings: CheckpointConfig): CheckpointSto
 
 /** The claim check's payloads: a bucket when deployed, a directory or stage_payloads itself embedded. */
 export function createPayloadStore(settings: PayloadConfig): PayloadStore {
-  if (settings.store === 'postgres') return new PostgresPayloadStore();
+  if (settings.store === 'postgres') {
+    return new PostgresPayloadStore(new DirectoryPayloadStore(settings.directory));
+  }
   if (settings.store === 'directory') return new DirectoryPayloadStore(settings.directory);
   const { bucket, kmsKeyId, endpoint, region } = settings;
   return new S3PayloadStore({ client: createS3Client(endpoint, region), bucket, kmsKeyId });

@@ -22,21 +22,40 @@ export interface PayloadStore {
   purgeRun(runId: string): Promise<void>;
 }
 
-/** The payloads inline in stage_payloads: nothing is written outside the stage's transaction. */
+/**
+ * The payloads inline in stage_payloads: nothing is written outside the stage's transaction.
+ * Payloads recorded by location were written before the switch to this store (the embedded
+ * stack's directory); they are read, discarded and purged where they are, so that the runs
+ * holding them finish, or can be re-driven, and leave nothing behind.
+ */
 export class PostgresPayloadStore implements PayloadStore {
   readonly location = 'stage_payloads';
+  readonly #earlier: PayloadStore | undefined;
+
+  /** `earlier`: where payloads were kept before; without it a located payload is an error. */
+  constructor(earlier?: PayloadStore) {
+    this.#earlier = earlier;
+  }
 
   async put(_runId: string, _payload: string, sealed: Buffer): Promise<StagePayloadRecord> {
     return { ciphertext: sealed };
   }
 
-  async get(_location: string): Promise<Buffer | undefined> {
-    return undefined;
+  async get(location: string): Promise<Buffer | undefined> {
+    // Not "gone": the payload is elsewhere, and the run must fail as misconfigured, not as lost.
+    if (this.#earlier === undefined) {
+      throw new InternalError('a payload is recorded outside the database, where no store reads');
+    }
+    return this.#earlier.get(location);
   }
 
-  async discard(_location: string): Promise<void> {}
+  async discard(location: string): Promise<void> {
+    await this.#earlier?.discard(location);
+  }
 
-  async purgeRun(_runId: string): Promise<void> {}
+  async purgeRun(runId: string): Promise<void> {
+    await this.#earlier?.purgeRun(runId);
+  }
 }
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';

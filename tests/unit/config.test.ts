@@ -105,8 +105,8 @@ describe('loadConfig', () => {
       ],
       [
         'in stage_payloads with PAYLOAD_STORE=postgres',
-        { PAYLOAD_STORE: 'postgres' },
-        { store: 'postgres' },
+        { LOCAL_MASTER_KEY_FILE: '/var/etl/master.key', PAYLOAD_STORE: 'postgres' },
+        { store: 'postgres', directory: '/var/etl/payloads' },
       ],
       [
         'in PAYLOAD_BUCKET under KMS_KEY_ID, through S3_ENDPOINT, whatever PAYLOAD_STORE says',
