@@ -65,7 +65,11 @@ export class DataKeyCache {
     return entry.key;
   }
 
-  /** Stores a private copy of `key`, so the caller may wipe its own. */
+  /**
+   * Stores a private copy of `key`, so the caller may wipe its own. The copy has memory of its
+   * own: a small Buffer is otherwise a slice of Node's shared pool, and a cached key would keep
+   * its whole slab (and whatever else was cut from it) alive as long as the key is cached.
+   */
   set(id: string, key: Buffer): void {
     this.delete(id);
     while (this.#entries.size >= this.#maxEntries) {
@@ -73,7 +77,9 @@ export class DataKeyCache {
       if (oldest.done === true) break;
       this.delete(oldest.value);
     }
-    this.#entries.set(id, { key: Buffer.from(key), storedAt: this.#now(), uses: 0 });
+    const copy = Buffer.allocUnsafeSlow(key.length);
+    key.copy(copy);
+    this.#entries.set(id, { key: copy, storedAt: this.#now(), uses: 0 });
   }
 
   delete(id: string): boolean {

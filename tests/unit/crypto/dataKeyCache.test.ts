@@ -130,6 +130,19 @@ describe('DataKeyCache', () => {
     expect(cache.get('run-1')?.equals(original)).toBe(true);
   });
 
+  it('keeps each key in memory of its own, not in a slab of the shared Buffer pool', () => {
+    // Prepare
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxUses: 10 });
+
+    // Act
+    cache.set('run-1', randomBytes(32));
+    cache.set('run-2', Buffer.from(randomBytes(32)));
+
+    // Assess: a pooled Buffer shares an ArrayBuffer of Buffer.poolSize bytes.
+    expect(cache.get('run-1')?.buffer.byteLength).toBe(32);
+    expect(cache.get('run-2')?.buffer.byteLength).toBe(32);
+  });
+
   it('evicts the oldest entries first when maxEntries is reached', () => {
     // Prepare
     const cache = new DataKeyCache({ maxAgeMs: 60_000, maxUses: 10, maxEntries: 2 });
