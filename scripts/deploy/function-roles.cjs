@@ -45,8 +45,10 @@ const CHECKPOINT_OBJECTS = {
 };
 
 const PAYLOAD_BUCKET_ARN = { 'Fn::GetAtt': ['PayloadBucket', 'Arn'] };
-// biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
-const PAYLOAD_OBJECTS = { 'Fn::Sub': '${PayloadBucket.Arn}/*' };
+/** A run's prefix: every payload key is `<runId>/<payload>-<attempt>`, run ids being UUIDs. */
+const RUN_PREFIX = '????????-????-????-????-????????????/*';
+/** Payloads, under a run's prefix: no grant reaches a key no store would put. */
+const PAYLOAD_OBJECTS = { 'Fn::Sub': `\${PayloadBucket.Arn}/${RUN_PREFIX}` };
 /**
  * Listing one run's payloads (`<runId>/...`, run ids being UUIDs), never the bucket's run ids. S3
  * checks a GetObject of a missing key as a listing of that key: allowed, it answers 404 NoSuchKey
@@ -58,7 +60,7 @@ function listRunPayloads(sid) {
     Effect: 'Allow',
     Action: 's3:ListBucket',
     Resource: PAYLOAD_BUCKET_ARN,
-    Condition: { StringLike: { 's3:prefix': '????????-????-????-????-????????????/*' } },
+    Condition: { StringLike: { 's3:prefix': RUN_PREFIX } },
   };
 }
 

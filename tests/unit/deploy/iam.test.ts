@@ -53,7 +53,7 @@ const READ_AUDIT_CHECKPOINTS = [
 const WRITE_AUDIT_CHECKPOINTS = 's3:PutObject AuditCheckpointBucket/audit-checkpoints/*';
 /** The claim check's payloads in their bucket: the key used through S3, for that bucket alone. */
 const WRITE_PAYLOADS = [
-  's3:PutObject PayloadBucket/*',
+  's3:PutObject PayloadBucket/????????-????-????-????-????????????/*',
   'kms:GenerateDataKey DataKey via-s3=PayloadBucket',
 ];
 /** One run's prefix (run ids are UUIDs): a reader asking for a missing object is told 404. */
@@ -61,10 +61,13 @@ const LIST_RUN_PAYLOADS =
   's3:ListBucket PayloadBucket prefix=????????-????-????-????-????????????/*';
 const READ_PAYLOADS = [
   LIST_RUN_PAYLOADS,
-  's3:GetObject PayloadBucket/*',
+  's3:GetObject PayloadBucket/????????-????-????-????-????????????/*',
   'kms:Decrypt DataKey via-s3=PayloadBucket',
 ];
-const PURGE_PAYLOADS = [LIST_RUN_PAYLOADS, 's3:DeleteObject PayloadBucket/*'];
+const PURGE_PAYLOADS = [
+  LIST_RUN_PAYLOADS,
+  's3:DeleteObject PayloadBucket/????????-????-????-????-????????????/*',
+];
 /** A stage between intake and Load: it reads its input payload and writes its output. */
 const STAGE_PAYLOADS = [...READ_PAYLOADS, ...WRITE_PAYLOADS];
 /** Checkpointing: the newest seal verified, the checkpoint signed, the latest one read, the new one written. */
@@ -427,9 +430,39 @@ describe('IAM in the packaged template', () => {
         grant.includes('PayloadBucket/'),
       );
       expect(payloadGrants, name).toEqual(
-        name === 'publish' ? ['s3:DeleteObject PayloadBucket/*'] : [],
+        name === 'publish'
+          ? ['s3:DeleteObject PayloadBucket/????????-????-????-????-????????????/*']
+          : [],
       );
     }
+  });
+
+  it('grants payload objects under a run’s prefix alone: every key a store puts, and no other key', () => {
+    // Prepare: IAM's resource wildcards, `?` one character and `*` any run of them
+    const resources = new Set(
+      lambdaFunctions().flatMap((fn) =>
+        grantsOf(fn)
+          .filter((grant) => /^s3:(Put|Get|Delete)Object PayloadBucket\//.test(grant))
+          .map((grant) => grant.split(' ')[1]),
+      ),
+    );
+    const [resource] = resources;
+    const like = new RegExp(
+      `^${String(resource).replaceAll('?', '.').replaceAll('*', '.*')}$`,
+      's',
+    );
+    const runId = randomUUID();
+
+    // Act
+    const keys = ['received', 'extracted', 'transformed'].map(
+      (payload) => `PayloadBucket/${payloadLocation(runId, payload, randomUUID())}`,
+    );
+
+    // Assess
+    expect(resources.size).toBe(1);
+    for (const key of keys) expect(key).toMatch(like);
+    expect('PayloadBucket/notes.txt').not.toMatch(like);
+    expect(`PayloadBucket/${runId.slice(0, 8)}/received`).not.toMatch(like);
   });
 
   it('lets the payload readers and purges list one run at a time: the prefix of every key a store puts, and no shorter one', () => {
